@@ -1,0 +1,136 @@
+"""Write a complete model artifact (see `vq.models`) from a Flax model.
+
+Everything is written into a temporary folder beside the destination and renamed into
+place at the end, so a failed export (parity above tolerance, a crash) never leaves a
+half-written model where a runtime would find it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from flax import nnx
+from vq.export.onnx_export import DEFAULT_OPSET, export_onnx
+from vq.export.parity import check_parity, ort_session, random_feeds
+from vq.export.quantize import quantize_int8, to_fp16
+from vq.train.checkpoints import save_params
+from vq.train.models import ModelIO, model_io
+
+from vq.errors import UsageError
+from vq.models import Artifact, ModelCard, file_entry, write_card
+
+Feeds = Iterable[dict[str, np.ndarray]]
+
+
+def compare_graphs(reference: Path, candidate: Path, feeds: Feeds,
+                   output: str) -> dict[str, float]:
+    """How far `candidate` (fp16/int8) drifts from `reference` (fp32) on `feeds`."""
+    ref_s, cand_s = ort_session(reference), ort_session(candidate)
+    max_abs, sq_err, sq_ref, cosines = 0.0, 0.0, 0.0, []
+    for feed in feeds:
+        r = ref_s.run([output], feed)[0].astype(np.float64)
+        c = cand_s.run([output], feed)[0].astype(np.float64)
+        max_abs = max(max_abs, float(np.max(np.abs(r - c))))
+        sq_err += float(np.sum((r - c) ** 2))
+        sq_ref += float(np.sum(r**2))
+        rf, cf = r.reshape(len(r), -1), c.reshape(len(c), -1)
+        denom = np.linalg.norm(rf, axis=1) * np.linalg.norm(cf, axis=1) + 1e-12
+        cosines.extend((np.sum(rf * cf, axis=1) / denom).tolist())
+    return {"max_abs_error": max_abs, "relative_rms_error": (sq_err / max(sq_ref, 1e-30)) ** 0.5,
+            "min_cosine": float(np.min(cosines)), "mean_cosine": float(np.mean(cosines))}
+
+
+def export_artifact(
+    model: nnx.Module,
+    *,
+    model_name: str,
+    model_kwargs: dict[str, Any],
+    out_dir: str | Path,
+    name: str,
+    task: str,
+    version_tag: str = "1",
+    description: str = "",
+    precisions: tuple[str, ...] = ("fp32",),
+    calibration: Callable[[int], Feeds] | None = None,
+    training: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+    opset: int = DEFAULT_OPSET,
+    trt_profile: dict[str, list[int]] | None = None,
+    force: bool = False,
+) -> Artifact:
+    """Export `model` (built from registry `model_name` with `model_kwargs`) to `out_dir`.
+
+    `calibration(seed)` returns feed batches of real inputs; seed 0 calibrates int8 and
+    seed 1 draws the batches its drift from fp32 is measured on. Raises `ParityError` if
+    ONNX and JAX disagree beyond 1e-4.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not force:
+        raise UsageError(f"{out_dir} exists; pass --force to replace it")
+    if "int8" in precisions and calibration is None:
+        raise UsageError("int8 export needs calibration data (--calib DIR)")
+    io: ModelIO = model_io(model_name, **model_kwargs)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        model.eval()
+        save_params(model, tmp / "params.msgpack")
+        facts = export_onnx(model, io.inputs, io.outputs, tmp / "model.onnx", opset=opset, name=name)
+        facts["onnxruntime"] = version("onnxruntime")
+        facts["parity"] = check_parity(model, tmp / "model.onnx", io.inputs, io.outputs)
+        if trt_profile:
+            facts["profile"] = trt_profile
+        files = {"fp32": file_entry(tmp, "model.onnx")}
+        first_output = io.outputs[0].name
+
+        if "fp16" in precisions:
+            facts["fp16"] = to_fp16(tmp / "model.onnx", tmp / "model.fp16.onnx")
+            rng = np.random.default_rng(1)
+            probe = [random_feeds(io.inputs, rng, 2) for _ in range(4)]
+            facts["fp16"]["vs_fp32"] = compare_graphs(tmp / "model.onnx", tmp / "model.fp16.onnx",
+                                                      probe, first_output)
+            files["fp16"] = file_entry(tmp, "model.fp16.onnx")
+        if "int8" in precisions:
+            assert calibration is not None
+            calib = list(calibration(0))     # one pass over the data serves both targets
+            held_out = list(calibration(1))  # other draws, to measure the drift on
+            facts["int8"] = {}
+            for target in ("cpu", "gpu"):
+                rel = f"model.int8-{target}.onnx"
+                info = quantize_int8(tmp / "model.onnx", tmp / rel, calib, target=target)
+                info["vs_fp32"] = compare_graphs(tmp / "model.onnx", tmp / rel, held_out, first_output)
+                facts["int8"][target] = info
+                files[f"int8-{target}"] = file_entry(tmp, rel)
+
+        card = ModelCard(
+            name=name, task=task, version=version_tag, description=description,
+            inputs=io.inputs, outputs=io.outputs, files=files, layout="NHWC",
+            preprocessing=io.preprocessing,
+            flax={"model": model_name, "kwargs": model_kwargs, "params": "params.msgpack",
+                  "sha256": file_entry(tmp, "params.msgpack")["sha256"]},
+            export=facts, training=training or {}, metrics=metrics or {},
+        )
+        write_card(tmp, card)
+        _swap_into_place(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return Artifact(out_dir)
+
+
+def _swap_into_place(tmp: Path, out_dir: Path) -> None:
+    """Rename `tmp` to `out_dir`; an existing `out_dir` is moved aside first, then removed."""
+    old = None
+    if out_dir.exists():
+        old = out_dir.with_name(f".{out_dir.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        out_dir.rename(old)
+    tmp.rename(out_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

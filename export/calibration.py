@@ -1,0 +1,57 @@
+"""Calibration inputs for int8: real images, prepared exactly as the runtime prepares them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from vq.errors import UsageError
+from vq.models import TensorSpec
+from vq.preprocess.normalize import to_model_input
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
+
+
+def image_files(folders: list[str | Path]) -> list[Path]:
+    files = sorted(p for f in map(Path, folders) if f.is_dir() for p in f.rglob("*")
+                   if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise UsageError(f"no calibration images under {', '.join(map(str, folders))}")
+    return files
+
+
+def image_feeds(folders: list[str | Path], spec: TensorSpec, preprocessing: dict,
+                count: int = 256, batch: int = 8, crop: int = 64,
+                seed: int = 0) -> Iterator[dict[str, np.ndarray]]:
+    """`count` preprocessed images in batches, for a single-image-input model.
+
+    Fixed-size inputs get the whole image resized (antialiased bilinear, as the runtime);
+    symbolic H/W inputs get random `crop` px crops, which covers the value range the
+    activations see without the cost of whole frames.
+    """
+    files = image_files(folders)
+    rng = np.random.default_rng(seed)
+    fixed = all(isinstance(d, int) for d in spec.shape[1:3])
+    emitted = 0
+    while emitted < count:
+        frames = []
+        for _ in range(min(batch, count - emitted)):
+            with Image.open(files[int(rng.integers(len(files)))]) as im:
+                im = im.convert("RGB")
+                if fixed:
+                    im = im.resize((spec.shape[2], spec.shape[1]), Image.BILINEAR, reducing_gap=None)
+                    frames.append(np.asarray(im))
+                else:
+                    arr = np.asarray(im)
+                    y = int(rng.integers(max(1, arr.shape[0] - crop + 1)))
+                    x = int(rng.integers(max(1, arr.shape[1] - crop + 1)))
+                    frames.append(arr[y:y + crop, x:x + crop])
+        if not fixed:
+            h = min(f.shape[0] for f in frames)
+            w = min(f.shape[1] for f in frames)
+            frames = [f[:h, :w] for f in frames]
+        emitted += len(frames)
+        yield {spec.name: to_model_input(np.stack(frames), preprocessing)}

@@ -1,0 +1,135 @@
+"""ONNX Runtime backend: CPU everywhere, CUDA and TensorRT execution providers on GPU hosts.
+
+On ``device="cuda"`` the provider chain is TensorRT EP (engine + timing cache on disk)
+-> CUDA EP -> CPU, so operators TensorRT cannot take still run on the GPU. Precision is
+carried by the graph the card names for it (fp32, fp16 casts, int8 Q/DQ), never by
+provider flags, so ORT and native TensorRT run the same numerics.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from typing import Any
+
+import numpy as np
+from vq.runtimes.base import Session, writable_dir_for
+
+from vq.errors import BackendError, MissingExtraError
+from vq.models import Artifact
+
+_DEVICE_PROVIDERS = {
+    "cpu": ["CPUExecutionProvider"],
+    "cuda": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
+}
+
+
+def _ort():
+    try:
+        import onnxruntime
+    except ImportError as e:
+        raise MissingExtraError("the ort backend", "cpu", e) from e
+    return onnxruntime
+
+
+class OrtBackend:
+    name = "ort"
+
+    def available(self) -> bool:
+        return importlib.util.find_spec("onnxruntime") is not None
+
+    def unavailable_reason(self) -> str:
+        return "onnxruntime is not installed: pip install 'vq[cpu]' (or onnxruntime-gpu via 'vq[gpu]')"
+
+    def devices(self) -> list[str]:
+        providers = set(_ort().get_available_providers())
+        return ["cpu", *(["cuda"] if "CUDAExecutionProvider" in providers else [])]
+
+    def load(self, artifact: Artifact, device: str = "auto", precision: str = "fp32",
+             threads: int | None = None, tensorrt_ep: bool = True, **options: Any) -> OrtSession:
+        if options:
+            raise BackendError(f"ort backend: unknown options {sorted(options)}")
+        if device == "auto":
+            device = "cuda" if "cuda" in self.devices() else "cpu"
+        if device not in _DEVICE_PROVIDERS:
+            raise BackendError(f"ort backend: unknown device {device!r} (cpu or cuda)")
+        if device == "cuda" and "cuda" not in self.devices():
+            raise BackendError(
+                "ort backend: CUDA requested but this onnxruntime has no CUDAExecutionProvider "
+                "(install onnxruntime-gpu via 'vq[gpu]', not onnxruntime)"
+            )
+        return OrtSession(artifact, device, precision, threads=threads, tensorrt_ep=tensorrt_ep)
+
+
+class OrtSession(Session):
+    backend_name = "ort"
+
+    def __init__(self, artifact: Artifact, device: str, precision: str, threads: int | None,
+                 tensorrt_ep: bool):
+        super().__init__(artifact, device, precision)
+        ort = _ort()
+        path = artifact.onnx_path(precision, device)
+
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3  # errors only: provider chatter is not for users
+        if threads:
+            opts.intra_op_num_threads = int(threads)
+        opts.inter_op_num_threads = 1
+
+        available = set(ort.get_available_providers())
+        providers: list[Any] = []
+        for name in _DEVICE_PROVIDERS[device]:
+            if name not in available or (name == "TensorrtExecutionProvider" and not tensorrt_ep):
+                continue
+            if name == "TensorrtExecutionProvider":
+                cache = str(writable_dir_for(artifact, "ort-trt-cache"))
+                providers.append((name, {
+                    "trt_engine_cache_enable": True,
+                    "trt_engine_cache_path": cache,
+                    "trt_timing_cache_enable": True,
+                    "trt_timing_cache_path": cache,
+                }))
+            elif name == "CUDAExecutionProvider":
+                providers.append((name, {"device_id": 0}))
+            else:
+                providers.append(name)
+        try:
+            self._session = ort.InferenceSession(os.fspath(path), sess_options=opts,
+                                                 providers=providers)
+        except Exception as e:  # ORT raises its own exception types for bad graphs
+            raise BackendError(f"ort could not load {path.name}: {str(e).splitlines()[0]}") from e
+
+        # ORT drops a provider that fails to initialise (missing CUDA libraries) without
+        # raising; an explicit GPU request must not quietly run on the CPU.
+        self.providers = self._session.get_providers()
+        if device == "cuda" and "CUDAExecutionProvider" not in self.providers:
+            raise BackendError(f"ort: CUDA provider failed to initialise (got {self.providers})")
+        self._ort = ort
+        names = [o.name for o in self._session.get_outputs()]
+        if sorted(names) != sorted(self.output_names):
+            raise BackendError(f"{path.name} outputs {names} do not match the card's {self.output_names}")
+
+    def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if self.device == "cuda":
+            return self._run_bound(feeds)
+        outputs = self._session.run(self.output_names, feeds)
+        return dict(zip(self.output_names, outputs, strict=True))
+
+    def _run_bound(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        # I/O binding: inputs are copied to the GPU once, outputs are allocated there by
+        # ORT and copied back in one go, so no provider copies tensors per node boundary.
+        binding = self._session.io_binding()
+        for name, arr in feeds.items():
+            binding.bind_ortvalue_input(name, self._ort.OrtValue.ortvalue_from_numpy(arr, "cuda", 0))
+        for name in self.output_names:
+            binding.bind_output(name, "cuda", 0)
+        self._session.run_with_iobinding(binding)
+        values = binding.get_outputs()
+        return {name: value.numpy() for name, value in zip(self.output_names, values, strict=True)}
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "providers": self.providers}
+
+    def _close(self) -> None:
+        self._session = None

@@ -1,0 +1,74 @@
+"""The `vq` entry point: composes the command groups and maps errors to exit codes.
+
+Every error a user can cause is a `VqError`: it prints as one line (``error: ...``) and
+exits with the error's code. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+import typer
+
+from vq import __version__
+from vq.cli import backends, bench, enhance, export, models, train
+from vq.cli.output import err_console
+from vq.errors import VqError
+
+app = typer.Typer(
+    name="vq",
+    help="vq: copy detection, quality scoring and enhancement for video platforms.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(models.app, name="models")
+app.add_typer(export.app, name="export")
+app.add_typer(bench.app, name="bench")
+app.add_typer(train.app, name="train")
+app.command("backends")(backends.backends_cmd)
+app.command("enhance")(enhance.enhance_cmd)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"vq {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+    verbose: bool = typer.Option(False, "--verbose", help="Log what the libraries do."),
+) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns (and exits with) the process exit code."""
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=argv, prog_name="vq", standalone_mode=False)
+        code = 0
+    except VqError as e:
+        err_console.print(f"error: {e}", markup=False, highlight=False)
+        code = e.exit_code
+    except click.exceptions.Exit as e:
+        code = e.exit_code
+    except click.ClickException as e:
+        e.show()
+        code = e.exit_code
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        err_console.print("interrupted")
+        code = 130
+    if argv is None:
+        sys.exit(code)
+    return code
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""`vq export`: trained checkpoints (or fresh architectures) -> model artifacts, and engines."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import typer
+
+from vq.cli.extras import literal, parse_pairs, require_train
+from vq.cli.output import console, print_json
+from vq.errors import UsageError
+
+app = typer.Typer(help="Export models: Flax -> ONNX (+fp16/int8) artifacts, TensorRT engines.",
+                  no_args_is_help=True)
+
+
+@app.command("onnx")
+def onnx_cmd(
+    workdir: Path = typer.Argument(None, help="Training workdir (from `vq train`) to export."),
+    arch: str = typer.Option(None, "--arch", help="Export a freshly initialised registry model instead."),
+    out: Path = typer.Option(..., "--out", "-o", help="Artifact folder to write."),
+    name: str = typer.Option(None, "--name", help="Model name in the card (default: folder name)."),
+    task: str = typer.Option(None, "--task", help="Task in the card (default: from the workdir)."),
+    precision: list[str] = typer.Option(["fp32"], "--precision", "-p",
+                                        help="Graphs to write: fp32 (always), fp16, int8."),
+    calib: list[Path] = typer.Option([], "--calib", help="Image folder(s) to calibrate int8 on."),
+    calib_count: int = typer.Option(256, "--calib-count", help="Calibration images."),
+    set_: list[str] = typer.Option([], "--set", help="Model option for --arch, e.g. embed_dim=512."),
+    profile: list[str] = typer.Option([], "--profile", help="TensorRT range, H=16:160:512."),
+    opset: int = typer.Option(18, "--opset", help="ONNX opset."),
+    seed: int = typer.Option(0, "--seed", help="Init seed for --arch."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing artifact."),
+    json_out: bool = typer.Option(False, "--json", help="Print the card as JSON."),
+) -> None:
+    """Export to an ONNX artifact with a parity check (<= 1e-4 vs JAX) recorded in its card."""
+    if (workdir is None) == (arch is None):
+        raise UsageError("give a training WORKDIR or --arch NAME (one of them)")
+    models = require_train("vq.train.models", "vq export")
+    artifact_mod = require_train("vq.export.artifact", "vq export")
+    precisions = tuple(dict.fromkeys(["fp32", *precision]))
+    bad = [p for p in precisions if p not in ("fp32", "fp16", "int8")]
+    if bad:
+        raise UsageError(f"unknown precision(s) {bad}: choose fp32, fp16, int8")
+
+    training: dict = {}
+    metrics: dict = {}
+    if workdir is not None:
+        model_name, model_kwargs, task_name, training, metrics = _from_workdir(workdir)
+        trainer = require_train("vq.train.trainer", "vq export")
+        model, step = trainer.load_trained_model(model_name, model_kwargs, workdir)
+        training["exported_step"] = step
+    else:
+        model_name, task_name = arch, task or "untrained"
+        model_kwargs = {k: literal(v) for k, v in parse_pairs(set_, "--set").items()}
+        model = models.create_model(model_name, seed=seed, **model_kwargs)
+        training = {"note": f"untrained: {model_name} initialised with seed {seed}"}
+    io = models.model_io(model_name, **model_kwargs)
+
+    calibration = None
+    if "int8" in precisions:
+        if not calib:
+            raise UsageError("--precision int8 needs --calib DIR (real images to calibrate on)")
+        calibration_mod = require_train("vq.export.calibration", "vq export")
+
+        def calibration(seed: int):
+            return calibration_mod.image_feeds(calib, io.inputs[0], io.preprocessing,
+                                               count=calib_count, seed=seed)
+
+    trt_profile = None
+    if profile:
+        trt_profile = {}
+        for key, value in parse_pairs(profile, "--profile").items():
+            try:
+                trt_profile[key] = [int(v) for v in value.split(":")]
+            except ValueError:
+                raise UsageError(f"--profile {key}={value}: expected MIN:OPT:MAX integers") from None
+
+    artifact = artifact_mod.export_artifact(
+        model, model_name=model_name, model_kwargs=model_kwargs, out_dir=out,
+        name=name or out.name, task=task or task_name, precisions=precisions,
+        calibration=calibration, training=training, metrics=metrics, opset=opset,
+        trt_profile=trt_profile, force=force,
+    )
+    if json_out:
+        print_json(artifact.card.to_json())
+        return
+    parity = artifact.card.export["parity"]["max_abs_error"]
+    console.print(f"wrote {artifact.root}: {', '.join(artifact.card.files)}; "
+                  f"parity vs JAX {parity:.3g} (limit 1e-4)")
+
+
+def _from_workdir(workdir: Path) -> tuple[str, dict, str, dict, dict]:
+    config_path = workdir / "config.json"
+    if not config_path.is_file():
+        raise UsageError(f"{workdir} is not a training workdir (no config.json)")
+    config = json.loads(config_path.read_text())
+    training = {k: config[k] for k in ("command", "data", "train", "devices") if k in config}
+    metrics: dict = {}
+    metrics_path = workdir / "metrics.jsonl"
+    if metrics_path.is_file():
+        for line in metrics_path.read_text().splitlines():
+            record = json.loads(line)
+            metrics.update({k: v for k, v in record.items() if k.startswith("eval/")})
+            if "loss" in record:
+                training["final_loss"] = record["loss"]
+                training["steps"] = record["step"]
+    metrics = {k.removeprefix("eval/"): v for k, v in metrics.items()}
+    return config["model"], config.get("model_kwargs", {}), config["task"], training, metrics
+
+
+@app.command("engine")
+def engine_cmd(
+    model: str = typer.Argument(..., help="Zoo name or artifact folder."),
+    precision: str = typer.Option("fp32", "--precision", "-p", help="fp32, fp16 or int8 graph."),
+    profile: list[str] = typer.Option([], "--profile", help="min:opt:max for a symbolic dim, B=1:8:32."),
+    workspace_gib: float = typer.Option(4.0, "--workspace-gib", help="TensorRT builder workspace."),
+    rebuild: bool = typer.Option(False, "--rebuild", help="Build even if a cached engine exists."),
+) -> None:
+    """Build (or reuse) the TensorRT engine for this GPU beside the artifact."""
+    from vq.models import load_model
+    from vq.runtimes import get_backend
+
+    trt = get_backend("trt")
+    if not trt.available():
+        raise UsageError(f"TensorRT engines need a GPU host: {trt.unavailable_reason()}")
+    from vq.export import engine
+    ranges = {}
+    for key, value in parse_pairs(profile, "--profile").items():
+        lo, opt, hi = (int(v) for v in value.split(":"))
+        ranges[key] = (lo, opt, hi)
+    path = engine.build_engine_for(load_model(model), precision, ranges or None, workspace_gib, rebuild)
+    console.print(f"engine: {path}")
+
+
+def command_line() -> str:
+    """The command as typed, for cards (`vq train ... --out runs/x`)."""
+    return shlex.join(["vq", *sys.argv[1:]])

@@ -1,0 +1,1 @@
+"""Frame preprocessing on the runtime path: pure numpy, vectorised, no JAX."""
