@@ -30,6 +30,23 @@ import numpy as np
 from vq.fsutil import atomic_path
 
 INT8_TARGETS = ("cpu", "gpu")
+WEIGHTED_OPS = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul"})
+
+
+def float_tail(model) -> list[str]:
+    """Nodes after the last weighted op (the L2 normalisation of an embedding, an output
+    clamp): they cost nothing and quantising them breaks exact properties like unit norm."""
+    consumers: dict[str, list] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    feeds_weighted: set[str] = set()
+    # Walk backwards: a node feeds a weighted op if it is one, or any consumer feeds one.
+    for node in reversed(model.graph.node):
+        if node.op_type in WEIGHTED_OPS or any(
+                c.name in feeds_weighted for out in node.output for c in consumers.get(out, [])):
+            feeds_weighted.add(node.name)
+    return [n.name for n in model.graph.node if n.name not in feeds_weighted]
 
 
 def to_fp16(src: str | Path, dst: str | Path) -> dict[str, Any]:
@@ -81,6 +98,9 @@ def quantize_int8(src: str | Path, dst: str | Path, calibration: Iterable[dict[s
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
+        import onnx
+
+        tail = float_tail(onnx.load(str(prepared)))
         with atomic_path(dst) as out:
             symmetric = target == "gpu"
             quantize_static(
@@ -90,9 +110,11 @@ def quantize_int8(src: str | Path, dst: str | Path, calibration: Iterable[dict[s
                 activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
                 calibrate_method=methods[method],
+                nodes_to_exclude=tail,
                 extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True},
             )
     return {"target": target, "format": "QDQ",
             "activations": "int8 symmetric" if target == "gpu" else "uint8 asymmetric",
             "weights": "int8 symmetric per-channel" if per_channel else "int8 symmetric",
-            "calibration_method": method, "calibration_samples": reader.count}
+            "calibration_method": method, "calibration_samples": reader.count,
+            "float_nodes": len(tail)}

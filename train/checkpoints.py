@@ -44,7 +44,7 @@ def flatten_state(tree: Any) -> dict[str, np.ndarray]:
 
 def save_params(model: nnx.Module, path: str | os.PathLike[str]) -> Path:
     """Write the model's whole state (params and batch stats) as flat msgpack, atomically."""
-    flat = flatten_state(nnx.state(model).to_pure_dict())
+    flat = flatten_state(nnx.to_pure_dict(nnx.state(model)))
     atomic_write_bytes(path, serialization.msgpack_serialize(flat))
     return Path(path)
 
@@ -56,7 +56,7 @@ def load_params(model: nnx.Module, path: str | os.PathLike[str]) -> nnx.Module:
     except Exception as e:
         raise ModelError(f"{path}: unreadable params file ({e})") from None
     state = nnx.state(model)
-    template = state.to_pure_dict()
+    template = nnx.to_pure_dict(state)
     expected = flatten_state(template)
     missing = sorted(set(expected) - set(flat))
     unexpected = sorted(set(flat) - set(expected))

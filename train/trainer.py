@@ -142,16 +142,20 @@ def make_train_step(graphdef: nnx.GraphDef, task: Task, tx: optax.GradientTransf
     """The pure step: (params, rest, opt_state, batch, rng) -> (params, rest, opt_state, metrics)."""
 
     def train_step(params, rest, opt_state, batch, rng):
-        def loss_fn(params):
-            model = nnx.merge(graphdef, params, rest)
+        def loss_fn(params, rest):
+            # copy=True: fresh Variables at this (grad) trace level. Without it Flax 0.12
+            # refuses BatchNorm's statistics update ("different trace level"), because
+            # `rest` arrives from the enclosing jit trace.
+            model = nnx.merge(graphdef, params, rest, copy=True)
             loss, metrics = task.loss(model, batch, rng)
             new_rest = nnx.split(model, wrt, ...)[2]  # updated batch stats, queues, ...
             return loss, (metrics, new_rest)
 
-        (loss, (metrics, new_rest)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+        grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+        (loss, (metrics, new_rest)), grads = grad_fn(params, rest)
         updates, opt_state = tx.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
-        metrics = {"loss": loss, "grad_norm": optax.global_norm(grads), **metrics}
+        metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads), **metrics}
         return params, new_rest, opt_state, metrics
 
     return train_step
@@ -169,11 +173,18 @@ def _truncate_metrics(path: Path, after_step: int) -> None:
 
 
 def train_and_evaluate(task: Task, config: TrainConfig, workdir: str | os.PathLike[str],
-                       run_facts: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Train `task` into `workdir`, resuming from its latest checkpoint; returns final metrics."""
+                       run_facts: dict[str, Any] | None = None,
+                       stop_at: int | None = None) -> dict[str, Any]:
+    """Train `task` into `workdir`, resuming from its latest checkpoint; returns final metrics.
+
+    `stop_at` ends this run after that step (with a checkpoint) without finishing the
+    schedule: time-sliced or preemptible jobs call again later and resume exactly.
+    """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     n_dev = jax.device_count()
+    if config.batch_size < 1 or config.steps < 1:
+        raise UsageError(f"batch size and steps must be positive (got {config.batch_size}, {config.steps})")
     if config.batch_size % n_dev:
         raise UsageError(f"batch size {config.batch_size} must be a multiple of the {n_dev} devices")
     mesh = make_mesh()
@@ -229,7 +240,8 @@ def train_and_evaluate(task: Task, config: TrainConfig, workdir: str | os.PathLi
     last: dict[str, Any] = {}
     t_last, steps_since = time.perf_counter(), 0
     bar = _progress(start, config.steps, task.name) if is_main else None
-    for step in range(start, config.steps):
+    end = config.steps if stop_at is None else min(stop_at, config.steps)
+    for step in range(start, end):
         batch = shard_batch(task.batch(step, rows), mesh)
         rng = jax.random.fold_in(base_rng, step)
         params, rest, opt_state, metrics = jit_step(
@@ -249,11 +261,14 @@ def train_and_evaluate(task: Task, config: TrainConfig, workdir: str | os.PathLi
                 bar.update(done, record)
         if config.eval_every and done % config.eval_every == 0 and done != config.steps:
             log_line({"step": done, **_prefixed(task.evaluate(_eval_copy(current_model())))})
-        if done % config.checkpoint_every == 0 or done == config.steps:
+        if done % config.checkpoint_every == 0 or done in (config.steps, end):
             checkpoints.save_checkpoint(manager, done, state)
     if bar is not None:
         bar.close()
     manager.wait_until_finished()
+    if end < config.steps:
+        manager.close()
+        return {"final": {"step": end, **last}, "history": history, "resumed_from": start}
 
     final = {"step": config.steps, **last}
     eval_metrics = _prefixed(task.evaluate(_eval_copy(current_model())))

@@ -14,46 +14,55 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 from vq.train.models import ModelDef, ModelIO
 
 from vq.models import TensorSpec
 
 
-def _upsample2x_axis(x: jax.Array, axis: int) -> jax.Array:
-    """Half-pixel bilinear x2 along `axis` (edge-clamped), shape-polymorphic."""
-    n = x.shape[axis]
-    pad = [(0, 0)] * x.ndim
-    pad[axis] = (1, 1)
-    xp = jnp.pad(x, pad, mode="edge")
-    prev = jax.lax.slice_in_dim(xp, 0, n, axis=axis)
-    mid = jax.lax.slice_in_dim(xp, 1, n + 1, axis=axis)
-    nxt = jax.lax.slice_in_dim(xp, 2, n + 2, axis=axis)
-    even = 0.25 * prev + 0.75 * mid
-    odd = 0.75 * mid + 0.25 * nxt
-    stacked = jnp.stack([even, odd], axis=axis + 1)
-    shape = list(x.shape)
-    shape[axis] = n * 2
-    return stacked.reshape(shape)
-
-
-def upsample_bilinear(x: jax.Array, scale: int) -> jax.Array:
-    """Bilinear upsampling by a power of two, built from x2 steps."""
-    if scale & (scale - 1):
-        raise ValueError(f"scale must be a power of two, got {scale}")
-    while scale > 1:
-        x = _upsample2x_axis(_upsample2x_axis(x, 1), 2)
-        scale //= 2
-    return x
-
-
 def pixel_shuffle(x: jax.Array, scale: int) -> jax.Array:
-    """(B, H, W, C*s*s) -> (B, H*s, W*s, C), the depth-to-space of ESPCN."""
+    """(B, H, W, s*s*C) -> (B, H*s, W*s, C), the depth-to-space of ESPCN."""
     b, h, w, c = x.shape
     out_c = c // (scale * scale)
     x = x.reshape(b, h, w, scale, scale, out_c)
     x = x.transpose(0, 1, 3, 2, 4, 5)
     return x.reshape(b, h * scale, w * scale, out_c)
+
+
+_TENT = np.array([0.25, 0.5, 0.25], dtype=np.float32)
+
+
+def _blur_same(x: jax.Array) -> jax.Array:
+    """Depthwise 3x3 [1/4 1/2 1/4] outer-product blur, zero padding (SAME)."""
+    c = x.shape[-1]
+    kernel = jnp.asarray(np.tile(np.outer(_TENT, _TENT)[:, :, None, None], (1, 1, 1, c)))
+    return jax.lax.conv_general_dilated(x, kernel, (1, 1), "SAME",
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                        feature_group_count=c)
+
+
+def upsample_bilinear2x(x: jax.Array) -> jax.Array:
+    """Half-pixel bilinear x2 with edge clamping, shape-polymorphic.
+
+    Nearest x2 followed by a [1/4 1/2 1/4] blur *is* half-pixel bilinear: output 2i gets
+    1/4 x[i-1] + 3/4 x[i], output 2i+1 gets 3/4 x[i] + 1/4 x[i+1]. Dividing by the same
+    blur of ones renormalises the zero-padded border, which equals clamping to the edge.
+    Only repeat, SAME conv and divide: jax2onnx 0.17.1 keeps B, H, W symbolic through
+    these, whereas edge padding and slices with symbolic bounds break its lowering.
+    """
+    up = jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+    return _blur_same(up) / _blur_same(jnp.ones_like(up[..., :1]))
+
+
+def upsample_bilinear(x: jax.Array, scale: int) -> jax.Array:
+    """Bilinear upsampling by a power of two, built from x2 steps."""
+    if scale < 1 or scale & (scale - 1):
+        raise ValueError(f"scale must be a power of two, got {scale}")
+    while scale > 1:
+        x = upsample_bilinear2x(x)
+        scale //= 2
+    return x
 
 
 class ResBlock(nnx.Module):
