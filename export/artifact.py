@@ -16,14 +16,14 @@ from typing import Any
 
 import numpy as np
 from flax import nnx
+
+from vq.errors import UsageError
 from vq.export.onnx_export import DEFAULT_OPSET, export_onnx
 from vq.export.parity import check_parity, ort_session, random_feeds
 from vq.export.quantize import quantize_int8, to_fp16
+from vq.models import Artifact, ModelCard, file_entry, write_card
 from vq.train.checkpoints import save_params
 from vq.train.models import ModelIO, model_io
-
-from vq.errors import UsageError
-from vq.models import Artifact, ModelCard, file_entry, write_card
 
 Feeds = Iterable[dict[str, np.ndarray]]
 

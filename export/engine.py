@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vq.models import Artifact
 from vq.runtimes.base import writable_dir_for
 from vq.runtimes.trt import Profile, build_engine, engine_file_name, resolve_profile
-
-from vq.models import Artifact
 
 
 def build_engine_for(artifact: Artifact, precision: str = "fp32", profile: Profile | None = None,

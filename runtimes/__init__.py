@@ -16,11 +16,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from vq.runtimes.base import Backend, Session
-
 from vq.errors import BackendError, UsageError, VqError
 from vq.models import Artifact
 from vq.registry import Registry
+from vq.runtimes.base import Backend, Session
 
 __all__ = ["BACKENDS", "BACKEND_CHOICES", "Backend", "Session", "backend_status",
            "get_backend", "open_session", "resolve_backend"]

@@ -11,10 +11,10 @@ import importlib.util
 from typing import Any
 
 import numpy as np
-from vq.runtimes.base import Session
 
 from vq.errors import BackendError, MissingExtraError
 from vq.models import Artifact
+from vq.runtimes.base import Session
 
 
 class JaxBackend:
@@ -50,6 +50,7 @@ class JaxSession(Session):
         try:
             import jax
             from flax import nnx
+
             from vq.train.checkpoints import load_params
             from vq.train.models import create_model
         except ImportError as e:

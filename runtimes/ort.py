@@ -13,10 +13,10 @@ import os
 from typing import Any
 
 import numpy as np
-from vq.runtimes.base import Session, writable_dir_for
 
 from vq.errors import BackendError, MissingExtraError
 from vq.models import Artifact
+from vq.runtimes.base import Session, writable_dir_for
 
 _DEVICE_PROVIDERS = {
     "cpu": ["CPUExecutionProvider"],

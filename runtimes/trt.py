@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from vq.runtimes.base import Session, cache_dir, writable_dir_for
 
 from vq.errors import BackendError, MissingExtraError
 from vq.fsutil import atomic_write_bytes
 from vq.models import Artifact, TensorSpec
+from vq.runtimes.base import Session, cache_dir, writable_dir_for
 
 DEFAULT_BATCH = (1, 8, 32)  # min / opt / max of the optimisation profile for dim "B"
 Profile = dict[str, tuple[int, int, int]]

@@ -58,11 +58,11 @@ def conv_attn_artifact(tmp_path_factory, calib_dir):
     """The test conv+attention net exported with fp32, fp16 and int8 graphs."""
     if not HAS_TRAIN:
         pytest.skip("needs the 'train' extra")
-    from helpers import conv_attn_def
-
     from vq.export.artifact import export_artifact
     from vq.export.calibration import image_feeds
     from vq.train.models import MODELS, create_model, model_io
+
+    from helpers import conv_attn_def
 
     definition = conv_attn_def()
     with MODELS.temporary("_conv_attn", definition, extra="train"):

@@ -16,7 +16,8 @@ def smooth_images(n: int, size: tuple[int, int], seed: int = 0) -> list[np.ndarr
     images = []
     for _ in range(n):
         coarse = rng.random((max(2, h // 8), max(2, w // 8), 3)) * 255
-        img = np.asarray(Image.fromarray(coarse.astype(np.uint8)).resize((w, h), Image.BICUBIC), dtype=np.float64)
+        smooth = Image.fromarray(coarse.astype(np.uint8)).resize((w, h), Image.BICUBIC)
+        img = np.asarray(smooth, dtype=np.float64)
         y0, x0 = rng.integers(0, h // 2), rng.integers(0, w // 2)
         img[y0:y0 + h // 3, x0:x0 + w // 3] = rng.random(3) * 255  # a flat block with sharp edges
         img += rng.normal(0, 4, img.shape)
@@ -63,7 +64,8 @@ def conv_attn_def():
     def io(dim: int, out_dim: int) -> ModelIO:
         return ModelIO(inputs=[TensorSpec("image", "float32", ("B", 32, 32, 3))],
                        outputs=[TensorSpec("logits", "float32", ("B", out_dim))],
-                       preprocessing={"size": [32, 32], "scale": 1 / 255, "mean": [0.5] * 3, "std": [0.25] * 3})
+                       preprocessing={"size": [32, 32], "scale": 1 / 255,
+                                      "mean": [0.5] * 3, "std": [0.25] * 3})
 
     return ModelDef(build=lambda *, rngs, **kw: ConvAttnNet(rngs=rngs, **kw), io=io,
                     defaults={"dim": 16, "out_dim": 8}, summary="test conv+attention net")
@@ -77,10 +79,9 @@ class RegressionTask:
 
     name = "regression"
     model_name = "_resnet_tiny"
-    model_kwargs: dict[str, Any] = {"embed_dim": 3, "image_size": 16}
-
     def __init__(self, seed: int = 0):
         self.seed = seed
+        self.model_kwargs: dict[str, Any] = {"embed_dim": 3, "image_size": 16}
         self.data_facts: dict[str, Any] = {"synthetic": True}
 
     def create_model(self, seed: int):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import needs_train
 
 from vq.errors import UsageError
+
+from conftest import needs_train
 
 pytestmark = needs_train
 

@@ -8,7 +8,16 @@ import shutil
 import pytest
 
 from vq.errors import ModelError
-from vq.models import Artifact, ModelCard, TensorSpec, file_entry, graph_for, list_models, load_model, write_card
+from vq.models import (
+    Artifact,
+    ModelCard,
+    TensorSpec,
+    file_entry,
+    graph_for,
+    list_models,
+    load_model,
+    write_card,
+)
 
 
 def make_artifact(root, name="demo", task="test", files=("fp32",)):

@@ -46,7 +46,7 @@ def test_duplicates_are_refused():
 
 def test_bad_targets_and_unknown_names():
     reg = Registry("widget")
-    with pytest.raises(RegistryError, match="package.module:attr"):
+    with pytest.raises(RegistryError, match=r"package\.module:attr"):
         reg.register("a", "json.dumps")
     with pytest.raises(RegistryError, match="unknown widget 'zzz'"):
         reg.get("zzz")

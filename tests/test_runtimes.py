@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import needs_gpu, needs_ort_cuda, needs_train
 
 from vq.errors import BackendError, UsageError
 from vq.runtimes import get_backend, open_session, resolve_backend
+
+from conftest import needs_gpu, needs_ort_cuda, needs_train
 
 
 def feeds(batch=4, seed=0):
@@ -89,7 +90,8 @@ def test_symbolic_dims_must_agree_across_inputs(tmp_path):
             with pytest.raises(BackendError, match="symbolic dim 'B' is 3 elsewhere but 2"):
                 s.run({"a": np.ones((3, 4), np.float32), "b": np.ones((2, 4), np.float32)})
         with open_session(art, "jax") as s:
-            assert s.run({"a": np.ones((2, 4), np.float32), "b": np.ones((2, 4), np.float32)})["y"].shape == (2, 2)
+            ones = np.ones((2, 4), np.float32)
+            assert s.run({"a": ones, "b": ones})["y"].shape == (2, 2)
 
 
 def test_auto_prefers_gpu_backends_only_when_present():
@@ -106,7 +108,7 @@ def test_auto_prefers_gpu_backends_only_when_present():
 @needs_train
 def test_explicit_backends_never_fall_back(conv_attn_artifact):
     if not get_backend("trt").available():
-        with pytest.raises(BackendError, match="backend 'trt' is unavailable here: .*vq\\[gpu\\]"):
+        with pytest.raises(BackendError, match=r"backend 'trt' is unavailable here: .*vq\[gpu\]"):
             open_session(conv_attn_artifact, backend="trt")
     if "cuda" not in get_backend("ort").devices():
         with pytest.raises(BackendError, match="CUDA requested"):
@@ -145,6 +147,7 @@ def test_tensorrt_matches_ort_and_caches_engines(conv_attn_artifact):
 @needs_ort_cuda
 def test_ort_cuda_matches_cpu(conv_attn_artifact):
     x = feeds(4)
-    with open_session(conv_attn_artifact, "ort-cpu") as cpu, open_session(conv_attn_artifact, "ort-cuda") as gpu:
+    with open_session(conv_attn_artifact, "ort-cpu") as cpu, \
+         open_session(conv_attn_artifact, "ort-cuda") as gpu:
         assert "CUDAExecutionProvider" in gpu.describe()["providers"]
         assert np.max(np.abs(cpu.run(x)["logits"] - gpu.run(x)["logits"])) < 1e-3

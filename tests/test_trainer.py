@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
 from conftest import TESTS, needs_train
 
 pytestmark = needs_train
@@ -49,9 +50,9 @@ def test_one_and_eight_devices_follow_the_same_loss_trajectory(tmp_path):
 
 
 def test_resume_continues_exactly(tmp_path):
-    from helpers import RegressionTask
-
     from vq.train.trainer import TrainConfig, train_and_evaluate
+
+    from helpers import RegressionTask
 
     def cfg(steps):
         return TrainConfig(steps=steps, batch_size=4, learning_rate=3e-3, warmup_steps=2,
@@ -83,10 +84,11 @@ def test_resume_continues_exactly(tmp_path):
 
 def test_batch_must_divide_over_devices(tmp_path):
     import pytest
-    from helpers import RegressionTask
 
     from vq.errors import UsageError
     from vq.train.trainer import TrainConfig, train_and_evaluate
+
+    from helpers import RegressionTask
 
     probe = PROBE.replace("batch_size=8", "batch_size=12")
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8",

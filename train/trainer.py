@@ -38,10 +38,10 @@ import optax
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
-from vq.train import checkpoints
 
 from vq.errors import UsageError
 from vq.fsutil import atomic_write_text
+from vq.train import checkpoints
 
 log = logging.getLogger("vq.train")
 

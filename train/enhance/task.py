@@ -14,10 +14,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-from vq.train.enhance.input_pipeline import Pair, bicubic_upscale, load_pairs, random_crop_batch
-from vq.train.models import create_model
 
 from vq.metrics import psnr_y, to_uint8
+from vq.train.enhance.input_pipeline import Pair, bicubic_upscale, load_pairs, random_crop_batch
+from vq.train.models import create_model
 
 
 class EnhanceTask:

@@ -17,9 +17,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 from flax import nnx
-from vq.train.models import ModelDef, ModelIO
 
 from vq.models import TensorSpec
+from vq.train.models import ModelDef, ModelIO
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -16,9 +16,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-from vq.train.models import ModelDef, ModelIO
 
 from vq.models import TensorSpec
+from vq.train.models import ModelDef, ModelIO
 
 
 def pixel_shuffle(x: jax.Array, scale: int) -> jax.Array:
