@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from vq.errors import ModelError
+from vq.errors import ModelError, UsageError
 from vq.models import (
     Artifact,
     ModelCard,
@@ -68,7 +68,7 @@ def test_int8_graph_depends_on_device(tmp_path):
     assert art.onnx_path("int8", "cuda").name == "model.int8-gpu.onnx"
     assert art.precisions == ["fp32", "int8"]
     assert graph_for("fp16", "cuda") == "fp16"
-    with pytest.raises(ModelError, match="unknown precision"):
+    with pytest.raises(UsageError, match="unknown precision"):
         graph_for("int4", "cpu")
 
 

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vq.errors import ModelError
+from vq.errors import ModelError, UsageError
 from vq.fsutil import atomic_write_text, sha256_file
 
 CARD_FILE = "card.json"
@@ -39,7 +39,7 @@ GRAPHS = ("fp32", "fp16", "int8-cpu", "int8-gpu")
 def graph_for(precision: str, device: str) -> str:
     """Which graph variant serves `precision` on `device` ("cpu" or "cuda")."""
     if precision not in PRECISIONS:
-        raise ModelError(f"unknown precision {precision!r} (choose from {', '.join(PRECISIONS)})")
+        raise UsageError(f"unknown precision {precision!r} (choose from {', '.join(PRECISIONS)})")
     if precision == "int8":
         return "int8-gpu" if device == "cuda" else "int8-cpu"
     return precision

@@ -9,12 +9,10 @@ from __future__ import annotations
 import logging
 import sys
 
-import click
 import typer
 
-from vq import __version__
+from vq import __version__, cli
 from vq.cli import backends, bench, enhance, export, models, train
-from vq.cli.output import err_console
 from vq.errors import VqError
 
 app = typer.Typer(
@@ -51,19 +49,23 @@ def root(
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns (and exits with) the process exit code."""
     command = typer.main.get_command(app)
+    cli.invocation[:] = sys.argv[1:] if argv is None else list(argv)
     try:
         command.main(args=argv, prog_name="vq", standalone_mode=False)
         code = 0
     except VqError as e:
-        err_console.print(f"error: {e}", markup=False, highlight=False)
+        sys.stderr.write(f"error: {e}\n")
         code = e.exit_code
-    except click.exceptions.Exit as e:
+    except typer.Exit as e:
         code = e.exit_code
-    except click.ClickException as e:
+    except typer.Abort:
+        sys.stderr.write("interrupted\n")
+        code = 130
+    except typer.TyperException as e:  # usage errors: bad option, unknown command
         e.show()
         code = e.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        err_console.print("interrupted")
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
         code = 130
     if argv is None:
         sys.exit(code)

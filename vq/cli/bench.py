@@ -8,7 +8,7 @@ import typer
 
 from vq.bench import Variant, bench_backends, default_variants
 from vq.cli.extras import parse_pairs
-from vq.cli.output import console, print_table
+from vq.cli.output import err_console, print_table
 from vq.errors import UsageError
 from vq.fsutil import atomic_write_text
 from vq.models import load_model
@@ -43,14 +43,14 @@ def backends_cmd(
         for d in spec.shape:
             if isinstance(d, str) and d != "B" and d not in sizes:
                 sizes[d] = int(artifact.card.export.get("profile", {}).get(d, [0, 128])[1])
-    console.print(f"model {artifact.name}; variants: {', '.join(v.label for v in chosen)}", style="dim")
+    err_console.print(f"model {artifact.name}; variants: {', '.join(v.label for v in chosen)}", style="dim")
     rows = bench_backends(artifact, chosen, batches, sizes, threads or None, min_seconds=min_seconds)
     print_table(rows, [("label", "variant"), ("batch", "batch"), ("items_per_s", "items/s"),
                        ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"), ("speedup", f"x {chosen[0].label}"),
                        ("error", "error")], title=f"{artifact.name} backends")
     if json_path:
         atomic_write_text(json_path, _json({"model": artifact.name, "dims": sizes, "rows": rows}))
-        console.print(f"wrote {json_path}", style="dim")
+        err_console.print(f"wrote {json_path}", style="dim")
 
 
 def _parse_variant(text: str) -> Variant:

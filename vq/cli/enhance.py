@@ -9,9 +9,10 @@ import typer
 from vq.cli.inputs import IMAGE_SUFFIXES, expand_inputs
 from vq.cli.output import console, err_console, print_jsonl
 from vq.errors import UsageError
+from vq.models import graph_for
 from vq.pipelines.enhance import enhance_files
 from vq.progress import track
-from vq.runtimes import BACKEND_CHOICES
+from vq.runtimes import BACKEND_CHOICES, resolve_backend
 from vq.stages.enhance import Enhancer
 
 
@@ -25,6 +26,8 @@ def enhance_cmd(
     json_out: bool = typer.Option(False, "--json", help="One JSON record per image on stdout."),
 ) -> None:
     """Enhance (x2 super-resolve) images; a bad file is reported and the batch goes on."""
+    resolve_backend(backend)  # typos fail before any model loads
+    graph_for(precision, "cpu")
     paths = expand_inputs(inputs, IMAGE_SUFFIXES)
     if not paths:
         raise UsageError("no images found in the given inputs")

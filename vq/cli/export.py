@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import shlex
-import sys
 from pathlib import Path
 
 import typer
@@ -133,8 +131,3 @@ def engine_cmd(
         ranges[key] = (lo, opt, hi)
     path = engine.build_engine_for(load_model(model), precision, ranges or None, workspace_gib, rebuild)
     console.print(f"engine: {path}")
-
-
-def command_line() -> str:
-    """The command as typed, for cards (`vq train ... --out runs/x`)."""
-    return shlex.join(["vq", *sys.argv[1:]])

@@ -11,8 +11,9 @@ from rich.console import Console
 from rich.table import Table
 
 # Markup off: paths, errors and install hints contain brackets (vq[gpu]) that rich would eat.
-console = Console(markup=False, highlight=False)
-err_console = Console(stderr=True, markup=False, highlight=False)
+# soft_wrap: a long path or error stays one line when piped (rich would wrap at 80 columns).
+console = Console(markup=False, highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
 
 
 def print_json(obj: Any) -> None:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import typer
 
-from vq.cli.export import command_line
+from vq.cli import command_line
 from vq.cli.extras import require_train
-from vq.cli.output import console, print_json
+from vq.cli.output import err_console, print_json
 
 app = typer.Typer(help="Train models (JAX/Flax; one CPU, a GPU, or a multi-host pod).",
                   no_args_is_help=True)
@@ -38,8 +38,8 @@ def _run(task_factory, task_kwargs: dict, config_overrides: dict, out: Path, smo
         task, config, out,
         run_facts={"command": command_line(), "data": {**data_facts, **task.data_facts}},
     )
-    console.print(f"trained {task.name} into {out} (resumed from step {result['resumed_from']})",
-                  style="dim")
+    err_console.print(f"trained {task.name} into {out} (resumed from step {result['resumed_from']})",
+                      style="dim")
     print_json(result["final"])
 
 
