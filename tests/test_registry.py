@@ -78,13 +78,18 @@ def test_create_parses_literal_arguments():
         parse_spec("diag(__import__('os').system('true'))")
 
 
+def install_fake_plugin(site, monkeypatch, name: str, group: str, line: str) -> None:
+    """A real installed-distribution layout (dist-info with entry_points.txt) on sys.path."""
+    dist = site / f"{name.replace('-', '_')}-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(f"[{group}]\n{line}\n")
+    monkeypatch.syspath_prepend(str(site))
+
+
 def test_entry_points_are_read_on_first_lookup(tmp_path, monkeypatch):
     """A third-party package declares a `vq.widget` entry point; the registry finds it."""
-    dist = tmp_path / "vq_plugin_demo-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: vq-plugin-demo\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[vq.widget]\nfancy = json:dumps\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
+    install_fake_plugin(tmp_path, monkeypatch, "vq-plugin-demo", "vq.widget", "fancy = json:dumps")
     reg = Registry("widget")
     assert reg.names() == ["fancy"]
     assert reg.entry("fancy").origin == "entry point of vq-plugin-demo"
@@ -92,11 +97,7 @@ def test_entry_points_are_read_on_first_lookup(tmp_path, monkeypatch):
 
 
 def test_entry_point_cannot_shadow_a_builtin(tmp_path, monkeypatch):
-    dist = tmp_path / "vq_plugin_bad-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: vq-plugin-bad\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[vq.gadget]\nort = json:loads\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
+    install_fake_plugin(tmp_path, monkeypatch, "vq-plugin-bad", "vq.gadget", "ort = json:loads")
     reg = Registry("gadget")
     reg.register("ort", "json:dumps")
     with pytest.raises(RegistryError, match="refusing to overwrite"):

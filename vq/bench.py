@@ -7,8 +7,11 @@ absolute times drift while ratios measured side by side hold.
 
 from __future__ import annotations
 
+import os
+import platform
 import time
 from dataclasses import asdict, dataclass
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import numpy as np
@@ -27,6 +30,24 @@ class Variant:
     @property
     def label(self) -> str:
         return f"{self.backend}-{self.device}-{self.precision}"
+
+
+def machine_info() -> dict[str, Any]:
+    """Where a benchmark ran: CPU model, cores, and the versions that matter."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    versions = {}
+    for pkg in ("onnxruntime", "onnxruntime-gpu", "tensorrt", "jax", "numpy"):
+        try:
+            versions[pkg] = version(pkg)
+        except PackageNotFoundError:
+            continue
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "system": f"{platform.system()} {platform.release()}", "versions": versions}
 
 
 def default_variants(artifact: Artifact) -> list[Variant]:

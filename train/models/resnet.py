@@ -36,6 +36,19 @@ def _bn(c: int, rngs: nnx.Rngs, zero: bool = False) -> nnx.BatchNorm:
     return nnx.BatchNorm(c, momentum=0.9, epsilon=1e-5, scale_init=scale_init, rngs=rngs)
 
 
+class Shortcut(nnx.Module):
+    """Identity, or a strided 1x1 conv + BN where a block changes shape."""
+
+    def __init__(self, cin: int, cout: int, stride: int, *, rngs: nnx.Rngs):
+        needs_proj = stride != 1 or cin != cout
+        # nnx.data: the optional modules are state whether present or None.
+        self.proj = nnx.data(_conv(cin, cout, 1, stride, rngs) if needs_proj else None)
+        self.bn = nnx.data(_bn(cout, rngs) if needs_proj else None)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return x if self.proj is None else self.bn(self.proj(x))
+
+
 class BasicBlock(nnx.Module):
     expansion = 1
 
@@ -43,17 +56,12 @@ class BasicBlock(nnx.Module):
         cout = width * self.expansion
         self.conv1, self.bn1 = _conv(cin, width, 3, stride, rngs), _bn(width, rngs)
         self.conv2, self.bn2 = _conv(width, cout, 3, 1, rngs), _bn(cout, rngs, zero=True)
-        # A 1x1 projection only where the shape changes; nnx.data marks the optional
-        # module as state either way.
-        needs_proj = stride != 1 or cin != cout
-        self.proj = nnx.data(_conv(cin, cout, 1, stride, rngs) if needs_proj else None)
-        self.proj_bn = nnx.data(_bn(cout, rngs) if needs_proj else None)
+        self.shortcut = Shortcut(cin, cout, stride, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         y = nnx.relu(self.bn1(self.conv1(x)))
         y = self.bn2(self.conv2(y))
-        shortcut = x if self.proj is None else self.proj_bn(self.proj(x))
-        return nnx.relu(y + shortcut)
+        return nnx.relu(y + self.shortcut(x))
 
 
 class Bottleneck(nnx.Module):
@@ -64,18 +72,13 @@ class Bottleneck(nnx.Module):
         self.conv1, self.bn1 = _conv(cin, width, 1, 1, rngs), _bn(width, rngs)
         self.conv2, self.bn2 = _conv(width, width, 3, stride, rngs), _bn(width, rngs)
         self.conv3, self.bn3 = _conv(width, cout, 1, 1, rngs), _bn(cout, rngs, zero=True)
-        # A 1x1 projection only where the shape changes; nnx.data marks the optional
-        # module as state either way.
-        needs_proj = stride != 1 or cin != cout
-        self.proj = nnx.data(_conv(cin, cout, 1, stride, rngs) if needs_proj else None)
-        self.proj_bn = nnx.data(_bn(cout, rngs) if needs_proj else None)
+        self.shortcut = Shortcut(cin, cout, stride, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         y = nnx.relu(self.bn1(self.conv1(x)))
         y = nnx.relu(self.bn2(self.conv2(y)))
         y = self.bn3(self.conv3(y))
-        shortcut = x if self.proj is None else self.proj_bn(self.proj(x))
-        return nnx.relu(y + shortcut)
+        return nnx.relu(y + self.shortcut(x))
 
 
 class GeM(nnx.Module):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from vq.bench import Variant, bench_backends, default_variants
+from vq.bench import Variant, bench_backends, default_variants, machine_info
 from vq.cli.extras import parse_pairs
 from vq.cli.output import err_console, print_table
 from vq.errors import UsageError
@@ -49,7 +49,8 @@ def backends_cmd(
                        ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"), ("speedup", f"x {chosen[0].label}"),
                        ("error", "error")], title=f"{artifact.name} backends")
     if json_path:
-        atomic_write_text(json_path, _json({"model": artifact.name, "dims": sizes, "rows": rows}))
+        atomic_write_text(json_path, _json({"model": artifact.name, "dims": sizes,
+                                            "machine": machine_info(), "rows": rows}))
         err_console.print(f"wrote {json_path}", style="dim")
 
 

@@ -1,0 +1,33 @@
+"""The README's Quickstart is what CI runs, and the documented commands exist."""
+
+from __future__ import annotations
+
+import re
+
+from vq.cli.app import main
+
+from conftest import REPO
+
+
+def quickstart_commands() -> list[str]:
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```(?:bash|sh)\n(.+?)\n```", section, flags=re.S)
+
+
+def test_quickstart_has_two_commands_and_ci_runs_the_second():
+    commands = quickstart_commands()
+    assert len(commands) == 2, commands
+    ci = (REPO / ".ci" / "run").read_text().strip().splitlines()[-1]
+    assert ci == commands[1]
+    assert "vq enhance" in commands[0] and "pytest" in commands[1]
+
+
+def test_every_command_in_the_readme_exists(capsys):
+    readme = (REPO / "README.md").read_text()
+    used = sorted(set(re.findall(r"^\s*(?:\$ )?vq ([a-z]+(?: [a-z]+)?)", readme, flags=re.M)))
+    assert used
+    for command in used:
+        code = main([*command.split(), "--help"])
+        capsys.readouterr()
+        assert code == 0, f"README mentions `vq {command}`, which does not exist"
