@@ -7,6 +7,7 @@ half-written model where a runtime would find it.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable
@@ -21,6 +22,7 @@ from vq.errors import UsageError
 from vq.export.onnx_export import DEFAULT_OPSET, export_onnx
 from vq.export.parity import check_parity, ort_session, random_feeds
 from vq.export.quantize import quantize_int8, to_fp16
+from vq.fsutil import DIR_MODE
 from vq.models import Artifact, ModelCard, file_entry, write_card
 from vq.train.checkpoints import save_params
 from vq.train.models import ModelIO, model_io
@@ -62,6 +64,7 @@ def export_artifact(
     metrics: dict[str, Any] | None = None,
     opset: int = DEFAULT_OPSET,
     trt_profile: dict[str, list[int]] | None = None,
+    command: str | None = None,
     force: bool = False,
 ) -> Artifact:
     """Export `model` (built from registry `model_name` with `model_kwargs`) to `out_dir`.
@@ -78,11 +81,14 @@ def export_artifact(
     io: ModelIO = model_io(model_name, **model_kwargs)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    os.chmod(tmp, DIR_MODE)
     try:
         model.eval()
         save_params(model, tmp / "params.msgpack")
         facts = export_onnx(model, io.inputs, io.outputs, tmp / "model.onnx", opset=opset, name=name)
         facts["onnxruntime"] = version("onnxruntime")
+        if command:
+            facts["command"] = command
         facts["parity"] = check_parity(model, tmp / "model.onnx", io.inputs, io.outputs)
         if trt_profile:
             facts["profile"] = trt_profile

@@ -69,6 +69,19 @@ def test_enhancer_rejects_bad_frames(enhancer):
         enhancer.enhance(np.zeros((4, 4, 3), np.float32))
 
 
+def png_declaring(width: int, height: int) -> bytes:
+    """A structurally valid PNG (IHDR, IDAT, IEND) whose header claims width x height."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+            + chunk(b"IEND", b""))
+
+
 def bad_files(folder):
     from PIL import Image
 
@@ -79,13 +92,8 @@ def bad_files(folder):
     (folder / "random.png").write_bytes(np.random.default_rng(0).bytes(500))
     (folder / "truncated.png").write_bytes(good.read_bytes()[:60])
     (folder / "notes.txt").write_text("not an image")
-    # a PNG header declaring 100000 x 100000 pixels: refused before any decoding
-    import struct
-    import zlib
-    ihdr = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)
-    chunk = b"IHDR" + ihdr
-    bomb = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
-    (folder / "bomb.png").write_bytes(bomb)
+    # a well-formed PNG declaring 100000 x 100000 pixels: refused before any decoding
+    (folder / "bomb.png").write_bytes(png_declaring(100_000, 100_000))
     return good
 
 

@@ -51,8 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     command = typer.main.get_command(app)
     cli.invocation[:] = sys.argv[1:] if argv is None else list(argv)
     try:
-        command.main(args=argv, prog_name="vq", standalone_mode=False)
-        code = 0
+        # Non-standalone click returns the code of a `typer.Exit` raised in a command.
+        result = command.main(args=argv, prog_name="vq", standalone_mode=False)
+        code = result if isinstance(result, int) else 0
     except VqError as e:
         sys.stderr.write(f"error: {e}\n")
         code = e.exit_code

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from vq.cli import command_line
 from vq.cli.extras import literal, parse_pairs, require_train
 from vq.cli.output import console, print_json
 from vq.errors import UsageError
@@ -22,6 +23,7 @@ def onnx_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="Artifact folder to write."),
     name: str = typer.Option(None, "--name", help="Model name in the card (default: folder name)."),
     task: str = typer.Option(None, "--task", help="Task in the card (default: from the workdir)."),
+    description: str = typer.Option("", "--description", help="One paragraph for the card."),
     precision: list[str] = typer.Option(["fp32"], "--precision", "-p",
                                         help="Graphs to write: fp32 (always), fp16, int8."),
     calib: list[Path] = typer.Option([], "--calib", help="Image folder(s) to calibrate int8 on."),
@@ -78,9 +80,9 @@ def onnx_cmd(
 
     artifact = artifact_mod.export_artifact(
         model, model_name=model_name, model_kwargs=model_kwargs, out_dir=out,
-        name=name or out.name, task=task or task_name, precisions=precisions,
+        name=name or out.name, task=task or task_name, description=description, precisions=precisions,
         calibration=calibration, training=training, metrics=metrics, opset=opset,
-        trt_profile=trt_profile, force=force,
+        trt_profile=trt_profile, command=command_line(), force=force,
     )
     if json_out:
         print_json(artifact.card.to_json())
