@@ -19,7 +19,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from vq.bench import bench_backends, default_variants, machine_info
+from vq.bench import bench_backends, default_variants, machine_info, make_feeds, measure
 from vq.cli.output import print_table
 from vq.export.artifact import export_artifact
 from vq.export.calibration import image_feeds
@@ -28,6 +28,30 @@ from vq.train.models import create_model, model_io
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CALIB = REPO.parent / "shared" / "data" / "images" / "bsd100"
+
+
+class _RawOrt:
+    """A bare ORT CPU session over any graph file, with the Session.run(feeds) shape."""
+
+    def __init__(self, path: Path):
+        from vq.export.parity import ort_session
+
+        self._session = ort_session(path)
+
+    def run(self, feeds):
+        return self._session.run(None, feeds)
+
+
+def gpu_int8_graph_on_cpu(artifact, batches, min_seconds, rows) -> list[dict]:
+    """Why vq ships two int8 graphs: the symmetric (TensorRT) graph on ORT's CPU kernels."""
+    session = _RawOrt(artifact.onnx_path("int8", "cuda"))
+    base = {r["batch"]: r["items_per_s"] for r in rows if r.get("label") == rows[0]["label"]}
+    out = []
+    for batch in batches:
+        stats = measure(session, make_feeds(artifact, batch, {}), min_seconds=min_seconds)
+        out.append({"label": "ort-cpu-int8(gpu graph)", "batch": batch, **stats,
+                    "speedup": stats["items_per_s"] / base[batch]})
+    return out
 
 
 def main() -> None:
@@ -52,6 +76,7 @@ def main() -> None:
         batches = [int(b) for b in args.batches.split(",")]
         variants = default_variants(artifact)
         rows = bench_backends(artifact, variants, batches, min_seconds=args.min_seconds)
+        rows += gpu_int8_graph_on_cpu(artifact, batches, args.min_seconds, rows)
         export_facts = {"parity": artifact.card.export["parity"],
                         "int8_vs_fp32": {t: v["vs_fp32"] for t, v in artifact.card.export["int8"].items()}}
     title = f"{args.arch} {args.image_size}px, {machine_info()['cores']} cores"
