@@ -12,7 +12,6 @@ import numpy as np
 
 from vq.media.encode import write_audio, write_video
 
-
 BITS = 10  # frame indices up to 1023
 
 

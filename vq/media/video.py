@@ -110,6 +110,9 @@ class Video:
             self.container = av.open(self.path, timeout=timeout if _is_url(self.path) else None,
                                      **options)
         except (av.error.FFmpegError, OSError, ValueError, EOFError) as e:
+            if hw is not None:  # the GPU decoder, not the file, is the likely cause
+                raise MediaError(f"{self.path}: NVDEC could not start ({_describe_av_error(e)}); "
+                                 "is an NVIDIA GPU visible?") from None
             raise MediaError(f"{self.path}: cannot open ({_describe_av_error(e)})") from None
         try:
             if not self.container.streams.video:
@@ -228,7 +231,7 @@ class Video:
 
 def normalise_rotation(angle: float) -> int:
     """Snap a display-matrix angle to 0/90/180/270 (counter-clockwise)."""
-    return int(round(float(angle) / 90.0)) % 4 * 90
+    return round(float(angle) / 90.0) % 4 * 90
 
 
 def _hwaccel(hw: str):
