@@ -12,7 +12,7 @@ import sys
 import typer
 
 from vq import __version__, cli
-from vq.cli import backends, bench, enhance, export, models, train
+from vq.cli import backends, bench, enhance, export, media, models, train
 from vq.errors import VqError
 
 app = typer.Typer(
@@ -28,6 +28,8 @@ app.add_typer(bench.app, name="bench")
 app.add_typer(train.app, name="train")
 app.command("backends")(backends.backends_cmd)
 app.command("enhance")(enhance.enhance_cmd)
+app.command("probe")(media.probe_cmd)
+app.command("frames")(media.frames_cmd)
 
 
 def _version(value: bool) -> None:
