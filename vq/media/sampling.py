@@ -277,3 +277,28 @@ def decode_samples(video: Video, targets: np.ndarray, *, fps: float | None,
     stats = {"strategy": strategy, "samples": len(chosen), "requested": n,
              "decoded": decoder.decoded, "seeks": decoder.seeks, "corrupt_packets": decoder.corrupt}
     return Frames(images, np.asarray([t for t, _ in chosen], np.float64), stats)
+
+
+def iter_frames_at(video: Video, times: np.ndarray, size: tuple[int, int] | None = None):
+    """Yield, for each of the non-decreasing `times`, the RGB frame nearest it, decoding the
+    stream once from the start (constant memory; repeated times repeat a frame)."""
+    times = np.asarray(times, dtype=np.float64)
+    if len(times) and np.any(np.diff(times) < -1e-9):
+        raise MediaError("iter_frames_at needs non-decreasing times")
+    info = video.info
+    out_wh = output_size(info.width, info.height, size, None)
+    decoder = _Decoder(video, "DEFAULT", fast=False)
+    tb, start = video.time_base, video.start_pts
+    prev = cur = None
+    prev_t = cur_t = -np.inf
+    for target in times:
+        while cur_t < target:  # advance until the current frame is at/after the target
+            frame = decoder.next()
+            if frame is None:
+                break
+            prev, prev_t = cur, cur_t
+            cur, cur_t = frame, (frame.pts - start) * tb
+        if cur is None:
+            raise MediaError(f"{video.path}: no decodable video frames")
+        best = prev if prev is not None and target - prev_t < cur_t - target else cur
+        yield to_rgb(best, out_wh, info.rotation)
