@@ -43,7 +43,7 @@ def _font(size: int) -> ImageFont.FreeTypeFont:
 
 def _rng(seed: int, t: float) -> np.random.Generator:
     """Per-frame randomness that depends only on (seed, time)."""
-    return np.random.default_rng((seed, int(round(t * 1000))))
+    return np.random.default_rng((seed, round(t * 1000)))
 
 
 def _fit(image: np.ndarray, w: int, h: int) -> np.ndarray:
@@ -236,7 +236,7 @@ class Template(Edit):
             page = (a * (1 - ramp) + b * ramp).repeat(self.width, axis=1).astype(np.uint8)
             im = Image.fromarray(page)
             draw = ImageDraw.Draw(im)
-            x0, y0, x1, y1 = self.rect
+            _, y0, _, y1 = self.rect
             size = max(12, y0 // 2) if y0 > 24 else max(12, self.height // 14)
             draw.text((self.width // 2, max(4, y0 // 2)), self.title, font=_font(size),
                       fill=(255, 255, 255), anchor="mm")
@@ -329,7 +329,8 @@ class ScreenRecording(Edit):
         draw.text((x0, max(0, y0 - 16)), "Video Player - 1080p", font=_font(12), fill=(40, 40, 40))
         cx = x0 + int((x1 - x0) * (0.5 + 0.3 * math.sin(t)))
         cy = y0 + int((y1 - y0) * (0.5 + 0.3 * math.cos(t * 0.7)))
-        draw.polygon([(cx, cy), (cx + 12, cy + 5), (cx + 5, cy + 12)], fill=(255, 255, 255), outline=(0, 0, 0))
+        cursor = [(cx, cy), (cx + 12, cy + 5), (cx + 5, cy + 12)]
+        draw.polygon(cursor, fill=(255, 255, 255), outline=(0, 0, 0))
         im = im.filter(ImageFilter.GaussianBlur(0.8))
         arr = np.asarray(im, np.float32) / 255.0
         return np.clip(255.0 * arr ** self.gamma, 0, 255).astype(np.uint8)
@@ -425,7 +426,8 @@ class BulletComments(Edit):
         for lane in range(self.lanes):
             offset = rng.uniform(0, 1)
             for k in range(3):
-                x = int(w * (1.0 + offset + 0.6 * k - self.speed * t * (1 + 0.2 * lane)) % (w * 1.8)) - int(w * 0.4)
+                travel = 1.0 + offset + 0.6 * k - self.speed * t * (1 + 0.2 * lane)
+                x = int(w * travel % (w * 1.8)) - int(w * 0.4)
                 word = WORDS[(lane * 5 + k * 3 + int(rng.integers(100))) % len(WORDS)]
                 draw.text((x, lane_h * (1 + 2 * lane)), word, font=font, fill=(255, 255, 255),
                           stroke_width=1, stroke_fill=(0, 0, 0))
@@ -555,7 +557,8 @@ class BackgroundVideo:
 
         with open_video(path) as video:
             duration = video.info.duration or seconds
-            frames = video.sample(fps=fps, size=size) if duration > 1 / fps else video.sample(times=[0.0], size=size)
+            long_enough = duration > 1 / fps
+            frames = video.sample(fps=fps, size=size) if long_enough else video.sample(times=[0.0], size=size)
         self.frames, self.times, self.period = frames.images, frames.times, max(duration, 1e-3)
         self.path = str(path)
 
@@ -720,8 +723,8 @@ def random_edit(family: str, rng: np.random.Generator, size: tuple[int, int],
         wh = int(ww / aspect)
         x0 = (tw - ww) // 2
         y0 = int(rng.integers(th // 6, max(th // 6 + 1, th - wh - th // 6)))
-        return Template(tw, th, (x0, y0, x0 + ww, y0 + wh), title=str(rng.choice(["MUST WATCH", "TOP 10", "FUNNY", "WOW"])),
-                        colors=(_color(rng), _color(rng)))
+        title = str(rng.choice(["MUST WATCH", "TOP 10", "FUNNY", "WOW"]))
+        return Template(tw, th, (x0, y0, x0 + ww, y0 + wh), title=title, colors=(_color(rng), _color(rng)))
     if family == "live_stream":
         lw, lh = int(w * 1.45), int(h * 1.2)
         ww = int(w * rng.uniform(0.85, 1.0))
@@ -736,8 +739,9 @@ def random_edit(family: str, rng: np.random.Generator, size: tuple[int, int],
         y0 = int((sh - wh) * rng.uniform(0.3, 0.5))
         return ScreenRecording(sw, sh, (x0, y0, x0 + ww, y0 + wh), gamma=float(rng.uniform(0.85, 1.25)))
     if family == "watermark":
-        return Watermark(text=str(rng.choice(["@reposter", "MY CHANNEL", "vq.tv", "@daily_clips"])),
-                         corner=str(rng.choice(["tl", "tr", "bl", "br"])), opacity=float(rng.uniform(0.4, 0.9)))
+        text = str(rng.choice(["@reposter", "MY CHANNEL", "vq.tv", "@daily_clips"]))
+        return Watermark(text=text, corner=str(rng.choice(["tl", "tr", "bl", "br"])),
+                         opacity=float(rng.uniform(0.4, 0.9)))
     if family == "bullet_comments":
         return BulletComments(lanes=int(rng.integers(2, 6)), speed=float(rng.uniform(0.15, 0.4)),
                               seed=int(rng.integers(1 << 30)))
