@@ -1,0 +1,307 @@
+"""Find the main picture inside a frame: the content box.
+
+Re-uploads hide copies behind padding: solid bars of any colour, a blurred enlarged copy
+of the picture (blur fill), a decorated template page, a live-stream room, a player
+window, or another video around a picture-in-picture. The copy-detection seed crops the
+main picture before embedding ("find clear boundaries with edge detection, combine them
+into a rectangle, crop"), because otherwise the picture is a small part of a 224 px input.
+
+The decision is made once per video from several sampled frames (never frame by frame,
+so the crop is stable), on a reduced grey copy, with vectorised numpy:
+
+1. Solid bars (black, white, any colour): rows and columns that are flat in every frame
+   are peeled from each side, exactly.
+2. Soft padding: per-pixel maps over the frames give *activity* (temporal std; pages and
+   player chrome do not move), *detail* (mean |Laplacian|; blur fill has little), and
+   *persistent edges* (median over frames of the row/column difference; a picture's
+   boundary stays put while scene edges move). Each side is peeled inward, strip by
+   strip between persistent edge lines, while the strip reads as padding next to what is
+   left: much blurrier, static while the inside moves, much flatter, or mostly one colour.
+3. Picture-in-picture: if what is left is still most of the frame, a rectangle of
+   persistent edge segments inside it is the window, when one is well supported.
+
+With fewer than three frames there is no activity: detail and edges decide alone. The
+measured accuracy per edit family is in `BENCHMARKS.md` (`benchmarks/media.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+WORK_SIDE = 256          # analysis resolution (longer side), pixels
+MIN_SIDE_FRACTION = 0.2  # a content box is at least this fraction of each frame side
+
+
+@dataclass(frozen=True)
+class ContentBox:
+    """(x0, y0, x1, y1), exclusive, in the pixels of the frames it was found in."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    method: str = "full"  # full | bars | padding | rectangle
+
+    @property
+    def width(self) -> int:
+        return self.x1 - self.x0
+
+    @property
+    def height(self) -> int:
+        return self.y1 - self.y0
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def crop_to_box(image: np.ndarray, box: ContentBox) -> np.ndarray:
+    return image[box.y0:box.y1, box.x0:box.x1]
+
+
+# -- maps ------------------------------------------------------------------------------------
+
+def _grey_small(frames: np.ndarray) -> tuple[np.ndarray, int]:
+    """(N, H, W, 3) uint8 -> (N, h, w) float32 grey, block-averaged by an integer factor."""
+    n, h, w, _ = frames.shape
+    f = max(1, int(np.ceil(max(h, w) / WORK_SIDE)))
+    hh, ww = h // f, w // f
+    grey = frames[:, :hh * f, :ww * f].astype(np.float32) @ np.float32([0.299, 0.587, 0.114])
+    return grey.reshape(n, hh, f, ww, f).mean(axis=(2, 4)), f
+
+
+def _maps(grey: np.ndarray):
+    lap = np.zeros_like(grey)
+    lap[:, 1:-1, 1:-1] = np.abs(4 * grey[:, 1:-1, 1:-1] - grey[:, :-2, 1:-1] - grey[:, 2:, 1:-1]
+                                - grey[:, 1:-1, :-2] - grey[:, 1:-1, 2:])
+    detail = lap.mean(axis=0)
+    activity = grey.std(axis=0) if len(grey) >= 3 else None
+    # Edge between row y-1 and row y (stored at y), and between column x-1 and x.
+    edge_h = np.zeros(grey.shape[1:], np.float32)
+    edge_v = np.zeros(grey.shape[1:], np.float32)
+    edge_h[1:] = np.median(np.abs(np.diff(grey, axis=1)), axis=0)
+    edge_v[:, 1:] = np.median(np.abs(np.diff(grey, axis=2)), axis=0)
+    return detail, activity, edge_h, edge_v
+
+
+# -- stage 1: solid bars -------------------------------------------------------------------------
+
+def _uniform(lines: np.ndarray) -> np.ndarray:
+    """lines: (N, L, K) grey values of L lines of K pixels in N frames -> (L,) bool:
+    flat along the line in every frame and the same level in every frame."""
+    spread = lines.std(axis=2).max(axis=0)
+    level = lines.mean(axis=2)
+    return (spread < 4.0) & (level.max(axis=0) - level.min(axis=0) < 6.0)
+
+
+def _peel_solid(grey: np.ndarray) -> tuple[int, int, int, int]:
+    _, h, w = grey.shape
+    x0, y0, x1, y1 = 0, 0, w, h
+    for _ in range(2):  # rows, then columns within the rows left, then once more
+        rows = _uniform(grey[:, y0:y1, x0:x1])
+        while y0 < y1 and rows[0]:
+            rows, y0 = rows[1:], y0 + 1
+        while y1 > y0 and rows[-1]:
+            rows, y1 = rows[:-1], y1 - 1
+        cols = _uniform(grey[:, y0:y1, x0:x1].transpose(0, 2, 1))
+        while x0 < x1 and cols[0]:
+            cols, x0 = cols[1:], x0 + 1
+        while x1 > x0 and cols[-1]:
+            cols, x1 = cols[:-1], x1 - 1
+    return x0, y0, x1, y1
+
+
+# -- stage 2: soft padding (blur fill, static pages, chrome) ---------------------------------------
+
+def _line_candidates(strength: np.ndarray, lo: int, hi: int) -> list[int]:
+    """Positions in (lo, hi) where a persistent edge line stands out."""
+    seg = strength[lo:hi]
+    if seg.size < 3:
+        return []
+    level = 3.0 * np.median(strength) + 1.0
+    peak = (seg[1:-1] >= seg[:-2]) & (seg[1:-1] >= seg[2:]) & (seg[1:-1] > level)
+    return [lo + 1 + int(i) for i in np.flatnonzero(peak)]
+
+
+def _is_padding(d_s, a_s, f_s, m_s, d_i, a_i, f_i, m_i, moving: bool) -> bool:
+    """Does a strip (s) look like padding next to the interior (i)?
+
+    d: detail, a: activity, f: flat fraction, m: share of pixels at the strip's dominant
+    level (a page or chat panel is mostly one background colour, even with text on it).
+    """
+    blurred = d_s < 0.35 * d_i and f_s > 0.5
+    static = moving and a_s < 0.2 * a_i
+    flatter = f_s > 0.75 and f_s > f_i + 0.25
+    one_colour = m_s > 0.55 and m_s > m_i + 0.3
+    return bool(blurred or static or flatter or one_colour)
+
+
+def _dominant_share(grey: np.ndarray, axis: int) -> np.ndarray:
+    """Per line: share of pixels, over all frames, within 12 grey levels of its median."""
+    med = np.median(grey, axis=(0, axis), keepdims=True)
+    return (np.abs(grey - med) < 12).mean(axis=(0, axis))
+
+
+def _peel_soft(box, grey, detail, activity, edge_h, edge_v) -> tuple[int, int, int, int]:
+    x0, y0, x1, y1 = box
+    moving = activity is not None
+    act = activity if moving else np.zeros_like(detail)
+    flat = detail < 2.0
+
+    def peel(profile_d, profile_a, profile_f, profile_m, strength, lo, hi, forward: bool) -> int:
+        span = hi - lo
+        limit = lo + int(0.45 * span) if forward else hi - int(0.45 * span)
+        cands = [c for c in _line_candidates(strength, lo, hi) if (c <= limit if forward else c >= limit)]
+        edge = lo if forward else hi
+        for c in sorted(cands, reverse=not forward):
+            strip = slice(edge, c) if forward else slice(c, edge)
+            inner = slice(c, hi) if forward else slice(lo, c)
+            if strip.stop - strip.start < 1:
+                continue
+            if not _is_padding(profile_d[strip].mean(), profile_a[strip].mean(), profile_f[strip].mean(),
+                               profile_m[strip].mean(), profile_d[inner].mean(), profile_a[inner].mean(),
+                               profile_f[inner].mean(), profile_m[inner].mean(),
+                               moving and profile_a[inner].mean() > 1.0):
+                break
+            edge = c
+        return edge
+
+    for _ in range(2):
+        cols = slice(x0, x1)
+        d, a, f = detail[:, cols].mean(1), act[:, cols].mean(1), flat[:, cols].mean(1)
+        m = _dominant_share(grey[:, :, cols], axis=2)
+        eh = edge_h[:, cols].mean(1)
+        y0n = peel(d, a, f, m, eh, y0, y1, True)
+        y1n = peel(d, a, f, m, eh, y0n, y1, False)
+        rows = slice(y0n, y1n)
+        d, a, f = detail[rows].mean(0), act[rows].mean(0), flat[rows].mean(0)
+        m = _dominant_share(grey[:, rows], axis=1)
+        ev = edge_v[rows].mean(0)
+        x0n = peel(d, a, f, m, ev, x0, x1, True)
+        x1n = peel(d, a, f, m, ev, x0n, x1, False)
+        if (x0n, y0n, x1n, y1n) == (x0, y0, x1, y1):
+            break
+        x0, y0, x1, y1 = x0n, y0n, x1n, y1n
+    return x0, y0, x1, y1
+
+
+# -- stage 3: picture-in-picture rectangles -----------------------------------------------------
+
+def _segments(strong: np.ndarray, min_len: int) -> list[tuple[int, int, int]]:
+    """(line index, start, end) of runs of True along axis 1 at least `min_len` long."""
+    padded = np.pad(strong.astype(np.int8), ((0, 0), (1, 1)))
+    d = np.diff(padded, axis=1)
+    starts = np.argwhere(d == 1)
+    ends = np.argwhere(d == -1)
+    runs = [(int(a[0]), int(a[1]), int(b[1])) for a, b in zip(starts, ends, strict=True)]
+    return [r for r in runs if r[2] - r[1] >= min_len]
+
+
+def _column_support(strong_v: np.ndarray, x: int, y0: int, y1: int, slack: int = 2) -> tuple[float, int]:
+    """Best share of rows [y0, y1) with a vertical edge, over columns within `slack` of x."""
+    a, b = max(0, x - slack), min(strong_v.shape[1], x + slack + 1)
+    if b <= a or y1 <= y0:
+        return 0.0, x
+    share = strong_v[y0:y1, a:b].mean(axis=0)
+    k = int(np.argmax(share))
+    return float(share[k]), a + k
+
+
+def _area(box) -> int:
+    return (box[2] - box[0]) * (box[3] - box[1])
+
+
+def _rectangle(edge_h, edge_v) -> tuple[tuple[int, int, int, int], float] | None:
+    """The best-supported rectangle of persistent edge segments, with its support (0-1)."""
+    h, w = edge_h.shape
+    thr_h = max(np.percentile(edge_h, 90), 4 * np.median(edge_h) + 1.0)
+    thr_v = max(np.percentile(edge_v, 90), 4 * np.median(edge_v) + 1.0)
+    strong_h, strong_v = edge_h > thr_h, edge_v > thr_v
+    strong_h[1:] |= strong_h[:-1].copy()   # tolerate one pixel of jitter across the line
+    strong_v[:, 1:] |= strong_v[:, :-1].copy()
+    horiz = _segments(strong_h, int(MIN_SIDE_FRACTION * w))
+    best, best_score = None, 0.0
+    for i, (ya, xa0, xa1) in enumerate(horiz):
+        for yb, xb0, xb1 in horiz[i + 1:]:
+            if yb - ya < MIN_SIDE_FRACTION * h:
+                continue
+            x0, x1 = max(xa0, xb0), min(xa1, xb1)
+            if x1 - x0 < MIN_SIDE_FRACTION * w or (x1 - x0) < 0.8 * (max(xa1, xb1) - min(xa0, xb0)):
+                continue
+            left, lx = _column_support(strong_v, x0, ya, yb)
+            right, rx = _column_support(strong_v, x1, ya, yb)
+            score = min(left, right)
+            rect = (lx, ya, rx, yb)
+            if score > best_score + 1e-6 or (abs(score - best_score) < 1e-6 and best is not None
+                                              and _area(rect) > _area(best)):
+                best, best_score = rect, score
+    if best is None or best_score < 0.6:
+        return None
+    return best, best_score
+
+
+# -- entry point ---------------------------------------------------------------------------------
+
+def detect_content_box(frames: np.ndarray, max_frames: int = 16) -> ContentBox:
+    """The main picture's box in `frames` (N, H, W, 3) uint8 sampled from one video."""
+    if frames.ndim == 3:
+        frames = frames[None]
+    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"detect_content_box expects uint8 (N, H, W, 3), got {frames.dtype} {frames.shape}")
+    n, H, W, _ = frames.shape
+    if n > max_frames:
+        frames = frames[np.linspace(0, n - 1, max_frames).round().astype(int)]
+    grey, f = _grey_small(frames)
+    _, h, w = grey.shape
+    full = ContentBox(0, 0, W, H, "full")
+    if h < 8 or w < 8:
+        return full
+    detail, activity, edge_h, edge_v = _maps(grey)
+
+    box = _peel_solid(grey)
+    method = "bars" if box != (0, 0, w, h) else "full"
+    if box[2] - box[0] < MIN_SIDE_FRACTION * w or box[3] - box[1] < MIN_SIDE_FRACTION * h:
+        return full  # an almost uniform video: nothing to crop to
+    soft = _peel_soft(box, grey, detail, activity, edge_h, edge_v)
+    if soft != box:
+        box, method = soft, "padding"
+
+    # Picture-in-picture: what is left is still most of the frame (the background video
+    # is picture too), but a window boundary sits inside it.
+    if _area(box) > 0.6 * h * w:
+        bx0, by0, bx1, by1 = box
+        found = _rectangle(edge_h[by0:by1, bx0:bx1], edge_v[by0:by1, bx0:bx1])
+        if found is not None:
+            rect, _ = found
+            if 0.05 * _area(box) < _area(rect) < 0.85 * _area(box):
+                box = (rect[0] + bx0, rect[1] + by0, rect[2] + bx0, rect[3] + by0)
+                method = "rectangle"
+
+    x0, y0, x1, y1 = box
+    if x1 - x0 < MIN_SIDE_FRACTION * w or y1 - y0 < MIN_SIDE_FRACTION * h:
+        return full
+    # Back to input pixels; the last block may hold up to f-1 pixels not analysed.
+    X0, Y0 = x0 * f, y0 * f
+    X1 = W if x1 >= w else x1 * f
+    Y1 = H if y1 >= h else y1 * f
+    if (X0, Y0, X1, Y1) == (0, 0, W, H):
+        method = "full"
+    return ContentBox(X0, Y0, X1, Y1, method)
+
+
+def solid_bars(frames: np.ndarray) -> tuple[int, int, int, int]:
+    """Only the solid-bar stage, in input pixels: what is left after uniform borders."""
+    grey, f = _grey_small(frames)
+    x0, y0, x1, y1 = _peel_solid(grey)
+    _, h, w = grey.shape
+    H, W = frames.shape[1:3]
+    return (x0 * f, y0 * f, W if x1 >= w else x1 * f, H if y1 >= h else y1 * f)

@@ -1,0 +1,91 @@
+"""Score `detect_content_box` on generated cases with known boxes.
+
+Each case takes a few frames of a real clip, applies one boxed edit family from
+`vq.media.edits` with random parameters (borders, letterbox, blur fill, picture-in-picture
+over another clip, template page, live-stream room, player screen recording) or none,
+and compresses the result like a re-upload (JPEG at a random quality). The edits report
+where the source picture landed, which is the ground truth.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from vq.media.edits import BOXED, BackgroundVideo, apply_spatial, random_edit, track_box
+from vq.media.video import open_video
+from vq.preprocess.content_box import detect_content_box, iou, solid_bars
+
+
+@dataclass
+class Case:
+    family: str
+    frames: np.ndarray
+    box: tuple[int, int, int, int]
+
+
+def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="JPEG", quality=quality)
+    return np.asarray(Image.open(buf).convert("RGB"))
+
+
+def make_cases(sources: list[str | Path], per_family: int = 6, frames: int = 8, width: int = 320,
+               seed: int = 0) -> list[Case]:
+    rng = np.random.default_rng(seed)
+    clips = []
+    for src in sources:
+        with open_video(src) as video:
+            info = video.info
+            size = (width, max(16, round(width * info.height / info.width)) // 2 * 2)
+            span = min(info.duration or frames, float(frames))
+            images = video.sample(count=frames, within=span, size=size).images
+        # Sources with their own bars (pillarboxed films, letterboxed trailers) are cut to
+        # their picture first, so "no edit" really means "the whole frame is picture".
+        box = solid_bars(images)
+        clips.append(np.ascontiguousarray(images[:, box[1]:box[3], box[0]:box[2]]))
+    backgrounds = [BackgroundVideo(src, size=(width * 2, width * 9 // 8), fps=2, seconds=frames)
+                   for src in sources]
+    cases: list[Case] = []
+    for family in ("none", *BOXED):
+        for k in range(per_family):
+            i = (k + len(cases)) % len(clips)
+            clip = clips[i]
+            h, w = clip.shape[1:3]
+            if family == "none":
+                edits = []
+            else:
+                bg = backgrounds[(i + 1) % len(backgrounds)]
+                edits = [random_edit(family, rng, (w, h), background=bg)]
+            quality = int(rng.integers(40, 95))
+            out = np.stack([_jpeg(apply_spatial(edits, im, float(t)), quality) for t, im in enumerate(clip)])
+            box, _ = track_box(edits, (w, h))
+            cases.append(Case(family, out, box))
+    return cases
+
+
+def evaluate(cases: list[Case]) -> dict:
+    """IoU per case, share of cases with IoU >= 0.9 overall and per family, ms per frame."""
+    rows = []
+    seconds = 0.0
+    n_frames = 0
+    for case in cases:
+        start = time.perf_counter()
+        found = detect_content_box(case.frames)
+        seconds += time.perf_counter() - start
+        n_frames += len(case.frames)
+        rows.append({"family": case.family, "iou": iou((found.x0, found.y0, found.x1, found.y1), case.box),
+                     "method": found.method})
+    ious = np.array([r["iou"] for r in rows])
+    per_family = {}
+    for family in sorted({r["family"] for r in rows}):
+        vals = np.array([r["iou"] for r in rows if r["family"] == family])
+        per_family[family] = {"cases": len(vals), "iou_ge_0.9": float(np.mean(vals >= 0.9)),
+                              "mean_iou": float(vals.mean())}
+    return {"cases": len(rows), "iou_ge_0.9": float(np.mean(ious >= 0.9)), "mean_iou": float(ious.mean()),
+            "ms_per_frame": 1000 * seconds / max(1, n_frames), "per_family": per_family, "rows": rows}
