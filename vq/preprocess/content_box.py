@@ -107,11 +107,15 @@ def _peel_solid(grey: np.ndarray) -> tuple[int, int, int, int]:
     _, h, w = grey.shape
     x0, y0, x1, y1 = 0, 0, w, h
     for _ in range(2):  # rows, then columns within the rows left, then once more
+        if y1 - y0 < 2 or x1 - x0 < 2:
+            break  # all padding: nothing left to measure
         rows = _uniform(grey[:, y0:y1, x0:x1])
         while y0 < y1 and rows[0]:
             rows, y0 = rows[1:], y0 + 1
         while y1 > y0 and rows[-1]:
             rows, y1 = rows[:-1], y1 - 1
+        if y1 - y0 < 2:
+            break
         cols = _uniform(grey[:, y0:y1, x0:x1].transpose(0, 2, 1))
         while x0 < x1 and cols[0]:
             cols, x0 = cols[1:], x0 + 1
