@@ -60,7 +60,8 @@ def test_speed_trim_and_frame_rate_map_time(source, tmp_path):
 
 
 def test_boxes_track_through_stacked_edits():
-    edits = [Border(10, 10, 20, 20, color=(255, 255, 255)), random_edit("blur_fill", np.random.default_rng(0), (200, 116))]
+    blur_fill = random_edit("blur_fill", np.random.default_rng(0), (200, 116))
+    edits = [Border(10, 10, 20, 20, color=(255, 255, 255)), blur_fill]
     box, size = track_box(edits, (160, 96))
     image = apply_spatial(edits, clip_frames(1)[0])
     assert image.shape[:2] == (size[1], size[0])
