@@ -31,7 +31,9 @@ def test_bilinear_matches_pillow_within_one_level(images):
     rng = np.random.default_rng(0)
     for image in images:
         for size in [*random_sizes(image, 25, rng), (160, 160), (224, 224), (256, 256)]:
-            diff = np.abs(resize(image, size, "bilinear").astype(int) - pillow(image, size, "bilinear"))
+            diff = np.abs(
+                resize(image, size, "bilinear", engine="numpy").astype(int) - pillow(image, size, "bilinear")
+            )
             assert diff.max() <= 1, (image.shape, size)
 
 
@@ -43,31 +45,41 @@ def test_bicubic_arithmetic_matches_pillow_pass_for_pass(images):
         h, w = image.shape[:2]
         for size in random_sizes(image, 15, rng):
             first = (size[0], h) if pass_order(w, h, *size) == ("x", "y") else (w, size[1])
-            two_pass = np.asarray(Image.fromarray(image).resize(first, Image.BICUBIC)
-                                  .resize(size, Image.BICUBIC)).astype(int)
-            assert np.abs(resize(image, size, "bicubic").astype(int) - two_pass).max() <= 1
+            two_pass = np.asarray(
+                Image.fromarray(image).resize(first, Image.BICUBIC).resize(size, Image.BICUBIC)
+            ).astype(int)
+            assert np.abs(resize(image, size, "bicubic", engine="numpy").astype(int) - two_pass).max() <= 1
 
 
 def test_bicubic_agrees_with_pillow_on_most_sizes(images):
     """Pillow 13 chooses its pass order by an internal cost estimate that `pass_order`
     approximates; where it guesses wrong, clipped overshoot can differ by a few levels."""
     rng = np.random.default_rng(2)
-    results = [np.abs(resize(image, size, "bicubic").astype(int) - pillow(image, size, "bicubic")).max() <= 1
-               for image in images for size in random_sizes(image, 40, rng)]
+    results = [
+        np.abs(
+            resize(image, size, "bicubic", engine="numpy").astype(int) - pillow(image, size, "bicubic")
+        ).max()
+        <= 1
+        for image in images
+        for size in random_sizes(image, 40, rng)
+    ]
     assert np.mean(results) >= 0.9
 
 
 def test_batches_and_weights():
     frames = np.random.default_rng(0).integers(0, 255, (3, 40, 60, 3), dtype=np.uint8)
-    batch = resize(frames, (20, 10))
+    batch = resize(frames, (20, 10), engine="numpy")
     assert batch.shape == (3, 10, 20, 3)
-    np.testing.assert_array_equal(batch[1], resize(frames[1], (20, 10)))
+    np.testing.assert_array_equal(batch[1], resize(frames[1], (20, 10), engine="numpy"))
+    np.testing.assert_array_equal(resize(frames, (20, 10)), batch)  # Pillow engine, same pixels
     w = resize_weights(60, 20, "bicubic") / 2**22  # fixed point, as Pillow
     np.testing.assert_allclose(w.sum(axis=1), 1.0, atol=1e-5)  # each output is a weighted mean
     flat = np.full((10, 10, 3), 77, np.uint8)
-    assert np.all(resize(flat, (37, 3), "bicubic") == 77)
+    assert np.all(resize(flat, (37, 3), "bicubic", engine="numpy") == 77)
     with pytest.raises(ValueError):
         resize(frames.astype(np.float32), (10, 10))
+    with pytest.raises(ValueError):
+        resize(frames, (10, 10), engine="torch")
     with pytest.raises(ValueError):
         resize_weights(10, 0, "bilinear")
 
