@@ -31,3 +31,19 @@ def test_every_command_in_the_readme_exists(capsys):
         code = main([*command.split(), "--help"])
         capsys.readouterr()
         assert code == 0, f"README mentions `vq {command}`, which does not exist"
+
+
+def test_every_package_directory_is_installed():
+    """pyproject lists packages explicitly (the sibling folders map into vq.*): a new
+    sub-package missing there would work in an editable install and vanish in a wheel."""
+    import tomllib
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(config["packages"])
+    roots = {v: k for k, v in config["package-dir"].items()}
+    on_disk = set()
+    for folder, package in roots.items():
+        for init in (REPO / folder).rglob("__init__.py"):
+            rel = init.parent.relative_to(REPO / folder)
+            on_disk.add(".".join([package, *rel.parts]) if rel.parts else package)
+    assert on_disk == listed, (sorted(on_disk - listed), sorted(listed - on_disk))

@@ -66,7 +66,7 @@ def test_boxes_track_through_stacked_edits():
     image = apply_spatial(edits, clip_frames(1)[0])
     assert image.shape[:2] == (size[1], size[0])
     # the white bars sit inside the blur-fill window, around the picture
-    inner = image[box[1]:box[3], box[0]:box[2]]
+    inner = image[box[1] : box[3], box[0] : box[2]]
     assert inner.shape[0] > 40 and inner.mean() > 60
 
 
@@ -84,3 +84,19 @@ def test_segments_split_at_jumps():
     out = np.arange(0, 4, 0.5)
     src = np.array([10, 10.5, 11, 11.5, 30, 30.5, 31, 31.5])
     assert segments_from(out, src, 2.0) == [(0.0, 2.0, 10.0, 12.0), (2.0, 4.0, 30.0, 32.0)]
+
+
+def test_every_family_fits_any_source_shape():
+    """Fuzz: portrait, landscape, tiny and odd sources; the output always holds its box."""
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        w, h = int(rng.integers(40, 400)), int(rng.integers(40, 400))
+        image = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+        background = rng.integers(
+            0, 255, (int(rng.integers(60, 300)), int(rng.integers(60, 300)), 3), dtype=np.uint8
+        )
+        edit = random_edit(str(rng.choice(FAMILIES)), rng, (w, h), background=background)
+        out = apply_spatial([edit], image, 1.0)
+        box, size = track_box([edit], (w, h))
+        assert out.shape[:2] == (size[1], size[0]), edit.describe()
+        assert 0 <= box[0] < box[2] <= size[0] and 0 <= box[1] < box[3] <= size[1], edit.describe()

@@ -11,3 +11,5 @@ from vq.registry import Registry
 TASKS = Registry("task")
 TASKS.register("enhance", "vq.train.enhance.task:EnhanceTask", extra="train",
                summary="x2 super-resolution on image folders (HR + MATLAB-bicubic LR pairs)")
+TASKS.register("embed", "vq.train.embed.task:EmbedTask", extra="train",
+               summary="copy-detection frame embedding: MoCo on copy-disguise edits")

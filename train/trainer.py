@@ -207,6 +207,7 @@ def train_and_evaluate(task: Task, config: TrainConfig, workdir: str | os.PathLi
     if is_main:
         _truncate_metrics(metrics_path, start)
         facts = {"task": task.name, "model": task.model_name, "model_kwargs": task.model_kwargs,
+                 "export": getattr(task, "export_spec", None),
                  "train": asdict(config), "devices": n_dev, "processes": jax.process_count(),
                  **(run_facts or {})}
         atomic_write_text(workdir / "config.json", json.dumps(facts, indent=2, default=str) + "\n")
@@ -280,16 +281,19 @@ def train_and_evaluate(task: Task, config: TrainConfig, workdir: str | os.PathLi
 
 
 def load_trained_model(model_name: str, model_kwargs: dict[str, Any],
-                       workdir: str | os.PathLike[str]) -> tuple[nnx.Module, int]:
+                       workdir: str | os.PathLike[str], attribute: str | None = None,
+                       trainable: Any = nnx.Param) -> tuple[nnx.Module, int]:
     """The model at the latest checkpoint of `workdir` (eval mode) and its step.
 
     Only the model is needed, not the task (which would load its data): the workdir's
     config names the registry model, and the checkpoint holds its params and state.
+    `attribute` picks the sub-module to return (the query encoder of a MoCo wrapper);
+    `trainable` must be the filter the run trained with (it decides the saved split).
     """
     from vq.train.models import create_model
 
     model = create_model(model_name, **model_kwargs)
-    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+    graphdef, params, rest = nnx.split(model, trainable, ...)
     # orbax restores the saved tree's structure, optimiser state included; its layout
     # depends only on the optimiser chain, not on the hyperparameters.
     tx, _ = make_optimizer(TrainConfig())
@@ -300,6 +304,8 @@ def load_trained_model(model_name: str, model_kwargs: dict[str, Any],
     if step is None:
         raise UsageError(f"{workdir}: no checkpoint to export (train first)")
     model = nnx.merge(graphdef, state["params"], state["rest"])
+    if attribute:
+        model = getattr(model, attribute)
     model.eval()
     return model, int(step)
 

@@ -63,6 +63,8 @@ def create_model(name: str, seed: int = 0, **kwargs: Any):
 def model_io(name: str, **kwargs: Any) -> ModelIO:
     definition = model_def(name)
     return definition.io(**definition.kwargs(**kwargs))
+MODELS.register("moco", "vq.train.models.moco:MOCO", extra="train",
+                summary="MoCo training wrapper around an embedding model (the query encoder is exported)")
 # Test-only variant (leading underscore: hidden from listings meant for users).
 MODELS.register("_resnet_tiny", "vq.train.models.resnet:_RESNET_TINY", extra="train",
                 summary="two-stage toy ResNet for tests")

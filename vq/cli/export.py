@@ -48,9 +48,14 @@ def onnx_cmd(
     training: dict = {}
     metrics: dict = {}
     if workdir is not None:
-        model_name, model_kwargs, task_name, training, metrics = _from_workdir(workdir)
+        config, task_name, training, metrics = _from_workdir(workdir)
         trainer = require_train("vq.train.trainer", "vq export")
-        model, step = trainer.load_trained_model(model_name, model_kwargs, workdir)
+        spec = config.get("export") or {}
+        trainable = _trainable_filter(config["model"])
+        model, step = trainer.load_trained_model(config["model"], config.get("model_kwargs", {}), workdir,
+                                                 attribute=spec.get("attribute"), trainable=trainable)
+        model_name = spec.get("model", config["model"])
+        model_kwargs = spec.get("kwargs", config.get("model_kwargs", {}))
         training["exported_step"] = step
     else:
         model_name, task_name = arch, task or "untrained"
@@ -92,12 +97,23 @@ def onnx_cmd(
                   f"parity vs JAX {parity:.3g} (limit 1e-4)")
 
 
-def _from_workdir(workdir: Path) -> tuple[str, dict, str, dict, dict]:
+def _trainable_filter(model_name: str):
+    """The optimiser filter a training module used (MoCo trains its query encoder only)."""
+    if model_name == "moco":
+        return require_train("vq.train.models.moco", "vq export").trainable
+    from flax import nnx
+
+    return nnx.Param
+
+
+def _from_workdir(workdir: Path) -> tuple[dict, str, dict, dict]:
     config_path = workdir / "config.json"
     if not config_path.is_file():
         raise UsageError(f"{workdir} is not a training workdir (no config.json)")
     config = json.loads(config_path.read_text())
     training = {k: config[k] for k in ("command", "data", "train", "devices") if k in config}
+    if isinstance(training.get("data"), dict):  # long held-out lists stay in the workdir
+        training["data"] = {k: v for k, v in training["data"].items() if k != "holdout"}
     metrics: dict = {}
     metrics_path = workdir / "metrics.jsonl"
     if metrics_path.is_file():
@@ -108,7 +124,7 @@ def _from_workdir(workdir: Path) -> tuple[str, dict, str, dict, dict]:
                 training["final_loss"] = record["loss"]
                 training["steps"] = record["step"]
     metrics = {k.removeprefix("eval/"): v for k, v in metrics.items()}
-    return config["model"], config.get("model_kwargs", {}), config["task"], training, metrics
+    return config, config["task"], training, metrics
 
 
 @app.command("engine")

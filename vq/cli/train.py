@@ -64,3 +64,28 @@ def enhance_cmd(
           "model_kwargs": task_settings["model_kwargs"], "seed": seed},
          {"steps": steps, "batch_size": batch_size, "learning_rate": lr, "seed": seed},
          out, smoke, coordinator, num_processes, process_id, {})
+
+
+@app.command("embed")
+def embed_cmd(
+    data: list[Path] = typer.Option(..., "--data", help="Image folders, videos or folders of videos."),
+    out: Path = typer.Option(..., "--out", "-o", help="Workdir: checkpoints, metrics.jsonl, config.json."),
+    holdout: float = typer.Option(None, "--holdout", help="Share of sources kept out for evaluation."),
+    teacher: str = typer.Option(None, "--teacher", help="Embedding artifact to distil from (optional)."),
+    distill_weight: float = typer.Option(1.0, "--distill-weight", help="Weight of the distillation loss."),
+    steps: int = STEPS, batch_size: int = BATCH, lr: float = LR, seed: int = SEED,
+    smoke: bool = SMOKE, coordinator: str = COORD, num_processes: int = NPROC,
+    process_id: int = PID,
+) -> None:
+    """Train the copy-detection frame embedder (MoCo on copy-disguise edits)."""
+    require_train("vq.train.embed.task", "vq train embed")
+    from vq.train import TASKS
+    from vq.train.embed.config import get_config
+
+    _, settings = get_config(smoke=smoke)
+    if holdout is not None:
+        settings["holdout"] = holdout
+    _run(TASKS.get("embed"),
+         {"data": data, **settings, "teacher": teacher, "distill_weight": distill_weight, "seed": seed},
+         {"steps": steps, "batch_size": batch_size, "learning_rate": lr, "seed": seed},
+         out, smoke, coordinator, num_processes, process_id, {})

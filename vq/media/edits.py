@@ -721,8 +721,12 @@ def random_edit(family: str, rng: np.random.Generator, size: tuple[int, int],
         tw, th = w, int(w * rng.uniform(1.2, 1.8))
         ww = int(tw * rng.uniform(0.8, 0.95))
         wh = int(ww / aspect)
+        if wh > 0.75 * th:  # portrait sources: the window must leave room for the title
+            wh = int(0.75 * th)
+            ww = max(8, int(wh * aspect))
         x0 = (tw - ww) // 2
-        y0 = int(rng.integers(th // 6, max(th // 6 + 1, th - wh - th // 6)))
+        y0 = int(rng.integers(th // 6, max(th // 6 + 1, th - wh - th // 12)))
+        y0 = min(y0, th - wh)
         title = str(rng.choice(["MUST WATCH", "TOP 10", "FUNNY", "WOW"]))
         return Template(tw, th, (x0, y0, x0 + ww, y0 + wh), title=title, colors=(_color(rng), _color(rng)))
     if family == "live_stream":

@@ -1,0 +1,1 @@
+"""Copy-detection frame embedding: MoCo self-supervision on copy-disguise edits."""
