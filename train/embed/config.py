@@ -13,9 +13,9 @@ from vq.train.trainer import TrainConfig
 
 def get_config(smoke: bool = False) -> tuple[TrainConfig, dict]:
     train = TrainConfig(
-        steps=2500,           # ~40 min on 2 CPU cores
-        batch_size=32,        # pairs per step; the queue supplies most negatives
-        learning_rate=2e-3,   # AdamW, warmup + cosine
+        steps=2500,  # ~40 min on 2 CPU cores
+        batch_size=32,  # pairs per step; the queue supplies most negatives
+        learning_rate=2e-3,  # AdamW, warmup + cosine
         warmup_steps=100,
         weight_decay=1e-4,
         log_every=25,
@@ -35,6 +35,5 @@ def get_config(smoke: bool = False) -> tuple[TrainConfig, dict]:
     if smoke:
         train.steps, train.batch_size, train.log_every, train.checkpoint_every = 3, 4, 1, 3
         train.warmup_steps, train.eval_every = 1, 0
-        task.update(encoder="_resnet_tiny", encoder_kwargs={"image_size": 32, "embed_dim": 16},
-                    queue_size=16)
+        task.update(encoder="_resnet_tiny", encoder_kwargs={"image_size": 32, "embed_dim": 16}, queue_size=16)
     return train, task

@@ -24,15 +24,31 @@ from vq.media.edits import apply_spatial, random_edit, track_box
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 VIDEO_SUFFIXES = {".mp4", ".webm", ".mkv", ".mov", ".avi", ".ts"}
 # Spatial families drawn for training views (time edits do not apply to single frames).
-VIEW_FAMILIES = ("border", "letterbox", "blur_fill", "crop", "scale", "picture_in_picture", "template",
-                 "live_stream", "screen_recording", "watermark", "bullet_comments", "color", "blur",
-                 "noise", "flip", "rotate", "reencode")
+VIEW_FAMILIES = (
+    "border",
+    "letterbox",
+    "blur_fill",
+    "crop",
+    "scale",
+    "picture_in_picture",
+    "template",
+    "live_stream",
+    "screen_recording",
+    "watermark",
+    "bullet_comments",
+    "color",
+    "blur",
+    "noise",
+    "flip",
+    "rotate",
+    "reencode",
+)
 MAX_SIDE = 320  # sources are kept at most this large; views are made from them
 
 
 @dataclass(frozen=True)
 class Source:
-    name: str        # "folder/file.png" or "video.mp4@12.000"
+    name: str  # "folder/file.png" or "video.mp4@12.000"
     image: np.ndarray
 
 
@@ -46,8 +62,9 @@ def _shrink(image: np.ndarray) -> np.ndarray:
     if max(h, w) <= MAX_SIDE:
         return image
     s = MAX_SIDE / max(h, w)
-    return np.asarray(Image.fromarray(image).resize((max(1, round(w * s)), max(1, round(h * s))),
-                                                    Image.BILINEAR))
+    return np.asarray(
+        Image.fromarray(image).resize((max(1, round(w * s)), max(1, round(h * s))), Image.BILINEAR)
+    )
 
 
 def list_sources(paths: list[str | Path], video_fps: float = 1.0) -> list[tuple[str, Path, float | None]]:
@@ -66,19 +83,24 @@ def list_sources(paths: list[str | Path], video_fps: float = 1.0) -> list[tuple[
                     duration = probe(f).duration or 0.0
                 except Exception:  # unreadable clips are skipped, as the runtime would
                     continue
-                items.extend((f"{f.name}@{t:.3f}", f, float(t)) for t in np.arange(0.5, duration, 1 / video_fps))
+                items.extend(
+                    (f"{f.name}@{t:.3f}", f, float(t)) for t in np.arange(0.5, duration, 1 / video_fps)
+                )
     if not items:
         raise UsageError(f"no images or videos under {', '.join(map(str, paths))}")
     return items
 
 
-def load_sources(paths: list[str | Path], holdout: float, split: str, video_fps: float = 1.0,
-                 drop_flat: bool = True) -> list[Source]:
+def load_sources(
+    paths: list[str | Path], holdout: float, split: str, video_fps: float = 1.0, drop_flat: bool = True
+) -> list[Source]:
     """The `split` ("train" or "holdout") part of the sources, decoded and shrunk."""
     from vq.images import read_rgb
     from vq.media import open_video
 
-    chosen = [it for it in list_sources(paths, video_fps) if _held_out(it[0], holdout) == (split == "holdout")]
+    chosen = [
+        it for it in list_sources(paths, video_fps) if _held_out(it[0], holdout) == (split == "holdout")
+    ]
     by_video: dict[Path, list[tuple[str, float]]] = {}
     sources: list[Source] = []
     for name, path, t in chosen:
@@ -98,14 +120,15 @@ def load_sources(paths: list[str | Path], holdout: float, split: str, video_fps:
     return sources
 
 
-def make_view(source: np.ndarray, rng: np.random.Generator, size: int, backgrounds: list[np.ndarray],
-              max_edits: int = 3) -> np.ndarray:
+def make_view(
+    source: np.ndarray, rng: np.random.Generator, size: int, backgrounds: list[np.ndarray], max_edits: int = 3
+) -> np.ndarray:
     """One random edited view of `source`, resized to (size, size) uint8."""
     h, w = source.shape[:2]
     edits = []
     for family in rng.choice(VIEW_FAMILIES, size=int(rng.integers(1, max_edits + 1)), replace=False):
         bg = backgrounds[int(rng.integers(len(backgrounds)))] if family == "picture_in_picture" else None
-        cur_box, cur_size = track_box(edits, (w, h))
+        _, cur_size = track_box(edits, (w, h))
         edits.append(random_edit(str(family), rng, cur_size, background=bg))
     image = apply_spatial(edits, source, float(rng.uniform(0, 5)))
     if rng.random() < 0.5:  # the runtime crops to the content box when it finds it

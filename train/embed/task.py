@@ -27,12 +27,28 @@ class EmbedTask:
     model_name = "moco"
     trainable = staticmethod(moco_trainable)
 
-    def __init__(self, data: list[str | Path], *, encoder: str, encoder_kwargs: dict[str, Any],
-                 queue_size: int, momentum: float, temperature: float, holdout: float = 0.2,
-                 teacher: str | None = None, distill_weight: float = 1.0, seed: int = 0):
+    def __init__(
+        self,
+        data: list[str | Path],
+        *,
+        encoder: str,
+        encoder_kwargs: dict[str, Any],
+        queue_size: int,
+        momentum: float,
+        temperature: float,
+        holdout: float = 0.2,
+        teacher: str | None = None,
+        distill_weight: float = 1.0,
+        seed: int = 0,
+    ):
         self.encoder, self.encoder_kwargs = encoder, dict(encoder_kwargs)
-        self.model_kwargs = {"encoder": encoder, "encoder_kwargs": self.encoder_kwargs,
-                             "queue_size": queue_size, "momentum": momentum, "temperature": temperature}
+        self.model_kwargs = {
+            "encoder": encoder,
+            "encoder_kwargs": self.encoder_kwargs,
+            "queue_size": queue_size,
+            "momentum": momentum,
+            "temperature": temperature,
+        }
         io = model_io(encoder, **self.encoder_kwargs)
         self.size = int(io.inputs[0].shape[1])
         prep = io.preprocessing
@@ -48,9 +64,14 @@ class EmbedTask:
             from vq.runtimes import open_session
 
             self.teacher = open_session(load_model(teacher, task="embed"), backend="ort-cpu")
-        self.data_facts = {"sources": [str(d) for d in data], "train_frames": len(self.train_sources),
-                           "holdout_frames": len(self.eval_sources), "holdout_fraction": holdout,
-                           "holdout": sorted(s.name for s in self.eval_sources), "teacher": teacher}
+        self.data_facts = {
+            "sources": [str(d) for d in data],
+            "train_frames": len(self.train_sources),
+            "holdout_frames": len(self.eval_sources),
+            "holdout_fraction": holdout,
+            "holdout": sorted(s.name for s in self.eval_sources),
+            "teacher": teacher,
+        }
         self.export_spec = {"model": encoder, "kwargs": self.encoder_kwargs, "attribute": "encoder"}
 
     def create_model(self, seed: int) -> nnx.Module:
@@ -61,12 +82,17 @@ class EmbedTask:
 
     def loss(self, model: nnx.Module, batch: dict[str, jax.Array], rng: jax.Array):
         del rng
-        logits, q, k = model.contrastive_logits(self._normalise(batch["view_a"]), self._normalise(batch["view_b"]))
+        logits, q, k = model.contrastive_logits(
+            self._normalise(batch["view_a"]), self._normalise(batch["view_b"])
+        )
         labels = jnp.zeros(logits.shape[0], jnp.int32)
         nce = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
         model.enqueue(k)
-        metrics = {"nce": nce, "pos_sim": jnp.mean(logits[:, 0]) * model.temperature,
-                   "top1": jnp.mean(jnp.argmax(logits, axis=1) == 0)}
+        metrics = {
+            "nce": nce,
+            "pos_sim": jnp.mean(logits[:, 0]) * model.temperature,
+            "top1": jnp.mean(jnp.argmax(logits, axis=1) == 0),
+        }
         loss = nce
         if "teacher_a" in batch:
             t = batch["teacher_a"]
@@ -103,10 +129,18 @@ class EmbedTask:
         for src in self.eval_sources:
             originals.append(_plain(src.image, self.size))
             queries.append(make_view(src.image, rng, self.size, backgrounds))
-        ref = np.concatenate([np.asarray(apply(state, self._normalise(jnp.asarray(np.stack(originals[i:i + 64])))))
-                              for i in range(0, len(originals), 64)])
-        qry = np.concatenate([np.asarray(apply(state, self._normalise(jnp.asarray(np.stack(queries[i:i + 64])))))
-                              for i in range(0, len(queries), 64)])
+        ref = np.concatenate(
+            [
+                np.asarray(apply(state, self._normalise(jnp.asarray(np.stack(originals[i : i + 64])))))
+                for i in range(0, len(originals), 64)
+            ]
+        )
+        qry = np.concatenate(
+            [
+                np.asarray(apply(state, self._normalise(jnp.asarray(np.stack(queries[i : i + 64])))))
+                for i in range(0, len(queries), 64)
+            ]
+        )
         top1 = float(np.mean(np.argmax(qry @ ref.T, axis=1) == np.arange(len(qry))))
         encoder.train()
         return {"holdout_top1": top1, "holdout_frames": float(len(qry))}

@@ -22,8 +22,16 @@ class QueueState(nnx.Variable):
 
 
 class MoCo(nnx.Module):
-    def __init__(self, *, encoder: str, encoder_kwargs: dict[str, Any], queue_size: int,
-                 momentum: float, temperature: float, rngs: nnx.Rngs):
+    def __init__(
+        self,
+        *,
+        encoder: str,
+        encoder_kwargs: dict[str, Any],
+        queue_size: int,
+        momentum: float,
+        temperature: float,
+        rngs: nnx.Rngs,
+    ):
         seed = int(jax.random.randint(rngs.params(), (), 0, 2**30))
         self.encoder = create_model(encoder, seed=seed, **encoder_kwargs)
         self.momentum_encoder = create_model(encoder, seed=seed, **encoder_kwargs)
@@ -38,10 +46,14 @@ class MoCo(nnx.Module):
         m = self.momentum
         query = nnx.state(self.encoder, nnx.Param)
         key = nnx.state(self.momentum_encoder, nnx.Param)
-        nnx.update(self.momentum_encoder,
-                   jax.tree.map(lambda k, q: m * k + (1 - m) * jax.lax.stop_gradient(q), key, query))
+        nnx.update(
+            self.momentum_encoder,
+            jax.tree.map(lambda k, q: m * k + (1 - m) * jax.lax.stop_gradient(q), key, query),
+        )
 
-    def contrastive_logits(self, x_query: jax.Array, x_key: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    def contrastive_logits(
+        self, x_query: jax.Array, x_key: jax.Array
+    ) -> tuple[jax.Array, jax.Array, jax.Array]:
         """InfoNCE logits (positive first), the queries, and the keys to enqueue."""
         q = self.encoder(x_query)
         self.update_momentum_encoder()
@@ -66,7 +78,12 @@ def trainable(path, value) -> bool:
 MOCO = ModelDef(
     build=lambda *, rngs, **kw: MoCo(rngs=rngs, **kw),
     io=lambda **kw: model_io(kw["encoder"], **kw["encoder_kwargs"]),
-    defaults={"encoder": "resnet18", "encoder_kwargs": {}, "queue_size": 4096, "momentum": 0.99,
-              "temperature": 0.1},
+    defaults={
+        "encoder": "resnet18",
+        "encoder_kwargs": {},
+        "queue_size": 4096,
+        "momentum": 0.99,
+        "temperature": 0.1,
+    },
     summary="MoCo wrapper: query encoder + momentum encoder + key queue",
 )
