@@ -49,8 +49,14 @@ def gpu_int8_graph_on_cpu(artifact, batches, min_seconds, rows) -> list[dict]:
     out = []
     for batch in batches:
         stats = measure(session, make_feeds(artifact, batch, {}), min_seconds=min_seconds)
-        out.append({"label": "ort-cpu-int8(gpu graph)", "batch": batch, **stats,
-                    "speedup": stats["items_per_s"] / base[batch]})
+        out.append(
+            {
+                "label": "ort-cpu-int8(gpu graph)",
+                "batch": batch,
+                **stats,
+                "speedup": stats["items_per_s"] / base[batch],
+            }
+        )
     return out
 
 
@@ -58,6 +64,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", default="resnet18")
     parser.add_argument("--image-size", type=int, default=160)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="model option, e.g. width_mult=0.5 (repeatable)",
+    )
     parser.add_argument("--batches", default="1,8,32")
     parser.add_argument("--calib", type=Path, default=DEFAULT_CALIB, help="image folder for int8")
     parser.add_argument("--calib-count", type=int, default=128)
@@ -65,29 +78,64 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write rows + machine info here")
     args = parser.parse_args()
 
-    kwargs = {"image_size": args.image_size}
+    from vq.cli.extras import literal, parse_pairs
+
+    kwargs = {
+        "image_size": args.image_size,
+        **{k: literal(v) for k, v in parse_pairs(args.set, "--set").items()},
+    }
     io = model_io(args.arch, **kwargs)
     with tempfile.TemporaryDirectory() as tmp:
         artifact = export_artifact(
-            create_model(args.arch, seed=0, **kwargs), model_name=args.arch, model_kwargs=kwargs,
-            out_dir=Path(tmp) / args.arch, name=args.arch, task="embed", precisions=("fp32", "int8"),
-            calibration=lambda seed: image_feeds([args.calib], io.inputs[0], io.preprocessing,
-                                                 count=args.calib_count, seed=seed))
+            create_model(args.arch, seed=0, **kwargs),
+            model_name=args.arch,
+            model_kwargs=kwargs,
+            out_dir=Path(tmp) / args.arch,
+            name=args.arch,
+            task="embed",
+            precisions=("fp32", "int8"),
+            calibration=lambda seed: image_feeds(
+                [args.calib], io.inputs[0], io.preprocessing, count=args.calib_count, seed=seed
+            ),
+        )
         batches = [int(b) for b in args.batches.split(",")]
         variants = default_variants(artifact)
         rows = bench_backends(artifact, variants, batches, min_seconds=args.min_seconds)
         rows += gpu_int8_graph_on_cpu(artifact, batches, args.min_seconds, rows)
-        export_facts = {"parity": artifact.card.export["parity"],
-                        "int8_vs_fp32": {t: v["vs_fp32"] for t, v in artifact.card.export["int8"].items()}}
-    title = f"{args.arch} {args.image_size}px, {machine_info()['cores']} cores"
-    print_table(rows, [("label", "variant"), ("batch", "batch"), ("items_per_s", "frames/s"),
-                       ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"),
-                       ("speedup", f"x {variants[0].label}"), ("error", "error")], title=title)
+        export_facts = {
+            "parity": artifact.card.export["parity"],
+            "int8_vs_fp32": {t: v["vs_fp32"] for t, v in artifact.card.export["int8"].items()},
+        }
+    title = f"{args.arch} {kwargs}, {machine_info()['cores']} cores"
+    print_table(
+        rows,
+        [
+            ("label", "variant"),
+            ("batch", "batch"),
+            ("items_per_s", "frames/s"),
+            ("p50_ms", "p50 ms"),
+            ("p99_ms", "p99 ms"),
+            ("speedup", f"x {variants[0].label}"),
+            ("error", "error"),
+        ],
+        title=title,
+    )
     print(json.dumps(export_facts, indent=1))
     if args.json:
-        atomic_write_text(args.json, json.dumps(
-            {"model": args.arch, "image_size": args.image_size, "machine": machine_info(),
-             "export": export_facts, "rows": rows}, indent=2) + "\n")
+        atomic_write_text(
+            args.json,
+            json.dumps(
+                {
+                    "model": args.arch,
+                    "model_kwargs": kwargs,
+                    "machine": machine_info(),
+                    "export": export_facts,
+                    "rows": rows,
+                },
+                indent=2,
+            )
+            + "\n",
+        )
 
 
 if __name__ == "__main__":

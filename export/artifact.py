@@ -30,8 +30,7 @@ from vq.train.models import ModelIO, model_io
 Feeds = Iterable[dict[str, np.ndarray]]
 
 
-def compare_graphs(reference: Path, candidate: Path, feeds: Feeds,
-                   output: str) -> dict[str, float]:
+def compare_graphs(reference: Path, candidate: Path, feeds: Feeds, output: str) -> dict[str, float]:
     """How far `candidate` (fp16/int8) drifts from `reference` (fp32) on `feeds`."""
     ref_s, cand_s = ort_session(reference), ort_session(candidate)
     max_abs, sq_err, sq_ref, cosines = 0.0, 0.0, 0.0, []
@@ -44,8 +43,12 @@ def compare_graphs(reference: Path, candidate: Path, feeds: Feeds,
         rf, cf = r.reshape(len(r), -1), c.reshape(len(c), -1)
         denom = np.linalg.norm(rf, axis=1) * np.linalg.norm(cf, axis=1) + 1e-12
         cosines.extend((np.sum(rf * cf, axis=1) / denom).tolist())
-    return {"max_abs_error": max_abs, "relative_rms_error": (sq_err / max(sq_ref, 1e-30)) ** 0.5,
-            "min_cosine": float(np.min(cosines)), "mean_cosine": float(np.mean(cosines))}
+    return {
+        "max_abs_error": max_abs,
+        "relative_rms_error": (sq_err / max(sq_ref, 1e-30)) ** 0.5,
+        "min_cosine": float(np.min(cosines)),
+        "mean_cosine": float(np.mean(cosines)),
+    }
 
 
 def export_artifact(
@@ -65,6 +68,7 @@ def export_artifact(
     opset: int = DEFAULT_OPSET,
     trt_profile: dict[str, list[int]] | None = None,
     command: str | None = None,
+    include_params: bool = True,
     force: bool = False,
 ) -> Artifact:
     """Export `model` (built from registry `model_name` with `model_kwargs`) to `out_dir`.
@@ -84,7 +88,8 @@ def export_artifact(
     os.chmod(tmp, DIR_MODE)
     try:
         model.eval()
-        save_params(model, tmp / "params.msgpack")
+        if include_params:
+            save_params(model, tmp / "params.msgpack")
         facts = export_onnx(model, io.inputs, io.outputs, tmp / "model.onnx", opset=opset, name=name)
         facts["onnxruntime"] = version("onnxruntime")
         if command:
@@ -99,12 +104,13 @@ def export_artifact(
             facts["fp16"] = to_fp16(tmp / "model.onnx", tmp / "model.fp16.onnx")
             rng = np.random.default_rng(1)
             probe = [random_feeds(io.inputs, rng, 2) for _ in range(4)]
-            facts["fp16"]["vs_fp32"] = compare_graphs(tmp / "model.onnx", tmp / "model.fp16.onnx",
-                                                      probe, first_output)
+            facts["fp16"]["vs_fp32"] = compare_graphs(
+                tmp / "model.onnx", tmp / "model.fp16.onnx", probe, first_output
+            )
             files["fp16"] = file_entry(tmp, "model.fp16.onnx")
         if "int8" in precisions:
             assert calibration is not None
-            calib = list(calibration(0))     # one pass over the data serves both targets
+            calib = list(calibration(0))  # one pass over the data serves both targets
             held_out = list(calibration(1))  # other draws, to measure the drift on
             facts["int8"] = {}
             for target in ("cpu", "gpu"):
@@ -115,12 +121,29 @@ def export_artifact(
                 files[f"int8-{target}"] = file_entry(tmp, rel)
 
         card = ModelCard(
-            name=name, task=task, version=version_tag, description=description,
-            inputs=io.inputs, outputs=io.outputs, files=files, layout="NHWC",
+            name=name,
+            task=task,
+            version=version_tag,
+            description=description,
+            inputs=io.inputs,
+            outputs=io.outputs,
+            files=files,
+            layout="NHWC",
             preprocessing=io.preprocessing,
-            flax={"model": model_name, "kwargs": model_kwargs, "params": "params.msgpack",
-                  "sha256": file_entry(tmp, "params.msgpack")["sha256"]},
-            export=facts, training=training or {}, metrics=metrics or {},
+            # Without params the card still names the architecture (for baselines and
+            # rebuilding from a checkpoint); the jax backend then says what is missing.
+            flax={
+                "model": model_name,
+                "kwargs": model_kwargs,
+                **(
+                    {"params": "params.msgpack", "sha256": file_entry(tmp, "params.msgpack")["sha256"]}
+                    if include_params
+                    else {}
+                ),
+            },
+            export=facts,
+            training=training or {},
+            metrics=metrics or {},
         )
         write_card(tmp, card)
         _swap_into_place(tmp, out_dir)

@@ -16,16 +16,27 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 
 
 def image_files(folders: list[str | Path]) -> list[Path]:
-    files = sorted(p for f in map(Path, folders) if f.is_dir() for p in f.rglob("*")
-                   if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted(
+        p
+        for f in map(Path, folders)
+        if f.is_dir()
+        for p in f.rglob("*")
+        if p.suffix.lower() in IMAGE_SUFFIXES
+    )
     if not files:
         raise UsageError(f"no calibration images under {', '.join(map(str, folders))}")
     return files
 
 
-def image_feeds(folders: list[str | Path], spec: TensorSpec, preprocessing: dict,
-                count: int = 256, batch: int = 8, crop: int = 64,
-                seed: int = 0) -> Iterator[dict[str, np.ndarray]]:
+def image_feeds(
+    folders: list[str | Path],
+    spec: TensorSpec,
+    preprocessing: dict,
+    count: int = 256,
+    batch: int = 8,
+    crop: int = 64,
+    seed: int = 0,
+) -> Iterator[dict[str, np.ndarray]]:
     """`count` preprocessed images in batches, for a single-image-input model.
 
     Fixed-size inputs get the whole image resized (antialiased bilinear, as the runtime);
@@ -48,7 +59,7 @@ def image_feeds(folders: list[str | Path], spec: TensorSpec, preprocessing: dict
                     arr = np.asarray(im)
                     y = int(rng.integers(max(1, arr.shape[0] - crop + 1)))
                     x = int(rng.integers(max(1, arr.shape[1] - crop + 1)))
-                    frames.append(arr[y:y + crop, x:x + crop])
+                    frames.append(arr[y : y + crop, x : x + crop])
         if not fixed:
             h = min(f.shape[0] for f in frames)
             w = min(f.shape[1] for f in frames)

@@ -14,8 +14,13 @@ from vq.runtimes.base import writable_dir_for
 from vq.runtimes.trt import Profile, build_engine, engine_file_name, resolve_profile
 
 
-def build_engine_for(artifact: Artifact, precision: str = "fp32", profile: Profile | None = None,
-                     workspace_gib: float = 4.0, rebuild: bool = False) -> Path:
+def build_engine_for(
+    artifact: Artifact,
+    precision: str = "fp32",
+    profile: Profile | None = None,
+    workspace_gib: float = 4.0,
+    rebuild: bool = False,
+) -> Path:
     full = resolve_profile(artifact.card.inputs, profile, artifact.card.export)
     onnx_path = artifact.onnx_path(precision, "cuda")
     sha = artifact.graph_entry(precision, "cuda")[1]["sha256"]

@@ -39,8 +39,14 @@ def _jax2onnx_passes_disabled(names: tuple[str, ...]) -> Iterator[list[str]]:
         opt._OPTIMIZER_PASSES = passes
 
 
-def export_onnx(model: nnx.Module, inputs: list[TensorSpec], outputs: list[TensorSpec],
-                path: str | Path, opset: int = DEFAULT_OPSET, name: str = "vq_model") -> dict[str, Any]:
+def export_onnx(
+    model: nnx.Module,
+    inputs: list[TensorSpec],
+    outputs: list[TensorSpec],
+    path: str | Path,
+    opset: int = DEFAULT_OPSET,
+    name: str = "vq_model",
+) -> dict[str, Any]:
     """Write `model` (called positionally with `inputs`, in order) as ONNX to `path`.
 
     String dims in the specs (``"B"``, ``"H"``) stay symbolic in the graph. Output names
@@ -68,6 +74,11 @@ def export_onnx(model: nnx.Module, inputs: list[TensorSpec], outputs: list[Tenso
                 dim.dim_param = want
     onnx.checker.check_model(proto)
     atomic_write_bytes(path, proto.SerializeToString())
-    return {"opset": opset, "jax2onnx": version("jax2onnx"), "jax": version("jax"),
-            "flax": version("flax"), "onnx": version("onnx"),
-            "jax2onnx_passes_disabled": disabled}
+    return {
+        "opset": opset,
+        "jax2onnx": version("jax2onnx"),
+        "jax": version("jax"),
+        "flax": version("flax"),
+        "onnx": version("onnx"),
+        "jax2onnx_passes_disabled": disabled,
+    }

@@ -18,8 +18,9 @@ class ParityError(VqError):
     exit_code = 4
 
 
-def random_feeds(inputs: list[TensorSpec], rng: np.random.Generator, batch: int,
-                 dims: dict[str, int] | None = None) -> dict[str, np.ndarray]:
+def random_feeds(
+    inputs: list[TensorSpec], rng: np.random.Generator, batch: int, dims: dict[str, int] | None = None
+) -> dict[str, np.ndarray]:
     """Inputs of the specs' shapes: `batch` for ``B``, `dims` or a random 16..48 otherwise."""
     sizes = {"B": batch, **(dims or {})}
     feeds = {}
@@ -42,9 +43,16 @@ def ort_session(path: str | Path):
     return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
 
 
-def check_parity(model: nnx.Module, onnx_path: str | Path, inputs: list[TensorSpec],
-                 outputs: list[TensorSpec], trials: int = 3, batch_sizes: tuple[int, ...] = (1, 3),
-                 seed: int = 0, tolerance: float | None = FP32_TOLERANCE) -> dict[str, Any]:
+def check_parity(
+    model: nnx.Module,
+    onnx_path: str | Path,
+    inputs: list[TensorSpec],
+    outputs: list[TensorSpec],
+    trials: int = 3,
+    batch_sizes: tuple[int, ...] = (1, 3),
+    seed: int = 0,
+    tolerance: float | None = FP32_TOLERANCE,
+) -> dict[str, Any]:
     """Max |ONNX Runtime - JAX| over fresh random inputs at several batch sizes.
 
     Raises `ParityError` above `tolerance` (pass None to only measure).
@@ -71,5 +79,10 @@ def check_parity(model: nnx.Module, onnx_path: str | Path, inputs: list[TensorSp
                 worst = max(worst, float(np.max(np.abs(r - g))))
     if tolerance is not None and not worst <= tolerance:
         raise ParityError(f"{Path(onnx_path).name}: ONNX differs from JAX by {worst:.3g} > {tolerance:g}")
-    return {"max_abs_error": worst, "trials": trials, "batch_sizes": list(batch_sizes),
-            "reference": "jax-cpu", "runtime": "onnxruntime-cpu"}
+    return {
+        "max_abs_error": worst,
+        "trials": trials,
+        "batch_sizes": list(batch_sizes),
+        "reference": "jax-cpu",
+        "runtime": "onnxruntime-cpu",
+    }

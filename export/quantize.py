@@ -44,7 +44,8 @@ def float_tail(model) -> list[str]:
     # Walk backwards: a node feeds a weighted op if it is one, or any consumer feeds one.
     for node in reversed(model.graph.node):
         if node.op_type in WEIGHTED_OPS or any(
-                c.name in feeds_weighted for out in node.output for c in consumers.get(out, [])):
+            c.name in feeds_weighted for out in node.output for c in consumers.get(out, [])
+        ):
             feeds_weighted.add(node.name)
     return [n.name for n in model.graph.node if n.name not in feeds_weighted]
 
@@ -78,9 +79,14 @@ class _Calibration:
         pass
 
 
-def quantize_int8(src: str | Path, dst: str | Path, calibration: Iterable[dict[str, np.ndarray]],
-                  target: str = "cpu", per_channel: bool = True,
-                  method: str = "minmax") -> dict[str, Any]:
+def quantize_int8(
+    src: str | Path,
+    dst: str | Path,
+    calibration: Iterable[dict[str, np.ndarray]],
+    target: str = "cpu",
+    per_channel: bool = True,
+    method: str = "minmax",
+) -> dict[str, Any]:
     """Static int8 Q/DQ graph for `target` calibrated on `calibration` feeds (real inputs)."""
     if target not in INT8_TARGETS:
         raise ValueError(f"int8 target must be one of {INT8_TARGETS}, got {target!r}")
@@ -92,8 +98,11 @@ def quantize_int8(src: str | Path, dst: str | Path, calibration: Iterable[dict[s
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    methods = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
-               "entropy": CalibrationMethod.Entropy}
+    methods = {
+        "minmax": CalibrationMethod.MinMax,
+        "percentile": CalibrationMethod.Percentile,
+        "entropy": CalibrationMethod.Entropy,
+    }
     reader = _Calibration(calibration)
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
@@ -104,7 +113,9 @@ def quantize_int8(src: str | Path, dst: str | Path, calibration: Iterable[dict[s
         with atomic_path(dst) as out:
             symmetric = target == "gpu"
             quantize_static(
-                str(prepared), str(out), reader,
+                str(prepared),
+                str(out),
+                reader,
                 quant_format=QuantFormat.QDQ,
                 per_channel=per_channel,
                 activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
@@ -113,8 +124,12 @@ def quantize_int8(src: str | Path, dst: str | Path, calibration: Iterable[dict[s
                 nodes_to_exclude=tail,
                 extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True},
             )
-    return {"target": target, "format": "QDQ",
-            "activations": "int8 symmetric" if target == "gpu" else "uint8 asymmetric",
-            "weights": "int8 symmetric per-channel" if per_channel else "int8 symmetric",
-            "calibration_method": method, "calibration_samples": reader.count,
-            "float_nodes": len(tail)}
+    return {
+        "target": target,
+        "format": "QDQ",
+        "activations": "int8 symmetric" if target == "gpu" else "uint8 asymmetric",
+        "weights": "int8 symmetric per-channel" if per_channel else "int8 symmetric",
+        "calibration_method": method,
+        "calibration_samples": reader.count,
+        "float_nodes": len(tail),
+    }

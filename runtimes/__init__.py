@@ -21,18 +21,29 @@ from vq.models import Artifact
 from vq.registry import Registry
 from vq.runtimes.base import Backend, Session
 
-__all__ = ["BACKENDS", "BACKEND_CHOICES", "Backend", "Session", "backend_status",
-           "get_backend", "open_session", "resolve_backend"]
+__all__ = [
+    "BACKENDS",
+    "BACKEND_CHOICES",
+    "Backend",
+    "Session",
+    "backend_status",
+    "get_backend",
+    "open_session",
+    "resolve_backend",
+]
 
 log = logging.getLogger(__name__)
 
 BACKENDS = Registry("backend")
-BACKENDS.register("trt", "vq.runtimes.trt:TensorRTBackend", extra="gpu",
-                  summary="native TensorRT engines (NVIDIA GPU)")
-BACKENDS.register("ort", "vq.runtimes.ort:OrtBackend", extra="cpu",
-                  summary="ONNX Runtime: TensorRT EP -> CUDA EP -> CPU")
-BACKENDS.register("jax", "vq.runtimes.jax:JaxBackend", extra="train",
-                  summary="Flax model rebuilt from params (reference)")
+BACKENDS.register(
+    "trt", "vq.runtimes.trt:TensorRTBackend", extra="gpu", summary="native TensorRT engines (NVIDIA GPU)"
+)
+BACKENDS.register(
+    "ort", "vq.runtimes.ort:OrtBackend", extra="cpu", summary="ONNX Runtime: TensorRT EP -> CUDA EP -> CPU"
+)
+BACKENDS.register(
+    "jax", "vq.runtimes.jax:JaxBackend", extra="train", summary="Flax model rebuilt from params (reference)"
+)
 
 # What `--backend` accepts: a registry name, or ort pinned to a device.
 BACKEND_CHOICES = ("auto", "trt", "ort", "ort-cuda", "ort-cpu", "jax")
@@ -64,8 +75,9 @@ def resolve_backend(backend: str = "auto", device: str = "auto") -> list[tuple[s
     return candidates
 
 
-def open_session(artifact: Artifact, backend: str = "auto", device: str = "auto",
-                 precision: str = "fp32", **options: Any) -> Session:
+def open_session(
+    artifact: Artifact, backend: str = "auto", device: str = "auto", precision: str = "fp32", **options: Any
+) -> Session:
     """Load `artifact` on the chosen backend.
 
     With ``backend="auto"`` a candidate that fails to load is logged and the next one is
@@ -99,6 +111,14 @@ def backend_status() -> list[dict[str, Any]]:
             devices = impl.devices() if ok and hasattr(impl, "devices") else []
         except VqError as e:
             ok, reason, devices = False, str(e), []
-        rows.append({"name": name, "available": ok, "devices": devices, "reason": reason,
-                     "extra": entry.extra, "summary": entry.summary})
+        rows.append(
+            {
+                "name": name,
+                "available": ok,
+                "devices": devices,
+                "reason": reason,
+                "extra": entry.extra,
+                "summary": entry.summary,
+            }
+        )
     return rows

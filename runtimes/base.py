@@ -34,9 +34,9 @@ class Backend(Protocol):
         """One line saying what is missing when `available()` is False."""
         ...
 
-    def load(self, artifact: Artifact, device: str = "auto", precision: str = "fp32",
-             **options: Any) -> Session:
-        ...
+    def load(
+        self, artifact: Artifact, device: str = "auto", precision: str = "fp32", **options: Any
+    ) -> Session: ...
 
 
 class Session:
@@ -67,8 +67,12 @@ class Session:
 
     def describe(self) -> dict[str, Any]:
         """What actually runs: backend, device, precision and backend-specific detail."""
-        return {"backend": self.backend_name, "device": self.device,
-                "precision": self.precision, "model": self.artifact.name}
+        return {
+            "backend": self.backend_name,
+            "device": self.device,
+            "precision": self.precision,
+            "model": self.artifact.name,
+        }
 
     def close(self) -> None:
         if not self._closed:
@@ -111,8 +115,7 @@ class Session:
                 if isinstance(want, int):
                     if want != got:
                         raise BackendError(
-                            f"input '{name}' axis {axis} must be {want}, got {got} "
-                            f"(shape {list(spec.shape)})"
+                            f"input '{name}' axis {axis} must be {want}, got {got} (shape {list(spec.shape)})"
                         )
                 elif sizes.setdefault(want, got) != got:
                     raise BackendError(

@@ -28,18 +28,23 @@ class JaxBackend:
 
     def devices(self) -> list[str]:
         # Decided without importing jax: a CUDA plugin package means jax can see GPUs.
-        has_cuda = any(importlib.util.find_spec(m) is not None
-                       for m in ("jax_cuda12_plugin", "jax_cuda13_plugin"))
+        has_cuda = any(
+            importlib.util.find_spec(m) is not None for m in ("jax_cuda12_plugin", "jax_cuda13_plugin")
+        )
         return ["cpu", *(["cuda"] if has_cuda else [])]
 
-    def load(self, artifact: Artifact, device: str = "auto", precision: str = "fp32",
-             **options: Any) -> JaxSession:
+    def load(
+        self, artifact: Artifact, device: str = "auto", precision: str = "fp32", **options: Any
+    ) -> JaxSession:
         if options:
             raise BackendError(f"jax backend: unknown options {sorted(options)}")
         if precision != "fp32":
             raise BackendError("the jax backend is the fp32 reference; run fp16/int8 on ort or trt")
-        if not artifact.card.flax:
-            raise BackendError(f"model '{artifact.name}' has no Flax params; the jax backend needs them")
+        if "params" not in (artifact.card.flax or {}):
+            raise BackendError(
+                f"model '{artifact.name}' ships no Flax params (exported with --no-params); "
+                "the jax backend needs them"
+            )
         return JaxSession(artifact, device)
 
 
@@ -81,8 +86,7 @@ class JaxSession(Session):
         args = [self._jax.device_put(feeds[name], self._device) for name in self.inputs]
         result = self._apply(self._state, *args)
         outputs = result if isinstance(result, tuple | list) else (result,)
-        return {name: np.asarray(value)
-                for name, value in zip(self.output_names, outputs, strict=True)}
+        return {name: np.asarray(value) for name, value in zip(self.output_names, outputs, strict=True)}
 
     def _close(self) -> None:
         self._state = None

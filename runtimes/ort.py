@@ -45,8 +45,15 @@ class OrtBackend:
         providers = set(_ort().get_available_providers())
         return ["cpu", *(["cuda"] if "CUDAExecutionProvider" in providers else [])]
 
-    def load(self, artifact: Artifact, device: str = "auto", precision: str = "fp32",
-             threads: int | None = None, tensorrt_ep: bool = True, **options: Any) -> OrtSession:
+    def load(
+        self,
+        artifact: Artifact,
+        device: str = "auto",
+        precision: str = "fp32",
+        threads: int | None = None,
+        tensorrt_ep: bool = True,
+        **options: Any,
+    ) -> OrtSession:
         if options:
             raise BackendError(f"ort backend: unknown options {sorted(options)}")
         if device == "auto":
@@ -64,8 +71,9 @@ class OrtBackend:
 class OrtSession(Session):
     backend_name = "ort"
 
-    def __init__(self, artifact: Artifact, device: str, precision: str, threads: int | None,
-                 tensorrt_ep: bool):
+    def __init__(
+        self, artifact: Artifact, device: str, precision: str, threads: int | None, tensorrt_ep: bool
+    ):
         super().__init__(artifact, device, precision)
         ort = _ort()
         path = artifact.onnx_path(precision, device)
@@ -84,19 +92,23 @@ class OrtSession(Session):
                 continue
             if name == "TensorrtExecutionProvider":
                 cache = str(writable_dir_for(artifact, "ort-trt-cache"))
-                providers.append((name, {
-                    "trt_engine_cache_enable": True,
-                    "trt_engine_cache_path": cache,
-                    "trt_timing_cache_enable": True,
-                    "trt_timing_cache_path": cache,
-                }))
+                providers.append(
+                    (
+                        name,
+                        {
+                            "trt_engine_cache_enable": True,
+                            "trt_engine_cache_path": cache,
+                            "trt_timing_cache_enable": True,
+                            "trt_timing_cache_path": cache,
+                        },
+                    )
+                )
             elif name == "CUDAExecutionProvider":
                 providers.append((name, {"device_id": 0}))
             else:
                 providers.append(name)
         try:
-            self._session = ort.InferenceSession(os.fspath(path), sess_options=opts,
-                                                 providers=providers)
+            self._session = ort.InferenceSession(os.fspath(path), sess_options=opts, providers=providers)
         except Exception as e:  # ORT raises its own exception types for bad graphs
             raise BackendError(f"ort could not load {path.name}: {str(e).splitlines()[0]}") from e
 

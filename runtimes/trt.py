@@ -36,6 +36,7 @@ Profile = dict[str, tuple[int, int, int]]
 
 # -- lazy imports ----------------------------------------------------------------------
 
+
 def _trt():
     try:
         import tensorrt
@@ -80,6 +81,7 @@ def cuda_device_count() -> int:
 
 # -- backend -----------------------------------------------------------------------------
 
+
 class TensorRTBackend:
     name = "trt"
 
@@ -100,9 +102,15 @@ class TensorRTBackend:
     def devices(self) -> list[str]:
         return ["cuda"]
 
-    def load(self, artifact: Artifact, device: str = "auto", precision: str = "fp32",
-             profile: Profile | None = None, workspace_gib: float = 4.0,
-             **options: Any) -> TensorRTSession:
+    def load(
+        self,
+        artifact: Artifact,
+        device: str = "auto",
+        precision: str = "fp32",
+        profile: Profile | None = None,
+        workspace_gib: float = 4.0,
+        **options: Any,
+    ) -> TensorRTSession:
         if options:
             raise BackendError(f"trt backend: unknown options {sorted(options)}")
         if device not in ("auto", "cuda"):
@@ -121,8 +129,10 @@ class TensorRTBackend:
 
 # -- engine build --------------------------------------------------------------------------
 
-def resolve_profile(inputs: list[TensorSpec], given: Profile | None,
-                    export_facts: dict[str, Any] | None = None) -> Profile:
+
+def resolve_profile(
+    inputs: list[TensorSpec], given: Profile | None, export_facts: dict[str, Any] | None = None
+) -> Profile:
     """min/opt/max for every symbolic dim: given > card's `export.profile` > batch default."""
     card_profile = {k: tuple(v) for k, v in (export_facts or {}).get("profile", {}).items()}
     merged: Profile = {"B": DEFAULT_BATCH, **card_profile, **(given or {})}
@@ -130,8 +140,7 @@ def resolve_profile(inputs: list[TensorSpec], given: Profile | None,
     missing = sorted(symbols - merged.keys())
     if missing:
         raise BackendError(
-            f"trt needs a min:opt:max range for symbolic dim(s) {missing}; "
-            "pass --profile NAME=MIN:OPT:MAX"
+            f"trt needs a min:opt:max range for symbolic dim(s) {missing}; pass --profile NAME=MIN:OPT:MAX"
         )
     for name, (lo, opt, hi) in merged.items():
         if not 0 < lo <= opt <= hi:
@@ -151,8 +160,9 @@ def _shapes(spec: TensorSpec, profile: Profile, which: int) -> tuple[int, ...]:
     return tuple(d if isinstance(d, int) else profile[d][which] for d in spec.shape)
 
 
-def build_engine(onnx_path: Path, engine_path: Path, inputs: list[TensorSpec], profile: Profile,
-                 workspace_gib: float = 4.0) -> Path:
+def build_engine(
+    onnx_path: Path, engine_path: Path, inputs: list[TensorSpec], profile: Profile, workspace_gib: float = 4.0
+) -> Path:
     """Parse ONNX, build a strongly typed engine over `profile`, write it atomically."""
     trt = _trt()
     logger = trt.Logger(trt.Logger.WARNING)
@@ -190,6 +200,7 @@ def build_engine(onnx_path: Path, engine_path: Path, inputs: list[TensorSpec], p
 
 
 # -- session ---------------------------------------------------------------------------------
+
 
 class TensorRTSession(Session):
     backend_name = "trt"
@@ -250,8 +261,13 @@ class TensorRTSession(Session):
     def describe(self) -> dict[str, Any]:
         trt = _trt()
         gpu, cc = gpu_name_and_capability()
-        return {**super().describe(), "tensorrt": trt.__version__, "gpu": gpu, "sm": cc,
-                "engine": str(self.engine_path)}
+        return {
+            **super().describe(),
+            "tensorrt": trt.__version__,
+            "gpu": gpu,
+            "sm": cc,
+            "engine": str(self.engine_path),
+        }
 
     def _close(self) -> None:
         for ptr, _ in self._buffers.values():

@@ -31,10 +31,12 @@ def ort_cuda_available() -> bool:
     return ort.available() and "cuda" in ort.devices()
 
 
-needs_gpu = pytest.mark.skipif(not gpu_available(),
-                               reason="needs an NVIDIA GPU with TensorRT and the CUDA Python bindings")
-needs_ort_cuda = pytest.mark.skipif(not ort_cuda_available(),
-                                    reason="needs onnxruntime-gpu with a working CUDA provider")
+needs_gpu = pytest.mark.skipif(
+    not gpu_available(), reason="needs an NVIDIA GPU with TensorRT and the CUDA Python bindings"
+)
+needs_ort_cuda = pytest.mark.skipif(
+    not ort_cuda_available(), reason="needs onnxruntime-gpu with a working CUDA provider"
+)
 
 
 @pytest.fixture(scope="session")
@@ -73,7 +75,13 @@ def conv_attn_artifact(tmp_path_factory, calib_dir):
             return image_feeds([calib_dir], io.inputs[0], io.preprocessing, count=16, batch=8, seed=seed)
 
         artifact = export_artifact(
-            create_model("_conv_attn", seed=0), model_name="_conv_attn", model_kwargs={},
-            out_dir=out, name="conv-attn", task="test", precisions=("fp32", "fp16", "int8"),
-            calibration=calibration)
+            create_model("_conv_attn", seed=0),
+            model_name="_conv_attn",
+            model_kwargs={},
+            out_dir=out,
+            name="conv-attn",
+            task="test",
+            precisions=("fp32", "fp16", "int8"),
+            calibration=calibration,
+        )
         yield artifact

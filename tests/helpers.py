@@ -19,7 +19,7 @@ def smooth_images(n: int, size: tuple[int, int], seed: int = 0) -> list[np.ndarr
         smooth = Image.fromarray(coarse.astype(np.uint8)).resize((w, h), Image.BICUBIC)
         img = np.asarray(smooth, dtype=np.float64)
         y0, x0 = rng.integers(0, h // 2), rng.integers(0, w // 2)
-        img[y0:y0 + h // 3, x0:x0 + w // 3] = rng.random(3) * 255  # a flat block with sharp edges
+        img[y0 : y0 + h // 3, x0 : x0 + w // 3] = rng.random(3) * 255  # a flat block with sharp edges
         img += rng.normal(0, 4, img.shape)
         images.append(np.clip(img, 0, 255).astype(np.uint8))
     return images
@@ -36,6 +36,7 @@ def write_images(folder: Path, images: list[np.ndarray], prefix: str = "img") ->
 
 
 # -- a small conv + attention model (exported inside tests) -------------------------------
+
 
 def conv_attn_def():
     from flax import nnx
@@ -62,16 +63,22 @@ def conv_attn_def():
             return self.head(nnx.gelu(tokens.mean(axis=1)))
 
     def io(dim: int, out_dim: int) -> ModelIO:
-        return ModelIO(inputs=[TensorSpec("image", "float32", ("B", 32, 32, 3))],
-                       outputs=[TensorSpec("logits", "float32", ("B", out_dim))],
-                       preprocessing={"size": [32, 32], "scale": 1 / 255,
-                                      "mean": [0.5] * 3, "std": [0.25] * 3})
+        return ModelIO(
+            inputs=[TensorSpec("image", "float32", ("B", 32, 32, 3))],
+            outputs=[TensorSpec("logits", "float32", ("B", out_dim))],
+            preprocessing={"size": [32, 32], "scale": 1 / 255, "mean": [0.5] * 3, "std": [0.25] * 3},
+        )
 
-    return ModelDef(build=lambda *, rngs, **kw: ConvAttnNet(rngs=rngs, **kw), io=io,
-                    defaults={"dim": 16, "out_dim": 8}, summary="test conv+attention net")
+    return ModelDef(
+        build=lambda *, rngs, **kw: ConvAttnNet(rngs=rngs, **kw),
+        io=io,
+        defaults={"dim": 16, "out_dim": 8},
+        summary="test conv+attention net",
+    )
 
 
 # -- a tiny synthetic task for trainer tests ---------------------------------------------
+
 
 class RegressionTask:
     """Predict per-image mean colour from a small conv+BN net (BatchNorm makes the
@@ -79,6 +86,7 @@ class RegressionTask:
 
     name = "regression"
     model_name = "_resnet_tiny"
+
     def __init__(self, seed: int = 0):
         self.seed = seed
         self.model_kwargs: dict[str, Any] = {"embed_dim": 3, "image_size": 16}

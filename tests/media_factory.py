@@ -22,10 +22,10 @@ def clip_frames(n: int, size: tuple[int, int] = (160, 96)) -> list[np.ndarray]:
     cell = w // BITS
     for i in range(n):
         img = np.full((h, w, 3), 110.0)
-        img += np.linspace(-20, 20, w)[None, :, None]            # texture for the encoder
-        img[: h // 4, : w // 4] = (255, 0, 0)                    # orientation marker, top-left
+        img += np.linspace(-20, 20, w)[None, :, None]  # texture for the encoder
+        img[: h // 4, : w // 4] = (255, 0, 0)  # orientation marker, top-left
         for b in range(BITS):
-            img[h * 3 // 4:, b * cell:(b + 1) * cell] = 235 if (i >> b) & 1 else 20
+            img[h * 3 // 4 :, b * cell : (b + 1) * cell] = 235 if (i >> b) & 1 else 20
         frames.append(np.clip(img, 0, 255).astype(np.uint8))
     return frames
 
@@ -34,8 +34,8 @@ def frame_index(image: np.ndarray, n: int | None = None) -> int:
     """Read back the index `clip_frames` wrote (cell centres, robust to compression)."""
     h, w = image.shape[:2]
     cell = w // BITS
-    rows = image[h * 7 // 8 - 1: h * 7 // 8 + 2].astype(np.float64).mean(axis=(0, 2))
-    bits = [rows[b * cell + cell // 4: (b + 1) * cell - cell // 4].mean() > 128 for b in range(BITS)]
+    rows = image[h * 7 // 8 - 1 : h * 7 // 8 + 2].astype(np.float64).mean(axis=(0, 2))
+    bits = [rows[b * cell + cell // 4 : (b + 1) * cell - cell // 4].mean() > 128 for b in range(BITS)]
     return sum(1 << b for b, on in enumerate(bits) if on)
 
 
@@ -44,8 +44,9 @@ def tone(seconds: float, rate: int = 44100, hz: float = 440.0) -> np.ndarray:
     return (0.3 * np.sin(2 * np.pi * hz * t) + 0.05 * np.sin(2 * np.pi * 3 * hz * t)).astype(np.float32)
 
 
-def make_clip(path: Path, n: int = 50, fps: float = 25, size: tuple[int, int] = (160, 96),
-              audio: bool = False, **kwargs) -> Path:
+def make_clip(
+    path: Path, n: int = 50, fps: float = 25, size: tuple[int, int] = (160, 96), audio: bool = False, **kwargs
+) -> Path:
     audio_from = None
     if audio:
         audio_from = write_audio(path.with_suffix(".tone.wav"), tone(n / fps + 0.5), 44100)

@@ -59,8 +59,16 @@ def test_backends_listing(capsys):
 def test_enhance_command_reports_bad_inputs(capsys, tmp_path):
     write_images(tmp_path / "in", smooth_images(2, (24, 20)))
     (tmp_path / "in" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnope")
-    code, out, err = run(capsys, "enhance", str(tmp_path / "in"), "--out", str(tmp_path / "out"),
-                         "--json", "--backend", "ort-cpu")
+    code, out, err = run(
+        capsys,
+        "enhance",
+        str(tmp_path / "in"),
+        "--out",
+        str(tmp_path / "out"),
+        "--json",
+        "--backend",
+        "ort-cpu",
+    )
     records = [json.loads(line) for line in out.splitlines()]
     assert code == 1 and "1 of 3 input(s) failed" in err
     assert [r["status"] for r in records] == ["error", "ok", "ok"]
@@ -79,9 +87,23 @@ def test_export_engine_needs_a_gpu_host(capsys):
 @needs_train
 def test_export_arch_with_int8_then_bench(capsys, tmp_path, calib_dir):
     out = tmp_path / "tiny"
-    code, stdout, err = run(capsys, "export", "onnx", "--arch", "_resnet_tiny", "--set", "embed_dim=12",
-                            "--out", str(out), "--precision", "int8", "--calib", str(calib_dir),
-                            "--calib-count", "16")
+    code, stdout, err = run(
+        capsys,
+        "export",
+        "onnx",
+        "--arch",
+        "_resnet_tiny",
+        "--set",
+        "embed_dim=12",
+        "--out",
+        str(out),
+        "--precision",
+        "int8",
+        "--calib",
+        str(calib_dir),
+        "--calib-count",
+        "16",
+    )
     assert code == 0, err
     card = json.loads((out / "card.json").read_text())
     assert card["flax"]["kwargs"] == {"embed_dim": 12}
@@ -93,8 +115,19 @@ def test_export_arch_with_int8_then_bench(capsys, tmp_path, calib_dir):
     code, _, err = run(capsys, "export", "onnx", "--out", str(out))
     assert code == 2 and "WORKDIR or --arch" in err
 
-    code, stdout, err = run(capsys, "bench", "backends", "--model", str(out), "--batch", "1,4",
-                            "--min-seconds", "0.05", "--json", str(tmp_path / "bench.json"))
+    code, stdout, err = run(
+        capsys,
+        "bench",
+        "backends",
+        "--model",
+        str(out),
+        "--batch",
+        "1,4",
+        "--min-seconds",
+        "0.05",
+        "--json",
+        str(tmp_path / "bench.json"),
+    )
     assert code == 0, err
     rows = json.loads((tmp_path / "bench.json").read_text())["rows"]
     labels = {r["label"] for r in rows}
@@ -108,8 +141,18 @@ def test_train_smoke_then_export_the_workdir(capsys, tmp_path):
     write_images(tmp_path / "hr", smooth_images(4, (40, 40), seed=3))
     write_images(tmp_path / "heldout", smooth_images(2, (32, 36), seed=4))
     work = tmp_path / "work"
-    code, out, err = run(capsys, "train", "enhance", "--data", str(tmp_path / "hr"),
-                         "--eval-data", str(tmp_path / "heldout"), "--out", str(work), "--smoke")
+    code, out, err = run(
+        capsys,
+        "train",
+        "enhance",
+        "--data",
+        str(tmp_path / "hr"),
+        "--eval-data",
+        str(tmp_path / "heldout"),
+        "--out",
+        str(work),
+        "--smoke",
+    )
     assert code == 0, err
     final = json.loads(out)
     assert final["step"] == 4 and "eval/heldout/psnr_y" in final
@@ -120,6 +163,15 @@ def test_train_smoke_then_export_the_workdir(capsys, tmp_path):
     assert card["training"]["command"].startswith("vq train enhance")
     assert "heldout/psnr_y" in card["metrics"]
     # and the exported model runs through the enhance command
-    code, out, err = run(capsys, "enhance", str(tmp_path / "heldout"), "--out", str(tmp_path / "sr"),
-                         "--model", str(tmp_path / "art"), "--backend", "ort-cpu")
+    code, out, err = run(
+        capsys,
+        "enhance",
+        str(tmp_path / "heldout"),
+        "--out",
+        str(tmp_path / "sr"),
+        "--model",
+        str(tmp_path / "art"),
+        "--backend",
+        "ort-cpu",
+    )
     assert code == 0, err

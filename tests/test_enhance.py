@@ -12,8 +12,10 @@ from vq.pipelines.enhance import enhance_files
 from vq.stages.enhance import Enhancer, split_tiles, stitch_tiles
 
 
-@pytest.mark.parametrize("shape, tile, overlap", [((37, 53, 3), 16, 4), ((8, 8, 3), 16, 6),
-                                                  ((64, 32, 3), 32, 0), ((5, 100, 3), 8, 3)])
+@pytest.mark.parametrize(
+    "shape, tile, overlap",
+    [((37, 53, 3), 16, 4), ((8, 8, 3), 16, 6), ((64, 32, 3), 32, 0), ((5, 100, 3), 8, 3)],
+)
 def test_split_and_stitch_are_inverse(shape, tile, overlap):
     image = np.random.default_rng(0).integers(0, 255, shape, dtype=np.uint8)
     tiles, grid = split_tiles(image, tile, overlap)
@@ -78,8 +80,12 @@ def png_declaring(width: int, height: int) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
 def bad_files(folder):
@@ -104,8 +110,14 @@ def test_batch_reports_bad_files_and_goes_on(enhancer, tmp_path):
     assert records[str(good)]["status"] == "ok"
     assert records[str(good)]["size_out"] == [48, 40]
     reasons = {p.split("/")[-1]: r.get("error", "") for p, r in records.items() if r["status"] != "ok"}
-    assert set(reasons) == {"empty.png", "random.png", "truncated.png", "notes.txt", "bomb.png",
-                            "missing.png"}
+    assert set(reasons) == {
+        "empty.png",
+        "random.png",
+        "truncated.png",
+        "notes.txt",
+        "bomb.png",
+        "missing.png",
+    }
     assert "empty file" in reasons["empty.png"]
     assert "pixel limit" in reasons["bomb.png"]
     assert "no such file" in reasons["missing.png"]
@@ -128,6 +140,7 @@ def test_colliding_names_get_distinct_outputs(enhancer, tmp_path):
     for sub in ("a", "b"):
         (tmp_path / sub).mkdir()
         Image.fromarray(np.zeros((10, 10, 3), np.uint8)).save(tmp_path / sub / "same.png")
-    records = list(enhance_files([tmp_path / "a" / "same.png", tmp_path / "b" / "same.png"],
-                                 tmp_path / "out", enhancer))
+    records = list(
+        enhance_files([tmp_path / "a" / "same.png", tmp_path / "b" / "same.png"], tmp_path / "out", enhancer)
+    )
     assert sorted(r["output"].split("/")[-1] for r in records) == ["same_x2-1.png", "same_x2.png"]

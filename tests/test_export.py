@@ -22,10 +22,17 @@ def test_resnet_export_parity_is_recorded_in_the_card(tmp_path, calib_dir):
     kwargs = {"image_size": 64, "embed_dim": 32}
     io = model_io("resnet18", **kwargs)
     art = export_artifact(
-        create_model("resnet18", seed=3, **kwargs), model_name="resnet18", model_kwargs=kwargs,
-        out_dir=tmp_path / "r18", name="r18", task="embed", precisions=("fp32", "int8"),
-        calibration=lambda seed: image_feeds([calib_dir], io.inputs[0], io.preprocessing,
-                                             count=24, batch=8, seed=seed))
+        create_model("resnet18", seed=3, **kwargs),
+        model_name="resnet18",
+        model_kwargs=kwargs,
+        out_dir=tmp_path / "r18",
+        name="r18",
+        task="embed",
+        precisions=("fp32", "int8"),
+        calibration=lambda seed: image_feeds(
+            [calib_dir], io.inputs[0], io.preprocessing, count=24, batch=8, seed=seed
+        ),
+    )
     parity = art.card.export["parity"]
     assert parity["max_abs_error"] <= 1e-4 and parity["batch_sizes"] == [1, 3]
     assert art.card.export["opset"] == 18 and art.card.export["jax2onnx"]
@@ -48,8 +55,14 @@ def test_symbolic_height_and_width_survive_export(tmp_path):
     from vq.train.models import create_model
 
     kwargs = {"channels": 8, "blocks": 1, "scale": 2}
-    art = export_artifact(create_model("sr_residual", seed=0, **kwargs), model_name="sr_residual",
-                          model_kwargs=kwargs, out_dir=tmp_path / "sr", name="sr", task="enhance")
+    art = export_artifact(
+        create_model("sr_residual", seed=0, **kwargs),
+        model_name="sr_residual",
+        model_kwargs=kwargs,
+        out_dir=tmp_path / "sr",
+        name="sr",
+        task="enhance",
+    )
     assert [t.shape for t in art.card.outputs] == [("B", "H*2", "W*2", 3)]
     with open_session(art, "ort-cpu") as ort_s, open_session(art, "jax") as jax_s:
         for shape in ((1, 17, 23, 3), (2, 40, 9, 3)):
@@ -68,8 +81,9 @@ def test_untrained_sr_is_exactly_bilinear(tmp_path):
 
     model = create_model("sr_residual", seed=0, channels=8, blocks=1)
     x = np.random.default_rng(0).random((1, 12, 10, 3), dtype=np.float32)
-    np.testing.assert_allclose(np.asarray(model(x)), np.asarray(upsample_bilinear(jnp.asarray(x), 2)),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(model(x)), np.asarray(upsample_bilinear(jnp.asarray(x), 2)), atol=1e-6
+    )
     # half-pixel bilinear: a constant image stays constant, a ramp stays a ramp inside
     ramp = np.tile(np.arange(8, dtype=np.float32)[None, :, None, None], (1, 1, 6, 3)).transpose(0, 1, 2, 3)
     up = np.asarray(upsample_bilinear(jnp.asarray(ramp.reshape(1, 8, 6, 3)), 2))[0, 2:-2, 0, 0]
@@ -96,16 +110,32 @@ def test_existing_artifact_needs_force_and_int8_needs_calibration(tmp_path):
     from vq.train.models import create_model
 
     model = create_model("_resnet_tiny", seed=0)
-    export_artifact(model, model_name="_resnet_tiny", model_kwargs={}, out_dir=tmp_path / "a",
-                    name="a", task="embed")
+    export_artifact(
+        model, model_name="_resnet_tiny", model_kwargs={}, out_dir=tmp_path / "a", name="a", task="embed"
+    )
     with pytest.raises(UsageError, match="--force"):
-        export_artifact(model, model_name="_resnet_tiny", model_kwargs={}, out_dir=tmp_path / "a",
-                        name="a", task="embed")
+        export_artifact(
+            model, model_name="_resnet_tiny", model_kwargs={}, out_dir=tmp_path / "a", name="a", task="embed"
+        )
     with pytest.raises(UsageError, match="calibration"):
-        export_artifact(model, model_name="_resnet_tiny", model_kwargs={}, out_dir=tmp_path / "b",
-                        name="b", task="embed", precisions=("fp32", "int8"))
-    again = export_artifact(model, model_name="_resnet_tiny", model_kwargs={}, out_dir=tmp_path / "a",
-                            name="a2", task="embed", force=True)
+        export_artifact(
+            model,
+            model_name="_resnet_tiny",
+            model_kwargs={},
+            out_dir=tmp_path / "b",
+            name="b",
+            task="embed",
+            precisions=("fp32", "int8"),
+        )
+    again = export_artifact(
+        model,
+        model_name="_resnet_tiny",
+        model_kwargs={},
+        out_dir=tmp_path / "a",
+        name="a2",
+        task="embed",
+        force=True,
+    )
     assert again.name == "a2"
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
     assert leftovers == []  # temp folders are renamed or removed, never left behind
@@ -123,6 +153,7 @@ def test_params_round_trip_rebuilds_the_same_model(tmp_path):
     x = np.random.default_rng(0).random((2, 32, 32, 3), dtype=np.float32)
     np.testing.assert_array_equal(np.asarray(a(x)), np.asarray(b(x)))
     from vq.errors import ModelError
+
     with pytest.raises(ModelError, match=r"head/bias has shape \(16,\), model wants \(5,\)"):
         load_params(create_model("_resnet_tiny", seed=0, embed_dim=5), tmp_path / "p.msgpack")
     with pytest.raises(ModelError, match=r"do not fit the model .*unexpected \['pool/p'\]"):

@@ -13,8 +13,10 @@ def run_python(code: str) -> subprocess.CompletedProcess:
 
 
 def test_import_vq_and_runtimes_leaves_jax_out():
-    proc = run_python("import sys, vq, vq.runtimes, vq.models, vq.registry, vq.stages.enhance, "
-                      "vq.pipelines.enhance, vq.bench, vq.cli.app; print('jax' in sys.modules)")
+    proc = run_python(
+        "import sys, vq, vq.runtimes, vq.models, vq.registry, vq.stages.enhance, "
+        "vq.pipelines.enhance, vq.bench, vq.cli.app; print('jax' in sys.modules)"
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "False"
 
@@ -47,6 +49,8 @@ def test_missing_train_extra_is_one_clear_line(tmp_path):
     )
     proc = run_python(code)
     assert proc.returncode == 3
-    assert proc.stderr.strip().splitlines() == [
-        proc.stderr.strip().splitlines()[0]] and "pip install 'vq[train]'" in proc.stderr
+    assert (
+        proc.stderr.strip().splitlines() == [proc.stderr.strip().splitlines()[0]]
+        and "pip install 'vq[train]'" in proc.stderr
+    )
     assert "Traceback" not in proc.stderr

@@ -40,7 +40,7 @@ def corpus(tmp_path_factory):
     corrupt = bytearray(data)
     rng = np.random.default_rng(1)
     for pos in rng.integers(len(corrupt) // 3, len(corrupt) * 2 // 3, 40):
-        corrupt[pos:pos + 64] = rng.bytes(64)  # garbage over packets in the middle
+        corrupt[pos : pos + 64] = rng.bytes(64)  # garbage over packets in the middle
     files["corrupt_middle"] = d / "corrupt.mkv"
     files["corrupt_middle"].write_bytes(bytes(corrupt))
     wrong_ext = d / "clip.txt"
@@ -49,13 +49,16 @@ def corpus(tmp_path_factory):
     return files
 
 
-@pytest.mark.parametrize("name, message", [
-    ("empty", "empty file"),
-    ("random", "cannot open"),
-    ("truncated_mp4", "cannot open"),
-    ("text", "cannot open"),
-    ("audio_only", "no video stream (streams: audio)"),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("empty", "empty file"),
+        ("random", "cannot open"),
+        ("truncated_mp4", "cannot open"),
+        ("text", "cannot open"),
+        ("audio_only", "no video stream (streams: audio)"),
+    ],
+)
 def test_unusable_files_raise_one_line_media_errors(corpus, name, message):
     with pytest.raises(MediaError, match=message.replace("(", r"\(").replace(")", r"\)")) as info:
         probe(corpus[name])

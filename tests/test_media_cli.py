@@ -30,8 +30,24 @@ def test_frames_writes_pngs_named_by_time(tmp_path, capsys):
     assert frame_index(first) == 25
     assert main(["frames", str(clip), "--times", "0.52,2", "--out", str(tmp_path / "g"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["times"] == [0.52, 2.0]
-    assert main(["frames", str(clip), "--count", "3", "--within", "3", "--max-side", "80",
-                 "--out", str(tmp_path / "h"), "--json"]) == 0
+    assert (
+        main(
+            [
+                "frames",
+                str(clip),
+                "--count",
+                "3",
+                "--within",
+                "3",
+                "--max-side",
+                "80",
+                "--out",
+                str(tmp_path / "h"),
+                "--json",
+            ]
+        )
+        == 0
+    )
     sizes = {Image.open(p).size for p in json.loads(capsys.readouterr().out)["frames"]}
     assert sizes == {(80, 48)}
 
@@ -39,8 +55,12 @@ def test_frames_writes_pngs_named_by_time(tmp_path, capsys):
 def test_frames_crop_removes_borders(tmp_path, capsys, shared_data):
     """A real clip (fire2, 1280x720) scaled to 320x180 and framed by white bars."""
     boxed = tmp_path / "boxed.mp4"
-    record = render(shared_data / "videos" / "fire2.mp4", boxed,
-                    [Border(40, 40, 30, 30, color=(255, 255, 255))], size=(320, 180))
+    record = render(
+        shared_data / "videos" / "fire2.mp4",
+        boxed,
+        [Border(40, 40, 30, 30, color=(255, 255, 255))],
+        size=(320, 180),
+    )
     assert record.box == (30, 40, 350, 220)
     assert main(["frames", str(boxed), "--crop", "--out", str(tmp_path / "f"), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)

@@ -109,9 +109,20 @@ def test_rotation_metadata_is_applied_like_ffmpeg(clips):
     assert red[0] > 120 and red[1] < 30  # bottom-left
 
 
-@pytest.mark.parametrize("name", ["chaplin.mp4", "big_buck_bunny_0_30.webm", "no_duration.webm",
-                                  "video_with_failing_audio.mp4", "smpte-2997.mp4", "fire2.mp4",
-                                  "example.mp4", "example2.mp4", "example3.mp4"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "chaplin.mp4",
+        "big_buck_bunny_0_30.webm",
+        "no_duration.webm",
+        "video_with_failing_audio.mp4",
+        "smpte-2997.mp4",
+        "fire2.mp4",
+        "example.mp4",
+        "example2.mp4",
+        "example3.mp4",
+    ],
+)
 def test_shared_reference_clips_decode(shared_data, name):
     with open_video(shared_data / "videos" / name) as v:
         info = v.info

@@ -27,10 +27,15 @@ def make_artifact(root, name="demo", task="test", files=("fp32",)):
         rel = f"model.{graph}.onnx"
         (root / rel).write_bytes(f"graph {graph}".encode())
         entries[graph] = file_entry(root, rel)
-    card = ModelCard(name=name, task=task, version="1",
-                     inputs=[TensorSpec("image", "float32", ("B", 8, 8, 3))],
-                     outputs=[TensorSpec("out", "float32", ("B", 4))], files=entries,
-                     extra={"notes": "kept"})
+    card = ModelCard(
+        name=name,
+        task=task,
+        version="1",
+        inputs=[TensorSpec("image", "float32", ("B", 8, 8, 3))],
+        outputs=[TensorSpec("out", "float32", ("B", 4))],
+        files=entries,
+        extra={"notes": "kept"},
+    )
     write_card(root, card)
     return Artifact(root)
 
@@ -72,12 +77,15 @@ def test_int8_graph_depends_on_device(tmp_path):
         graph_for("int4", "cpu")
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda c: c.pop("files"), "missing field"),
-    (lambda c: c["files"].pop("fp32"), "must include an fp32"),
-    (lambda c: c["files"].update(int3={"path": "x", "sha256": "y"}), "unknown graph variant"),
-    (lambda c: c["inputs"][0].pop("shape"), "malformed card"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda c: c.pop("files"), "missing field"),
+        (lambda c: c["files"].pop("fp32"), "must include an fp32"),
+        (lambda c: c["files"].update(int3={"path": "x", "sha256": "y"}), "unknown graph variant"),
+        (lambda c: c["inputs"][0].pop("shape"), "malformed card"),
+    ],
+)
 def test_malformed_cards_give_one_line_errors(tmp_path, mutate, message):
     make_artifact(tmp_path / "a")
     path = tmp_path / "a" / "card.json"

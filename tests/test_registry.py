@@ -14,7 +14,7 @@ def test_lazy_entries_are_not_imported_by_listing():
     reg = Registry("widget")
     reg.register("ghost", "vq_no_such_module_xyz:Thing", extra="gpu")
     reg.register("real", "json:dumps")
-    assert reg.names() == ["ghost", "real"]          # listing works without importing
+    assert reg.names() == ["ghost", "real"]  # listing works without importing
     assert "vq_no_such_module_xyz" not in sys.modules
     assert reg.get("real")({"a": 1}) == '{"a": 1}'
 

@@ -17,8 +17,10 @@ def feeds(batch=4, seed=0):
 
 @needs_train
 def test_ort_matches_jax_reference(conv_attn_artifact):
-    with open_session(conv_attn_artifact, backend="ort-cpu") as ort_s, \
-         open_session(conv_attn_artifact, backend="jax") as jax_s:
+    with (
+        open_session(conv_attn_artifact, backend="ort-cpu") as ort_s,
+        open_session(conv_attn_artifact, backend="jax") as jax_s,
+    ):
         for batch in (1, 5):
             x = feeds(batch, seed=batch)
             a, b = ort_s.run(x)["logits"], jax_s.run(x)["logits"]
@@ -33,8 +35,10 @@ def test_ort_matches_jax_reference(conv_attn_artifact):
 @pytest.mark.parametrize("precision, cosine", [("int8", 0.98), ("fp16", 0.999)])
 def test_reduced_precision_graphs_stay_close(conv_attn_artifact, precision, cosine):
     x = feeds(16, seed=3)
-    with open_session(conv_attn_artifact, "ort-cpu", precision="fp32") as ref, \
-         open_session(conv_attn_artifact, "ort-cpu", precision=precision) as low:
+    with (
+        open_session(conv_attn_artifact, "ort-cpu", precision="fp32") as ref,
+        open_session(conv_attn_artifact, "ort-cpu", precision=precision) as low,
+    ):
         a, b = ref.run(x)["logits"], low.run(x)["logits"]
     cos = np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
     assert cos.min() >= cosine
@@ -79,11 +83,20 @@ def test_symbolic_dims_must_agree_across_inputs(tmp_path):
 
     definition = ModelDef(
         build=lambda *, rngs: Pair(rngs=rngs),
-        io=lambda: ModelIO([TensorSpec("a", "float32", ("B", 4)), TensorSpec("b", "float32", ("B", 4))],
-                           [TensorSpec("y", "float32", ("B", 2))]))
+        io=lambda: ModelIO(
+            [TensorSpec("a", "float32", ("B", 4)), TensorSpec("b", "float32", ("B", 4))],
+            [TensorSpec("y", "float32", ("B", 2))],
+        ),
+    )
     with MODELS.temporary("_pair", definition):
-        art = export_artifact(definition.build(rngs=nnx.Rngs(0)), model_name="_pair", model_kwargs={},
-                              out_dir=tmp_path / "pair", name="pair", task="test")
+        art = export_artifact(
+            definition.build(rngs=nnx.Rngs(0)),
+            model_name="_pair",
+            model_kwargs={},
+            out_dir=tmp_path / "pair",
+            name="pair",
+            task="test",
+        )
         with open_session(art, "ort-cpu") as s:
             out = s.run({"a": np.ones((3, 4), np.float32), "b": np.ones((3, 4), np.float32)})
             assert out["y"].shape == (3, 2)
@@ -97,8 +110,11 @@ def test_symbolic_dims_must_agree_across_inputs(tmp_path):
 def test_auto_prefers_gpu_backends_only_when_present():
     order = resolve_backend("auto")
     trt, ort = get_backend("trt"), get_backend("ort")
-    expected = ([("trt", "cuda")] if trt.available() else []) + \
-               ([("ort", "cuda")] if "cuda" in ort.devices() else []) + [("ort", "cpu")]
+    expected = (
+        ([("trt", "cuda")] if trt.available() else [])
+        + ([("ort", "cuda")] if "cuda" in ort.devices() else [])
+        + [("ort", "cpu")]
+    )
     assert order == expected
     assert resolve_backend("ort-cuda") == [("ort", "cuda")]
     with pytest.raises(UsageError, match="unknown backend 'tpu'"):
@@ -135,6 +151,7 @@ def test_tensorrt_matches_ort_and_caches_engines(conv_attn_artifact):
         engine = s.describe()["engine"]
     assert np.max(np.abs(got - expected)) < 1e-3
     import os
+
     mtime = os.path.getmtime(engine)
     with open_session(conv_attn_artifact, "trt", precision="fp32") as s:  # reuses the engine
         assert s.describe()["engine"] == engine
@@ -147,7 +164,9 @@ def test_tensorrt_matches_ort_and_caches_engines(conv_attn_artifact):
 @needs_ort_cuda
 def test_ort_cuda_matches_cpu(conv_attn_artifact):
     x = feeds(4)
-    with open_session(conv_attn_artifact, "ort-cpu") as cpu, \
-         open_session(conv_attn_artifact, "ort-cuda") as gpu:
+    with (
+        open_session(conv_attn_artifact, "ort-cpu") as cpu,
+        open_session(conv_attn_artifact, "ort-cuda") as gpu,
+    ):
         assert "CUDAExecutionProvider" in gpu.describe()["providers"]
         assert np.max(np.abs(cpu.run(x)["logits"] - gpu.run(x)["logits"])) < 1e-3

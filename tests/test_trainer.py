@@ -28,10 +28,15 @@ print(json.dumps({"devices": jax.device_count(), "losses": [h["loss"] for h in o
 
 
 def run_probe(workdir: Path, devices: int) -> dict:
-    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
-           "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(TESTS)}
-    proc = subprocess.run([sys.executable, "-c", PROBE, str(workdir)], env=env, capture_output=True,
-                          text=True, timeout=300)
+    env = {
+        **os.environ,
+        "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+        "JAX_PLATFORMS": "cpu",
+        "PYTHONPATH": str(TESTS),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, str(workdir)], env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -55,8 +60,15 @@ def test_resume_continues_exactly(tmp_path):
     from helpers import RegressionTask
 
     def cfg(steps):
-        return TrainConfig(steps=steps, batch_size=4, learning_rate=3e-3, warmup_steps=2,
-                           log_every=1, checkpoint_every=2, seed=0)
+        return TrainConfig(
+            steps=steps,
+            batch_size=4,
+            learning_rate=3e-3,
+            warmup_steps=2,
+            log_every=1,
+            checkpoint_every=2,
+            seed=0,
+        )
 
     straight = train_and_evaluate(RegressionTask(), cfg(6), tmp_path / "a")
     first = train_and_evaluate(RegressionTask(), cfg(6), tmp_path / "b", stop_at=4)
@@ -70,7 +82,7 @@ def test_resume_continues_exactly(tmp_path):
     a = [h["loss"] for h in straight["history"]]
     b = [h["loss"] for h in resumed["history"]]
     np.testing.assert_allclose(a[4:], b, rtol=1e-6)
-    np.testing.assert_allclose(straight['final']['eval/mse'], resumed['final']['eval/mse'], rtol=1e-6)
+    np.testing.assert_allclose(straight["final"]["eval/mse"], resumed["final"]["eval/mse"], rtol=1e-6)
 
     lines = [json.loads(x) for x in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
     train_steps = [x["step"] for x in lines if "loss" in x]
@@ -91,10 +103,19 @@ def test_batch_must_divide_over_devices(tmp_path):
     from helpers import RegressionTask
 
     probe = PROBE.replace("batch_size=8", "batch_size=12")
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
-           "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(TESTS)}
-    proc = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "x")], env=env,
-                          capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+        "JAX_PLATFORMS": "cpu",
+        "PYTHONPATH": str(TESTS),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path / "x")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode != 0 and "must be a multiple of the 8 devices" in proc.stderr
     with pytest.raises(UsageError):
         train_and_evaluate(RegressionTask(), TrainConfig(steps=1, batch_size=0), tmp_path / "y")

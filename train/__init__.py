@@ -9,7 +9,15 @@ from vq.registry import Registry
 
 # Task name -> "module:factory" building a Task from CLI-level options.
 TASKS = Registry("task")
-TASKS.register("enhance", "vq.train.enhance.task:EnhanceTask", extra="train",
-               summary="x2 super-resolution on image folders (HR + MATLAB-bicubic LR pairs)")
-TASKS.register("embed", "vq.train.embed.task:EmbedTask", extra="train",
-               summary="copy-detection frame embedding: MoCo on copy-disguise edits")
+TASKS.register(
+    "enhance",
+    "vq.train.enhance.task:EnhanceTask",
+    extra="train",
+    summary="x2 super-resolution on image folders (HR + MATLAB-bicubic LR pairs)",
+)
+TASKS.register(
+    "embed",
+    "vq.train.embed.task:EmbedTask",
+    extra="train",
+    summary="copy-detection frame embedding: MoCo on copy-disguise edits",
+)

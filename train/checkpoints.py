@@ -61,8 +61,9 @@ def load_params(model: nnx.Module, path: str | os.PathLike[str]) -> nnx.Module:
     missing = sorted(set(expected) - set(flat))
     unexpected = sorted(set(flat) - set(expected))
     if missing or unexpected:
-        raise ModelError(f"{path}: params do not fit the model (missing {missing[:3]}, "
-                         f"unexpected {unexpected[:3]})")
+        raise ModelError(
+            f"{path}: params do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
 
     def pick(p: tuple[Any, ...], leaf: Any) -> np.ndarray:
         value = np.asarray(flat[_key(p)])

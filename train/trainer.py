@@ -51,14 +51,14 @@ class TrainConfig:
     """Optimisation and bookkeeping settings shared by every task."""
 
     steps: int = 1000
-    batch_size: int = 32          # global batch, split over all devices
+    batch_size: int = 32  # global batch, split over all devices
     learning_rate: float = 1e-3
     warmup_steps: int = 50
     weight_decay: float = 1e-4
     grad_clip: float = 1.0
     seed: int = 0
     log_every: int = 10
-    eval_every: int = 0            # 0: evaluate at the end only
+    eval_every: int = 0  # 0: evaluate at the end only
     checkpoint_every: int = 200
     keep_checkpoints: int = 3
     extra: dict[str, Any] = field(default_factory=dict)
@@ -73,8 +73,9 @@ class Task(Protocol):
 
     def create_model(self, seed: int) -> nnx.Module: ...
 
-    def loss(self, model: nnx.Module, batch: dict[str, jax.Array],
-             rng: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+    def loss(
+        self, model: nnx.Module, batch: dict[str, jax.Array], rng: jax.Array
+    ) -> tuple[jax.Array, dict[str, jax.Array]]:
         """Pure: scalar loss and a dict of scalar metrics for one global batch."""
         ...
 
@@ -89,14 +90,19 @@ class Task(Protocol):
 
 # -- distribution ------------------------------------------------------------------------
 
-def initialize_distributed(coordinator: str | None = None, num_processes: int | None = None,
-                           process_id: int | None = None) -> None:
+
+def initialize_distributed(
+    coordinator: str | None = None, num_processes: int | None = None, process_id: int | None = None
+) -> None:
     """Join a multi-host run. No-op for a single process with no cluster environment."""
     if coordinator or num_processes:
-        jax.distributed.initialize(coordinator_address=coordinator,
-                                   num_processes=num_processes, process_id=process_id)
-    elif any(k in os.environ for k in ("JAX_COORDINATOR_ADDRESS", "SLURM_JOB_ID",
-                                       "OMPI_COMM_WORLD_SIZE", "TPU_WORKER_HOSTNAMES")):
+        jax.distributed.initialize(
+            coordinator_address=coordinator, num_processes=num_processes, process_id=process_id
+        )
+    elif any(
+        k in os.environ
+        for k in ("JAX_COORDINATOR_ADDRESS", "SLURM_JOB_ID", "OMPI_COMM_WORLD_SIZE", "TPU_WORKER_HOSTNAMES")
+    ):
         jax.distributed.initialize()
 
 
@@ -106,8 +112,7 @@ def make_mesh() -> Mesh:
     Auto axis type: XLA propagates the batch sharding through the model (reshapes in
     pixel shuffle included) instead of asking every op for an explicit output sharding.
     """
-    return jax.make_mesh((jax.device_count(),), ("data",),
-                         axis_types=(jax.sharding.AxisType.Auto,))
+    return jax.make_mesh((jax.device_count(),), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
 
 
 def local_rows(global_batch: int) -> range:
@@ -125,11 +130,16 @@ def shard_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array
 
 # -- optimisation -----------------------------------------------------------------------
 
+
 def make_optimizer(config: TrainConfig) -> tuple[optax.GradientTransformation, Callable]:
     warmup = max(1, min(config.warmup_steps, config.steps - 1))
     schedule = optax.warmup_cosine_decay_schedule(
-        init_value=0.0, peak_value=config.learning_rate, warmup_steps=warmup,
-        decay_steps=max(config.steps, warmup + 1), end_value=config.learning_rate * 0.01)
+        init_value=0.0,
+        peak_value=config.learning_rate,
+        warmup_steps=warmup,
+        decay_steps=max(config.steps, warmup + 1),
+        end_value=config.learning_rate * 0.01,
+    )
     tx = optax.chain(
         optax.clip_by_global_norm(config.grad_clip),
         optax.adamw(schedule, weight_decay=config.weight_decay),
@@ -137,8 +147,9 @@ def make_optimizer(config: TrainConfig) -> tuple[optax.GradientTransformation, C
     return tx, schedule
 
 
-def make_train_step(graphdef: nnx.GraphDef, task: Task, tx: optax.GradientTransformation,
-                    wrt: Any = nnx.Param) -> Callable:
+def make_train_step(
+    graphdef: nnx.GraphDef, task: Task, tx: optax.GradientTransformation, wrt: Any = nnx.Param
+) -> Callable:
     """The pure step: (params, rest, opt_state, batch, rng) -> (params, rest, opt_state, metrics)."""
 
     def train_step(params, rest, opt_state, batch, rng):
@@ -163,18 +174,26 @@ def make_train_step(graphdef: nnx.GraphDef, task: Task, tx: optax.GradientTransf
 
 # -- the loop ------------------------------------------------------------------------------
 
+
 def _truncate_metrics(path: Path, after_step: int) -> None:
     """Drop metric lines logged after the restored checkpoint (they will be re-logged)."""
     if not path.is_file():
         return
-    kept = [line for line in path.read_text().splitlines()
-            if line.strip() and json.loads(line).get("step", 0) <= after_step]
+    kept = [
+        line
+        for line in path.read_text().splitlines()
+        if line.strip() and json.loads(line).get("step", 0) <= after_step
+    ]
     atomic_write_text(path, "".join(line + "\n" for line in kept))
 
 
-def train_and_evaluate(task: Task, config: TrainConfig, workdir: str | os.PathLike[str],
-                       run_facts: dict[str, Any] | None = None,
-                       stop_at: int | None = None) -> dict[str, Any]:
+def train_and_evaluate(
+    task: Task,
+    config: TrainConfig,
+    workdir: str | os.PathLike[str],
+    run_facts: dict[str, Any] | None = None,
+    stop_at: int | None = None,
+) -> dict[str, Any]:
     """Train `task` into `workdir`, resuming from its latest checkpoint; returns final metrics.
 
     `stop_at` ends this run after that step (with a checkpoint) without finishing the
@@ -206,10 +225,16 @@ def train_and_evaluate(task: Task, config: TrainConfig, workdir: str | os.PathLi
     metrics_path = workdir / "metrics.jsonl"
     if is_main:
         _truncate_metrics(metrics_path, start)
-        facts = {"task": task.name, "model": task.model_name, "model_kwargs": task.model_kwargs,
-                 "export": getattr(task, "export_spec", None),
-                 "train": asdict(config), "devices": n_dev, "processes": jax.process_count(),
-                 **(run_facts or {})}
+        facts = {
+            "task": task.name,
+            "model": task.model_name,
+            "model_kwargs": task.model_kwargs,
+            "export": getattr(task, "export_spec", None),
+            "train": asdict(config),
+            "devices": n_dev,
+            "processes": jax.process_count(),
+            **(run_facts or {}),
+        }
         atomic_write_text(workdir / "config.json", json.dumps(facts, indent=2, default=str) + "\n")
     if start:
         log.info("resuming %s from step %d", workdir, start)
@@ -246,15 +271,20 @@ def train_and_evaluate(task: Task, config: TrainConfig, workdir: str | os.PathLi
         batch = shard_batch(task.batch(step, rows), mesh)
         rng = jax.random.fold_in(base_rng, step)
         params, rest, opt_state, metrics = jit_step(
-            state["params"], state["rest"], state["opt_state"], batch, rng)
+            state["params"], state["rest"], state["opt_state"], batch, rng
+        )
         state = {"params": params, "rest": rest, "opt_state": opt_state}
         done = step + 1
         steps_since += 1
         if done % config.log_every == 0 or done == config.steps:
             now = time.perf_counter()
             last = {k: float(v) for k, v in jax.device_get(metrics).items()}
-            record = {"step": done, **last, "lr": float(schedule(step)),
-                      "steps_per_s": steps_since / (now - t_last)}
+            record = {
+                "step": done,
+                **last,
+                "lr": float(schedule(step)),
+                "steps_per_s": steps_since / (now - t_last),
+            }
             t_last, steps_since = now, 0
             history.append(record)
             log_line(record)
@@ -280,9 +310,13 @@ def train_and_evaluate(task: Task, config: TrainConfig, workdir: str | os.PathLi
     return {"final": final, "history": history, "resumed_from": start}
 
 
-def load_trained_model(model_name: str, model_kwargs: dict[str, Any],
-                       workdir: str | os.PathLike[str], attribute: str | None = None,
-                       trainable: Any = nnx.Param) -> tuple[nnx.Module, int]:
+def load_trained_model(
+    model_name: str,
+    model_kwargs: dict[str, Any],
+    workdir: str | os.PathLike[str],
+    attribute: str | None = None,
+    trainable: Any = nnx.Param,
+) -> tuple[nnx.Module, int]:
     """The model at the latest checkpoint of `workdir` (eval mode) and its step.
 
     Only the model is needed, not the task (which would load its data): the workdir's
@@ -335,9 +369,14 @@ class _progress:
                 TimeRemainingColumn,
             )
 
-            self.bar = Progress(TextColumn(f"train {name}"), BarColumn(), MofNCompleteColumn(),
-                                TextColumn("{task.fields[info]}"), TimeRemainingColumn(),
-                                console=Console(stderr=True))
+            self.bar = Progress(
+                TextColumn(f"train {name}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[info]}"),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+            )
             self.bar.start()
             self.task = self.bar.add_task("train", total=total, completed=start, info="")
 

@@ -46,8 +46,13 @@ def machine_info() -> dict[str, Any]:
             versions[pkg] = version(pkg)
         except PackageNotFoundError:
             continue
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "system": f"{platform.system()} {platform.release()}", "versions": versions}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "system": f"{platform.system()} {platform.release()}",
+        "versions": versions,
+    }
 
 
 def default_variants(artifact: Artifact) -> list[Variant]:
@@ -55,7 +60,7 @@ def default_variants(artifact: Artifact) -> list[Variant]:
     variants: list[Variant] = []
     precisions = artifact.precisions
     jax = get_backend("jax")
-    if jax.available() and artifact.card.flax:
+    if jax.available() and "params" in (artifact.card.flax or {}):
         variants.append(Variant("jax", "cpu", "fp32"))
     ort = get_backend("ort")
     if ort.available():
@@ -83,8 +88,9 @@ def make_feeds(artifact: Artifact, batch: int, dims: dict[str, int], seed: int =
     return feeds
 
 
-def measure(session: Any, feeds: dict[str, np.ndarray], min_iters: int = 10,
-            min_seconds: float = 1.0, warmup: int = 2) -> dict[str, float]:
+def measure(
+    session: Any, feeds: dict[str, np.ndarray], min_iters: int = 10, min_seconds: float = 1.0, warmup: int = 2
+) -> dict[str, float]:
     """Latency percentiles over at least `min_iters` runs and `min_seconds` of runs."""
     for _ in range(warmup):
         session.run(feeds)
@@ -96,22 +102,37 @@ def measure(session: Any, feeds: dict[str, np.ndarray], min_iters: int = 10,
         times.append(time.perf_counter() - t0)
     lat = np.asarray(times)
     batch = len(next(iter(feeds.values())))
-    return {"iters": len(times), "p50_ms": float(np.percentile(lat, 50) * 1e3),
-            "p99_ms": float(np.percentile(lat, 99) * 1e3), "mean_ms": float(lat.mean() * 1e3),
-            "items_per_s": float(batch / lat.mean())}
+    return {
+        "iters": len(times),
+        "p50_ms": float(np.percentile(lat, 50) * 1e3),
+        "p99_ms": float(np.percentile(lat, 99) * 1e3),
+        "mean_ms": float(lat.mean() * 1e3),
+        "items_per_s": float(batch / lat.mean()),
+    }
 
 
-def bench_backends(artifact: Artifact, variants: list[Variant], batches: list[int],
-                   dims: dict[str, int] | None = None, threads: int | None = None,
-                   min_iters: int = 10, min_seconds: float = 1.0) -> list[dict[str, Any]]:
+def bench_backends(
+    artifact: Artifact,
+    variants: list[Variant],
+    batches: list[int],
+    dims: dict[str, int] | None = None,
+    threads: int | None = None,
+    min_iters: int = 10,
+    min_seconds: float = 1.0,
+) -> list[dict[str, Any]]:
     """Rows of {variant, batch, p50/p99, items/s, speedup vs the first variant}."""
     rows: list[dict[str, Any]] = []
     base: dict[int, float] = {}
     for variant in variants:
         options = {"threads": threads} if threads and variant.backend == "ort" else {}
         try:
-            session = open_session(artifact, backend=variant.backend, device=variant.device,
-                                   precision=variant.precision, **options)
+            session = open_session(
+                artifact,
+                backend=variant.backend,
+                device=variant.device,
+                precision=variant.precision,
+                **options,
+            )
         except VqError as e:
             rows.append({**asdict(variant), "label": variant.label, "error": str(e)})
             continue
@@ -119,6 +140,13 @@ def bench_backends(artifact: Artifact, variants: list[Variant], batches: list[in
             for batch in batches:
                 stats = measure(session, make_feeds(artifact, batch, dims or {}), min_iters, min_seconds)
                 base.setdefault(batch, stats["items_per_s"])
-                rows.append({**asdict(variant), "label": variant.label, "batch": batch, **stats,
-                             "speedup": stats["items_per_s"] / base[batch]})
+                rows.append(
+                    {
+                        **asdict(variant),
+                        "label": variant.label,
+                        "batch": batch,
+                        **stats,
+                        "speedup": stats["items_per_s"] / base[batch],
+                    }
+                )
     return rows

@@ -43,10 +43,12 @@ def graph_for(precision: str, device: str) -> str:
     if precision == "int8":
         return "int8-gpu" if device == "cuda" else "int8-cpu"
     return precision
+
+
 ZOO_DIR = Path(__file__).parent / "zoo"
 
 # The model each job uses when none is named.
-DEFAULT_MODELS = {"enhance": "vq-enhance-x2"}
+DEFAULT_MODELS = {"enhance": "vq-enhance-x2", "embed": "vq-embed"}
 
 Dim = int | str  # a fixed size or a symbolic name such as "B"
 
@@ -162,8 +164,10 @@ class Artifact:
         graph = graph_for(precision, device)
         if graph not in self.card.files:
             have = ", ".join(self.card.files)
-            raise ModelError(f"model '{self.name}' has no {graph} graph (has: {have}); "
-                             f"export it with --precision {precision}")
+            raise ModelError(
+                f"model '{self.name}' has no {graph} graph (has: {have}); "
+                f"export it with --precision {precision}"
+            )
         return graph, self.card.files[graph]
 
     def onnx_path(self, precision: str = "fp32", device: str = "cpu") -> Path:
@@ -179,7 +183,7 @@ class Artifact:
     def verify(self) -> dict[str, bool]:
         """Check every file named in the card; raises on the first mismatch."""
         result = {g: bool(self._checked(e)) for g, e in self.card.files.items()}
-        if self.card.flax:
+        if self.card.flax and "params" in self.card.flax:
             result["params"] = bool(self.params_path())
         return result
 

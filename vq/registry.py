@@ -134,9 +134,7 @@ class Registry:
         except ImportError as e:
             if entry.extra:
                 raise MissingExtraError(f"{self.kind} '{entry.name}'", entry.extra, e) from e
-            raise RegistryError(
-                f"{self.kind} '{entry.name}' failed to import {module_name}: {e}"
-            ) from e
+            raise RegistryError(f"{self.kind} '{entry.name}' failed to import {module_name}: {e}") from e
         for part in attr_path.split("."):
             try:
                 obj = getattr(obj, part)

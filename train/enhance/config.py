@@ -15,11 +15,11 @@ from vq.train.trainer import TrainConfig
 def get_config(smoke: bool = False) -> tuple[TrainConfig, dict]:
     """(trainer settings, task settings). `smoke` shrinks everything to a seconds-long run."""
     train = TrainConfig(
-        steps=5000,           # ~30 min on 2 CPU cores (3 steps/s)
+        steps=5000,  # ~30 min on 2 CPU cores (3 steps/s)
         batch_size=16,
-        learning_rate=1e-3,   # Adam on L1, as EDSR; cosine-decayed to 1 %
+        learning_rate=1e-3,  # Adam on L1, as EDSR; cosine-decayed to 1 %
         warmup_steps=100,
-        weight_decay=0.0,     # tiny model, little data: no decay on the conv weights
+        weight_decay=0.0,  # tiny model, little data: no decay on the conv weights
         log_every=50,
         checkpoint_every=500,
     )

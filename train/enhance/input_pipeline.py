@@ -59,8 +59,9 @@ def load_pairs(folders: list[str | Path], scale: int) -> list[Pair]:
     return pairs
 
 
-def random_crop_batch(pairs: list[Pair], seed: int, step: int, rows: range, patch: int,
-                      scale: int) -> dict[str, np.ndarray]:
+def random_crop_batch(
+    pairs: list[Pair], seed: int, step: int, rows: range, patch: int, scale: int
+) -> dict[str, np.ndarray]:
     """Aligned LR/HR crops (LR `patch` px) for `rows` of global batch `step`, in [0, 1]."""
     lrs, hrs = [], []
     for row in rows:
@@ -70,16 +71,15 @@ def random_crop_batch(pairs: list[Pair], seed: int, step: int, rows: range, patc
         if h < patch or w < patch:
             raise UsageError(f"{pair.name} is smaller than the {patch}px training patch")
         y, x = int(rng.integers(h - patch + 1)), int(rng.integers(w - patch + 1))
-        lr = pair.lr[y:y + patch, x:x + patch]
-        hr = pair.hr[y * scale:(y + patch) * scale, x * scale:(x + patch) * scale]
+        lr = pair.lr[y : y + patch, x : x + patch]
+        hr = pair.hr[y * scale : (y + patch) * scale, x * scale : (x + patch) * scale]
         k, flip = int(rng.integers(4)), bool(rng.integers(2))
         lr, hr = np.rot90(lr, k), np.rot90(hr, k)
         if flip:
             lr, hr = lr[:, ::-1], hr[:, ::-1]
         lrs.append(lr)
         hrs.append(hr)
-    return {"lr": np.stack(lrs).astype(np.float32) / 255.0,
-            "hr": np.stack(hrs).astype(np.float32) / 255.0}
+    return {"lr": np.stack(lrs).astype(np.float32) / 255.0, "hr": np.stack(hrs).astype(np.float32) / 255.0}
 
 
 def bicubic_upscale(lr: np.ndarray, scale: int) -> np.ndarray:

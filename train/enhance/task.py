@@ -24,17 +24,26 @@ class EnhanceTask:
     name = "enhance"
     model_name = "sr_residual"
 
-    def __init__(self, data: list[str | Path], eval_data: list[str | Path] | None = None,
-                 scale: int = 2, patch: int = 48, model_kwargs: dict[str, Any] | None = None,
-                 seed: int = 0):
+    def __init__(
+        self,
+        data: list[str | Path],
+        eval_data: list[str | Path] | None = None,
+        scale: int = 2,
+        patch: int = 48,
+        model_kwargs: dict[str, Any] | None = None,
+        seed: int = 0,
+    ):
         self.scale, self.patch, self.seed = scale, patch, seed
         self.model_kwargs = {"scale": scale, **(model_kwargs or {})}
         self.train_pairs = load_pairs(list(data), scale)
         self.eval_sets: dict[str, list[Pair]] = {
             Path(d).name: load_pairs([d], scale) for d in (eval_data or [])
         }
-        self.data_facts = {"train": [str(d) for d in data], "train_images": len(self.train_pairs),
-                           "eval": {k: len(v) for k, v in self.eval_sets.items()}}
+        self.data_facts = {
+            "train": [str(d) for d in data],
+            "train_images": len(self.train_pairs),
+            "eval": {k: len(v) for k, v in self.eval_sets.items()},
+        }
 
     def create_model(self, seed: int) -> nnx.Module:
         return create_model(self.model_name, seed=seed, **self.model_kwargs)

@@ -42,10 +42,18 @@ class ModelDef:
 
 MODELS = Registry("model")
 for _depth in (18, 34, 50):
-    MODELS.register(f"resnet{_depth}", f"vq.train.models.resnet:RESNET{_depth}",
-                    extra="train", summary=f"ResNet-{_depth} frame embedding, GeM + projection + L2")
-MODELS.register("sr_residual", "vq.train.models.sr:SR_RESIDUAL", extra="train",
-                summary="small residual super-resolution net (pixel shuffle + bilinear skip)")
+    MODELS.register(
+        f"resnet{_depth}",
+        f"vq.train.models.resnet:RESNET{_depth}",
+        extra="train",
+        summary=f"ResNet-{_depth} frame embedding, GeM + projection + L2",
+    )
+MODELS.register(
+    "sr_residual",
+    "vq.train.models.sr:SR_RESIDUAL",
+    extra="train",
+    summary="small residual super-resolution net (pixel shuffle + bilinear skip)",
+)
 
 
 def model_def(name: str) -> ModelDef:
@@ -63,8 +71,18 @@ def create_model(name: str, seed: int = 0, **kwargs: Any):
 def model_io(name: str, **kwargs: Any) -> ModelIO:
     definition = model_def(name)
     return definition.io(**definition.kwargs(**kwargs))
-MODELS.register("moco", "vq.train.models.moco:MOCO", extra="train",
-                summary="MoCo training wrapper around an embedding model (the query encoder is exported)")
+
+
+MODELS.register(
+    "moco",
+    "vq.train.models.moco:MOCO",
+    extra="train",
+    summary="MoCo training wrapper around an embedding model (the query encoder is exported)",
+)
 # Test-only variant (leading underscore: hidden from listings meant for users).
-MODELS.register("_resnet_tiny", "vq.train.models.resnet:_RESNET_TINY", extra="train",
-                summary="two-stage toy ResNet for tests")
+MODELS.register(
+    "_resnet_tiny",
+    "vq.train.models.resnet:_RESNET_TINY",
+    extra="train",
+    summary="two-stage toy ResNet for tests",
+)

@@ -26,8 +26,16 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def _conv(cin: int, cout: int, k: int, stride: int, rngs: nnx.Rngs) -> nnx.Conv:
-    return nnx.Conv(cin, cout, (k, k), strides=stride, padding="SAME", use_bias=False,
-                    kernel_init=nnx.initializers.kaiming_normal(), rngs=rngs)
+    return nnx.Conv(
+        cin,
+        cout,
+        (k, k),
+        strides=stride,
+        padding="SAME",
+        use_bias=False,
+        kernel_init=nnx.initializers.kaiming_normal(),
+        rngs=rngs,
+    )
 
 
 def _bn(c: int, rngs: nnx.Rngs, zero: bool = False) -> nnx.BatchNorm:
@@ -98,9 +106,17 @@ class GeM(nnx.Module):
 class ResNet(nnx.Module):
     """ResNet trunk -> GeM/avg pool -> linear projection -> L2-normalised embedding."""
 
-    def __init__(self, stage_sizes: tuple[int, ...], block: type, *, width_mult: float = 1.0,
-                 embed_dim: int = 256, pooling: str = "gem", in_channels: int = 3,
-                 rngs: nnx.Rngs):
+    def __init__(
+        self,
+        stage_sizes: tuple[int, ...],
+        block: type,
+        *,
+        width_mult: float = 1.0,
+        embed_dim: int = 256,
+        pooling: str = "gem",
+        in_channels: int = 3,
+        rngs: nnx.Rngs,
+    ):
         widths = [max(8, round(w * width_mult)) for w in (64, 128, 256, 512)]
         self.stem = _conv(in_channels, widths[0], 7, 2, rngs)
         self.stem_bn = _bn(widths[0], rngs)
@@ -135,9 +151,14 @@ def _resnet_io(image_size: int, embed_dim: int, **_: Any) -> ModelIO:
     return ModelIO(
         inputs=[TensorSpec("image", "float32", ("B", image_size, image_size, 3))],
         outputs=[TensorSpec("embedding", "float32", ("B", embed_dim))],
-        preprocessing={"size": [image_size, image_size], "scale": 1 / 255,
-                       "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),
-                       "color": "RGB", "resize": "bilinear-antialias"},
+        preprocessing={
+            "size": [image_size, image_size],
+            "scale": 1 / 255,
+            "mean": list(IMAGENET_MEAN),
+            "std": list(IMAGENET_STD),
+            "color": "RGB",
+            "resize": "bilinear-antialias",
+        },
     )
 
 

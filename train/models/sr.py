@@ -37,9 +37,9 @@ def _blur_same(x: jax.Array) -> jax.Array:
     """Depthwise 3x3 [1/4 1/2 1/4] outer-product blur, zero padding (SAME)."""
     c = x.shape[-1]
     kernel = jnp.asarray(np.tile(np.outer(_TENT, _TENT)[:, :, None, None], (1, 1, 1, c)))
-    return jax.lax.conv_general_dilated(x, kernel, (1, 1), "SAME",
-                                        dimension_numbers=("NHWC", "HWIO", "NHWC"),
-                                        feature_group_count=c)
+    return jax.lax.conv_general_dilated(
+        x, kernel, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=c
+    )
 
 
 def upsample_bilinear2x(x: jax.Array) -> jax.Array:
@@ -81,8 +81,9 @@ class ResidualSR(nnx.Module):
         self.head = nnx.Conv(3, channels, (3, 3), rngs=rngs)
         self.body = nnx.List([ResBlock(channels, rngs=rngs) for _ in range(blocks)])
         # Zero-init the last conv: the untrained net is exactly the bilinear upsampler.
-        self.tail = nnx.Conv(channels, 3 * scale * scale, (3, 3),
-                             kernel_init=nnx.initializers.zeros, rngs=rngs)
+        self.tail = nnx.Conv(
+            channels, 3 * scale * scale, (3, 3), kernel_init=nnx.initializers.zeros, rngs=rngs
+        )
 
     def __call__(self, x: jax.Array) -> jax.Array:
         feats = self.head(x)
@@ -97,8 +98,13 @@ def _sr_io(scale: int, **_: Any) -> ModelIO:
     return ModelIO(
         inputs=[TensorSpec("image", "float32", ("B", "H", "W", 3))],
         outputs=[TensorSpec("output", "float32", ("B", f"H*{scale}", f"W*{scale}", 3))],
-        preprocessing={"scale": 1 / 255, "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0],
-                       "color": "RGB", "upscale": scale},
+        preprocessing={
+            "scale": 1 / 255,
+            "mean": [0.0, 0.0, 0.0],
+            "std": [1.0, 1.0, 1.0],
+            "color": "RGB",
+            "upscale": scale,
+        },
     )
 
 

@@ -32,8 +32,8 @@ import numpy as np
 @dataclass(frozen=True)
 class FeatureConfig:
     sample_rate: int = 16000
-    winlen: float = 0.025      # seconds
-    winstep: float = 0.01      # seconds
+    winlen: float = 0.025  # seconds
+    winstep: float = 0.01  # seconds
     nfilt: int = 26
     nfft: int = 512
     lowfreq: float = 0.0
@@ -57,8 +57,9 @@ def _mel2hz(mel):
 
 
 @lru_cache(maxsize=16)
-def mel_filterbank(nfilt: int, nfft: int, sample_rate: int, lowfreq: float,
-                   highfreq: float | None) -> np.ndarray:
+def mel_filterbank(
+    nfilt: int, nfft: int, sample_rate: int, lowfreq: float, highfreq: float | None
+) -> np.ndarray:
     """(nfilt, nfft//2 + 1) triangular filters on integer FFT bins (as python_speech_features)."""
     highfreq = highfreq or sample_rate / 2
     if highfreq > sample_rate / 2:
@@ -102,9 +103,12 @@ def frames(signal: np.ndarray, frame_len: int, frame_step: int) -> np.ndarray:
     numframes = 1 if n <= frame_len else 1 + int(np.ceil((n - frame_len) / frame_step))
     padded = np.zeros((numframes - 1) * frame_step + frame_len, dtype=signal.dtype)
     padded[:n] = signal
-    return np.lib.stride_tricks.as_strided(padded, shape=(numframes, frame_len),
-                                           strides=(padded.strides[0] * frame_step, padded.strides[0]),
-                                           writeable=False)
+    return np.lib.stride_tricks.as_strided(
+        padded,
+        shape=(numframes, frame_len),
+        strides=(padded.strides[0] * frame_step, padded.strides[0]),
+        writeable=False,
+    )
 
 
 def fbank(signal: np.ndarray, cfg: FeatureConfig = FeatureConfig()) -> tuple[np.ndarray, np.ndarray]:
@@ -166,7 +170,7 @@ def delta(feat: np.ndarray, n: int = 2) -> np.ndarray:
         raise ValueError("n must be an integer >= 1")
     t = len(feat)
     padded = np.pad(feat, ((n, n), (0, 0)), mode="edge")
-    num = sum(k * (padded[n + k:n + k + t] - padded[n - k:n - k + t]) for k in range(1, n + 1))
+    num = sum(k * (padded[n + k : n + k + t] - padded[n - k : n - k + t]) for k in range(1, n + 1))
     return num / (2 * sum(k * k for k in range(1, n + 1)))
 
 
@@ -175,8 +179,13 @@ def standardize(feat: np.ndarray, eps: float = 1e-8) -> np.ndarray:
     return (feat - feat.mean(axis=0)) / (feat.std(axis=0) + eps)
 
 
-def features(signal: np.ndarray, kind: str = "logfbank", cfg: FeatureConfig = FeatureConfig(),
-             deltas: int = 2, normalise: bool = True) -> np.ndarray:
+def features(
+    signal: np.ndarray,
+    kind: str = "logfbank",
+    cfg: FeatureConfig = FeatureConfig(),
+    deltas: int = 2,
+    normalise: bool = True,
+) -> np.ndarray:
     """The seed's audio feature pipeline: base features, `deltas` orders of deltas stacked
     on the feature axis, then per-clip standardisation."""
     if kind not in ("logfbank", "mfcc"):

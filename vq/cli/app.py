@@ -12,7 +12,7 @@ import sys
 import typer
 
 from vq import __version__, cli
-from vq.cli import backends, bench, enhance, export, media, models, train
+from vq.cli import backends, bench, embed, enhance, eval, export, media, models, train
 from vq.errors import VqError
 
 app = typer.Typer(
@@ -26,8 +26,10 @@ app.add_typer(models.app, name="models")
 app.add_typer(export.app, name="export")
 app.add_typer(bench.app, name="bench")
 app.add_typer(train.app, name="train")
+app.add_typer(eval.app, name="eval")
 app.command("backends")(backends.backends_cmd)
 app.command("enhance")(enhance.enhance_cmd)
+app.command("embed")(embed.embed_cmd)
 app.command("probe")(media.probe_cmd)
 app.command("frames")(media.frames_cmd)
 
@@ -40,12 +42,14 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                 help="Print the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
     verbose: bool = typer.Option(False, "--verbose", help="Log what the libraries do."),
 ) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

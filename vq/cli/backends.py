@@ -16,5 +16,13 @@ def backends_cmd(json_out: bool = typer.Option(False, "--json", help="Print JSON
         return
     for row in rows:
         row["status"] = "yes" if row["available"] else row["reason"]
-    print_table(rows, [("name", "backend"), ("status", "available"), ("devices", "devices"),
-                       ("extra", "extra"), ("summary", "what")])
+    print_table(
+        rows,
+        [
+            ("name", "backend"),
+            ("status", "available"),
+            ("devices", "devices"),
+            ("extra", "extra"),
+            ("summary", "what"),
+        ],
+    )

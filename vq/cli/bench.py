@@ -13,16 +13,20 @@ from vq.errors import UsageError
 from vq.fsutil import atomic_write_text
 from vq.models import load_model
 
-app = typer.Typer(help="Benchmarks that compare variants in one run (ratios, not absolutes).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Benchmarks that compare variants in one run (ratios, not absolutes).", no_args_is_help=True
+)
 
 
 @app.command("backends")
 def backends_cmd(
     model: str = typer.Option("vq-enhance-x2", "--model", "-m", help="Zoo name or artifact folder."),
-    variants: list[str] = typer.Option([], "--variant", "-v",
-                                       help="backend-device-precision, e.g. ort-cpu-int8 (repeatable); "
-                                            "default: everything available here."),
+    variants: list[str] = typer.Option(
+        [],
+        "--variant",
+        "-v",
+        help="backend-device-precision, e.g. ort-cpu-int8 (repeatable); default: everything available here.",
+    ),
     batch: str = typer.Option("1,8,32", "--batch", help="Comma-separated batch sizes."),
     dims: list[str] = typer.Option([], "--dims", help="Size for a symbolic dim, e.g. H=128."),
     threads: int = typer.Option(0, "--threads", help="ONNX Runtime intra-op threads (0: ORT default)."),
@@ -45,12 +49,23 @@ def backends_cmd(
                 sizes[d] = int(artifact.card.export.get("profile", {}).get(d, [0, 128])[1])
     err_console.print(f"model {artifact.name}; variants: {', '.join(v.label for v in chosen)}", style="dim")
     rows = bench_backends(artifact, chosen, batches, sizes, threads or None, min_seconds=min_seconds)
-    print_table(rows, [("label", "variant"), ("batch", "batch"), ("items_per_s", "items/s"),
-                       ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"), ("speedup", f"x {chosen[0].label}"),
-                       ("error", "error")], title=f"{artifact.name} backends")
+    print_table(
+        rows,
+        [
+            ("label", "variant"),
+            ("batch", "batch"),
+            ("items_per_s", "items/s"),
+            ("p50_ms", "p50 ms"),
+            ("p99_ms", "p99 ms"),
+            ("speedup", f"x {chosen[0].label}"),
+            ("error", "error"),
+        ],
+        title=f"{artifact.name} backends",
+    )
     if json_path:
-        atomic_write_text(json_path, _json({"model": artifact.name, "dims": sizes,
-                                            "machine": machine_info(), "rows": rows}))
+        atomic_write_text(
+            json_path, _json({"model": artifact.name, "dims": sizes, "machine": machine_info(), "rows": rows})
+        )
         err_console.print(f"wrote {json_path}", style="dim")
 
 
@@ -65,5 +80,3 @@ def _json(obj: object) -> str:
     import json
 
     return json.dumps(obj, indent=2) + "\n"
-
-

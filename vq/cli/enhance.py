@@ -34,17 +34,20 @@ def enhance_cmd(
     failed = 0
     with Enhancer(model, backend=backend, precision=precision, tile=tile) as enhancer:
         info = enhancer.describe()
-        err_console.print(f"{info['model']} on {info['backend']}/{info['device']} ({info['precision']})",
-                          style="dim")
+        err_console.print(
+            f"{info['model']} on {info['backend']}/{info['device']} ({info['precision']})", style="dim"
+        )
         for record in track(enhance_files(paths, out, enhancer), total=len(paths), description="enhance"):
             failed += record["status"] != "ok"
             if json_out:
                 print_jsonl(record)
             elif record["status"] == "ok":
                 secs = record["seconds"]["enhance"]
-                console.print(f"{record['path']} -> {record['output']} "
-                              f"({record['size_in'][0]}x{record['size_in'][1]} -> "
-                              f"{record['size_out'][0]}x{record['size_out'][1]}, {secs:.2f} s)")
+                console.print(
+                    f"{record['path']} -> {record['output']} "
+                    f"({record['size_in'][0]}x{record['size_in'][1]} -> "
+                    f"{record['size_out'][0]}x{record['size_out'][1]}, {secs:.2f} s)"
+                )
             else:
                 err_console.print(f"error: {record['error']}")
     if failed:

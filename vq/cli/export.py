@@ -12,8 +12,9 @@ from vq.cli.extras import literal, parse_pairs, require_train
 from vq.cli.output import console, print_json
 from vq.errors import UsageError
 
-app = typer.Typer(help="Export models: Flax -> ONNX (+fp16/int8) artifacts, TensorRT engines.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Export models: Flax -> ONNX (+fp16/int8) artifacts, TensorRT engines.", no_args_is_help=True
+)
 
 
 @app.command("onnx")
@@ -24,13 +25,17 @@ def onnx_cmd(
     name: str = typer.Option(None, "--name", help="Model name in the card (default: folder name)."),
     task: str = typer.Option(None, "--task", help="Task in the card (default: from the workdir)."),
     description: str = typer.Option("", "--description", help="One paragraph for the card."),
-    precision: list[str] = typer.Option(["fp32"], "--precision", "-p",
-                                        help="Graphs to write: fp32 (always), fp16, int8."),
+    precision: list[str] = typer.Option(
+        ["fp32"], "--precision", "-p", help="Graphs to write: fp32 (always), fp16, int8."
+    ),
     calib: list[Path] = typer.Option([], "--calib", help="Image folder(s) to calibrate int8 on."),
     calib_count: int = typer.Option(256, "--calib-count", help="Calibration images."),
     set_: list[str] = typer.Option([], "--set", help="Model option for --arch, e.g. embed_dim=512."),
     profile: list[str] = typer.Option([], "--profile", help="TensorRT range, H=16:160:512."),
     opset: int = typer.Option(18, "--opset", help="ONNX opset."),
+    params: bool = typer.Option(
+        True, "--params/--no-params", help="Include Flax params (for the jax backend)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Init seed for --arch."),
     force: bool = typer.Option(False, "--force", help="Replace an existing artifact."),
     json_out: bool = typer.Option(False, "--json", help="Print the card as JSON."),
@@ -52,8 +57,13 @@ def onnx_cmd(
         trainer = require_train("vq.train.trainer", "vq export")
         spec = config.get("export") or {}
         trainable = _trainable_filter(config["model"])
-        model, step = trainer.load_trained_model(config["model"], config.get("model_kwargs", {}), workdir,
-                                                 attribute=spec.get("attribute"), trainable=trainable)
+        model, step = trainer.load_trained_model(
+            config["model"],
+            config.get("model_kwargs", {}),
+            workdir,
+            attribute=spec.get("attribute"),
+            trainable=trainable,
+        )
         model_name = spec.get("model", config["model"])
         model_kwargs = spec.get("kwargs", config.get("model_kwargs", {}))
         training["exported_step"] = step
@@ -71,8 +81,9 @@ def onnx_cmd(
         calibration_mod = require_train("vq.export.calibration", "vq export")
 
         def calibration(seed: int):
-            return calibration_mod.image_feeds(calib, io.inputs[0], io.preprocessing,
-                                               count=calib_count, seed=seed)
+            return calibration_mod.image_feeds(
+                calib, io.inputs[0], io.preprocessing, count=calib_count, seed=seed
+            )
 
     trt_profile = None
     if profile:
@@ -84,17 +95,30 @@ def onnx_cmd(
                 raise UsageError(f"--profile {key}={value}: expected MIN:OPT:MAX integers") from None
 
     artifact = artifact_mod.export_artifact(
-        model, model_name=model_name, model_kwargs=model_kwargs, out_dir=out,
-        name=name or out.name, task=task or task_name, description=description, precisions=precisions,
-        calibration=calibration, training=training, metrics=metrics, opset=opset,
-        trt_profile=trt_profile, command=command_line(), force=force,
+        model,
+        model_name=model_name,
+        model_kwargs=model_kwargs,
+        out_dir=out,
+        name=name or out.name,
+        task=task or task_name,
+        description=description,
+        precisions=precisions,
+        calibration=calibration,
+        training=training,
+        metrics=metrics,
+        opset=opset,
+        trt_profile=trt_profile,
+        command=command_line(),
+        include_params=params,
+        force=force,
     )
     if json_out:
         print_json(artifact.card.to_json())
         return
     parity = artifact.card.export["parity"]["max_abs_error"]
-    console.print(f"wrote {artifact.root}: {', '.join(artifact.card.files)}; "
-                  f"parity vs JAX {parity:.3g} (limit 1e-4)")
+    console.print(
+        f"wrote {artifact.root}: {', '.join(artifact.card.files)}; parity vs JAX {parity:.3g} (limit 1e-4)"
+    )
 
 
 def _trainable_filter(model_name: str):
@@ -143,6 +167,7 @@ def engine_cmd(
     if not trt.available():
         raise UsageError(f"TensorRT engines need a GPU host: {trt.unavailable_reason()}")
     from vq.export import engine
+
     ranges = {}
     for key, value in parse_pairs(profile, "--profile").items():
         lo, opt, hi = (int(v) for v in value.split(":"))

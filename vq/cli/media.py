@@ -83,12 +83,19 @@ def frames_cmd(
     for t, image in zip(frames.times, images, strict=True):
         path = out / f"{Path(video).stem}_{t:010.3f}.png"
         written.append(str(write_png(path, np.ascontiguousarray(image))))
-    result = {"video": video, "frames": written, "times": frames.times.tolist(), "stats": frames.stats,
-              "content_box": None if box is None else box.to_json()}
+    result = {
+        "video": video,
+        "frames": written,
+        "times": frames.times.tolist(),
+        "stats": frames.stats,
+        "content_box": None if box is None else box.to_json(),
+    }
     if json_out:
         print_json(result)
     else:
-        console.print(f"wrote {len(written)} frame(s) to {out} ({frames.stats.get('strategy')}, "
-                      f"decoded {frames.stats.get('decoded')})")
+        console.print(
+            f"wrote {len(written)} frame(s) to {out} ({frames.stats.get('strategy')}, "
+            f"decoded {frames.stats.get('decoded')})"
+        )
         if box is not None:
             console.print(f"content box: {box.to_json()}")

@@ -7,28 +7,47 @@ import typer
 from vq.cli.output import console, print_json, print_table
 from vq.models import DEFAULT_MODELS, list_models, load_model
 
-app = typer.Typer(help="Model artifacts: the shipped zoo and any folder with a card.json.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Model artifacts: the shipped zoo and any folder with a card.json.", no_args_is_help=True
+)
 
 
 @app.command("list")
 def list_cmd(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List models on the search path (vq/zoo and $VQ_MODEL_PATH)."""
     defaults = {v: k for k, v in DEFAULT_MODELS.items()}
-    rows = [{"name": a.name, "task": a.card.task, "version": a.card.version,
-             "precisions": a.precisions, "default_for": defaults.get(a.name, ""),
-             "path": str(a.root)} for a in list_models()]
+    rows = [
+        {
+            "name": a.name,
+            "task": a.card.task,
+            "version": a.card.version,
+            "precisions": a.precisions,
+            "default_for": defaults.get(a.name, ""),
+            "path": str(a.root),
+        }
+        for a in list_models()
+    ]
     if json_out:
         print_json(rows)
     else:
-        print_table(rows, [("name", "name"), ("task", "task"), ("version", "version"),
-                           ("precisions", "precisions"), ("default_for", "default for"),
-                           ("path", "path")])
+        print_table(
+            rows,
+            [
+                ("name", "name"),
+                ("task", "task"),
+                ("version", "version"),
+                ("precisions", "precisions"),
+                ("default_for", "default for"),
+                ("path", "path"),
+            ],
+        )
 
 
 @app.command("show")
-def show_cmd(name: str = typer.Argument(..., help="Zoo name or artifact folder."),
-             json_out: bool = typer.Option(False, "--json", help="Print the card as JSON.")) -> None:
+def show_cmd(
+    name: str = typer.Argument(..., help="Zoo name or artifact folder."),
+    json_out: bool = typer.Option(False, "--json", help="Print the card as JSON."),
+) -> None:
     """Print a model's card: I/O, preprocessing, export facts, training facts, metrics."""
     artifact = load_model(name)
     card = artifact.card.to_json()

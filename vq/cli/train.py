@@ -10,8 +10,7 @@ from vq.cli import command_line
 from vq.cli.extras import require_train
 from vq.cli.output import err_console, print_json
 
-app = typer.Typer(help="Train models (JAX/Flax; one CPU, a GPU, or a multi-host pod).",
-                  no_args_is_help=True)
+app = typer.Typer(help="Train models (JAX/Flax; one CPU, a GPU, or a multi-host pod).", no_args_is_help=True)
 
 # Options every task shares: optimisation, resume and multi-host settings.
 STEPS = typer.Option(None, "--steps", help="Total steps (default: the task config).")
@@ -24,8 +23,17 @@ NPROC = typer.Option(None, "--num-processes", help="Processes in a multi-host ru
 PID = typer.Option(None, "--process-id", help="This process's index in a multi-host run.")
 
 
-def _run(task_factory, task_kwargs: dict, config_overrides: dict, out: Path, smoke: bool,
-         coordinator, num_processes, process_id, data_facts: dict) -> None:
+def _run(
+    task_factory,
+    task_kwargs: dict,
+    config_overrides: dict,
+    out: Path,
+    smoke: bool,
+    coordinator,
+    num_processes,
+    process_id,
+    data_facts: dict,
+) -> None:
     trainer = require_train("vq.train.trainer", "vq train")
     trainer.initialize_distributed(coordinator, num_processes, process_id)
     task = task_factory(**task_kwargs)
@@ -35,11 +43,14 @@ def _run(task_factory, task_kwargs: dict, config_overrides: dict, out: Path, smo
         if value is not None:
             setattr(config, key, value)
     result = trainer.train_and_evaluate(
-        task, config, out,
+        task,
+        config,
+        out,
         run_facts={"command": command_line(), "data": {**data_facts, **task.data_facts}},
     )
-    err_console.print(f"trained {task.name} into {out} (resumed from step {result['resumed_from']})",
-                      style="dim")
+    err_console.print(
+        f"trained {task.name} into {out} (resumed from step {result['resumed_from']})", style="dim"
+    )
     print_json(result["final"])
 
 
@@ -49,8 +60,13 @@ def enhance_cmd(
     eval_data: list[Path] = typer.Option([], "--eval-data", help="Held-out folder(s) for PSNR (e.g. Set5)."),
     out: Path = typer.Option(..., "--out", "-o", help="Workdir: checkpoints, metrics.jsonl, config.json."),
     scale: int = typer.Option(2, "--scale", help="Upscaling factor (power of two)."),
-    steps: int = STEPS, batch_size: int = BATCH, lr: float = LR, seed: int = SEED,
-    smoke: bool = SMOKE, coordinator: str = COORD, num_processes: int = NPROC,
+    steps: int = STEPS,
+    batch_size: int = BATCH,
+    lr: float = LR,
+    seed: int = SEED,
+    smoke: bool = SMOKE,
+    coordinator: str = COORD,
+    num_processes: int = NPROC,
     process_id: int = PID,
 ) -> None:
     """Train the x2 super-resolution model; resumes if OUT already holds checkpoints."""
@@ -59,11 +75,24 @@ def enhance_cmd(
     from vq.train.enhance.config import get_config
 
     _, task_settings = get_config(smoke=smoke)
-    _run(TASKS.get("enhance"),
-         {"data": data, "eval_data": eval_data, "scale": scale, "patch": task_settings["patch"],
-          "model_kwargs": task_settings["model_kwargs"], "seed": seed},
-         {"steps": steps, "batch_size": batch_size, "learning_rate": lr, "seed": seed},
-         out, smoke, coordinator, num_processes, process_id, {})
+    _run(
+        TASKS.get("enhance"),
+        {
+            "data": data,
+            "eval_data": eval_data,
+            "scale": scale,
+            "patch": task_settings["patch"],
+            "model_kwargs": task_settings["model_kwargs"],
+            "seed": seed,
+        },
+        {"steps": steps, "batch_size": batch_size, "learning_rate": lr, "seed": seed},
+        out,
+        smoke,
+        coordinator,
+        num_processes,
+        process_id,
+        {},
+    )
 
 
 @app.command("embed")
@@ -73,8 +102,13 @@ def embed_cmd(
     holdout: float = typer.Option(None, "--holdout", help="Share of sources kept out for evaluation."),
     teacher: str = typer.Option(None, "--teacher", help="Embedding artifact to distil from (optional)."),
     distill_weight: float = typer.Option(1.0, "--distill-weight", help="Weight of the distillation loss."),
-    steps: int = STEPS, batch_size: int = BATCH, lr: float = LR, seed: int = SEED,
-    smoke: bool = SMOKE, coordinator: str = COORD, num_processes: int = NPROC,
+    steps: int = STEPS,
+    batch_size: int = BATCH,
+    lr: float = LR,
+    seed: int = SEED,
+    smoke: bool = SMOKE,
+    coordinator: str = COORD,
+    num_processes: int = NPROC,
     process_id: int = PID,
 ) -> None:
     """Train the copy-detection frame embedder (MoCo on copy-disguise edits)."""
@@ -85,7 +119,14 @@ def embed_cmd(
     _, settings = get_config(smoke=smoke)
     if holdout is not None:
         settings["holdout"] = holdout
-    _run(TASKS.get("embed"),
-         {"data": data, **settings, "teacher": teacher, "distill_weight": distill_weight, "seed": seed},
-         {"steps": steps, "batch_size": batch_size, "learning_rate": lr, "seed": seed},
-         out, smoke, coordinator, num_processes, process_id, {})
+    _run(
+        TASKS.get("embed"),
+        {"data": data, **settings, "teacher": teacher, "distill_weight": distill_weight, "seed": seed},
+        {"steps": steps, "batch_size": batch_size, "learning_rate": lr, "seed": seed},
+        out,
+        smoke,
+        coordinator,
+        num_processes,
+        process_id,
+        {},
+    )

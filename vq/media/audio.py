@@ -14,8 +14,12 @@ import numpy as np
 from vq.errors import MediaError
 
 
-def decode_audio(path: str | os.PathLike[str], sample_rate: int = 16000, max_seconds: float | None = None,
-                 start: float = 0.0) -> np.ndarray:
+def decode_audio(
+    path: str | os.PathLike[str],
+    sample_rate: int = 16000,
+    max_seconds: float | None = None,
+    start: float = 0.0,
+) -> np.ndarray:
     """Mono float32 samples in [-1, 1] at `sample_rate`, from `start` for up to `max_seconds`."""
     import av
 

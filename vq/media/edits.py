@@ -33,8 +33,28 @@ from vq.errors import UsageError
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive), in output pixels
 
-WORDS = ("wow", "666", "lol", "first", "nice", "haha", "replay", "omg", "gg", "cool", "up!",
-         "love it", "again", "legend", "no way", "2x speed", "same", "hello", "+1", "awesome")
+WORDS = (
+    "wow",
+    "666",
+    "lol",
+    "first",
+    "nice",
+    "haha",
+    "replay",
+    "omg",
+    "gg",
+    "cool",
+    "up!",
+    "love it",
+    "again",
+    "legend",
+    "no way",
+    "2x speed",
+    "same",
+    "hello",
+    "+1",
+    "awesome",
+)
 
 
 def _font(size: int) -> ImageFont.FreeTypeFont:
@@ -72,8 +92,10 @@ class Edit:
 
     def describe(self) -> dict[str, Any]:
         fields = {k: v for k, v in vars(self).items() if not k.startswith("_")}
-        return {"family": self.family, **{k: (list(v) if isinstance(v, tuple) else v)
-                                          for k, v in fields.items() if _jsonable(v)}}
+        return {
+            "family": self.family,
+            **{k: (list(v) if isinstance(v, tuple) else v) for k, v in fields.items() if _jsonable(v)},
+        }
 
 
 def _jsonable(v: Any) -> bool:
@@ -81,6 +103,7 @@ def _jsonable(v: Any) -> bool:
 
 
 # -- geometry ---------------------------------------------------------------------------
+
 
 @dataclass
 class Border(Edit):
@@ -97,13 +120,15 @@ class Border(Edit):
         h, w = image.shape[:2]
         out = np.empty((h + self.top + self.bottom, w + self.left + self.right, 3), np.uint8)
         out[:] = self.color
-        out[self.top:self.top + h, self.left:self.left + w] = image
+        out[self.top : self.top + h, self.left : self.left + w] = image
         return out
 
     def map_box(self, box, size):
         x0, y0, x1, y1 = box
-        return ((x0 + self.left, y0 + self.top, x1 + self.left, y1 + self.top),
-                (size[0] + self.left + self.right, size[1] + self.top + self.bottom))
+        return (
+            (x0 + self.left, y0 + self.top, x1 + self.left, y1 + self.top),
+            (size[0] + self.left + self.right, size[1] + self.top + self.bottom),
+        )
 
 
 @dataclass
@@ -139,8 +164,10 @@ class BlurFill(Edit):
         x0, y0, x1, y1 = self._layout(*size)
         sx, sy = (x1 - x0) / size[0], (y1 - y0) / size[1]
         bx0, by0, bx1, by1 = box
-        return ((x0 + round(bx0 * sx), y0 + round(by0 * sy), x0 + round(bx1 * sx), y0 + round(by1 * sy)),
-                (self.width, self.height))
+        return (
+            (x0 + round(bx0 * sx), y0 + round(by0 * sy), x0 + round(bx1 * sx), y0 + round(by1 * sy)),
+            (self.width, self.height),
+        )
 
 
 @dataclass
@@ -154,8 +181,12 @@ class Crop(Edit):
     family = "crop"
 
     def _pixels(self, w, h) -> Box:
-        return (round(self.x0 * w), round(self.y0 * h), max(round(self.x0 * w) + 2, round(self.x1 * w)),
-                max(round(self.y0 * h) + 2, round(self.y1 * h)))
+        return (
+            round(self.x0 * w),
+            round(self.y0 * h),
+            max(round(self.x0 * w) + 2, round(self.x1 * w)),
+            max(round(self.y0 * h) + 2, round(self.y1 * h)),
+        )
 
     def __call__(self, image, t):
         x0, y0, x1, y1 = self._pixels(image.shape[1], image.shape[0])
@@ -190,7 +221,7 @@ class PictureInPicture(Edit):
     """The clip in a window over another (moving) video or a still image."""
 
     background: Any  # a BackgroundSource (video) or a uint8 image
-    rect: Box        # where the clip goes, in background pixels
+    rect: Box  # where the clip goes, in background pixels
     frame_px: int = 0
     frame_color: tuple[int, int, int] = (255, 255, 255)
     family = "picture_in_picture"
@@ -201,7 +232,7 @@ class PictureInPicture(Edit):
         x0, y0, x1, y1 = self.rect
         if self.frame_px:
             f = self.frame_px
-            out[max(0, y0 - f):y1 + f, max(0, x0 - f):x1 + f] = self.frame_color
+            out[max(0, y0 - f) : y1 + f, max(0, x0 - f) : x1 + f] = self.frame_color
         out[y0:y1, x0:x1] = _fit(image, x1 - x0, y1 - y0)
         return out
 
@@ -210,8 +241,10 @@ class PictureInPicture(Edit):
         sx, sy = (x1 - x0) / size[0], (y1 - y0) / size[1]
         bx0, by0, bx1, by1 = box
         bg_h, bg_w = self._bg_shape()
-        return ((x0 + round(bx0 * sx), y0 + round(by0 * sy), x0 + round(bx1 * sx), y0 + round(by1 * sy)),
-                (bg_w, bg_h))
+        return (
+            (x0 + round(bx0 * sx), y0 + round(by0 * sy), x0 + round(bx1 * sx), y0 + round(by1 * sy)),
+            (bg_w, bg_h),
+        )
 
     def _bg_shape(self) -> tuple[int, int]:
         bg = self.background(0.0) if callable(self.background) else self.background
@@ -238,11 +271,21 @@ class Template(Edit):
             draw = ImageDraw.Draw(im)
             _, y0, _, y1 = self.rect
             size = max(12, y0 // 2) if y0 > 24 else max(12, self.height // 14)
-            draw.text((self.width // 2, max(4, y0 // 2)), self.title, font=_font(size),
-                      fill=(255, 255, 255), anchor="mm")
+            draw.text(
+                (self.width // 2, max(4, y0 // 2)),
+                self.title,
+                font=_font(size),
+                fill=(255, 255, 255),
+                anchor="mm",
+            )
             caption_y = min(self.height - 4, y1 + (self.height - y1) // 2)
-            draw.text((self.width // 2, caption_y), "like + follow for part 2", font=_font(size * 0.6),
-                      fill=(255, 240, 120), anchor="mm")
+            draw.text(
+                (self.width // 2, caption_y),
+                "like + follow for part 2",
+                font=_font(size * 0.6),
+                fill=(255, 240, 120),
+                anchor="mm",
+            )
             self._cache = np.asarray(im)
         return self._cache
 
@@ -256,8 +299,10 @@ class Template(Edit):
         x0, y0, x1, y1 = self.rect
         sx, sy = (x1 - x0) / size[0], (y1 - y0) / size[1]
         bx0, by0, bx1, by1 = box
-        return ((x0 + round(bx0 * sx), y0 + round(by0 * sy), x0 + round(bx1 * sx), y0 + round(by1 * sy)),
-                (self.width, self.height))
+        return (
+            (x0 + round(bx0 * sx), y0 + round(by0 * sy), x0 + round(bx1 * sx), y0 + round(by1 * sy)),
+            (self.width, self.height),
+        )
 
 
 @dataclass
@@ -299,8 +344,10 @@ class LiveStreamChrome(Edit):
         x0, y0, x1, y1 = self.rect
         sx, sy = (x1 - x0) / size[0], (y1 - y0) / size[1]
         bx0, by0, bx1, by1 = box
-        return ((x0 + round(bx0 * sx), y0 + round(by0 * sy), x0 + round(bx1 * sx), y0 + round(by1 * sy)),
-                (self.width, self.height))
+        return (
+            (x0 + round(bx0 * sx), y0 + round(by0 * sy), x0 + round(bx1 * sx), y0 + round(by1 * sy)),
+            (self.width, self.height),
+        )
 
 
 @dataclass
@@ -333,14 +380,16 @@ class ScreenRecording(Edit):
         draw.polygon(cursor, fill=(255, 255, 255), outline=(0, 0, 0))
         im = im.filter(ImageFilter.GaussianBlur(0.8))
         arr = np.asarray(im, np.float32) / 255.0
-        return np.clip(255.0 * arr ** self.gamma, 0, 255).astype(np.uint8)
+        return np.clip(255.0 * arr**self.gamma, 0, 255).astype(np.uint8)
 
     def map_box(self, box, size):
         x0, y0, x1, y1 = self.rect
         sx, sy = (x1 - x0) / size[0], (y1 - y0) / size[1]
         bx0, by0, bx1, by1 = box
-        return ((x0 + round(bx0 * sx), y0 + round(by0 * sy), x0 + round(bx1 * sx), y0 + round(by1 * sy)),
-                (self.width, self.height))
+        return (
+            (x0 + round(bx0 * sx), y0 + round(by0 * sy), x0 + round(bx1 * sx), y0 + round(by1 * sy)),
+            (self.width, self.height),
+        )
 
 
 @dataclass
@@ -382,6 +431,7 @@ class Flip(Edit):
 
 # -- overlays -----------------------------------------------------------------------------
 
+
 @dataclass
 class Watermark(Edit):
     """A semi-transparent text logo in a corner."""
@@ -402,8 +452,14 @@ class Watermark(Edit):
         pad = max(4, h // 40)
         x = pad if self.corner[1] == "l" else w - tw - pad
         y = pad if self.corner[0] == "t" else h - th - pad * 2
-        draw.text((x, y), self.text, font=font, fill=(255, 255, 255, int(255 * self.opacity)),
-                  stroke_width=1, stroke_fill=(0, 0, 0, int(255 * self.opacity)))
+        draw.text(
+            (x, y),
+            self.text,
+            font=font,
+            fill=(255, 255, 255, int(255 * self.opacity)),
+            stroke_width=1,
+            stroke_fill=(0, 0, 0, int(255 * self.opacity)),
+        )
         return np.asarray(Image.alpha_composite(Image.fromarray(image).convert("RGBA"), layer).convert("RGB"))
 
 
@@ -429,12 +485,19 @@ class BulletComments(Edit):
                 travel = 1.0 + offset + 0.6 * k - self.speed * t * (1 + 0.2 * lane)
                 x = int(w * travel % (w * 1.8)) - int(w * 0.4)
                 word = WORDS[(lane * 5 + k * 3 + int(rng.integers(100))) % len(WORDS)]
-                draw.text((x, lane_h * (1 + 2 * lane)), word, font=font, fill=(255, 255, 255),
-                          stroke_width=1, stroke_fill=(0, 0, 0))
+                draw.text(
+                    (x, lane_h * (1 + 2 * lane)),
+                    word,
+                    font=font,
+                    fill=(255, 255, 255),
+                    stroke_width=1,
+                    stroke_fill=(0, 0, 0),
+                )
         return np.asarray(im)
 
 
 # -- pixel edits ------------------------------------------------------------------------------
+
 
 @dataclass
 class Color(Edit):
@@ -450,12 +513,18 @@ class Color(Edit):
         x = image.astype(np.float32)
         if self.hue or self.saturation != 1.0:
             # Rotate/scale chroma in YIQ: a linear map, so one 3x3 matrix per frame.
-            to_yiq = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]],
-                              np.float32)
+            to_yiq = np.array(
+                [[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], np.float32
+            )
             a = math.radians(self.hue)
-            rot = np.array([[1, 0, 0],
-                            [0, math.cos(a) * self.saturation, -math.sin(a) * self.saturation],
-                            [0, math.sin(a) * self.saturation, math.cos(a) * self.saturation]], np.float32)
+            rot = np.array(
+                [
+                    [1, 0, 0],
+                    [0, math.cos(a) * self.saturation, -math.sin(a) * self.saturation],
+                    [0, math.sin(a) * self.saturation, math.cos(a) * self.saturation],
+                ],
+                np.float32,
+            )
             x = x @ (np.linalg.inv(to_yiq) @ rot @ to_yiq).T
         x = (x - 128.0) * self.contrast + 128.0 + self.brightness
         return np.clip(x, 0, 255).astype(np.uint8)
@@ -495,14 +564,16 @@ class Reencode(Edit):
         import io
 
         h, w = image.shape[:2]
-        small = Image.fromarray(image).resize((max(2, int(w * self.scale)), max(2, int(h * self.scale))),
-                                              Image.BILINEAR)
+        small = Image.fromarray(image).resize(
+            (max(2, int(w * self.scale)), max(2, int(h * self.scale))), Image.BILINEAR
+        )
         buf = io.BytesIO()
         small.save(buf, format="JPEG", quality=int(self.quality))
         return np.asarray(Image.open(buf).convert("RGB").resize((w, h), Image.BILINEAR))
 
 
 # -- time ---------------------------------------------------------------------------------------
+
 
 @dataclass
 class Speed(Edit):
@@ -549,6 +620,7 @@ TEMPORAL = (Speed, FrameRate, Trim)
 
 # -- background sources for picture-in-picture ----------------------------------------------------
 
+
 class BackgroundVideo:
     """Frames of another video by time (looping), for picture-in-picture backgrounds."""
 
@@ -568,6 +640,7 @@ class BackgroundVideo:
 
 
 # -- composing ---------------------------------------------------------------------------------------
+
 
 @dataclass
 class EditRecord:
@@ -599,8 +672,9 @@ def track_box(edits: Sequence[Edit], size: tuple[int, int]) -> tuple[Box, tuple[
     return box, size
 
 
-def segments_from(out_t: np.ndarray, src_t: np.ndarray, fps: float,
-                  tolerance: float = 0.6) -> list[tuple[float, float, float, float]]:
+def segments_from(
+    out_t: np.ndarray, src_t: np.ndarray, fps: float, tolerance: float = 0.6
+) -> list[tuple[float, float, float, float]]:
     """Piecewise-linear (out_start, out_end, src_start, src_end) runs of the time mapping."""
     if len(out_t) == 0:
         return []
@@ -610,15 +684,31 @@ def segments_from(out_t: np.ndarray, src_t: np.ndarray, fps: float,
     for i in range(1, len(out_t) + 1):
         broken = i == len(out_t) or abs(src_t[i] - src_t[i - 1]) > tolerance + step * 4
         if broken:
-            segs.append((float(out_t[start]), float(out_t[i - 1] + step),
-                         float(src_t[start]), float(src_t[i - 1] + step)))
+            segs.append(
+                (
+                    float(out_t[start]),
+                    float(out_t[i - 1] + step),
+                    float(src_t[start]),
+                    float(src_t[i - 1] + step),
+                )
+            )
             start = i
     return segs
 
 
-def render(source: str | Path, dest: str | Path, edits: Sequence[Edit], *, fps: float | None = None,
-           size: tuple[int, int] | None = None, codec: str = "h264", crf: int = 23,
-           bitrate: int | None = None, audio: bool = True, max_seconds: float | None = None) -> EditRecord:
+def render(
+    source: str | Path,
+    dest: str | Path,
+    edits: Sequence[Edit],
+    *,
+    fps: float | None = None,
+    size: tuple[int, int] | None = None,
+    codec: str = "h264",
+    crf: int = 23,
+    bitrate: int | None = None,
+    audio: bool = True,
+    max_seconds: float | None = None,
+) -> EditRecord:
     """Stream `source` through `edits` into `dest`; returns what the copy is.
 
     `fps` and `size` resample the source first (lower values make evaluation sets cheap);
@@ -660,14 +750,29 @@ def render(source: str | Path, dest: str | Path, edits: Sequence[Edit], *, fps: 
                 yield apply_spatial(spatial, image, float(t))
 
         audio_from = source if audio and info.has_audio and speed > 0 else None
-        write_video(dest, produce(), out_fps, times=out_t, codec=codec, crf=crf, bitrate=bitrate,
-                    audio_from=audio_from, audio_start=float(src_t[0]), audio_speed=speed)
-    return EditRecord(edits=[e.describe() for e in edits], size=out_size, box=box,
-                      segments=segments_from(out_t, src_t, out_fps),
-                      duration=float(out_t[-1] + 1 / out_fps))
+        write_video(
+            dest,
+            produce(),
+            out_fps,
+            times=out_t,
+            codec=codec,
+            crf=crf,
+            bitrate=bitrate,
+            audio_from=audio_from,
+            audio_start=float(src_t[0]),
+            audio_speed=speed,
+        )
+    return EditRecord(
+        edits=[e.describe() for e in edits],
+        size=out_size,
+        box=box,
+        segments=segments_from(out_t, src_t, out_fps),
+        duration=float(out_t[-1] + 1 / out_fps),
+    )
 
 
 # -- random edits -----------------------------------------------------------------------------------
+
 
 def _color(rng) -> tuple[int, int, int]:
     kind = rng.integers(3)
@@ -689,8 +794,7 @@ def _window(rng, w: int, h: int, lo: float, hi: float, aspect: float | None = No
     return x0, y0, x0 + ww, y0 + hh
 
 
-def random_edit(family: str, rng: np.random.Generator, size: tuple[int, int],
-                background: Any = None) -> Edit:
+def random_edit(family: str, rng: np.random.Generator, size: tuple[int, int], background: Any = None) -> Edit:
     """An edit of `family` with random parameters, for a source of `size` = (w, h)."""
     w, h = size
     aspect = w / h
@@ -715,8 +819,12 @@ def random_edit(family: str, rng: np.random.Generator, size: tuple[int, int],
     if family == "picture_in_picture":
         bg = background if background is not None else np.full((h, w, 3), 90, np.uint8)
         bh, bw = (bg(0.0) if callable(bg) else bg).shape[:2]
-        return PictureInPicture(bg, _window(rng, bw, bh, 0.35, 0.7, aspect),
-                                frame_px=int(rng.choice([0, 0, 2, 4])), frame_color=_color(rng))
+        return PictureInPicture(
+            bg,
+            _window(rng, bw, bh, 0.35, 0.7, aspect),
+            frame_px=int(rng.choice([0, 0, 2, 4])),
+            frame_color=_color(rng),
+        )
     if family == "template":
         tw, th = w, int(w * rng.uniform(1.2, 1.8))
         ww = int(tw * rng.uniform(0.8, 0.95))
@@ -744,14 +852,22 @@ def random_edit(family: str, rng: np.random.Generator, size: tuple[int, int],
         return ScreenRecording(sw, sh, (x0, y0, x0 + ww, y0 + wh), gamma=float(rng.uniform(0.85, 1.25)))
     if family == "watermark":
         text = str(rng.choice(["@reposter", "MY CHANNEL", "vq.tv", "@daily_clips"]))
-        return Watermark(text=text, corner=str(rng.choice(["tl", "tr", "bl", "br"])),
-                         opacity=float(rng.uniform(0.4, 0.9)))
+        return Watermark(
+            text=text, corner=str(rng.choice(["tl", "tr", "bl", "br"])), opacity=float(rng.uniform(0.4, 0.9))
+        )
     if family == "bullet_comments":
-        return BulletComments(lanes=int(rng.integers(2, 6)), speed=float(rng.uniform(0.15, 0.4)),
-                              seed=int(rng.integers(1 << 30)))
+        return BulletComments(
+            lanes=int(rng.integers(2, 6)),
+            speed=float(rng.uniform(0.15, 0.4)),
+            seed=int(rng.integers(1 << 30)),
+        )
     if family == "color":
-        return Color(brightness=float(rng.uniform(-40, 40)), contrast=float(rng.uniform(0.7, 1.3)),
-                     saturation=float(rng.uniform(0.5, 1.5)), hue=float(rng.uniform(-30, 30)))
+        return Color(
+            brightness=float(rng.uniform(-40, 40)),
+            contrast=float(rng.uniform(0.7, 1.3)),
+            saturation=float(rng.uniform(0.5, 1.5)),
+            hue=float(rng.uniform(-30, 30)),
+        )
     if family == "blur":
         return Blur(float(rng.uniform(1.0, 3.0)))
     if family == "noise":
@@ -769,9 +885,34 @@ def random_edit(family: str, rng: np.random.Generator, size: tuple[int, int],
     raise UsageError(f"unknown edit family {family!r} (known: {', '.join(FAMILIES)})")
 
 
-FAMILIES = ("border", "letterbox", "blur_fill", "crop", "scale", "picture_in_picture", "template",
-            "live_stream", "screen_recording", "watermark", "bullet_comments", "color", "blur",
-            "noise", "flip", "rotate", "reencode", "speed", "frame_rate")
+FAMILIES = (
+    "border",
+    "letterbox",
+    "blur_fill",
+    "crop",
+    "scale",
+    "picture_in_picture",
+    "template",
+    "live_stream",
+    "screen_recording",
+    "watermark",
+    "bullet_comments",
+    "color",
+    "blur",
+    "noise",
+    "flip",
+    "rotate",
+    "reencode",
+    "speed",
+    "frame_rate",
+)
 # Families whose output keeps the source picture as a rectangle the content box can find.
-BOXED = ("border", "letterbox", "blur_fill", "picture_in_picture", "template", "live_stream",
-         "screen_recording")
+BOXED = (
+    "border",
+    "letterbox",
+    "blur_fill",
+    "picture_in_picture",
+    "template",
+    "live_stream",
+    "screen_recording",
+)

@@ -18,14 +18,23 @@ import numpy as np
 from vq.errors import MediaError, UsageError
 from vq.fsutil import atomic_path
 
-ENCODERS = {"h264": "libx264", "hevc": "libx265", "av1": "libsvtav1", "vp9": "libvpx-vp9",
-            "h264_nvenc": "h264_nvenc"}
+ENCODERS = {
+    "h264": "libx264",
+    "hevc": "libx265",
+    "av1": "libsvtav1",
+    "vp9": "libvpx-vp9",
+    "h264_nvenc": "h264_nvenc",
+}
 # x264/x265/SVT-AV1/NVENC need even sizes for 4:2:0; libvpx takes odd ones.
 EVEN_SIZE_CODECS = {"h264", "hevc", "av1", "h264_nvenc"}
 CONTAINERS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
 # Audio codecs each container takes as-is; anything else is re-encoded (AAC, or Opus in WebM).
-AUDIO_COPY_OK = {"mp4": {"aac", "mp3", "alac", "opus", "ac3"}, "mov": {"aac", "mp3", "alac", "ac3"},
-                 "matroska": None, "webm": {"opus", "vorbis"}}  # None: anything
+AUDIO_COPY_OK = {
+    "mp4": {"aac", "mp3", "alac", "opus", "ac3"},
+    "mov": {"aac", "mp3", "alac", "ac3"},
+    "matroska": None,
+    "webm": {"opus", "vorbis"},
+}  # None: anything
 
 
 def _container_format(path: Path) -> str:
@@ -89,13 +98,16 @@ def write_video(
                 if codec in EVEN_SIZE_CODECS:
                     h, w = h // 2 * 2, w // 2 * 2
                 if stream is None:
-                    stream = _video_stream(out, codec, rate, w, h, pix_fmt, crf, bitrate, preset,
-                                           gop, scenecut, time_base)
+                    stream = _video_stream(
+                        out, codec, rate, w, h, pix_fmt, crf, bitrate, preset, gop, scenecut, time_base
+                    )
                     if rotation:
                         stream.set_display_rotation(rotation)
                 if (h, w) != (stream.height, stream.width):
-                    raise UsageError(f"frame {n} is {image.shape[1]}x{image.shape[0]}, "
-                                     f"the video is {stream.width}x{stream.height}")
+                    raise UsageError(
+                        f"frame {n} is {image.shape[1]}x{image.shape[0]}, "
+                        f"the video is {stream.width}x{stream.height}"
+                    )
                 frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image[:h, :w]), format="rgb24")
                 if times_list is not None:
                     frame.pts = round(times_list[n - 1] / float(time_base))
@@ -241,8 +253,11 @@ def write_audio(path: str | os.PathLike[str], samples: np.ndarray, rate: int) ->
     import av
 
     path = Path(path)
-    codecs = {".wav": ("wav", "pcm_s16le", "s16"), ".m4a": ("mp4", "aac", "fltp"),
-              ".opus": ("ogg", "libopus", "flt")}
+    codecs = {
+        ".wav": ("wav", "pcm_s16le", "s16"),
+        ".m4a": ("mp4", "aac", "fltp"),
+        ".opus": ("ogg", "libopus", "flt"),
+    }
     if path.suffix.lower() not in codecs:
         raise UsageError(f"{path}: audio output must be one of {', '.join(codecs)}")
     fmt, codec, sample_fmt = codecs[path.suffix.lower()]

@@ -39,8 +39,8 @@ NONREF_MIN_SPACING = 8
 
 @dataclass(frozen=True)
 class PacketIndex:
-    key_times: np.ndarray          # keyframe pts in seconds, sorted
-    last_time: float | None        # pts of the last packet, seconds
+    key_times: np.ndarray  # keyframe pts in seconds, sorted
+    last_time: float | None  # pts of the last packet, seconds
     packets: int
     keyframe_interval: float | None  # the largest keyframe gap (to the end included)
 
@@ -100,8 +100,14 @@ def first_frame(video: Video):
     return None
 
 
-def sample_times(video: Video, *, fps: float | None = None, times: Any = None,
-                 count: int | None = None, within: float | None = None) -> np.ndarray:
+def sample_times(
+    video: Video,
+    *,
+    fps: float | None = None,
+    times: Any = None,
+    count: int | None = None,
+    within: float | None = None,
+) -> np.ndarray:
     """The requested sample times in seconds, sorted. Exactly one way of asking."""
     given = sum(x is not None for x in (fps, times, count))
     if given != 1:
@@ -128,8 +134,9 @@ def sample_times(video: Video, *, fps: float | None = None, times: Any = None,
     return (np.arange(count) + 0.5) * (span / count)  # the middle of each of `count` slots
 
 
-def output_size(width: int, height: int, size: tuple[int, int] | None,
-                max_side: int | None) -> tuple[int, int]:
+def output_size(
+    width: int, height: int, size: tuple[int, int] | None, max_side: int | None
+) -> tuple[int, int]:
     """Display-space (w, h) the consumer wants; even numbers are not required."""
     if size is not None:
         return int(size[0]), int(size[1])
@@ -144,8 +151,9 @@ def to_rgb(frame, out_wh: tuple[int, int], rotation: int) -> np.ndarray:
     w, h = out_wh
     cw, ch = (h, w) if rotation in (90, 270) else (w, h)
     shrink = cw < frame.width or ch < frame.height
-    rgb = frame.to_ndarray(format="rgb24", width=cw, height=ch,
-                           interpolation="AREA" if shrink else "BILINEAR")
+    rgb = frame.to_ndarray(
+        format="rgb24", width=cw, height=ch, interpolation="AREA" if shrink else "BILINEAR"
+    )
     if rotation:
         rgb = np.rot90(rgb, k=rotation // 90)
     return np.ascontiguousarray(rgb)
@@ -170,16 +178,16 @@ def is_nonreference(data: bytes, nal_len: int, codec: str) -> bool:
     so no other frame is predicted from it and it can skip the decoder entirely."""
     i, n, slices = 0, len(data), 0
     while i + nal_len < n:
-        size = int.from_bytes(data[i:i + nal_len], "big")
+        size = int.from_bytes(data[i : i + nal_len], "big")
         header = data[i + nal_len]
         if codec == "h264":
-            if header & 0x1F in (1, 5):          # coded slice (non-IDR, IDR)
+            if header & 0x1F in (1, 5):  # coded slice (non-IDR, IDR)
                 slices += 1
-                if header >> 5 & 3:              # nal_ref_idc != 0: something refers to it
+                if header >> 5 & 3:  # nal_ref_idc != 0: something refers to it
                     return False
         else:
             kind = header >> 1 & 0x3F
-            if kind < 32:                        # VCL (picture) NAL unit
+            if kind < 32:  # VCL (picture) NAL unit
                 slices += 1
                 if kind not in _HEVC_NONREF:
                     return False
@@ -199,7 +207,7 @@ class _Decoder:
         ctx = video.stream.codec_context
         self.nal_len = _nal_length_size(ctx) if skip == "NONREF" else None
         self.codec = ctx.name
-        ctx.thread_type = "AUTO"          # frame + slice threads
+        ctx.thread_type = "AUTO"  # frame + slice threads
         ctx.skip_frame = skip
         if fast:
             ctx.options = {**dict(ctx.options or {}), "skip_loop_filter": "all"}
@@ -220,7 +228,7 @@ class _Decoder:
             except StopIteration:
                 return
             except (av.error.FFmpegError, OSError):
-                self.corrupt += 1          # damaged container data: the demuxer gives up here
+                self.corrupt += 1  # damaged container data: the demuxer gives up here
                 return
             if packet.size and not packet.is_keyframe:  # (size 0 is the end-of-stream flush)
                 if self.keyframes_only:
@@ -230,7 +238,7 @@ class _Decoder:
             try:
                 frames = packet.decode()
             except av.error.FFmpegError:
-                self.corrupt += 1          # a corrupt packet: skip it, keep decoding
+                self.corrupt += 1  # a corrupt packet: skip it, keep decoding
                 continue
             for frame in frames:
                 if frame.pts is None:
@@ -249,9 +257,16 @@ class _Decoder:
         return next(self._frames, None)
 
 
-def decode_samples(video: Video, targets: np.ndarray, *, fps: float | None,
-                   size: tuple[int, int] | None, max_side: int | None, fast: bool,
-                   exact: bool = False) -> Frames:
+def decode_samples(
+    video: Video,
+    targets: np.ndarray,
+    *,
+    fps: float | None,
+    size: tuple[int, int] | None,
+    max_side: int | None,
+    fast: bool,
+    exact: bool = False,
+) -> Frames:
     """Decode the frames nearest `targets`.
 
     Periodic sampling (`exact=False`: fps= or count=) accepts any frame within half a
@@ -275,8 +290,11 @@ def decode_samples(video: Video, targets: np.ndarray, *, fps: float | None,
         tolerance = max(tolerance, 2.0 / frame_rate)  # VFR: the nearest frame may be further
 
     index = None if _is_url(video.path) else video.index()
-    keyframes_only = (index is not None and index.keyframe_interval is not None
-                      and index.keyframe_interval <= spacing + 1e-6)
+    keyframes_only = (
+        index is not None
+        and index.keyframe_interval is not None
+        and index.keyframe_interval <= spacing + 1e-6
+    )
     # Skipping non-reference frames leaves gaps of a few frames; only worth it (and only
     # safe for the tolerance) when samples are at least NONREF_MIN_SPACING frames apart.
     skip_nonref = fast and spacing * frame_rate >= NONREF_MIN_SPACING
@@ -301,8 +319,11 @@ def decode_samples(video: Video, targets: np.ndarray, *, fps: float | None,
         prev, prev_t = frame, t
         if i < n and index is not None and not keyframes_only and len(index.key_times):
             # Seek when the next sample's keyframe is far ahead of where decoding is.
-            k = index.key_times[np.searchsorted(index.key_times, targets[i], side="right") - 1] \
-                if targets[i] >= index.key_times[0] else index.key_times[0]
+            k = (
+                index.key_times[np.searchsorted(index.key_times, targets[i], side="right") - 1]
+                if targets[i] >= index.key_times[0]
+                else index.key_times[0]
+            )
             if k - t > SEEK_MIN_GAP:
                 decoder.seek(k)
                 prev, prev_t = None, -np.inf
@@ -317,8 +338,14 @@ def decode_samples(video: Video, targets: np.ndarray, *, fps: float | None,
     images = np.empty((len(chosen), h, w, 3), np.uint8)
     for j, (_, frame) in enumerate(chosen):
         images[j] = to_rgb(frame, out_wh, info.rotation)
-    stats = {"strategy": strategy, "samples": len(chosen), "requested": n,
-             "decoded": decoder.decoded, "seeks": decoder.seeks, "corrupt_packets": decoder.corrupt}
+    stats = {
+        "strategy": strategy,
+        "samples": len(chosen),
+        "requested": n,
+        "decoded": decoder.decoded,
+        "seeks": decoder.seeks,
+        "corrupt_packets": decoder.corrupt,
+    }
     return Frames(images, np.asarray([t for t, _ in chosen], np.float64), stats)
 
 

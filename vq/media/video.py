@@ -37,16 +37,16 @@ class VideoInfo:
     path: str
     container: str
     codec: str
-    width: int                 # display size: after rotation
+    width: int  # display size: after rotation
     height: int
     coded_width: int
     coded_height: int
-    rotation: int              # degrees counter-clockwise applied for display (0/90/180/270)
+    rotation: int  # degrees counter-clockwise applied for display (0/90/180/270)
     pix_fmt: str
     bit_depth: int
-    fps: float | None          # average frame rate
-    duration: float | None     # seconds; None when the container does not say
-    frames: int | None         # frame count the container declares (may be absent)
+    fps: float | None  # average frame rate
+    duration: float | None  # seconds; None when the container does not say
+    frames: int | None  # frame count the container declares (may be absent)
     bit_rate: int | None
     keyframe_interval: float | None  # largest gap between keyframes seen, seconds
     has_audio: bool
@@ -91,8 +91,14 @@ def _describe_av_error(e: Exception) -> str:
 class Video:
     """An open video file or URL. Use as a context manager; `sample()` decodes frames."""
 
-    def __init__(self, path: str | os.PathLike[str], *, hw: str | None = None,
-                 max_pixels: int = MAX_PIXELS, timeout: tuple[float, float] = NETWORK_TIMEOUT):
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        hw: str | None = None,
+        max_pixels: int = MAX_PIXELS,
+        timeout: tuple[float, float] = NETWORK_TIMEOUT,
+    ):
         av = _av()
         self.path = str(path)
         self.hw = hw
@@ -107,12 +113,12 @@ class Video:
         if hw is not None:
             options["hwaccel"] = _hwaccel(hw)
         try:
-            self.container = av.open(self.path, timeout=timeout if _is_url(self.path) else None,
-                                     **options)
+            self.container = av.open(self.path, timeout=timeout if _is_url(self.path) else None, **options)
         except (av.error.FFmpegError, OSError, ValueError, EOFError) as e:
             if hw is not None:  # the GPU decoder, not the file, is the likely cause
-                raise MediaError(f"{self.path}: NVDEC could not start ({_describe_av_error(e)}); "
-                                 "is an NVIDIA GPU visible?") from None
+                raise MediaError(
+                    f"{self.path}: NVDEC could not start ({_describe_av_error(e)}); is an NVIDIA GPU visible?"
+                ) from None
             raise MediaError(f"{self.path}: cannot open ({_describe_av_error(e)})") from None
         try:
             if not self.container.streams.video:
@@ -173,11 +179,19 @@ class Video:
         bit_depth = max((c.bits for c in fmt.components), default=8) if fmt is not None else 8
         audio = c.streams.audio[0] if c.streams.audio else None
         return VideoInfo(
-            path=self.path, container=c.format.name, codec=ctx.name, width=dw, height=dh,
-            coded_width=w, coded_height=h, rotation=rotation,
-            pix_fmt=ctx.pix_fmt or "unknown", bit_depth=int(bit_depth),
+            path=self.path,
+            container=c.format.name,
+            codec=ctx.name,
+            width=dw,
+            height=dh,
+            coded_width=w,
+            coded_height=h,
+            rotation=rotation,
+            pix_fmt=ctx.pix_fmt or "unknown",
+            bit_depth=int(bit_depth),
             fps=float(s.average_rate) if s.average_rate else None,
-            duration=duration, frames=int(s.frames) or None,
+            duration=duration,
+            frames=int(s.frames) or None,
             bit_rate=int(c.bit_rate) if c.bit_rate else None,
             keyframe_interval=index.keyframe_interval if index is not None else None,
             has_audio=audio is not None,
@@ -197,10 +211,18 @@ class Video:
 
     # -- decoding ----------------------------------------------------------------------
 
-    def sample(self, *, fps: float | None = None, times: list[float] | np.ndarray | None = None,
-               count: int | None = None, within: float | None = None,
-               size: tuple[int, int] | None = None, max_side: int | None = None,
-               fast: bool = True, max_frames: int = 100_000) -> Frames:
+    def sample(
+        self,
+        *,
+        fps: float | None = None,
+        times: list[float] | np.ndarray | None = None,
+        count: int | None = None,
+        within: float | None = None,
+        size: tuple[int, int] | None = None,
+        max_side: int | None = None,
+        fast: bool = True,
+        max_frames: int = 100_000,
+    ) -> Frames:
         """Decode frames at `fps`, at `times`, or `count` evenly over the first `within` s.
 
         With `fps` or `count` each sample may take any frame within half a sample interval
@@ -216,8 +238,9 @@ class Video:
         targets = sample_times(self, fps=fps, times=times, count=count, within=within)
         if len(targets) > max_frames:
             raise MediaError(f"{self.path}: {len(targets)} samples exceed max_frames={max_frames}")
-        return decode_samples(self, targets, fps=fps, size=size, max_side=max_side, fast=fast,
-                              exact=times is not None)
+        return decode_samples(
+            self, targets, fps=fps, size=size, max_side=max_side, fast=fast, exact=times is not None
+        )
 
     def close(self) -> None:
         self.container.close()

@@ -23,8 +23,9 @@ def output_path(src: Path, out_dir: Path, scale: int, taken: set[Path]) -> Path:
     return path
 
 
-def enhance_files(paths: Iterable[str | Path], out_dir: str | Path,
-                  enhancer: Enhancer) -> Iterator[dict[str, Any]]:
+def enhance_files(
+    paths: Iterable[str | Path], out_dir: str | Path, enhancer: Enhancer
+) -> Iterator[dict[str, Any]]:
     """Enhance each image into `out_dir`; yields a record per input, never raises per item."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -38,10 +39,17 @@ def enhance_files(paths: Iterable[str | Path], out_dir: str | Path,
             result = enhancer.enhance(image)
             t_model = time.perf_counter()
             dst = write_png(output_path(src, out_dir, enhancer.scale, taken), result)
-            record.update(status="ok", output=str(dst), size_in=list(image.shape[1::-1]),
-                          size_out=list(result.shape[1::-1]),
-                          seconds={"read": t_read - start, "enhance": t_model - t_read,
-                                   "write": time.perf_counter() - t_model})
+            record.update(
+                status="ok",
+                output=str(dst),
+                size_in=list(image.shape[1::-1]),
+                size_out=list(result.shape[1::-1]),
+                seconds={
+                    "read": t_read - start,
+                    "enhance": t_model - t_read,
+                    "write": time.perf_counter() - t_model,
+                },
+            )
         except VqError as e:
             record.update(status="error", error=str(e))
         yield record

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-WORK_SIDE = 256          # analysis resolution (longer side), pixels
+WORK_SIDE = 256  # analysis resolution (longer side), pixels
 MIN_SIDE_FRACTION = 0.2  # a content box is at least this fraction of each frame side
 
 
@@ -65,24 +65,30 @@ def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
 
 
 def crop_to_box(image: np.ndarray, box: ContentBox) -> np.ndarray:
-    return image[box.y0:box.y1, box.x0:box.x1]
+    return image[box.y0 : box.y1, box.x0 : box.x1]
 
 
 # -- maps ------------------------------------------------------------------------------------
+
 
 def _grey_small(frames: np.ndarray) -> tuple[np.ndarray, int]:
     """(N, H, W, 3) uint8 -> (N, h, w) float32 grey, block-averaged by an integer factor."""
     n, h, w, _ = frames.shape
     f = max(1, int(np.ceil(max(h, w) / WORK_SIDE)))
     hh, ww = h // f, w // f
-    grey = frames[:, :hh * f, :ww * f].astype(np.float32) @ np.float32([0.299, 0.587, 0.114])
+    grey = frames[:, : hh * f, : ww * f].astype(np.float32) @ np.float32([0.299, 0.587, 0.114])
     return grey.reshape(n, hh, f, ww, f).mean(axis=(2, 4)), f
 
 
 def _maps(grey: np.ndarray):
     lap = np.zeros_like(grey)
-    lap[:, 1:-1, 1:-1] = np.abs(4 * grey[:, 1:-1, 1:-1] - grey[:, :-2, 1:-1] - grey[:, 2:, 1:-1]
-                                - grey[:, 1:-1, :-2] - grey[:, 1:-1, 2:])
+    lap[:, 1:-1, 1:-1] = np.abs(
+        4 * grey[:, 1:-1, 1:-1]
+        - grey[:, :-2, 1:-1]
+        - grey[:, 2:, 1:-1]
+        - grey[:, 1:-1, :-2]
+        - grey[:, 1:-1, 2:]
+    )
     detail = lap.mean(axis=0)
     activity = grey.std(axis=0) if len(grey) >= 3 else None
     # Edge between row y-1 and row y (stored at y), and between column x-1 and x.
@@ -94,6 +100,7 @@ def _maps(grey: np.ndarray):
 
 
 # -- stage 1: solid bars -------------------------------------------------------------------------
+
 
 def _uniform(lines: np.ndarray) -> np.ndarray:
     """lines: (N, L, K) grey values of L lines of K pixels in N frames -> (L,) bool:
@@ -125,6 +132,7 @@ def _peel_solid(grey: np.ndarray) -> tuple[int, int, int, int]:
 
 
 # -- stage 2: soft padding (blur fill, static pages, chrome) ---------------------------------------
+
 
 def _line_candidates(strength: np.ndarray, lo: int, hi: int) -> list[int]:
     """Positions in (lo, hi) where a persistent edge line stands out."""
@@ -171,10 +179,17 @@ def _peel_soft(box, grey, detail, activity, edge_h, edge_v) -> tuple[int, int, i
             inner = slice(c, hi) if forward else slice(lo, c)
             if strip.stop - strip.start < 1:
                 continue
-            if not _is_padding(profile_d[strip].mean(), profile_a[strip].mean(), profile_f[strip].mean(),
-                               profile_m[strip].mean(), profile_d[inner].mean(), profile_a[inner].mean(),
-                               profile_f[inner].mean(), profile_m[inner].mean(),
-                               moving and profile_a[inner].mean() > 1.0):
+            if not _is_padding(
+                profile_d[strip].mean(),
+                profile_a[strip].mean(),
+                profile_f[strip].mean(),
+                profile_m[strip].mean(),
+                profile_d[inner].mean(),
+                profile_a[inner].mean(),
+                profile_f[inner].mean(),
+                profile_m[inner].mean(),
+                moving and profile_a[inner].mean() > 1.0,
+            ):
                 break
             edge = c
         return edge
@@ -199,6 +214,7 @@ def _peel_soft(box, grey, detail, activity, edge_h, edge_v) -> tuple[int, int, i
 
 
 # -- stage 3: picture-in-picture rectangles -----------------------------------------------------
+
 
 def _segments(strong: np.ndarray, min_len: int) -> list[tuple[int, int, int]]:
     """(line index, start, end) of runs of True along axis 1 at least `min_len` long."""
@@ -230,12 +246,12 @@ def _rectangle(edge_h, edge_v) -> tuple[tuple[int, int, int, int], float] | None
     thr_h = max(np.percentile(edge_h, 90), 4 * np.median(edge_h) + 1.0)
     thr_v = max(np.percentile(edge_v, 90), 4 * np.median(edge_v) + 1.0)
     strong_h, strong_v = edge_h > thr_h, edge_v > thr_v
-    strong_h[1:] |= strong_h[:-1].copy()   # tolerate one pixel of jitter across the line
+    strong_h[1:] |= strong_h[:-1].copy()  # tolerate one pixel of jitter across the line
     strong_v[:, 1:] |= strong_v[:, :-1].copy()
     horiz = _segments(strong_h, int(MIN_SIDE_FRACTION * w))
     best, best_score = None, 0.0
     for i, (ya, xa0, xa1) in enumerate(horiz):
-        for yb, xb0, xb1 in horiz[i + 1:]:
+        for yb, xb0, xb1 in horiz[i + 1 :]:
             if yb - ya < MIN_SIDE_FRACTION * h:
                 continue
             x0, x1 = max(xa0, xb0), min(xa1, xb1)
@@ -245,8 +261,9 @@ def _rectangle(edge_h, edge_v) -> tuple[tuple[int, int, int, int], float] | None
             right, rx = _column_support(strong_v, x1, ya, yb)
             score = min(left, right)
             rect = (lx, ya, rx, yb)
-            if score > best_score + 1e-6 or (abs(score - best_score) < 1e-6 and best is not None
-                                              and _area(rect) > _area(best)):
+            if score > best_score + 1e-6 or (
+                abs(score - best_score) < 1e-6 and best is not None and _area(rect) > _area(best)
+            ):
                 best, best_score = rect, score
     if best is None or best_score < 0.6:
         return None
@@ -254,6 +271,7 @@ def _rectangle(edge_h, edge_v) -> tuple[tuple[int, int, int, int], float] | None
 
 
 # -- entry point ---------------------------------------------------------------------------------
+
 
 def detect_content_box(frames: np.ndarray, max_frames: int = 16) -> ContentBox:
     """The main picture's box in `frames` (N, H, W, 3) uint8 sampled from one video."""

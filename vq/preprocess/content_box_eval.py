@@ -35,8 +35,9 @@ def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
     return np.asarray(Image.open(buf).convert("RGB"))
 
 
-def make_cases(sources: list[str | Path], per_family: int = 6, frames: int = 8, width: int = 320,
-               seed: int = 0) -> list[Case]:
+def make_cases(
+    sources: list[str | Path], per_family: int = 6, frames: int = 8, width: int = 320, seed: int = 0
+) -> list[Case]:
     rng = np.random.default_rng(seed)
     clips = []
     for src in sources:
@@ -48,9 +49,10 @@ def make_cases(sources: list[str | Path], per_family: int = 6, frames: int = 8, 
         # Sources with their own bars (pillarboxed films, letterboxed trailers) are cut to
         # their picture first, so "no edit" really means "the whole frame is picture".
         box = solid_bars(images)
-        clips.append(np.ascontiguousarray(images[:, box[1]:box[3], box[0]:box[2]]))
-    backgrounds = [BackgroundVideo(src, size=(width * 2, width * 9 // 8), fps=2, seconds=frames)
-                   for src in sources]
+        clips.append(np.ascontiguousarray(images[:, box[1] : box[3], box[0] : box[2]]))
+    backgrounds = [
+        BackgroundVideo(src, size=(width * 2, width * 9 // 8), fps=2, seconds=frames) for src in sources
+    ]
     cases: list[Case] = []
     for family in ("none", *BOXED):
         for k in range(per_family):
@@ -79,13 +81,27 @@ def evaluate(cases: list[Case]) -> dict:
         found = detect_content_box(case.frames)
         seconds += time.perf_counter() - start
         n_frames += len(case.frames)
-        rows.append({"family": case.family, "iou": iou((found.x0, found.y0, found.x1, found.y1), case.box),
-                     "method": found.method})
+        rows.append(
+            {
+                "family": case.family,
+                "iou": iou((found.x0, found.y0, found.x1, found.y1), case.box),
+                "method": found.method,
+            }
+        )
     ious = np.array([r["iou"] for r in rows])
     per_family = {}
     for family in sorted({r["family"] for r in rows}):
         vals = np.array([r["iou"] for r in rows if r["family"] == family])
-        per_family[family] = {"cases": len(vals), "iou_ge_0.9": float(np.mean(vals >= 0.9)),
-                              "mean_iou": float(vals.mean())}
-    return {"cases": len(rows), "iou_ge_0.9": float(np.mean(ious >= 0.9)), "mean_iou": float(ious.mean()),
-            "ms_per_frame": 1000 * seconds / max(1, n_frames), "per_family": per_family, "rows": rows}
+        per_family[family] = {
+            "cases": len(vals),
+            "iou_ge_0.9": float(np.mean(vals >= 0.9)),
+            "mean_iou": float(vals.mean()),
+        }
+    return {
+        "cases": len(rows),
+        "iou_ge_0.9": float(np.mean(ious >= 0.9)),
+        "mean_iou": float(ious.mean()),
+        "ms_per_frame": 1000 * seconds / max(1, n_frames),
+        "per_family": per_family,
+        "rows": rows,
+    }

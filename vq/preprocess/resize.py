@@ -79,8 +79,9 @@ def resize_weights(in_size: int, out_size: int, method: str) -> np.ndarray:
     return fixed
 
 
-def resize(image: np.ndarray, size: tuple[int, int], method: str = "bilinear",
-           engine: str = "pillow") -> np.ndarray:
+def resize(
+    image: np.ndarray, size: tuple[int, int], method: str = "bilinear", engine: str = "pillow"
+) -> np.ndarray:
     """Resize uint8 (H, W, C) or (N, H, W, C) to `size` = (width, height), as Pillow would.
 
     `engine="pillow"` calls Pillow's C resampler per frame (the fast path on a CPU:
@@ -150,7 +151,7 @@ def _apply_taps(x: np.ndarray, axis: int, index: np.ndarray, weight: np.ndarray)
     """sum_k x.take(index[:, k], axis) * weight[:, k], broadcast along `axis`."""
     shape = [1] * x.ndim
     shape[axis] = index.shape[0]
-    out = np.zeros((*x.shape[:axis], index.shape[0], *x.shape[axis + 1:]), np.float64)
+    out = np.zeros((*x.shape[:axis], index.shape[0], *x.shape[axis + 1 :]), np.float64)
     for k in range(index.shape[1]):
         out += np.take(x, index[:, k], axis=axis) * weight[:, k].reshape(shape)
     return out

@@ -3,5 +3,13 @@
 from vq.registry import Registry
 
 STAGES = Registry("stage")
-STAGES.register("enhance", "vq.stages.enhance:Enhancer",
-                summary="one-pass super-resolution of frames (tiled, any backend)")
+STAGES.register(
+    "enhance",
+    "vq.stages.enhance:Enhancer",
+    summary="one-pass super-resolution of frames (tiled, any backend)",
+)
+STAGES.register(
+    "embed",
+    "vq.stages.embed:Embedder",
+    summary="copy-detection frame embeddings (content box, resize, any backend)",
+)

@@ -23,30 +23,41 @@ def split_tiles(image: np.ndarray, tile: int, overlap: int) -> tuple[np.ndarray,
     """(H, W, C) -> (N, tile+2*overlap, tile+2*overlap, C) tiles and the (rows, cols) grid."""
     h, w, _ = image.shape
     rows, cols = -(-h // tile), -(-w // tile)
-    padded = np.pad(image, ((overlap, rows * tile - h + overlap),
-                            (overlap, cols * tile - w + overlap), (0, 0)), mode="symmetric")
+    padded = np.pad(
+        image,
+        ((overlap, rows * tile - h + overlap), (overlap, cols * tile - w + overlap), (0, 0)),
+        mode="symmetric",
+    )
     size = tile + 2 * overlap
     windows = np.lib.stride_tricks.sliding_window_view(padded, (size, size), axis=(0, 1))
-    tiles = windows[::tile, ::tile]                # (rows, cols, C, size, size)
-    tiles = np.moveaxis(tiles, 2, -1)              # (rows, cols, size, size, C)
+    tiles = windows[::tile, ::tile]  # (rows, cols, C, size, size)
+    tiles = np.moveaxis(tiles, 2, -1)  # (rows, cols, size, size, C)
     return np.ascontiguousarray(tiles.reshape(rows * cols, size, size, image.shape[2])), (rows, cols)
 
 
-def stitch_tiles(tiles: np.ndarray, grid: tuple[int, int], out_hw: tuple[int, int],
-                 margin: int) -> np.ndarray:
+def stitch_tiles(
+    tiles: np.ndarray, grid: tuple[int, int], out_hw: tuple[int, int], margin: int
+) -> np.ndarray:
     """Inverse of `split_tiles` on the (scaled) outputs: drop `margin` px, tile the centres."""
     rows, cols = grid
-    centre = tiles[:, margin:tiles.shape[1] - margin, margin:tiles.shape[2] - margin]
+    centre = tiles[:, margin : tiles.shape[1] - margin, margin : tiles.shape[2] - margin]
     th, tw, c = centre.shape[1:]
     full = centre.reshape(rows, cols, th, tw, c).transpose(0, 2, 1, 3, 4).reshape(rows * th, cols * tw, c)
-    return full[:out_hw[0], :out_hw[1]]
+    return full[: out_hw[0], : out_hw[1]]
 
 
 class Enhancer:
     """Load an enhancement model once; call `enhance(frame)` per uint8 RGB frame."""
 
-    def __init__(self, model: str | None = None, backend: str = "auto", precision: str = "fp32",
-                 tile: int = 128, overlap: int = 16, batch: int = 16):
+    def __init__(
+        self,
+        model: str | None = None,
+        backend: str = "auto",
+        precision: str = "fp32",
+        tile: int = 128,
+        overlap: int = 16,
+        batch: int = 16,
+    ):
         self.artifact = load_model(model, task="enhance")
         self.scale = int(self.artifact.card.preprocessing.get("upscale", 2))
         if tile < 8 or overlap < 0:
@@ -64,7 +75,7 @@ class Enhancer:
         outs = []
         prep = self.artifact.card.preprocessing
         for start in range(0, len(tiles), self.batch):
-            x = to_model_input(tiles[start:start + self.batch], prep)
+            x = to_model_input(tiles[start : start + self.batch], prep)
             outs.append(self.session.run({self._input: x})[self._output])
         out = np.concatenate(outs)
         out = np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
