@@ -1,0 +1,112 @@
+"""Copy-detection embedding: metrics, pair sets, MoCo state, and the commands end to end."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import needs_train
+from helpers import smooth_images, write_images
+from media_factory import make_clip
+
+from vq.cli.app import main
+from vq.pipelines.eval_pairs import (
+    EVAL_FAMILIES,
+    best_accuracy,
+    make_pairs,
+    roc_auc,
+    thumbnail_descriptor,
+    tpr_at_fpr,
+)
+
+
+def test_metrics_on_known_scores():
+    pos, neg = np.array([0.9, 0.8, 0.7]), np.array([0.1, 0.2, 0.3, 0.4])
+    assert roc_auc(pos, neg) == 1.0 and roc_auc(neg, pos) == 0.0
+    assert roc_auc(np.array([0.5, 0.5]), np.array([0.5, 0.5])) == 0.5  # ties count half
+    assert best_accuracy(pos, neg) == 1.0
+    neg100 = np.linspace(0, 1, 100)
+    assert tpr_at_fpr(np.array([0.995, 0.5, 2.0]), neg100, 0.01) == pytest.approx(1 / 3)
+
+
+def test_pairs_are_deterministic_and_include_look_alikes():
+    images = smooth_images(5, (64, 80), seed=2)
+    sources = [(f"img{i}.png", im) for i, im in enumerate(images[:3])] + [
+        ("clip.mp4@1.000", images[3]),
+        ("clip.mp4@4.000", images[4]),
+    ]
+    a = make_pairs(sources, seed=1, negatives_per_source=2)
+    b = make_pairs(sources, seed=1, negatives_per_source=2)
+    assert all(np.array_equal(x, y) for x, y in zip(a.right, b.right, strict=True))
+    assert int(a.label.sum()) == 5 * len(EVAL_FAMILIES)
+    assert a.family.count("look-alike") == 1
+    assert (a.label == 0).sum() == 5 * 2 + 1
+
+
+def test_thumbnail_descriptor_is_unit_norm():
+    d = thumbnail_descriptor(smooth_images(3, (40, 50)))
+    np.testing.assert_allclose(np.linalg.norm(d, axis=1), 1.0, atol=1e-5)
+
+
+@needs_train
+def test_moco_queue_wraps_and_momentum_follows():
+    import jax.numpy as jnp
+    from flax import nnx
+
+    from vq.train.models import create_model
+
+    moco = create_model("moco", encoder="_resnet_tiny", encoder_kwargs={"embed_dim": 4}, queue_size=6)
+    moco.enqueue(jnp.ones((4, 4)))
+    moco.enqueue(2 * jnp.ones((4, 4)))  # wraps: slots 4, 5, 0, 1
+    q = np.asarray(moco.queue[...])
+    assert np.allclose(q[[4, 5, 0, 1]], 2) and np.allclose(q[[2, 3]], 1)
+    assert int(moco.queue_ptr[...]) == 2
+    before = np.asarray(nnx.state(moco.momentum_encoder, nnx.Param)["head"]["kernel"][...]).copy()
+    query = np.asarray(nnx.state(moco.encoder, nnx.Param)["head"]["kernel"][...])
+    moco.momentum = 0.5
+    moco.update_momentum_encoder()
+    after = np.asarray(nnx.state(moco.momentum_encoder, nnx.Param)["head"]["kernel"][...])
+    np.testing.assert_allclose(after, 0.5 * before + 0.5 * query, atol=1e-6)
+
+
+@needs_train
+def test_train_export_embed_and_evaluate(tmp_path, capsys):
+    """The embedding path end to end on tiny data: MoCo smoke run, export with int8 and
+    without params, `vq embed` on images and a video, `vq eval pairs` with baselines."""
+    data = tmp_path / "data"
+    write_images(data, smooth_images(10, (72, 96), seed=4))
+    make_clip(data / "clip.mp4", n=100, size=(96, 64))
+    work = tmp_path / "work"
+    assert main(["train", "embed", "--data", str(data), "--out", str(work), "--smoke"]) == 0
+    config = json.loads((work / "config.json").read_text())
+    assert config["export"]["attribute"] == "encoder" and config["data"]["holdout"]
+    capsys.readouterr()
+
+    art = tmp_path / "emb"
+    code = main(["export", "onnx", str(work), "--out", str(art), "--precision", "int8", "--calib", str(data),
+                 "--calib-count", "8", "--no-params"])
+    assert code == 0, capsys.readouterr().err
+    capsys.readouterr()
+    card = json.loads((art / "card.json").read_text())
+    assert card["task"] == "embed" and "params" not in card["flax"] and not (art / "params.msgpack").exists()
+    assert card["outputs"][0]["shape"] == ["B", 16]
+
+    out = tmp_path / "v.npz"
+    assert main(["embed", str(data), "--out", str(out), "--model", str(art), "--json"]) == 0
+    records = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert {r["status"] for r in records} == {"ok"}
+    vectors = np.load(out)
+    assert vectors["vectors"].shape == (10 + 4, 16)
+    np.testing.assert_allclose(np.linalg.norm(vectors["vectors"], axis=1), 1.0, atol=1e-3)
+    assert np.isnan(vectors["times"][:10]).sum() + np.isnan(vectors["times"][10:]).sum() == 10
+
+    report_path = tmp_path / "pairs.json"
+    code = main(["eval", "pairs", "--data", str(data), "--model", str(art), "--negatives", "2",
+                 "--baselines", "pdq,thumbnail", "--json", str(report_path)])
+    assert code == 0, capsys.readouterr().err
+    report = json.loads(report_path.read_text())
+    assert set(report["methods"]) == {"emb", "pdq", "thumbnail"}
+    for block in report["methods"].values():
+        assert 0.0 <= block["all"]["roc_auc"] <= 1.0 and set(block["families"]) == set(EVAL_FAMILIES)
+    assert main(["embed", str(data), "--out", str(tmp_path / "x.txt"), "--model", str(art)]) == 2
