@@ -6,8 +6,6 @@ import json
 
 import numpy as np
 import pytest
-from conftest import needs_train
-from helpers import smooth_images, write_images
 from media_factory import make_clip
 
 from vq.cli.app import main
@@ -19,6 +17,9 @@ from vq.pipelines.eval_pairs import (
     thumbnail_descriptor,
     tpr_at_fpr,
 )
+
+from conftest import needs_train
+from helpers import smooth_images, write_images
 
 
 def test_metrics_on_known_scores():

@@ -12,7 +12,7 @@ import sys
 import typer
 
 from vq import __version__, cli
-from vq.cli import backends, bench, embed, enhance, eval, export, media, models, train
+from vq.cli import backends, bench, embed, enhance, eval, export, index, media, models, run, train
 from vq.errors import VqError
 
 app = typer.Typer(
@@ -27,6 +27,8 @@ app.add_typer(export.app, name="export")
 app.add_typer(bench.app, name="bench")
 app.add_typer(train.app, name="train")
 app.add_typer(eval.app, name="eval")
+app.add_typer(index.app, name="index")
+app.command("run")(run.run_cmd)
 app.command("backends")(backends.backends_cmd)
 app.command("enhance")(enhance.enhance_cmd)
 app.command("embed")(embed.embed_cmd)

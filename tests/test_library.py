@@ -1,0 +1,139 @@
+"""vq.index.library: search, removal, index growth, crash safety and one writer at a time."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from vq.index.library import Library, LibraryConfig, LibraryError, open_library
+
+DIM = 32
+
+
+def config(**kw) -> LibraryConfig:
+    return LibraryConfig(model="test-model", model_sha256="0" * 64, dim=DIM, **kw)
+
+
+def unit(n: int, seed: int) -> np.ndarray:
+    x = np.random.default_rng(seed).standard_normal((n, DIM)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_add_search_remove_and_reopen(tmp_path):
+    root = tmp_path / "lib"
+    with Library.create(root, config()) as lib:
+        a, b = unit(20, 1), unit(30, 2)
+        lib.add_video(
+            "a", a, np.arange(20) * 2.0, path="/v/a.mp4", duration=40.0, metadata={"uploader": "ann"}
+        )
+        lib.add_video("b", b, np.arange(30) * 2.0)
+        scores, ids = lib.search(b[:3], k=2)
+        assert list(lib.video_of(ids[:, 0])) == [lib.video_by_name("b").id] * 3
+        np.testing.assert_allclose(scores[:, 0], 1.0, atol=2e-3)  # float16 storage
+        with pytest.raises(LibraryError, match="already in the library"):
+            lib.add_video("a", a, np.arange(20) * 2.0)
+        assert lib.remove_video("b")
+        _, ids = lib.search(b[:3], k=2)
+        assert lib.video_by_name("b") is None and not np.isin(lib.video_of(ids[ids >= 0]), [2]).any()
+    with open_library(root) as lib:  # reopened read-only: same state, index rebuilt or loaded
+        stats = lib.stats()
+        assert (stats["videos"], stats["removed"], stats["vectors"]) == (1, 1, 50)
+        vecs, times = lib.vectors_of(lib.video_by_name("a").id)
+        np.testing.assert_allclose(vecs, a, atol=2e-3)
+        assert lib.video_by_name("a").metadata == {"uploader": "ann"}
+        with pytest.raises(LibraryError, match="read-only"):
+            lib.add_video("c", a, np.zeros(20))
+
+
+def test_index_moves_from_flat_to_ivf_pq_and_keeps_finding(tmp_path):
+    root = tmp_path / "lib"
+    with Library.create(root, config(flat_limit=500, nprobe=16, rerank=50)) as lib:
+        for i in range(6):
+            lib.add_video(f"v{i}", unit(200, 10 + i), np.arange(200) * 2.0)
+        assert lib.factory_for(lib.total).startswith("IVF") and "PQ" in lib.factory_for(lib.total)
+        probe = unit(200, 13)[:20]
+        _, ids = lib.search(probe, k=1)
+        assert (lib.video_of(ids[:, 0]) == lib.video_by_name("v3").id).mean() >= 0.9  # re-ranked
+    with open_library(root) as lib:
+        assert lib.meta("index_factory").startswith("IVF")
+        _, ids = lib.search(probe, k=1)
+        assert (lib.video_of(ids[:, 0]) == lib.video_by_name("v3").id).mean() >= 0.9
+
+
+def test_bad_inputs(tmp_path):
+    with pytest.raises(LibraryError, match="not a library"):
+        Library.open(tmp_path)
+    root = tmp_path / "lib"
+    with Library.create(root, config()) as lib:
+        with pytest.raises(LibraryError, match=r"vectors must be \(n, 32\)"):
+            lib.add_video("x", np.zeros((3, 8)), np.zeros(3))
+    with pytest.raises(LibraryError, match="already holds a library"):
+        Library.create(root, config())
+    (root / "library.toml").write_text("name = [broken")
+    with pytest.raises(LibraryError, match="malformed"):
+        Library.open(root)
+
+
+WRITER = """
+import sys, time, numpy as np
+from vq.index.library import Library
+lib = Library.open(sys.argv[1], write=True, lock_timeout=float(sys.argv[2]))
+print("locked", flush=True)
+if sys.argv[3] == "hold":
+    time.sleep(30)
+else:
+    rng = np.random.default_rng(0)
+    for i in range(10_000):
+        x = rng.standard_normal((50, 32)).astype(np.float32)
+        lib.add_video(f"w{i}", x / np.linalg.norm(x, axis=1, keepdims=True), np.arange(50) * 2.0)
+        print("added", i, flush=True)
+"""
+
+
+def test_one_writer_at_a_time(tmp_path):
+    root = tmp_path / "lib"
+    Library.create(root, config()).close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(root), "5", "hold"], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout.readline().strip() == "locked"
+    second = subprocess.run(
+        [sys.executable, "-c", WRITER, str(root), "1", "hold"], capture_output=True, text=True, timeout=60
+    )
+    holder.kill()
+    holder.wait()
+    assert second.returncode != 0 and "another process is writing" in second.stderr
+    with open_library(root) as lib:  # readers are never blocked
+        assert lib.stats()["videos"] == 0
+
+
+def test_kill_9_mid_ingest_leaves_every_committed_video(tmp_path):
+    root = tmp_path / "lib"
+    Library.create(root, config()).close()
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(root), "5", "ingest"], stdout=subprocess.PIPE, text=True
+    )
+    committed = -1
+    deadline = time.monotonic() + 60
+    while committed < 20 and time.monotonic() < deadline:
+        line = writer.stdout.readline()
+        if line.startswith("added"):
+            committed = int(line.split()[1])
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    with open_library(root, write=True) as lib:  # the next writer opens, sweeps, goes on
+        names = {v.name for v in lib.live_videos()}
+        assert {f"w{i}" for i in range(committed + 1)} <= names
+        for v in lib.live_videos():
+            vecs, _ = lib.vectors_of(v.id)
+            assert vecs.shape == (50, 32)
+        _, ids = lib.search(lib.vectors_of(lib.video_by_name("w3").id)[0][:1], k=1)
+        assert lib.video_of(ids[:, 0])[0] == lib.video_by_name("w3").id
+        segments = {p.name for p in (root / "segments").iterdir()}
+        assert segments == {f"{v.first_vector}.npz" for v in lib.videos.values()}  # no orphans
+        lib.add_video("after-crash", unit(5, 99), np.arange(5) * 2.0)

@@ -1,0 +1,81 @@
+"""vq.match: alignment on similarity matrices with known copies; coarse voting; filters."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vq.match import ALIGNERS, FILTERS
+from vq.match.segments import Segment, suppress
+
+STEP = 2.0  # 0.5 fps: one frame every 2 s
+
+
+def matrix(n: int, m: int, copies: list[tuple[int, int, int, float]], seed: int = 0) -> np.ndarray:
+    """Background similarities ~0.1-0.3 plus copies: (q_start, r_start, length, slope)."""
+    rng = np.random.default_rng(seed)
+    sim = rng.uniform(0.05, 0.3, (n, m))
+    for q0, r0, length, slope in copies:
+        for i in range(length):
+            j = int(round(r0 + slope * i))
+            if 0 <= q0 + i < n and 0 <= j < m:
+                sim[q0 + i, j] = rng.uniform(0.75, 0.95)
+    return sim
+
+
+def times(n: int) -> np.ndarray:
+    return np.arange(n) * STEP
+
+
+@pytest.mark.parametrize("name", ["diagonal", "tn"])
+def test_a_plain_copy_is_one_segment(name):
+    sim = matrix(30, 40, [(5, 12, 15, 1.0)])
+    segs = ALIGNERS.create(name)(sim, times(30), times(40), STEP)
+    assert len(segs) == 1
+    s = segs[0]
+    assert s.query_start == pytest.approx(10, abs=2.1) and s.query_end == pytest.approx(40, abs=2.1)
+    assert s.ref_start == pytest.approx(24, abs=2.1) and s.score > 0.7
+
+
+@pytest.mark.parametrize("name", ["diagonal", "tn"])
+def test_two_copies_and_no_copy(name):
+    aligner = ALIGNERS.create(name)
+    sim = matrix(40, 40, [(0, 20, 8, 1.0), (20, 2, 10, 1.0)])
+    segs = aligner(sim, times(40), times(40), STEP)
+    assert len(segs) == 2
+    assert aligner(matrix(20, 20, []), times(20), times(20), STEP) == []
+
+
+def test_speed_changes_are_lines_of_another_slope():
+    sim = matrix(30, 60, [(2, 4, 20, 2.0)])  # the query plays the reference 2x faster
+    segs = ALIGNERS.create("diagonal")(sim, times(30), times(60), STEP)
+    assert len(segs) == 1
+    s = segs[0]
+    assert (s.ref_end - s.ref_start) / (s.query_end - s.query_start) == pytest.approx(2.0, rel=0.15)
+
+
+def test_gaps_are_bridged_and_isolated_hits_dropped():
+    sim = matrix(30, 30, [(2, 2, 6, 1.0), (9, 9, 6, 1.0), (25, 3, 1, 1.0)])  # gap of one frame at 8
+    segs = ALIGNERS.create("diagonal")(sim, times(30), times(30), STEP)
+    assert (
+        len(segs) == 1 and segs[0].query_start == pytest.approx(4) and segs[0].query_end == pytest.approx(30)
+    )
+
+
+def test_suppression_keeps_one_match_per_stretch():
+    a = Segment(0, 20, 100, 120, 0.9)
+    b = Segment(2, 18, 300, 316, 0.7)  # same query stretch, weaker: suppressed
+    c = Segment(40, 60, 100, 120, 0.8)  # same reference stretch again: one-to-many, suppressed
+    d = Segment(70, 90, 500, 520, 0.6)  # elsewhere in both: a second, separate match
+    kept = suppress([a, b, c, d])
+    assert kept == [a, d]
+
+
+def test_filters():
+    match = {"segments": [{"query_start": 0, "query_end": 3}], "ref_metadata": {"uploader": "ann"}}
+    assert not FILTERS.get("same_uploader")({"uploader": "ann"}, match)
+    assert FILTERS.get("same_uploader")({"uploader": "bob"}, match)
+    assert FILTERS.get("min_seconds")({}, match, seconds=2) and not FILTERS.get("min_seconds")(
+        {}, match, seconds=5
+    )
+    assert not FILTERS.get("min_ratio")({"duration": 60}, match, ratio=0.1)

@@ -1,0 +1,107 @@
+"""`vq index`: create a dedup library and add, remove, inspect and query its videos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from vq.cli.output import console, print_json
+from vq.errors import UsageError
+from vq.index.library import Library, LibraryConfig, open_library
+
+app = typer.Typer(help="Dedup libraries: faiss index + SQLite catalog.", no_args_is_help=True)
+LIBRARY = typer.Option(..., "--library", "-l", help="Library directory.")
+
+
+@app.command("create")
+def create_cmd(
+    library: Path = typer.Argument(..., help="New library directory."),
+    model: str = typer.Option(None, "--model", "-m", help="Embedding model (default: the shipped one)."),
+    name: str = typer.Option("main", "--name", help="Library name in results (main, copyright, ...)."),
+    fps: float = typer.Option(0.5, "--fps", help="Ingest sampling rate (0.5 = the seed's 2s1f)."),
+    factory: str = typer.Option("auto", "--factory", help="faiss factory string, or auto (Flat -> IVF-PQ)."),
+    flat_limit: int = typer.Option(200_000, "--flat-limit", help="Exact search up to this many vectors."),
+    frame_threshold: float = typer.Option(0.55, "--frame-threshold", help="Cosine for a frame match."),
+    min_seconds: float = typer.Option(2.0, "--min-seconds", help="Shortest segment reported."),
+) -> None:
+    """Create an empty library bound to one embedding model."""
+    from vq.models import ZOO_DIR, load_model
+
+    art = load_model(model, task="embed")
+    # Zoo models are found by name; anything else by its absolute folder (checked by sha256).
+    reference = art.name if art.root.resolve().parent == ZOO_DIR.resolve() else str(art.root.resolve())
+    config = LibraryConfig(
+        model=reference,
+        model_sha256=art.card.files["fp32"]["sha256"],
+        dim=int(art.card.outputs[0].shape[-1]),
+        fps=fps,
+        factory=factory,
+        flat_limit=flat_limit,
+        name=name,
+        thresholds={"frame": frame_threshold, "min_seconds": min_seconds, "min_score": 0.6},
+    )
+    Library.create(library, config).close()
+    console.print(f"created library '{name}' at {library} ({art.name}, {fps} fps)")
+
+
+@app.command("add")
+def add_cmd(
+    videos: list[str] = typer.Argument(..., help="Videos: files, folders or globs."),
+    library: Path = LIBRARY,
+    backend: str = typer.Option("auto", "--backend", "-b"),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Ingest videos without querying (building a reference library)."""
+    from vq.cli.run import run_job
+
+    run_job(videos, [library], backend, ingest=True, query=False, json_out=json_out)
+
+
+@app.command("remove")
+def remove_cmd(
+    name: str = typer.Argument(..., help="Video id as stored (see `stats --videos`)."),
+    library: Path = LIBRARY,
+) -> None:
+    """Hide a video from future queries."""
+    with open_library(library, write=True) as lib:
+        if not lib.remove_video(name):
+            raise UsageError(f"no video {name!r} in {library}")
+    console.print(f"removed {name}")
+
+
+@app.command("stats")
+def stats_cmd(
+    library: Path = LIBRARY,
+    videos: bool = typer.Option(False, "--videos", help="List videos too."),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Videos, vectors, index type and sizes."""
+    with open_library(library) as lib:
+        stats = lib.stats()
+        if videos:
+            stats["video_list"] = [
+                {"id": v.name, "path": v.path, "duration": v.duration, "vectors": v.n_vectors}
+                for v in lib.live_videos()
+            ]
+    if json_out:
+        print_json(stats)
+    else:
+        for key, value in stats.items():
+            if key != "video_list":
+                console.print(f"{key:18s} {value}")
+        for v in stats.get("video_list", []):
+            console.print(f"  {v['id']}  {v['vectors']} vectors")
+
+
+@app.command("query")
+def query_cmd(
+    video: str = typer.Argument(..., help="Video to check."),
+    library: list[Path] = typer.Option(..., "--library", "-l", help="Library (repeatable)."),
+    backend: str = typer.Option("auto", "--backend", "-b"),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Match one video against the libraries without adding it."""
+    from vq.cli.run import run_job
+
+    run_job([video], library, backend, ingest=False, query=True, json_out=json_out)

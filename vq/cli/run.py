@@ -1,0 +1,128 @@
+"""`vq run`: the main job. Every input is matched against the libraries, then ingested."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from vq.cli.inputs import expand_inputs
+from vq.cli.output import console, err_console, print_jsonl
+from vq.errors import UsageError
+from vq.fsutil import atomic_write_text
+from vq.progress import track
+from vq.runtimes import BACKEND_CHOICES, resolve_backend
+from vq.stages.embed import VIDEO_SUFFIXES
+
+
+def run_cmd(
+    inputs: list[str] = typer.Argument(..., help="Videos: files, folders or globs."),
+    library: list[Path] = typer.Option(..., "--library", "-l", help="Library (repeatable: main first)."),
+    backend: str = typer.Option("auto", "--backend", "-b", help=f"One of {', '.join(BACKEND_CHOICES)}."),
+    no_ingest: bool = typer.Option(False, "--no-ingest", help="Query only; add nothing."),
+    out: Path = typer.Option(None, "--out", "-o", help="Write all records as JSONL here."),
+    aligner: str = typer.Option(
+        "diagonal", "--aligner", help="diagonal (the seed's) or tn (Temporal Network)."
+    ),
+    coarse: str = typer.Option("vote", "--coarse", help="vote (top-k voting) or mean (mean-vector recall)."),
+    meta: list[str] = typer.Option(
+        [], "--meta", help="KEY=VALUE metadata for every input (e.g. uploader=ann)."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="One JSON record per video on stdout."),
+) -> None:
+    """Find copies of each video in the libraries (segments and scores), then add it."""
+    run_job(
+        inputs,
+        library,
+        backend,
+        ingest=not no_ingest,
+        query=True,
+        json_out=json_out,
+        out=out,
+        aligner=aligner,
+        coarse=coarse,
+        meta=meta,
+    )
+
+
+def run_job(
+    inputs: list[str],
+    libraries: list[Path],
+    backend: str,
+    *,
+    ingest: bool,
+    query: bool,
+    json_out: bool,
+    out: Path | None = None,
+    aligner: str = "diagonal",
+    coarse: str = "vote",
+    meta: list[str] | None = None,
+) -> None:
+    from vq.cli.extras import parse_pairs
+    from vq.index.library import Library
+    from vq.match import ALIGNERS
+    from vq.pipelines.dedup import Dedup, DedupConfig
+    from vq.stages.embed import Embedder
+
+    resolve_backend(backend)
+    if aligner not in ALIGNERS:
+        raise UsageError(f"unknown aligner {aligner!r} (choose from {', '.join(ALIGNERS.names())})")
+    if coarse not in ("vote", "mean"):
+        raise UsageError(f"--coarse must be vote or mean, got {coarse!r}")
+    extra_meta = parse_pairs(meta or [], "--meta")
+    paths = expand_inputs(inputs, VIDEO_SUFFIXES)
+    if not paths:
+        raise UsageError("no videos found in the given inputs")
+    opened = [Library.open(p, write=ingest and i == 0, lock_timeout=120.0) for i, p in enumerate(libraries)]
+    records: list[dict[str, Any]] = []
+    failed = 0
+    try:
+        embedder = Embedder(opened[0].config.model, backend=backend)
+        job = Dedup(embedder, opened, DedupConfig(aligner=aligner, coarse=coarse))
+        for path in track(paths, total=len(paths), description="run"):
+            metadata = {**_sidecar(path), **extra_meta}
+            record = job.process(path, metadata, ingest=ingest, query=query)
+            failed += record["status"] != "ok"
+            records.append(record)
+            if json_out:
+                print_jsonl(record)
+            else:
+                _print_summary(record)
+        embedder.close()
+    finally:
+        for lib in opened:
+            lib.close()
+    if out is not None:
+        atomic_write_text(out, "".join(json.dumps(r) + "\n" for r in records))
+    if failed:
+        err_console.print(f"{failed} of {len(paths)} input(s) failed")
+        raise typer.Exit(1)
+
+
+def _sidecar(path: Path) -> dict[str, Any]:
+    """Metadata from `video.mp4.json` or `video.json` beside the video, if present."""
+    for candidate in (path.with_name(path.name + ".json"), path.with_suffix(".json")):
+        if candidate.is_file():
+            try:
+                data = json.loads(candidate.read_text())
+            except (OSError, json.JSONDecodeError) as e:
+                raise UsageError(f"{candidate}: unreadable metadata sidecar ({e})") from None
+            return data if isinstance(data, dict) else {}
+    return {}
+
+
+def _print_summary(record: dict[str, Any]) -> None:
+    if record["status"] != "ok":
+        err_console.print(f"error: {record['error']}")
+        return
+    t = record["timings"]
+    head = f"{record['path']}: {len(record['matches'])} match(es), {t['total']:.2f} s"
+    console.print(head)
+    for m in record["matches"]:
+        segs = ", ".join(
+            f"{s['query_start']:.0f}-{s['query_end']:.0f}s <- {s['ref_start']:.0f}-{s['ref_end']:.0f}s"
+            for s in m["segments"][:3]
+        )
+        console.print(f"  [{m['library']}] {m['ref_id']}  score {m['score']:.2f}  {segs}")

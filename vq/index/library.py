@@ -1,0 +1,502 @@
+"""The dedup library: frame vectors of every ingested video, searchable, crash-safe.
+
+Layout of a library directory::
+
+    library.toml      model (name, sha256, dim), sampling fps, index policy, thresholds
+    catalog.sqlite    videos (id, name, path, duration, metadata, vector range, removed)
+    segments/N.npz    the vectors (float16) and timestamps of one ingest, first vector id N
+    index.faiss       the search index over all vectors: a derived cache
+    .lock             held by the one writer
+
+The catalog and the segment files are the source of truth; the faiss index is rebuilt
+from them when missing and caught up when behind. An ingest writes its segment file
+atomically, then commits its catalog row in one SQLite transaction, then adds to the
+index: a `kill -9` at any point leaves a library that opens with every committed video
+intact (an orphaned segment is swept on the next write). One writer at a time holds an
+exclusive file lock; a second writer waits up to `lock_timeout` seconds, then fails with
+one line. Readers never block.
+
+The index follows size, as the copy-detection seed's does at billions of vectors:
+exact inner product (`Flat`) while small, IVF-PQ (`IVF{nlist},PQ32`) past
+`flat_limit`, trained on the transition and retrained as the library grows 8x; nlist
+grows with sqrt(N) up to 1M+ lists. PQ32 codes rank near-duplicates poorly on their own,
+so candidates are re-ranked with the exact (float16) vectors kept in the segments:
+544 bytes per 256-d vector in all (512 raw + 32 code), measured in benchmarks/index.py.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import math
+import os
+import sqlite3
+import time
+import tomllib
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vq.errors import MissingExtraError, VqError
+from vq.fsutil import atomic_path, atomic_write_text
+
+LIBRARY_FILE = "library.toml"
+
+
+class LibraryError(VqError):
+    exit_code = 7
+
+
+def _faiss():
+    try:
+        import faiss
+    except ImportError as e:
+        raise MissingExtraError("the dedup library (faiss)", "cpu", e) from e
+    return faiss
+
+
+@dataclass
+class LibraryConfig:
+    """What `library.toml` holds."""
+
+    model: str
+    model_sha256: str
+    dim: int
+    fps: float = 0.5  # the seed's "2s1f" ingest
+    factory: str = "auto"  # "auto" or a faiss factory string, e.g. "IVF4096,PQ32"
+    flat_limit: int = 200_000  # exact search up to this many vectors
+    nprobe: int = 64
+    rerank: int = 100  # candidates re-scored with exact vectors
+    thresholds: dict[str, float] = field(
+        default_factory=lambda: {
+            "frame": 0.55,  # cosine: a frame pair counts as a match
+            "min_seconds": 2.0,  # shortest matched segment reported
+            "min_score": 0.6,  # mean similarity along a reported segment
+        }
+    )
+    name: str = "main"
+
+    def to_toml(self) -> str:
+        def value(v: Any) -> str:
+            return (
+                json.dumps(v) if isinstance(v, str) else repr(v).lower() if isinstance(v, bool) else repr(v)
+            )
+
+        lines = [
+            f"name = {value(self.name)}",
+            "",
+            "[model]",
+            f"name = {value(self.model)}",
+            f"sha256 = {value(self.model_sha256)}",
+            f"dim = {self.dim}",
+            "",
+            "[sampling]",
+            f"fps = {self.fps}",
+            "",
+            "[index]",
+            f"factory = {value(self.factory)}",
+            f"flat_limit = {self.flat_limit}",
+            f"nprobe = {self.nprobe}",
+            f"rerank = {self.rerank}",
+            "",
+            "[thresholds]",
+            *(f"{k} = {v}" for k, v in self.thresholds.items()),
+        ]
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def from_toml(cls, text: str, where: str) -> LibraryConfig:
+        try:
+            raw = tomllib.loads(text)
+            return cls(
+                model=raw["model"]["name"],
+                model_sha256=raw["model"]["sha256"],
+                dim=int(raw["model"]["dim"]),
+                fps=float(raw["sampling"]["fps"]),
+                factory=str(raw["index"]["factory"]),
+                flat_limit=int(raw["index"]["flat_limit"]),
+                nprobe=int(raw["index"]["nprobe"]),
+                rerank=int(raw["index"]["rerank"]),
+                thresholds={k: float(v) for k, v in raw.get("thresholds", {}).items()},
+                name=str(raw.get("name", "main")),
+            )
+        except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as e:
+            raise LibraryError(f"{where}: malformed library config ({e})") from None
+
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS videos (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    path TEXT,
+    duration REAL,
+    added REAL,
+    metadata TEXT,
+    first_vector INTEGER NOT NULL,
+    n_vectors INTEGER NOT NULL,
+    removed INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+
+@dataclass
+class Video:
+    id: int
+    name: str
+    path: str | None
+    duration: float | None
+    metadata: dict[str, Any]
+    first_vector: int
+    n_vectors: int
+
+
+class Library:
+    """Open with `Library.open(path)` (readers) or `Library.open(path, write=True)`."""
+
+    def __init__(self, root: Path, config: LibraryConfig, write: bool, lock_timeout: float):
+        self.root = root
+        self.config = config
+        self.write = write
+        self._lock_file = None
+        if write:
+            self._lock_file = _acquire_lock(root / ".lock", lock_timeout)
+        self.db = sqlite3.connect(root / "catalog.sqlite", timeout=30.0, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.executescript(SCHEMA)
+        self._load()
+
+    # -- creation and opening -------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, root: str | os.PathLike[str], config: LibraryConfig) -> Library:
+        root = Path(root)
+        if (root / LIBRARY_FILE).exists():
+            raise LibraryError(f"{root} already holds a library")
+        (root / "segments").mkdir(parents=True, exist_ok=True)
+        atomic_write_text(root / LIBRARY_FILE, config.to_toml())
+        return cls(root, config, write=True, lock_timeout=10.0)
+
+    @classmethod
+    def open(cls, root: str | os.PathLike[str], write: bool = False, lock_timeout: float = 60.0) -> Library:
+        root = Path(root)
+        path = root / LIBRARY_FILE
+        if not path.is_file():
+            raise LibraryError(
+                f"{root} is not a library (no {LIBRARY_FILE}); create one with `vq index create`"
+            )
+        config = LibraryConfig.from_toml(path.read_text(), str(path))
+        return cls(root, config, write=write, lock_timeout=lock_timeout)
+
+    def close(self) -> None:
+        if self.write:
+            self.flush()
+        self.db.close()
+        if self._lock_file is not None:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+            self._lock_file = None
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- state ------------------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        rows = self.db.execute(
+            "SELECT id, name, path, duration, metadata, first_vector, n_vectors, removed "
+            "FROM videos ORDER BY first_vector"
+        ).fetchall()
+        self.videos: dict[int, Video] = {}
+        self._removed: set[int] = set()
+        starts, ids = [], []
+        for vid, name, path, duration, metadata, first, n, removed in rows:
+            self.videos[vid] = Video(vid, name, path, duration, json.loads(metadata or "{}"), first, n)
+            if removed:
+                self._removed.add(vid)
+            starts.append(first)
+            ids.append(vid)
+        self._starts = np.asarray(starts, np.int64)
+        self._ids = np.asarray(ids, np.int64)
+        self.total = int(max((v.first_vector + v.n_vectors for v in self.videos.values()), default=0))
+        self._vectors = np.zeros((max(1024, self.total), self.config.dim), np.float16)
+        self._times = np.zeros(max(1024, self.total), np.float64)
+        for v in self.videos.values():
+            seg = _read_segment(self.root / "segments" / f"{v.first_vector}.npz", v.n_vectors)
+            self._vectors[v.first_vector : v.first_vector + v.n_vectors] = seg["vectors"]
+            self._times[v.first_vector : v.first_vector + v.n_vectors] = seg["times"]
+        if self.write:
+            self._sweep_orphans()
+        self._index = None
+        self._index_covers = 0
+        self._load_index()
+
+    def _sweep_orphans(self) -> None:
+        """Segments a crashed ingest wrote but never committed."""
+        known = {f"{v.first_vector}.npz" for v in self.videos.values()}
+        for f in (self.root / "segments").glob("*.npz"):
+            if f.name not in known:
+                f.unlink(missing_ok=True)
+
+    def meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    # -- writing ----------------------------------------------------------------------------------
+
+    def add_video(
+        self,
+        name: str,
+        vectors: np.ndarray,
+        times: np.ndarray,
+        *,
+        path: str | None = None,
+        duration: float | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Video:
+        """Ingest one video's frame vectors. Atomic: all of it is committed or none."""
+        if not self.write:
+            raise LibraryError("library opened read-only; open with write=True to add")
+        vectors = np.asarray(vectors, np.float32)
+        if vectors.ndim != 2 or vectors.shape[1] != self.config.dim:
+            raise LibraryError(f"vectors must be (n, {self.config.dim}), got {vectors.shape}")
+        if len(vectors) != len(times):
+            raise LibraryError("vectors and times differ in length")
+        if self.db.execute("SELECT 1 FROM videos WHERE name = ? AND removed = 0", (name,)).fetchone():
+            raise LibraryError(f"a video named {name!r} is already in the library")
+        first = self.total
+        seg_path = self.root / "segments" / f"{first}.npz"
+        with atomic_path(seg_path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, vectors=vectors.astype(np.float16), times=np.asarray(times, np.float64))
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("DELETE FROM videos WHERE name = ? AND removed = 1", (name,))
+            cur = self.db.execute(
+                "INSERT INTO videos (name, path, duration, added, metadata, first_vector, n_vectors) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (name, path, duration, time.time(), json.dumps(metadata or {}), first, len(vectors)),
+            )
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            seg_path.unlink(missing_ok=True)
+            raise
+        video = Video(int(cur.lastrowid), name, path, duration, metadata or {}, first, len(vectors))
+        self.videos[video.id] = video
+        self._starts = np.append(self._starts, first)
+        self._ids = np.append(self._ids, video.id)
+        self._reserve(first + len(vectors))
+        self._vectors[first : first + len(vectors)] = vectors
+        self._times[first : first + len(vectors)] = times
+        self.total = first + len(vectors)
+        self._catch_up_index()
+        return video
+
+    def _reserve(self, n: int) -> None:
+        """Grow the in-memory vector store geometrically (an ingest must not copy it all)."""
+        if n <= len(self._vectors):
+            return
+        capacity = max(n, 2 * len(self._vectors))
+        grown = np.zeros((capacity, self.config.dim), np.float16)
+        grown[: self.total] = self._vectors[: self.total]
+        times = np.zeros(capacity, np.float64)
+        times[: self.total] = self._times[: self.total]
+        self._vectors, self._times = grown, times
+
+    def remove_video(self, name: str) -> bool:
+        """Hide a video from queries (its vectors stay until `compact`)."""
+        if not self.write:
+            raise LibraryError("library opened read-only")
+        cur = self.db.execute("UPDATE videos SET removed = 1 WHERE name = ? AND removed = 0", (name,))
+        hit = cur.rowcount > 0
+        if hit:
+            vid = next(v.id for v in self.videos.values() if v.name == name)
+            self._removed.add(vid)
+        return hit
+
+    # -- index ------------------------------------------------------------------------------------
+
+    def factory_for(self, n: int) -> str:
+        if self.config.factory != "auto":
+            return self.config.factory
+        if n <= self.config.flat_limit:
+            return "Flat"
+        nlist = int(2 ** round(math.log2(min(1 << 20, max(16, 4 * math.sqrt(n))))))
+        m = 32  # PQ32, as the seed; fewer sub-quantizers only when the dimension needs it
+        while self.config.dim % m:
+            m //= 2
+        return f"IVF{nlist},PQ{m}"
+
+    def _load_index(self) -> None:
+        path = self.root / "index.faiss"
+        covers = int(self.meta("index_covers", "0") or 0)
+        if path.is_file() and covers <= self.total and self.meta("index_factory") == self.factory_for(covers):
+            try:
+                self._index = _faiss().read_index(str(path))
+                self._index_covers = covers if self._index.ntotal == covers else 0
+            except RuntimeError:
+                self._index, self._index_covers = None, 0
+        if self._index is None or self._index_covers == 0:
+            self._index, self._index_covers = None, 0
+        self._catch_up_index()
+
+    def _catch_up_index(self) -> None:
+        """Bring the in-memory index up to every stored vector (retraining if the policy says)."""
+        faiss = _faiss()
+        wanted = self.factory_for(self.total)
+        if (
+            self._index is not None
+            and self.meta("index_factory") != wanted
+            and self._index_covers < self.total
+        ):
+            self._index, self._index_covers = None, 0  # the policy moved on: rebuild
+        if self._index is None:
+            if self.total == 0:
+                return
+            index = faiss.index_factory(self.config.dim, wanted, faiss.METRIC_INNER_PRODUCT)
+            if not index.is_trained:
+                sample = self._vectors[np.random.default_rng(0).permutation(self.total)[:200_000]].astype(
+                    np.float32
+                )
+                index.train(sample)
+            self._index, self._index_covers = index, 0
+            self._index_factory = wanted
+            if self.write:
+                self._set_meta("index_factory", wanted)
+        if self._index_covers < self.total:
+            self._index.add(self._vectors[self._index_covers : self.total].astype(np.float32))
+            self._index_covers = self.total
+        if hasattr(self._index, "nprobe"):
+            self._index.nprobe = self.config.nprobe
+        else:
+            ivf = _ivf(self._index)
+            if ivf is not None:
+                ivf.nprobe = self.config.nprobe
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def flush(self) -> None:
+        """Persist the index cache (it can always be rebuilt, so this is an optimisation)."""
+        if not self.write or self._index is None:
+            return
+        faiss = _faiss()
+        with atomic_path(self.root / "index.faiss") as tmp:
+            faiss.write_index(self._index, str(tmp))
+        self.db.execute("BEGIN IMMEDIATE")
+        self._set_meta("index_covers", str(self._index_covers))
+        self._set_meta("index_factory", self.factory_for(self._index_covers))
+        self.db.execute("COMMIT")
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def search(self, queries: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (scores, vector ids) per query, exact-rescored, removed videos skipped; -1 pads."""
+        q = np.ascontiguousarray(queries, np.float32)
+        n = len(q)
+        if self._index is None or self.total == 0:
+            return np.full((n, k), -np.inf, np.float32), np.full((n, k), -1, np.int64)
+        want = max(k, self.config.rerank) + (len(self._removed) and 32)
+        _, cand = self._index.search(q, min(want, self.total))
+        scores = np.full(cand.shape, -np.inf, np.float32)
+        valid = cand >= 0
+        exact = self._vectors[np.where(valid, cand, 0)].astype(np.float32)  # (n, c, d)
+        scores[valid] = np.einsum("nd,ncd->nc", q, exact)[valid]
+        if self._removed:
+            scores[np.isin(self.video_of(np.where(valid, cand, 0)), list(self._removed))] = -np.inf
+        order = np.argsort(-scores, axis=1)[:, :k]
+        top_scores = np.take_along_axis(scores, order, axis=1)
+        top_ids = np.where(np.isfinite(top_scores), np.take_along_axis(cand, order, axis=1), -1)
+        return top_scores, top_ids
+
+    def video_of(self, vector_ids: np.ndarray) -> np.ndarray:
+        """Video id of each vector id (vectorised)."""
+        pos = np.searchsorted(self._starts, vector_ids, side="right") - 1
+        return self._ids[np.clip(pos, 0, max(0, len(self._ids) - 1))]
+
+    def vectors_of(self, video_id: int) -> tuple[np.ndarray, np.ndarray]:
+        v = self.videos[video_id]
+        sl = slice(v.first_vector, v.first_vector + v.n_vectors)
+        return self._vectors[sl].astype(np.float32), self._times[sl]
+
+    def live_videos(self) -> list[Video]:
+        return [v for v in self.videos.values() if v.id not in self._removed]
+
+    def video_by_name(self, name: str) -> Video | None:
+        return next((v for v in self.live_videos() if v.name == name), None)
+
+    def stats(self) -> dict[str, Any]:
+        index_bytes = (
+            (self.root / "index.faiss").stat().st_size if (self.root / "index.faiss").exists() else 0
+        )
+        seg_bytes = sum(f.stat().st_size for f in (self.root / "segments").glob("*.npz"))
+        live = self.live_videos()
+        return {
+            "name": self.config.name,
+            "videos": len(live),
+            "removed": len(self._removed),
+            "vectors": self.total,
+            "live_vectors": int(sum(v.n_vectors for v in live)),
+            "index": self.factory_for(self.total),
+            "index_file_bytes": index_bytes,
+            "segment_bytes": seg_bytes,
+            "model": self.config.model,
+            "fps": self.config.fps,
+        }
+
+    def use_gpu(self) -> bool:
+        """Move the index to all GPUs when faiss sees any (faiss-gpu builds)."""
+        faiss = _faiss()
+        if self._index is None or not hasattr(faiss, "get_num_gpus") or faiss.get_num_gpus() == 0:
+            return False
+        self._index = faiss.index_cpu_to_all_gpus(self._index)
+        return True
+
+
+def _ivf(index):
+    try:
+        return _faiss().extract_index_ivf(index)
+    except RuntimeError:
+        return None
+
+
+def _read_segment(path: Path, n: int) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path) as seg:
+            out = {"vectors": seg["vectors"], "times": seg["times"]}
+    except (OSError, ValueError, KeyError) as e:
+        raise LibraryError(f"{path}: unreadable segment ({e}); the library needs repair") from None
+    if len(out["vectors"]) != n:
+        raise LibraryError(f"{path}: holds {len(out['vectors'])} vectors, the catalog says {n}")
+    return out
+
+
+def _acquire_lock(path: Path, timeout: float):
+    f = open(path, "a+")  # noqa: SIM115 - held open for the writer's lifetime
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return f
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                f.close()
+                raise LibraryError(
+                    f"{path.parent}: another process is writing to this library (waited {timeout:.0f} s)"
+                ) from None
+            time.sleep(0.2)
+
+
+@contextmanager
+def open_library(root: str | os.PathLike[str], write: bool = False, lock_timeout: float = 60.0):
+    lib = Library.open(root, write=write, lock_timeout=lock_timeout)
+    try:
+        yield lib
+    finally:
+        lib.close()

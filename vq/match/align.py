@@ -1,0 +1,114 @@
+"""Segment alignment by lines in the frame-similarity matrix (the copy-detection seed's method).
+
+Given query and reference frame vectors, the similarity matrix S (cosine) holds a copied
+stretch as a line of high values: a diagonal for a plain copy, a line of another slope
+for a speed change. The seed's fine stage, vectorised:
+
+1. threshold S at the frame threshold;
+2. for each candidate slope (speeds 0.5x-2x), collect matched cells onto lines
+   j = round(slope * i + b) and find runs along each line, bridging gaps of up to
+   `max_gap` frames (morphological closing) and dropping runs shorter than `min_frames`
+   (opening);
+3. merge runs on the same line that lie close together;
+4. non-maximum suppression: of runs sharing query or reference time, keep the best
+   (the one-to-many matches the seed suppresses).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vq.match.segments import Segment, frame_span, suppress
+
+SLOPES = (1.0, 0.5, 0.667, 0.8, 1.25, 1.5, 2.0)  # reference frames per query frame
+
+
+class DiagonalAligner:
+    def __init__(
+        self,
+        frame_threshold: float = 0.55,
+        min_frames: int = 2,
+        max_gap: int = 2,
+        slopes: tuple[float, ...] = SLOPES,
+    ):
+        self.frame_threshold, self.min_frames, self.max_gap, self.slopes = (
+            frame_threshold,
+            min_frames,
+            max_gap,
+            slopes,
+        )
+
+    def __call__(
+        self, sim: np.ndarray, q_times: np.ndarray, r_times: np.ndarray, step: float
+    ) -> list[Segment]:
+        n, m = sim.shape
+        if n == 0 or m == 0:
+            return []
+        hits = sim >= self.frame_threshold
+        if not hits.any():
+            return []
+        segments = []
+        qi = np.arange(n)
+        for slope in self.slopes:
+            # every matched cell votes for the line through it at this slope
+            ii, jj = np.nonzero(hits)
+            intercepts = np.unique(np.round(jj - slope * ii).astype(int))
+            for b in intercepts:
+                j = np.round(slope * qi + b).astype(int)
+                inside = (j >= 0) & (j < m)
+                on = np.zeros(n, bool)
+                # a cell within one column of the line counts (rounding, frame jitter)
+                for dj in (-1, 0, 1):
+                    jj2 = np.clip(j + dj, 0, m - 1)
+                    on |= inside & hits[qi, jj2]
+                segments.extend(self._runs(on, sim, j, slope, q_times, r_times, step))
+        return suppress(_merge(segments, gap=self.max_gap * step))
+
+    def _runs(self, on, sim, j, slope, q_times, r_times, step) -> list[Segment]:
+        m = sim.shape[1]
+        # closing: bridge gaps up to max_gap; runs = maximal stretches after bridging
+        idx = np.flatnonzero(on)
+        if idx.size == 0:
+            return []
+        breaks = np.flatnonzero(np.diff(idx) > self.max_gap + 1)
+        starts = np.concatenate([[idx[0]], idx[breaks + 1]])
+        ends = np.concatenate([idx[breaks], [idx[-1]]])
+        out = []
+        for a, z in zip(starts, ends, strict=True):
+            if z - a + 1 < self.min_frames:  # opening: isolated matches are noise
+                continue
+            jr = np.clip(j[a : z + 1], 0, m - 1)
+            local = np.maximum(
+                sim[np.arange(a, z + 1), jr],
+                np.maximum(
+                    sim[np.arange(a, z + 1), np.clip(jr - 1, 0, m - 1)],
+                    sim[np.arange(a, z + 1), np.clip(jr + 1, 0, m - 1)],
+                ),
+            )
+            score = float(local[on[a : z + 1]].mean())
+            q0, q1 = frame_span(q_times, a, z, step)
+            r0, r1 = float(r_times[jr.min()]), float(r_times[jr.max()] + step * max(1.0, slope))
+            out.append(Segment(q0, q1, r0, r1, score))
+        return out
+
+
+def _merge(segments: list[Segment], gap: float) -> list[Segment]:
+    """Join segments on the same line (same query-to-reference offset) separated by <= gap."""
+    out: list[Segment] = []
+    for s in sorted(segments, key=lambda s: (round(s.ref_start - s.query_start, 1), s.query_start)):
+        if out:
+            p = out[-1]
+            same_line = abs((p.ref_start - p.query_start) - (s.ref_start - s.query_start)) <= gap + 1e-6
+            if same_line and s.query_start - p.query_end <= gap + 1e-6:
+                total = p.seconds + s.seconds
+                score = (p.score * p.seconds + s.score * s.seconds) / max(total, 1e-6)
+                out[-1] = type(p)(
+                    p.query_start,
+                    max(p.query_end, s.query_end),
+                    min(p.ref_start, s.ref_start),
+                    max(p.ref_end, s.ref_end),
+                    score,
+                )
+                continue
+        out.append(s)
+    return out

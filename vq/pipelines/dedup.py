@@ -1,0 +1,163 @@
+"""The copy-detection job: decode once, embed, query every library, align, filter, ingest.
+
+One `Dedup` holds the embedder and the open libraries (the main library and downstream
+ones such as copyright or blocklist, each with its own sampling, index and thresholds).
+`process(path)` returns the JSON-able record `vq run` writes: matches per library with
+aligned segments, per-stage timings, and a status; any bad input becomes an error record
+and leaves every library untouched.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vq.errors import VqError
+from vq.index.library import Library
+from vq.match import ALIGNERS, FILTERS
+from vq.match import coarse as coarse_stage
+from vq.preprocess.content_box import detect_content_box
+from vq.stages.embed import DECODE_MAX_SIDE, Embedder
+
+
+@dataclass
+class DedupConfig:
+    coarse: str = "vote"  # vote | mean
+    k: int = 10
+    top_n: int = 5
+    mean_threshold: float = 0.5
+    aligner: str = "diagonal"  # a registry name: diagonal | tn
+    filters: dict[str, dict[str, Any]] = field(default_factory=lambda: {"min_seconds": {"seconds": 2.0}})
+    crop: bool = True
+
+
+class Dedup:
+    def __init__(
+        self,
+        embedder: Embedder,
+        libraries: list[Library],
+        config: DedupConfig | None = None,
+        ingest: list[str] | None = None,
+    ):
+        self.embedder = embedder
+        self.libraries = libraries
+        self.config = config or DedupConfig()
+        self.ingest_into = set(
+            ingest if ingest is not None else [libraries[0].config.name] if libraries else []
+        )
+        for lib in libraries:
+            if lib.config.model_sha256 != embedder.artifact.card.files["fp32"]["sha256"]:
+                raise VqError(
+                    f"library '{lib.config.name}' was built with model {lib.config.model} "
+                    f"({lib.config.model_sha256[:12]}…), not {embedder.artifact.name}"
+                )
+        self.fps = max((lib.config.fps for lib in libraries), default=0.5)
+
+    def process(
+        self,
+        path: str | Path,
+        metadata: dict[str, Any] | None = None,
+        ingest: bool = True,
+        name: str | None = None,
+        query: bool = True,
+    ) -> dict[str, Any]:
+        """Match `path` against the libraries (if `query`), then add it (if `ingest`)."""
+        from vq.media import open_video
+
+        path = Path(path)
+        record: dict[str, Any] = {"id": name or str(path.resolve()), "path": str(path), "matches": [], "timings": {}}
+        meta = dict(metadata or {})
+        t0 = time.perf_counter()
+        try:
+            with open_video(path) as video:
+                info = video.info
+                frames = video.sample(fps=self.fps, max_side=DECODE_MAX_SIDE)
+            t1 = time.perf_counter()
+            if len(frames) == 0:
+                raise VqError(f"{path}: no frames decoded")
+            box = detect_content_box(frames.images) if self.config.crop else None
+            t2 = time.perf_counter()
+            vectors = self.embedder.embed_frames(frames.images, box)
+            t3 = time.perf_counter()
+            meta.setdefault("duration", info.duration)
+            record.update(
+                duration=info.duration,
+                frames=len(frames),
+                content_box=box.to_json() if box is not None else None,
+            )
+            for lib in self.libraries if query else []:
+                sel = _on_grid(frames.times, lib.config.fps)
+                record["matches"].extend(self._match(lib, vectors[sel], frames.times[sel], meta))
+            t4 = time.perf_counter()
+            if ingest:
+                for lib in self.libraries:
+                    if lib.config.name in self.ingest_into and lib.write:
+                        sel = _on_grid(frames.times, lib.config.fps)
+                        if lib.video_by_name(record["id"]) is None:
+                            lib.add_video(
+                                record["id"],
+                                vectors[sel],
+                                frames.times[sel],
+                                path=str(path),
+                                duration=info.duration,
+                                metadata=meta,
+                            )
+            t5 = time.perf_counter()
+            record["timings"] = {
+                "decode": t1 - t0,
+                "content_box": t2 - t1,
+                "embed": t3 - t2,
+                "match": t4 - t3,
+                "ingest": t5 - t4,
+                "total": t5 - t0,
+            }
+            record["status"] = "ok"
+        except VqError as e:
+            record.update(status="error", error=str(e))
+        return record
+
+    def _match(
+        self, lib: Library, vectors: np.ndarray, times: np.ndarray, meta: dict[str, Any]
+    ) -> list[dict]:
+        cfg = self.config
+        if cfg.coarse == "mean":
+            candidates = [
+                vid for vid, _ in coarse_stage.mean_vector(lib, vectors, cfg.mean_threshold, cfg.top_n)
+            ]
+        else:
+            candidates = [vid for vid, _ in coarse_stage.vote(lib, vectors, cfg.k, cfg.top_n)]
+        aligner = ALIGNERS.get(cfg.aligner)(frame_threshold=lib.config.thresholds.get("frame", 0.55))
+        step = 1.0 / lib.config.fps
+        out = []
+        for vid in candidates:
+            ref, ref_times = lib.vectors_of(vid)
+            segments = aligner(vectors @ ref.T, times, ref_times, step)
+            min_score = lib.config.thresholds.get("min_score", 0.0)
+            segments = [s for s in segments if s.score >= min_score]
+            if not segments:
+                continue
+            video = lib.videos[vid]
+            match = {
+                "library": lib.config.name,
+                "ref_id": video.name,
+                "ref_path": video.path,
+                "score": float(max(s.score for s in segments)),
+                "segments": [s.to_json() for s in segments],
+                "ref_metadata": video.metadata,
+            }
+            if all(FILTERS.get(name)(meta, match, **args) for name, args in cfg.filters.items()):
+                out.append(match)
+        return sorted(out, key=lambda m: -m["score"])
+
+
+def _on_grid(times: np.ndarray, fps: float) -> np.ndarray:
+    """Indices of the frames that fall on a library's sampling grid (one per 1/fps seconds)."""
+    if len(times) == 0:
+        return np.zeros(0, int)
+    slots = np.floor(times * fps + 1e-6).astype(int)
+    _, first = np.unique(slots, return_index=True)
+    return np.sort(first)
