@@ -85,8 +85,22 @@ def test_train_export_embed_and_evaluate(tmp_path, capsys):
     capsys.readouterr()
 
     art = tmp_path / "emb"
-    code = main(["export", "onnx", str(work), "--out", str(art), "--precision", "int8", "--calib", str(data),
-                 "--calib-count", "8", "--no-params"])
+    code = main(
+        [
+            "export",
+            "onnx",
+            str(work),
+            "--out",
+            str(art),
+            "--precision",
+            "int8",
+            "--calib",
+            str(data),
+            "--calib-count",
+            "8",
+            "--no-params",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     capsys.readouterr()
     card = json.loads((art / "card.json").read_text())
@@ -103,8 +117,22 @@ def test_train_export_embed_and_evaluate(tmp_path, capsys):
     assert np.isnan(vectors["times"][:10]).sum() + np.isnan(vectors["times"][10:]).sum() == 10
 
     report_path = tmp_path / "pairs.json"
-    code = main(["eval", "pairs", "--data", str(data), "--model", str(art), "--negatives", "2",
-                 "--baselines", "pdq,thumbnail", "--json", str(report_path)])
+    code = main(
+        [
+            "eval",
+            "pairs",
+            "--data",
+            str(data),
+            "--model",
+            str(art),
+            "--negatives",
+            "2",
+            "--baselines",
+            "pdq,thumbnail",
+            "--json",
+            str(report_path),
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     report = json.loads(report_path.read_text())
     assert set(report["methods"]) == {"emb", "pdq", "thumbnail"}

@@ -43,7 +43,7 @@ def test_add_search_remove_and_reopen(tmp_path):
     with open_library(root) as lib:  # reopened read-only: same state, index rebuilt or loaded
         stats = lib.stats()
         assert (stats["videos"], stats["removed"], stats["vectors"]) == (1, 1, 50)
-        vecs, times = lib.vectors_of(lib.video_by_name("a").id)
+        vecs, _times = lib.vectors_of(lib.video_by_name("a").id)
         np.testing.assert_allclose(vecs, a, atol=2e-3)
         assert lib.video_by_name("a").metadata == {"uploader": "ann"}
         with pytest.raises(LibraryError, match="read-only"):
@@ -69,9 +69,11 @@ def test_bad_inputs(tmp_path):
     with pytest.raises(LibraryError, match="not a library"):
         Library.open(tmp_path)
     root = tmp_path / "lib"
-    with Library.create(root, config()) as lib:
-        with pytest.raises(LibraryError, match=r"vectors must be \(n, 32\)"):
-            lib.add_video("x", np.zeros((3, 8)), np.zeros(3))
+    with (
+        Library.create(root, config()) as lib,
+        pytest.raises(LibraryError, match=r"vectors must be \(n, 32\)"),
+    ):
+        lib.add_video("x", np.zeros((3, 8)), np.zeros(3))
     with pytest.raises(LibraryError, match="already holds a library"):
         Library.create(root, config())
     (root / "library.toml").write_text("name = [broken")

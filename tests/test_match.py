@@ -17,7 +17,7 @@ def matrix(n: int, m: int, copies: list[tuple[int, int, int, float]], seed: int 
     sim = rng.uniform(0.05, 0.3, (n, m))
     for q0, r0, length, slope in copies:
         for i in range(length):
-            j = int(round(r0 + slope * i))
+            j = round(r0 + slope * i)
             if 0 <= q0 + i < n and 0 <= j < m:
                 sim[q0 + i, j] = rng.uniform(0.75, 0.95)
     return sim

@@ -69,7 +69,12 @@ class Dedup:
         from vq.media import open_video
 
         path = Path(path)
-        record: dict[str, Any] = {"id": name or str(path.resolve()), "path": str(path), "matches": [], "timings": {}}
+        record: dict[str, Any] = {
+            "id": name or str(path.resolve()),
+            "path": str(path),
+            "matches": [],
+            "timings": {},
+        }
         meta = dict(metadata or {})
         t0 = time.perf_counter()
         try:
