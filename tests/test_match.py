@@ -79,3 +79,29 @@ def test_filters():
         {}, match, seconds=5
     )
     assert not FILTERS.get("min_ratio")({"duration": 60}, match, ratio=0.1)
+
+
+def test_blank_lead_ins_shared_by_both_videos_join_the_segment():
+    from vq.match.segments import extend_over_blanks
+
+    seg = Segment(1.0, 6.0, 1.0, 6.0, 0.99)  # both videos show black for their first second
+    out = extend_over_blanks(seg, (0.0, 1.0, 6.0, 6.0), (0.0, 1.0, 6.0, 6.0), step=0.5)
+    assert (out.query_start, out.ref_start, out.query_end) == (0.0, 0.0, 6.0)
+    # the reference has no blank lead-in: nothing to extend over
+    out = extend_over_blanks(seg, (0.0, 1.0, 6.0, 6.0), (0.0, 0.0, 6.0, 6.0), step=0.5)
+    assert out.query_start == 1.0
+    # a segment starting mid-video is left alone
+    mid = Segment(3.0, 6.0, 3.0, 6.0, 0.99)
+    assert extend_over_blanks(mid, (0.0, 1.0, 6.0, 6.0), (0.0, 1.0, 6.0, 6.0), step=0.5) == mid
+
+
+def test_a_slow_scene_is_matched_at_its_true_speed():
+    """On a nearly static picture many slopes fit; similarity picks the line when it differs,
+    and coverage of both axes when it does not."""
+    n = 12
+    sim = np.full((n, 2 * n), 0.1)
+    for i in range(n):
+        sim[i, 2 * i : 2 * i + 2] = 0.97  # a 2x copy of a scene whose frames repeat in pairs
+    segs = ALIGNERS.create("diagonal", frame_threshold=0.8)(sim, times(n), times(2 * n), STEP)
+    s = max(segs, key=lambda s: s.seconds)
+    assert (s.ref_end - s.ref_start) / (s.query_end - s.query_start) == pytest.approx(2.0, rel=0.15)

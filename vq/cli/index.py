@@ -22,13 +22,44 @@ def create_cmd(
     fps: float = typer.Option(0.5, "--fps", help="Ingest sampling rate (0.5 = the seed's 2s1f)."),
     factory: str = typer.Option("auto", "--factory", help="faiss factory string, or auto (Flat -> IVF-PQ)."),
     flat_limit: int = typer.Option(200_000, "--flat-limit", help="Exact search up to this many vectors."),
-    frame_threshold: float = typer.Option(0.55, "--frame-threshold", help="Cosine for a frame match."),
+    frame_threshold: float = typer.Option(
+        None, "--frame-threshold", help="Cosine for a frame match (default: the model card's)."
+    ),
     min_seconds: float = typer.Option(2.0, "--min-seconds", help="Shortest segment reported."),
 ) -> None:
     """Create an empty library bound to one embedding model."""
-    from vq.models import ZOO_DIR, load_model
+    create_library(
+        library,
+        model,
+        name=name,
+        fps=fps,
+        factory=factory,
+        flat_limit=flat_limit,
+        frame_threshold=frame_threshold,
+        min_seconds=min_seconds,
+    )
 
+
+def create_library(
+    library: Path,
+    model: str | None,
+    *,
+    name: str = "main",
+    fps: float = 0.5,
+    factory: str = "auto",
+    flat_limit: int = 200_000,
+    frame_threshold: float | None = None,
+    min_seconds: float = 2.0,
+) -> None:
+    from vq.models import ZOO_DIR, load_model
+    from vq.stages.embed import matching_thresholds
+
+    if fps <= 0:
+        raise UsageError("--fps must be positive")
     art = load_model(model, task="embed")
+    thresholds = {**matching_thresholds(art.card), "min_seconds": min_seconds}
+    if frame_threshold is not None:
+        thresholds["frame"] = frame_threshold
     # Zoo models are found by name; anything else by its absolute folder (checked by sha256).
     reference = art.name if art.root.resolve().parent == ZOO_DIR.resolve() else str(art.root.resolve())
     config = LibraryConfig(
@@ -39,7 +70,7 @@ def create_cmd(
         factory=factory,
         flat_limit=flat_limit,
         name=name,
-        thresholds={"frame": frame_threshold, "min_seconds": min_seconds, "min_score": 0.6},
+        thresholds=thresholds,
     )
     Library.create(library, config).close()
     console.print(f"created library '{name}' at {library} ({art.name}, {fps} fps)")

@@ -31,8 +31,20 @@ def run_cmd(
         [], "--meta", help="KEY=VALUE metadata for every input (e.g. uploader=ann)."
     ),
     json_out: bool = typer.Option(False, "--json", help="One JSON record per video on stdout."),
+    lock_timeout: float = typer.Option(
+        120.0, "--lock-timeout", help="Seconds to wait while another process writes the library."
+    ),
+    create: bool = typer.Option(
+        False, "--create", help="Create a missing library with the default model (as `vq index create`)."
+    ),
 ) -> None:
     """Find copies of each video in the libraries (segments and scores), then add it."""
+    if create:
+        from vq.cli.index import create_library
+
+        for lib in library:
+            if not (lib / "library.toml").exists():
+                create_library(lib, None, name=lib.name if lib != library[0] else "main")
     run_job(
         inputs,
         library,
@@ -44,6 +56,7 @@ def run_cmd(
         aligner=aligner,
         coarse=coarse,
         meta=meta,
+        lock_timeout=lock_timeout,
     )
 
 
@@ -59,6 +72,7 @@ def run_job(
     aligner: str = "diagonal",
     coarse: str = "vote",
     meta: list[str] | None = None,
+    lock_timeout: float = 120.0,
 ) -> None:
     from vq.cli.extras import parse_pairs
     from vq.index.library import Library
@@ -75,7 +89,9 @@ def run_job(
     paths = expand_inputs(inputs, VIDEO_SUFFIXES)
     if not paths:
         raise UsageError("no videos found in the given inputs")
-    opened = [Library.open(p, write=ingest and i == 0, lock_timeout=120.0) for i, p in enumerate(libraries)]
+    opened = [
+        Library.open(p, write=ingest and i == 0, lock_timeout=lock_timeout) for i, p in enumerate(libraries)
+    ]
     records: list[dict[str, Any]] = []
     failed = 0
     try:

@@ -62,7 +62,7 @@ class DiagonalAligner:
                     jj2 = np.clip(j + dj, 0, m - 1)
                     on |= inside & hits[qi, jj2]
                 segments.extend(self._runs(on, sim, j, slope, q_times, r_times, step))
-        return suppress(_merge(segments, gap=self.max_gap * step))
+        return suppress(_merge(segments, gap=self.max_gap * step, offset_tolerance=step))
 
     def _runs(self, on, sim, j, slope, q_times, r_times, step) -> list[Segment]:
         m = sim.shape[1]
@@ -78,28 +78,27 @@ class DiagonalAligner:
             if z - a + 1 < self.min_frames:  # opening: isolated matches are noise
                 continue
             jr = np.clip(j[a : z + 1], 0, m - 1)
-            local = np.maximum(
-                sim[np.arange(a, z + 1), jr],
-                np.maximum(
-                    sim[np.arange(a, z + 1), np.clip(jr - 1, 0, m - 1)],
-                    sim[np.arange(a, z + 1), np.clip(jr + 1, 0, m - 1)],
-                ),
-            )
-            score = float(local[on[a : z + 1]].mean())
+            # Scored on the line itself (hits were found within one column of it), so that
+            # of parallel lines one or two frames apart the true offset scores best.
+            score = float(sim[np.arange(a, z + 1), jr][on[a : z + 1]].mean())
             q0, q1 = frame_span(q_times, a, z, step)
             r0, r1 = float(r_times[jr.min()]), float(r_times[jr.max()] + step * max(1.0, slope))
             out.append(Segment(q0, q1, r0, r1, score))
         return out
 
 
-def _merge(segments: list[Segment], gap: float) -> list[Segment]:
-    """Join segments on the same line (same query-to-reference offset) separated by <= gap."""
+def _merge(segments: list[Segment], gap: float, offset_tolerance: float) -> list[Segment]:
+    """Join segments on the same line (query-to-reference offsets within `offset_tolerance`)
+    separated by <= `gap` seconds of query time."""
     out: list[Segment] = []
     for s in sorted(segments, key=lambda s: (round(s.ref_start - s.query_start, 1), s.query_start)):
         if out:
             p = out[-1]
-            same_line = abs((p.ref_start - p.query_start) - (s.ref_start - s.query_start)) <= gap + 1e-6
-            if same_line and s.query_start - p.query_end <= gap + 1e-6:
+            same_line = (
+                abs((p.ref_start - p.query_start) - (s.ref_start - s.query_start)) <= offset_tolerance + 1e-6
+            )
+            # disjoint in query time: overlapping parallel runs are duplicates for suppress()
+            if same_line and -1e-6 <= s.query_start - p.query_end <= gap + 1e-6:
                 total = p.seconds + s.seconds
                 score = (p.score * p.seconds + s.score * s.seconds) / max(total, 1e-6)
                 out[-1] = type(p)(

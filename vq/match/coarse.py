@@ -16,12 +16,22 @@ from vq.index.library import Library
 
 
 def vote(
-    library: Library, vectors: np.ndarray, k: int = 10, top_n: int = 5, min_score: float = 0.35
+    library: Library,
+    vectors: np.ndarray | list[np.ndarray],
+    k: int = 10,
+    top_n: int = 5,
+    min_score: float = 0.35,
 ) -> list[tuple[int, int]]:
-    """[(video id, votes)] for the top-N videos by the number of query frames voting."""
-    if len(vectors) == 0:
+    """[(video id, votes)] for the top-N videos by the number of query frames voting.
+    `vectors` may be several views of the same frames (row i of each is frame i): a frame
+    votes once per video whichever view found it."""
+    views = vectors if isinstance(vectors, list) else [vectors]
+    if len(views[0]) == 0:
         return []
-    scores, ids = library.search(vectors, k)
+    scores, ids = library.search(np.concatenate(views), k)
+    scores = np.concatenate(np.split(scores, len(views)), axis=1)  # (frames, k * views)
+    ids = np.concatenate(np.split(ids, len(views)), axis=1)
+    vectors = views[0]
     valid = (ids >= 0) & (scores >= min_score)
     if not valid.any():
         return []

@@ -32,7 +32,7 @@ def suppress(segments: list[Segment], overlap_share: float = 0.5) -> list[Segmen
     query time (or reference time) with a better one is the same match seen again (a
     fragment on a neighbouring slope, a one-to-many repeat) and is dropped."""
     kept: list[Segment] = []
-    for s in sorted(segments, key=lambda s: (-s.score * s.seconds, s.query_start)):
+    for s in sorted(segments, key=lambda s: (-_rank(s), s.query_start)):
         duplicate = False
         for k in kept:
             q = overlap(s.query_start, s.query_end, k.query_start, k.query_end)
@@ -47,6 +47,45 @@ def suppress(segments: list[Segment], overlap_share: float = 0.5) -> list[Segmen
     return sorted(kept, key=lambda s: s.query_start)
 
 
+def _rank(s: Segment) -> float:
+    """Evidence for a match: mean similarity x matched query seconds, plus a small bonus for
+    the time explained on both axes (geometric mean of the spans). Similarity decides
+    whenever the picture changes along the line; when it does not (a test card, a slow
+    scene), lines of several slopes fit equally well and the one explaining more of both
+    videos wins: a 1.5x copy of a slow scene is not reported as a 1x copy of part of it."""
+    q = max(s.query_end - s.query_start, 1e-6)
+    r = max(s.ref_end - s.ref_start, 1e-6)
+    return s.score * q + 0.05 * float(np.sqrt(q * r))
+
+
 def frame_span(times: np.ndarray, i0: int, i1: int, step: float) -> tuple[float, float]:
     """Seconds covered by frames i0..i1 (inclusive) sampled every `step` seconds."""
     return float(times[i0]), float(times[i1] + step)
+
+
+def extend_over_blanks(
+    seg: Segment,
+    query: tuple[float, float, float, float],
+    ref: tuple[float, float, float, float],
+    step: float,
+) -> Segment:
+    """Stretch a segment over blank lead-ins and tails both videos share.
+
+    Blank frames (black before a fade-in, after a fade-out) are never matched, so a copy of
+    a clip that opens on black is found from its first picture on. When the segment starts
+    at the first picture of *both* videos and both begin blank, the blank stretch is part
+    of the copy too; likewise at the end. `query` and `ref` are (start, first picture, end
+    of last picture, end) in seconds; `step` is the sampling interval.
+    """
+    q_start, q_first, q_last, q_end = query
+    r_start, r_first, r_last, r_end = ref
+    slope = (seg.ref_end - seg.ref_start) / max(seg.seconds, 1e-6)
+    q0, q1, r0, r1 = seg.query_start, seg.query_end, seg.ref_start, seg.ref_end
+    near = step / 2 + 1e-6
+    if abs(q0 - q_first) <= near and abs(r0 - r_first) <= near and q_first > q_start and r_first > r_start:
+        lead = max(0.0, min(q0 - q_start, (r0 - r_start) / max(slope, 1e-6)))
+        q0, r0 = q0 - lead, r0 - lead * slope
+    if abs(q1 - q_last) <= near and abs(r1 - r_last) <= near and q_last < q_end and r_last < r_end:
+        tail = max(0.0, min(q_end - q1, (r_end - r1) / max(slope, 1e-6)))
+        q1, r1 = q1 + tail, r1 + tail * slope
+    return Segment(q0, q1, r0, r1, seg.score)

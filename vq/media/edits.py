@@ -652,6 +652,7 @@ class EditRecord:
     box: Box
     segments: list[tuple[float, float, float, float]] = field(default_factory=list)
     duration: float = 0.0
+    sources: list[str] = field(default_factory=list)  # the file each segment shows
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -762,12 +763,63 @@ def render(
             audio_start=float(src_t[0]),
             audio_speed=speed,
         )
+    segments = segments_from(out_t, src_t, out_fps)
     return EditRecord(
         edits=[e.describe() for e in edits],
         size=out_size,
         box=box,
-        segments=segments_from(out_t, src_t, out_fps),
+        segments=segments,
         duration=float(out_t[-1] + 1 / out_fps),
+        sources=[str(source)] * len(segments),
+    )
+
+
+def splice(
+    pieces: Sequence[tuple[str | Path, float, float]],
+    dest: str | Path,
+    edits: Sequence[Edit] = (),
+    *,
+    fps: float,
+    size: tuple[int, int],
+    codec: str = "h264",
+    crf: int = 23,
+) -> EditRecord:
+    """Join `pieces` = [(source, start, end) seconds] at `fps` and `size`, then apply the
+    spatial `edits` to the whole: a partial copy is a stretch of one video inserted between
+    others. No audio; temporal edits belong in `render`."""
+    from vq.media.encode import EVEN_SIZE_CODECS, write_video
+    from vq.media.sampling import iter_frames_at
+    from vq.media.video import open_video
+
+    if any(isinstance(e, TEMPORAL) for e in edits):
+        raise UsageError("splice takes spatial edits only; re-time the pieces with render() first")
+    plan = []
+    out_start = 0.0
+    for source, start, end in pieces:
+        times = np.arange(start, end - 1e-9, 1.0 / fps)
+        if len(times) == 0:
+            raise UsageError(f"{source}: piece [{start}, {end}) holds no frames at {fps} fps")
+        plan.append((source, times, out_start))
+        out_start += len(times) / fps
+    box, out_size = track_box(edits, size)
+    if codec in EVEN_SIZE_CODECS:
+        out_size = (out_size[0] // 2 * 2, out_size[1] // 2 * 2)
+        box = _clip_box(box, *out_size)
+
+    def produce() -> Iterator[np.ndarray]:
+        for source, times, offset in plan:
+            with open_video(source) as video:
+                for k, image in enumerate(iter_frames_at(video, times, size)):
+                    yield apply_spatial(edits, image, offset + k / fps)
+
+    write_video(dest, produce(), fps, codec=codec, crf=crf)
+    return EditRecord(
+        edits=[e.describe() for e in edits],
+        size=out_size,
+        box=box,
+        segments=[(o, o + len(t) / fps, float(t[0]), float(t[-1] + 1 / fps)) for _, t, o in plan],
+        duration=out_start,
+        sources=[str(s) for s, _, _ in plan],
     )
 
 

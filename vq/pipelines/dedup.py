@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -20,8 +20,9 @@ from vq.errors import VqError
 from vq.index.library import Library
 from vq.match import ALIGNERS, FILTERS
 from vq.match import coarse as coarse_stage
-from vq.preprocess.content_box import detect_content_box
-from vq.stages.embed import DECODE_MAX_SIDE, Embedder
+from vq.match.segments import extend_over_blanks
+from vq.preprocess.content_box import MIN_FRAME_STD, detect_content_box, informative_frames
+from vq.stages.embed import DECODE_MAX_SIDE
 
 
 @dataclass
@@ -33,12 +34,24 @@ class DedupConfig:
     aligner: str = "diagonal"  # a registry name: diagonal | tn
     filters: dict[str, dict[str, Any]] = field(default_factory=lambda: {"min_seconds": {"seconds": 2.0}})
     crop: bool = True
+    whole_frame: bool = True  # also match a cropped query as the whole frame
+    min_frame_std: float = MIN_FRAME_STD  # frames flatter than this are neither stored nor queried
+
+
+class FrameEmbedder(Protocol):
+    """What Dedup needs from an embedder: `Embedder`, or a baseline such as PDQ."""
+
+    name: str
+    fingerprint: str
+    dim: int
+
+    def embed_frames(self, frames: np.ndarray, box: Any = None) -> np.ndarray: ...
 
 
 class Dedup:
     def __init__(
         self,
-        embedder: Embedder,
+        embedder: FrameEmbedder,
         libraries: list[Library],
         config: DedupConfig | None = None,
         ingest: list[str] | None = None,
@@ -50,10 +63,10 @@ class Dedup:
             ingest if ingest is not None else [libraries[0].config.name] if libraries else []
         )
         for lib in libraries:
-            if lib.config.model_sha256 != embedder.artifact.card.files["fp32"]["sha256"]:
+            if lib.config.model_sha256 != embedder.fingerprint:
                 raise VqError(
                     f"library '{lib.config.name}' was built with model {lib.config.model} "
-                    f"({lib.config.model_sha256[:12]}…), not {embedder.artifact.name}"
+                    f"({lib.config.model_sha256[:12]}…), not {embedder.name}"
                 )
         self.fps = max((lib.config.fps for lib in libraries), default=0.5)
 
@@ -76,6 +89,7 @@ class Dedup:
             "timings": {},
         }
         meta = dict(metadata or {})
+        cfg = self.config
         t0 = time.perf_counter()
         try:
             with open_video(path) as video:
@@ -85,28 +99,37 @@ class Dedup:
             if len(frames) == 0:
                 raise VqError(f"{path}: no frames decoded")
             box = detect_content_box(frames.images) if self.config.crop else None
+            keep = informative_frames(frames.images, box, self.config.min_frame_std)
+            images, times = frames.images[keep], frames.times[keep]
             t2 = time.perf_counter()
-            vectors = self.embedder.embed_frames(frames.images, box)
+            vectors = self.embedder.embed_frames(images, box)
+            # A wrong crop loses the copy outright, so a cropped query is also matched as the
+            # whole frame (the better of the two similarities counts). References store only
+            # their crop: the library stays one vector per frame.
+            cropped = box is not None and box.method != "full"
+            whole = self.embedder.embed_frames(images) if query and cropped and cfg.whole_frame else None
             t3 = time.perf_counter()
             meta.setdefault("duration", info.duration)
             record.update(
                 duration=info.duration,
                 frames=len(frames),
+                informative_frames=int(keep.sum()),
                 content_box=box.to_json() if box is not None else None,
             )
-            for lib in self.libraries if query else []:
-                sel = _on_grid(frames.times, lib.config.fps)
-                record["matches"].extend(self._match(lib, vectors[sel], frames.times[sel], meta))
+            for lib in self.libraries if query and len(vectors) else []:  # a blank video matches nothing
+                sel = _on_grid(times, lib.config.fps)
+                views = [vectors[sel]] + ([whole[sel]] if whole is not None else [])
+                record["matches"].extend(self._match(lib, views, times[sel], meta, frames.times))
             t4 = time.perf_counter()
             if ingest:
                 for lib in self.libraries:
                     if lib.config.name in self.ingest_into and lib.write:
-                        sel = _on_grid(frames.times, lib.config.fps)
+                        sel = _on_grid(times, lib.config.fps)
                         if lib.video_by_name(record["id"]) is None:
                             lib.add_video(
                                 record["id"],
                                 vectors[sel],
-                                frames.times[sel],
+                                times[sel],
                                 path=str(path),
                                 duration=info.duration,
                                 metadata=meta,
@@ -126,26 +149,45 @@ class Dedup:
         return record
 
     def _match(
-        self, lib: Library, vectors: np.ndarray, times: np.ndarray, meta: dict[str, Any]
+        self,
+        lib: Library,
+        views: list[np.ndarray],
+        times: np.ndarray,
+        meta: dict[str, Any],
+        sampled: np.ndarray,
     ) -> list[dict]:
+        """Match one query (one or two views of its frames: crop, whole frame) in `lib`."""
         cfg = self.config
         if cfg.coarse == "mean":
-            candidates = [
-                vid for vid, _ in coarse_stage.mean_vector(lib, vectors, cfg.mean_threshold, cfg.top_n)
-            ]
+            candidates = list(
+                dict.fromkeys(
+                    vid
+                    for view in views
+                    for vid, _ in coarse_stage.mean_vector(lib, view, cfg.mean_threshold, cfg.top_n)
+                )
+            )
         else:
-            candidates = [vid for vid, _ in coarse_stage.vote(lib, vectors, cfg.k, cfg.top_n)]
+            candidates = [vid for vid, _ in coarse_stage.vote(lib, views, cfg.k, cfg.top_n)]
         aligner = ALIGNERS.get(cfg.aligner)(frame_threshold=lib.config.thresholds.get("frame", 0.55))
         step = 1.0 / lib.config.fps
         out = []
         for vid in candidates:
             ref, ref_times = lib.vectors_of(vid)
-            segments = aligner(vectors @ ref.T, times, ref_times, step)
+            sim = np.max([view @ ref.T for view in views], axis=0)
+            segments = aligner(sim, times, ref_times, step)
             min_score = lib.config.thresholds.get("min_score", 0.0)
             segments = [s for s in segments if s.score >= min_score]
             if not segments:
                 continue
             video = lib.videos[vid]
+            q_span = (0.0, times[0], times[-1] + step, max(meta.get("duration") or 0.0, sampled[-1] + step))
+            r_span = (
+                0.0,
+                ref_times[0],
+                ref_times[-1] + step,
+                max(video.duration or 0.0, ref_times[-1] + step),
+            )
+            segments = [extend_over_blanks(s, q_span, r_span, step) for s in segments]
             match = {
                 "library": lib.config.name,
                 "ref_id": video.name,

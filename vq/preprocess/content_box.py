@@ -304,7 +304,9 @@ def detect_content_box(frames: np.ndarray, max_frames: int = 16) -> ContentBox:
         found = _rectangle(edge_h[by0:by1, bx0:bx1], edge_v[by0:by1, bx0:bx1])
         if found is not None:
             rect, _ = found
-            if 0.05 * _area(box) < _area(rect) < 0.85 * _area(box):
+            # A window under a tenth of the frame is more likely a static corner of a scene
+            # (a fade-in over trees, a logo plate) than the main picture.
+            if 0.1 * _area(box) < _area(rect) < 0.85 * _area(box):
                 box = (rect[0] + bx0, rect[1] + by0, rect[2] + bx0, rect[3] + by0)
                 method = "rectangle"
 
@@ -327,3 +329,22 @@ def solid_bars(frames: np.ndarray) -> tuple[int, int, int, int]:
     _, h, w = grey.shape
     H, W = frames.shape[1:3]
     return (x0 * f, y0 * f, W if x1 >= w else x1 * f, H if y1 >= h else y1 * f)
+
+
+MIN_FRAME_STD = 6.0  # grey levels: below this a frame is one colour (black, fade, title card)
+
+
+def informative_frames(
+    frames: np.ndarray, box: ContentBox | None = None, min_std: float = MIN_FRAME_STD
+) -> np.ndarray:
+    """Boolean mask of frames with a picture in them. Solid and nearly solid frames (black
+    at a cut, a fade, an empty card) look alike in every video, so a copy detector that
+    indexes them matches unrelated uploads; the pipeline neither stores nor queries them."""
+    if len(frames) == 0:
+        return np.zeros(0, bool)
+    if box is not None:
+        frames = frames[:, box.y0 : box.y1, box.x0 : box.x1]
+    step = max(1, max(frames.shape[1:3]) // 128)  # a strided view is plenty for a spread
+    small = frames[:, ::step, ::step].astype(np.float32)
+    grey = small @ np.array([0.299, 0.587, 0.114], np.float32)
+    return grey.reshape(len(frames), -1).std(axis=1) >= min_std

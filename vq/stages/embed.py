@@ -22,6 +22,15 @@ from vq.runtimes import open_session
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".webm", ".mkv", ".mov", ".avi", ".ts", ".flv", ".m4v"})
 DECODE_MAX_SIDE = 640  # frames are decoded no larger than this: content box and crop work on it
+# Library thresholds when a model card recommends none: cosine for a frame pair to count as a
+# match, and the mean cosine along a reported segment. Cards carry measured values under
+# "matching" (set from the model's pair evaluation), since every model has its own scale.
+MATCHING_DEFAULTS = {"frame": 0.55, "min_score": 0.6}
+
+
+def matching_thresholds(card: Any) -> dict[str, float]:
+    given = card.extra.get("matching", {})
+    return {**MATCHING_DEFAULTS, **{k: float(given[k]) for k in MATCHING_DEFAULTS if k in given}}
 
 
 class Embedder:
@@ -45,6 +54,9 @@ class Embedder:
         self._input = spec.name
         self._output = self.artifact.card.outputs[0].name
         self.dim = int(self.artifact.card.outputs[0].shape[-1])
+        self.name = self.artifact.name
+        # What a library records to refuse vectors from another model: the fp32 graph's hash.
+        self.fingerprint = self.artifact.card.files["fp32"]["sha256"]
 
     def embed_frames(self, frames: np.ndarray, box: ContentBox | None = None) -> np.ndarray:
         """uint8 (N, H, W, 3) -> float32 (N, D); `box` crops every frame first."""

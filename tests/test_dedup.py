@@ -1,0 +1,188 @@
+"""The copy-detection job end to end with the shipped embedding: `vq index`, `vq run`,
+`vq index query`, bad inputs in a batch, two writers, and `vq eval dedup` on a small set."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from vq.cli.app import main
+from vq.index.library import open_library
+from vq.media import edits as E
+
+
+@pytest.fixture(scope="module")
+def clips(shared_data, tmp_path_factory):
+    """An original (12 s of Big Buck Bunny), an edited partial copy of it, an unrelated clip,
+    and a corrupt file."""
+    folder = tmp_path_factory.mktemp("clips")
+    src = shared_data / "videos" / "big_buck_bunny_0_30.webm"
+    original = folder / "original.mp4"
+    E.render(src, original, [E.Trim(12.0, 24.0)], fps=10, size=(320, 180), audio=False)
+    copy = folder / "copy.mp4"
+    edits = [E.Border(30, 30, 0, 0, color=(0, 0, 0)), E.Watermark("@reposter", "br", 0.8)]
+    E.splice(
+        [(shared_data / "videos" / "chaplin.mp4", 0.0, 3.0), (original, 2.0, 9.0)],
+        copy,
+        edits,
+        fps=10,
+        size=(320, 180),
+    )
+    other = folder / "other.mp4"
+    E.render(shared_data / "videos" / "chaplin.mp4", other, [E.Trim(3.0, 9.0)], fps=10, size=(320, 180))
+    corrupt = folder / "corrupt.mp4"
+    corrupt.write_bytes(original.read_bytes()[:3000])
+    return {"original": original, "copy": copy, "other": other, "corrupt": corrupt}
+
+
+def run_json(capsys, args: list[str]) -> tuple[int, list[dict]]:
+    code = main(args)
+    out = capsys.readouterr().out
+    return code, [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def test_run_finds_the_copy_and_skips_bad_files(clips, tmp_path, capsys):
+    lib = tmp_path / "lib"
+    assert main(["index", "create", str(lib), "--fps", "1"]) == 0
+    capsys.readouterr()
+
+    # The corrupt file is reported in its record, the batch goes on, and the exit code says so.
+    out = tmp_path / "results.jsonl"
+    code, records = run_json(
+        capsys,
+        [
+            "run",
+            str(clips["original"]),
+            str(clips["corrupt"]),
+            str(clips["other"]),
+            "--library",
+            str(lib),
+            "--json",
+            "--out",
+            str(out),
+        ],
+    )
+    assert code == 1
+    by_name = {r["path"].rsplit("/", 1)[-1]: r for r in records}
+    assert by_name["corrupt.mp4"]["status"] == "error" and by_name["corrupt.mp4"]["error"]
+    assert by_name["original.mp4"]["status"] == "ok" and by_name["original.mp4"]["matches"] == []
+    assert by_name["other.mp4"]["matches"] == []  # chaplin is no copy of the bunny
+    assert len(out.read_text().splitlines()) == 3
+    with open_library(lib) as opened:
+        names = {v.path.rsplit("/", 1)[-1] for v in opened.live_videos()}
+        assert names == {"original.mp4", "other.mp4"}  # nothing of the corrupt file
+        before = opened.stats()["vectors"]
+
+    # A query never ingests; it finds the copied stretch: query 3-10 s <- original 2-9 s.
+    code, (record,) = run_json(
+        capsys, ["index", "query", str(clips["copy"]), "--library", str(lib), "--json"]
+    )
+    assert code == 0
+    top = record["matches"][0]
+    assert top["ref_id"].endswith("original.mp4")
+    seg = max(top["segments"], key=lambda s: s["query_end"] - s["query_start"])
+    assert seg["query_start"] == pytest.approx(3.0, abs=1.6) and seg["query_end"] == pytest.approx(
+        10.0, abs=1.6
+    )
+    assert seg["ref_start"] == pytest.approx(2.0, abs=1.6) and seg["ref_end"] == pytest.approx(9.0, abs=1.6)
+    assert {"decode", "embed", "match", "total"} <= set(record["timings"])
+    with open_library(lib) as opened:
+        assert opened.stats()["vectors"] == before
+
+    # Remove hides the original from later queries.
+    assert main(["index", "remove", top["ref_id"], "--library", str(lib)]) == 0
+    capsys.readouterr()
+    code, (record,) = run_json(
+        capsys, ["index", "query", str(clips["copy"]), "--library", str(lib), "--json"]
+    )
+    assert all(not m["ref_id"].endswith("original.mp4") for m in record["matches"])
+
+
+def test_a_second_writer_waits_then_fails_clearly(clips, tmp_path):
+    lib = tmp_path / "lib"
+    assert main(["index", "create", str(lib)]) == 0
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from vq.index.library import Library; "
+            "lib = Library.open(sys.argv[1], write=True); print('locked', flush=True); time.sleep(60)",
+            str(lib),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        second = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "vq.cli.app",
+                "run",
+                str(clips["original"]),
+                "-l",
+                str(lib),
+                "--lock-timeout",
+                "1",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        holder.kill()
+        holder.wait()
+    assert second.returncode != 0
+    assert "another process is writing" in second.stderr and len(second.stderr.strip().splitlines()) == 1
+    with open_library(lib) as opened:
+        assert opened.stats()["videos"] == 0
+
+
+def test_blank_frames_are_not_indexed():
+    from vq.preprocess.content_box import informative_frames
+
+    frames = np.zeros((4, 64, 64, 3), np.uint8)
+    frames[1] = 255
+    frames[2, :, 32:] = 200  # half and half: a picture
+    frames[3] = np.random.default_rng(0).integers(0, 255, (64, 64, 3))
+    assert informative_frames(frames).tolist() == [False, False, True, True]
+
+
+@pytest.mark.slow
+def test_eval_dedup_small_benchmark(shared_data, tmp_path, capsys):
+    """Two sources -> references, copies and look-alikes; the model must beat chance clearly."""
+    report_path = tmp_path / "dedup.json"
+    videos = shared_data / "videos"
+    code = main(
+        [
+            "eval",
+            "dedup",
+            "--sources",
+            str(videos / "big_buck_bunny_0_30.webm"),
+            "--sources",
+            str(videos / "example.mp4"),
+            "--sources",
+            str(videos / "fire2.mp4"),
+            "--work",
+            str(tmp_path / "work"),
+            "--clip-seconds",
+            "5",
+            "--json",
+            str(report_path),
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    report = json.loads(report_path.read_text())
+    bench = report["benchmark"]
+    assert bench["references"] >= 3 and bench["kinds"]["non_copy"] >= 3
+    model, pdq = report["methods"]["vq-embed"], report["methods"]["pdq"]
+    for method in (model, pdq):
+        assert 0.0 <= method["segment_uap"] <= 1.0 and 0.0 <= method["vcsl"]["f1"] <= 1.0
+        assert not method["errors"]
+    assert model["video"]["f1"] >= 0.8
+    assert model["segment_uap"] > pdq["segment_uap"]

@@ -1,0 +1,480 @@
+"""The copy-detection benchmark: build edited copies of source clips, run the pipeline, score.
+
+`build_benchmark` turns a folder of source videos into:
+
+* **references** (in `clips/`, with the non-reference clips): clips of the sources, the
+  videos "uploaded earlier";
+* **queries** (`queries/`), each with ground-truth segments:
+  - `full`: a reference under one edit (every spatial family in turn);
+  - `stacked`: a reference under three edits (a frame + an overlay + a photometric change);
+  - `speed`: a reference played 0.75-2x, plus one light edit;
+  - `partial`: a stretch of a reference spliced between stretches of non-reference clips;
+  - `non_copy`: clips never ingested, edited the same ways; those cut from a video that
+    also gave references are *look-alikes* (same scene, another moment).
+
+Sources are cut into `clip_seconds` clips, 2 s apart; a video's clips alternate between
+reference and non-reference so that look-alikes exist. A video whose clips look the same at pixel level
+(a test card, a slide) stays one reference: another moment of it is the same picture, and
+no ground truth could call that a non-copy.
+
+`run_method` ingests the references into a fresh library and queries every query with
+the production `Dedup` pipeline; `score` turns the matches into video-level P/R/F1, VSC
+2022 segment µAP and VCSL segment F1 (`vq.match.metrics`). The PDQ baseline runs through
+the same library, voting and alignment, with PDQ's reference threshold.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vq.errors import MediaError, UsageError
+from vq.fsutil import atomic_write_text
+from vq.match.metrics import Match, segment_ap, vcsl_f1, video_prf
+from vq.media import edits as E
+from vq.stages.embed import VIDEO_SUFFIXES
+
+BENCHMARK_VERSION = 4
+MIN_CLIP = 3.0  # seconds: shorter clips are only used as filler and non-copies
+GUARD = 2.0  # seconds left out between consecutive clips of one video
+LIGHT = ("border", "color", "watermark", "reencode", "bullet_comments", "blur", "noise")
+FRAMES = ("border", "letterbox", "blur_fill", "picture_in_picture", "template", "live_stream", "crop")
+OVERLAYS = ("watermark", "bullet_comments")
+PHOTOMETRIC = ("color", "blur", "noise", "reencode")
+SPATIAL = tuple(f for f in E.FAMILIES if f not in ("speed", "frame_rate"))
+
+
+@dataclass
+class Clip:
+    id: str
+    path: str
+    source: str
+    start: float
+    end: float
+    role: str  # ref | other
+    size: tuple[int, int] = (0, 0)
+
+
+@dataclass
+class Query:
+    id: str
+    path: str
+    kind: str  # full | stacked | speed | partial | non_copy
+    families: list[str]
+    truth: list[dict[str, Any]] = field(default_factory=list)  # ref_id + four times
+    look_alike: bool = False
+
+
+@dataclass
+class Benchmark:
+    params: dict[str, Any]
+    clips: list[Clip]
+    queries: list[Query]
+
+    @property
+    def refs(self) -> list[Clip]:
+        return [c for c in self.clips if c.role == "ref"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "params": self.params,
+            "clips": [asdict(c) for c in self.clips],
+            "queries": [asdict(q) for q in self.queries],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Benchmark:
+        clips = [Clip(**{**c, "size": tuple(c["size"])}) for c in data["clips"]]
+        return cls(data["params"], clips, [Query(**q) for q in data["queries"]])
+
+    def truth(self) -> list[Match]:
+        return [
+            Match(q.id, t["ref_id"], t["query_start"], t["query_end"], t["ref_start"], t["ref_end"])
+            for q in self.queries
+            for t in q.truth
+        ]
+
+
+# -- building ----------------------------------------------------------------------------------------
+
+
+def _video_files(sources: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for s in sources:
+        if s.is_dir():
+            files.extend(sorted(p for p in s.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()))
+        elif s.is_file():
+            files.append(s)
+        else:
+            raise UsageError(f"{s}: no such file or folder")
+    return files
+
+
+def _even_size(w: int, h: int, max_side: int) -> tuple[int, int]:
+    scale = min(1.0, max_side / max(w, h))
+    return max(16, int(w * scale) // 2 * 2), max(16, int(h * scale) // 2 * 2)
+
+
+def _pieces(duration: float, clip_seconds: float, guard: float) -> list[tuple[float, float]]:
+    """Clips of `clip_seconds` separated by `guard` seconds: a shot running across a cut
+    would otherwise put the same picture on both sides of a reference/non-reference line."""
+    pieces = []
+    start = 0.0
+    while start + clip_seconds <= duration + 1e-6:
+        pieces.append((start, start + clip_seconds))
+        start += clip_seconds + guard
+    if duration - start >= MIN_CLIP or not pieces:
+        pieces.append((start if pieces else 0.0, duration))
+    return pieces
+
+
+def _distinct(path: Path, pieces: list[tuple[float, float]], threshold: float = 0.95) -> bool:
+    """Do the pieces of one video show different pictures? (16x16 grey thumbnails of each
+    piece's middle frame, zero-mean cosine; a test card or a slide scores ~1.)"""
+    from vq.media import open_video
+    from vq.pipelines.eval_pairs import thumbnail_descriptor
+
+    with open_video(path) as video:
+        frames = video.sample(times=[(a + b) / 2 for a, b in pieces], max_side=160)
+    d = thumbnail_descriptor(list(frames.images))
+    sim = d @ d.T
+    np.fill_diagonal(sim, -1)
+    return bool(sim.max() < threshold)
+
+
+def plan_clips(
+    files: list[Path], clip_seconds: float, max_side: int, warn: Callable[[str], None]
+) -> list[Clip]:
+    from vq.media import probe
+
+    clips: list[Clip] = []
+    singles: list[Clip] = []
+    for path in files:
+        try:
+            info = probe(path)
+        except MediaError as e:
+            warn(f"skipped {path.name}: {e}")
+            continue
+        duration = info.duration or 0.0
+        if duration < 1.0:
+            warn(f"skipped {path.name}: {duration:.1f} s is too short")
+            continue
+        size = _even_size(info.width, info.height, max_side)
+        pieces = _pieces(duration, clip_seconds, GUARD)
+        if len(pieces) > 1 and not _distinct(path, pieces):
+            pieces = [(0.0, duration)]
+        stem = path.stem.replace(" ", "_")
+        made = [
+            Clip(f"{stem}@{a:.0f}", "", str(path), a, b, "ref" if k % 2 == 0 else "other", size)
+            for k, (a, b) in enumerate(pieces)
+        ]
+        for clip in made:
+            if clip.end - clip.start < MIN_CLIP:
+                clip.role = "other"
+        if len(made) == 1 and made[0].role == "ref":
+            singles.append(made[0])
+        clips.extend(made)
+    for k, clip in enumerate(singles):  # one-clip videos: alternately references and others
+        clip.role = "ref" if k % 2 == 0 else "other"
+    return clips
+
+
+def screen_clips(clips: list[Clip], warn: Callable[[str], None], same_picture: float = 0.9) -> list[Clip]:
+    """Drop clips that would make the ground truth wrong: blank clips (nothing to match), and
+    clips showing the same picture as a kept reference (a static scene continuing past a cut,
+    a source that contains another source). Pixel-level test: 16x16 grey thumbnails at 1 fps,
+    zero-mean cosine >= `same_picture` between any two frames."""
+    from vq.media import open_video
+    from vq.pipelines.eval_pairs import thumbnail_descriptor
+    from vq.preprocess.content_box import informative_frames
+
+    kept: list[Clip] = []
+    ref_thumbs: list[tuple[str, np.ndarray]] = []
+    for clip in sorted(clips, key=lambda c: c.role != "ref"):  # references first
+        with open_video(clip.path) as video:
+            frames = video.sample(fps=1.0, max_side=160)
+        useful = informative_frames(frames.images)
+        if not useful.any():
+            warn(f"dropped {clip.id}: no informative frames (blank)")
+            continue
+        thumbs = thumbnail_descriptor(list(frames.images[useful]))
+        twin = next((rid for rid, t in ref_thumbs if float((thumbs @ t.T).max()) >= same_picture), None)
+        if twin is not None:
+            warn(f"dropped {clip.id}: shows the same picture as reference {twin}")
+            continue
+        kept.append(clip)
+        if clip.role == "ref":
+            ref_thumbs.append((clip.id, thumbs))
+    order = {c.id: k for k, c in enumerate(clips)}
+    return sorted(kept, key=lambda c: order[c.id])
+
+
+def build_benchmark(
+    sources: list[Path],
+    work: Path,
+    *,
+    seed: int = 0,
+    clip_seconds: float = 6.0,
+    fps: float = 10.0,
+    max_side: int = 480,
+    warn: Callable[[str], None] = lambda m: None,
+    progress: Callable[[Any, int, str], Any] | None = None,
+) -> Benchmark:
+    """Render references and queries under `work` (reused when the same parameters built it)."""
+    files = _video_files(sources)
+    params = {
+        "version": BENCHMARK_VERSION,
+        "sources": [str(p.resolve()) for p in files],
+        "seed": seed,
+        "clip_seconds": clip_seconds,
+        "fps": fps,
+        "max_side": max_side,
+    }
+    manifest = work / "benchmark.json"
+    if manifest.exists():
+        try:
+            cached = Benchmark.from_json(json.loads(manifest.read_text()))
+            if cached.params == params and all(Path(q.path).exists() for q in cached.queries):
+                return cached
+        except (ValueError, KeyError, TypeError):
+            pass
+    for sub in ("clips", "queries"):
+        shutil.rmtree(work / sub, ignore_errors=True)
+        (work / sub).mkdir(parents=True, exist_ok=True)
+
+    track = progress or (lambda items, total, desc: items)
+    clips = plan_clips(files, clip_seconds, max_side, warn)
+    for clip in track(clips, len(clips), "cutting clips"):
+        clip.path = str(work / "clips" / f"{clip.id}.mp4")
+        E.render(clip.source, clip.path, [E.Trim(clip.start, clip.end)], fps=fps, size=clip.size, audio=False)
+    clips = screen_clips(clips, warn)
+    refs = [c for c in clips if c.role == "ref"]
+    others = [c for c in clips if c.role == "other"]
+    if not refs or not others:
+        raise UsageError(
+            f"need videos giving at least one reference and one non-reference clip of ≥ {MIN_CLIP:.0f} s "
+            f"(got {len(refs)} and {len(others)} from {len(files)} files)"
+        )
+    rng = np.random.default_rng(seed)
+    backgrounds = [E.BackgroundVideo(c.path, c.size, fps=fps) for c in others[:3]]
+
+    jobs: list[Callable[[], Query]] = []
+    families = list(SPATIAL)
+    rng.shuffle(families)
+    cycle = iter(families * (2 * len(refs) // len(families) + 2))
+    ref_videos = {c.source for c in refs}
+    for ref in refs:
+        for _ in range(2):
+            jobs.append(_copy_job(ref, "full", [next(cycle)], rng, backgrounds, work))
+        stack = [str(rng.choice(FRAMES)), str(rng.choice(OVERLAYS)), str(rng.choice(PHOTOMETRIC))]
+        jobs.append(_copy_job(ref, "stacked", stack, rng, backgrounds, work))
+        jobs.append(_copy_job(ref, "speed", ["speed", str(rng.choice(LIGHT))], rng, backgrounds, work))
+        jobs.append(_partial_job(ref, others, rng, work, fps))
+    for other in others:
+        look_alike = other.source in ref_videos
+        variants = (
+            [str(rng.choice(LIGHT))],
+            [str(rng.choice(FRAMES)), str(rng.choice(OVERLAYS))],
+            [str(rng.choice(PHOTOMETRIC)), "crop"],
+        )
+        for fam in variants:
+            jobs.append(_non_copy_job(other, fam, rng, backgrounds, work, look_alike))
+    queries = [job() for job in track(jobs, len(jobs), "rendering queries")]
+    bench = Benchmark(params, clips, queries)
+    atomic_write_text(manifest, json.dumps(bench.to_json(), indent=1) + "\n")
+    return bench
+
+
+def _edits(families: list[str], rng, size: tuple[int, int], backgrounds) -> list[E.Edit]:
+    out: list[E.Edit] = []
+    for fam in families:
+        background = backgrounds[int(rng.integers(len(backgrounds)))] if backgrounds else None
+        edit = E.random_edit(fam, rng, size, background=background)
+        out.append(edit)
+        if not isinstance(edit, E.TEMPORAL):
+            _, size = edit.map_box((0, 0, *size), size)
+    return out
+
+
+def _copy_job(ref: Clip, kind: str, families: list[str], rng, backgrounds, work: Path):
+    edits = _edits(families, rng, ref.size, backgrounds)
+    qid = f"{kind}-{ref.id}-{'+'.join(families)}"
+
+    def job() -> Query:
+        path = work / "queries" / f"{qid}.mp4"
+        record = E.render(ref.path, path, edits, audio=False)
+        truth = [
+            {"ref_id": ref.id, "query_start": q0, "query_end": q1, "ref_start": r0, "ref_end": r1}
+            for q0, q1, r0, r1 in record.segments
+        ]
+        return Query(qid, str(path), kind, families, truth)
+
+    return job
+
+
+def _partial_job(ref: Clip, others: list[Clip], rng, work: Path, fps: float):
+    length = ref.end - ref.start
+    span = max(MIN_CLIP, length * float(rng.uniform(0.5, 0.8)))
+    span = min(span, length)
+    a = float(rng.uniform(0, length - span))
+    before, after = (others[int(i)] for i in rng.choice(len(others), 2))
+    b_len, a_len = (float(rng.uniform(1.5, 3.0)) for _ in range(2))
+    b_len = min(b_len, before.end - before.start)
+    a_len = min(a_len, after.end - after.start)
+    family = str(rng.choice(LIGHT))
+    edits = _edits([family], rng, ref.size, [])
+    qid = f"partial-{ref.id}-{family}"
+
+    def job() -> Query:
+        path = work / "queries" / f"{qid}.mp4"
+        pieces = [(before.path, 0.0, b_len), (ref.path, a, a + span), (after.path, 0.0, a_len)]
+        record = E.splice(pieces, path, edits, fps=fps, size=ref.size)
+        q0, q1, r0, r1 = record.segments[1]
+        truth = [{"ref_id": ref.id, "query_start": q0, "query_end": q1, "ref_start": r0, "ref_end": r1}]
+        return Query(qid, str(path), "partial", [family], truth)
+
+    return job
+
+
+def _non_copy_job(clip: Clip, families: list[str], rng, backgrounds, work: Path, look_alike: bool):
+    edits = _edits(families, rng, clip.size, backgrounds)
+    qid = f"non_copy-{clip.id}-{'+'.join(families)}"
+
+    def job() -> Query:
+        path = work / "queries" / f"{qid}.mp4"
+        E.render(clip.path, path, edits, audio=False)
+        return Query(qid, str(path), "non_copy", families, [], look_alike)
+
+    return job
+
+
+# -- running and scoring -----------------------------------------------------------------------------
+
+
+def run_method(
+    bench: Benchmark,
+    embedder: Any,
+    library_dir: Path,
+    *,
+    fps: float,
+    thresholds: dict[str, float] | None = None,
+    config: Any = None,
+    progress: Callable[[Any, int, str], Any] | None = None,
+) -> dict[str, Any]:
+    """Ingest the references into a fresh library at `library_dir`, query every query."""
+    from vq.index.library import Library, LibraryConfig
+    from vq.pipelines.dedup import Dedup
+    from vq.stages.embed import matching_thresholds
+
+    shutil.rmtree(library_dir, ignore_errors=True)
+    lib_config = LibraryConfig(
+        model=embedder.name, model_sha256=embedder.fingerprint, dim=embedder.dim, fps=fps
+    )
+    if thresholds is None and hasattr(embedder, "artifact"):
+        thresholds = matching_thresholds(embedder.artifact.card)
+    lib_config.thresholds.update(thresholds or {})
+    track = progress or (lambda items, total, desc: items)
+    records = []
+    with Library.create(library_dir, lib_config) as lib:
+        dedup = Dedup(embedder, [lib], config)
+        for ref in track(bench.refs, len(bench.refs), f"{embedder.name}: ingesting"):
+            rec = dedup.process(ref.path, name=ref.id, query=False)
+            if rec["status"] != "ok":
+                raise UsageError(f"reference {ref.id} failed: {rec.get('error')}")
+        for q in track(bench.queries, len(bench.queries), f"{embedder.name}: querying"):
+            records.append(dedup.process(q.path, name=q.id, ingest=False))
+    return {"records": records}
+
+
+def predictions_of(records: list[dict[str, Any]]) -> list[Match]:
+    return [
+        Match(
+            rec["id"],
+            m["ref_id"],
+            s["query_start"],
+            s["query_end"],
+            s["ref_start"],
+            s["ref_end"],
+            s["score"],
+        )
+        for rec in records
+        for m in rec.get("matches", [])
+        for s in m["segments"]
+    ]
+
+
+def score(bench: Benchmark, records: list[dict[str, Any]]) -> dict[str, Any]:
+    truth = bench.truth()
+    preds = predictions_of(records)
+    truth_pairs = {m.pair for m in truth}
+    pred_pairs = {m.pair for m in preds}
+    kinds: dict[str, dict[str, Any]] = {}
+    for kind in sorted({q.kind for q in bench.queries}):
+        qs = [q for q in bench.queries if q.kind == kind]
+        found = sum(any((q.id, t["ref_id"]) in pred_pairs for t in q.truth) for q in qs)
+        flagged = sum(any(p[0] == q.id for p in pred_pairs) for q in qs)
+        kinds[kind] = {"queries": len(qs), "found": found, "flagged": flagged}
+    looks = [q for q in bench.queries if q.look_alike]
+    kinds["look_alike"] = {
+        "queries": len(looks),
+        "found": 0,
+        "flagged": sum(any(p[0] == q.id for p in pred_pairs) for q in looks),
+    }
+    timings = [r["timings"]["total"] for r in records if r.get("timings")]
+    return {
+        "video": video_prf(truth_pairs, pred_pairs),
+        "segment_uap": segment_ap(truth, preds),
+        "vcsl": vcsl_f1(truth, preds),
+        "kinds": kinds,
+        "errors": [r["id"] for r in records if r["status"] != "ok"],
+        "seconds_per_query": float(np.median(timings)) if timings else None,
+    }
+
+
+def evaluate(
+    bench: Benchmark,
+    methods: dict[str, tuple[Any, dict[str, float] | None]],
+    work: Path,
+    *,
+    fps: float,
+    config: Any = None,
+    progress: Callable[[Any, int, str], Any] | None = None,
+) -> dict[str, Any]:
+    """Run every method (name -> (embedder, thresholds)) and score it."""
+    report: dict[str, Any] = {}
+    for name, (embedder, thresholds) in methods.items():
+        t0 = time.perf_counter()
+        run = run_method(
+            bench,
+            embedder,
+            work / f"library-{name}",
+            fps=fps,
+            thresholds=thresholds,
+            config=config,
+            progress=progress,
+        )
+        report[name] = score(bench, run["records"])
+        report[name]["seconds"] = time.perf_counter() - t0
+        report[name]["records"] = run["records"]
+    return report
+
+
+def summary(bench: Benchmark) -> dict[str, Any]:
+    kinds: dict[str, int] = {}
+    for q in bench.queries:
+        kinds[q.kind] = kinds.get(q.kind, 0) + 1
+    return {
+        "references": len(bench.refs),
+        "reference_seconds": round(sum(c.end - c.start for c in bench.refs), 1),
+        "queries": len(bench.queries),
+        "kinds": kinds,
+        "look_alikes": sum(q.look_alike for q in bench.queries),
+        "truth_segments": len(bench.truth()),
+    }
