@@ -93,6 +93,15 @@ def test_run_finds_the_copy_and_skips_bad_files(clips, tmp_path, capsys):
     with open_library(lib) as opened:
         assert opened.stats()["vectors"] == before
 
+    # Past its decoding deadline a video falls back to snapshots: still matched, not ingested.
+    code, (record,) = run_json(
+        capsys, ["run", str(clips["copy"]), "--library", str(lib), "--json", "--deadline", "0"]
+    )
+    assert code == 0 and record["mode"] == "fallback" and record["ingested"] is False
+    assert record["matches"][0]["ref_id"].endswith("original.mp4")
+    with open_library(lib) as opened:
+        assert opened.stats()["vectors"] == before
+
     # Remove hides the original from later queries.
     assert main(["index", "remove", top["ref_id"], "--library", str(lib)]) == 0
     capsys.readouterr()

@@ -20,7 +20,7 @@ def test_quickstart_has_two_commands_and_ci_runs_the_second():
     assert len(commands) == 2, commands
     ci = (REPO / ".ci" / "run").read_text().strip().splitlines()[-1]
     assert ci == commands[1]
-    assert "vq enhance" in commands[0] and "pytest" in commands[1]
+    assert "vq run" in commands[0] and "pytest" in commands[1]
 
 
 def test_every_command_in_the_readme_exists(capsys):

@@ -51,6 +51,10 @@ class MediaError(VqError):
     exit_code = 6
 
 
+class DeadlineExceeded(MediaError):
+    """Decoding ran past the time it was given (the dedup job then takes its fallback path)."""
+
+
 class RegistryError(VqError):
     """Unknown or conflicting plugin names."""
 

@@ -34,6 +34,12 @@ def run_cmd(
     lock_timeout: float = typer.Option(
         120.0, "--lock-timeout", help="Seconds to wait while another process writes the library."
     ),
+    deadline: float = typer.Option(
+        None,
+        "--deadline",
+        help="Seconds of decoding per video before falling back to 30 snapshots of the first 5 min "
+        "(matched, not ingested).",
+    ),
     create: bool = typer.Option(
         False, "--create", help="Create a missing library with the default model (as `vq index create`)."
     ),
@@ -57,6 +63,7 @@ def run_cmd(
         coarse=coarse,
         meta=meta,
         lock_timeout=lock_timeout,
+        deadline=deadline,
     )
 
 
@@ -73,6 +80,7 @@ def run_job(
     coarse: str = "vote",
     meta: list[str] | None = None,
     lock_timeout: float = 120.0,
+    deadline: float | None = None,
 ) -> None:
     from vq.cli.extras import parse_pairs
     from vq.index.library import Library
@@ -96,7 +104,7 @@ def run_job(
     failed = 0
     try:
         embedder = Embedder(opened[0].config.model, backend=backend)
-        job = Dedup(embedder, opened, DedupConfig(aligner=aligner, coarse=coarse))
+        job = Dedup(embedder, opened, DedupConfig(aligner=aligner, coarse=coarse, deadline=deadline))
         for path in track(paths, total=len(paths), description="run"):
             metadata = {**_sidecar(path), **extra_meta}
             record = job.process(path, metadata, ingest=ingest, query=query)
@@ -135,6 +143,8 @@ def _print_summary(record: dict[str, Any]) -> None:
         return
     t = record["timings"]
     head = f"{record['path']}: {len(record['matches'])} match(es), {t['total']:.2f} s"
+    if record.get("mode") == "fallback":
+        head += " (fallback: decoding passed --deadline; snapshots matched, not ingested)"
     console.print(head)
     for m in record["matches"]:
         segs = ", ".join(

@@ -111,3 +111,32 @@ def _merge(segments: list[Segment], gap: float, offset_tolerance: float) -> list
                 continue
         out.append(s)
     return out
+
+
+def offset_vote(
+    sim: np.ndarray,
+    q_times: np.ndarray,
+    r_times: np.ndarray,
+    frame_threshold: float,
+    tolerance: float,
+    min_frames: int = 2,
+) -> list[Segment]:
+    """The fallback's fine stage, for a few snapshots spread over minutes: lines cannot be
+    traced through 30 frames 10 s apart, but a copy still shows as query frames whose best
+    reference frames sit at one time offset. Each query frame above the threshold votes
+    for its offset; the largest group agreeing within `tolerance` seconds is the match."""
+    if sim.size == 0:
+        return []
+    best = sim.argmax(axis=1)
+    score = sim[np.arange(len(sim)), best]
+    ok = score >= frame_threshold
+    if ok.sum() < min_frames:
+        return []
+    q, r, s = q_times[ok], r_times[best[ok]], score[ok]
+    offsets = r - q
+    agree = np.abs(offsets[:, None] - offsets[None, :]) <= tolerance
+    members = agree[int(np.argmax(agree.sum(axis=1)))]
+    if members.sum() < min_frames:
+        return []
+    q, r, s = q[members], r[members], s[members]
+    return [Segment(float(q.min()), float(q.max()), float(r.min()), float(r.max()), float(s.mean()))]

@@ -21,12 +21,13 @@ returned (within half a sample interval of the request, or dropped past the end)
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vq.errors import MediaError
+from vq.errors import DeadlineExceeded, MediaError
 
 if TYPE_CHECKING:
     from vq.media.video import Frames, Video
@@ -266,8 +267,12 @@ def decode_samples(
     max_side: int | None,
     fast: bool,
     exact: bool = False,
+    deadline: float | None = None,
 ) -> Frames:
     """Decode the frames nearest `targets`.
+
+    `deadline` (a `time.monotonic()` value) stops the work with `DeadlineExceeded` once
+    passed: an upload-time job would rather fall back than wait.
 
     Periodic sampling (`exact=False`: fps= or count=) accepts any frame within half a
     sample interval, which allows the keyframe-only and reference-only shortcuts.
@@ -306,6 +311,8 @@ def decode_samples(
     chosen: list[tuple[float, Any]] = []  # (pts seconds, frame) per served target
     i, prev, prev_t = 0, None, -np.inf
     while i < n:
+        if deadline is not None and time.monotonic() > deadline:
+            raise DeadlineExceeded(f"{video.path}: decoding passed its deadline at {i} of {n} samples")
         frame = decoder.next()
         if frame is None:
             break

@@ -222,6 +222,7 @@ class Video:
         max_side: int | None = None,
         fast: bool = True,
         max_frames: int = 100_000,
+        deadline: float | None = None,
     ) -> Frames:
         """Decode frames at `fps`, at `times`, or `count` evenly over the first `within` s.
 
@@ -232,6 +233,7 @@ class Video:
         `size=(w, h)` scales every frame to exactly that size; `max_side` keeps the aspect
         ratio and bounds the longer side. Either way the scaling happens inside the colour
         conversion. `fast` skips the loop filter (cheaper, slightly softer frames).
+        `deadline` (a `time.monotonic()` value) raises `DeadlineExceeded` once passed.
         """
         from vq.media.sampling import decode_samples, sample_times
 
@@ -239,7 +241,14 @@ class Video:
         if len(targets) > max_frames:
             raise MediaError(f"{self.path}: {len(targets)} samples exceed max_frames={max_frames}")
         return decode_samples(
-            self, targets, fps=fps, size=size, max_side=max_side, fast=fast, exact=times is not None
+            self,
+            targets,
+            fps=fps,
+            size=size,
+            max_side=max_side,
+            fast=fast,
+            exact=times is not None,
+            deadline=deadline,
         )
 
     def close(self) -> None:

@@ -16,10 +16,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from vq.errors import VqError
+from vq.errors import DeadlineExceeded, VqError
 from vq.index.library import Library
 from vq.match import ALIGNERS, FILTERS
 from vq.match import coarse as coarse_stage
+from vq.match.align import offset_vote
 from vq.match.segments import extend_over_blanks
 from vq.preprocess.content_box import MIN_FRAME_STD, detect_content_box, informative_frames
 from vq.stages.embed import DECODE_MAX_SIDE
@@ -34,6 +35,13 @@ class DedupConfig:
     aligner: str = "diagonal"  # a registry name: diagonal | tn
     filters: dict[str, dict[str, Any]] = field(default_factory=lambda: {"min_seconds": {"seconds": 2.0}})
     crop: bool = True
+    # The seed's "timeout fallback": when decoding for the main path passes `deadline`
+    # seconds, match `fallback_frames` snapshots spread over the first `fallback_seconds`
+    # instead (a few seeks), report that, and do not ingest (the library holds main-path
+    # vectors only; the video is left for a later main pass).
+    deadline: float | None = None
+    fallback_frames: int = 30
+    fallback_seconds: float = 300.0
     whole_frame: bool = True  # also match a cropped query as the whole frame
     min_frame_std: float = MIN_FRAME_STD  # frames flatter than this are neither stored nor queried
 
@@ -92,9 +100,18 @@ class Dedup:
         cfg = self.config
         t0 = time.perf_counter()
         try:
+            mode = "main"
             with open_video(path) as video:
                 info = video.info
-                frames = video.sample(fps=self.fps, max_side=DECODE_MAX_SIDE)
+                deadline = time.monotonic() + cfg.deadline if cfg.deadline is not None else None
+                try:
+                    frames = video.sample(fps=self.fps, max_side=DECODE_MAX_SIDE, deadline=deadline)
+                except DeadlineExceeded:
+                    mode = "fallback"
+                    frames = video.sample(
+                        count=cfg.fallback_frames, within=cfg.fallback_seconds, max_side=DECODE_MAX_SIDE
+                    )
+            record["mode"] = mode
             t1 = time.perf_counter()
             if len(frames) == 0:
                 raise VqError(f"{path}: no frames decoded")
@@ -117,11 +134,12 @@ class Dedup:
                 content_box=box.to_json() if box is not None else None,
             )
             for lib in self.libraries if query and len(vectors) else []:  # a blank video matches nothing
-                sel = _on_grid(times, lib.config.fps)
+                sel = _on_grid(times, lib.config.fps) if mode == "main" else np.arange(len(times))
                 views = [vectors[sel]] + ([whole[sel]] if whole is not None else [])
-                record["matches"].extend(self._match(lib, views, times[sel], meta, frames.times))
+                record["matches"].extend(self._match(lib, views, times[sel], meta, frames.times, mode))
             t4 = time.perf_counter()
-            if ingest:
+            record["ingested"] = False
+            if ingest and mode == "main":
                 for lib in self.libraries:
                     if lib.config.name in self.ingest_into and lib.write:
                         sel = _on_grid(times, lib.config.fps)
@@ -134,6 +152,7 @@ class Dedup:
                                 duration=info.duration,
                                 metadata=meta,
                             )
+                            record["ingested"] = True
             t5 = time.perf_counter()
             record["timings"] = {
                 "decode": t1 - t0,
@@ -155,6 +174,7 @@ class Dedup:
         times: np.ndarray,
         meta: dict[str, Any],
         sampled: np.ndarray,
+        mode: str = "main",
     ) -> list[dict]:
         """Match one query (one or two views of its frames: crop, whole frame) in `lib`."""
         cfg = self.config
@@ -174,7 +194,10 @@ class Dedup:
         for vid in candidates:
             ref, ref_times = lib.vectors_of(vid)
             sim = np.max([view @ ref.T for view in views], axis=0)
-            segments = aligner(sim, times, ref_times, step)
+            if mode == "main":
+                segments = aligner(sim, times, ref_times, step)
+            else:
+                segments = offset_vote(sim, times, ref_times, aligner.frame_threshold, tolerance=2 * step)
             min_score = lib.config.thresholds.get("min_score", 0.0)
             segments = [s for s in segments if s.score >= min_score]
             if not segments:
