@@ -195,3 +195,31 @@ def test_eval_dedup_small_benchmark(shared_data, tmp_path, capsys):
         assert not method["errors"]
     assert model["video"]["f1"] >= 0.8
     assert model["segment_uap"] > pdq["segment_uap"]
+
+
+def test_downstream_libraries_and_metadata_filters(clips, tmp_path, capsys):
+    """A query checks several libraries (only the first is ingested into); a library's
+    same-uploader rule drops re-uploads by the original's uploader (sidecar metadata)."""
+    main_lib, blocklist = tmp_path / "main", tmp_path / "blocklist"
+    assert main(["index", "create", str(main_lib), "--fps", "1", "--filter", "same_uploader"]) == 0
+    assert main(["index", "create", str(blocklist), "--fps", "1", "--name", "blocklist"]) == 0
+    assert main(["index", "add", str(clips["original"]), "-l", str(blocklist)]) == 0
+    assert main(["run", str(clips["original"]), "-l", str(main_lib), "--meta", "uploader=ann"]) == 0
+    capsys.readouterr()
+    assert "[filters.same_uploader]" in (main_lib / "library.toml").read_text()
+
+    copy = tmp_path / "copy.mp4"
+    copy.write_bytes(clips["copy"].read_bytes())
+    (tmp_path / "copy.mp4.json").write_text(json.dumps({"uploader": "ann", "title": "my own clip again"}))
+    code, (record,) = run_json(
+        capsys, ["run", str(copy), "-l", str(main_lib), "-l", str(blocklist), "--no-ingest", "--json"]
+    )
+    assert code == 0
+    assert [m["library"] for m in record["matches"]] == ["blocklist"]  # main: same uploader, dropped
+
+    (tmp_path / "copy.mp4.json").write_text(json.dumps({"uploader": "bob"}))
+    code, (record,) = run_json(
+        capsys, ["run", str(copy), "-l", str(main_lib), "-l", str(blocklist), "--no-ingest", "--json"]
+    )
+    assert sorted(m["library"] for m in record["matches"]) == ["blocklist", "main"]
+    assert main(["index", "create", str(tmp_path / "x"), "--filter", "no_such_rule"]) == 2

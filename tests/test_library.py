@@ -139,3 +139,26 @@ def test_kill_9_mid_ingest_leaves_every_committed_video(tmp_path):
         segments = {p.name for p in (root / "segments").iterdir()}
         assert segments == {f"{v.first_vector}.npz" for v in lib.videos.values()}  # no orphans
         lib.add_video("after-crash", unit(5, 99), np.arange(5) * 2.0)
+
+
+def test_gpu_search_mirrors_the_cpu_index(tmp_path):
+    """Where faiss sees a GPU, search runs there and returns what the CPU index returns;
+    elsewhere use_gpu() says no and nothing changes."""
+    from conftest import gpu_available
+
+    with Library.create(tmp_path / "lib", config()) as lib:
+        for i in range(4):
+            lib.add_video(f"v{i}", unit(50, i), np.arange(50) * 2.0)
+        probe = lib.vectors_of(lib.video_by_name("v2").id)[0][:5]
+        cpu = lib.search(probe, k=3)
+        on_gpu = lib.use_gpu()
+        if not gpu_available():
+            assert on_gpu is False
+            return
+        if not on_gpu:
+            pytest.skip("a GPU is present but this faiss build has no GPU support (install vq[gpu])")
+        gpu = lib.search(probe, k=3)
+        np.testing.assert_array_equal(cpu[1], gpu[1])
+        lib.add_video("late", unit(20, 9), np.arange(20) * 2.0)  # the mirror takes new vectors
+        _, ids = lib.search(lib.vectors_of(lib.video_by_name("late").id)[0][:1], k=1)
+        assert lib.video_of(ids[:, 0])[0] == lib.video_by_name("late").id

@@ -25,7 +25,12 @@ def create_cmd(
     frame_threshold: float = typer.Option(
         None, "--frame-threshold", help="Cosine for a frame match (default: the model card's)."
     ),
-    min_seconds: float = typer.Option(2.0, "--min-seconds", help="Shortest segment reported."),
+    min_seconds: float = typer.Option(2.0, "--min-seconds", help="Fewest matched seconds reported."),
+    rules: list[str] = typer.Option(
+        [],
+        "--filter",
+        help="More post-match rules, NAME or NAME:KEY=VALUE,... (same_uploader, min_ratio:ratio=0.2).",
+    ),
 ) -> None:
     """Create an empty library bound to one embedding model."""
     create_library(
@@ -37,7 +42,23 @@ def create_cmd(
         flat_limit=flat_limit,
         frame_threshold=frame_threshold,
         min_seconds=min_seconds,
+        rules=rules,
     )
+
+
+def parse_filters(rules: list[str]) -> dict[str, dict[str, object]]:
+    """["same_uploader", "min_ratio:ratio=0.2"] -> {"same_uploader": {}, "min_ratio": {"ratio": 0.2}}."""
+    from vq.cli.extras import literal, parse_pairs
+    from vq.match import FILTERS
+
+    out: dict[str, dict[str, object]] = {}
+    for rule in rules:
+        name, _, args = rule.partition(":")
+        if name not in FILTERS:
+            raise UsageError(f"unknown filter {name!r} (known: {', '.join(FILTERS.names())})")
+        pairs = parse_pairs([a for a in args.split(",") if a], f"--filter {name}")
+        out[name] = {k: literal(v) for k, v in pairs.items()}
+    return out
 
 
 def create_library(
@@ -50,6 +71,7 @@ def create_library(
     flat_limit: int = 200_000,
     frame_threshold: float | None = None,
     min_seconds: float = 2.0,
+    rules: list[str] | None = None,
 ) -> None:
     from vq.models import ZOO_DIR, load_model
     from vq.stages.embed import matching_thresholds
@@ -57,7 +79,8 @@ def create_library(
     if fps <= 0:
         raise UsageError("--fps must be positive")
     art = load_model(model, task="embed")
-    thresholds = {**matching_thresholds(art.card), "min_seconds": min_seconds}
+    thresholds = matching_thresholds(art.card)
+    filters = {"min_seconds": {"seconds": min_seconds}, **parse_filters(rules or [])}
     if frame_threshold is not None:
         thresholds["frame"] = frame_threshold
     # Zoo models are found by name; anything else by its absolute folder (checked by sha256).
@@ -71,6 +94,7 @@ def create_library(
         flat_limit=flat_limit,
         name=name,
         thresholds=thresholds,
+        filters=filters,
     )
     Library.create(library, config).close()
     console.print(f"created library '{name}' at {library} ({art.name}, {fps} fps)")

@@ -100,6 +100,8 @@ def run_job(
     opened = [
         Library.open(p, write=ingest and i == 0, lock_timeout=lock_timeout) for i, p in enumerate(libraries)
     ]
+    for lib in opened:
+        lib.use_gpu()  # faiss-gpu builds search on the GPUs; a no-op elsewhere
     records: list[dict[str, Any]] = []
     failed = 0
     try:

@@ -73,10 +73,11 @@ class LibraryConfig:
     thresholds: dict[str, float] = field(
         default_factory=lambda: {
             "frame": 0.55,  # cosine: a frame pair counts as a match
-            "min_seconds": 2.0,  # shortest matched segment reported
             "min_score": 0.6,  # mean similarity along a reported segment
         }
     )
+    # post-match rules (vq.match.filters, by registry name) and their arguments
+    filters: dict[str, dict[str, Any]] = field(default_factory=lambda: {"min_seconds": {"seconds": 2.0}})
     name: str = "main"
 
     def to_toml(self) -> str:
@@ -105,6 +106,8 @@ class LibraryConfig:
             "[thresholds]",
             *(f"{k} = {v}" for k, v in self.thresholds.items()),
         ]
+        for rule, args in self.filters.items():
+            lines += ["", f"[filters.{rule}]", *(f"{k} = {value(v)}" for k, v in args.items())]
         return "\n".join(lines) + "\n"
 
     @classmethod
@@ -121,6 +124,7 @@ class LibraryConfig:
                 nprobe=int(raw["index"]["nprobe"]),
                 rerank=int(raw["index"]["rerank"]),
                 thresholds={k: float(v) for k, v in raw.get("thresholds", {}).items()},
+                filters={str(k): dict(v) for k, v in raw.get("filters", {}).items()},
                 name=str(raw.get("name", "main")),
             )
         except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as e:
@@ -235,6 +239,7 @@ class Library:
             self._sweep_orphans()
         self._index = None
         self._index_covers = 0
+        self._gpu, self._gpu_index, self._gpu_source, self._gpu_covers = False, None, None, 0
         self._load_index()
 
     def _sweep_orphans(self) -> None:
@@ -403,7 +408,7 @@ class Library:
         if self._index is None or self.total == 0:
             return np.full((n, k), -np.inf, np.float32), np.full((n, k), -1, np.int64)
         want = max(k, self.config.rerank) + (len(self._removed) and 32)
-        _, cand = self._index.search(q, min(want, self.total))
+        _, cand = self._searcher().search(q, min(want, self.total))
         scores = np.full(cand.shape, -np.inf, np.float32)
         valid = cand >= 0
         exact = self._vectors[np.where(valid, cand, 0)].astype(np.float32)  # (n, c, d)
@@ -448,15 +453,34 @@ class Library:
             "segment_bytes": seg_bytes,
             "model": self.config.model,
             "fps": self.config.fps,
+            "search_on_gpu": self._gpu,
         }
 
     def use_gpu(self) -> bool:
-        """Move the index to all GPUs when faiss sees any (faiss-gpu builds)."""
+        """Search on every GPU faiss sees (faiss-gpu builds); False where there is none.
+
+        The CPU index stays the one that is written to disk and grown; the GPU copy mirrors
+        it, taking new vectors as they arrive and re-cloned when the index is rebuilt."""
         faiss = _faiss()
-        if self._index is None or not hasattr(faiss, "get_num_gpus") or faiss.get_num_gpus() == 0:
+        if not hasattr(faiss, "get_num_gpus") or faiss.get_num_gpus() == 0:
             return False
-        self._index = faiss.index_cpu_to_all_gpus(self._index)
+        self._gpu = True
         return True
+
+    def _searcher(self):
+        if not self._gpu:
+            return self._index
+        faiss = _faiss()
+        if self._gpu_index is None or self._gpu_source is not self._index:
+            self._gpu_index = faiss.index_cpu_to_all_gpus(self._index)
+            self._gpu_source, self._gpu_covers = self._index, self._index_covers
+            if self.config.nprobe and _ivf(self._index) is not None:
+                faiss.GpuParameterSpace().set_index_parameter(self._gpu_index, "nprobe", self.config.nprobe)
+        elif self._gpu_covers < self._index_covers:
+            fresh = self._vectors[self._gpu_covers : self._index_covers].astype(np.float32)
+            self._gpu_index.add(fresh)
+            self._gpu_covers = self._index_covers
+        return self._gpu_index
 
 
 def _ivf(index):

@@ -10,7 +10,7 @@ and leaves every library untouched.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -33,7 +33,7 @@ class DedupConfig:
     top_n: int = 5
     mean_threshold: float = 0.5
     aligner: str = "diagonal"  # a registry name: diagonal | tn
-    filters: dict[str, dict[str, Any]] = field(default_factory=lambda: {"min_seconds": {"seconds": 2.0}})
+    filters: dict[str, dict[str, Any]] | None = None  # None: each library's own [filters]
     crop: bool = True
     # The seed's "timeout fallback": when decoding for the main path passes `deadline`
     # seconds, match `fallback_frames` snapshots spread over the first `fallback_seconds`
@@ -219,7 +219,8 @@ class Dedup:
                 "segments": [s.to_json() for s in segments],
                 "ref_metadata": video.metadata,
             }
-            if all(FILTERS.get(name)(meta, match, **args) for name, args in cfg.filters.items()):
+            rules = cfg.filters if cfg.filters is not None else lib.config.filters
+            if all(FILTERS.get(name)(meta, match, **args) for name, args in rules.items()):
                 out.append(match)
         return sorted(out, key=lambda m: -m["score"])
 
