@@ -162,3 +162,19 @@ def test_gpu_search_mirrors_the_cpu_index(tmp_path):
         lib.add_video("late", unit(20, 9), np.arange(20) * 2.0)  # the mirror takes new vectors
         _, ids = lib.search(lib.vectors_of(lib.video_by_name("late").id)[0][:1], k=1)
         assert lib.video_of(ids[:, 0])[0] == lib.video_by_name("late").id
+
+
+def test_a_video_with_no_vectors_is_catalogued_without_a_segment(tmp_path):
+    """An all-black upload has no informative frames: it is recorded (it was seen) but
+    owns no vectors, and the next video's segment does not collide with it."""
+    root = tmp_path / "lib"
+    with Library.create(root, config()) as lib:
+        lib.add_video("a", unit(5, 1), np.arange(5) * 2.0)
+        lib.add_video("blank", np.zeros((0, 32)), np.zeros(0))
+        lib.add_video("b", unit(7, 2), np.arange(7) * 2.0)
+    with open_library(root) as lib:
+        assert {v.name for v in lib.live_videos()} == {"a", "blank", "b"}
+        b = lib.video_by_name("b")
+        assert lib.vectors_of(b.id)[0].shape == (7, 32)
+        _, ids = lib.search(lib.vectors_of(b.id)[0][:1], k=1)
+        assert lib.video_of(ids[:, 0])[0] == b.id

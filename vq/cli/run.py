@@ -43,14 +43,20 @@ def run_cmd(
     create: bool = typer.Option(
         False, "--create", help="Create a missing library with the default model (as `vq index create`)."
     ),
+    fps: float = typer.Option(
+        None, "--fps", help="With --create: the new library's sampling rate (default 0.5, the seed's 2s1f)."
+    ),
 ) -> None:
     """Find copies of each video in the libraries (segments and scores), then add it."""
+    if fps is not None and not create:
+        raise UsageError("--fps applies with --create only: a library's sampling rate is set when it is made")
     if create:
         from vq.cli.index import create_library
 
         for lib in library:
             if not (lib / "library.toml").exists():
-                create_library(lib, None, name=lib.name if lib != library[0] else "main")
+                name = "main" if lib == library[0] else lib.name
+                create_library(lib, None, name=name, fps=fps if fps is not None else 0.5)
     run_job(
         inputs,
         library,

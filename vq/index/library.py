@@ -224,14 +224,17 @@ class Library:
             self.videos[vid] = Video(vid, name, path, duration, json.loads(metadata or "{}"), first, n)
             if removed:
                 self._removed.add(vid)
-            starts.append(first)
-            ids.append(vid)
+            if n:  # a video with no vectors (all blank) owns no vector ids
+                starts.append(first)
+                ids.append(vid)
         self._starts = np.asarray(starts, np.int64)
         self._ids = np.asarray(ids, np.int64)
         self.total = int(max((v.first_vector + v.n_vectors for v in self.videos.values()), default=0))
         self._vectors = np.zeros((max(1024, self.total), self.config.dim), np.float16)
         self._times = np.zeros(max(1024, self.total), np.float64)
         for v in self.videos.values():
+            if v.n_vectors == 0:
+                continue
             seg = _read_segment(self.root / "segments" / f"{v.first_vector}.npz", v.n_vectors)
             self._vectors[v.first_vector : v.first_vector + v.n_vectors] = seg["vectors"]
             self._times[v.first_vector : v.first_vector + v.n_vectors] = seg["times"]
@@ -244,7 +247,7 @@ class Library:
 
     def _sweep_orphans(self) -> None:
         """Segments a crashed ingest wrote but never committed."""
-        known = {f"{v.first_vector}.npz" for v in self.videos.values()}
+        known = {f"{v.first_vector}.npz" for v in self.videos.values() if v.n_vectors}
         for f in (self.root / "segments").glob("*.npz"):
             if f.name not in known:
                 f.unlink(missing_ok=True)
@@ -276,9 +279,12 @@ class Library:
         if self.db.execute("SELECT 1 FROM videos WHERE name = ? AND removed = 0", (name,)).fetchone():
             raise LibraryError(f"a video named {name!r} is already in the library")
         first = self.total
+        # Segment files are named by their first vector id; a video with no vectors (nothing
+        # but blank frames) is recorded in the catalog only, so no two videos share a name.
         seg_path = self.root / "segments" / f"{first}.npz"
-        with atomic_path(seg_path) as tmp, open(tmp, "wb") as f:
-            np.savez(f, vectors=vectors.astype(np.float16), times=np.asarray(times, np.float64))
+        if len(vectors):
+            with atomic_path(seg_path) as tmp, open(tmp, "wb") as f:
+                np.savez(f, vectors=vectors.astype(np.float16), times=np.asarray(times, np.float64))
         try:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.execute("DELETE FROM videos WHERE name = ? AND removed = 1", (name,))
@@ -290,12 +296,14 @@ class Library:
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
-            seg_path.unlink(missing_ok=True)
+            if len(vectors):
+                seg_path.unlink(missing_ok=True)
             raise
         video = Video(int(cur.lastrowid), name, path, duration, metadata or {}, first, len(vectors))
         self.videos[video.id] = video
-        self._starts = np.append(self._starts, first)
-        self._ids = np.append(self._ids, video.id)
+        if len(vectors):
+            self._starts = np.append(self._starts, first)
+            self._ids = np.append(self._ids, video.id)
         self._reserve(first + len(vectors))
         self._vectors[first : first + len(vectors)] = vectors
         self._times[first : first + len(vectors)] = times
