@@ -178,3 +178,28 @@ def test_a_video_with_no_vectors_is_catalogued_without_a_segment(tmp_path):
         assert lib.vectors_of(b.id)[0].shape == (7, 32)
         _, ids = lib.search(lib.vectors_of(b.id)[0][:1], k=1)
         assert lib.video_of(ids[:, 0])[0] == b.id
+
+
+def test_coarse_stages_find_the_copied_video(tmp_path):
+    """Both coarse modes put the source video first: top-k voting (with two views of the
+    query frames counting once per frame) and mean-vector recall (cached means)."""
+    from vq.match.coarse import mean_vector, vote
+
+    def frames_of_one_video(seed: int) -> np.ndarray:  # frames share the video's look
+        x = unit(1, 100 + seed) + 0.8 * unit(40, seed)
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    with Library.create(tmp_path / "lib", config()) as lib:
+        for i in range(6):
+            lib.add_video(f"v{i}", frames_of_one_video(i), np.arange(40) * 2.0)
+        target = lib.video_by_name("v4").id
+        src = lib.vectors_of(target)[0][10:25]
+        noisy = src + np.random.default_rng(0).normal(0, 0.05, src.shape)
+        query = (noisy / np.linalg.norm(noisy, axis=1, keepdims=True)).astype(np.float32)
+        ranked = vote(lib, query, k=5, top_n=3)
+        assert ranked[0][0] == target and ranked[0][1] == len(query)
+        two_views = vote(lib, [query, query], k=5, top_n=3)
+        assert two_views[0] == (target, len(query))  # a frame votes once, whichever view
+        assert mean_vector(lib, query, threshold=0.0, top_n=3)[0][0] == target
+        lib.remove_video("v4")  # the cache follows the catalog
+        assert all(vid != target for vid, _ in mean_vector(lib, query, threshold=-1.0, top_n=10))

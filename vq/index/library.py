@@ -243,6 +243,7 @@ class Library:
         self._index = None
         self._index_covers = 0
         self._gpu, self._gpu_index, self._gpu_source, self._gpu_covers = False, None, None, 0
+        self._means = None
         self._load_index()
 
     def _sweep_orphans(self) -> None:
@@ -437,6 +438,21 @@ class Library:
         v = self.videos[video_id]
         sl = slice(v.first_vector, v.first_vector + v.n_vectors)
         return self._vectors[sl].astype(np.float32), self._times[sl]
+
+    def video_means(self) -> tuple[np.ndarray, np.ndarray]:
+        """(video ids, unit mean vectors) of the live videos with vectors, for the seed's
+        mean-vector recall. Cached: recomputed only after the catalog changes."""
+        key = (self.total, len(self.videos), len(self._removed))
+        if self._means is None or self._means[0] != key:
+            live = [v for v in self.live_videos() if v.n_vectors]
+            means = np.zeros((len(live), self.config.dim), np.float32)
+            for k, v in enumerate(live):
+                means[k] = self._vectors[v.first_vector : v.first_vector + v.n_vectors].mean(
+                    axis=0, dtype=np.float32
+                )
+            means /= np.linalg.norm(means, axis=1, keepdims=True) + 1e-12
+            self._means = (key, np.array([v.id for v in live], np.int64), means)
+        return self._means[1], self._means[2]
 
     def live_videos(self) -> list[Video]:
         return [v for v in self.videos.values() if v.id not in self._removed]

@@ -46,14 +46,13 @@ def vote(
 def mean_vector(
     library: Library, vectors: np.ndarray, threshold: float = 0.5, top_n: int = 20
 ) -> list[tuple[int, float]]:
-    """[(video id, cosine of mean vectors)] above `threshold`, best first."""
-    videos = library.live_videos()
-    if len(vectors) == 0 or not videos:
+    """[(video id, cosine of mean vectors)] above `threshold`, best first (the seed's dedup
+    mode: one vector per video, a loose threshold, then the fine stage decides)."""
+    ids, means = library.video_means()
+    if len(vectors) == 0 or len(ids) == 0:
         return []
     q = vectors.mean(axis=0)
     q /= np.linalg.norm(q) + 1e-12
-    means = np.stack([library.vectors_of(v.id)[0].mean(axis=0) for v in videos])
-    means /= np.linalg.norm(means, axis=1, keepdims=True) + 1e-12
     sims = means @ q
     order = np.argsort(-sims)[:top_n]
-    return [(videos[i].id, float(sims[i])) for i in order if sims[i] >= threshold]
+    return [(int(ids[i]), float(sims[i])) for i in order if sims[i] >= threshold]
