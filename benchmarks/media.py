@@ -145,6 +145,23 @@ def bench_content_box() -> dict:
     return report
 
 
+def bench_loop_filter_embedding() -> dict:
+    """What skipping the loop filter costs the copy-detection embedding: the same 1-fps
+    samples decoded fast and exactly, embedded with the shipped model, cosine per frame."""
+    from vq.stages.embed import DECODE_MAX_SIDE, Embedder
+
+    embedder = Embedder(None, backend="ort")
+    out = {}
+    for name, clip in make_clips().items():
+        with open_video(clip) as v:
+            fast = v.sample(fps=1.0, max_side=DECODE_MAX_SIDE, fast=True)
+        with open_video(clip) as v:
+            exact = v.sample(times=fast.times, max_side=DECODE_MAX_SIDE, fast=False)
+        cos = np.sum(embedder.embed_frames(fast.images) * embedder.embed_frames(exact.images), axis=1)
+        out[name] = {"frames": len(cos), "mean_cosine": float(cos.mean()), "min_cosine": float(cos.min())}
+    return out
+
+
 def bench_resize(repeat: int) -> dict:
     from PIL import Image
 
@@ -229,6 +246,12 @@ def main() -> None:
         [("family", "family"), ("cases", "cases"), ("iou_ge_0.9", "IoU>=0.9"), ("mean_iou", "mean IoU")],
         title=f"content box ({box['ms_per_frame_720p']:.1f} ms/frame at 720p)",
     )
+    loop_filter = bench_loop_filter_embedding()
+    print_table(
+        [{"clip": k, **v} for k, v in loop_filter.items()],
+        [("clip", "clip"), ("frames", "frames"), ("mean_cosine", "mean cos"), ("min_cosine", "min cos")],
+        title="vq-embed: fast (no loop filter) vs exact decoding of the same frames",
+    )
     resize = bench_resize(args.repeat * 3)
     print_table(
         [{"method": k, **v} for k, v in resize.items()],
@@ -260,6 +283,7 @@ def main() -> None:
                     "machine": machine_info(),
                     "sampling": sampling,
                     "content_box": box,
+                    "loop_filter_embedding": loop_filter,
                     "resize": resize,
                     "audio": audio,
                 },
