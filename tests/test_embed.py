@@ -139,3 +139,21 @@ def test_train_export_embed_and_evaluate(tmp_path, capsys):
     for block in report["methods"].values():
         assert 0.0 <= block["all"]["roc_auc"] <= 1.0 and set(block["families"]) == set(EVAL_FAMILIES)
     assert main(["embed", str(data), "--out", str(tmp_path / "x.txt"), "--model", str(art)]) == 2
+
+
+@needs_train
+def test_teacher_distillation_adds_its_loss(tmp_path):
+    """With --teacher, batches carry the teacher's embeddings of the first view and the
+    loss adds the relational distillation term (student vs teacher in-batch similarities)."""
+    data = tmp_path / "data"
+    write_images(data, smooth_images(8, (72, 96), seed=5))
+    work = tmp_path / "work"
+    code = main(
+        ["train", "embed", "--data", str(data), "--out", str(work), "--smoke", "--teacher", "vq-embed"]
+    )
+    assert code == 0
+    rows = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
+    distill = [r["distill"] for r in rows if "distill" in r]
+    assert distill and all(np.isfinite(distill)) and max(distill) > 0
+    config = json.loads((work / "config.json").read_text())
+    assert config["data"]["teacher"] == "vq-embed"
