@@ -199,14 +199,21 @@ def bench_size(total: int, n_queries: int, flat: bool) -> list[dict]:
 def end_to_end(min_vectors: int, repeats: int) -> dict:
     from media import make_clips
 
-    from vq.index.library import Library, LibraryConfig
+    from vq.index.library import Library, LibraryConfig, open_library
     from vq.pipelines.dedup import Dedup
     from vq.stages.embed import Embedder
 
     embedder = Embedder(None, backend="ort")
     root = CACHE / f"library-{min_vectors}"
     source = REPO.parent / "shared" / "data" / "videos" / "big_buck_bunny_0_30.webm"
-    if not (root / "library.toml").exists() or Library.open(root).total < min_vectors:
+
+    def stored() -> int:
+        if not (root / "library.toml").exists():
+            return 0
+        with open_library(root) as lib:
+            return lib.total
+
+    if stored() < min_vectors:
         import shutil
 
         shutil.rmtree(root, ignore_errors=True)

@@ -9,10 +9,9 @@ import numpy as np
 from PIL import Image
 
 from vq.errors import UsageError
+from vq.images import IMAGE_SUFFIXES
 from vq.models import TensorSpec
 from vq.preprocess.normalize import to_model_input
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 
 
 def image_files(folders: list[str | Path]) -> list[Path]:

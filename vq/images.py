@@ -13,6 +13,8 @@ from PIL import Image
 from vq.errors import MediaError
 from vq.fsutil import atomic_path
 
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
+
 # Refuse images above this many pixels before decoding (a 100 MP frame is already huge;
 # decompression bombs declare billions). Override with VQ_MAX_PIXELS.
 MAX_PIXELS = int(os.environ.get("VQ_MAX_PIXELS", 100_000_000))

@@ -19,30 +19,10 @@ import numpy as np
 from PIL import Image
 
 from vq.errors import UsageError
-from vq.media.edits import apply_spatial, random_edit, track_box
+from vq.images import IMAGE_SUFFIXES
+from vq.media import VIDEO_SUFFIXES
+from vq.media.edits import SPATIAL_FAMILIES, apply_spatial, random_edit, track_box
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
-VIDEO_SUFFIXES = {".mp4", ".webm", ".mkv", ".mov", ".avi", ".ts"}
-# Spatial families drawn for training views (time edits do not apply to single frames).
-VIEW_FAMILIES = (
-    "border",
-    "letterbox",
-    "blur_fill",
-    "crop",
-    "scale",
-    "picture_in_picture",
-    "template",
-    "live_stream",
-    "screen_recording",
-    "watermark",
-    "bullet_comments",
-    "color",
-    "blur",
-    "noise",
-    "flip",
-    "rotate",
-    "reencode",
-)
 MAX_SIDE = 320  # sources are kept at most this large; views are made from them
 
 
@@ -126,7 +106,7 @@ def make_view(
     """One random edited view of `source`, resized to (size, size) uint8."""
     h, w = source.shape[:2]
     edits = []
-    for family in rng.choice(VIEW_FAMILIES, size=int(rng.integers(1, max_edits + 1)), replace=False):
+    for family in rng.choice(SPATIAL_FAMILIES, size=int(rng.integers(1, max_edits + 1)), replace=False):
         bg = backgrounds[int(rng.integers(len(backgrounds)))] if family == "picture_in_picture" else None
         _, cur_size = track_box(edits, (w, h))
         edits.append(random_edit(str(family), rng, cur_size, background=bg))

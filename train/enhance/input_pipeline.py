@@ -19,8 +19,7 @@ import numpy as np
 from PIL import Image
 
 from vq.errors import UsageError
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
+from vq.images import IMAGE_SUFFIXES
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,11 @@ from vq.cli.output import err_console, print_jsonl
 from vq.errors import UsageError, VqError
 from vq.fsutil import atomic_write_bytes
 from vq.images import read_rgb
+from vq.media import VIDEO_SUFFIXES
 from vq.models import graph_for
 from vq.progress import track
 from vq.runtimes import BACKEND_CHOICES, resolve_backend
-from vq.stages.embed import VIDEO_SUFFIXES, Embedder
+from vq.stages.embed import Embedder
 
 
 def embed_cmd(

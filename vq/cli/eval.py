@@ -186,12 +186,10 @@ def dedup_cmd(
         f"{info['kinds']}, {info['look_alikes']} look-alikes",
         style="dim",
     )
-    methods = {}
     embedder = Embedder(model, backend=backend)
-    methods[embedder.name] = (embedder, None)
+    methods = {embedder.name: embedder}
     if "pdq" in chosen:
-        cosine = 1.0 - 2.0 * pdq_bits / 256  # inner product of the ±1/16 vectors
-        methods["pdq"] = (PdqFrames(), {"frame": cosine, "min_score": cosine})
+        methods["pdq"] = PdqFrames(bits=pdq_bits)
     config = DedupConfig(coarse=coarse, aligner=aligner)
     report = evaluate(bench, methods, work, fps=fps, config=config, progress=_track)
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import glob
 from pathlib import Path
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
+from vq.images import IMAGE_SUFFIXES
+
+__all__ = ["IMAGE_SUFFIXES", "expand_inputs"]
 
 
 def expand_inputs(items: list[str], suffixes: frozenset[str]) -> list[Path]:

@@ -12,9 +12,9 @@ from vq.cli.inputs import expand_inputs
 from vq.cli.output import console, err_console, print_jsonl
 from vq.errors import UsageError
 from vq.fsutil import atomic_write_text
+from vq.media import VIDEO_SUFFIXES
 from vq.progress import track
 from vq.runtimes import BACKEND_CHOICES, resolve_backend
-from vq.stages.embed import VIDEO_SUFFIXES
 
 
 def run_cmd(

@@ -8,6 +8,6 @@ sample frames by time, decode audio, encode video, and the edits library.
 ((60, 360, 640, 3), array([0., 1., 2.]))
 """
 
-from vq.media.video import Frames, Video, VideoInfo, open_video, probe
+from vq.media.video import VIDEO_SUFFIXES, Frames, Video, VideoInfo, open_video, probe
 
-__all__ = ["Frames", "Video", "VideoInfo", "open_video", "probe"]
+__all__ = ["VIDEO_SUFFIXES", "Frames", "Video", "VideoInfo", "open_video", "probe"]

@@ -73,6 +73,14 @@ def _fit(image: np.ndarray, w: int, h: int) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize((max(1, w), max(1, h)), Image.BILINEAR))
 
 
+def _into_window(box: Box, size: tuple[int, int], window: Box) -> Box:
+    """Where `box` of a (w, h) frame lands when the frame is scaled into `window`."""
+    x0, y0, x1, y1 = window
+    sx, sy = (x1 - x0) / size[0], (y1 - y0) / size[1]
+    bx0, by0, bx1, by1 = box
+    return x0 + round(bx0 * sx), y0 + round(by0 * sy), x0 + round(bx1 * sx), y0 + round(by1 * sy)
+
+
 def _clip_box(box: Box, w: int, h: int) -> Box:
     x0, y0, x1, y1 = box
     return max(0, x0), max(0, y0), min(w, x1), min(h, y1)
@@ -161,13 +169,7 @@ class BlurFill(Edit):
         return out
 
     def map_box(self, box, size):
-        x0, y0, x1, y1 = self._layout(*size)
-        sx, sy = (x1 - x0) / size[0], (y1 - y0) / size[1]
-        bx0, by0, bx1, by1 = box
-        return (
-            (x0 + round(bx0 * sx), y0 + round(by0 * sy), x0 + round(bx1 * sx), y0 + round(by1 * sy)),
-            (self.width, self.height),
-        )
+        return _into_window(box, size, self._layout(*size)), (self.width, self.height)
 
 
 @dataclass
@@ -211,9 +213,7 @@ class Scale(Edit):
         return _fit(image, self.width, self.height)
 
     def map_box(self, box, size):
-        sx, sy = self.width / size[0], self.height / size[1]
-        x0, y0, x1, y1 = box
-        return (round(x0 * sx), round(y0 * sy), round(x1 * sx), round(y1 * sy)), (self.width, self.height)
+        return _into_window(box, size, (0, 0, self.width, self.height)), (self.width, self.height)
 
 
 @dataclass
@@ -237,14 +237,8 @@ class PictureInPicture(Edit):
         return out
 
     def map_box(self, box, size):
-        x0, y0, x1, y1 = self.rect
-        sx, sy = (x1 - x0) / size[0], (y1 - y0) / size[1]
-        bx0, by0, bx1, by1 = box
         bg_h, bg_w = self._bg_shape()
-        return (
-            (x0 + round(bx0 * sx), y0 + round(by0 * sy), x0 + round(bx1 * sx), y0 + round(by1 * sy)),
-            (bg_w, bg_h),
-        )
+        return _into_window(box, size, self.rect), (bg_w, bg_h)
 
     def _bg_shape(self) -> tuple[int, int]:
         bg = self.background(0.0) if callable(self.background) else self.background
@@ -296,13 +290,7 @@ class Template(Edit):
         return out
 
     def map_box(self, box, size):
-        x0, y0, x1, y1 = self.rect
-        sx, sy = (x1 - x0) / size[0], (y1 - y0) / size[1]
-        bx0, by0, bx1, by1 = box
-        return (
-            (x0 + round(bx0 * sx), y0 + round(by0 * sy), x0 + round(bx1 * sx), y0 + round(by1 * sy)),
-            (self.width, self.height),
-        )
+        return _into_window(box, size, self.rect), (self.width, self.height)
 
 
 @dataclass
@@ -341,13 +329,7 @@ class LiveStreamChrome(Edit):
         return np.asarray(im)
 
     def map_box(self, box, size):
-        x0, y0, x1, y1 = self.rect
-        sx, sy = (x1 - x0) / size[0], (y1 - y0) / size[1]
-        bx0, by0, bx1, by1 = box
-        return (
-            (x0 + round(bx0 * sx), y0 + round(by0 * sy), x0 + round(bx1 * sx), y0 + round(by1 * sy)),
-            (self.width, self.height),
-        )
+        return _into_window(box, size, self.rect), (self.width, self.height)
 
 
 @dataclass
@@ -383,13 +365,7 @@ class ScreenRecording(Edit):
         return np.clip(255.0 * arr**self.gamma, 0, 255).astype(np.uint8)
 
     def map_box(self, box, size):
-        x0, y0, x1, y1 = self.rect
-        sx, sy = (x1 - x0) / size[0], (y1 - y0) / size[1]
-        bx0, by0, bx1, by1 = box
-        return (
-            (x0 + round(bx0 * sx), y0 + round(by0 * sy), x0 + round(bx1 * sx), y0 + round(by1 * sy)),
-            (self.width, self.height),
-        )
+        return _into_window(box, size, self.rect), (self.width, self.height)
 
 
 @dataclass
@@ -958,6 +934,8 @@ FAMILIES = (
     "speed",
     "frame_rate",
 )
+# Families that edit single frames (the rest re-time the video): training views, full copies.
+SPATIAL_FAMILIES = tuple(f for f in FAMILIES if f not in ("speed", "frame_rate"))
 # Families whose output keeps the source picture as a rectangle the content box can find.
 BOXED = (
     "border",

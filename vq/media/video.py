@@ -24,6 +24,8 @@ import numpy as np
 
 from vq.errors import MediaError
 
+VIDEO_SUFFIXES = frozenset({".mp4", ".webm", ".mkv", ".mov", ".avi", ".ts", ".flv", ".m4v"})
+
 # Refuse frames above this many pixels before decoding anything (8K is 33 MP).
 MAX_PIXELS = int(os.environ.get("VQ_MAX_VIDEO_PIXELS", 8192 * 8192))
 # Seconds to wait to open / read a network source before giving up.

@@ -52,6 +52,7 @@ class FrameEmbedder(Protocol):
     name: str
     fingerprint: str
     dim: int
+    matching: dict[str, float]  # the thresholds a library for these vectors starts with
 
     def embed_frames(self, frames: np.ndarray, box: Any = None) -> np.ndarray: ...
 
@@ -136,7 +137,17 @@ class Dedup:
             for lib in self.libraries if query and len(vectors) else []:  # a blank video matches nothing
                 sel = _on_grid(times, lib.config.fps) if mode == "main" else np.arange(len(times))
                 views = [vectors[sel]] + ([whole[sel]] if whole is not None else [])
-                record["matches"].extend(self._match(lib, views, times[sel], meta, frames.times, mode))
+                step = 1.0 / lib.config.fps
+                # (start, first picture, end of last picture, end): for blank lead-ins and tails
+                span = (
+                    0.0,
+                    times[sel][0],
+                    times[sel][-1] + step,
+                    max(info.duration or 0.0, frames.times[-1] + step),
+                )
+                record["matches"].extend(
+                    self._match(lib, views, times[sel], span, meta, sparse=mode != "main")
+                )
             t4 = time.perf_counter()
             record["ingested"] = False
             if ingest and mode == "main":
@@ -172,11 +183,12 @@ class Dedup:
         lib: Library,
         views: list[np.ndarray],
         times: np.ndarray,
+        span: tuple[float, float, float, float],
         meta: dict[str, Any],
-        sampled: np.ndarray,
-        mode: str = "main",
+        sparse: bool = False,
     ) -> list[dict]:
-        """Match one query (one or two views of its frames: crop, whole frame) in `lib`."""
+        """Match one query (one or two views of its frames: crop, whole frame) in `lib`.
+        `sparse`: the frames are the fallback's snapshots, matched by offset voting."""
         cfg = self.config
         if cfg.coarse == "mean":
             candidates = list(
@@ -188,29 +200,26 @@ class Dedup:
             )
         else:
             candidates = [vid for vid, _ in coarse_stage.vote(lib, views, cfg.k, cfg.top_n)]
-        aligner = ALIGNERS.get(cfg.aligner)(frame_threshold=lib.config.thresholds.get("frame", 0.55))
+        threshold = lib.config.thresholds.get("frame", 0.55)
+        min_score = lib.config.thresholds.get("min_score", 0.0)
+        rules = cfg.filters if cfg.filters is not None else lib.config.filters
+        aligner = ALIGNERS.get(cfg.aligner)(frame_threshold=threshold)
         step = 1.0 / lib.config.fps
         out = []
         for vid in candidates:
             ref, ref_times = lib.vectors_of(vid)
             sim = np.max([view @ ref.T for view in views], axis=0)
-            if mode == "main":
-                segments = aligner(sim, times, ref_times, step)
+            if sparse:
+                segments = offset_vote(sim, times, ref_times, threshold, tolerance=2 * step)
             else:
-                segments = offset_vote(sim, times, ref_times, aligner.frame_threshold, tolerance=2 * step)
-            min_score = lib.config.thresholds.get("min_score", 0.0)
+                segments = aligner(sim, times, ref_times, step)
             segments = [s for s in segments if s.score >= min_score]
             if not segments:
                 continue
             video = lib.videos[vid]
-            q_span = (0.0, times[0], times[-1] + step, max(meta.get("duration") or 0.0, sampled[-1] + step))
-            r_span = (
-                0.0,
-                ref_times[0],
-                ref_times[-1] + step,
-                max(video.duration or 0.0, ref_times[-1] + step),
-            )
-            segments = [extend_over_blanks(s, q_span, r_span, step) for s in segments]
+            r_end = max(video.duration or 0.0, ref_times[-1] + step)
+            r_span = (0.0, ref_times[0], ref_times[-1] + step, r_end)
+            segments = [extend_over_blanks(s, span, r_span, step) for s in segments]
             match = {
                 "library": lib.config.name,
                 "ref_id": video.name,
@@ -219,7 +228,6 @@ class Dedup:
                 "segments": [s.to_json() for s in segments],
                 "ref_metadata": video.metadata,
             }
-            rules = cfg.filters if cfg.filters is not None else lib.config.filters
             if all(FILTERS.get(name)(meta, match, **args) for name, args in rules.items()):
                 out.append(match)
         return sorted(out, key=lambda m: -m["score"])

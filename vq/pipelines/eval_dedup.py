@@ -13,9 +13,9 @@
     also gave references are *look-alikes* (same scene, another moment).
 
 Sources are cut into `clip_seconds` clips, 2 s apart; a video's clips alternate between
-reference and non-reference so that look-alikes exist. A video whose clips look the same at pixel level
-(a test card, a slide) stays one reference: another moment of it is the same picture, and
-no ground truth could call that a non-copy.
+reference and non-reference so that look-alikes exist. `screen_clips` then drops clips no
+ground truth could label: blank ones, and non-references showing the same picture as a
+reference (a test card, a static shot running on, a source that contains another).
 
 `run_method` ingests the references into a fresh library and queries every query with
 the production `Dedup` pipeline; `score` turns the matches into video-level P/R/F1, VSC
@@ -38,8 +38,8 @@ import numpy as np
 from vq.errors import MediaError, UsageError
 from vq.fsutil import atomic_write_text
 from vq.match.metrics import Match, segment_ap, vcsl_f1, video_prf
+from vq.media import VIDEO_SUFFIXES
 from vq.media import edits as E
-from vq.stages.embed import VIDEO_SUFFIXES
 
 BENCHMARK_VERSION = 4
 MIN_CLIP = 3.0  # seconds: shorter clips are only used as filler and non-copies
@@ -48,7 +48,6 @@ LIGHT = ("border", "color", "watermark", "reencode", "bullet_comments", "blur", 
 FRAMES = ("border", "letterbox", "blur_fill", "picture_in_picture", "template", "live_stream", "crop")
 OVERLAYS = ("watermark", "bullet_comments")
 PHOTOMETRIC = ("color", "blur", "noise", "reencode")
-SPATIAL = tuple(f for f in E.FAMILIES if f not in ("speed", "frame_rate"))
 
 
 @dataclass
@@ -135,20 +134,6 @@ def _pieces(duration: float, clip_seconds: float, guard: float) -> list[tuple[fl
     return pieces
 
 
-def _distinct(path: Path, pieces: list[tuple[float, float]], threshold: float = 0.95) -> bool:
-    """Do the pieces of one video show different pictures? (16x16 grey thumbnails of each
-    piece's middle frame, zero-mean cosine; a test card or a slide scores ~1.)"""
-    from vq.media import open_video
-    from vq.pipelines.eval_pairs import thumbnail_descriptor
-
-    with open_video(path) as video:
-        frames = video.sample(times=[(a + b) / 2 for a, b in pieces], max_side=160)
-    d = thumbnail_descriptor(list(frames.images))
-    sim = d @ d.T
-    np.fill_diagonal(sim, -1)
-    return bool(sim.max() < threshold)
-
-
 def plan_clips(
     files: list[Path], clip_seconds: float, max_side: int, warn: Callable[[str], None]
 ) -> list[Clip]:
@@ -168,8 +153,6 @@ def plan_clips(
             continue
         size = _even_size(info.width, info.height, max_side)
         pieces = _pieces(duration, clip_seconds, GUARD)
-        if len(pieces) > 1 and not _distinct(path, pieces):
-            pieces = [(0.0, duration)]
         stem = path.stem.replace(" ", "_")
         made = [
             Clip(f"{stem}@{a:.0f}", "", str(path), a, b, "ref" if k % 2 == 0 else "other", size)
@@ -266,7 +249,7 @@ def build_benchmark(
     backgrounds = [E.BackgroundVideo(c.path, c.size, fps=fps) for c in others[:3]]
 
     jobs: list[Callable[[], Query]] = []
-    families = list(SPATIAL)
+    families = list(E.SPATIAL_FAMILIES)
     rng.shuffle(families)
     cycle = iter(families * (2 * len(refs) // len(families) + 2))
     ref_videos = {c.source for c in refs}
@@ -364,22 +347,18 @@ def run_method(
     library_dir: Path,
     *,
     fps: float,
-    thresholds: dict[str, float] | None = None,
     config: Any = None,
     progress: Callable[[Any, int, str], Any] | None = None,
 ) -> dict[str, Any]:
     """Ingest the references into a fresh library at `library_dir`, query every query."""
     from vq.index.library import Library, LibraryConfig
     from vq.pipelines.dedup import Dedup
-    from vq.stages.embed import matching_thresholds
 
     shutil.rmtree(library_dir, ignore_errors=True)
     lib_config = LibraryConfig(
         model=embedder.name, model_sha256=embedder.fingerprint, dim=embedder.dim, fps=fps
     )
-    if thresholds is None and hasattr(embedder, "artifact"):
-        thresholds = matching_thresholds(embedder.artifact.card)
-    lib_config.thresholds.update(thresholds or {})
+    lib_config.thresholds.update(embedder.matching)
     track = progress or (lambda items, total, desc: items)
     records = []
     with Library.create(library_dir, lib_config) as lib:
@@ -440,23 +419,22 @@ def score(bench: Benchmark, records: list[dict[str, Any]]) -> dict[str, Any]:
 
 def evaluate(
     bench: Benchmark,
-    methods: dict[str, tuple[Any, dict[str, float] | None]],
+    methods: dict[str, Any],
     work: Path,
     *,
     fps: float,
     config: Any = None,
     progress: Callable[[Any, int, str], Any] | None = None,
 ) -> dict[str, Any]:
-    """Run every method (name -> (embedder, thresholds)) and score it."""
+    """Run every method (name -> embedder) and score it."""
     report: dict[str, Any] = {}
-    for name, (embedder, thresholds) in methods.items():
+    for name, embedder in methods.items():
         t0 = time.perf_counter()
         run = run_method(
             bench,
             embedder,
             work / f"library-{name}",
             fps=fps,
-            thresholds=thresholds,
             config=config,
             progress=progress,
         )

@@ -145,6 +145,12 @@ class PdqFrames:
     name = fingerprint = "pdq"
     dim = 256
 
+    def __init__(self, bits: int = 31):
+        # A frame match within `bits` of 256 (31 is PDQ's reference operating point), as
+        # the cosine of the ±1/16 vectors.
+        cosine = 1.0 - 2.0 * bits / 256
+        self.matching = {"frame": cosine, "min_score": cosine}
+
     def embed_frames(self, frames: np.ndarray, box: Any = None) -> np.ndarray:
         if box is not None:
             frames = frames[:, box.y0 : box.y1, box.x0 : box.x1]

@@ -20,7 +20,6 @@ from vq.preprocess.normalize import to_model_input
 from vq.preprocess.resize import resize
 from vq.runtimes import open_session
 
-VIDEO_SUFFIXES = frozenset({".mp4", ".webm", ".mkv", ".mov", ".avi", ".ts", ".flv", ".m4v"})
 DECODE_MAX_SIDE = 640  # frames are decoded no larger than this: content box and crop work on it
 # Library thresholds when a model card recommends none: cosine for a frame pair to count as a
 # match, and the mean cosine along a reported segment. Cards carry measured values under
@@ -57,6 +56,7 @@ class Embedder:
         self.name = self.artifact.name
         # What a library records to refuse vectors from another model: the fp32 graph's hash.
         self.fingerprint = self.artifact.card.files["fp32"]["sha256"]
+        self.matching = matching_thresholds(self.artifact.card)  # library thresholds it suggests
 
     def embed_frames(self, frames: np.ndarray, box: ContentBox | None = None) -> np.ndarray:
         """uint8 (N, H, W, 3) -> float32 (N, D); `box` crops every frame first."""
