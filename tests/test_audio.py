@@ -75,15 +75,46 @@ def test_silence_tone_and_short_signals(speechlike):
 
 def test_pipeline_stacks_deltas_and_standardises(speechlike):
     out = features(speechlike, "logfbank", deltas=2)
-    assert out.shape[1] == 26 * 3
-    np.testing.assert_allclose(out.mean(axis=0), 0, atol=1e-6)
-    np.testing.assert_allclose(out.std(axis=0), 1, atol=1e-3)
-    raw = features(speechlike, "mfcc", deltas=1, normalise=False)
-    np.testing.assert_allclose(standardize(raw), features(speechlike, "mfcc", deltas=1), atol=1e-9)
+    assert out.shape[1] == 26 * 3 and out.dtype == np.float32
+    np.testing.assert_allclose(out.mean(axis=0, dtype=np.float64), 0, atol=1e-5)
+    np.testing.assert_allclose(out.std(axis=0, dtype=np.float64), 1, atol=1e-3)
+    raw = features(speechlike, "mfcc", deltas=1, normalise=False, dtype=np.float64)
+    np.testing.assert_allclose(
+        standardize(raw), features(speechlike, "mfcc", deltas=1, dtype=np.float64), atol=1e-9
+    )
+    assert features(speechlike, "mfcc", deltas=0, normalise=False).shape == mfcc(speechlike).shape
     with pytest.raises(ValueError):
         features(speechlike, "spectrogram")
     with pytest.raises(ValueError):
         logfbank(np.zeros((2, 100)))
+
+
+@pytest.mark.parametrize("kind, nfilt", [("logfbank", 40), ("mfcc", 26)])
+def test_pipeline_equals_python_speech_features(speechlike, kind, nfilt):
+    """The seed's whole pipeline (base, deltas, delta-deltas, standardisation), float32 and
+    float64, over a clip long enough to be cut into chunks on several threads."""
+    signal = np.resize(speechlike, 16000 * 25)
+    base = psf.logfbank(signal, 16000, nfilt=nfilt) if kind == "logfbank" else psf.mfcc(signal, 16000)
+    d1 = psf.delta(base, 2)
+    ref = np.concatenate([base, d1, psf.delta(d1, 2)], axis=1)
+    ref = (ref - ref.mean(0)) / (ref.std(0) + 1e-8)
+    for dtype in (np.float32, np.float64):
+        ours = features(signal, kind, FeatureConfig(nfilt=nfilt), dtype=dtype)
+        assert ours.dtype == dtype and ours.shape == ref.shape
+        assert np.max(np.abs(ours - ref)) < 1e-4
+
+
+def test_integer_pcm_and_config_changes_between_calls(speechlike):
+    pcm = np.clip(np.round(speechlike[:48000]), -32768, 32767).astype(np.int16)
+    np.testing.assert_array_equal(logfbank(pcm), logfbank(pcm.astype(np.float64)))
+    # A longer frame, then the default again: scratch buffers sized for one config must
+    # not leak into the next (the FFT's zero padding in particular).
+    long_frames = FeatureConfig(winlen=0.03, nfft=512)
+    assert np.max(np.abs(logfbank(pcm, long_frames) - psf.logfbank(pcm, 16000, winlen=0.03))) < 1e-4
+    assert np.max(np.abs(logfbank(pcm) - psf.logfbank(pcm, 16000))) < 1e-4
+    with pytest.raises(ValueError, match="real numbers"):
+        logfbank(np.array(["a", "b"]))
+    assert logfbank(np.zeros(0)).shape == (1, 26)
 
 
 def test_decode_audio_is_mono_16k(tmp_path):
