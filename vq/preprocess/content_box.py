@@ -32,6 +32,10 @@ import numpy as np
 
 WORK_SIDE = 256  # analysis resolution (longer side), pixels
 MIN_SIDE_FRACTION = 0.2  # a content box is at least this fraction of each frame side
+BORDER_GAP = 2  # analysis pixels: a line this close to the searched area's border is that border
+OPEN_PENALTY = 0.2
+OVERHANG_FRACTION = 1.0
+SUPPORT_FRACTION = 1.0  # a rectangle side's pixels count from this share of the line threshold
 
 
 @dataclass(frozen=True)
@@ -169,9 +173,11 @@ def _peel_soft(box, grey, detail, activity, edge_h, edge_v) -> tuple[int, int, i
     act = activity if moving else np.zeros_like(detail)
     flat = detail < 2.0
 
-    def peel(profile_d, profile_a, profile_f, profile_m, strength, lo, hi, forward: bool) -> int:
-        span = hi - lo
-        limit = lo + int(0.45 * span) if forward else hi - int(0.45 * span)
+    def peel(profile_d, profile_a, profile_f, profile_m, strength, lo, hi, forward: bool, span: int) -> int:
+        # Each side peels at most 45 % of the span both sides share (not of what the first
+        # side left: centred padding is more than 45 % of that when the picture is short).
+        keep = max(2, int(np.ceil(MIN_SIDE_FRACTION * len(profile_d))))
+        limit = min(lo + int(0.45 * span), hi - keep) if forward else max(hi - int(0.45 * span), lo + keep)
         cands = [c for c in _line_candidates(strength, lo, hi) if (c <= limit if forward else c >= limit)]
         edge = lo if forward else hi
         for c in sorted(cands, reverse=not forward):
@@ -199,14 +205,14 @@ def _peel_soft(box, grey, detail, activity, edge_h, edge_v) -> tuple[int, int, i
         d, a, f = detail[:, cols].mean(1), act[:, cols].mean(1), flat[:, cols].mean(1)
         m = _dominant_share(grey[:, :, cols], axis=2)
         eh = edge_h[:, cols].mean(1)
-        y0n = peel(d, a, f, m, eh, y0, y1, True)
-        y1n = peel(d, a, f, m, eh, y0n, y1, False)
+        y0n = peel(d, a, f, m, eh, y0, y1, True, y1 - y0)
+        y1n = peel(d, a, f, m, eh, y0n, y1, False, y1 - y0)
         rows = slice(y0n, y1n)
         d, a, f = detail[rows].mean(0), act[rows].mean(0), flat[rows].mean(0)
         m = _dominant_share(grey[:, rows], axis=1)
         ev = edge_v[rows].mean(0)
-        x0n = peel(d, a, f, m, ev, x0, x1, True)
-        x1n = peel(d, a, f, m, ev, x0n, x1, False)
+        x0n = peel(d, a, f, m, ev, x0, x1, True, x1 - x0)
+        x1n = peel(d, a, f, m, ev, x0n, x1, False, x1 - x0)
         if (x0n, y0n, x1n, y1n) == (x0, y0, x1, y1):
             break
         x0, y0, x1, y1 = x0n, y0n, x1n, y1n
@@ -216,58 +222,115 @@ def _peel_soft(box, grey, detail, activity, edge_h, edge_v) -> tuple[int, int, i
 # -- stage 3: picture-in-picture rectangles -----------------------------------------------------
 
 
-def _segments(strong: np.ndarray, min_len: int) -> list[tuple[int, int, int]]:
-    """(line index, start, end) of runs of True along axis 1 at least `min_len` long."""
-    padded = np.pad(strong.astype(np.int8), ((0, 0), (1, 1)))
-    d = np.diff(padded, axis=1)
-    starts = np.argwhere(d == 1)
-    ends = np.argwhere(d == -1)
-    runs = [(int(a[0]), int(a[1]), int(b[1])) for a, b in zip(starts, ends, strict=True)]
-    return [r for r in runs if r[2] - r[1] >= min_len]
+def _edge_maps(edge: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Three thresholdings of a persistent-edge map, with lines along axis 1 when axis == 0:
+
+    * strong: clearly above the frame's typical edge (to find lines);
+    * support: looser, and widened a pixel either side across the line (how much of a
+      line is there: a boundary's contrast varies with the picture along it);
+    * overhang: exact position, medium threshold (does a line run on past a corner).
+    """
+    if axis == 1:
+        edge = edge.T
+    thr = max(np.percentile(edge, 90), 4 * np.median(edge) + 1.0)
+    strong = edge > thr
+    loose = edge > max(SUPPORT_FRACTION * thr, 2 * np.median(edge) + 1.0)
+    support = loose.copy()
+    support[1:] |= loose[:-1]
+    support[:-1] |= loose[1:]
+    overhang = edge > OVERHANG_FRACTION * thr
+    return strong, support, overhang
 
 
-def _column_support(strong_v: np.ndarray, x: int, y0: int, y1: int, slack: int = 2) -> tuple[float, int]:
-    """Best share of rows [y0, y1) with a vertical edge, over columns within `slack` of x."""
-    a, b = max(0, x - slack), min(strong_v.shape[1], x + slack + 1)
-    if b <= a or y1 <= y0:
-        return 0.0, x
-    share = strong_v[y0:y1, a:b].mean(axis=0)
-    k = int(np.argmax(share))
-    return float(share[k]), a + k
+def _line_positions(strong: np.ndarray, min_len: int, keep: int = 16) -> np.ndarray:
+    """Rows of `strong` (lines along axis 1) with at least `min_len` strong pixels, local
+    maxima of that count, the `keep` strongest."""
+    count = strong.sum(axis=1)
+    padded = np.pad(count, 1)
+    peak = (count >= padded[:-2]) & (count >= padded[2:]) & (count >= min_len)
+    rows = np.flatnonzero(peak)
+    return np.sort(rows[np.argsort(-count[rows], kind="stable")[:keep]])
+
+
+def _run_share(strong: np.ndarray, lines: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Share of strong pixels on line lines[i] between lo[j] and hi[j], as (len(lines), len(lo))."""
+    cum = np.concatenate([np.zeros((len(lines), 1)), np.cumsum(strong[lines], axis=1)], axis=1)
+    length = np.maximum(hi - lo, 1)
+    return (cum[:, hi] - cum[:, lo]) / length
+
+
+def _rectangle(edge_h, edge_v) -> tuple[tuple[int, int, int, int], float] | None:
+    """The best-supported rectangle of persistent edge lines, with its support (0-1): the
+    least-supported of its sides. One side may lie on the border of the area searched (a
+    window touching the frame's edge has no line there); the other three must be lines."""
+    h, w = edge_h.shape
+    strong_h, support_h, overhang_h = _edge_maps(edge_h, 0)
+    strong_v, support_v, overhang_v = _edge_maps(edge_v, 1)  # transposed: lines along axis 1
+    # Candidate lines, plus the area's own borders, which carry no edge ("open" sides).
+    # Lines hugging the border are the border (JPEG ringing keeps a bar's last row out of
+    # the solid stage): they would otherwise close a rectangle on any picture detail.
+    ys = _line_positions(strong_h, int(MIN_SIDE_FRACTION * w))
+    xs = _line_positions(strong_v, int(MIN_SIDE_FRACTION * h))
+    ys = ys[(ys > BORDER_GAP) & (ys < h - BORDER_GAP)]
+    xs = xs[(xs > BORDER_GAP) & (xs < w - BORDER_GAP)]
+    ys_all, xs_all = np.unique(np.r_[0, ys, h]), np.unique(np.r_[0, xs, w])
+    ya, yb = np.meshgrid(ys_all, ys_all, indexing="ij")
+    xa, xb = np.meshgrid(xs_all, xs_all, indexing="ij")
+    ok_y = yb - ya >= MIN_SIDE_FRACTION * h
+    ok_x = xb - xa >= MIN_SIDE_FRACTION * w
+    if not ok_y.any() or not ok_x.any():
+        return None
+    ya, yb = ya[ok_y], yb[ok_y]  # (P,) row pairs
+    xa, xb = xa[ok_x], xb[ok_x]  # (Q,) column pairs
+
+    def side(support, overhang, lines, lo, hi, border):
+        """(P or Q, Q or P) support of each side; sides on the area's border are NaN (open),
+        sides whose line runs on past both corners are 0: a window's edge stops at its
+        corners, an edge inside a picture (a horizon, the picture's own border) need not."""
+        inside = np.clip(lines, 0, support.shape[0] - 1)
+        share = _run_share(support, inside, lo, hi)
+        gap = max(2, int(0.05 * support.shape[1]))
+        before = _run_share(overhang, inside, np.maximum(lo - gap, 0), lo)
+        after = _run_share(overhang, inside, hi, np.minimum(hi + gap, support.shape[1]))
+        through = (before > 0.5) & (after > 0.5) & (lo >= gap) & (hi + gap <= support.shape[1])
+        share[through] = 0.0
+        share[np.isin(lines, border)] = np.nan
+        return share
+
+    top = side(support_h, overhang_h, ya, xa, xb, (0, h))  # (P, Q)
+    bottom = side(support_h, overhang_h, yb, xa, xb, (0, h))
+    left = side(support_v, overhang_v, xa, ya, yb, (0, w)).T  # (P, Q)
+    right = side(support_v, overhang_v, xb, ya, yb, (0, w)).T
+    sides = np.stack([top, bottom, left, right])
+    open_sides = np.isnan(sides).sum(axis=0)
+    support = np.min(np.where(np.isnan(sides), np.inf, sides), axis=0)
+    # A side on the border is a weaker claim: the three lines must then be near complete,
+    # and a closed rectangle nearly as well supported is preferred.
+    score = np.select(
+        [open_sides == 0, open_sides == 1],
+        [support, np.where(support >= 0.8, support - OPEN_PENALTY, 0.0)],
+        0.0,
+    )
+    area = (yb - ya)[:, None] * (xb - xa)[None, :]
+    score = np.where(area < 0.85 * h * w, score, 0.0)  # the whole area is not a window
+    best = np.lexsort((area.ravel(), score.ravel()))[-1]  # best support, then the largest
+    p, q = np.unravel_index(best, score.shape)
+    if score[p, q] < 0.6:
+        return None
+    return (int(xa[q]), int(ya[p]), int(xb[q]), int(yb[p])), float(score[p, q])
 
 
 def _area(box) -> int:
     return (box[2] - box[0]) * (box[3] - box[1])
 
 
-def _rectangle(edge_h, edge_v) -> tuple[tuple[int, int, int, int], float] | None:
-    """The best-supported rectangle of persistent edge segments, with its support (0-1)."""
-    h, w = edge_h.shape
-    thr_h = max(np.percentile(edge_h, 90), 4 * np.median(edge_h) + 1.0)
-    thr_v = max(np.percentile(edge_v, 90), 4 * np.median(edge_v) + 1.0)
-    strong_h, strong_v = edge_h > thr_h, edge_v > thr_v
-    strong_h[1:] |= strong_h[:-1].copy()  # tolerate one pixel of jitter across the line
-    strong_v[:, 1:] |= strong_v[:, :-1].copy()
-    horiz = _segments(strong_h, int(MIN_SIDE_FRACTION * w))
-    best, best_score = None, 0.0
-    for i, (ya, xa0, xa1) in enumerate(horiz):
-        for yb, xb0, xb1 in horiz[i + 1 :]:
-            if yb - ya < MIN_SIDE_FRACTION * h:
-                continue
-            x0, x1 = max(xa0, xb0), min(xa1, xb1)
-            if x1 - x0 < MIN_SIDE_FRACTION * w or (x1 - x0) < 0.8 * (max(xa1, xb1) - min(xa0, xb0)):
-                continue
-            left, lx = _column_support(strong_v, x0, ya, yb)
-            right, rx = _column_support(strong_v, x1, ya, yb)
-            score = min(left, right)
-            rect = (lx, ya, rx, yb)
-            if score > best_score + 1e-6 or (
-                abs(score - best_score) < 1e-6 and best is not None and _area(rect) > _area(best)
-            ):
-                best, best_score = rect, score
-    if best is None or best_score < 0.6:
-        return None
-    return best, best_score
+def _inside(inner, outer, slack: int) -> bool:
+    return (
+        inner[0] >= outer[0] - slack
+        and inner[1] >= outer[1] - slack
+        and inner[2] <= outer[2] + slack
+        and inner[3] <= outer[3] + slack
+    )
 
 
 # -- entry point ---------------------------------------------------------------------------------
@@ -289,7 +352,8 @@ def detect_content_box(frames: np.ndarray, max_frames: int = 16) -> ContentBox:
         return full
     detail, activity, edge_h, edge_v = _maps(grey)
 
-    box = _peel_solid(grey)
+    box = solid = _peel_solid(grey)
+    bx0, by0, bx1, by1 = solid
     method = "bars" if box != (0, 0, w, h) else "full"
     if box[2] - box[0] < MIN_SIDE_FRACTION * w or box[3] - box[1] < MIN_SIDE_FRACTION * h:
         return full  # an almost uniform video: nothing to crop to
@@ -297,18 +361,24 @@ def detect_content_box(frames: np.ndarray, max_frames: int = 16) -> ContentBox:
     if soft != box:
         box, method = soft, "padding"
 
-    # Picture-in-picture: what is left is still most of the frame (the background video
-    # is picture too), but a window boundary sits inside it.
-    if _area(box) > 0.6 * h * w:
-        bx0, by0, bx1, by1 = box
-        found = _rectangle(edge_h[by0:by1, bx0:bx1], edge_v[by0:by1, bx0:bx1])
-        if found is not None:
-            rect, _ = found
-            # A window under a tenth of the frame is more likely a static corner of a scene
-            # (a fade-in over trees, a logo plate) than the main picture.
-            if 0.1 * _area(box) < _area(rect) < 0.85 * _area(box):
-                box = (rect[0] + bx0, rect[1] + by0, rect[2] + bx0, rect[3] + by0)
-                method = "rectangle"
+    # A window (picture-in-picture, template, live-stream room, player): a rectangle of
+    # persistent edge lines inside what the bars left. The padding stage peels page and
+    # chrome but cannot see a boundary between two pictures, nor always stop exactly at
+    # one; a rectangle can also be a detail inside the picture. So a rectangle is kept
+    # when it lies within what the padding stage left, is not a corner detail, and where
+    # that stage peeled two sides or more, at least two of them agree with it.
+    found = _rectangle(edge_h[by0:by1, bx0:bx1], edge_v[by0:by1, bx0:bx1])
+    if found is not None:
+        r = found[0]
+        rect = (r[0] + bx0, r[1] + by0, r[2] + bx0, r[3] + by0)
+        peeled = [i for i in range(4) if box[i] != solid[i]]
+        agree = sum(abs(rect[i] - box[i]) <= 2 for i in peeled)
+        if (
+            _area(rect) > 0.1 * _area(solid)
+            and _inside(rect, box, slack=2)
+            and (len(peeled) <= 1 or agree >= 2)
+        ):
+            box, method = rect, "rectangle"
 
     x0, y0, x1, y1 = box
     if x1 - x0 < MIN_SIDE_FRACTION * w or y1 - y0 < MIN_SIDE_FRACTION * h:
