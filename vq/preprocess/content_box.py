@@ -242,13 +242,12 @@ def _edge_maps(edge: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray, np.
     return strong, support, overhang
 
 
-def _line_positions(strong: np.ndarray, min_len: int, keep: int = 16) -> np.ndarray:
-    """Rows of `strong` (lines along axis 1) with at least `min_len` strong pixels, local
-    maxima of that count, the `keep` strongest."""
+def _line_positions(strong: np.ndarray, min_len: int, keep: int = 24) -> np.ndarray:
+    """Rows of `strong` (lines along axis 1) with at least `min_len` strong pixels, the
+    `keep` strongest. Not only local maxima: a window's edge can run a pixel from a
+    stronger line (a header bar's edge just above a live-stream picture)."""
     count = strong.sum(axis=1)
-    padded = np.pad(count, 1)
-    peak = (count >= padded[:-2]) & (count >= padded[2:]) & (count >= min_len)
-    rows = np.flatnonzero(peak)
+    rows = np.flatnonzero(count >= min_len)
     return np.sort(rows[np.argsort(-count[rows], kind="stable")[:keep]])
 
 
