@@ -157,7 +157,7 @@ def _is_padding(d_s, a_s, f_s, m_s, d_i, a_i, f_i, m_i, moving: bool) -> bool:
     blurred = d_s < 0.35 * d_i and f_s > 0.5
     static = moving and a_s < 0.2 * a_i
     flatter = f_s > 0.75 and f_s > f_i + 0.25
-    one_colour = m_s > 0.55 and m_s > m_i + 0.3
+    one_colour = m_s > 0.55 and m_s > m_i + 0.3 and (not moving or a_s < 0.6 * a_i or d_s < 0.4 * d_i)
     return bool(blurred or static or flatter or one_colour)
 
 
@@ -291,7 +291,9 @@ def _rectangle(edge_h, edge_v) -> tuple[tuple[int, int, int, int], float] | None
         gap = max(2, int(0.05 * support.shape[1]))
         before = _run_share(overhang, inside, np.maximum(lo - gap, 0), lo)
         after = _run_share(overhang, inside, hi, np.minimum(hi + gap, support.shape[1]))
-        through = (before > 0.5) & (after > 0.5) & (lo >= gap) & (hi + gap <= support.shape[1])
+        # An end at the area's border cannot be checked; one checkable end must run on.
+        lo_open, hi_open = lo < gap, hi + gap > support.shape[1]
+        through = ((before > 0.5) | lo_open) & ((after > 0.5) | hi_open) & ~(lo_open & hi_open)
         share[through] = 0.0
         share[np.isin(lines, border)] = np.nan
         return share
