@@ -34,7 +34,10 @@ WORK_SIDE = 256  # analysis resolution (longer side), pixels
 MIN_SIDE_FRACTION = 0.2  # a content box is at least this fraction of each frame side
 BORDER_GAP = 2  # analysis pixels: a line this close to the searched area's border is that border
 OPEN_PENALTY = 0.2
+OPEN_MIN_SUPPORT = 0.9
 OVERHANG_FRACTION = 1.0
+RIDGE_MIN = 8.0  # grey levels
+RIDGE_RATIO = 4.0
 SUPPORT_FRACTION = 1.0  # a rectangle side's pixels count from this share of the line threshold
 
 
@@ -235,6 +238,13 @@ def _edge_maps(edge: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray, np.
     thr = max(np.percentile(edge, 90), 4 * np.median(edge) + 1.0)
     strong = edge > thr
     loose = edge > max(SUPPORT_FRACTION * thr, 2 * np.median(edge) + 1.0)
+    # Or a ridge: well above the same position two lines either side. A boundary where the
+    # picture is dark against a dark page is a faint step, but a step all the same, while
+    # texture and text have edges on the neighbouring lines too.
+    near = np.zeros_like(edge)
+    near[2:] = edge[:-2]
+    near[:-2] = np.maximum(near[:-2], edge[2:])
+    loose |= (edge > RIDGE_MIN) & (edge > RIDGE_RATIO * near)
     support = loose.copy()
     support[1:] |= loose[:-1]
     support[:-1] |= loose[1:]
@@ -309,7 +319,7 @@ def _rectangle(edge_h, edge_v) -> tuple[tuple[int, int, int, int], float] | None
     # and a closed rectangle nearly as well supported is preferred.
     score = np.select(
         [open_sides == 0, open_sides == 1],
-        [support, np.where(support >= 0.8, support - OPEN_PENALTY, 0.0)],
+        [support, np.where(support >= OPEN_MIN_SUPPORT, support - OPEN_PENALTY, 0.0)],
         0.0,
     )
     area = (yb - ya)[:, None] * (xb - xa)[None, :]
@@ -376,6 +386,8 @@ def detect_content_box(frames: np.ndarray, max_frames: int = 16) -> ContentBox:
         agree = sum(abs(rect[i] - box[i]) <= 2 for i in peeled)
         if (
             _area(rect) > 0.1 * _area(solid)
+            and rect[2] - rect[0] >= MIN_SIDE_FRACTION * w
+            and rect[3] - rect[1] >= MIN_SIDE_FRACTION * h
             and _inside(rect, box, slack=2)
             and (len(peeled) <= 1 or agree >= 2)
         ):
