@@ -33,6 +33,8 @@ import numpy as np
 WORK_SIDE = 256  # analysis resolution (longer side), pixels
 MIN_SIDE_FRACTION = 0.2  # a content box is at least this fraction of each frame side
 BORDER_GAP = 2  # analysis pixels: a line this close to the searched area's border is that border
+MIN_RECT_SUPPORT = 0.6  # the least-supported side of a window, share of its length
+FRAMED_RECT_SUPPORT = 0.75  # the same inside solid bars with no other padding
 OPEN_PENALTY = 0.2
 OPEN_MIN_SUPPORT = 0.9
 OVERHANG_FRACTION = 1.0
@@ -326,7 +328,7 @@ def _rectangle(edge_h, edge_v) -> tuple[tuple[int, int, int, int], float] | None
     score = np.where(area < 0.85 * h * w, score, 0.0)  # the whole area is not a window
     best = np.lexsort((area.ravel(), score.ravel()))[-1]  # best support, then the largest
     p, q = np.unravel_index(best, score.shape)
-    if score[p, q] < 0.6:
+    if score[p, q] < MIN_RECT_SUPPORT:
         return None
     return (int(xa[q]), int(ya[p]), int(xb[q]), int(yb[p])), float(score[p, q])
 
@@ -384,8 +386,12 @@ def detect_content_box(frames: np.ndarray, max_frames: int = 16) -> ContentBox:
         rect = (r[0] + bx0, r[1] + by0, r[2] + bx0, r[3] + by0)
         peeled = [i for i in range(4) if box[i] != solid[i]]
         agree = sum(abs(rect[i] - box[i]) <= 2 for i in peeled)
+        # Bars around a picture and nothing else: a window inside is unlikely, a straight
+        # scene detail (a shelf, a fireplace) is not, so the window must be clear.
+        framed_by_bars = method == "bars"
         if (
-            _area(rect) > 0.1 * _area(solid)
+            (found[1] >= FRAMED_RECT_SUPPORT or not framed_by_bars)
+            and _area(rect) > 0.1 * _area(solid)
             and rect[2] - rect[0] >= MIN_SIDE_FRACTION * w
             and rect[3] - rect[1] >= MIN_SIDE_FRACTION * h
             and _inside(rect, box, slack=2)
