@@ -300,12 +300,19 @@ def _rectangle(edge_h, edge_v) -> tuple[tuple[int, int, int, int], float] | None
         corners, an edge inside a picture (a horizon, the picture's own border) need not."""
         inside = np.clip(lines, 0, support.shape[0] - 1)
         share = _run_share(support, inside, lo, hi)
-        gap = max(2, int(0.05 * support.shape[1]))
+        n = support.shape[1]
+        gap = max(2, int(0.05 * n))
         before = _run_share(overhang, inside, np.maximum(lo - gap, 0), lo)
-        after = _run_share(overhang, inside, hi, np.minimum(hi + gap, support.shape[1]))
-        # An end at the area's border cannot be checked; one checkable end must run on.
-        lo_open, hi_open = lo < gap, hi + gap > support.shape[1]
-        through = ((before > 0.5) | lo_open) & ((after > 0.5) | hi_open) & ~(lo_open & hi_open)
+        after = _run_share(overhang, inside, hi, np.minimum(hi + gap, n))
+        through = (before > 0.5) & (after > 0.5) & (lo >= gap) & (hi + gap <= n)
+        # With one end at the area's border (uncheckable), the other must run on a long
+        # way: text beside a window (a chat panel) has edges near the corner, a picture's
+        # own border runs on to the far side.
+        far = max(2 * gap, int(0.25 * n))
+        long_before = _run_share(overhang, inside, np.maximum(lo - far, 0), lo)
+        long_after = _run_share(overhang, inside, hi, np.minimum(hi + far, n))
+        through |= (lo < gap) & (hi + far <= n) & (long_after > 0.6)
+        through |= (hi + gap > n) & (lo >= far) & (long_before > 0.6)
         share[through] = 0.0
         share[np.isin(lines, border)] = np.nan
         return share
@@ -326,7 +333,10 @@ def _rectangle(edge_h, edge_v) -> tuple[tuple[int, int, int, int], float] | None
     )
     area = (yb - ya)[:, None] * (xb - xa)[None, :]
     score = np.where(area < 0.85 * h * w, score, 0.0)  # the whole area is not a window
-    best = np.lexsort((area.ravel(), score.ravel()))[-1]  # best support, then the largest
+    # Rank by the weakest side, then by all four (two rectangles sharing their weakest
+    # side differ in the others), then by size.
+    mean = np.nanmean(np.where(np.isnan(sides), 1.0, sides), axis=0)
+    best = np.lexsort((area.ravel(), mean.ravel(), np.round(score, 2).ravel()))[-1]
     p, q = np.unravel_index(best, score.shape)
     if score[p, q] < MIN_RECT_SUPPORT:
         return None
