@@ -37,6 +37,7 @@ MIN_RECT_SUPPORT = 0.6  # the least-supported side of a window, share of its len
 FRAMED_RECT_SUPPORT = 0.75  # the same inside solid bars with no other padding
 OPEN_PENALTY = 0.2
 OPEN_MIN_SUPPORT = 0.9
+OVERHANG_RIDGE = True
 OVERHANG_FRACTION = 1.0
 RIDGE_MIN = 8.0  # grey levels
 RIDGE_RATIO = 4.0
@@ -250,7 +251,7 @@ def _edge_maps(edge: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray, np.
     support = loose.copy()
     support[1:] |= loose[:-1]
     support[:-1] |= loose[1:]
-    overhang = edge > OVERHANG_FRACTION * thr
+    overhang = (edge > OVERHANG_FRACTION * thr) | (loose if OVERHANG_RIDGE else False)
     return strong, support, overhang
 
 
@@ -336,7 +337,7 @@ def _rectangle(edge_h, edge_v) -> tuple[tuple[int, int, int, int], float] | None
     # Rank by the weakest side, then by all four (two rectangles sharing their weakest
     # side differ in the others), then by size.
     mean = np.nanmean(np.where(np.isnan(sides), 1.0, sides), axis=0)
-    best = np.lexsort((area.ravel(), mean.ravel(), np.round(score, 2).ravel()))[-1]
+    best = np.lexsort((area.ravel(), mean.ravel(), (np.round(score * 10) / 10).ravel()))[-1]
     p, q = np.unravel_index(best, score.shape)
     if score[p, q] < MIN_RECT_SUPPORT:
         return None
