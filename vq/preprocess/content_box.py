@@ -17,8 +17,12 @@ so the crop is stable), on a reduced grey copy, with vectorised numpy:
    boundary stays put while scene edges move). Each side is peeled inward, strip by
    strip between persistent edge lines, while the strip reads as padding next to what is
    left: much blurrier, static while the inside moves, much flatter, or mostly one colour.
-3. Picture-in-picture: if what is left is still most of the frame, a rectangle of
-   persistent edge segments inside it is the window, when one is well supported.
+3. Windows (picture-in-picture, template, live-stream room, player): the best-supported
+   rectangle of persistent edge lines (all candidate lines at once, vectorised), where a
+   side's support is the share of its length on an edge or a faint ridge; one side may
+   lie on the frame's edge; a line that runs on past a corner is not a window's side (a
+   picture's own border, a horizon). It replaces the padding stage's box when the two
+   are consistent and it is clearly not a detail of the picture.
 
 With fewer than three frames there is no activity: detail and edges decide alone. The
 measured accuracy per edit family is in `BENCHMARKS.md` (`benchmarks/media.py`).
@@ -35,13 +39,10 @@ MIN_SIDE_FRACTION = 0.2  # a content box is at least this fraction of each frame
 BORDER_GAP = 2  # analysis pixels: a line this close to the searched area's border is that border
 MIN_RECT_SUPPORT = 0.6  # the least-supported side of a window, share of its length
 FRAMED_RECT_SUPPORT = 0.75  # the same inside solid bars with no other padding
-OPEN_PENALTY = 0.2
-OPEN_MIN_SUPPORT = 0.9
-OVERHANG_RIDGE = True
-OVERHANG_FRACTION = 1.0
-RIDGE_MIN = 8.0  # grey levels
-RIDGE_RATIO = 4.0
-SUPPORT_FRACTION = 1.0  # a rectangle side's pixels count from this share of the line threshold
+OPEN_MIN_SUPPORT = 0.9  # a window with one side on the frame's edge: its three lines
+OPEN_PENALTY = 0.2  # ... and it ranks this far below a closed one
+RIDGE_MIN = 8.0  # grey levels: a faint boundary still counts when it is a ridge this high
+RIDGE_RATIO = 4.0  # ... and this many times the edge two lines either side
 
 
 @dataclass(frozen=True)
@@ -229,30 +230,25 @@ def _peel_soft(box, grey, detail, activity, edge_h, edge_v) -> tuple[int, int, i
 
 
 def _edge_maps(edge: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Three thresholdings of a persistent-edge map, with lines along axis 1 when axis == 0:
-
-    * strong: clearly above the frame's typical edge (to find lines);
-    * support: looser, and widened a pixel either side across the line (how much of a
-      line is there: a boundary's contrast varies with the picture along it);
-    * overhang: exact position, medium threshold (does a line run on past a corner).
-    """
+    """Thresholdings of a persistent-edge map, with lines along axis 1 (transposed when
+    axis == 1): `strong` finds lines; `marked` is strong or a faint ridge, at the line's
+    exact position (does a line run on past a corner?); `support` is `marked` widened a
+    pixel either side across the line (how much of a line is there)."""
     if axis == 1:
         edge = edge.T
     thr = max(np.percentile(edge, 90), 4 * np.median(edge) + 1.0)
     strong = edge > thr
-    loose = edge > max(SUPPORT_FRACTION * thr, 2 * np.median(edge) + 1.0)
-    # Or a ridge: well above the same position two lines either side. A boundary where the
-    # picture is dark against a dark page is a faint step, but a step all the same, while
-    # texture and text have edges on the neighbouring lines too.
+    # A ridge: well above the same position two lines either side. Where the picture is
+    # dark against a dark page its boundary is a faint step, but a step all the same,
+    # while texture and text have edges on the neighbouring lines too.
     near = np.zeros_like(edge)
     near[2:] = edge[:-2]
     near[:-2] = np.maximum(near[:-2], edge[2:])
-    loose |= (edge > RIDGE_MIN) & (edge > RIDGE_RATIO * near)
-    support = loose.copy()
-    support[1:] |= loose[:-1]
-    support[:-1] |= loose[1:]
-    overhang = (edge > OVERHANG_FRACTION * thr) | (loose if OVERHANG_RIDGE else False)
-    return strong, support, overhang
+    marked = strong | ((edge > RIDGE_MIN) & (edge > RIDGE_RATIO * near))
+    support = marked.copy()
+    support[1:] |= marked[:-1]
+    support[:-1] |= marked[1:]
+    return strong, marked, support
 
 
 def _line_positions(strong: np.ndarray, min_len: int, keep: int = 24) -> np.ndarray:
@@ -276,8 +272,8 @@ def _rectangle(edge_h, edge_v) -> tuple[tuple[int, int, int, int], float] | None
     least-supported of its sides. One side may lie on the border of the area searched (a
     window touching the frame's edge has no line there); the other three must be lines."""
     h, w = edge_h.shape
-    strong_h, support_h, overhang_h = _edge_maps(edge_h, 0)
-    strong_v, support_v, overhang_v = _edge_maps(edge_v, 1)  # transposed: lines along axis 1
+    strong_h, overhang_h, support_h = _edge_maps(edge_h, 0)
+    strong_v, overhang_v, support_v = _edge_maps(edge_v, 1)  # transposed: lines along axis 1
     # Candidate lines, plus the area's own borders, which carry no edge ("open" sides).
     # Lines hugging the border are the border (JPEG ringing keeps a bar's last row out of
     # the solid stage): they would otherwise close a rectangle on any picture detail.
@@ -348,15 +344,6 @@ def _area(box) -> int:
     return (box[2] - box[0]) * (box[3] - box[1])
 
 
-def _inside(inner, outer, slack: int) -> bool:
-    return (
-        inner[0] >= outer[0] - slack
-        and inner[1] >= outer[1] - slack
-        and inner[2] <= outer[2] + slack
-        and inner[3] <= outer[3] + slack
-    )
-
-
 # -- entry point ---------------------------------------------------------------------------------
 
 
@@ -388,26 +375,26 @@ def detect_content_box(frames: np.ndarray, max_frames: int = 16) -> ContentBox:
     # A window (picture-in-picture, template, live-stream room, player): a rectangle of
     # persistent edge lines inside what the bars left. The padding stage peels page and
     # chrome but cannot see a boundary between two pictures, nor always stop exactly at
-    # one; a rectangle can also be a detail inside the picture. So a rectangle is kept
-    # when it lies within what the padding stage left, is not a corner detail, and where
-    # that stage peeled two sides or more, at least two of them agree with it.
+    # one; but a rectangle can also be a detail inside the picture (a shelf, a doorway).
     found = _rectangle(edge_h[by0:by1, bx0:bx1], edge_v[by0:by1, bx0:bx1])
     if found is not None:
-        r = found[0]
-        rect = (r[0] + bx0, r[1] + by0, r[2] + bx0, r[3] + by0)
+        (rx0, ry0, rx1, ry1), support = found
+        rect = (rx0 + bx0, ry0 + by0, rx1 + bx0, ry1 + by0)
+        # Where the padding stage peeled two sides or more, the window agrees with two of
+        # them or covers most of what it left: a small rectangle inside a picture that
+        # padding surrounds (blur fill) is a detail of that picture.
         peeled = [i for i in range(4) if box[i] != solid[i]]
         agree = sum(abs(rect[i] - box[i]) <= 2 for i in peeled)
+        consistent = len(peeled) <= 1 or agree >= 2 or _area(rect) >= 0.5 * _area(box)
         # Bars around a picture and nothing else: a window inside is unlikely, a straight
-        # scene detail (a shelf, a fireplace) is not, so the window must be clear.
-        framed_by_bars = method == "bars"
-        if (
-            (found[1] >= FRAMED_RECT_SUPPORT or not framed_by_bars)
-            and _area(rect) > 0.1 * _area(solid)
+        # scene detail is not, so the window must be clear.
+        clear = support >= FRAMED_RECT_SUPPORT or method != "bars"
+        big_enough = (
+            _area(rect) > 0.1 * _area(solid)
             and rect[2] - rect[0] >= MIN_SIDE_FRACTION * w
             and rect[3] - rect[1] >= MIN_SIDE_FRACTION * h
-            and _inside(rect, box, slack=2)
-            and (len(peeled) <= 1 or agree >= 2)
-        ):
+        )
+        if consistent and clear and big_enough:
             box, method = rect, "rectangle"
 
     x0, y0, x1, y1 = box
