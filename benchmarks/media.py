@@ -6,7 +6,8 @@
    settings, and a fixed 1 s GOP as in live-stream recordings): vq's plan against the
    naive decode (every frame, each converted to full-resolution RGB, nearest frame kept),
    and what skipping the loop filter costs in picture (PSNR against exact decoding).
-2. Content box on generated edit cases (IoU >= 0.9 share, per family) and ms/frame at 720p.
+2. Content box on generated edit cases (IoU >= 0.9 share, per family and per seed) and
+   ms/frame at 720p.
 3. Antialiased resize against Pillow: agreement and time, 720p frame to 224x224.
 4. Log-fbank / MFCC (+ deltas, standardisation) on 5 minutes of a real soundtrack against
    python_speech_features: equality and time.
@@ -124,7 +125,9 @@ def bench_sampling(repeat: int) -> list[dict]:
     return rows
 
 
-def bench_content_box() -> dict:
+def bench_content_box(seeds: list[int]) -> dict:
+    """Each seed draws 160 new cases (20 per family) from the same six clips. Seeds 0 and 1
+    were looked at while the detector was tuned; 2-4 are the held-out check."""
     from vq.preprocess.content_box import detect_content_box
     from vq.preprocess.content_box_eval import evaluate, make_cases
 
@@ -136,8 +139,28 @@ def bench_content_box() -> dict:
         "fire2.mp4",
         "video_with_failing_audio.mp4",
     ]
-    report = evaluate(make_cases([VIDEOS / n for n in names], per_family=20, seed=0))
-    report.pop("rows")
+    rows = []
+    per_seed = {}
+    for seed in seeds:
+        result = evaluate(make_cases([VIDEOS / n for n in names], per_family=20, seed=seed))
+        rows += result["rows"]
+        per_seed[seed] = {"cases": result["cases"], "iou_ge_0.9": result["iou_ge_0.9"]}
+    ious = np.array([r["iou"] for r in rows])
+    per_family = {}
+    for family in sorted({r["family"] for r in rows}):
+        vals = np.array([r["iou"] for r in rows if r["family"] == family])
+        per_family[family] = {
+            "cases": len(vals),
+            "iou_ge_0.9": float(np.mean(vals >= 0.9)),
+            "mean_iou": float(vals.mean()),
+        }
+    report = {
+        "cases": len(rows),
+        "iou_ge_0.9": float(np.mean(ious >= 0.9)),
+        "mean_iou": float(ious.mean()),
+        "per_seed": per_seed,
+        "per_family": per_family,
+    }
     with open_video(make_clips()["default_gop"]) as v:
         frames = v.sample(count=16, within=60.0).images  # 16 frames of 1280x720
     secs, _ = best_of(lambda: detect_content_box(frames), 5)
@@ -225,6 +248,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--box-seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     args = parser.parse_args()
 
     sampling = bench_sampling(args.repeat)
@@ -243,7 +267,7 @@ def main() -> None:
         ],
         title="1-fps sampling, 60 s 720p H.264",
     )
-    box = bench_content_box()
+    box = bench_content_box(args.box_seeds)
     print_table(
         [{"family": k, **v} for k, v in box["per_family"].items()]
         + [
@@ -255,7 +279,9 @@ def main() -> None:
             }
         ],
         [("family", "family"), ("cases", "cases"), ("iou_ge_0.9", "IoU>=0.9"), ("mean_iou", "mean IoU")],
-        title=f"content box ({box['ms_per_frame_720p']:.1f} ms/frame at 720p)",
+        title=f"content box ({box['ms_per_frame_720p']:.1f} ms/frame at 720p; "
+        + ", ".join(f"seed {k}: {v['iou_ge_0.9']:.3f}" for k, v in box["per_seed"].items())
+        + ")",
     )
     loop_filter = bench_loop_filter_embedding()
     print_table(

@@ -52,7 +52,7 @@ def test_measured_accuracy_on_generated_cases(shared_data):
     cases = make_cases([shared_data / "videos" / n for n in names], per_family=4, seed=1)
     report = evaluate(cases)
     fam = report["per_family"]
-    for family in ("none", "border", "letterbox", "screen_recording"):
+    for family in ("none", "border", "letterbox", "blur_fill", "screen_recording"):
         assert fam[family]["iou_ge_0.9"] >= 0.75, (family, fam[family])
-    assert report["mean_iou"] >= 0.8
-    assert report["iou_ge_0.9"] >= 0.6
+    assert report["mean_iou"] >= 0.9
+    assert report["iou_ge_0.9"] >= 0.75  # 0.84 when written (windows in chrome: 0.5-0.75 of 4)

@@ -14,7 +14,8 @@ parallel tiles); most of the time saved is memory traffic, not arithmetic:
 * chunks run on a small thread pool, one long task per thread (numpy's FFT, ufuncs and
   BLAS release the GIL), with BLAS itself held to one thread meanwhile; scratch buffers
   are per thread and reused across chunks and calls;
-* one matrix product gives the mel bands and the frame energy together;
+* the mel filterbank is a few banded matrix products (each group of neighbouring
+  filters with only the FFT bins it covers);
 * everything after the filterbank (log, DCT, deltas, standardisation) works with time
   along the last axis, where every slice is contiguous, a few coefficients at a time.
 
@@ -85,15 +86,22 @@ def mel_filterbank(
 
 
 @lru_cache(maxsize=16)
-def _band_weights(
+def _band_blocks(
     nfilt: int, nfft: int, sample_rate: int, lowfreq: float, highfreq: float | None
-) -> np.ndarray:
-    """(nfilt + 1, nfft//2 + 1): the filterbank and a row of ones (frame energy), over nfft
-    because python_speech_features' power spectrum is |X|^2 / nfft."""
-    bank = mel_filterbank(nfilt, nfft, sample_rate, lowfreq, highfreq)
-    weights = np.vstack([bank, np.ones((1, bank.shape[1]))]) / nfft
-    weights.flags.writeable = False
-    return weights
+) -> tuple[tuple[int, int, int, int, np.ndarray], ...]:
+    """The filterbank (over nfft: python_speech_features' power spectrum is |X|^2 / nfft)
+    cut into groups of neighbouring filters, each with the FFT bins it covers:
+    (first filter, end filter, first bin, end bin, weights). Mel filters are narrow at low
+    frequencies, so a few banded products do ~40 % of one dense product's work."""
+    bank = mel_filterbank(nfilt, nfft, sample_rate, lowfreq, highfreq) / nfft
+    blocks = []
+    for rows in np.array_split(np.arange(nfilt), min(BAND_GROUPS, nfilt)):
+        bins = np.flatnonzero(bank[rows].any(axis=0))
+        k0, k1 = (int(bins[0]), int(bins[-1]) + 1) if len(bins) else (0, 1)
+        weights = np.ascontiguousarray(bank[rows[0] : rows[-1] + 1, k0:k1])
+        weights.flags.writeable = False
+        blocks.append((int(rows[0]), int(rows[-1]) + 1, k0, k1, weights))
+    return tuple(blocks)
 
 
 @lru_cache(maxsize=16)
@@ -111,6 +119,7 @@ def _dct_matrix(n_in: int, n_out: int) -> np.ndarray:
 # measured on 2 cores, 256 and 1024 are 5-10 % slower, 4096 25 % slower.
 CHUNK_FRAMES = 512
 MAX_WORKERS = 4
+BAND_GROUPS = 6  # filterbank blocks; measured 1.7x faster than one dense product (40 filters)
 # Coefficients per post-processing task (deltas, standardisation): 4 rows of a 5-minute
 # clip and their deltas are ~3 MB, cache-sized.
 FINISH_COEFFS = 8
@@ -175,8 +184,12 @@ def _chunk_energies(x: np.ndarray, start: int, frame_len: int, step: int, cfg: F
     parts = spectrum.view(np.float64)  # re, im interleaved
     np.square(parts, out=parts)
     np.add(parts[:, 0::2], parts[:, 1::2], out=power)
-    weights = _band_weights(cfg.nfilt, cfg.nfft, cfg.sample_rate, cfg.lowfreq, cfg.highfreq)
-    np.matmul(weights, power.T, out=dst)
+    for r0, r1, k0, k1, weights in _band_blocks(
+        cfg.nfilt, cfg.nfft, cfg.sample_rate, cfg.lowfreq, cfg.highfreq
+    ):
+        np.matmul(weights, power[:, k0:k1].T, out=dst[r0:r1])
+    np.sum(power, axis=1, out=dst[-1])  # frame energy
+    dst[-1] /= cfg.nfft
     dst[dst == 0] = np.finfo(float).eps  # as psf: the log comes next
 
 
