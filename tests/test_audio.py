@@ -129,3 +129,16 @@ def test_decode_audio_is_mono_16k(tmp_path):
     (tmp_path / "junk.wav").write_bytes(b"RIFF" + bytes(40))
     with pytest.raises(MediaError):
         decode_audio(tmp_path / "junk.wav")
+
+
+def test_features_in_a_forked_child_after_the_parent_used_the_pool(speechlike):
+    """Worker processes forked from a parent that already computed features (the pool's
+    threads do not survive a fork) must not hang."""
+    import multiprocessing as mp
+
+    signal = np.resize(speechlike, 16000 * 12)  # several chunks: the pool is used
+    expected = features(signal, "mfcc")
+    ctx = mp.get_context("fork")
+    with ctx.Pool(1) as pool:
+        got = pool.apply_async(features, (signal, "mfcc")).get(timeout=60)
+    np.testing.assert_array_equal(got, expected)

@@ -137,6 +137,16 @@ def _workers() -> ThreadPoolExecutor:
         return _pool
 
 
+def _forget_pool_after_fork() -> None:
+    # A forked child inherits the pool object but not its threads: work submitted to it
+    # would wait forever. The child makes its own on first use.
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
+
 def _buffer(name: str, shape: tuple[int, ...], dtype=np.float64) -> np.ndarray:
     """A per-thread scratch array, reused across chunks and calls (zero-filled when made)."""
     buf = getattr(_scratch, name, None)
