@@ -24,7 +24,8 @@ so the crop is stable), on a reduced grey copy, with vectorised numpy:
    picture's own border, a horizon). It replaces the padding stage's box when the two
    are consistent and it is clearly not a detail of the picture.
 
-With fewer than three frames there is no activity: detail and edges decide alone. The
+With fewer than three frames there is no activity: detail and edges decide alone, and
+every edge looks persistent, so a window needs near-complete sides (0.9). The
 measured accuracy per edit family is in `BENCHMARKS.md` (`benchmarks/media.py`).
 """
 
@@ -39,6 +40,7 @@ MIN_SIDE_FRACTION = 0.2  # a content box is at least this fraction of each frame
 BORDER_GAP = 2  # analysis pixels: a line this close to the searched area's border is that border
 MIN_RECT_SUPPORT = 0.6  # the least-supported side of a window, share of its length
 FRAMED_RECT_SUPPORT = 0.75  # the same inside solid bars with no other padding
+SINGLE_FRAME_RECT_SUPPORT = 0.9  # the same from fewer than three frames
 OPEN_MIN_SUPPORT = 0.9  # a window with one side on the frame's edge: its three lines
 OPEN_PENALTY = 0.2  # ... and it ranks this far below a closed one
 RIDGE_MIN = 8.0  # grey levels: a faint boundary still counts when it is a ridge this high
@@ -389,6 +391,8 @@ def detect_content_box(frames: np.ndarray, max_frames: int = 16) -> ContentBox:
         # Bars around a picture and nothing else: a window inside is unlikely, a straight
         # scene detail is not, so the window must be clear.
         clear = support >= FRAMED_RECT_SUPPORT or method != "bars"
+        # One or two frames: every edge is "persistent", a doorway as much as a window.
+        clear = clear and (activity is not None or support >= SINGLE_FRAME_RECT_SUPPORT)
         big_enough = (
             _area(rect) > 0.1 * _area(solid)
             and rect[2] - rect[0] >= MIN_SIDE_FRACTION * w
