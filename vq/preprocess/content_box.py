@@ -166,6 +166,7 @@ def _is_padding(d_s, a_s, f_s, m_s, d_i, a_i, f_i, m_i, moving: bool) -> bool:
     blurred = d_s < 0.35 * d_i and f_s > 0.5
     static = moving and a_s < 0.2 * a_i
     flatter = f_s > 0.75 and f_s > f_i + 0.25
+    # One colour and as busy as the picture is the picture (a fixed camera's pavement).
     one_colour = m_s > 0.55 and m_s > m_i + 0.3 and (not moving or a_s < 0.6 * a_i or d_s < 0.4 * d_i)
     return bool(blurred or static or flatter or one_colour)
 
@@ -228,7 +229,7 @@ def _peel_soft(box, grey, detail, activity, edge_h, edge_v) -> tuple[int, int, i
     return x0, y0, x1, y1
 
 
-# -- stage 3: picture-in-picture rectangles -----------------------------------------------------
+# -- stage 3: windows (picture-in-picture, template, live-stream room, player) ---------------------
 
 
 def _edge_maps(edge: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -346,6 +347,30 @@ def _area(box) -> int:
     return (box[2] - box[0]) * (box[3] - box[1])
 
 
+def _is_window(rect, support: float, box, solid, method: str, moving: bool, size) -> bool:
+    """Is the best rectangle the picture's window rather than a detail inside the picture
+    (a shelf, a doorway)? `box` is what the padding stage left inside the `solid` bars."""
+    w, h = size
+    # Where the padding stage peeled two sides or more, the window agrees with two of them
+    # or covers most of what it left: a small rectangle inside a picture that padding
+    # surrounds (blur fill) is a detail of that picture.
+    peeled = [i for i in range(4) if box[i] != solid[i]]
+    agree = sum(abs(rect[i] - box[i]) <= 2 for i in peeled)
+    consistent = len(peeled) <= 1 or agree >= 2 or _area(rect) >= 0.5 * _area(box)
+    # Bars around a picture and nothing else: a window inside is unlikely, a straight
+    # scene detail is not, so the window must be clear. From one or two frames every edge
+    # is "persistent", a doorway as much as a window.
+    clear = (support >= FRAMED_RECT_SUPPORT or method != "bars") and (
+        moving or support >= SINGLE_FRAME_RECT_SUPPORT
+    )
+    big_enough = (
+        _area(rect) > 0.1 * _area(solid)
+        and rect[2] - rect[0] >= MIN_SIDE_FRACTION * w
+        and rect[3] - rect[1] >= MIN_SIDE_FRACTION * h
+    )
+    return consistent and clear and big_enough
+
+
 # -- entry point ---------------------------------------------------------------------------------
 
 
@@ -374,31 +399,14 @@ def detect_content_box(frames: np.ndarray, max_frames: int = 16) -> ContentBox:
     if soft != box:
         box, method = soft, "padding"
 
-    # A window (picture-in-picture, template, live-stream room, player): a rectangle of
-    # persistent edge lines inside what the bars left. The padding stage peels page and
-    # chrome but cannot see a boundary between two pictures, nor always stop exactly at
-    # one; but a rectangle can also be a detail inside the picture (a shelf, a doorway).
+    # A window: a rectangle of persistent edge lines inside what the bars left. The
+    # padding stage peels page and chrome but cannot see a boundary between two pictures,
+    # nor always stop exactly at one.
     found = _rectangle(edge_h[by0:by1, bx0:bx1], edge_v[by0:by1, bx0:bx1])
     if found is not None:
         (rx0, ry0, rx1, ry1), support = found
         rect = (rx0 + bx0, ry0 + by0, rx1 + bx0, ry1 + by0)
-        # Where the padding stage peeled two sides or more, the window agrees with two of
-        # them or covers most of what it left: a small rectangle inside a picture that
-        # padding surrounds (blur fill) is a detail of that picture.
-        peeled = [i for i in range(4) if box[i] != solid[i]]
-        agree = sum(abs(rect[i] - box[i]) <= 2 for i in peeled)
-        consistent = len(peeled) <= 1 or agree >= 2 or _area(rect) >= 0.5 * _area(box)
-        # Bars around a picture and nothing else: a window inside is unlikely, a straight
-        # scene detail is not, so the window must be clear.
-        clear = support >= FRAMED_RECT_SUPPORT or method != "bars"
-        # One or two frames: every edge is "persistent", a doorway as much as a window.
-        clear = clear and (activity is not None or support >= SINGLE_FRAME_RECT_SUPPORT)
-        big_enough = (
-            _area(rect) > 0.1 * _area(solid)
-            and rect[2] - rect[0] >= MIN_SIDE_FRACTION * w
-            and rect[3] - rect[1] >= MIN_SIDE_FRACTION * h
-        )
-        if consistent and clear and big_enough:
+        if _is_window(rect, support, box, solid, method, activity is not None, (w, h)):
             box, method = rect, "rectangle"
 
     x0, y0, x1, y1 = box
