@@ -116,12 +116,12 @@ def _dct_matrix(n_in: int, n_out: int) -> np.ndarray:
 
 
 # Frames per chunk: 512 frames of a 512-point FFT keep a chunk's buffers (~2 MB) in cache;
-# measured on 2 cores, 256 and 1024 are 5-10 % slower, 4096 25 % slower.
+# measured on 2 cores, 256 is ~10 % slower, 384-1024 within noise, 4096 clearly slower.
 CHUNK_FRAMES = 512
 MAX_WORKERS = 4
 BAND_GROUPS = 6  # filterbank blocks; measured 1.7x faster than one dense product (40 filters)
-# Coefficients per post-processing task (deltas, standardisation): 4 rows of a 5-minute
-# clip and their deltas are ~3 MB, cache-sized.
+# Coefficients per post-processing task (deltas, standardisation): 8 float32 rows of a
+# 5-minute clip with their deltas are ~3 MB, cache-sized (2-16 measured within noise).
 FINISH_COEFFS = 8
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -205,7 +205,8 @@ def _chunk_energies(x: np.ndarray, start: int, frame_len: int, step: int, cfg: F
 
 def _single_threaded_blas():
     """Our chunks already keep every core busy; BLAS threads on top of them oversubscribe
-    the cores (measured 1.6x slower on 2 cores). threadpoolctl is optional."""
+    the cores (measured 1.6x slower on 2 cores). threadpoolctl is a dependency; without
+    it the numbers are the same, only slower."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
