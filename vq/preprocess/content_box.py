@@ -43,6 +43,8 @@ FRAMED_RECT_SUPPORT = 0.75  # the same inside solid bars with no other padding
 SINGLE_FRAME_RECT_SUPPORT = 0.9  # the same from fewer than three frames
 OPEN_MIN_SUPPORT = 0.9  # a window with one side on the frame's edge: its three lines
 OPEN_PENALTY = 0.2  # ... and it ranks this far below a closed one
+ONE_END_RUN = 0.8  # a window side whose line runs on past one corner over this share of the gap
+ONE_END_WEIGHT = 0.5  # ... counts this much of its support
 RIDGE_MIN = 8.0  # grey levels: a faint boundary still counts when it is a ridge this high
 RIDGE_RATIO = 4.0  # ... and this many times the edge two lines either side
 
@@ -314,6 +316,10 @@ def _rectangle(edge_h, edge_v) -> tuple[tuple[int, int, int, int], float] | None
         through |= (lo < gap) & (hi + far <= n) & (long_after > 0.6)
         through |= (hi + gap > n) & (lo >= far) & (long_before > 0.6)
         share[through] = 0.0
+        # Past one corner only: weaker evidence (an edge inside the picture meeting the
+        # window's real side), but not none (a header bar can run on past a corner).
+        one_end = ((before > ONE_END_RUN) & (lo >= gap)) | ((after > ONE_END_RUN) & (hi + gap <= n))
+        share[one_end & ~through] *= ONE_END_WEIGHT
         share[np.isin(lines, border)] = np.nan
         return share
 
