@@ -235,8 +235,12 @@ def bench_audio(repeat: int) -> list[dict]:
         # Warm, best of `repeat` back-to-back runs each (timeit's convention). Runs
         # interleaved with the baseline are slower for vq: its second core idles during the
         # single-threaded baseline and wakes up slowly on this VM (BENCHMARKS.md has both).
-        ours_s, ours = best_of(lambda k=kind, c=cfg: features(signal, k, c), repeat)
-        ref_s, ref = best_of(reference, repeat)
+        # At least 7 runs each after a warm-up: 50 ms runs on a shared 2-core VM vary by
+        # +-20 % (thread wake-ups, a neighbour's load); 3 were not enough to see the floor.
+        runs = max(repeat, 7)
+        features(signal, kind, cfg)
+        ours_s, ours = best_of(lambda k=kind, c=cfg: features(signal, k, c), runs)
+        ref_s, ref = best_of(reference, runs)
         rows.append(
             {
                 "features": f"{kind} + deltas + standardise",
