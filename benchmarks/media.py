@@ -134,7 +134,7 @@ def bench_content_box(seeds: list[int]) -> dict:
     """Each seed draws 160 new cases (20 per family) from the same six clips. Seeds 0 and 1
     were looked at while the detector was tuned; 2-4 are the held-out check."""
     from vq.preprocess.content_box import detect_content_box
-    from vq.preprocess.content_box_eval import evaluate, make_cases
+    from vq.preprocess.content_box_eval import evaluate, make_cases, summarize
 
     names = [
         "chaplin.mp4",
@@ -150,22 +150,7 @@ def bench_content_box(seeds: list[int]) -> dict:
         result = evaluate(make_cases([VIDEOS / n for n in names], per_family=20, seed=seed))
         rows += result["rows"]
         per_seed[seed] = {"cases": result["cases"], "iou_ge_0.9": result["iou_ge_0.9"]}
-    ious = np.array([r["iou"] for r in rows])
-    per_family = {}
-    for family in sorted({r["family"] for r in rows}):
-        vals = np.array([r["iou"] for r in rows if r["family"] == family])
-        per_family[family] = {
-            "cases": len(vals),
-            "iou_ge_0.9": float(np.mean(vals >= 0.9)),
-            "mean_iou": float(vals.mean()),
-        }
-    report = {
-        "cases": len(rows),
-        "iou_ge_0.9": float(np.mean(ious >= 0.9)),
-        "mean_iou": float(ious.mean()),
-        "per_seed": per_seed,
-        "per_family": per_family,
-    }
+    report = {**summarize(rows), "per_seed": per_seed}
     with open_video(make_clips()["default_gop"]) as v:
         frames = v.sample(count=16, within=60.0).images  # 16 frames of 1280x720
     secs, _ = best_of(lambda: detect_content_box(frames), 5)

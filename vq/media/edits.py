@@ -73,6 +73,19 @@ def _fit(image: np.ndarray, w: int, h: int) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize((max(1, w), max(1, h)), Image.BILINEAR))
 
 
+def _paste(canvas: np.ndarray, image: np.ndarray, window: Box) -> np.ndarray:
+    """`image` fitted into `window` of `canvas` (in place); the canvas is returned."""
+    x0, y0, x1, y1 = window
+    canvas[y0:y1, x0:x1] = _fit(image, x1 - x0, y1 - y0)
+    return canvas
+
+
+def _solid_canvas(width: int, height: int, color: tuple[int, int, int]) -> np.ndarray:
+    canvas = np.empty((height, width, 3), np.uint8)
+    canvas[:] = color
+    return canvas
+
+
 def _into_window(box: Box, size: tuple[int, int], window: Box) -> Box:
     """Where `box` of a (w, h) frame lands when the frame is scaled into `window`."""
     x0, y0, x1, y1 = window
@@ -164,9 +177,7 @@ class BlurFill(Edit):
         bx, by = (bw - self.width) // 2, (bh - self.height) // 2
         bg = bg.crop((bx, by, bx + self.width, by + self.height)).filter(ImageFilter.GaussianBlur(self.sigma))
         out = (np.asarray(bg, np.float32) * self.darken).astype(np.uint8)
-        x0, y0, x1, y1 = self._layout(w, h)
-        out[y0:y1, x0:x1] = _fit(image, x1 - x0, y1 - y0)
-        return out
+        return _paste(out, image, self._layout(w, h))
 
     def map_box(self, box, size):
         return _into_window(box, size, self._layout(*size)), (self.width, self.height)
@@ -233,8 +244,7 @@ class PictureInPicture(Edit):
         if self.frame_px:
             f = self.frame_px
             out[max(0, y0 - f) : y1 + f, max(0, x0 - f) : x1 + f] = self.frame_color
-        out[y0:y1, x0:x1] = _fit(image, x1 - x0, y1 - y0)
-        return out
+        return _paste(out, image, self.rect)
 
     def map_box(self, box, size):
         bg_h, bg_w = self._bg_shape()
@@ -284,10 +294,7 @@ class Template(Edit):
         return self._cache
 
     def __call__(self, image, t):
-        out = self._page().copy()
-        x0, y0, x1, y1 = self.rect
-        out[y0:y1, x0:x1] = _fit(image, x1 - x0, y1 - y0)
-        return out
+        return _paste(self._page().copy(), image, self.rect)
 
     def map_box(self, box, size):
         return _into_window(box, size, self.rect), (self.width, self.height)
@@ -305,11 +312,8 @@ class LiveStreamChrome(Edit):
     family = "live_stream"
 
     def __call__(self, image, t):
-        out = np.empty((self.height, self.width, 3), np.uint8)
-        out[:] = (18, 18, 24)
-        x0, y0, x1, y1 = self.rect
-        out[y0:y1, x0:x1] = _fit(image, x1 - x0, y1 - y0)
-        im = Image.fromarray(out)
+        _, y0, x1, y1 = self.rect
+        im = Image.fromarray(_paste(_solid_canvas(self.width, self.height, (18, 18, 24)), image, self.rect))
         draw = ImageDraw.Draw(im)
         font = _font(max(9, self.height // 30))
         draw.rectangle((0, 0, self.width, max(6, y0 - 2)), fill=(40, 20, 60))
@@ -345,11 +349,10 @@ class ScreenRecording(Edit):
     family = "screen_recording"
 
     def __call__(self, image, t):
-        out = np.empty((self.height, self.width, 3), np.uint8)
-        out[:] = (236, 236, 240)
         x0, y0, x1, y1 = self.rect
-        out[y0:y1, x0:x1] = _fit(image, x1 - x0, y1 - y0)
-        im = Image.fromarray(out)
+        im = Image.fromarray(
+            _paste(_solid_canvas(self.width, self.height, (236, 236, 240)), image, self.rect)
+        )
         draw = ImageDraw.Draw(im)
         bar_y = min(self.height - 6, y1 + 6)
         draw.rectangle((x0, bar_y, x1, bar_y + 3), fill=(180, 180, 180))

@@ -88,20 +88,18 @@ def evaluate(cases: list[Case]) -> dict:
                 "method": found.method,
             }
         )
-    ious = np.array([r["iou"] for r in rows])
-    per_family = {}
-    for family in sorted({r["family"] for r in rows}):
-        vals = np.array([r["iou"] for r in rows if r["family"] == family])
-        per_family[family] = {
-            "cases": len(vals),
-            "iou_ge_0.9": float(np.mean(vals >= 0.9)),
-            "mean_iou": float(vals.mean()),
-        }
+    return {**summarize(rows), "ms_per_frame": 1000 * seconds / max(1, n_frames), "rows": rows}
+
+
+def summarize(rows: list[dict]) -> dict:
+    """Share of cases with IoU >= 0.9 and mean IoU, overall and per family, of `evaluate`
+    rows (several evaluations' rows can be pooled)."""
+
+    def stats(ious: np.ndarray) -> dict:
+        return {"cases": len(ious), "iou_ge_0.9": float(np.mean(ious >= 0.9)), "mean_iou": float(ious.mean())}
+
+    families = sorted({r["family"] for r in rows})
     return {
-        "cases": len(rows),
-        "iou_ge_0.9": float(np.mean(ious >= 0.9)),
-        "mean_iou": float(ious.mean()),
-        "ms_per_frame": 1000 * seconds / max(1, n_frames),
-        "per_family": per_family,
-        "rows": rows,
+        **stats(np.array([r["iou"] for r in rows])),
+        "per_family": {f: stats(np.array([r["iou"] for r in rows if r["family"] == f])) for f in families},
     }
