@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import typer
 
+from vq.cli import options
 from vq.cli.inputs import IMAGE_SUFFIXES, expand_inputs
 from vq.cli.output import err_console, print_jsonl
 from vq.errors import UsageError, VqError
@@ -16,16 +17,16 @@ from vq.images import read_rgb
 from vq.media import VIDEO_SUFFIXES
 from vq.models import graph_for
 from vq.progress import track
-from vq.runtimes import BACKEND_CHOICES, resolve_backend
+from vq.runtimes import resolve_backend
 from vq.stages.embed import Embedder
 
 
 def embed_cmd(
     inputs: list[str] = typer.Argument(..., help="Images and videos: files, folders or globs."),
     out: Path = typer.Option(..., "--out", "-o", help="Output .npz: vectors, paths, times."),
-    model: str = typer.Option(None, "--model", "-m", help="Zoo name or artifact folder."),
-    backend: str = typer.Option("auto", "--backend", "-b", help=f"One of {', '.join(BACKEND_CHOICES)}."),
-    precision: str = typer.Option("fp32", "--precision", "-p", help="fp32, fp16 or int8."),
+    model: str = options.MODEL,
+    backend: str = options.BACKEND,
+    precision: str = options.PRECISION,
     fps: float = typer.Option(1.0, "--fps", help="Frames per second sampled from videos."),
     crop: bool = typer.Option(True, "--crop/--no-crop", help="Crop to the content box first."),
     json_out: bool = typer.Option(False, "--json", help="One JSON record per input on stdout."),

@@ -6,22 +6,23 @@ from pathlib import Path
 
 import typer
 
+from vq.cli import options
 from vq.cli.inputs import IMAGE_SUFFIXES, expand_inputs
 from vq.cli.output import console, err_console, print_jsonl
 from vq.errors import UsageError
 from vq.models import graph_for
 from vq.pipelines.enhance import enhance_files
 from vq.progress import track
-from vq.runtimes import BACKEND_CHOICES, resolve_backend
+from vq.runtimes import resolve_backend
 from vq.stages.enhance import Enhancer
 
 
 def enhance_cmd(
     inputs: list[str] = typer.Argument(..., help="Image files, folders or globs."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for <name>_x2.png outputs."),
-    model: str = typer.Option(None, "--model", "-m", help="Zoo name or artifact folder."),
-    backend: str = typer.Option("auto", "--backend", "-b", help=f"One of {', '.join(BACKEND_CHOICES)}."),
-    precision: str = typer.Option("fp32", "--precision", "-p", help="fp32, fp16 or int8."),
+    model: str = options.MODEL,
+    backend: str = options.BACKEND,
+    precision: str = options.PRECISION,
     tile: int = typer.Option(128, "--tile", help="Tile size in input pixels."),
     json_out: bool = typer.Option(False, "--json", help="One JSON record per image on stdout."),
 ) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from vq.cli import options
 from vq.cli.output import err_console, print_table
 from vq.errors import UsageError
 from vq.fsutil import atomic_write_text
@@ -21,8 +22,8 @@ def pairs_cmd(
     holdout: float = typer.Option(
         None, "--holdout", help="Use only the held-out share of --data (as training split it)."
     ),
-    model: str = typer.Option(None, "--model", "-m", help="Embedding model (default: the shipped one)."),
-    backend: str = typer.Option("auto", "--backend", "-b", help="Backend for the model."),
+    model: str = options.MODEL,
+    backend: str = options.BACKEND,
     precision: str = typer.Option("fp32", "--precision", "-p", help="fp32 or int8."),
     baselines: str = typer.Option(
         "pdq,thumbnail,random", "--baselines", help="Comma list: pdq, thumbnail, random."
@@ -147,8 +148,8 @@ def _random_init(embedder, tmp: Path):
 def dedup_cmd(
     sources: list[Path] = typer.Option(..., "--sources", help="Source videos (folders or files)."),
     work: Path = typer.Option(..., "--work", help="Where the benchmark and its libraries are built."),
-    model: str = typer.Option(None, "--model", "-m", help="Embedding model (default: the shipped one)."),
-    backend: str = typer.Option("auto", "--backend", "-b", help="Backend for the model."),
+    model: str = options.MODEL,
+    backend: str = options.BACKEND,
     fps: float = typer.Option(2.0, "--fps", help="Library sampling rate (frames per second)."),
     aligner: str = typer.Option("diagonal", "--aligner", help="diagonal (the seed's) or tn."),
     coarse: str = typer.Option("vote", "--coarse", help="vote or mean."),

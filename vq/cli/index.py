@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from vq.cli import options
 from vq.cli.output import console, print_json
 from vq.errors import UsageError
 from vq.index.library import Library, LibraryConfig, open_library
@@ -17,7 +18,7 @@ LIBRARY = typer.Option(..., "--library", "-l", help="Library directory.")
 @app.command("create")
 def create_cmd(
     library: Path = typer.Argument(..., help="New library directory."),
-    model: str = typer.Option(None, "--model", "-m", help="Embedding model (default: the shipped one)."),
+    model: str = options.MODEL,
     name: str = typer.Option("main", "--name", help="Library name in results (main, copyright, ...)."),
     fps: float = typer.Option(0.5, "--fps", help="Ingest sampling rate (0.5 = the seed's 2s1f)."),
     factory: str = typer.Option("auto", "--factory", help="faiss factory string, or auto (Flat -> IVF-PQ)."),
@@ -104,7 +105,7 @@ def create_library(
 def add_cmd(
     videos: list[str] = typer.Argument(..., help="Videos: files, folders or globs."),
     library: Path = LIBRARY,
-    backend: str = typer.Option("auto", "--backend", "-b"),
+    backend: str = options.BACKEND,
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Ingest videos without querying (building a reference library)."""
@@ -153,7 +154,7 @@ def stats_cmd(
 def query_cmd(
     video: str = typer.Argument(..., help="Video to check."),
     library: list[Path] = typer.Option(..., "--library", "-l", help="Library (repeatable)."),
-    backend: str = typer.Option("auto", "--backend", "-b"),
+    backend: str = options.BACKEND,
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Match one video against the libraries without adding it."""

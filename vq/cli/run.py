@@ -8,19 +8,20 @@ from typing import Any
 
 import typer
 
+from vq.cli import options
 from vq.cli.inputs import expand_inputs
 from vq.cli.output import console, err_console, print_jsonl
 from vq.errors import UsageError
 from vq.fsutil import atomic_write_text
 from vq.media import VIDEO_SUFFIXES
 from vq.progress import track
-from vq.runtimes import BACKEND_CHOICES, resolve_backend
+from vq.runtimes import resolve_backend
 
 
 def run_cmd(
     inputs: list[str] = typer.Argument(..., help="Videos: files, folders or globs."),
     library: list[Path] = typer.Option(..., "--library", "-l", help="Library (repeatable: main first)."),
-    backend: str = typer.Option("auto", "--backend", "-b", help=f"One of {', '.join(BACKEND_CHOICES)}."),
+    backend: str = options.BACKEND,
     no_ingest: bool = typer.Option(False, "--no-ingest", help="Query only; add nothing."),
     out: Path = typer.Option(None, "--out", "-o", help="Write all records as JSONL here."),
     aligner: str = typer.Option(

@@ -1,0 +1,12 @@
+"""Options several commands share, declared once (typer accepts one Option as the default
+of many parameters)."""
+
+from __future__ import annotations
+
+import typer
+
+from vq.runtimes import BACKEND_CHOICES
+
+MODEL = typer.Option(None, "--model", "-m", help="Zoo name or artifact folder (default: the shipped model).")
+BACKEND = typer.Option("auto", "--backend", "-b", help=f"One of {', '.join(BACKEND_CHOICES)}.")
+PRECISION = typer.Option("fp32", "--precision", "-p", help="fp32, fp16 or int8 (what the artifact holds).")
