@@ -110,16 +110,7 @@ def export_artifact(
             files["fp16"] = file_entry(tmp, "model.fp16.onnx")
         if "int8" in precisions:
             assert calibration is not None
-            calib = list(calibration(0))  # one pass over the data serves both targets
-            held_out = list(calibration(1))  # other draws, to measure the drift on
-            facts["int8"] = {}
-            for target in ("cpu", "gpu"):
-                rel = f"model.int8-{target}.onnx"
-                info = quantize_int8(tmp / "model.onnx", tmp / rel, calib, target=target)
-                info["vs_fp32"] = compare_graphs(tmp / "model.onnx", tmp / rel, held_out, first_output)
-                facts["int8"][target] = info
-                files[f"int8-{target}"] = file_entry(tmp, rel)
-
+            facts["int8"] = write_int8_graphs(tmp, calibration, first_output, files)
         card = ModelCard(
             name=name,
             task=task,
@@ -145,6 +136,62 @@ def export_artifact(
             training=training or {},
             metrics=metrics or {},
         )
+        write_card(tmp, card)
+        _swap_into_place(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return Artifact(out_dir)
+
+
+def write_int8_graphs(
+    root: Path,
+    calibration: Callable[[int], Feeds],
+    output: str,
+    files: dict[str, Any],
+    fp32: str = "model.onnx",
+) -> dict[str, Any]:
+    """Quantise `root`/model.onnx for both int8 targets; adds their `files` entries and
+    returns the card's ``export.int8`` facts (drift from fp32 on other draws, and where
+    that drift was measured: int8 kernels differ by CPU, see `vq.export.quantize`)."""
+    from vq.hardware import cpu_model, int8_isa
+
+    calib = list(calibration(0))  # one pass over the data serves both targets
+    held_out = list(calibration(1))  # other draws, to measure the drift on
+    facts: dict[str, Any] = {}
+    for target in ("cpu", "gpu"):
+        rel = f"model.int8-{target}.onnx"
+        info = quantize_int8(root / fp32, root / rel, calib, target=target)
+        info["vs_fp32"] = compare_graphs(root / fp32, root / rel, held_out, output)
+        info["measured_on"] = {
+            "cpu": cpu_model(),
+            "int8_isa": int8_isa(),
+            "onnxruntime": version("onnxruntime"),
+        }
+        facts[target] = info
+        files[f"int8-{target}"] = file_entry(root, rel)
+    return facts
+
+
+def requantize_artifact(
+    artifact: Artifact, calibration: Callable[[int], Feeds], command: str = ""
+) -> Artifact:
+    """Rewrite the int8 graphs of an existing artifact from its fp32 graph (new
+    calibration data, or a quantiser fix), keeping everything else. The folder is copied,
+    changed and swapped in, so a failure leaves the old artifact as it was."""
+    artifact.verify()
+    out_dir = artifact.root
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        shutil.copytree(out_dir, tmp, dirs_exist_ok=True)
+        os.chmod(tmp, DIR_MODE)
+        card = artifact.card
+        files = {k: v for k, v in card.files.items() if not k.startswith("int8")}
+        int8 = write_int8_graphs(tmp, calibration, card.outputs[0].name, files, fp32=files["fp32"]["path"])
+        if command:
+            int8["command"] = command
+        card.files = files
+        card.export = {**card.export, "int8": int8}
         write_card(tmp, card)
         _swap_into_place(tmp, out_dir)
     except BaseException:

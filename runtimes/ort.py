@@ -9,6 +9,7 @@ provider flags, so ORT and native TensorRT run the same numerics.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 from typing import Any
 
@@ -17,6 +18,8 @@ import numpy as np
 from vq.errors import BackendError, MissingExtraError
 from vq.models import Artifact
 from vq.runtimes.base import Session, writable_dir_for
+
+log = logging.getLogger(__name__)
 
 _DEVICE_PROVIDERS = {
     "cpu": ["CPUExecutionProvider"],
@@ -68,6 +71,23 @@ class OrtBackend:
         return OrtSession(artifact, device, precision, threads=threads, tensorrt_ep=tensorrt_ep)
 
 
+def _warn_if_int8_saturates(artifact: Artifact) -> None:
+    """An int8-cpu graph with full 8-bit weights (exported before vq held CPU weights to
+    7 bits) loses accuracy on CPUs without VNNI; say so instead of running quietly."""
+    from vq.hardware import int8_isa
+
+    bits = artifact.card.export.get("int8", {}).get("cpu", {}).get("weight_bits", 8)
+    isa = int8_isa()
+    if bits > 7 and isa in ("avx2", "avx512"):
+        log.warning(
+            "model '%s': its int8-cpu graph has 8-bit weights, which saturate in this CPU's "
+            "int8 kernels (%s, no VNNI); re-quantise it with `vq export int8 %s --calib DIR`",
+            artifact.name,
+            isa,
+            artifact.root,
+        )
+
+
 class OrtSession(Session):
     backend_name = "ort"
 
@@ -77,6 +97,8 @@ class OrtSession(Session):
         super().__init__(artifact, device, precision)
         ort = _ort()
         path = artifact.onnx_path(precision, device)
+        if precision == "int8" and device == "cpu":
+            _warn_if_int8_saturates(artifact)
 
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

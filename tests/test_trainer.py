@@ -49,8 +49,13 @@ def test_one_and_eight_devices_follow_the_same_loss_trajectory(tmp_path):
     # Step 1 is computed before any update: with per-device BatchNorm statistics (one
     # sample per device) it would already be far off, so hold it to float precision.
     np.testing.assert_allclose(one["losses"][0], eight["losses"][0], rtol=1e-5)
-    # Later steps may drift by float32 all-reduce ordering, amplified a little by Adam.
-    np.testing.assert_allclose(one["losses"], eight["losses"], rtol=2e-4)
+    # Later steps drift by float32 summation order (XLA sums 8 partial batches instead of
+    # one, and its CPU kernels differ by instruction set), amplified by Adam: its first
+    # updates are ~lr * sign(gradient), so a gradient component near zero can flip. Seen:
+    # 8.6e-5 on a Zen 5 (AVX-512), 2.4e-4 on an AVX2 EPYC. A sharding bug is far larger:
+    # per-device BatchNorm statistics are off at step 1 (held to 1e-5 above), and one
+    # wrong row of eight moves the loss by ~1e-2.
+    np.testing.assert_allclose(one["losses"], eight["losses"], rtol=1e-3)
     assert one["losses"][-1] < one["losses"][0]  # it learns
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from vq.errors import VqError
+from vq.hardware import cpu_model, int8_isa
 from vq.models import Artifact
 from vq.runtimes import get_backend, open_session
 
@@ -34,12 +35,6 @@ class Variant:
 
 def machine_info() -> dict[str, Any]:
     """Where a benchmark ran: CPU model, cores, and the versions that matter."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-    except OSError:
-        pass
     versions = {}
     for pkg in ("onnxruntime", "onnxruntime-gpu", "tensorrt", "jax", "numpy"):
         try:
@@ -47,7 +42,8 @@ def machine_info() -> dict[str, Any]:
         except PackageNotFoundError:
             continue
     return {
-        "cpu": cpu,
+        "cpu": cpu_model(),
+        "int8_isa": int8_isa(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "system": f"{platform.system()} {platform.release()}",

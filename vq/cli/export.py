@@ -78,12 +78,7 @@ def onnx_cmd(
     if "int8" in precisions:
         if not calib:
             raise UsageError("--precision int8 needs --calib DIR (real images to calibrate on)")
-        calibration_mod = require_train("vq.export.calibration", "vq export")
-
-        def calibration(seed: int):
-            return calibration_mod.image_feeds(
-                calib, io.inputs[0], io.preprocessing, count=calib_count, seed=seed
-            )
+        calibration = _image_calibration(calib, io.inputs[0], io.preprocessing, calib_count)
 
     trt_profile = None
     if profile:
@@ -119,6 +114,44 @@ def onnx_cmd(
     console.print(
         f"wrote {artifact.root}: {', '.join(artifact.card.files)}; parity vs JAX {parity:.3g} (limit 1e-4)"
     )
+
+
+def _image_calibration(folders: list[Path], spec, preprocessing: dict, count: int):
+    """seed -> feed batches of real images prepared as the runtime prepares them."""
+    calibration_mod = require_train("vq.export.calibration", "vq export")
+
+    def calibration(seed: int):
+        return calibration_mod.image_feeds(folders, spec, preprocessing, count=count, seed=seed)
+
+    return calibration
+
+
+@app.command("int8")
+def int8_cmd(
+    model: str = typer.Argument(..., help="Zoo name or artifact folder (rewritten in place)."),
+    calib: list[Path] = typer.Option(..., "--calib", help="Image folder(s) to calibrate on."),
+    calib_count: int = typer.Option(256, "--calib-count", help="Calibration images."),
+    json_out: bool = typer.Option(False, "--json", help="Print the new int8 facts as JSON."),
+) -> None:
+    """Re-quantise an artifact's int8 graphs from its fp32 graph (7-bit CPU weights: the
+    same integers on AVX2, AVX-512 and VNNI CPUs)."""
+    from vq.models import load_model
+
+    artifact_mod = require_train("vq.export.artifact", "vq export")
+    artifact = load_model(model)
+    spec = artifact.card.inputs[0]
+    calibration = _image_calibration(calib, spec, artifact.card.preprocessing, calib_count)
+    artifact = artifact_mod.requantize_artifact(artifact, calibration, command=command_line())
+    facts = artifact.card.export["int8"]
+    if json_out:
+        print_json(facts)
+        return
+    for target in ("cpu", "gpu"):
+        drift = facts[target]["vs_fp32"]
+        console.print(
+            f"{artifact.name} int8-{target}: cosine vs fp32 min {drift['min_cosine']:.4f} "
+            f"mean {drift['mean_cosine']:.5f}, max abs {drift['max_abs_error']:.3g}"
+        )
 
 
 def _trainable_filter(model_name: str):
