@@ -10,9 +10,9 @@ import sys
 import numpy as np
 import pytest
 
+from vq import synth as E
 from vq.cli.app import main
 from vq.index.library import open_library
-from vq.media import edits as E
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""vq.media.edits: every family renders, boxes and time mappings are right, seeds repeat."""
+"""vq.synth: every family renders, boxes and time mappings are right, seeds repeat."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from media_factory import clip_frames, frame_index, make_clip
 
 from vq.media import open_video
-from vq.media.edits import (
+from vq.synth import (
     FAMILIES,
     Border,
     FrameRate,

@@ -9,7 +9,7 @@ from media_factory import frame_index, make_clip
 from PIL import Image
 
 from vq.cli.app import main
-from vq.media.edits import Border, render
+from vq.synth import Border, render
 
 
 def test_probe_prints_metadata(tmp_path, capsys):

@@ -47,8 +47,11 @@ class Entry:
 class Registry:
     """Name -> lazy plugin for one kind."""
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, ordered: bool = False):
+        """`ordered`: list names in registration order instead of sorted (where the order
+        carries meaning, e.g. seeded draws that index into the list)."""
         self.kind = kind
+        self.ordered = ordered
         self._entries: dict[str, Entry] = {}
         self._loaded: dict[str, Any] = {}
         self._entry_points_read = False
@@ -95,9 +98,11 @@ class Registry:
     # -- lookup ---------------------------------------------------------------------
 
     def names(self, pattern: str = "*") -> list[str]:
-        """Registered names matching an fnmatch `pattern`, sorted. Imports nothing."""
+        """Registered names matching an fnmatch `pattern`, sorted (or in registration order
+        for an `ordered` registry). Imports nothing."""
         self._read_entry_points()
-        return sorted(n for n in self._entries if fnmatch.fnmatchcase(n, pattern))
+        names = [n for n in self._entries if fnmatch.fnmatchcase(n, pattern)]
+        return names if self.ordered else sorted(names)
 
     def entry(self, name: str) -> Entry:
         self._read_entry_points()

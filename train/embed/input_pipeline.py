@@ -3,7 +3,7 @@
 Sources are images (folders, files) and video frames (sampled at `video_fps`). A stable
 hash of each source's name puts `holdout` of them aside: they are never trained on and
 are what `vq eval pairs` scores. A training view is a random chain of 1-3 copy-disguise
-edits (`vq.media.edits`) and, half the time, a crop to where the edits put the picture
+edits (`vq.synth`) and, half the time, a crop to where the edits put the picture
 (what the runtime's content box does when it succeeds), resized to the model's input.
 Two views of one source are a positive pair; everything else in the batch and the queue
 is a negative.
@@ -21,7 +21,7 @@ from PIL import Image
 from vq.errors import UsageError
 from vq.images import IMAGE_SUFFIXES
 from vq.media import VIDEO_SUFFIXES
-from vq.media.edits import SPATIAL_FAMILIES, apply_spatial, random_edit, track_box
+from vq.synth import SPATIAL_FAMILIES, apply_spatial, random_edit, track_box
 
 MAX_SIDE = 320  # sources are kept at most this large; views are made from them
 

@@ -35,11 +35,11 @@ from typing import Any
 
 import numpy as np
 
+from vq import synth as E
 from vq.errors import MediaError, UsageError
 from vq.fsutil import atomic_write_text
 from vq.match.metrics import Match, segment_ap, vcsl_f1, video_prf
 from vq.media import VIDEO_SUFFIXES
-from vq.media import edits as E
 
 BENCHMARK_VERSION = 4
 MIN_CLIP = 3.0  # seconds: shorter clips are only used as filler and non-copies

@@ -29,8 +29,8 @@ import numpy as np
 from PIL import Image
 
 from vq.errors import MissingExtraError, UsageError
-from vq.media.edits import apply_spatial, random_edit, track_box
 from vq.preprocess.content_box import crop_to_box, detect_content_box
+from vq.synth import apply_spatial, random_edit, track_box
 
 # family name -> chain of edit families applied to make the copy
 EVAL_FAMILIES: dict[str, tuple[str, ...]] = {

@@ -1,7 +1,7 @@
 """Score `detect_content_box` on generated cases with known boxes.
 
 Each case takes a few frames of a real clip, applies one boxed edit family from
-`vq.media.edits` with random parameters (borders, letterbox, blur fill, picture-in-picture
+`vq.synth` with random parameters (borders, letterbox, blur fill, picture-in-picture
 over another clip, template page, live-stream room, player screen recording) or none,
 and compresses the result like a re-upload (JPEG at a random quality). The edits report
 where the source picture landed, which is the ground truth.
@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vq.media.edits import BOXED, BackgroundVideo, apply_spatial, random_edit, track_box
 from vq.media.video import open_video
 from vq.preprocess.content_box import detect_content_box, iou, solid_bars
+from vq.synth import BOXED, BackgroundVideo, apply_spatial, random_edit, track_box
 
 
 @dataclass
