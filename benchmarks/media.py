@@ -29,7 +29,7 @@ from vq.cli.output import print_table
 from vq.fsutil import atomic_write_text
 from vq.media import open_video
 from vq.media.encode import write_video
-from vq.metrics import psnr_y
+from vq.eval.metrics.image import psnr_y
 
 REPO = Path(__file__).resolve().parent.parent
 VIDEOS = REPO.parent / "shared" / "data" / "videos"
@@ -134,7 +134,7 @@ def bench_content_box(seeds: list[int]) -> dict:
     """Each seed draws 160 new cases (20 per family) from the same six clips. Seeds 0 and 1
     were looked at while the detector was tuned; 2-4 are the held-out check."""
     from vq.preprocess.content_box import detect_content_box
-    from vq.preprocess.content_box_eval import evaluate, make_cases, summarize
+    from vq.eval.content_box import evaluate, make_cases, summarize
 
     names = [
         "chaplin.mp4",

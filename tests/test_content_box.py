@@ -46,7 +46,7 @@ def test_input_checks_and_tiny_frames():
 
 def test_measured_accuracy_on_generated_cases(shared_data):
     """The same harness as benchmarks/media.py, smaller: strong families stay strong."""
-    from vq.preprocess.content_box_eval import evaluate, make_cases
+    from vq.eval.content_box import evaluate, make_cases
 
     names = ["chaplin.mp4", "big_buck_bunny_0_30.webm", "fire2.mp4", "video_with_failing_audio.mp4"]
     cases = make_cases([shared_data / "videos" / n for n in names], per_family=4, seed=1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vq.match.metrics import Match, intersection_length, segment_ap, union_length, vcsl_f1, video_prf
+from vq.eval.metrics.retrieval import Match, intersection_length, segment_ap, union_length, vcsl_f1, video_prf
 
 
 def m(q, r, q0, q1, r0, r1, score=1.0):

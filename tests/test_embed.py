@@ -9,14 +9,9 @@ import pytest
 from media_factory import make_clip
 
 from vq.cli.app import main
-from vq.pipelines.eval_pairs import (
-    EVAL_FAMILIES,
-    best_accuracy,
-    make_pairs,
-    roc_auc,
-    thumbnail_descriptor,
-    tpr_at_fpr,
-)
+from vq.eval.baselines import thumbnail_descriptor
+from vq.eval.metrics.retrieval import best_accuracy, roc_auc, tpr_at_fpr
+from vq.eval.pairs import EVAL_FAMILIES, make_pairs
 
 from conftest import needs_train
 from helpers import smooth_images, write_images

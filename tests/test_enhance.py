@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from vq.errors import MediaError, UsageError
+from vq.eval.metrics.image import psnr_y
 from vq.images import read_rgb
-from vq.metrics import psnr_y
 from vq.pipelines.enhance import enhance_files
 from vq.stages.enhance import Enhancer, split_tiles, stitch_tiles
 

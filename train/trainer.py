@@ -28,7 +28,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -42,34 +42,27 @@ from jax.sharding import PartitionSpec as P
 from vq.errors import UsageError
 from vq.fsutil import atomic_write_text
 from vq.train import checkpoints
+from vq.train.config import TrainConfig
+from vq.train.models import model_def
 
 log = logging.getLogger("vq.train")
 
 
-@dataclass
-class TrainConfig:
-    """Optimisation and bookkeeping settings shared by every task."""
-
-    steps: int = 1000
-    batch_size: int = 32  # global batch, split over all devices
-    learning_rate: float = 1e-3
-    warmup_steps: int = 50
-    weight_decay: float = 1e-4
-    grad_clip: float = 1.0
-    seed: int = 0
-    log_every: int = 10
-    eval_every: int = 0  # 0: evaluate at the end only
-    checkpoint_every: int = 200
-    keep_checkpoints: int = 3
-    extra: dict[str, Any] = field(default_factory=dict)
+__all__ = ["Task", "TrainConfig", "load_trained_model", "train_and_evaluate"]
 
 
 class Task(Protocol):
-    """What a training task provides. See `vq.train.enhance.task` for a complete one."""
+    """What a training task provides. See `vq.train.enhance.task` for a complete one.
+
+    `model_name` is a registered model family (or a ``"module:ATTR"`` `ModelDef`); its
+    `trainable` filter decides what the optimiser updates, and its `exports` what the
+    artifact holds. `data_facts` are recorded in the workdir (and the card).
+    """
 
     name: str
     model_name: str
     model_kwargs: dict[str, Any]
+    data_facts: dict[str, Any]
 
     def create_model(self, seed: int) -> nnx.Module: ...
 
@@ -212,7 +205,7 @@ def train_and_evaluate(
 
     # -- model, optimiser ----------------------------------------------------------------
     model = task.create_model(config.seed)
-    wrt = getattr(task, "trainable", nnx.Param)
+    wrt = trainable_filter(task.model_name)
     graphdef, params, rest = nnx.split(model, wrt, ...)
     tx, schedule = make_optimizer(config)
     opt_state = tx.init(params)
@@ -229,8 +222,9 @@ def train_and_evaluate(
             "task": task.name,
             "model": task.model_name,
             "model_kwargs": task.model_kwargs,
-            "export": getattr(task, "export_spec", None),
+            "export": _export_facts(task),
             "train": asdict(config),
+            "data": getattr(task, "data_facts", {}),
             "devices": n_dev,
             "processes": jax.process_count(),
             **(run_facts or {}),
@@ -310,24 +304,27 @@ def train_and_evaluate(
     return {"final": final, "history": history, "resumed_from": start}
 
 
+def trainable_filter(model_name: str) -> Any:
+    """What the optimiser updates for model family `model_name` (its `ModelDef.trainable`)."""
+    return model_def(model_name).trainable or nnx.Param
+
+
 def load_trained_model(
-    model_name: str,
-    model_kwargs: dict[str, Any],
-    workdir: str | os.PathLike[str],
-    attribute: str | None = None,
-    trainable: Any = nnx.Param,
+    model_name: str, model_kwargs: dict[str, Any], workdir: str | os.PathLike[str]
 ) -> tuple[nnx.Module, int]:
-    """The model at the latest checkpoint of `workdir` (eval mode) and its step.
+    """The exported part of the model at the latest checkpoint of `workdir` (eval mode)
+    and its step.
 
     Only the model is needed, not the task (which would load its data): the workdir's
-    config names the registry model, and the checkpoint holds its params and state.
-    `attribute` picks the sub-module to return (the query encoder of a MoCo wrapper);
-    `trainable` must be the filter the run trained with (it decides the saved split).
+    config names the model family, and the checkpoint holds its params and state. The
+    family says which parameters were trained (that decides the saved split) and which
+    sub-module is exported (the query encoder of a MoCo wrapper).
     """
     from vq.train.models import create_model
 
+    definition = model_def(model_name)
     model = create_model(model_name, **model_kwargs)
-    graphdef, params, rest = nnx.split(model, trainable, ...)
+    graphdef, params, rest = nnx.split(model, trainable_filter(model_name), ...)
     # orbax restores the saved tree's structure, optimiser state included; its layout
     # depends only on the optimiser chain, not on the hyperparameters.
     tx, _ = make_optimizer(TrainConfig())
@@ -338,10 +335,19 @@ def load_trained_model(
     if step is None:
         raise UsageError(f"{workdir}: no checkpoint to export (train first)")
     model = nnx.merge(graphdef, state["params"], state["rest"])
+    attribute, _, _ = definition.exported(model_name, **definition.kwargs(**model_kwargs))
     if attribute:
         model = getattr(model, attribute)
     model.eval()
     return model, int(step)
+
+
+def _export_facts(task: Task) -> dict[str, Any]:
+    """What `vq export onnx` will take from this run (the family decides; recorded here
+    so a reader of the workdir sees it)."""
+    definition = model_def(task.model_name)
+    attribute, family, kwargs = definition.exported(task.model_name, **definition.kwargs(**task.model_kwargs))
+    return {"attribute": attribute, "model": family, "kwargs": kwargs}
 
 
 def _eval_copy(model: nnx.Module) -> nnx.Module:

@@ -47,9 +47,6 @@ def graph_for(precision: str, device: str) -> str:
 
 ZOO_DIR = Path(__file__).parent / "zoo"
 
-# The model each job uses when none is named.
-DEFAULT_MODELS = {"enhance": "vq-enhance-x2", "embed": "vq-embed"}
-
 Dim = int | str  # a fixed size or a symbolic name such as "B"
 
 
@@ -244,9 +241,11 @@ def list_models() -> list[Artifact]:
 def load_model(name_or_path: str | os.PathLike[str] | None = None, task: str | None = None) -> Artifact:
     """Resolve a model by directory path or zoo name; `None` means the task's default."""
     if name_or_path is None:
-        if task not in DEFAULT_MODELS:
+        from vq.tasks import default_models
+
+        name_or_path = default_models().get(task or "")
+        if name_or_path is None:
             raise ModelError(f"no default model for task {task!r}; pass --model")
-        name_or_path = DEFAULT_MODELS[task]
     candidate = Path(name_or_path)
     if (candidate / CARD_FILE).is_file():
         artifact = Artifact(candidate)

@@ -1,8 +1,7 @@
-"""Source frames and edited views for contrastive training of the copy-detection embedder.
+"""Edited views for contrastive training of the copy-detection embedder.
 
-Sources are images (folders, files) and video frames (sampled at `video_fps`). A stable
-hash of each source's name puts `holdout` of them aside: they are never trained on and
-are what `vq eval pairs` scores. A training view is a random chain of 1-3 copy-disguise
+Sources (`vq.media.sources`: images and video frames, a hash-based hold-out that `vq eval
+pairs` scores) are loaded once; a training view is a random chain of 1-3 copy-disguise
 edits (`vq.synth`) and, half the time, a crop to where the edits put the picture
 (what the runtime's content box does when it succeeds), resized to the model's input.
 Two views of one source are a positive pair; everything else in the batch and the queue
@@ -11,93 +10,11 @@ is a negative.
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
-from pathlib import Path
-
 import numpy as np
 from PIL import Image
 
-from vq.errors import UsageError
-from vq.images import IMAGE_SUFFIXES
-from vq.media import VIDEO_SUFFIXES
+from vq.media.sources import Source
 from vq.synth import SPATIAL_FAMILIES, apply_spatial, random_edit, track_box
-
-MAX_SIDE = 320  # sources are kept at most this large; views are made from them
-
-
-@dataclass(frozen=True)
-class Source:
-    name: str  # "folder/file.png" or "video.mp4@12.000"
-    image: np.ndarray
-
-
-def _held_out(name: str, fraction: float) -> bool:
-    digest = hashlib.sha256(name.encode()).digest()
-    return int.from_bytes(digest[:4], "big") / 2**32 < fraction
-
-
-def _shrink(image: np.ndarray) -> np.ndarray:
-    h, w = image.shape[:2]
-    if max(h, w) <= MAX_SIDE:
-        return image
-    s = MAX_SIDE / max(h, w)
-    return np.asarray(
-        Image.fromarray(image).resize((max(1, round(w * s)), max(1, round(h * s))), Image.BILINEAR)
-    )
-
-
-def list_sources(paths: list[str | Path], video_fps: float = 1.0) -> list[tuple[str, Path, float | None]]:
-    """(name, file, time) for every image and every sampled video frame under `paths`."""
-    from vq.media import probe
-
-    items: list[tuple[str, Path, float | None]] = []
-    for root in map(Path, paths):
-        files = sorted(root.rglob("*")) if root.is_dir() else [root]
-        for f in files:
-            suffix = f.suffix.lower()
-            if suffix in IMAGE_SUFFIXES:
-                items.append((f"{f.parent.name}/{f.name}", f, None))
-            elif suffix in VIDEO_SUFFIXES:
-                try:
-                    duration = probe(f).duration or 0.0
-                except Exception:  # unreadable clips are skipped, as the runtime would
-                    continue
-                items.extend(
-                    (f"{f.name}@{t:.3f}", f, float(t)) for t in np.arange(0.5, duration, 1 / video_fps)
-                )
-    if not items:
-        raise UsageError(f"no images or videos under {', '.join(map(str, paths))}")
-    return items
-
-
-def load_sources(
-    paths: list[str | Path], holdout: float, split: str, video_fps: float = 1.0, drop_flat: bool = True
-) -> list[Source]:
-    """The `split` ("train" or "holdout") part of the sources, decoded and shrunk."""
-    from vq.images import read_rgb
-    from vq.media import open_video
-
-    chosen = [
-        it for it in list_sources(paths, video_fps) if _held_out(it[0], holdout) == (split == "holdout")
-    ]
-    by_video: dict[Path, list[tuple[str, float]]] = {}
-    sources: list[Source] = []
-    for name, path, t in chosen:
-        if t is None:
-            sources.append(Source(name, _shrink(read_rgb(path))))
-        else:
-            by_video.setdefault(path, []).append((name, t))
-    for path, entries in by_video.items():
-        with open_video(path) as video:
-            frames = video.sample(times=[t for _, t in entries], max_side=MAX_SIDE)
-        for (name, _), image in zip(entries, frames.images, strict=False):
-            sources.append(Source(name, image))
-    if drop_flat:  # fades and black frames teach nothing and match everything
-        sources = [s for s in sources if s.image.std() > 12]
-    if not sources:
-        raise UsageError(f"no {split} sources (holdout fraction {holdout})")
-    return sources
 
 
 def make_view(

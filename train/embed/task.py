@@ -8,7 +8,6 @@ dimension-free), the seed's "ViT teacher distils ResNet-50" step.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import jax
@@ -17,48 +16,39 @@ import numpy as np
 import optax
 from flax import nnx
 
-from vq.train.embed.input_pipeline import load_sources, make_view, pair_batch
+from vq.errors import UsageError
+from vq.media.sources import load_sources
+from vq.train.embed.config import EmbedConfig
+from vq.train.embed.input_pipeline import make_view, pair_batch
 from vq.train.models import create_model, model_io
-from vq.train.models.moco import trainable as moco_trainable
 
 
 class EmbedTask:
     name = "embed"
-    model_name = "moco"
-    trainable = staticmethod(moco_trainable)
+    model_name = "moco"  # its family trains the query encoder only and exports it
 
-    def __init__(
-        self,
-        data: list[str | Path],
-        *,
-        encoder: str,
-        encoder_kwargs: dict[str, Any],
-        queue_size: int,
-        momentum: float,
-        temperature: float,
-        holdout: float = 0.2,
-        teacher: str | None = None,
-        distill_weight: float = 1.0,
-        seed: int = 0,
-    ):
-        self.encoder, self.encoder_kwargs = encoder, dict(encoder_kwargs)
-        self.model_kwargs = {
-            "encoder": encoder,
+    def __init__(self, config: EmbedConfig):
+        if not config.data:
+            raise UsageError("vq train embed needs --data (image folders, videos)")
+        data, holdout, teacher = config.data, config.holdout, config.teacher
+        self.encoder, self.encoder_kwargs = config.encoder, dict(config.encoder_kwargs)
+        self.model_kwargs: dict[str, Any] = {
+            "encoder": self.encoder,
             "encoder_kwargs": self.encoder_kwargs,
-            "queue_size": queue_size,
-            "momentum": momentum,
-            "temperature": temperature,
+            "queue_size": config.queue_size,
+            "momentum": config.momentum,
+            "temperature": config.temperature,
         }
-        io = model_io(encoder, **self.encoder_kwargs)
+        io = model_io(self.encoder, **self.encoder_kwargs)
         self.size = int(io.inputs[0].shape[1])
         prep = io.preprocessing
         self.mean = np.asarray(prep["mean"], np.float32)
         self.std = np.asarray(prep["std"], np.float32)
-        self.seed = seed
+        self.seed = config.seed
         self.train_sources = load_sources(data, holdout, "train")
         self.eval_sources = load_sources(data, holdout, "holdout")
         self.teacher = None
-        self.distill_weight = distill_weight
+        self.distill_weight = config.distill_weight
         if teacher:
             from vq.models import load_model
             from vq.runtimes import open_session
@@ -72,7 +62,6 @@ class EmbedTask:
             "holdout": sorted(s.name for s in self.eval_sources),
             "teacher": teacher,
         }
-        self.export_spec = {"model": encoder, "kwargs": self.encoder_kwargs, "attribute": "encoder"}
 
     def create_model(self, seed: int) -> nnx.Module:
         return create_model(self.model_name, seed=seed, **self.model_kwargs)

@@ -1,9 +1,4 @@
-"""Image pairs for super-resolution training and evaluation.
-
-A data folder holds high-resolution images; its low-resolution twin is the sibling
-folder ``<name>_lr_x<scale>`` with the same file names (the layout of the SelfExSR
-benchmark sets in ``../shared/data/images``, made with MATLAB's bicubic ``imresize``).
-Where no twin exists, LR images are made here with Pillow's antialiased bicubic.
+"""Training batches for super-resolution from HR/LR image pairs (`vq.media.sources`).
 
 Training batches are random aligned crops with flips and 90-degree rotations, drawn
 from a generator seeded by (seed, step, row): any process can build any row of any
@@ -12,50 +7,12 @@ step, which is what makes runs resumable and device-count independent.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
 import numpy as np
-from PIL import Image
 
 from vq.errors import UsageError
-from vq.images import IMAGE_SUFFIXES
+from vq.media.sources import Pair, bicubic_upscale, load_pairs
 
-
-@dataclass(frozen=True)
-class Pair:
-    name: str
-    hr: np.ndarray  # uint8 (H*s, W*s, 3)
-    lr: np.ndarray  # uint8 (H, W, 3)
-
-
-def _read_rgb(path: Path) -> np.ndarray:
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
-
-
-def load_pairs(folders: list[str | Path], scale: int) -> list[Pair]:
-    """HR/LR pairs from `folders`, HR cropped to a multiple of `scale`."""
-    pairs: list[Pair] = []
-    for folder in map(Path, folders):
-        if not folder.is_dir():
-            raise UsageError(f"data folder {folder} does not exist")
-        twin = folder.with_name(f"{folder.name}_lr_x{scale}")
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise UsageError(f"no images in {folder}")
-        for path in files:
-            hr = _read_rgb(path)
-            h, w = (hr.shape[0] // scale) * scale, (hr.shape[1] // scale) * scale
-            hr = hr[:h, :w]
-            if (twin / path.name).is_file():
-                lr = _read_rgb(twin / path.name)
-                if lr.shape[:2] != (h // scale, w // scale):
-                    raise UsageError(f"{twin / path.name}: size {lr.shape[:2]} is not HR/{scale}")
-            else:
-                lr = np.asarray(Image.fromarray(hr).resize((w // scale, h // scale), Image.BICUBIC))
-            pairs.append(Pair(f"{folder.name}/{path.name}", hr, lr))
-    return pairs
+__all__ = ["Pair", "bicubic_upscale", "load_pairs", "random_crop_batch"]
 
 
 def random_crop_batch(
@@ -79,9 +36,3 @@ def random_crop_batch(
         lrs.append(lr)
         hrs.append(hr)
     return {"lr": np.stack(lrs).astype(np.float32) / 255.0, "hr": np.stack(hrs).astype(np.float32) / 255.0}
-
-
-def bicubic_upscale(lr: np.ndarray, scale: int) -> np.ndarray:
-    """The classical baseline: Pillow bicubic (a = -0.5, as MATLAB) to `scale` x size."""
-    h, w = lr.shape[:2]
-    return np.asarray(Image.fromarray(lr).resize((w * scale, h * scale), Image.BICUBIC))

@@ -15,7 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from vq.metrics import psnr_y, to_uint8
+from vq.errors import UsageError
+from vq.eval.metrics.image import psnr_y, to_uint8
+from vq.train.enhance.config import EnhanceConfig
 from vq.train.enhance.input_pipeline import Pair, bicubic_upscale, load_pairs, random_crop_batch
 from vq.train.models import create_model
 
@@ -24,23 +26,17 @@ class EnhanceTask:
     name = "enhance"
     model_name = "sr_residual"
 
-    def __init__(
-        self,
-        data: list[str | Path],
-        eval_data: list[str | Path] | None = None,
-        scale: int = 2,
-        patch: int = 48,
-        model_kwargs: dict[str, Any] | None = None,
-        seed: int = 0,
-    ):
-        self.scale, self.patch, self.seed = scale, patch, seed
-        self.model_kwargs = {"scale": scale, **(model_kwargs or {})}
-        self.train_pairs = load_pairs(list(data), scale)
+    def __init__(self, config: EnhanceConfig):
+        if not config.data:
+            raise UsageError("vq train enhance needs --data (HR image folders)")
+        self.scale, self.patch, self.seed = config.scale, config.patch, config.seed
+        self.model_kwargs: dict[str, Any] = {"scale": config.scale, **config.model_kwargs}
+        self.train_pairs = load_pairs(list(config.data), config.scale)
         self.eval_sets: dict[str, list[Pair]] = {
-            Path(d).name: load_pairs([d], scale) for d in (eval_data or [])
+            Path(d).name: load_pairs([d], config.scale) for d in config.eval_data
         }
         self.data_facts = {
-            "train": [str(d) for d in data],
+            "train": [str(d) for d in config.data],
             "train_images": len(self.train_pairs),
             "eval": {k: len(v) for k, v in self.eval_sets.items()},
         }

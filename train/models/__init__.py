@@ -1,8 +1,10 @@
 """Flax NNX model families behind a registry (the timm pattern).
 
 Each entry names a `ModelDef`: a factory, the I/O it exports with (names, dtypes,
-symbolic dims) and the preprocessing its card records. `create_model("resnet18",
-embed_dim=512)` builds one; listing never imports a family module.
+symbolic dims), the preprocessing its card records, which parameters the optimiser
+trains and which sub-model is exported. `create_model("resnet18", embed_dim=512)` builds
+one; listing never imports a family module. A task may also keep its own family beside
+it and name it as ``"package.module:ATTR"`` instead of a registry name.
 """
 
 from __future__ import annotations
@@ -26,12 +28,26 @@ class ModelIO:
 
 @dataclass(frozen=True)
 class ModelDef:
-    """A registered model: `build(rngs=..., **kwargs)` and `io(**kwargs)` share `defaults`."""
+    """A registered model: `build(rngs=..., **kwargs)` and `io(**kwargs)` share `defaults`.
+
+    `trainable` is the NNX filter of what the optimiser updates (None: every `nnx.Param`);
+    it also decides how checkpoints split the state, so export restores with it.
+    `exports(**kwargs)` names what the artifact holds when that is not the whole model:
+    ``(attribute, family, family_kwargs)``, e.g. the query encoder of a MoCo wrapper.
+    """
 
     build: Callable[..., Any]
     io: Callable[..., ModelIO]
     defaults: dict[str, Any] = field(default_factory=dict)
     summary: str = ""
+    trainable: Any = None
+    exports: Callable[..., tuple[str, str, dict[str, Any]]] | None = None
+
+    def exported(self, name: str, **kwargs: Any) -> tuple[str | None, str, dict[str, Any]]:
+        """(attribute or None, family, kwargs) of the part of model `name` that is exported."""
+        if self.exports is None:
+            return None, name, kwargs
+        return self.exports(**kwargs)
 
     def kwargs(self, **overrides: Any) -> dict[str, Any]:
         unknown = set(overrides) - set(self.defaults)
@@ -57,6 +73,17 @@ MODELS.register(
 
 
 def model_def(name: str) -> ModelDef:
+    """The registered family `name`, or the `ModelDef` at ``"package.module:ATTR"``."""
+    if ":" in name and name not in MODELS:
+        import importlib
+
+        module, _, attr = name.partition(":")
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as e:
+            from vq.errors import RegistryError
+
+            raise RegistryError(f"model family {name!r} cannot be loaded: {e}") from e
     return MODELS.get(name)
 
 

@@ -86,4 +86,6 @@ MOCO = ModelDef(
         "temperature": 0.1,
     },
     summary="MoCo wrapper: query encoder + momentum encoder + key queue",
+    trainable=trainable,
+    exports=lambda **kw: ("encoder", kw["encoder"], dict(kw["encoder_kwargs"])),
 )

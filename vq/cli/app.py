@@ -15,25 +15,32 @@ from vq import __version__, cli
 from vq.cli import backends, bench, embed, enhance, eval, export, index, media, models, run, train
 from vq.errors import VqError
 
-app = typer.Typer(
-    name="vq",
-    help="vq: copy detection, quality scoring and enhancement for video platforms.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-app.add_typer(models.app, name="models")
-app.add_typer(export.app, name="export")
-app.add_typer(bench.app, name="bench")
-app.add_typer(train.app, name="train")
-app.add_typer(eval.app, name="eval")
-app.add_typer(index.app, name="index")
-app.command("run")(run.run_cmd)
-app.command("backends")(backends.backends_cmd)
-app.command("enhance")(enhance.enhance_cmd)
-app.command("embed")(embed.embed_cmd)
-app.command("probe")(media.probe_cmd)
-app.command("frames")(media.frames_cmd)
+
+def build_app() -> typer.Typer:
+    """The whole command tree. `train` and `eval` are generated from the task and
+    evaluator registries, so they are built per invocation (a plugin or a test may have
+    registered more)."""
+    app = typer.Typer(
+        name="vq",
+        help="vq: copy detection, quality scoring and enhancement for video platforms.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+    app.callback()(root)
+    app.add_typer(models.app, name="models")
+    app.add_typer(export.app, name="export")
+    app.add_typer(bench.app, name="bench")
+    app.add_typer(train.build_app(), name="train")
+    app.add_typer(eval.build_app(), name="eval")
+    app.add_typer(index.app, name="index")
+    app.command("run")(run.run_cmd)
+    app.command("backends")(backends.backends_cmd)
+    app.command("enhance")(enhance.enhance_cmd)
+    app.command("embed")(embed.embed_cmd)
+    app.command("probe")(media.probe_cmd)
+    app.command("frames")(media.frames_cmd)
+    return app
 
 
 def _version(value: bool) -> None:
@@ -42,7 +49,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
@@ -56,7 +62,7 @@ def root(
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns (and exits with) the process exit code."""
-    command = typer.main.get_command(app)
+    command = typer.main.get_command(build_app())
     cli.invocation[:] = sys.argv[1:] if argv is None else list(argv)
     try:
         # Non-standalone click returns the code of a `typer.Exit` raised in a command.

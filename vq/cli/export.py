@@ -55,17 +55,11 @@ def onnx_cmd(
     if workdir is not None:
         config, task_name, training, metrics = _from_workdir(workdir)
         trainer = require_train("vq.train.trainer", "vq export")
-        spec = config.get("export") or {}
-        trainable = _trainable_filter(config["model"])
-        model, step = trainer.load_trained_model(
-            config["model"],
-            config.get("model_kwargs", {}),
-            workdir,
-            attribute=spec.get("attribute"),
-            trainable=trainable,
+        model, step = trainer.load_trained_model(config["model"], config.get("model_kwargs", {}), workdir)
+        definition = models.model_def(config["model"])
+        _, model_name, model_kwargs = definition.exported(
+            config["model"], **definition.kwargs(**config.get("model_kwargs", {}))
         )
-        model_name = spec.get("model", config["model"])
-        model_kwargs = spec.get("kwargs", config.get("model_kwargs", {}))
         training["exported_step"] = step
     else:
         model_name, task_name = arch, task or "untrained"
@@ -152,15 +146,6 @@ def int8_cmd(
             f"{artifact.name} int8-{target}: cosine vs fp32 min {drift['min_cosine']:.4f} "
             f"mean {drift['mean_cosine']:.5f}, max abs {drift['max_abs_error']:.3g}"
         )
-
-
-def _trainable_filter(model_name: str):
-    """The optimiser filter a training module used (MoCo trains its query encoder only)."""
-    if model_name == "moco":
-        return require_train("vq.train.models.moco", "vq export").trainable
-    from flax import nnx
-
-    return nnx.Param
 
 
 def _from_workdir(workdir: Path) -> tuple[dict, str, dict, dict]:

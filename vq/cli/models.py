@@ -5,7 +5,8 @@ from __future__ import annotations
 import typer
 
 from vq.cli.output import console, print_json, print_table
-from vq.models import DEFAULT_MODELS, list_models, load_model
+from vq.models import list_models, load_model
+from vq.tasks import default_models
 
 app = typer.Typer(
     help="Model artifacts: the shipped zoo and any folder with a card.json.", no_args_is_help=True
@@ -15,7 +16,7 @@ app = typer.Typer(
 @app.command("list")
 def list_cmd(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List models on the search path (vq/zoo and $VQ_MODEL_PATH)."""
-    defaults = {v: k for k, v in DEFAULT_MODELS.items()}
+    defaults = {v: k for k, v in default_models().items()}
     rows = [
         {
             "name": a.name,

@@ -1,132 +1,114 @@
-"""`vq train`: train a task with the data-parallel trainer (needs the `train` extra)."""
+"""`vq train TASK`: train any registered task with the data-parallel trainer.
+
+Each task's options are generated from its config dataclass (`vq.tasks`, then
+``train/<task>/config.py``): one flag per field, shown with the task's default.
+``--config FILE`` and ``--set key=value`` reach every field, nested ones included.
+Needs the ``train`` extra (JAX); the error says so in one line when it is missing.
+"""
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from vq.cli import command_line
+from vq.cli.dataclass_options import field_parameters, given, make_command
 from vq.cli.extras import require_train
 from vq.cli.output import err_console, print_json
 
-app = typer.Typer(help="Train models (JAX/Flax; one CPU, a GPU, or a multi-host pod).", no_args_is_help=True)
 
-# Options every task shares: optimisation, resume and multi-host settings.
-STEPS = typer.Option(None, "--steps", help="Total steps (default: the task config).")
-BATCH = typer.Option(None, "--batch-size", help="Global batch, split over all devices.")
-LR = typer.Option(None, "--lr", help="Peak learning rate.")
-SEED = typer.Option(0, "--seed", help="Seed for init and data order.")
-SMOKE = typer.Option(False, "--smoke", help="Seconds-long run with a tiny model (CI, laptops).")
-COORD = typer.Option(None, "--coordinator", help="host:port of process 0 (multi-host).")
-NPROC = typer.Option(None, "--num-processes", help="Processes in a multi-host run.")
-PID = typer.Option(None, "--process-id", help="This process's index in a multi-host run.")
-
-
-def _run(
-    task_factory,
-    task_kwargs: dict,
-    config_overrides: dict,
-    out: Path,
-    smoke: bool,
-    coordinator,
-    num_processes,
-    process_id,
-    data_facts: dict,
-) -> None:
-    trainer = require_train("vq.train.trainer", "vq train")
-    trainer.initialize_distributed(coordinator, num_processes, process_id)
-    task = task_factory(**task_kwargs)
-    config_mod = require_train(f"vq.train.{task.name}.config", "vq train")
-    config, _ = config_mod.get_config(smoke=smoke)
-    for key, value in config_overrides.items():
-        if value is not None:
-            setattr(config, key, value)
-    result = trainer.train_and_evaluate(
-        task,
-        config,
-        out,
-        run_facts={"command": command_line(), "data": {**data_facts, **task.data_facts}},
-    )
-    err_console.print(
-        f"trained {task.name} into {out} (resumed from step {result['resumed_from']})", style="dim"
-    )
-    print_json(result["final"])
-
-
-@app.command("enhance")
-def enhance_cmd(
-    data: list[Path] = typer.Option(..., "--data", help="HR image folder(s); LR twins in <dir>_lr_x<scale>."),
-    eval_data: list[Path] = typer.Option([], "--eval-data", help="Held-out folder(s) for PSNR (e.g. Set5)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Workdir: checkpoints, metrics.jsonl, config.json."),
-    scale: int = typer.Option(2, "--scale", help="Upscaling factor (power of two)."),
-    steps: int = STEPS,
-    batch_size: int = BATCH,
-    lr: float = LR,
-    seed: int = SEED,
-    smoke: bool = SMOKE,
-    coordinator: str = COORD,
-    num_processes: int = NPROC,
-    process_id: int = PID,
-) -> None:
-    """Train the x2 super-resolution model; resumes if OUT already holds checkpoints."""
-    require_train("vq.train.enhance.task", "vq train enhance")
-    from vq.train import TASKS
-    from vq.train.enhance.config import get_config
-
-    _, task_settings = get_config(smoke=smoke)
-    _run(
-        TASKS.get("enhance"),
-        {
-            "data": data,
-            "eval_data": eval_data,
-            "scale": scale,
-            "patch": task_settings["patch"],
-            "model_kwargs": task_settings["model_kwargs"],
-            "seed": seed,
-        },
-        {"steps": steps, "batch_size": batch_size, "learning_rate": lr, "seed": seed},
-        out,
-        smoke,
-        coordinator,
-        num_processes,
-        process_id,
-        {},
+def _option(name: str, default: Any, *decls: str, help: str, annotation: Any) -> inspect.Parameter:
+    return inspect.Parameter(
+        name,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=typer.Option(default, *decls, help=help),
+        annotation=annotation,
     )
 
 
-@app.command("embed")
-def embed_cmd(
-    data: list[Path] = typer.Option(..., "--data", help="Image folders, videos or folders of videos."),
-    out: Path = typer.Option(..., "--out", "-o", help="Workdir: checkpoints, metrics.jsonl, config.json."),
-    holdout: float = typer.Option(None, "--holdout", help="Share of sources kept out for evaluation."),
-    teacher: str = typer.Option(None, "--teacher", help="Embedding artifact to distil from (optional)."),
-    distill_weight: float = typer.Option(1.0, "--distill-weight", help="Weight of the distillation loss."),
-    steps: int = STEPS,
-    batch_size: int = BATCH,
-    lr: float = LR,
-    seed: int = SEED,
-    smoke: bool = SMOKE,
-    coordinator: str = COORD,
-    num_processes: int = NPROC,
-    process_id: int = PID,
-) -> None:
-    """Train the copy-detection frame embedder (MoCo on copy-disguise edits)."""
-    require_train("vq.train.embed.task", "vq train embed")
-    from vq.train import TASKS
-    from vq.train.embed.config import get_config
+# Options every task shares: the workdir, config layering and multi-host settings.
+COMMON = [
+    _option(
+        "out",
+        ...,
+        "--out",
+        "-o",
+        help="Workdir: checkpoints, metrics.jsonl, config.json (resumes).",
+        annotation=Path,
+    ),
+    _option(
+        "config_file", None, "--config", help="JSON or TOML file: field -> value.", annotation=Path | None
+    ),
+    _option(
+        "assignments",
+        [],
+        "--set",
+        help="field=value (dotted keys for nested fields); repeatable.",
+        annotation=list[str],
+    ),
+    _option(
+        "smoke", False, "--smoke", help="Seconds-long run with a tiny model (CI, laptops).", annotation=bool
+    ),
+    _option(
+        "coordinator",
+        None,
+        "--coordinator",
+        help="host:port of process 0 (multi-host).",
+        annotation=str | None,
+    ),
+    _option(
+        "num_processes", None, "--num-processes", help="Processes in a multi-host run.", annotation=int | None
+    ),
+    _option(
+        "process_id",
+        None,
+        "--process-id",
+        help="This process's index in a multi-host run.",
+        annotation=int | None,
+    ),
+]
 
-    _, settings = get_config(smoke=smoke)
-    if holdout is not None:
-        settings["holdout"] = holdout
-    _run(
-        TASKS.get("embed"),
-        {"data": data, **settings, "teacher": teacher, "distill_weight": distill_weight, "seed": seed},
-        {"steps": steps, "batch_size": batch_size, "learning_rate": lr, "seed": seed},
-        out,
-        smoke,
-        coordinator,
-        num_processes,
-        process_id,
-        {},
+
+def build_app() -> typer.Typer:
+    from vq.tasks import TASKS, task_def
+
+    app = typer.Typer(
+        help="Train models (JAX/Flax; one CPU, a GPU, or a multi-host pod). Resumes from the workdir.",
+        no_args_is_help=True,
     )
+    for name in TASKS.names():
+        defn = task_def(name)
+        defaults = defn.get_config()
+        params = [*COMMON, *field_parameters(type(defaults), shown_defaults=defaults)]
+        doc = f"Train {name}: {defn.summary}."
+        app.command(name)(make_command(_runner(name, type(defaults)), params, doc))
+    return app
+
+
+def _runner(name: str, config_cls: type):
+    def run(values: dict[str, Any]) -> None:
+        from vq.tasks import task_def
+
+        config_mod = require_train("vq.train.config", f"vq train {name}")
+        trainer = require_train("vq.train.trainer", f"vq train {name}")
+        defn = task_def(name)
+        config = defn.get_config(smoke=values["smoke"])
+        if values["config_file"] is not None:
+            config = config_mod.override(
+                config, config_mod.load_file(values["config_file"]), str(values["config_file"])
+            )
+        config = config_mod.override(config, given(values, config_cls), "option")
+        config = config_mod.override(config, config_mod.parse_assignments(values["assignments"]), "--set")
+        trainer.initialize_distributed(values["coordinator"], values["num_processes"], values["process_id"])
+        task = defn.build_task(config)
+        out = values["out"]
+        result = trainer.train_and_evaluate(task, config, out, run_facts={"command": command_line()})
+        err_console.print(
+            f"trained {name} into {out} (resumed from step {result['resumed_from']})", style="dim"
+        )
+        print_json(result["final"])
+
+    return run

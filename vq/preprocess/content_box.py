@@ -453,3 +453,9 @@ def informative_frames(
     small = frames[:, ::step, ::step].astype(np.float32)
     grey = small @ np.array([0.299, 0.587, 0.114], np.float32)
     return grey.reshape(len(frames), -1).std(axis=1) >= min_std
+
+
+def is_informative(image: np.ndarray, min_std: float = MIN_FRAME_STD) -> bool:
+    """The same rule for one image of any size (training sources, evaluation pairs): what
+    the runtime would neither store nor query is not trained on either."""
+    return bool(informative_frames(image[None], None, min_std)[0])

@@ -1,15 +1,11 @@
-"""Model stages: an artifact + a backend session + the pre/post-processing around it."""
+"""Model stages: an artifact + a backend session + the pre/post-processing around it.
 
-from vq.registry import Registry
+`base.Stage` is the shared part; each task's stage (`embed.Embedder`, `enhance.Enhancer`)
+is registered with its task in `vq.tasks` (`STAGES`), so `open_stage(artifact)` picks it
+from the card.
+"""
 
-STAGES = Registry("stage")
-STAGES.register(
-    "enhance",
-    "vq.stages.enhance:Enhancer",
-    summary="one-pass super-resolution of frames (tiled, any backend)",
-)
-STAGES.register(
-    "embed",
-    "vq.stages.embed:Embedder",
-    summary="copy-detection frame embeddings (content box, resize, any backend)",
-)
+from vq.stages.base import Stage, open_stage
+from vq.tasks import STAGES
+
+__all__ = ["STAGES", "Stage", "open_stage"]

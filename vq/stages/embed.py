@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 
 from vq.errors import UsageError
-from vq.models import load_model
+from vq.models import Artifact
 from vq.preprocess.content_box import ContentBox, detect_content_box
 from vq.preprocess.normalize import to_model_input
 from vq.preprocess.resize import resize
-from vq.runtimes import open_session
+from vq.stages.base import Stage
 
 DECODE_MAX_SIDE = 640  # frames are decoded no larger than this: content box and crop work on it
 # Library thresholds when a model card recommends none: cosine for a frame pair to count as a
@@ -32,28 +32,28 @@ def matching_thresholds(card: Any) -> dict[str, float]:
     return {**MATCHING_DEFAULTS, **{k: float(given[k]) for k in MATCHING_DEFAULTS if k in given}}
 
 
-class Embedder:
+class Embedder(Stage):
     """Load an embedding model once; embed frames, images or whole videos."""
+
+    task = "embed"
 
     def __init__(
         self,
-        model: str | None = None,
+        model: str | Path | Artifact | None = None,
         backend: str = "auto",
         precision: str = "fp32",
         batch: int = 32,
         crop: bool = True,
     ):
-        self.artifact = load_model(model, task="embed")
+        super().__init__(model, backend, precision)
         spec = self.artifact.card.inputs[0]
         if not (isinstance(spec.shape[1], int) and isinstance(spec.shape[2], int)):
             raise UsageError(f"model '{self.artifact.name}' needs a fixed input size")
         self.size = (int(spec.shape[2]), int(spec.shape[1]))
         self.batch, self.crop = batch, crop
-        self.session = open_session(self.artifact, backend=backend, precision=precision)
         self._input = spec.name
         self._output = self.artifact.card.outputs[0].name
         self.dim = int(self.artifact.card.outputs[0].shape[-1])
-        self.name = self.artifact.name
         # What a library records to refuse vectors from another model: the fp32 graph's hash.
         self.fingerprint = self.artifact.card.files["fp32"]["sha256"]
         self.matching = matching_thresholds(self.artifact.card)  # library thresholds it suggests
@@ -68,7 +68,7 @@ class Embedder:
         prep = self.artifact.card.preprocessing
         for start in range(0, len(frames), self.batch):
             chunk = resize(np.ascontiguousarray(frames[start : start + self.batch]), self.size, "bilinear")
-            out[start : start + len(chunk)] = self.session.run({self._input: to_model_input(chunk, prep)})[
+            out[start : start + len(chunk)] = self.run({self._input: to_model_input(chunk, prep)})[
                 self._output
             ]
         return out
@@ -104,15 +104,3 @@ class Embedder:
             "box": box,
             "stats": frames.stats,
         }
-
-    def describe(self) -> dict[str, Any]:
-        return self.session.describe()
-
-    def close(self) -> None:
-        self.session.close()
-
-    def __enter__(self) -> Embedder:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -9,14 +9,14 @@ reshapes and views, no Python loop over pixels.
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
 
 import numpy as np
 
 from vq.errors import UsageError
-from vq.models import load_model
+from vq.models import Artifact
 from vq.preprocess.normalize import to_model_input
-from vq.runtimes import open_session
+from vq.stages.base import Stage
 
 
 def split_tiles(image: np.ndarray, tile: int, overlap: int) -> tuple[np.ndarray, tuple[int, int]]:
@@ -46,24 +46,25 @@ def stitch_tiles(
     return full[: out_hw[0], : out_hw[1]]
 
 
-class Enhancer:
+class Enhancer(Stage):
     """Load an enhancement model once; call `enhance(frame)` per uint8 RGB frame."""
+
+    task = "enhance"
 
     def __init__(
         self,
-        model: str | None = None,
+        model: str | Path | Artifact | None = None,
         backend: str = "auto",
         precision: str = "fp32",
         tile: int = 128,
         overlap: int = 16,
         batch: int = 16,
     ):
-        self.artifact = load_model(model, task="enhance")
+        super().__init__(model, backend, precision)
         self.scale = int(self.artifact.card.preprocessing.get("upscale", 2))
         if tile < 8 or overlap < 0:
             raise UsageError(f"tile must be >= 8 and overlap >= 0 (got {tile}, {overlap})")
         self.tile, self.overlap, self.batch = tile, overlap, batch
-        self.session = open_session(self.artifact, backend=backend, precision=precision)
         self._input = self.artifact.card.inputs[0].name
         self._output = self.artifact.card.outputs[0].name
 
@@ -72,24 +73,8 @@ class Enhancer:
         if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
             raise UsageError(f"enhance expects a uint8 HxWx3 RGB frame, got {frame.dtype} {frame.shape}")
         tiles, grid = split_tiles(frame, self.tile, self.overlap)
-        outs = []
-        prep = self.artifact.card.preprocessing
-        for start in range(0, len(tiles), self.batch):
-            x = to_model_input(tiles[start : start + self.batch], prep)
-            outs.append(self.session.run({self._input: x})[self._output])
-        out = np.concatenate(outs)
+        x = to_model_input(tiles, self.artifact.card.preprocessing)
+        out = self.run_batched({self._input: x}, self.batch)[self._output]
         out = np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
         h, w = frame.shape[:2]
         return stitch_tiles(out, grid, (h * self.scale, w * self.scale), self.overlap * self.scale)
-
-    def describe(self) -> dict[str, Any]:
-        return self.session.describe()
-
-    def close(self) -> None:
-        self.session.close()
-
-    def __enter__(self) -> Enhancer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -1,5 +1,12 @@
-"""Scoring copy detection: video-level P/R/F1, VSC 2022 segment µAP, VCSL segment F1.
+"""Retrieval metrics: pairs of frames (ROC, TPR at a fixed FPR) and copied segments.
 
+**Pairs.** Positives are (original, edited copy) similarities, negatives (original,
+another picture). `roc_auc` is Mann-Whitney U with ties counted half; `tpr_at_fpr` is the
+share of positives above the threshold that lets at most `fpr` of negatives through (the
+operating point a platform runs at: few false accusations); `best_accuracy` is the best
+balanced accuracy over thresholds.
+
+**Segments** (copy detection): video-level P/R/F1, VSC 2022 segment µAP, VCSL segment F1.
 A match is (query_id, ref_id, query_start, query_end, ref_start, ref_end, score) in
 seconds; ground truth has the same shape (score unused). The two segment metrics follow
 their benchmarks' definitions (re-implemented here from the papers' descriptions):
@@ -24,6 +31,41 @@ from dataclasses import dataclass
 from itertools import groupby
 from math import sqrt
 from typing import Any
+
+import numpy as np
+
+# -- pairs ------------------------------------------------------------------------------------
+
+
+def roc_auc(pos: np.ndarray, neg: np.ndarray) -> float:
+    """Mann-Whitney U / (n_pos * n_neg), ties counted half."""
+    scores = np.concatenate([pos, neg])
+    order = scores.argsort(kind="mergesort")
+    ranks = np.empty(len(scores))
+    ranks[order] = np.arange(1, len(scores) + 1)
+    # average ranks over ties
+    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    sums = np.zeros(len(counts))
+    np.add.at(sums, inverse, ranks)
+    ranks = (sums / counts)[inverse]
+    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+
+
+def tpr_at_fpr(pos: np.ndarray, neg: np.ndarray, fpr: float = 0.01) -> float:
+    """Share of positives above the threshold that lets at most `fpr` of negatives through."""
+    threshold = np.quantile(neg, 1.0 - fpr, method="higher")
+    return float(np.mean(pos > threshold))
+
+
+def best_accuracy(pos: np.ndarray, neg: np.ndarray) -> float:
+    """Best balanced accuracy over thresholds: (TPR + TNR) / 2."""
+    thresholds = np.unique(np.concatenate([pos, neg]))
+    tpr = (pos[None, :] >= thresholds[:, None]).mean(axis=1)
+    tnr = (neg[None, :] < thresholds[:, None]).mean(axis=1)
+    return float(np.max((tpr + tnr) / 2))
+
+
+# -- segments ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

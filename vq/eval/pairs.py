@@ -20,15 +20,18 @@ model's architecture (what the training added).
 from __future__ import annotations
 
 import itertools
+import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
-from vq.errors import MissingExtraError, UsageError
+from vq.errors import UsageError
+from vq.eval.base import Evaluator, Report, Table, Ui
+from vq.eval.baselines import cosine, pdq_descriptor, pdq_similarity, thumbnail_descriptor
+from vq.eval.metrics.retrieval import best_accuracy, roc_auc, tpr_at_fpr
 from vq.preprocess.content_box import crop_to_box, detect_content_box
 from vq.synth import apply_spatial, random_edit, track_box
 
@@ -118,91 +121,12 @@ def make_pairs(
     return PairSet(left, right, np.asarray(label), family)
 
 
-# -- descriptors ---------------------------------------------------------------------------------
+# -- scoring ------------------------------------------------------------------------------------
 
 
 def crop(image: np.ndarray) -> np.ndarray:
     """The runtime's preprocessing for a single image: its content box."""
     return crop_to_box(image, detect_content_box(image[None]))
-
-
-def pdq_descriptor(images: list[np.ndarray]) -> np.ndarray:
-    try:
-        import pdqhash
-    except ImportError as e:
-        raise MissingExtraError("the PDQ baseline", "eval", e) from e
-    return np.stack([pdqhash.compute(np.ascontiguousarray(im))[0].astype(np.float32) for im in images])
-
-
-def pdq_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return 1.0 - np.mean(a != b, axis=1)  # 1 - Hamming distance / 256
-
-
-class PdqFrames:
-    """PDQ hashes as frame vectors for the copy-detection pipeline: bits mapped to ±1/16,
-    so that inner product = 1 - 2 * Hamming / 256 and faiss search ranks by Hamming."""
-
-    name = fingerprint = "pdq"
-    dim = 256
-
-    def __init__(self, bits: int = 31):
-        # A frame match within `bits` of 256 (31 is PDQ's reference operating point), as
-        # the cosine of the ±1/16 vectors.
-        cosine = 1.0 - 2.0 * bits / 256
-        self.matching = {"frame": cosine, "min_score": cosine}
-
-    def embed_frames(self, frames: np.ndarray, box: Any = None) -> np.ndarray:
-        if box is not None:
-            frames = frames[:, box.y0 : box.y1, box.x0 : box.x1]
-        if len(frames) == 0:
-            return np.zeros((0, self.dim), np.float32)
-        bits = pdq_descriptor(list(frames))
-        return (bits * 2.0 - 1.0) / 16.0
-
-
-def thumbnail_descriptor(images: list[np.ndarray]) -> np.ndarray:
-    """16x16 grey thumbnail, zero-mean and unit-norm: the simplest pixel fingerprint."""
-    out = []
-    for im in images:
-        t = np.asarray(Image.fromarray(im).convert("L").resize((16, 16), Image.BOX), np.float32).ravel()
-        t -= t.mean()
-        out.append(t / (np.linalg.norm(t) + 1e-6))
-    return np.stack(out)
-
-
-def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.sum(a * b, axis=1)
-
-
-# -- metrics ---------------------------------------------------------------------------------------
-
-
-def roc_auc(pos: np.ndarray, neg: np.ndarray) -> float:
-    """Mann-Whitney U / (n_pos * n_neg), ties counted half."""
-    scores = np.concatenate([pos, neg])
-    order = scores.argsort(kind="mergesort")
-    ranks = np.empty(len(scores))
-    ranks[order] = np.arange(1, len(scores) + 1)
-    # average ranks over ties
-    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
-    sums = np.zeros(len(counts))
-    np.add.at(sums, inverse, ranks)
-    ranks = (sums / counts)[inverse]
-    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
-
-
-def tpr_at_fpr(pos: np.ndarray, neg: np.ndarray, fpr: float = 0.01) -> float:
-    """Share of positives above the threshold that lets at most `fpr` of negatives through."""
-    threshold = np.quantile(neg, 1.0 - fpr, method="higher")
-    return float(np.mean(pos > threshold))
-
-
-def best_accuracy(pos: np.ndarray, neg: np.ndarray) -> float:
-    """Best balanced accuracy over thresholds: (TPR + TNR) / 2."""
-    thresholds = np.unique(np.concatenate([pos, neg]))
-    tpr = (pos[None, :] >= thresholds[:, None]).mean(axis=1)
-    tnr = (neg[None, :] < thresholds[:, None]).mean(axis=1)
-    return float(np.max((tpr + tnr) / 2))
 
 
 def score_report(scores: np.ndarray, pairs: PairSet) -> dict[str, Any]:
@@ -248,12 +172,135 @@ def evaluate_pairs(
     return results
 
 
-def load_holdout(workdir: str | Path) -> list[str]:
-    """The held-out source names recorded by `vq train embed` in its workdir."""
-    import json
+# -- the `vq eval pairs` harness -------------------------------------------------------------------
 
-    config = json.loads((Path(workdir) / "config.json").read_text())
-    names = (config.get("data") or {}).get("holdout")
-    if not names:
-        raise UsageError(f"{workdir}: no held-out list in config.json (train with --holdout > 0)")
-    return names
+BASELINES = ("pdq", "thumbnail", "random")
+
+
+@dataclass
+class PairsOptions:
+    data: list[Path] = field(
+        metadata={"help": "Image folders, images, videos (frames at 1 fps).", "required": True}
+    )
+    holdout: float | None = field(
+        default=None, metadata={"help": "Use only the held-out share of --data (as training split it)."}
+    )
+    model: str | None = field(
+        default=None, metadata={"help": "Zoo name or artifact folder.", "flags": ["-m"]}
+    )
+    backend: str = field(default="auto", metadata={"help": "Backend.", "flags": ["-b"]})
+    precision: str = field(default="fp32", metadata={"help": "fp32 or int8.", "flags": ["-p"]})
+    baselines: str = field(
+        default="pdq,thumbnail,random", metadata={"help": "Comma list: pdq, thumbnail, random."}
+    )
+    negatives: int = field(default=6, metadata={"help": "Negative pairs per source (plus look-alikes)."})
+    seed: int = field(default=0, metadata={"help": "Seed for the edits."})
+    crop: bool = field(default=True, metadata={"help": "Content-box crop before every method."})
+
+
+def run(opts: PairsOptions, ui: Ui) -> Report:
+    """ROC-AUC, accuracy and TPR at 1 % FPR per edit family: model vs PDQ, thumbnail, random init."""
+    from vq.media.sources import load_sources
+    from vq.stages.embed import Embedder
+
+    chosen = [b.strip() for b in opts.baselines.split(",") if b.strip()]
+    unknown = set(chosen) - set(BASELINES)
+    if unknown:
+        raise UsageError(f"unknown baseline(s) {sorted(unknown)}: choose {', '.join(BASELINES)}")
+    split = "holdout" if opts.holdout else "train"
+    sources = load_sources(opts.data, opts.holdout or 0.0, split)
+    pairs = make_pairs(
+        [(s.name, s.image) for s in sources], seed=opts.seed, negatives_per_source=opts.negatives
+    )
+    positives = int(pairs.label.sum())
+    ui.note(f"{len(sources)} sources, {positives} positive and {len(pairs.label) - positives} negative pairs")
+    embedder = Embedder(opts.model, backend=opts.backend, precision=opts.precision, crop=False)
+    methods = {embedder.artifact.name: (embedder.embed_frames_list, cosine)}
+    if "pdq" in chosen:
+        methods["pdq"] = (pdq_descriptor, pdq_similarity)
+    if "thumbnail" in chosen:
+        methods["thumbnail"] = (thumbnail_descriptor, cosine)
+    with tempfile.TemporaryDirectory() as tmp:
+        if "random" in chosen:
+            random_model = _random_init(embedder, Path(tmp), ui)
+            if random_model is not None:
+                methods["random-init"] = (random_model.embed_frames_list, cosine)
+        report = evaluate_pairs(pairs, methods, preprocess=opts.crop)
+
+    names = list(methods)
+    rows = []
+    for family in ["all", "hard", *report[names[0]]["families"]]:
+        row: dict[str, Any] = {"family": family}
+        for n in names:
+            block = report[n][family] if family in ("all", "hard") else report[n]["families"][family]
+            row[n] = block["tpr_at_1pct_fpr"]
+        rows.append(row)
+    summary = [
+        {
+            "method": n,
+            "roc_auc": report[n]["all"]["roc_auc"],
+            "accuracy": report[n]["all"]["accuracy"],
+            "tpr": report[n]["all"]["tpr_at_1pct_fpr"],
+            "hard_tpr": report[n]["hard"]["tpr_at_1pct_fpr"],
+        }
+        for n in names
+    ]
+    data = {
+        "sources": len(sources),
+        "positives": int(pairs.label.sum()),
+        "negatives": int((pairs.label == 0).sum()),
+        "seed": opts.seed,
+        "crop": opts.crop,
+        "methods": report,
+    }
+    return Report(
+        tables=[
+            Table("pair evaluation", [("family", "TPR @ 1% FPR"), *[(n, n) for n in names]], rows),
+            Table(
+                "overall",
+                [
+                    ("method", "method"),
+                    ("roc_auc", "ROC-AUC"),
+                    ("accuracy", "accuracy"),
+                    ("tpr", "TPR@1%FPR"),
+                    ("hard_tpr", "hard TPR@1%FPR"),
+                ],
+                summary,
+            ),
+        ],
+        data=data,
+    )
+
+
+def _random_init(embedder, tmp: Path, ui: Ui):
+    """The model's architecture with untrained weights (needs the train extra to build)."""
+    from vq.stages.embed import Embedder
+
+    spec = embedder.artifact.card.flax
+    if not spec:
+        ui.note("random-init baseline skipped: the model card names no architecture")
+        return None
+    try:
+        from vq.export.artifact import export_artifact
+        from vq.train.models import create_model
+    except ImportError:
+        ui.note("random-init baseline skipped: needs the 'train' extra")
+        return None
+    export_artifact(
+        create_model(spec["model"], seed=0, **spec.get("kwargs", {})),
+        model_name=spec["model"],
+        model_kwargs=spec.get("kwargs", {}),
+        out_dir=tmp / "random-init",
+        name="random-init",
+        task="embed",
+    )
+    return Embedder(str(tmp / "random-init"), backend="ort-cpu", crop=False)
+
+
+EVALUATOR = Evaluator(
+    summary="single-frame copy detection on edited pairs of held-out sources: model vs PDQ, "
+    "thumbnail and random init (ROC-AUC, accuracy, TPR at 1 % FPR per edit family)",
+    options=PairsOptions,
+    run=run,
+    needs=("eval",),
+)

@@ -1,4 +1,4 @@
-"""Image quality metrics, pure numpy.
+"""Image metrics, pure numpy.
 
 `psnr_y` follows the super-resolution literature's protocol (PSNR on the BT.601 luma of
 MATLAB's ``rgb2ycbcr``, `border` pixels cropped on each side) so figures are comparable

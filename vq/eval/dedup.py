@@ -19,7 +19,7 @@ reference (a test card, a static shot running on, a source that contains another
 
 `run_method` ingests the references into a fresh library and queries every query with
 the production `Dedup` pipeline; `score` turns the matches into video-level P/R/F1, VSC
-2022 segment µAP and VCSL segment F1 (`vq.match.metrics`). The PDQ baseline runs through
+2022 segment µAP and VCSL segment F1 (`vq.eval.metrics.retrieval`). The PDQ baseline runs through
 the same library, voting and alignment, with PDQ's reference threshold.
 """
 
@@ -35,11 +35,12 @@ from typing import Any
 
 import numpy as np
 
-from vq import synth as E
+from vq import synth
 from vq.errors import MediaError, UsageError
+from vq.eval.base import Evaluator, Report, Table, Ui
+from vq.eval.metrics.retrieval import Match, segment_ap, vcsl_f1, video_prf
 from vq.fsutil import atomic_write_text
-from vq.match.metrics import Match, segment_ap, vcsl_f1, video_prf
-from vq.media import VIDEO_SUFFIXES
+from vq.media.sources import video_files
 
 BENCHMARK_VERSION = 4
 MIN_CLIP = 3.0  # seconds: shorter clips are only used as filler and non-copies
@@ -104,18 +105,6 @@ class Benchmark:
 # -- building ----------------------------------------------------------------------------------------
 
 
-def _video_files(sources: list[Path]) -> list[Path]:
-    files: list[Path] = []
-    for s in sources:
-        if s.is_dir():
-            files.extend(sorted(p for p in s.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()))
-        elif s.is_file():
-            files.append(s)
-        else:
-            raise UsageError(f"{s}: no such file or folder")
-    return files
-
-
 def _even_size(w: int, h: int, max_side: int) -> tuple[int, int]:
     scale = min(1.0, max_side / max(w, h))
     return max(16, int(w * scale) // 2 * 2), max(16, int(h * scale) // 2 * 2)
@@ -175,7 +164,7 @@ def screen_clips(clips: list[Clip], warn: Callable[[str], None], same_picture: f
     a source that contains another source). Pixel-level test: 16x16 grey thumbnails at 1 fps,
     zero-mean cosine >= `same_picture` between any two frames."""
     from vq.media import open_video
-    from vq.pipelines.eval_pairs import thumbnail_descriptor
+    from vq.eval.baselines import thumbnail_descriptor
     from vq.preprocess.content_box import informative_frames
 
     kept: list[Clip] = []
@@ -211,7 +200,7 @@ def build_benchmark(
     progress: Callable[[Any, int, str], Any] | None = None,
 ) -> Benchmark:
     """Render references and queries under `work` (reused when the same parameters built it)."""
-    files = _video_files(sources)
+    files = video_files(sources)
     params = {
         "version": BENCHMARK_VERSION,
         "sources": [str(p.resolve()) for p in files],
@@ -236,7 +225,9 @@ def build_benchmark(
     clips = plan_clips(files, clip_seconds, max_side, warn)
     for clip in track(clips, len(clips), "cutting clips"):
         clip.path = str(work / "clips" / f"{clip.id}.mp4")
-        E.render(clip.source, clip.path, [E.Trim(clip.start, clip.end)], fps=fps, size=clip.size, audio=False)
+        synth.render(
+            clip.source, clip.path, [synth.Trim(clip.start, clip.end)], fps=fps, size=clip.size, audio=False
+        )
     clips = screen_clips(clips, warn)
     refs = [c for c in clips if c.role == "ref"]
     others = [c for c in clips if c.role == "other"]
@@ -246,10 +237,10 @@ def build_benchmark(
             f"(got {len(refs)} and {len(others)} from {len(files)} files)"
         )
     rng = np.random.default_rng(seed)
-    backgrounds = [E.BackgroundVideo(c.path, c.size, fps=fps) for c in others[:3]]
+    backgrounds = [synth.BackgroundVideo(c.path, c.size, fps=fps) for c in others[:3]]
 
     jobs: list[Callable[[], Query]] = []
-    families = list(E.SPATIAL_FAMILIES)
+    families = list(synth.SPATIAL_FAMILIES)
     rng.shuffle(families)
     cycle = iter(families * (2 * len(refs) // len(families) + 2))
     ref_videos = {c.source for c in refs}
@@ -275,13 +266,13 @@ def build_benchmark(
     return bench
 
 
-def _edits(families: list[str], rng, size: tuple[int, int], backgrounds) -> list[E.Edit]:
-    out: list[E.Edit] = []
+def _edits(families: list[str], rng, size: tuple[int, int], backgrounds) -> list[synth.Edit]:
+    out: list[synth.Edit] = []
     for fam in families:
         background = backgrounds[int(rng.integers(len(backgrounds)))] if backgrounds else None
-        edit = E.random_edit(fam, rng, size, background=background)
+        edit = synth.random_edit(fam, rng, size, background=background)
         out.append(edit)
-        if not isinstance(edit, E.TEMPORAL):
+        if not isinstance(edit, synth.TEMPORAL):
             _, size = edit.map_box((0, 0, *size), size)
     return out
 
@@ -292,7 +283,7 @@ def _copy_job(ref: Clip, kind: str, families: list[str], rng, backgrounds, work:
 
     def job() -> Query:
         path = work / "queries" / f"{qid}.mp4"
-        record = E.render(ref.path, path, edits, audio=False)
+        record = synth.render(ref.path, path, edits, audio=False)
         truth = [
             {"ref_id": ref.id, "query_start": q0, "query_end": q1, "ref_start": r0, "ref_end": r1}
             for q0, q1, r0, r1 in record.segments
@@ -318,7 +309,7 @@ def _partial_job(ref: Clip, others: list[Clip], rng, work: Path, fps: float):
     def job() -> Query:
         path = work / "queries" / f"{qid}.mp4"
         pieces = [(before.path, 0.0, b_len), (ref.path, a, a + span), (after.path, 0.0, a_len)]
-        record = E.splice(pieces, path, edits, fps=fps, size=ref.size)
+        record = synth.splice(pieces, path, edits, fps=fps, size=ref.size)
         q0, q1, r0, r1 = record.segments[1]
         truth = [{"ref_id": ref.id, "query_start": q0, "query_end": q1, "ref_start": r0, "ref_end": r1}]
         return Query(qid, str(path), "partial", [family], truth)
@@ -332,7 +323,7 @@ def _non_copy_job(clip: Clip, families: list[str], rng, backgrounds, work: Path,
 
     def job() -> Query:
         path = work / "queries" / f"{qid}.mp4"
-        E.render(clip.path, path, edits, audio=False)
+        synth.render(clip.path, path, edits, audio=False)
         return Query(qid, str(path), "non_copy", families, [], look_alike)
 
     return job
@@ -456,3 +447,121 @@ def summary(bench: Benchmark) -> dict[str, Any]:
         "look_alikes": sum(q.look_alike for q in bench.queries),
         "truth_segments": len(bench.truth()),
     }
+
+
+# -- the `vq eval dedup` harness -------------------------------------------------------------------
+
+
+@dataclass
+class DedupOptions:
+    sources: list[Path] = field(metadata={"help": "Source videos (folders or files).", "required": True})
+    work: Path = field(
+        metadata={"help": "Where the benchmark and its libraries are built.", "required": True}
+    )
+    model: str | None = field(
+        default=None, metadata={"help": "Zoo name or artifact folder.", "flags": ["-m"]}
+    )
+    backend: str = field(default="auto", metadata={"help": "Backend.", "flags": ["-b"]})
+    fps: float = field(default=2.0, metadata={"help": "Library sampling rate (frames per second)."})
+    aligner: str = field(default="diagonal", metadata={"help": "diagonal (the seed's) or tn."})
+    coarse: str = field(default="vote", metadata={"help": "vote or mean."})
+    baselines: str = field(default="pdq", metadata={"help": "Comma list: pdq, or '' for none."})
+    pdq_bits: int = field(
+        default=31,
+        metadata={"help": "PDQ match distance in bits of 256 (31: PDQ's reference operating point)."},
+    )
+    seed: int = field(default=0, metadata={"help": "Seed for the edits."})
+    clip_seconds: float = field(default=6.0, metadata={"help": "Length of the reference clips."})
+
+
+def run(opts: DedupOptions, ui: Ui) -> Report:
+    """Copy-detection benchmark: video P/R/F1, VSC segment µAP, VCSL F1; model vs PDQ."""
+    from vq.eval.baselines import PdqFrames
+    from vq.match import ALIGNERS
+    from vq.pipelines.dedup import DedupConfig
+    from vq.stages.embed import Embedder
+
+    chosen = [b.strip() for b in opts.baselines.split(",") if b.strip()]
+    if set(chosen) - {"pdq"}:
+        raise UsageError(f"unknown baseline(s) {sorted(set(chosen) - {'pdq'})}: choose pdq")
+    if opts.coarse not in ("vote", "mean"):
+        raise UsageError(f"--coarse must be vote or mean, not {opts.coarse!r}")
+    ALIGNERS.get(opts.aligner)  # fails early on an unknown name
+    if opts.fps <= 0:
+        raise UsageError("--fps must be positive")
+
+    bench = build_benchmark(
+        opts.sources,
+        opts.work,
+        seed=opts.seed,
+        clip_seconds=opts.clip_seconds,
+        warn=lambda message: ui.note(message, warn=True),
+        progress=ui.track,
+    )
+    info = summary(bench)
+    ui.note(
+        f"{info['references']} references ({info['reference_seconds']} s), {info['queries']} queries "
+        f"{info['kinds']}, {info['look_alikes']} look-alikes"
+    )
+    embedder = Embedder(opts.model, backend=opts.backend)
+    methods: dict[str, Any] = {embedder.name: embedder}
+    if "pdq" in chosen:
+        methods["pdq"] = PdqFrames(bits=opts.pdq_bits)
+    config = DedupConfig(coarse=opts.coarse, aligner=opts.aligner)
+    report = evaluate(bench, methods, opts.work, fps=opts.fps, config=config, progress=ui.track)
+
+    rows = [
+        {
+            "method": name,
+            "precision": r["video"]["precision"],
+            "recall": r["video"]["recall"],
+            "f1": r["video"]["f1"],
+            "uap": r["segment_uap"],
+            "vcsl_f1": r["vcsl"]["f1"],
+            "s_per_query": r["seconds_per_query"],
+        }
+        for name, r in report.items()
+    ]
+    kind_rows = []
+    for kind in next(iter(report.values()))["kinds"]:
+        false_alarms = kind in ("non_copy", "look_alike")
+        key = "flagged" if false_alarms else "found"
+        row: dict[str, Any] = {"kind": f"{kind} (false alarms)" if false_alarms else kind}
+        for name, r in report.items():
+            row[name] = f"{r['kinds'][kind][key]}/{r['kinds'][kind]['queries']}"
+        kind_rows.append(row)
+    return Report(
+        tables=[
+            Table(
+                "copy detection",
+                [
+                    ("method", "method"),
+                    ("precision", "video P"),
+                    ("recall", "video R"),
+                    ("f1", "video F1"),
+                    ("uap", "segment µAP"),
+                    ("vcsl_f1", "VCSL F1"),
+                    ("s_per_query", "s/query (p50)"),
+                ],
+                rows,
+            ),
+            Table("per kind", [("kind", "query kind"), *[(n, n) for n in report]], kind_rows),
+        ],
+        data={
+            "benchmark": info,
+            "params": bench.params,
+            "fps": opts.fps,
+            "aligner": opts.aligner,
+            "coarse": opts.coarse,
+            "methods": report,
+        },
+    )
+
+
+EVALUATOR = Evaluator(
+    summary="copy-detection benchmark built from source clips (full, stacked, speed, partial copies; "
+    "look-alike non-copies): video P/R/F1, VSC segment µAP, VCSL F1, model vs PDQ",
+    options=DedupOptions,
+    run=run,
+    needs=("eval",),
+)

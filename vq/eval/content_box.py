@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import io
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from vq.errors import UsageError
+from vq.eval.base import Evaluator, Report, Table, Ui
+from vq.media.sources import video_files
 from vq.media.video import open_video
 from vq.preprocess.content_box import detect_content_box, iou, solid_bars
 from vq.synth import BOXED, BackgroundVideo, apply_spatial, random_edit, track_box
@@ -103,3 +106,56 @@ def summarize(rows: list[dict]) -> dict:
         **stats(np.array([r["iou"] for r in rows])),
         "per_family": {f: stats(np.array([r["iou"] for r in rows if r["family"] == f])) for f in families},
     }
+
+
+# -- the `vq eval content-box` harness ----------------------------------------------------------------
+
+
+@dataclass
+class ContentBoxOptions:
+    sources: list[Path] = field(metadata={"help": "Source videos the cases are cut from.", "required": True})
+    per_family: int = field(default=20, metadata={"help": "Cases per edit family (and for 'none')."})
+    seed: list[int] = field(default_factory=lambda: [0], metadata={"help": "Case seeds (repeatable)."})
+
+
+def run(opts: ContentBoxOptions, ui: Ui) -> Report:
+    """Share of cases whose detected box has IoU >= 0.9 with the truth, per boxed family."""
+    files = video_files(opts.sources)
+    if not files:
+        raise UsageError("no source videos given")
+    rows: list[dict] = []
+    per_seed = {}
+    for seed in ui.track(opts.seed, len(opts.seed), "content-box cases"):
+        result = evaluate(make_cases(files, per_family=opts.per_family, seed=seed))
+        rows += result["rows"]
+        per_seed[seed] = {
+            "cases": result["cases"],
+            "iou_ge_0.9": result["iou_ge_0.9"],
+            "ms_per_frame": result["ms_per_frame"],
+        }
+    report = {**summarize(rows), "per_seed": per_seed}
+    table = [{"family": "all", **{k: report[k] for k in ("cases", "iou_ge_0.9", "mean_iou")}}] + [
+        {"family": f, **stats} for f, stats in report["per_family"].items()
+    ]
+    return Report(
+        tables=[
+            Table(
+                "content box",
+                [
+                    ("family", "family"),
+                    ("cases", "cases"),
+                    ("iou_ge_0.9", "IoU >= 0.9"),
+                    ("mean_iou", "mean IoU"),
+                ],
+                table,
+            )
+        ],
+        data={"sources": [str(f) for f in files], **report, "rows": rows},
+    )
+
+
+EVALUATOR = Evaluator(
+    summary="content-box detection on generated padding, page and picture-in-picture cases (IoU)",
+    options=ContentBoxOptions,
+    run=run,
+)

@@ -1,0 +1,97 @@
+"""Correlation metrics for quality scores, as VQA papers and the NTIRE 2024 KVQ challenge
+report them.
+
+* `srocc` / `krocc`: Spearman and Kendall rank correlation (monotonic agreement);
+* `plcc`: Pearson correlation *after* mapping predictions through the 4-parameter
+  logistic the VQEG protocol fits (so a model is not penalised for a monotonic but
+  non-linear scale); `plcc(..., fit=False)` is the raw coefficient;
+* `rank_accuracy`: within groups whose true order is known (levels of one degradation
+  chain), the share of pairs a model orders the right way;
+* `kvq_score`: the NTIRE 2024 KVQ challenge's 0.45 SROCC + 0.45 PLCC + 0.1 rank accuracy.
+
+scipy does the statistics and the fit (`vq[eval]`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from vq.errors import MissingExtraError, UsageError
+
+
+def _scipy():
+    try:
+        import scipy.optimize
+        import scipy.stats
+    except ImportError as e:
+        raise MissingExtraError("correlation metrics", "eval", e) from e
+    return scipy
+
+
+def _pair(pred: Sequence[float], target: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    p, t = np.asarray(pred, np.float64), np.asarray(target, np.float64)
+    if p.shape != t.shape or p.ndim != 1:
+        raise UsageError(f"predictions {p.shape} and targets {t.shape} must be equal-length vectors")
+    if len(p) < 3:
+        raise UsageError(f"correlation needs at least 3 items, got {len(p)}")
+    return p, t
+
+
+def srocc(pred: Sequence[float], target: Sequence[float]) -> float:
+    p, t = _pair(pred, target)
+    return float(_scipy().stats.spearmanr(p, t).statistic)
+
+
+def krocc(pred: Sequence[float], target: Sequence[float]) -> float:
+    p, t = _pair(pred, target)
+    return float(_scipy().stats.kendalltau(p, t).statistic)
+
+
+def logistic4(x: np.ndarray, b1: float, b2: float, b3: float, b4: float) -> np.ndarray:
+    """VQEG's monotonic logistic: b2 at -inf, b1 at +inf, centre b3, width |b4|."""
+    return (b1 - b2) / (1.0 + np.exp(-(x - b3) / (abs(b4) + 1e-12))) + b2
+
+
+def fit_logistic(pred: Sequence[float], target: Sequence[float]) -> np.ndarray:
+    """Parameters of `logistic4` mapping `pred` onto `target` (least squares)."""
+    p, t = _pair(pred, target)
+    start = [t.max(), t.min(), float(np.median(p)), float(np.std(p)) or 1.0]
+    try:
+        params, _ = _scipy().optimize.curve_fit(logistic4, p, t, p0=start, maxfev=20000)
+    except RuntimeError:  # no convergence: a linear scale is the honest fallback
+        return np.asarray(start)
+    return params
+
+
+def plcc(pred: Sequence[float], target: Sequence[float], fit: bool = True) -> float:
+    p, t = _pair(pred, target)
+    if fit:
+        p = logistic4(p, *fit_logistic(p, t))
+    if np.std(p) == 0 or np.std(t) == 0:
+        return 0.0
+    return float(np.corrcoef(p, t)[0, 1])
+
+
+def rank_accuracy(scores: Sequence[float], truth: Sequence[float], groups: Sequence[str]) -> float:
+    """Share of within-group pairs with different true quality that `scores` order the
+    same way (ties in `scores` count half)."""
+    s, t = np.asarray(scores, np.float64), np.asarray(truth, np.float64)
+    g = np.asarray(groups)
+    right = total = 0.0
+    for group in np.unique(g):
+        idx = np.flatnonzero(g == group)
+        ds = np.sign(s[idx, None] - s[None, idx])
+        dt = np.sign(t[idx, None] - t[None, idx])
+        upper = np.triu(np.ones((len(idx), len(idx)), bool), 1) & (dt != 0)
+        total += upper.sum()
+        right += np.sum(ds[upper] == dt[upper]) + 0.5 * np.sum(ds[upper] == 0)
+    if total == 0:
+        raise UsageError("rank accuracy needs groups with at least two different true qualities")
+    return float(right / total)
+
+
+def kvq_score(srocc_value: float, plcc_value: float, rank_acc: float) -> float:
+    """The NTIRE 2024 KVQ challenge's final score."""
+    return 0.45 * srocc_value + 0.45 * plcc_value + 0.1 * rank_acc
