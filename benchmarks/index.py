@@ -238,7 +238,7 @@ def end_to_end(min_vectors: int, repeats: int) -> dict:
     open_seconds = time.perf_counter() - t0
     stats = lib.stats()
     dedup = Dedup(embedder, [lib])
-    records = [dedup.process(clip, ingest=False) for _ in range(repeats)]
+    records = [dedup.process(clip, ingest=False).to_json() for _ in range(repeats)]
     lib.close()
     assert all(r["status"] == "ok" for r in records), records[0]
     stages = {}

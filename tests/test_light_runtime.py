@@ -21,6 +21,31 @@ def test_import_vq_and_runtimes_leaves_jax_out():
     assert proc.stdout.strip() == "False"
 
 
+def test_every_runtime_module_imports_without_jax():
+    """Every module of the runtime packages (jobs and evaluations included), imported
+    one after another: none of them pulls in JAX or Flax."""
+    code = (
+        "import importlib, pkgutil, sys\n"
+        "import vq\n"
+        "packages = ['vq.pipelines', 'vq.eval', 'vq.stages', 'vq.synth', 'vq.media', 'vq.match', "
+        "'vq.index', 'vq.preprocess', 'vq.audio', 'vq.cli']\n"
+        "names = []\n"
+        "for package in packages:\n"
+        "    module = importlib.import_module(package)\n"
+        "    names.append(package)\n"
+        "    for info in pkgutil.walk_packages(module.__path__, package + '.'):\n"
+        "        importlib.import_module(info.name)\n"
+        "        names.append(info.name)\n"
+        "import vq.tasks, vq.runtimes, vq.models\n"
+        "heavy = [m for m in ('jax', 'flax', 'optax', 'orbax') if m in sys.modules]\n"
+        "print(len(names), heavy)\n"
+    )
+    proc = run_python(code)
+    assert proc.returncode == 0, proc.stderr
+    count, heavy = proc.stdout.strip().split(" ", 1)
+    assert int(count) > 60 and heavy == "[]"
+
+
 def test_enhance_job_end_to_end_without_jax(tmp_path):
     from PIL import Image
 

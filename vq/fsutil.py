@@ -1,7 +1,9 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half of one."""
+"""File helpers: atomic writes (a reader sees the old file or the new one, never half of
+one), checksums, and expanding command-line inputs (files, folders, globs) into paths."""
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import tempfile
@@ -61,3 +63,21 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def expand_inputs(items: list[str], suffixes: frozenset[str]) -> list[Path]:
+    """Files are kept as given (even with an odd suffix: the reader reports them);
+    directories are walked for `suffixes`; anything else is treated as a glob. A pattern
+    that matches nothing is kept, so the job reports it as missing instead of skipping it."""
+    out: list[Path] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            out.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes and p.is_file()))
+        elif path.exists() or not glob.has_magic(item):
+            out.append(path)
+        else:
+            matches = sorted(Path(m) for m in glob.glob(item, recursive=True) if Path(m).is_file())
+            out.extend(matches or [path])
+    seen: set[Path] = set()
+    return [p for p in out if not (p in seen or seen.add(p))]

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
-import numpy as np
 import typer
 
 from vq.cli import options
-from vq.cli.inputs import IMAGE_SUFFIXES, expand_inputs
 from vq.cli.output import err_console, print_jsonl
-from vq.errors import UsageError, VqError
-from vq.fsutil import atomic_write_bytes
-from vq.images import read_rgb
+from vq.errors import UsageError
+from vq.fsutil import atomic_write_bytes, expand_inputs
+from vq.images import IMAGE_SUFFIXES
 from vq.media import VIDEO_SUFFIXES
 from vq.models import graph_for
+from vq.pipelines.embed import embed_files, vectors_npz
 from vq.progress import track
 from vq.runtimes import resolve_backend
 from vq.stages.embed import Embedder
@@ -39,45 +37,18 @@ def embed_cmd(
     paths = expand_inputs(inputs, IMAGE_SUFFIXES | VIDEO_SUFFIXES)
     if not paths:
         raise UsageError("no inputs found")
-    vectors, names, times = [], [], []
-    failed = 0
+    results = []
     with Embedder(model, backend=backend, precision=precision, crop=crop) as embedder:
-        for path in track(paths, total=len(paths), description="embed"):
-            record: dict = {"path": str(path)}
-            try:
-                if path.suffix.lower() in VIDEO_SUFFIXES:
-                    result = embedder.embed_video(path, fps=fps)
-                    v, t = result["vectors"], result["times"]
-                    record["content_box"] = result["box"].to_json() if result["box"] else None
-                else:
-                    v, t = embedder.embed_images([read_rgb(path)]), np.array([np.nan])
-                vectors.append(v)
-                times.append(t)
-                names.extend([str(path)] * len(v))
-                record.update(status="ok", vectors=len(v))
-            except VqError as e:
-                failed += 1
-                record.update(status="error", error=str(e))
-                if not json_out:
-                    err_console.print(f"error: {e}")
+        for result in track(embed_files(paths, embedder, fps), total=len(paths), description="embed"):
+            results.append(result)
             if json_out:
-                print_jsonl(record)
-        name = embedder.artifact.name
-        sha = embedder.artifact.card.files["fp32"]["sha256"]
-    buf = io.BytesIO()
-    np.savez(
-        buf,
-        vectors=np.concatenate(vectors) if vectors else np.zeros((0, 0), np.float32),
-        paths=np.array(names),
-        times=np.concatenate(times) if times else np.zeros(0),
-        model=np.array(name),
-        model_sha256=np.array(sha),
-    )
-    atomic_write_bytes(out, buf.getvalue())
-    err_console.print(
-        f"wrote {sum(len(v) for v in vectors)} vector(s) from {len(paths) - failed} input(s) to {out}",
-        style="dim",
-    )
+                print_jsonl(result.record)
+            elif result.record["status"] != "ok":
+                err_console.print(f"error: {result.record['error']}")
+        atomic_write_bytes(out, vectors_npz(results, embedder))
+    failed = sum(r.record["status"] != "ok" for r in results)
+    count = sum(len(r.vectors) for r in results)
+    err_console.print(f"wrote {count} vector(s) from {len(paths) - failed} input(s) to {out}", style="dim")
     if failed:
         err_console.print(f"{failed} of {len(paths)} input(s) failed")
         raise typer.Exit(1)

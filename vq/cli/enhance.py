@@ -7,9 +7,10 @@ from pathlib import Path
 import typer
 
 from vq.cli import options
-from vq.cli.inputs import IMAGE_SUFFIXES, expand_inputs
 from vq.cli.output import console, err_console, print_jsonl
 from vq.errors import UsageError
+from vq.fsutil import expand_inputs
+from vq.images import IMAGE_SUFFIXES
 from vq.models import graph_for
 from vq.pipelines.enhance import enhance_files
 from vq.progress import track

@@ -8,8 +8,9 @@ import typer
 
 from vq.cli import options
 from vq.cli.output import console, print_json
+from vq.cli.run import run_and_report
 from vq.errors import UsageError
-from vq.index.library import Library, LibraryConfig, open_library
+from vq.index.library import open_library
 
 app = typer.Typer(help="Dedup libraries: faiss index + SQLite catalog.", no_args_is_help=True)
 LIBRARY = typer.Option(..., "--library", "-l", help="Library directory.")
@@ -34,7 +35,9 @@ def create_cmd(
     ),
 ) -> None:
     """Create an empty library bound to one embedding model."""
-    create_library(
+    from vq.pipelines.library import create_library
+
+    config = create_library(
         library,
         model,
         name=name,
@@ -43,62 +46,21 @@ def create_cmd(
         flat_limit=flat_limit,
         frame_threshold=frame_threshold,
         min_seconds=min_seconds,
-        rules=rules,
+        filters=parse_filters(rules),
     )
+    console.print(f"created library '{name}' at {library} ({config.model}, {fps} fps)")
 
 
 def parse_filters(rules: list[str]) -> dict[str, dict[str, object]]:
     """["same_uploader", "min_ratio:ratio=0.2"] -> {"same_uploader": {}, "min_ratio": {"ratio": 0.2}}."""
     from vq.cli.extras import literal, parse_pairs
-    from vq.match import FILTERS
 
     out: dict[str, dict[str, object]] = {}
     for rule in rules:
         name, _, args = rule.partition(":")
-        if name not in FILTERS:
-            raise UsageError(f"unknown filter {name!r} (known: {', '.join(FILTERS.names())})")
         pairs = parse_pairs([a for a in args.split(",") if a], f"--filter {name}")
         out[name] = {k: literal(v) for k, v in pairs.items()}
     return out
-
-
-def create_library(
-    library: Path,
-    model: str | None,
-    *,
-    name: str = "main",
-    fps: float = 0.5,
-    factory: str = "auto",
-    flat_limit: int = 200_000,
-    frame_threshold: float | None = None,
-    min_seconds: float = 2.0,
-    rules: list[str] | None = None,
-) -> None:
-    from vq.models import ZOO_DIR, load_model
-    from vq.stages.embed import matching_thresholds
-
-    if fps <= 0:
-        raise UsageError("--fps must be positive")
-    art = load_model(model, task="embed")
-    thresholds = matching_thresholds(art.card)
-    filters = {"min_seconds": {"seconds": min_seconds}, **parse_filters(rules or [])}
-    if frame_threshold is not None:
-        thresholds["frame"] = frame_threshold
-    # Zoo models are found by name; anything else by its absolute folder (checked by sha256).
-    reference = art.name if art.root.resolve().parent == ZOO_DIR.resolve() else str(art.root.resolve())
-    config = LibraryConfig(
-        model=reference,
-        model_sha256=art.card.files["fp32"]["sha256"],
-        dim=int(art.card.outputs[0].shape[-1]),
-        fps=fps,
-        factory=factory,
-        flat_limit=flat_limit,
-        name=name,
-        thresholds=thresholds,
-        filters=filters,
-    )
-    Library.create(library, config).close()
-    console.print(f"created library '{name}' at {library} ({art.name}, {fps} fps)")
 
 
 @app.command("add")
@@ -109,9 +71,7 @@ def add_cmd(
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Ingest videos without querying (building a reference library)."""
-    from vq.cli.run import run_job
-
-    run_job(videos, [library], backend, ingest=True, query=False, json_out=json_out)
+    run_and_report(videos, [library], backend, ingest=True, query=False, json_out=json_out)
 
 
 @app.command("remove")
@@ -158,6 +118,4 @@ def query_cmd(
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Match one video against the libraries without adding it."""
-    from vq.cli.run import run_job
-
-    run_job([video], library, backend, ingest=False, query=True, json_out=json_out)
+    run_and_report([video], library, backend, ingest=False, query=True, json_out=json_out)

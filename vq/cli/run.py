@@ -9,10 +9,9 @@ from typing import Any
 import typer
 
 from vq.cli import options
-from vq.cli.inputs import expand_inputs
 from vq.cli.output import console, err_console, print_jsonl
 from vq.errors import UsageError
-from vq.fsutil import atomic_write_text
+from vq.fsutil import atomic_write_text, expand_inputs
 from vq.media import VIDEO_SUFFIXES
 from vq.progress import track
 from vq.runtimes import resolve_backend
@@ -52,13 +51,16 @@ def run_cmd(
     if fps is not None and not create:
         raise UsageError("--fps applies with --create only: a library's sampling rate is set when it is made")
     if create:
-        from vq.cli.index import create_library
+        from vq.pipelines.library import create_library
 
         for lib in library:
             if not (lib / "library.toml").exists():
                 name = "main" if lib == library[0] else lib.name
-                create_library(lib, None, name=name, fps=fps if fps is not None else 0.5)
-    run_job(
+                config = create_library(lib, None, name=name, fps=fps if fps is not None else 0.5)
+                err_console.print(
+                    f"created library '{name}' at {lib} ({config.model}, {config.fps} fps)", style="dim"
+                )
+    run_and_report(
         inputs,
         library,
         backend,
@@ -74,7 +76,7 @@ def run_cmd(
     )
 
 
-def run_job(
+def run_and_report(
     inputs: list[str],
     libraries: list[Path],
     backend: str,
@@ -89,61 +91,42 @@ def run_job(
     lock_timeout: float = 120.0,
     deadline: float | None = None,
 ) -> None:
+    """Run the dedup job over `inputs` and print (or write) its records; exit 1 if any failed."""
     from vq.cli.extras import parse_pairs
-    from vq.index.library import Library
-    from vq.match import ALIGNERS
-    from vq.pipelines.dedup import Dedup, DedupConfig
-    from vq.stages.embed import Embedder
+    from vq.pipelines.dedup import DedupConfig, run_job
 
     resolve_backend(backend)
-    if aligner not in ALIGNERS:
-        raise UsageError(f"unknown aligner {aligner!r} (choose from {', '.join(ALIGNERS.names())})")
     if coarse not in ("vote", "mean"):
         raise UsageError(f"--coarse must be vote or mean, got {coarse!r}")
     extra_meta = parse_pairs(meta or [], "--meta")
     paths = expand_inputs(inputs, VIDEO_SUFFIXES)
     if not paths:
         raise UsageError("no videos found in the given inputs")
-    opened = [
-        Library.open(p, write=ingest and i == 0, lock_timeout=lock_timeout) for i, p in enumerate(libraries)
-    ]
-    for lib in opened:
-        lib.use_gpu()  # faiss-gpu builds search on the GPUs; a no-op elsewhere
+    config = DedupConfig(aligner=aligner, coarse=coarse, deadline=deadline)
+    job = run_job(
+        paths,
+        libraries,
+        backend=backend,
+        ingest=ingest,
+        query=query,
+        config=config,
+        meta=extra_meta,
+        lock_timeout=lock_timeout,
+    )
     records: list[dict[str, Any]] = []
-    failed = 0
-    try:
-        embedder = Embedder(opened[0].config.model, backend=backend)
-        job = Dedup(embedder, opened, DedupConfig(aligner=aligner, coarse=coarse, deadline=deadline))
-        for path in track(paths, total=len(paths), description="run"):
-            metadata = {**_sidecar(path), **extra_meta}
-            record = job.process(path, metadata, ingest=ingest, query=query)
-            failed += record["status"] != "ok"
-            records.append(record)
-            if json_out:
-                print_jsonl(record)
-            else:
-                _print_summary(record)
-        embedder.close()
-    finally:
-        for lib in opened:
-            lib.close()
+    for record in track(job, total=len(paths), description="run"):
+        data = record.to_json()
+        records.append(data)
+        if json_out:
+            print_jsonl(data)
+        else:
+            _print_summary(data)
     if out is not None:
         atomic_write_text(out, "".join(json.dumps(r) + "\n" for r in records))
+    failed = sum(r["status"] != "ok" for r in records)
     if failed:
         err_console.print(f"{failed} of {len(paths)} input(s) failed")
         raise typer.Exit(1)
-
-
-def _sidecar(path: Path) -> dict[str, Any]:
-    """Metadata from `video.mp4.json` or `video.json` beside the video, if present."""
-    for candidate in (path.with_name(path.name + ".json"), path.with_suffix(".json")):
-        if candidate.is_file():
-            try:
-                data = json.loads(candidate.read_text())
-            except (OSError, json.JSONDecodeError) as e:
-                raise UsageError(f"{candidate}: unreadable metadata sidecar ({e})") from None
-            return data if isinstance(data, dict) else {}
-    return {}
 
 
 def _print_summary(record: dict[str, Any]) -> None:

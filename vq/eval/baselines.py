@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from vq.errors import MissingExtraError
+from vq.match.thresholds import Thresholds
 
 
 def pdq_descriptor(images: list[np.ndarray]) -> np.ndarray:
@@ -39,7 +40,7 @@ class PdqFrames:
         # A frame match within `bits` of 256 (31 is PDQ's reference operating point), as
         # the cosine of the ±1/16 vectors.
         cosine = 1.0 - 2.0 * bits / 256
-        self.matching = {"frame": cosine, "min_score": cosine}
+        self.matching = Thresholds(frame=cosine, min_score=cosine)
 
     def embed_frames(self, frames: np.ndarray, box: Any = None) -> np.ndarray:
         if box is not None:

@@ -163,8 +163,8 @@ def screen_clips(clips: list[Clip], warn: Callable[[str], None], same_picture: f
     clips showing the same picture as a kept reference (a static scene continuing past a cut,
     a source that contains another source). Pixel-level test: 16x16 grey thumbnails at 1 fps,
     zero-mean cosine >= `same_picture` between any two frames."""
-    from vq.media import open_video
     from vq.eval.baselines import thumbnail_descriptor
+    from vq.media import open_video
     from vq.preprocess.content_box import informative_frames
 
     kept: list[Clip] = []
@@ -347,19 +347,22 @@ def run_method(
 
     shutil.rmtree(library_dir, ignore_errors=True)
     lib_config = LibraryConfig(
-        model=embedder.name, model_sha256=embedder.fingerprint, dim=embedder.dim, fps=fps
+        model=embedder.name,
+        model_sha256=embedder.fingerprint,
+        dim=embedder.dim,
+        fps=fps,
+        thresholds=embedder.matching,
     )
-    lib_config.thresholds.update(embedder.matching)
     track = progress or (lambda items, total, desc: items)
     records = []
     with Library.create(library_dir, lib_config) as lib:
         dedup = Dedup(embedder, [lib], config)
         for ref in track(bench.refs, len(bench.refs), f"{embedder.name}: ingesting"):
             rec = dedup.process(ref.path, name=ref.id, query=False)
-            if rec["status"] != "ok":
-                raise UsageError(f"reference {ref.id} failed: {rec.get('error')}")
+            if rec.status != "ok":
+                raise UsageError(f"reference {ref.id} failed: {rec.error}")
         for q in track(bench.queries, len(bench.queries), f"{embedder.name}: querying"):
-            records.append(dedup.process(q.path, name=q.id, ingest=False))
+            records.append(dedup.process(q.path, name=q.id, ingest=False).to_json())
     return {"records": records}
 
 

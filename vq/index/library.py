@@ -42,6 +42,7 @@ import numpy as np
 
 from vq.errors import MissingExtraError, VqError
 from vq.fsutil import atomic_path, atomic_write_text
+from vq.match.thresholds import Thresholds
 
 LIBRARY_FILE = "library.toml"
 
@@ -70,12 +71,7 @@ class LibraryConfig:
     flat_limit: int = 200_000  # exact search up to this many vectors
     nprobe: int = 64
     rerank: int = 100  # candidates re-scored with exact vectors
-    thresholds: dict[str, float] = field(
-        default_factory=lambda: {
-            "frame": 0.55,  # cosine: a frame pair counts as a match
-            "min_score": 0.6,  # mean similarity along a reported segment
-        }
-    )
+    thresholds: Thresholds = field(default_factory=Thresholds)
     # post-match rules (vq.match.filters, by registry name) and their arguments
     filters: dict[str, dict[str, Any]] = field(default_factory=lambda: {"min_seconds": {"seconds": 2.0}})
     name: str = "main"
@@ -104,7 +100,7 @@ class LibraryConfig:
             f"rerank = {self.rerank}",
             "",
             "[thresholds]",
-            *(f"{k} = {v}" for k, v in self.thresholds.items()),
+            *(f"{k} = {v}" for k, v in self.thresholds.to_dict().items()),
         ]
         for rule, args in self.filters.items():
             lines += ["", f"[filters.{rule}]", *(f"{k} = {value(v)}" for k, v in args.items())]
@@ -123,7 +119,7 @@ class LibraryConfig:
                 flat_limit=int(raw["index"]["flat_limit"]),
                 nprobe=int(raw["index"]["nprobe"]),
                 rerank=int(raw["index"]["rerank"]),
-                thresholds={k: float(v) for k, v in raw.get("thresholds", {}).items()},
+                thresholds=Thresholds.from_mapping(raw.get("thresholds")),
                 filters={str(k): dict(v) for k, v in raw.get("filters", {}).items()},
                 name=str(raw.get("name", "main")),
             )

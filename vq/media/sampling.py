@@ -23,14 +23,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from vq.errors import DeadlineExceeded, MediaError
-
-if TYPE_CHECKING:
-    from vq.media.video import Frames, Video
+from vq.media.frames import DecodableVideo, Frames, is_url
 
 # Seek only when it saves decoding at least this many seconds of video.
 SEEK_MIN_GAP = 0.5  # measured: 0.5 s saved 6 % of decodes on a default-GOP clip, shorter gaps cost
@@ -46,14 +44,14 @@ class PacketIndex:
     keyframe_interval: float | None  # the largest keyframe gap (to the end included)
 
 
-def _open_again(video: Video):
+def _open_again(video: DecodableVideo):
     """A second demuxer on the same source, so scans never disturb the decoding one."""
     import av
 
     return av.open(video.path)
 
 
-def scan_packets(video: Video) -> PacketIndex:
+def scan_packets(video: DecodableVideo) -> PacketIndex:
     """Demux the video stream once, without decoding: keyframe times and the last pts."""
     import av
 
@@ -84,7 +82,7 @@ def scan_packets(video: Video) -> PacketIndex:
     return PacketIndex(key_times, last, count, interval)
 
 
-def first_frame(video: Video):
+def first_frame(video: DecodableVideo):
     """The first decodable frame (on a second demuxer), or None."""
     import av
 
@@ -102,7 +100,7 @@ def first_frame(video: Video):
 
 
 def sample_times(
-    video: Video,
+    video: DecodableVideo,
     *,
     fps: float | None = None,
     times: Any = None,
@@ -199,7 +197,7 @@ def is_nonreference(data: bytes, nal_len: int, codec: str) -> bool:
 class _Decoder:
     """Frames of one stream in presentation order, restartable at a seek point."""
 
-    def __init__(self, video: Video, skip: str, fast: bool):
+    def __init__(self, video: DecodableVideo, skip: str, fast: bool):
         # Packets the plan does not need never reach the decoder: asking the decoder to
         # discard them (skip_frame) still pays a threaded decode call per packet. In
         # keyframe mode that was 0.49 s of 0.62 s on a 60 s 720p clip with a 1 s GOP; for
@@ -259,7 +257,7 @@ class _Decoder:
 
 
 def decode_samples(
-    video: Video,
+    video: DecodableVideo,
     targets: np.ndarray,
     *,
     fps: float | None,
@@ -279,8 +277,6 @@ def decode_samples(
     Explicit times (`exact=True`) get the frame nearest each time: every frame stays
     decodable and only seeking and (with `fast`) the skipped loop filter save work.
     """
-    from vq.media.video import Frames, _is_url
-
     info = video.info
     out_wh = output_size(info.width, info.height, size, max_side)
     n = len(targets)
@@ -294,7 +290,7 @@ def decode_samples(
     if exact:
         tolerance = max(tolerance, 2.0 / frame_rate)  # VFR: the nearest frame may be further
 
-    index = None if _is_url(video.path) else video.index()
+    index = None if is_url(video.path) else video.index()
     keyframes_only = (
         index is not None
         and index.keyframe_interval is not None
@@ -356,7 +352,7 @@ def decode_samples(
     return Frames(images, np.asarray([t for t, _ in chosen], np.float64), stats)
 
 
-def iter_frames_at(video: Video, times: np.ndarray, size: tuple[int, int] | None = None):
+def iter_frames_at(video: DecodableVideo, times: np.ndarray, size: tuple[int, int] | None = None):
     """Yield, for each of the non-decreasing `times`, the RGB frame nearest it, decoding the
     stream once from the start (constant memory; repeated times repeat a frame)."""
     times = np.asarray(times, dtype=np.float64)

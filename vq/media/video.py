@@ -16,13 +16,14 @@ from the stream's pts (correct for variable frame rate), rotation metadata appli
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from vq.errors import MediaError
+from vq.media.frames import Frames, is_url
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".webm", ".mkv", ".mov", ".avi", ".ts", ".flv", ".m4v"})
 
@@ -60,22 +61,6 @@ class VideoInfo:
         return asdict(self)
 
 
-@dataclass
-class Frames:
-    """Decoded samples: `images` uint8 (N, H, W, 3) RGB and `times` float64 (N,) seconds."""
-
-    images: np.ndarray
-    times: np.ndarray
-    stats: dict[str, Any] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.times)
-
-
-def _is_url(path: str) -> bool:
-    return "://" in path and not path.startswith("file://")
-
-
 def _av():
     import av
 
@@ -105,7 +90,7 @@ class Video:
         self.path = str(path)
         self.hw = hw
         self.max_pixels = max_pixels
-        if not _is_url(self.path):
+        if not is_url(self.path):
             p = Path(self.path)
             if not p.is_file():
                 raise MediaError(f"{self.path}: no such file")
@@ -115,7 +100,7 @@ class Video:
         if hw is not None:
             options["hwaccel"] = _hwaccel(hw)
         try:
-            self.container = av.open(self.path, timeout=timeout if _is_url(self.path) else None, **options)
+            self.container = av.open(self.path, timeout=timeout if is_url(self.path) else None, **options)
         except (av.error.FFmpegError, OSError, ValueError, EOFError) as e:
             if hw is not None:  # the GPU decoder, not the file, is the likely cause
                 raise MediaError(
@@ -171,7 +156,7 @@ class Video:
             duration = float(s.duration * s.time_base)
         elif c.duration is not None:
             duration = c.duration / 1_000_000
-        index = self.index() if not _is_url(self.path) else None
+        index = self.index() if not is_url(self.path) else None
         if duration is None and index is not None and index.last_time is not None:
             duration = index.last_time + (1 / float(s.average_rate) if s.average_rate else 0.0)
         rotation = self._first_frame_rotation()

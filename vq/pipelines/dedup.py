@@ -2,15 +2,22 @@
 
 One `Dedup` holds the embedder and the open libraries (the main library and downstream
 ones such as copyright or blocklist, each with its own sampling, index and thresholds).
-`process(path)` returns the JSON-able record `vq run` writes: matches per library with
-aligned segments, per-stage timings, and a status; any bad input becomes an error record
-and leaves every library untouched.
+`process(path)` runs the named steps in order and returns a `VideoRecord`:
+
+1. `decode`   sample frames at the libraries' rate (or the seed's timeout fallback);
+2. `prepare`  content box, blank-frame filter, embeddings (crop, and whole frame);
+3. `match`    per library: coarse candidates, similarity matrix, alignment, filters;
+4. `ingest`   add the video to the library it belongs in.
+
+Any bad input becomes an error record and leaves every library untouched; the record's
+`to_json()` is the line `vq run` writes.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,8 +28,10 @@ from vq.index.library import Library
 from vq.match import ALIGNERS, FILTERS
 from vq.match import coarse as coarse_stage
 from vq.match.align import offset_vote
-from vq.match.segments import extend_over_blanks
-from vq.preprocess.content_box import MIN_FRAME_STD, detect_content_box, informative_frames
+from vq.match.segments import Segment, extend_over_blanks
+from vq.match.thresholds import Thresholds
+from vq.media.frames import Frames
+from vq.preprocess.content_box import MIN_FRAME_STD, ContentBox, detect_content_box, informative_frames
 from vq.stages.embed import DECODE_MAX_SIDE
 
 
@@ -52,9 +61,94 @@ class FrameEmbedder(Protocol):
     name: str
     fingerprint: str
     dim: int
-    matching: dict[str, float]  # the thresholds a library for these vectors starts with
+    matching: Thresholds  # the thresholds a library for these vectors starts with
 
     def embed_frames(self, frames: np.ndarray, box: Any = None) -> np.ndarray: ...
+
+
+# -- records ------------------------------------------------------------------------------------
+
+
+@dataclass
+class LibraryMatch:
+    """One reference video a query copies, in one library, with the aligned segments."""
+
+    library: str
+    ref_id: str
+    ref_path: str | None
+    score: float
+    segments: list[Segment]
+    ref_metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "library": self.library,
+            "ref_id": self.ref_id,
+            "ref_path": self.ref_path,
+            "score": self.score,
+            "segments": [s.to_json() for s in self.segments],
+            "ref_metadata": self.ref_metadata,
+        }
+
+
+@dataclass
+class VideoRecord:
+    """What `vq run` reports for one video (`to_json` is the JSONL line)."""
+
+    id: str
+    path: str
+    status: str = "ok"
+    error: str | None = None
+    mode: str | None = None  # "main", or "fallback" when decoding passed the deadline
+    duration: float | None = None
+    frames: int | None = None
+    informative_frames: int | None = None
+    content_box: dict[str, Any] | None = None
+    matches: list[LibraryMatch] = field(default_factory=list)
+    ingested: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "path": self.path,
+            "matches": [m.to_json() for m in self.matches],
+            "timings": self.timings,
+        }
+        if self.mode is not None:
+            out["mode"] = self.mode
+        if self.frames is not None:
+            out.update(
+                duration=self.duration,
+                frames=self.frames,
+                informative_frames=self.informative_frames,
+                content_box=self.content_box,
+                ingested=self.ingested,
+            )
+        out["status"] = self.status
+        if self.error is not None:
+            out["error"] = self.error
+        return out
+
+
+# -- intermediate results of the steps ------------------------------------------------------------
+
+
+@dataclass
+class Decoded:
+    frames: Frames
+    duration: float | None
+    mode: str  # main | fallback
+
+
+@dataclass
+class Prepared:
+    box: ContentBox | None
+    images_kept: int
+    times: np.ndarray  # of the informative frames
+    vectors: np.ndarray  # (N, D), cropped to the content box
+    whole: np.ndarray | None  # (N, D) of the whole frames, for a cropped query
+    timings: dict[str, float] = field(default_factory=dict)  # content_box, embed
 
 
 class Dedup:
@@ -79,6 +173,8 @@ class Dedup:
                 )
         self.fps = max((lib.config.fps for lib in libraries), default=0.5)
 
+    # -- the job ---------------------------------------------------------------------------------
+
     def process(
         self,
         path: str | Path,
@@ -86,99 +182,120 @@ class Dedup:
         ingest: bool = True,
         name: str | None = None,
         query: bool = True,
-    ) -> dict[str, Any]:
+    ) -> VideoRecord:
         """Match `path` against the libraries (if `query`), then add it (if `ingest`)."""
-        from vq.media import open_video
-
         path = Path(path)
-        record: dict[str, Any] = {
-            "id": name or str(path.resolve()),
-            "path": str(path),
-            "matches": [],
-            "timings": {},
-        }
+        record = VideoRecord(id=name or str(path.resolve()), path=str(path))
         meta = dict(metadata or {})
-        cfg = self.config
         t0 = time.perf_counter()
         try:
-            mode = "main"
-            with open_video(path) as video:
-                info = video.info
-                deadline = time.monotonic() + cfg.deadline if cfg.deadline is not None else None
-                try:
-                    frames = video.sample(fps=self.fps, max_side=DECODE_MAX_SIDE, deadline=deadline)
-                except DeadlineExceeded:
-                    mode = "fallback"
-                    frames = video.sample(
-                        count=cfg.fallback_frames, within=cfg.fallback_seconds, max_side=DECODE_MAX_SIDE
-                    )
-            record["mode"] = mode
+            decoded = self.decode(path)
+            record.mode = decoded.mode
             t1 = time.perf_counter()
-            if len(frames) == 0:
-                raise VqError(f"{path}: no frames decoded")
-            box = detect_content_box(frames.images) if self.config.crop else None
-            keep = informative_frames(frames.images, box, self.config.min_frame_std)
-            images, times = frames.images[keep], frames.times[keep]
+            prepared = self.prepare(decoded, whole_frame=query)
             t2 = time.perf_counter()
-            vectors = self.embedder.embed_frames(images, box)
-            # A wrong crop loses the copy outright, so a cropped query is also matched as the
-            # whole frame (the better of the two similarities counts). References store only
-            # their crop: the library stays one vector per frame.
-            cropped = box is not None and box.method != "full"
-            whole = self.embedder.embed_frames(images) if query and cropped and cfg.whole_frame else None
+            meta.setdefault("duration", decoded.duration)
+            record.duration = decoded.duration
+            record.frames = len(decoded.frames)
+            record.informative_frames = prepared.images_kept
+            record.content_box = prepared.box.to_json() if prepared.box is not None else None
+            if query:
+                record.matches = self.match(decoded, prepared, meta)
             t3 = time.perf_counter()
-            meta.setdefault("duration", info.duration)
-            record.update(
-                duration=info.duration,
-                frames=len(frames),
-                informative_frames=int(keep.sum()),
-                content_box=box.to_json() if box is not None else None,
-            )
-            for lib in self.libraries if query and len(vectors) else []:  # a blank video matches nothing
-                sel = _on_grid(times, lib.config.fps) if mode == "main" else np.arange(len(times))
-                views = [vectors[sel]] + ([whole[sel]] if whole is not None else [])
-                step = 1.0 / lib.config.fps
-                # (start, first picture, end of last picture, end): for blank lead-ins and tails
-                span = (
-                    0.0,
-                    times[sel][0],
-                    times[sel][-1] + step,
-                    max(info.duration or 0.0, frames.times[-1] + step),
-                )
-                record["matches"].extend(
-                    self._match(lib, views, times[sel], span, meta, sparse=mode != "main")
-                )
+            if ingest and decoded.mode == "main":
+                record.ingested = self.ingest(record.id, path, decoded, prepared, meta)
             t4 = time.perf_counter()
-            record["ingested"] = False
-            if ingest and mode == "main":
-                for lib in self.libraries:
-                    if lib.config.name in self.ingest_into and lib.write:
-                        sel = _on_grid(times, lib.config.fps)
-                        if lib.video_by_name(record["id"]) is None:
-                            lib.add_video(
-                                record["id"],
-                                vectors[sel],
-                                times[sel],
-                                path=str(path),
-                                duration=info.duration,
-                                metadata=meta,
-                            )
-                            record["ingested"] = True
-            t5 = time.perf_counter()
-            record["timings"] = {
+            record.timings = {
                 "decode": t1 - t0,
-                "content_box": t2 - t1,
-                "embed": t3 - t2,
-                "match": t4 - t3,
-                "ingest": t5 - t4,
-                "total": t5 - t0,
+                "content_box": prepared.timings["content_box"],
+                "embed": prepared.timings["embed"],
+                "match": t3 - t2,
+                "ingest": t4 - t3,
+                "total": t4 - t0,
             }
-            record["status"] = "ok"
         except VqError as e:
-            record.update(status="error", error=str(e))
+            record.status, record.error = "error", str(e)
         return record
 
-    def _match(
+    # -- steps -------------------------------------------------------------------------------------
+
+    def decode(self, path: Path) -> Decoded:
+        """Frames at the libraries' rate; past `deadline`, the seed's fallback snapshots."""
+        from vq.media import open_video
+
+        cfg = self.config
+        with open_video(path) as video:
+            duration = video.info.duration
+            deadline = time.monotonic() + cfg.deadline if cfg.deadline is not None else None
+            try:
+                frames = video.sample(fps=self.fps, max_side=DECODE_MAX_SIDE, deadline=deadline)
+                mode = "main"
+            except DeadlineExceeded:
+                frames = video.sample(
+                    count=cfg.fallback_frames, within=cfg.fallback_seconds, max_side=DECODE_MAX_SIDE
+                )
+                mode = "fallback"
+        if len(frames) == 0:
+            raise VqError(f"{path}: no frames decoded")
+        return Decoded(frames, duration, mode)
+
+    def prepare(self, decoded: Decoded, whole_frame: bool = True) -> Prepared:
+        """Content box (once per video), blank-frame filter, embeddings. A wrong crop loses
+        a copy outright, so a cropped query is also embedded as the whole frame (the better
+        of the two similarities counts); references store only their crop."""
+        cfg = self.config
+        images = decoded.frames.images
+        t0 = time.perf_counter()
+        box = detect_content_box(images) if cfg.crop else None
+        keep = informative_frames(images, box, cfg.min_frame_std)
+        images, times = images[keep], decoded.frames.times[keep]
+        t1 = time.perf_counter()
+        vectors = self.embedder.embed_frames(images, box)
+        cropped = box is not None and box.method != "full"
+        whole = self.embedder.embed_frames(images) if whole_frame and cropped and cfg.whole_frame else None
+        timings = {"content_box": t1 - t0, "embed": time.perf_counter() - t1}
+        return Prepared(box, int(keep.sum()), times, vectors, whole, timings)
+
+    def match(self, decoded: Decoded, prepared: Prepared, meta: dict[str, Any]) -> list[LibraryMatch]:
+        """Matches in every library (a blank video matches nothing)."""
+        if not len(prepared.vectors):
+            return []
+        times, frames = prepared.times, decoded.frames
+        out: list[LibraryMatch] = []
+        for lib in self.libraries:
+            sel = _on_grid(times, lib.config.fps) if decoded.mode == "main" else np.arange(len(times))
+            views = [prepared.vectors[sel]] + ([prepared.whole[sel]] if prepared.whole is not None else [])
+            step = 1.0 / lib.config.fps
+            # (start, first picture, end of last picture, end): for blank lead-ins and tails
+            span = (
+                0.0,
+                times[sel][0],
+                times[sel][-1] + step,
+                max(decoded.duration or 0.0, frames.times[-1] + step),
+            )
+            out.extend(self._match_library(lib, views, times[sel], span, meta, sparse=decoded.mode != "main"))
+        return out
+
+    def ingest(
+        self, name: str, path: Path, decoded: Decoded, prepared: Prepared, meta: dict[str, Any]
+    ) -> bool:
+        """Add the video to the libraries it goes into (once: a known name is skipped)."""
+        added = False
+        for lib in self.libraries:
+            if lib.config.name in self.ingest_into and lib.write and lib.video_by_name(name) is None:
+                sel = _on_grid(prepared.times, lib.config.fps)
+                lib.add_video(
+                    name,
+                    prepared.vectors[sel],
+                    prepared.times[sel],
+                    path=str(path),
+                    duration=decoded.duration,
+                    metadata=meta,
+                )
+                added = True
+        return added
+
+    def _match_library(
         self,
         lib: Library,
         views: list[np.ndarray],
@@ -186,7 +303,7 @@ class Dedup:
         span: tuple[float, float, float, float],
         meta: dict[str, Any],
         sparse: bool = False,
-    ) -> list[dict]:
+    ) -> list[LibraryMatch]:
         """Match one query (one or two views of its frames: crop, whole frame) in `lib`.
         `sparse`: the frames are the fallback's snapshots, matched by offset voting."""
         cfg = self.config
@@ -200,37 +317,37 @@ class Dedup:
             )
         else:
             candidates = [vid for vid, _ in coarse_stage.vote(lib, views, cfg.k, cfg.top_n)]
-        threshold = lib.config.thresholds.get("frame", 0.55)
-        min_score = lib.config.thresholds.get("min_score", 0.0)
+        thresholds = lib.config.thresholds
         rules = cfg.filters if cfg.filters is not None else lib.config.filters
-        aligner = ALIGNERS.get(cfg.aligner)(frame_threshold=threshold)
+        aligner = ALIGNERS.get(cfg.aligner)(frame_threshold=thresholds.frame)
         step = 1.0 / lib.config.fps
         out = []
         for vid in candidates:
             ref, ref_times = lib.vectors_of(vid)
             sim = np.max([view @ ref.T for view in views], axis=0)
             if sparse:
-                segments = offset_vote(sim, times, ref_times, threshold, tolerance=2 * step)
+                segments = offset_vote(sim, times, ref_times, thresholds.frame, tolerance=2 * step)
             else:
                 segments = aligner(sim, times, ref_times, step)
-            segments = [s for s in segments if s.score >= min_score]
+            segments = [s for s in segments if s.score >= thresholds.min_score]
             if not segments:
                 continue
             video = lib.videos[vid]
             r_end = max(video.duration or 0.0, ref_times[-1] + step)
             r_span = (0.0, ref_times[0], ref_times[-1] + step, r_end)
             segments = [extend_over_blanks(s, span, r_span, step) for s in segments]
-            match = {
-                "library": lib.config.name,
-                "ref_id": video.name,
-                "ref_path": video.path,
-                "score": float(max(s.score for s in segments)),
-                "segments": [s.to_json() for s in segments],
-                "ref_metadata": video.metadata,
-            }
-            if all(FILTERS.get(name)(meta, match, **args) for name, args in rules.items()):
+            match = LibraryMatch(
+                library=lib.config.name,
+                ref_id=video.name,
+                ref_path=video.path,
+                score=float(max(s.score for s in segments)),
+                segments=segments,
+                ref_metadata=video.metadata,
+            )
+            view = match.to_json()  # filters read the JSON shape (plugins included)
+            if all(FILTERS.get(rule)(meta, view, **args) for rule, args in rules.items()):
                 out.append(match)
-        return sorted(out, key=lambda m: -m["score"])
+        return sorted(out, key=lambda m: -m.score)
 
 
 def _on_grid(times: np.ndarray, fps: float) -> np.ndarray:
@@ -240,3 +357,62 @@ def _on_grid(times: np.ndarray, fps: float) -> np.ndarray:
     slots = np.floor(times * fps + 1e-6).astype(int)
     _, first = np.unique(slots, return_index=True)
     return np.sort(first)
+
+
+# -- the batch job (`vq run`, `vq index add|query`) ------------------------------------------------
+
+
+def read_sidecar(path: Path) -> dict[str, Any]:
+    """Metadata from `video.mp4.json` or `video.json` beside the video, if present."""
+    import json
+
+    from vq.errors import UsageError
+
+    for candidate in (path.with_name(path.name + ".json"), path.with_suffix(".json")):
+        if candidate.is_file():
+            try:
+                data = json.loads(candidate.read_text())
+            except (OSError, json.JSONDecodeError) as e:
+                raise UsageError(f"{candidate}: unreadable metadata sidecar ({e})") from None
+            return data if isinstance(data, dict) else {}
+    return {}
+
+
+def run_job(
+    paths: list[Path],
+    libraries: list[Path],
+    *,
+    backend: str = "auto",
+    ingest: bool = True,
+    query: bool = True,
+    config: DedupConfig | None = None,
+    meta: dict[str, Any] | None = None,
+    lock_timeout: float = 120.0,
+) -> Iterator[VideoRecord]:
+    """Match (and ingest) every video in turn; one record each, errors included.
+
+    The first library is opened for writing when ingesting (one writer at a time: a second
+    job waits `lock_timeout` seconds for the lock, then fails with one line); the others
+    are read-only downstream libraries. Per-video metadata is the video's sidecar JSON
+    with `meta` over it.
+    """
+    from vq.stages.embed import Embedder
+
+    config = config or DedupConfig()
+    if config.aligner not in ALIGNERS:
+        from vq.errors import UsageError
+
+        raise UsageError(f"unknown aligner {config.aligner!r} (choose from {', '.join(ALIGNERS.names())})")
+    opened: list[Library] = []
+    try:
+        for i, root in enumerate(libraries):
+            opened.append(Library.open(root, write=ingest and i == 0, lock_timeout=lock_timeout))
+        for lib in opened:
+            lib.use_gpu()  # faiss-gpu builds search on the GPUs; a no-op elsewhere
+        with Embedder(opened[0].config.model, backend=backend) as embedder:
+            job = Dedup(embedder, opened, config)
+            for path in paths:
+                yield job.process(path, {**read_sidecar(path), **(meta or {})}, ingest=ingest, query=query)
+    finally:
+        for lib in opened:
+            lib.close()

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from vq.errors import UsageError
+from vq.match.thresholds import Thresholds
 from vq.models import Artifact
 from vq.preprocess.content_box import ContentBox, detect_content_box
 from vq.preprocess.normalize import to_model_input
@@ -21,15 +22,6 @@ from vq.preprocess.resize import resize
 from vq.stages.base import Stage
 
 DECODE_MAX_SIDE = 640  # frames are decoded no larger than this: content box and crop work on it
-# Library thresholds when a model card recommends none: cosine for a frame pair to count as a
-# match, and the mean cosine along a reported segment. Cards carry measured values under
-# "matching" (set from the model's pair evaluation), since every model has its own scale.
-MATCHING_DEFAULTS = {"frame": 0.55, "min_score": 0.6}
-
-
-def matching_thresholds(card: Any) -> dict[str, float]:
-    given = card.extra.get("matching", {})
-    return {**MATCHING_DEFAULTS, **{k: float(given[k]) for k in MATCHING_DEFAULTS if k in given}}
 
 
 class Embedder(Stage):
@@ -56,7 +48,7 @@ class Embedder(Stage):
         self.dim = int(self.artifact.card.outputs[0].shape[-1])
         # What a library records to refuse vectors from another model: the fp32 graph's hash.
         self.fingerprint = self.artifact.card.files["fp32"]["sha256"]
-        self.matching = matching_thresholds(self.artifact.card)  # library thresholds it suggests
+        self.matching = Thresholds.from_card(self.artifact.card)  # what a library for it starts with
 
     def embed_frames(self, frames: np.ndarray, box: ContentBox | None = None) -> np.ndarray:
         """uint8 (N, H, W, 3) -> float32 (N, D); `box` crops every frame first."""

@@ -1,0 +1,33 @@
+"""The decision thresholds of a copy-detection library, in one place.
+
+Every embedding has its own similarity scale, so the values a library starts with come
+from the model card (``"matching"``: set from the model's `vq eval pairs` run, the cosine
+at 1 % false positives); these defaults apply only to a model whose card gives none.
+`vq index create` writes them into ``library.toml``, where an operator may change them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    frame: float = 0.55  # cosine for a frame pair to count as a match
+    min_score: float = 0.6  # mean similarity along a reported segment
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any] | None) -> Thresholds:
+        """Known keys of `values` over the defaults (unknown keys, such as a card's note
+        on how the values were set, are ignored)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: float(v) for k, v in (values or {}).items() if k in names})
+
+    @classmethod
+    def from_card(cls, card: Any) -> Thresholds:
+        """What a model card recommends (its ``matching`` block), over the defaults."""
+        return cls.from_mapping(card.extra.get("matching"))
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)

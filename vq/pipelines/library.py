@@ -1,0 +1,56 @@
+"""Creating a copy-detection library bound to one embedding model (`vq index create`,
+`vq run --create`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from vq.errors import UsageError
+from vq.index.library import Library, LibraryConfig
+from vq.match import FILTERS
+from vq.match.thresholds import Thresholds
+
+
+def create_library(
+    library: Path,
+    model: str | None,
+    *,
+    name: str = "main",
+    fps: float = 0.5,
+    factory: str = "auto",
+    flat_limit: int = 200_000,
+    frame_threshold: float | None = None,
+    min_seconds: float = 2.0,
+    filters: dict[str, dict[str, Any]] | None = None,
+) -> LibraryConfig:
+    """An empty library at `library` for `model` (default: the shipped embedder), with the
+    thresholds its card recommends (`frame_threshold` overrides the frame cosine)."""
+    from dataclasses import replace
+
+    from vq.models import ZOO_DIR, load_model
+
+    if fps <= 0:
+        raise UsageError("--fps must be positive")
+    for rule in filters or {}:
+        if rule not in FILTERS:
+            raise UsageError(f"unknown filter {rule!r} (known: {', '.join(FILTERS.names())})")
+    art = load_model(model, task="embed")
+    thresholds = Thresholds.from_card(art.card)
+    if frame_threshold is not None:
+        thresholds = replace(thresholds, frame=frame_threshold)
+    # Zoo models are found by name; anything else by its absolute folder (checked by sha256).
+    reference = art.name if art.root.resolve().parent == ZOO_DIR.resolve() else str(art.root.resolve())
+    config = LibraryConfig(
+        model=reference,
+        model_sha256=art.card.files["fp32"]["sha256"],
+        dim=int(art.card.outputs[0].shape[-1]),
+        fps=fps,
+        factory=factory,
+        flat_limit=flat_limit,
+        name=name,
+        thresholds=thresholds,
+        filters={"min_seconds": {"seconds": min_seconds}, **(filters or {})},
+    )
+    Library.create(library, config).close()
+    return config
