@@ -56,3 +56,32 @@ def test_measured_accuracy_on_generated_cases(shared_data):
         assert fam[family]["iou_ge_0.9"] >= 0.75, (family, fam[family])
     assert report["mean_iou"] >= 0.9
     assert report["iou_ge_0.9"] >= 0.75  # 0.84 when written (windows in chrome: 0.5-0.75 of 4)
+
+
+def test_eval_content_box_command(shared_data, tmp_path, capsys):
+    import json
+
+    from vq.cli.app import main
+
+    report = tmp_path / "box.json"
+    videos = shared_data / "videos"
+    code = main(
+        [
+            "eval",
+            "content-box",
+            "--sources",
+            str(videos / "fire2.mp4"),
+            "--sources",
+            str(videos / "chaplin.mp4"),
+            "--per-family",
+            "1",
+            "--seed",
+            "3",
+            "--json",
+            str(report),
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    data = json.loads(report.read_text())
+    assert data["cases"] == 8 and set(data["per_seed"]) == {"3"} and 0 <= data["iou_ge_0.9"] <= 1
+    assert main(["eval", "content-box", "--sources", str(tmp_path / "missing.mp4")]) == 2

@@ -14,6 +14,7 @@ scipy does the statistics and the fit (`vq[eval]`).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -58,8 +59,11 @@ def fit_logistic(pred: Sequence[float], target: Sequence[float]) -> np.ndarray:
     """Parameters of `logistic4` mapping `pred` onto `target` (least squares)."""
     p, t = _pair(pred, target)
     start = [t.max(), t.min(), float(np.median(p)), float(np.std(p)) or 1.0]
+    scipy = _scipy()
     try:
-        params, _ = _scipy().optimize.curve_fit(logistic4, p, t, p0=start, maxfev=20000)
+        with warnings.catch_warnings():  # a perfect fit has no covariance estimate: fine here
+            warnings.simplefilter("ignore", scipy.optimize.OptimizeWarning)
+            params, _ = scipy.optimize.curve_fit(logistic4, p, t, p0=start, maxfev=20000)
     except RuntimeError:  # no convergence: a linear scale is the honest fallback
         return np.asarray(start)
     return params

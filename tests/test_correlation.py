@@ -1,0 +1,51 @@
+"""vq.eval.metrics.correlation: hand-checked values and the properties the metrics promise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vq.errors import UsageError
+from vq.eval.metrics.correlation import fit_logistic, krocc, kvq_score, logistic4, plcc, rank_accuracy, srocc
+
+
+def test_rank_correlations_on_known_orders():
+    truth = [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert srocc([10, 20, 30, 40, 50], truth) == pytest.approx(1.0)
+    assert srocc([50, 40, 30, 20, 10], truth) == pytest.approx(-1.0)
+    # one adjacent swap: Spearman 1 - 6*2/(5*24) = 0.9; Kendall (9 - 1) / 10 = 0.8
+    assert srocc([1, 3, 2, 4, 5], truth) == pytest.approx(0.9)
+    assert krocc([1, 3, 2, 4, 5], truth) == pytest.approx(0.8)
+
+
+def test_plcc_after_the_logistic_forgives_a_monotonic_scale():
+    x = np.linspace(-3, 3, 40)
+    truth = 1 + 4 / (1 + np.exp(-2 * x))  # a sigmoid in [1, 5]
+    assert plcc(x, truth, fit=False) < 0.97  # a straight line does not fit it
+    assert plcc(x, truth) > 0.999  # the fitted logistic does
+    params = fit_logistic(x, truth)
+    np.testing.assert_allclose(logistic4(x, *params), truth, atol=1e-3)
+
+
+def test_rank_accuracy_counts_pairs_within_groups_only():
+    scores = [3.0, 2.0, 1.0, 1.0, 2.0]
+    truth = [3.0, 2.0, 1.0, 1.0, 2.0]
+    groups = ["a", "a", "a", "b", "b"]
+    assert rank_accuracy(scores, truth, groups) == 1.0
+    # reverse group b: 3 pairs in a right, 1 pair in b wrong -> 3/4
+    assert rank_accuracy([3, 2, 1, 2, 1], truth, groups) == 0.75
+    # a tie in the scores counts half
+    assert rank_accuracy([3, 2, 1, 1, 1], truth, groups) == pytest.approx(3.5 / 4)
+    with pytest.raises(UsageError):
+        rank_accuracy([1, 2], [1, 1], ["a", "a"])
+
+
+def test_kvq_score_weights():
+    assert kvq_score(0.9, 0.8, 1.0) == pytest.approx(0.45 * 0.9 + 0.45 * 0.8 + 0.1)
+
+
+def test_bad_shapes_are_usage_errors():
+    with pytest.raises(UsageError):
+        srocc([1, 2, 3], [1, 2])
+    with pytest.raises(UsageError):
+        plcc([1, 2], [1, 2])
