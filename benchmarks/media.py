@@ -26,10 +26,10 @@ import numpy as np
 
 from vq.bench import machine_info
 from vq.cli.output import print_table
+from vq.eval.metrics.image import psnr_y
 from vq.fsutil import atomic_write_text
 from vq.media import open_video
 from vq.media.encode import write_video
-from vq.eval.metrics.image import psnr_y
 
 REPO = Path(__file__).resolve().parent.parent
 VIDEOS = REPO.parent / "shared" / "data" / "videos"
@@ -133,8 +133,8 @@ def bench_sampling(repeat: int) -> list[dict]:
 def bench_content_box(seeds: list[int]) -> dict:
     """Each seed draws 160 new cases (20 per family) from the same six clips. Seeds 0 and 1
     were looked at while the detector was tuned; 2-4 are the held-out check."""
-    from vq.preprocess.content_box import detect_content_box
     from vq.eval.content_box import evaluate, make_cases, summarize
+    from vq.preprocess.content_box import detect_content_box
 
     names = [
         "chaplin.mp4",

@@ -96,12 +96,17 @@ def quantize_int8(
     target: str = "cpu",
     per_channel: bool = True,
     method: str = "minmax",
+    weight_bits: int | None = None,
 ) -> dict[str, Any]:
     """Static int8 Q/DQ graph for `target` calibrated on `calibration` feeds (real inputs).
 
     The ``cpu`` graph has 7-bit weights (see the module docstring: no int16 saturation on
-    CPUs without VNNI); the ``gpu`` graph keeps 8.
+    CPUs without VNNI); the ``gpu`` graph keeps 8. `weight_bits` overrides that, for
+    measuring what the choice does (`benchmarks/int8.py`).
     """
+    bits = weight_bits if weight_bits is not None else (7 if target == "cpu" else 8)
+    if bits not in (7, 8):
+        raise ValueError(f"weight_bits must be 7 or 8, got {bits}")
     if target not in INT8_TARGETS:
         raise ValueError(f"int8 target must be one of {INT8_TARGETS}, got {target!r}")
     from onnxruntime.quantization import (
@@ -126,7 +131,7 @@ def quantize_int8(
         tail = float_tail(onnx.load(str(prepared)))
         with atomic_path(dst) as out:
             symmetric = target == "gpu"
-            reduce_range = target == "cpu"
+            reduce_range = bits == 7
             quantize_static(
                 str(prepared),
                 str(out),
@@ -145,7 +150,7 @@ def quantize_int8(
         "format": "QDQ",
         "activations": "int8 symmetric" if target == "gpu" else "uint8 asymmetric",
         "weights": "int8 symmetric per-channel" if per_channel else "int8 symmetric",
-        "weight_bits": 7 if target == "cpu" else 8,
+        "weight_bits": bits,
         "calibration_method": method,
         "calibration_samples": reader.count,
         "float_nodes": len(tail),

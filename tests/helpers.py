@@ -113,3 +113,29 @@ class RegressionTask:
         batch = self.batch(10_000, range(8))
         pred = np.asarray(model.features(batch["x"]))[:, :3]
         return {"mse": float(np.mean((pred - batch["y"]) ** 2))}
+
+
+# -- workers for the batch watchdog (spawned processes import them from here) --------------
+
+
+class SlowOrCrashingWorker:
+    """Doubles numbers; sleeps forever on "sleep", dies on "crash" (tests/test_watchdog.py)."""
+
+    def __init__(self, factor: int):
+        self.factor = factor
+
+    def __call__(self, item):
+        import os
+        import time
+
+        if item == "sleep":
+            time.sleep(3600)
+        if item == "crash":
+            os._exit(3)
+        return (os.getpid(), item * self.factor)
+
+
+def refusing_worker(reason: str):
+    from vq.errors import UsageError
+
+    raise UsageError(reason)

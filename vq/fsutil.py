@@ -68,9 +68,14 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
 def expand_inputs(items: list[str], suffixes: frozenset[str]) -> list[Path]:
     """Files are kept as given (even with an odd suffix: the reader reports them);
     directories are walked for `suffixes`; anything else is treated as a glob. A pattern
-    that matches nothing is kept, so the job reports it as missing instead of skipping it."""
-    out: list[Path] = []
+    that matches nothing is kept, so the job reports it as missing instead of skipping it.
+    URLs (``https://...``, ``rtmp://...``) pass through as text: `Path` would fold their
+    double slash."""
+    out: list = []
     for item in items:
+        if "://" in item and not item.startswith("file://"):
+            out.append(item)
+            continue
         path = Path(item)
         if path.is_dir():
             out.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes and p.is_file()))

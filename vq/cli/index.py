@@ -8,7 +8,7 @@ import typer
 
 from vq.cli import options
 from vq.cli.output import console, print_json
-from vq.cli.run import run_and_report
+from vq.cli.run import TIMEOUT, run_and_report
 from vq.errors import UsageError
 from vq.index.library import open_library
 
@@ -69,9 +69,10 @@ def add_cmd(
     library: Path = LIBRARY,
     backend: str = options.BACKEND,
     json_out: bool = typer.Option(False, "--json"),
+    timeout: float = TIMEOUT,
 ) -> None:
     """Ingest videos without querying (building a reference library)."""
-    run_and_report(videos, [library], backend, ingest=True, query=False, json_out=json_out)
+    run_and_report(videos, [library], backend, ingest=True, query=False, json_out=json_out, timeout=timeout)
 
 
 @app.command("remove")
@@ -116,6 +117,7 @@ def query_cmd(
     library: list[Path] = typer.Option(..., "--library", "-l", help="Library (repeatable)."),
     backend: str = options.BACKEND,
     json_out: bool = typer.Option(False, "--json"),
+    timeout: float = TIMEOUT,
 ) -> None:
     """Match one video against the libraries without adding it."""
-    run_and_report([video], library, backend, ingest=False, query=True, json_out=json_out)
+    run_and_report([video], library, backend, ingest=False, query=True, json_out=json_out, timeout=timeout)

@@ -13,8 +13,16 @@ from vq.cli.output import console, err_console, print_jsonl
 from vq.errors import UsageError
 from vq.fsutil import atomic_write_text, expand_inputs
 from vq.media import VIDEO_SUFFIXES
+from vq.pipelines.dedup import DEFAULT_TIMEOUT
 from vq.progress import track
 from vq.runtimes import resolve_backend
+
+TIMEOUT = typer.Option(
+    DEFAULT_TIMEOUT,
+    "--timeout",
+    help="Seconds per video before the watchdog stops it with an error record and goes on "
+    "(videos run in a worker process); 0 runs them in this process with no watchdog.",
+)
 
 
 def run_cmd(
@@ -46,6 +54,7 @@ def run_cmd(
     fps: float = typer.Option(
         None, "--fps", help="With --create: the new library's sampling rate (default 0.5, the seed's 2s1f)."
     ),
+    timeout: float = TIMEOUT,
 ) -> None:
     """Find copies of each video in the libraries (segments and scores), then add it."""
     if fps is not None and not create:
@@ -73,6 +82,7 @@ def run_cmd(
         meta=meta,
         lock_timeout=lock_timeout,
         deadline=deadline,
+        timeout=timeout,
     )
 
 
@@ -90,6 +100,7 @@ def run_and_report(
     meta: list[str] | None = None,
     lock_timeout: float = 120.0,
     deadline: float | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> None:
     """Run the dedup job over `inputs` and print (or write) its records; exit 1 if any failed."""
     from vq.cli.extras import parse_pairs
@@ -112,6 +123,7 @@ def run_and_report(
         config=config,
         meta=extra_meta,
         lock_timeout=lock_timeout,
+        timeout=timeout or None,
     )
     records: list[dict[str, Any]] = []
     for record in track(job, total=len(paths), description="run"):

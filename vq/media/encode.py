@@ -55,6 +55,7 @@ def write_video(
     preset: str | None = None,
     gop: int | None = None,
     scenecut: bool = True,
+    bframes: int | None = None,
     pix_fmt: str = "yuv420p",
     times: Iterable[float] | None = None,
     rotation: int = 0,
@@ -66,8 +67,10 @@ def write_video(
 
     `crf` or `bitrate` (bits/s; takes precedence) sets quality. `gop` is the keyframe
     interval in frames; `scenecut=False` forbids extra keyframes at cuts (a fixed GOP, as
-    in live-stream recordings). `times` gives per-frame timestamps in seconds for variable
-    frame rate. `rotation` writes display-matrix metadata (degrees counter-clockwise).
+    in live-stream recordings). `bframes=0` writes no B-frames (baseline-profile encoders,
+    live-stream recorders: decode order is presentation order). `times` gives per-frame
+    timestamps in seconds for variable frame rate. `rotation` writes display-matrix
+    metadata (degrees counter-clockwise).
     `audio_from` copies the audio of another media file, starting at `audio_start` s;
     with `audio_speed != 1` the audio is re-timed by resampling (speed-change edits).
     Odd frame sizes are cropped by one pixel to the even size 4:2:0 needs, except on VP9.
@@ -99,7 +102,19 @@ def write_video(
                     h, w = h // 2 * 2, w // 2 * 2
                 if stream is None:
                     stream = _video_stream(
-                        out, codec, rate, w, h, pix_fmt, crf, bitrate, preset, gop, scenecut, time_base
+                        out,
+                        codec,
+                        rate,
+                        w,
+                        h,
+                        pix_fmt,
+                        crf,
+                        bitrate,
+                        preset,
+                        gop,
+                        scenecut,
+                        bframes,
+                        time_base,
                     )
                     if rotation:
                         stream.set_display_rotation(rotation)
@@ -132,7 +147,7 @@ def _check_frame(image: Any) -> np.ndarray:
     return arr
 
 
-def _video_stream(out, codec, rate, w, h, pix_fmt, crf, bitrate, preset, gop, scenecut, time_base):
+def _video_stream(out, codec, rate, w, h, pix_fmt, crf, bitrate, preset, gop, scenecut, bframes, time_base):
     stream = out.add_stream(ENCODERS[codec], rate=rate)
     stream.width, stream.height = w, h
     stream.pix_fmt = pix_fmt
@@ -150,14 +165,17 @@ def _video_stream(out, codec, rate, w, h, pix_fmt, crf, bitrate, preset, gop, sc
         options["preset"] = str(preset)
     elif codec == "av1":
         options["preset"] = "10"  # SVT-AV1's default (a slow 8) is far too slow for tests
+    params: list[str] = []  # x264-params / x265-params
     if gop is not None:
         ctx.gop_size = int(gop)
-        if codec == "h264" and not scenecut:
-            options["x264-params"] = f"keyint={gop}:min-keyint={gop}:scenecut=0"
-        elif codec == "hevc" and not scenecut:
-            options["x265-params"] = f"keyint={gop}:min-keyint={gop}:scenecut=0"
+        if not scenecut:
+            params.append(f"keyint={gop}:min-keyint={gop}:scenecut=0")
+    if bframes is not None:
+        params.append(f"bframes={int(bframes)}")
     if codec == "hevc":
-        options.setdefault("x265-params", "log-level=error")
+        params.append("log-level=error")
+    if params and codec in ("h264", "hevc"):
+        options["x264-params" if codec == "h264" else "x265-params"] = ":".join(params)
     ctx.options = options
     return stream
 

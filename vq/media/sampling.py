@@ -39,6 +39,7 @@ NONREF_MIN_SPACING = 8
 @dataclass(frozen=True)
 class PacketIndex:
     key_times: np.ndarray  # keyframe pts in seconds, sorted
+    key_pts: np.ndarray  # the same keyframes' pts in stream time base (int64): what a seek takes
     last_time: float | None  # pts of the last packet, seconds
     packets: int
     keyframe_interval: float | None  # the largest keyframe gap (to the end included)
@@ -55,13 +56,13 @@ def scan_packets(video: DecodableVideo) -> PacketIndex:
     """Demux the video stream once, without decoding: keyframe times and the last pts."""
     import av
 
-    keys: list[float] = []
+    keys: list[int] = []  # pts, exact
     last, count = None, 0
     tb, start = video.time_base, video.start_pts
     try:
         container = _open_again(video)
     except av.error.FFmpegError:
-        return PacketIndex(np.zeros(0), None, 0, None)
+        return PacketIndex(np.zeros(0), np.zeros(0, np.int64), None, 0, None)
     with container:
         stream = container.streams.video[0]
         try:
@@ -72,14 +73,15 @@ def scan_packets(video: DecodableVideo) -> PacketIndex:
                 count += 1
                 last = t if last is None else max(last, t)
                 if packet.is_keyframe:
-                    keys.append(t)
+                    keys.append(int(packet.pts))
         except (av.error.FFmpegError, OSError):
             pass  # a truncated or damaged tail: index what came before it
-    key_times = np.unique(np.asarray(keys, dtype=np.float64))
+    key_pts = np.unique(np.asarray(keys, dtype=np.int64))
+    key_times = (key_pts - start) * tb
     interval = None
     if len(key_times) and last is not None:
         interval = float(np.max(np.diff(np.append(key_times, last)), initial=0.0))
-    return PacketIndex(key_times, last, count, interval)
+    return PacketIndex(key_times, key_pts, last, count, interval)
 
 
 def first_frame(video: DecodableVideo):
@@ -245,9 +247,12 @@ class _Decoder:
                 self.decoded += 1
                 yield frame
 
-    def seek(self, t: float) -> None:
+    def seek(self, pts: int) -> None:
+        """Restart at the keyframe with this exact pts (stream time base). A time in seconds
+        round-tripped through a float time base can come out one tick early, and a seek one
+        tick before a keyframe lands on the one before it."""
         v = self.video
-        v.container.seek(int(t / v.time_base) + v.start_pts, stream=v.stream, backward=True)
+        v.container.seek(int(pts), stream=v.stream, backward=True)
         v.stream.codec_context.flush_buffers()
         self.seeks += 1
         self._frames = self._run()
@@ -306,6 +311,7 @@ def decode_samples(
 
     chosen: list[tuple[float, Any]] = []  # (pts seconds, frame) per served target
     i, prev, prev_t = 0, None, -np.inf
+    last_seek = np.iinfo(np.int64).min  # pts of the last keyframe sought
     while i < n:
         if deadline is not None and time.monotonic() > deadline:
             raise DeadlineExceeded(f"{video.path}: decoding passed its deadline at {i} of {n} samples")
@@ -320,15 +326,14 @@ def decode_samples(
                 chosen.append((best_t, best))
             i += 1
         prev, prev_t = frame, t
-        if i < n and index is not None and not keyframes_only and len(index.key_times):
-            # Seek when the next sample's keyframe is far ahead of where decoding is.
-            k = (
-                index.key_times[np.searchsorted(index.key_times, targets[i], side="right") - 1]
-                if targets[i] >= index.key_times[0]
-                else index.key_times[0]
-            )
-            if k - t > SEEK_MIN_GAP:
-                decoder.seek(k)
+        if i < n and index is not None and not keyframes_only and len(index.key_pts):
+            # Seek when the next sample's keyframe is far ahead of where decoding is. Each
+            # seek goes to a later keyframe than the last one, so the loop always ends even
+            # when a demuxer lands short of the keyframe asked for.
+            j = max(0, int(np.searchsorted(index.key_times, targets[i], side="right")) - 1)
+            if index.key_times[j] - t > SEEK_MIN_GAP and index.key_pts[j] > last_seek:
+                last_seek = int(index.key_pts[j])
+                decoder.seek(last_seek)
                 prev, prev_t = None, -np.inf
     while i < n and prev is not None:  # past the last frame: the last one serves if close
         if abs(targets[i] - prev_t) <= tolerance:

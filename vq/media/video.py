@@ -86,7 +86,6 @@ class Video:
         max_pixels: int = MAX_PIXELS,
         timeout: tuple[float, float] = NETWORK_TIMEOUT,
     ):
-        av = _av()
         self.path = str(path)
         self.hw = hw
         self.max_pixels = max_pixels
@@ -96,22 +95,9 @@ class Video:
                 raise MediaError(f"{self.path}: no such file")
             if p.stat().st_size == 0:
                 raise MediaError(f"{self.path}: empty file")
-        options: dict[str, Any] = {}
-        if hw is not None:
-            options["hwaccel"] = _hwaccel(hw)
+        self._timeout = timeout
+        self._open_container()
         try:
-            self.container = av.open(self.path, timeout=timeout if is_url(self.path) else None, **options)
-        except (av.error.FFmpegError, OSError, ValueError, EOFError) as e:
-            if hw is not None:  # the GPU decoder, not the file, is the likely cause
-                raise MediaError(
-                    f"{self.path}: NVDEC could not start ({_describe_av_error(e)}); is an NVIDIA GPU visible?"
-                ) from None
-            raise MediaError(f"{self.path}: cannot open ({_describe_av_error(e)})") from None
-        try:
-            if not self.container.streams.video:
-                kinds = sorted({s.type for s in self.container.streams}) or ["none"]
-                raise MediaError(f"{self.path}: no video stream (streams: {', '.join(kinds)})")
-            self.stream = self.container.streams.video[0]
             ctx = self.stream.codec_context
             w, h = int(ctx.width or 0), int(ctx.height or 0)
             if w <= 0 or h <= 0:
@@ -121,8 +107,33 @@ class Video:
         except BaseException:
             self.container.close()
             raise
+        self._decoded = False  # a decoder's threading is fixed once it opens: see `sample`
         self._info: VideoInfo | None = None
         self._index: Any = None
+
+    def _open_container(self) -> None:
+        av = _av()
+        options: dict[str, Any] = {}
+        if self.hw is not None:
+            options["hwaccel"] = _hwaccel(self.hw)
+        try:
+            self.container = av.open(
+                self.path, timeout=self._timeout if is_url(self.path) else None, **options
+            )
+        except (av.error.FFmpegError, OSError, ValueError, EOFError) as e:
+            if self.hw is not None:  # the GPU decoder, not the file, is the likely cause
+                raise MediaError(
+                    f"{self.path}: NVDEC could not start ({_describe_av_error(e)}); is an NVIDIA GPU visible?"
+                ) from None
+            raise MediaError(f"{self.path}: cannot open ({_describe_av_error(e)})") from None
+        try:
+            if not self.container.streams.video:
+                kinds = sorted({s.type for s in self.container.streams}) or ["none"]
+                raise MediaError(f"{self.path}: no video stream (streams: {', '.join(kinds)})")
+            self.stream = self.container.streams.video[0]
+        except BaseException:
+            self.container.close()
+            raise
 
     # -- description ------------------------------------------------------------------
 
@@ -227,6 +238,10 @@ class Video:
         targets = sample_times(self, fps=fps, times=times, count=count, within=within)
         if len(targets) > max_frames:
             raise MediaError(f"{self.path}: {len(targets)} samples exceed max_frames={max_frames}")
+        if self._decoded:  # a second pass (the timeout fallback, say) needs a fresh decoder
+            self.container.close()
+            self._open_container()
+        self._decoded = True
         return decode_samples(
             self,
             targets,

@@ -30,7 +30,7 @@ from vq.match import coarse as coarse_stage
 from vq.match.align import offset_vote
 from vq.match.segments import Segment, extend_over_blanks
 from vq.match.thresholds import Thresholds
-from vq.media.frames import Frames
+from vq.media.frames import Frames, is_url
 from vq.preprocess.content_box import MIN_FRAME_STD, ContentBox, detect_content_box, informative_frames
 from vq.stages.embed import DECODE_MAX_SIDE
 
@@ -183,9 +183,10 @@ class Dedup:
         name: str | None = None,
         query: bool = True,
     ) -> VideoRecord:
-        """Match `path` against the libraries (if `query`), then add it (if `ingest`)."""
-        path = Path(path)
-        record = VideoRecord(id=name or str(path.resolve()), path=str(path))
+        """Match `path` (a file or a URL) against the libraries (if `query`), then add it
+        (if `ingest`)."""
+        path = source_of(path)
+        record = VideoRecord(id=name or video_id(path), path=str(path))
         meta = dict(metadata or {})
         t0 = time.perf_counter()
         try:
@@ -219,7 +220,7 @@ class Dedup:
 
     # -- steps -------------------------------------------------------------------------------------
 
-    def decode(self, path: Path) -> Decoded:
+    def decode(self, path: Path | str) -> Decoded:
         """Frames at the libraries' rate; past `deadline`, the seed's fallback snapshots."""
         from vq.media import open_video
 
@@ -350,6 +351,17 @@ class Dedup:
         return sorted(out, key=lambda m: -m.score)
 
 
+def source_of(path: Path | str) -> Path | str:
+    """A URL stays text (`Path` would fold its double slash); anything else is a `Path`."""
+    return str(path) if is_url(str(path)) else Path(path)
+
+
+def video_id(path: Path | str) -> str:
+    """How a library names a video when the caller gives no name: its absolute path, or
+    the URL as given."""
+    return path if isinstance(path, str) else str(path.resolve())
+
+
 def _on_grid(times: np.ndarray, fps: float) -> np.ndarray:
     """Indices of the frames that fall on a library's sampling grid (one per 1/fps seconds)."""
     if len(times) == 0:
@@ -362,12 +374,17 @@ def _on_grid(times: np.ndarray, fps: float) -> np.ndarray:
 # -- the batch job (`vq run`, `vq index add|query`) ------------------------------------------------
 
 
-def read_sidecar(path: Path) -> dict[str, Any]:
+DEFAULT_TIMEOUT = 600.0  # seconds per video in a batch before the watchdog gives up on it
+
+
+def read_sidecar(path: Path | str) -> dict[str, Any]:
     """Metadata from `video.mp4.json` or `video.json` beside the video, if present."""
     import json
 
     from vq.errors import UsageError
 
+    if isinstance(path, str):  # a URL has no folder to hold a sidecar
+        return {}
     for candidate in (path.with_name(path.name + ".json"), path.with_suffix(".json")):
         if candidate.is_file():
             try:
@@ -388,31 +405,85 @@ def run_job(
     config: DedupConfig | None = None,
     meta: dict[str, Any] | None = None,
     lock_timeout: float = 120.0,
+    timeout: float | None = DEFAULT_TIMEOUT,
 ) -> Iterator[VideoRecord]:
     """Match (and ingest) every video in turn; one record each, errors included.
 
     The first library is opened for writing when ingesting (one writer at a time: a second
     job waits `lock_timeout` seconds for the lock, then fails with one line); the others
     are read-only downstream libraries. Per-video metadata is the video's sidecar JSON
-    with `meta` over it.
+    with `meta` over it. With a `timeout` (seconds per video) the videos run in a worker
+    process under `vq.pipelines.watchdog`: a video that stalls or crashes the worker gets
+    an error record and the batch goes on (an ingest cut short leaves the library as it
+    was before that video). `timeout=None` runs in this process.
     """
-    from vq.stages.embed import Embedder
-
     config = config or DedupConfig()
     if config.aligner not in ALIGNERS:
         from vq.errors import UsageError
 
         raise UsageError(f"unknown aligner {config.aligner!r} (choose from {', '.join(ALIGNERS.names())})")
-    opened: list[Library] = []
-    try:
-        for i, root in enumerate(libraries):
-            opened.append(Library.open(root, write=ingest and i == 0, lock_timeout=lock_timeout))
-        for lib in opened:
-            lib.use_gpu()  # faiss-gpu builds search on the GPUs; a no-op elsewhere
-        with Embedder(opened[0].config.model, backend=backend) as embedder:
-            job = Dedup(embedder, opened, config)
-            for path in paths:
-                yield job.process(path, {**read_sidecar(path), **(meta or {})}, ingest=ingest, query=query)
-    finally:
-        for lib in opened:
+    args = (list(libraries), backend, ingest, query, config, dict(meta or {}), lock_timeout)
+    if not timeout:
+        worker = DedupWorker(*args)
+        try:
+            yield from map(worker, paths)
+        finally:
+            worker.close()
+        return
+    from vq.pipelines.watchdog import Stalled, run_isolated
+
+    for result in run_isolated(paths, DedupWorker, args, timeout=timeout):
+        if isinstance(result, Stalled):
+            path = source_of(result.item)
+            why = (
+                f"no result after {result.seconds:.0f} s (per-video --timeout); stopped"
+                if result.reason == "timeout"
+                else f"the worker died on this video ({result.detail}); the batch went on"
+            )
+            yield VideoRecord(id=video_id(path), path=str(path), status="error", error=f"{path}: {why}")
+        else:
+            yield result
+
+
+class DedupWorker:
+    """The per-process half of `run_job`: open libraries and model once, then one
+    `VideoRecord` per path."""
+
+    def __init__(
+        self,
+        libraries: list[Path],
+        backend: str,
+        ingest: bool,
+        query: bool,
+        config: DedupConfig,
+        meta: dict[str, Any],
+        lock_timeout: float,
+    ):
+        from vq.stages.embed import Embedder
+
+        self.ingest, self.query, self.meta = ingest, query, meta
+        self.opened: list[Library] = []
+        try:
+            for i, root in enumerate(libraries):
+                self.opened.append(Library.open(root, write=ingest and i == 0, lock_timeout=lock_timeout))
+            for lib in self.opened:
+                lib.use_gpu()  # faiss-gpu builds search on the GPUs; a no-op elsewhere
+            self.embedder = Embedder(self.opened[0].config.model, backend=backend).open()
+            self.job = Dedup(self.embedder, self.opened, config)
+        except BaseException:
+            self.close()
+            raise
+
+    def __call__(self, path: Path | str) -> VideoRecord:
+        path = source_of(path)
+        return self.job.process(
+            path, {**read_sidecar(path), **self.meta}, ingest=self.ingest, query=self.query
+        )
+
+    def close(self) -> None:
+        embedder = getattr(self, "embedder", None)
+        if embedder is not None:
+            embedder.close()
+        for lib in self.opened:
             lib.close()
+        self.opened = []
