@@ -8,7 +8,8 @@ Set14 LR images for the enhancer (mean abs difference in grey levels, tiled as t
 tiles). Run it natively and under an emulated AVX2-only CPU to see the other class:
 
     python benchmarks/int8.py --json benchmarks/results/int8-native.json
-    qemu-x86_64 -cpu Haswell .venv/bin/python benchmarks/int8.py --json benchmarks/results/int8-haswell.json
+    qemu-x86_64 -cpu Haswell .venv/bin/python benchmarks/int8.py --emulated "qemu -cpu Haswell" \\
+        --json benchmarks/results/int8-haswell.json
 
 Speed is reported only natively (`--speed`): under emulation it means nothing.
 Needs the `train` extra (onnx, for quantisation).
@@ -121,6 +122,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", type=Path, help="write the rows here")
     parser.add_argument("--speed", action="store_true", help="also int8/fp32 throughput (native runs only)")
+    parser.add_argument(
+        "--emulated", default="", help="say what emulates the CPU (qemu-user shows the host's /proc/cpuinfo)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         embed = embedder_rows(Path(tmp), args.speed)
