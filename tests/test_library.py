@@ -203,3 +203,20 @@ def test_coarse_stages_find_the_copied_video(tmp_path):
         assert mean_vector(lib, query, threshold=0.0, top_n=3)[0][0] == target
         lib.remove_video("v4")  # the cache follows the catalog
         assert all(vid != target for vid, _ in mean_vector(lib, query, threshold=-1.0, top_n=10))
+
+
+def test_a_writer_sweeps_temporary_files_a_killed_writer_left(tmp_path):
+    """kill -9 during a segment or index write leaves `.NAME.XXXX.tmp` beside it; the next
+    writer removes them (readers never look at them)."""
+    root = tmp_path / "lib"
+    Library.create(root, config()).close()
+    (root / "segments").mkdir(exist_ok=True)
+    stale = [root / "segments" / ".0.npz.abc123.tmp", root / ".index.faiss.def456.tmp"]
+    for f in stale:
+        f.write_bytes(b"half")
+    with open_library(root) as lib:  # a reader leaves them alone
+        assert lib.stats()["videos"] == 0
+    assert all(f.exists() for f in stale)
+    with open_library(root, write=True):
+        pass
+    assert not any(f.exists() for f in stale)

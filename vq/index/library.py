@@ -243,10 +243,15 @@ class Library:
         self._load_index()
 
     def _sweep_orphans(self) -> None:
-        """Segments a crashed ingest wrote but never committed."""
+        """Segments a crashed ingest wrote but never committed, and temporary files a
+        writer killed mid-write left (this process holds the write lock: nobody else is
+        writing them)."""
         known = {f"{v.first_vector}.npz" for v in self.videos.values() if v.n_vectors}
         for f in (self.root / "segments").glob("*.npz"):
             if f.name not in known:
+                f.unlink(missing_ok=True)
+        for folder in (self.root, self.root / "segments"):
+            for f in folder.glob(".*.tmp"):
                 f.unlink(missing_ok=True)
 
     def meta(self, key: str, default: str | None = None) -> str | None:
