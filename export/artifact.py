@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -83,10 +84,7 @@ def export_artifact(
     if "int8" in precisions and calibration is None:
         raise UsageError("int8 export needs calibration data (--calib DIR)")
     io: ModelIO = model_io(model_name, **model_kwargs)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    os.chmod(tmp, DIR_MODE)
-    try:
+    with _staged(out_dir) as tmp:
         model.eval()
         if include_params:
             save_params(model, tmp / "params.msgpack")
@@ -137,10 +135,6 @@ def export_artifact(
             metrics=metrics or {},
         )
         write_card(tmp, card)
-        _swap_into_place(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return Artifact(out_dir)
 
 
@@ -180,10 +174,8 @@ def requantize_artifact(
     calibration data, or a quantiser fix), keeping everything else. The folder is copied,
     changed and swapped in, so a failure leaves the old artifact as it was."""
     artifact.verify()
-    out_dir = artifact.root
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        shutil.copytree(out_dir, tmp, dirs_exist_ok=True)
+    with _staged(artifact.root) as tmp:
+        shutil.copytree(artifact.root, tmp, dirs_exist_ok=True)
         os.chmod(tmp, DIR_MODE)
         card = artifact.card
         files = {k: v for k, v in card.files.items() if not k.startswith("int8")}
@@ -193,11 +185,22 @@ def requantize_artifact(
         card.files = files
         card.export = {**card.export, "int8": int8}
         write_card(tmp, card)
+    return Artifact(artifact.root)
+
+
+@contextmanager
+def _staged(out_dir: Path) -> Iterator[Path]:
+    """A temporary folder beside `out_dir`, swapped in for it when the block succeeds and
+    removed when it fails: a runtime never finds a half-written artifact."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    os.chmod(tmp, DIR_MODE)
+    try:
+        yield tmp
         _swap_into_place(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return Artifact(out_dir)
 
 
 def _swap_into_place(tmp: Path, out_dir: Path) -> None:

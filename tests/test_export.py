@@ -158,3 +158,28 @@ def test_params_round_trip_rebuilds_the_same_model(tmp_path):
         load_params(create_model("_resnet_tiny", seed=0, embed_dim=5), tmp_path / "p.msgpack")
     with pytest.raises(ModelError, match=r"do not fit the model .*unexpected \['pool/p'\]"):
         load_params(create_model("_resnet_tiny", seed=0, pooling="avg"), tmp_path / "p.msgpack")
+
+
+@needs_train
+def test_vq_export_int8_requantises_an_artifact_in_place(conv_attn_artifact, calib_dir, tmp_path, capsys):
+    """`vq export int8` rewrites only the int8 graphs and their card facts, atomically."""
+    import shutil
+
+    from vq.cli.app import main
+    from vq.models import Artifact
+
+    art = tmp_path / "conv-attn"
+    shutil.copytree(conv_attn_artifact.root, art)
+    before = Artifact(art).card
+    code = main(["export", "int8", str(art), "--calib", str(calib_dir), "--calib-count", "8", "--json"])
+    assert code == 0, capsys.readouterr().err
+    after = Artifact(art)
+    assert after.verify()  # every checksum matches the new card
+    assert (
+        after.card.files["fp32"] == before.files["fp32"] and after.card.files["fp16"] == before.files["fp16"]
+    )
+    facts = after.card.export["int8"]
+    assert facts["cpu"]["weight_bits"] == 7 and facts["cpu"]["calibration_samples"] == 8
+    assert "vq export int8" in facts["command"] and facts["cpu"]["vs_fp32"]["min_cosine"] > 0.9
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left behind
+    assert main(["export", "int8", str(tmp_path / "missing"), "--calib", str(calib_dir)]) == 4

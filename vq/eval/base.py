@@ -54,4 +54,23 @@ class Evaluator:
     summary: str
     options: type  # a dataclass; its fields become the command's options
     run: Callable[[Any, Ui], Report]
-    needs: tuple[str, ...] = field(default=())  # extras it may ask for (for --help)
+
+
+# Options most harnesses share, declared once (`field(...)` objects are per-use copies).
+def model_option() -> Any:
+    return field(
+        default=None,
+        metadata={"help": "Zoo name or artifact folder (default: the shipped model).", "flags": ["-m"]},
+    )
+
+
+def backend_option() -> Any:
+    return field(
+        default="auto", metadata={"help": "auto, trt, ort, ort-cuda, ort-cpu or jax.", "flags": ["-b"]}
+    )
+
+
+def precision_option() -> Any:
+    return field(
+        default="fp32", metadata={"help": "fp32, fp16 or int8 (what the artifact holds).", "flags": ["-p"]}
+    )

@@ -37,7 +37,7 @@ import numpy as np
 
 from vq import synth
 from vq.errors import MediaError, UsageError
-from vq.eval.base import Evaluator, Report, Table, Ui
+from vq.eval.base import Evaluator, Report, Table, Ui, backend_option, model_option
 from vq.eval.metrics.retrieval import Match, segment_ap, vcsl_f1, video_prf
 from vq.fsutil import atomic_write_text
 from vq.media.sources import video_files
@@ -461,10 +461,8 @@ class DedupOptions:
     work: Path = field(
         metadata={"help": "Where the benchmark and its libraries are built.", "required": True}
     )
-    model: str | None = field(
-        default=None, metadata={"help": "Zoo name or artifact folder.", "flags": ["-m"]}
-    )
-    backend: str = field(default="auto", metadata={"help": "Backend.", "flags": ["-b"]})
+    model: str | None = model_option()
+    backend: str = backend_option()
     fps: float = field(default=2.0, metadata={"help": "Library sampling rate (frames per second)."})
     aligner: str = field(default="diagonal", metadata={"help": "diagonal (the seed's) or tn."})
     coarse: str = field(default="vote", metadata={"help": "vote or mean."})
@@ -566,5 +564,4 @@ EVALUATOR = Evaluator(
     "look-alike non-copies): video P/R/F1, VSC segment µAP, VCSL F1, model vs PDQ",
     options=DedupOptions,
     run=run,
-    needs=("eval",),
 )

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from vq.errors import UsageError
-from vq.eval.base import Evaluator, Report, Table, Ui
+from vq.eval.base import Evaluator, Report, Table, Ui, backend_option, model_option, precision_option
 from vq.eval.baselines import cosine, pdq_descriptor, pdq_similarity, thumbnail_descriptor
 from vq.eval.metrics.retrieval import best_accuracy, roc_auc, tpr_at_fpr
 from vq.preprocess.content_box import crop_to_box, detect_content_box
@@ -185,11 +185,9 @@ class PairsOptions:
     holdout: float | None = field(
         default=None, metadata={"help": "Use only the held-out share of --data (as training split it)."}
     )
-    model: str | None = field(
-        default=None, metadata={"help": "Zoo name or artifact folder.", "flags": ["-m"]}
-    )
-    backend: str = field(default="auto", metadata={"help": "Backend.", "flags": ["-b"]})
-    precision: str = field(default="fp32", metadata={"help": "fp32 or int8.", "flags": ["-p"]})
+    model: str | None = model_option()
+    backend: str = backend_option()
+    precision: str = precision_option()
     baselines: str = field(
         default="pdq,thumbnail,random", metadata={"help": "Comma list: pdq, thumbnail, random."}
     )
@@ -302,5 +300,4 @@ EVALUATOR = Evaluator(
     "thumbnail and random init (ROC-AUC, accuracy, TPR at 1 % FPR per edit family)",
     options=PairsOptions,
     run=run,
-    needs=("eval",),
 )

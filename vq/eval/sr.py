@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vq.eval.base import Evaluator, Report, Table, Ui
+from vq.eval.base import Evaluator, Report, Table, Ui, backend_option, model_option, precision_option
 from vq.eval.metrics.image import psnr_y
 
 
@@ -23,11 +23,9 @@ class SrOptions:
     data: list[Path] = field(
         metadata={"help": "HR image folder(s) with <dir>_lr_x<scale> twins (e.g. Set5).", "required": True}
     )
-    model: str | None = field(
-        default=None, metadata={"help": "Zoo name or artifact folder.", "flags": ["-m"]}
-    )
-    backend: str = field(default="auto", metadata={"help": "Backend.", "flags": ["-b"]})
-    precision: str = field(default="fp32", metadata={"help": "fp32 or int8.", "flags": ["-p"]})
+    model: str | None = model_option()
+    backend: str = backend_option()
+    precision: str = precision_option()
 
 
 def run(opts: SrOptions, ui: Ui) -> Report:
