@@ -181,6 +181,8 @@ def test_eval_dedup_small_benchmark(shared_data, tmp_path, capsys):
             str(tmp_path / "work"),
             "--clip-seconds",
             "5",
+            "--suite",
+            "classic",
             "--json",
             str(report_path),
         ]

@@ -105,3 +105,19 @@ def test_a_slow_scene_is_matched_at_its_true_speed():
     segs = ALIGNERS.create("diagonal", frame_threshold=0.8)(sim, times(n), times(2 * n), STEP)
     s = max(segs, key=lambda s: s.seconds)
     assert (s.ref_end - s.ref_start) / (s.query_end - s.query_start) == pytest.approx(2.0, rel=0.15)
+
+
+@pytest.mark.parametrize("name", ["diagonal", "tn"])
+def test_a_query_sampled_denser_than_the_library(name):
+    """Query at 1 fps against a 0.5 fps library: a plain copy is a line of half a reference
+    frame per query frame, found with the right times on both axes."""
+    rng = np.random.default_rng(1)
+    n, m = 30, 40
+    sim = rng.uniform(0.05, 0.3, (n, m))
+    for i in range(4, 24):  # query seconds 4..23 copy reference seconds 30..49
+        sim[i, (30 + i - 4) // 2] = rng.uniform(0.8, 0.95)
+    segs = ALIGNERS.create(name)(sim, np.arange(n) * 1.0, np.arange(m) * 2.0, 1.0, 2.0)
+    assert len(segs) == 1
+    s = segs[0]
+    assert s.query_start == pytest.approx(4, abs=1.1) and s.query_end == pytest.approx(24, abs=1.1)
+    assert s.ref_start == pytest.approx(30, abs=2.1) and s.ref_end == pytest.approx(50, abs=2.1)

@@ -11,6 +11,7 @@ from vq.cli.output import console, print_json
 from vq.cli.run import TIMEOUT, run_and_report
 from vq.errors import UsageError
 from vq.index.library import open_library
+from vq.pipelines.library import DEFAULT_FPS, DEFAULT_QUERY_FPS
 
 app = typer.Typer(help="Dedup libraries: faiss index + SQLite catalog.", no_args_is_help=True)
 LIBRARY = typer.Option(..., "--library", "-l", help="Library directory.")
@@ -21,7 +22,10 @@ def create_cmd(
     library: Path = typer.Argument(..., help="New library directory."),
     model: str = options.MODEL,
     name: str = typer.Option("main", "--name", help="Library name in results (main, copyright, ...)."),
-    fps: float = typer.Option(0.5, "--fps", help="Ingest sampling rate (0.5 = the seed's 2s1f)."),
+    fps: float = typer.Option(DEFAULT_FPS, "--fps", help="Ingest sampling rate (0.5 = the seed's 2s1f)."),
+    query_fps: float = typer.Option(
+        None, "--query-fps", help=f"Query sampling rate (default {DEFAULT_QUERY_FPS:g}, or --fps if denser)."
+    ),
     factory: str = typer.Option("auto", "--factory", help="faiss factory string, or auto (Flat -> IVF-PQ)."),
     flat_limit: int = typer.Option(200_000, "--flat-limit", help="Exact search up to this many vectors."),
     frame_threshold: float = typer.Option(
@@ -42,13 +46,17 @@ def create_cmd(
         model,
         name=name,
         fps=fps,
+        query_fps=query_fps,
         factory=factory,
         flat_limit=flat_limit,
         frame_threshold=frame_threshold,
         min_seconds=min_seconds,
         filters=parse_filters(rules),
     )
-    console.print(f"created library '{name}' at {library} ({config.model}, {fps} fps)")
+    console.print(
+        f"created library '{name}' at {library} ({config.model}, stores {config.fps:g} fps, "
+        f"queries at {config.query_fps:g} fps)"
+    )
 
 
 def parse_filters(rules: list[str]) -> dict[str, dict[str, object]]:

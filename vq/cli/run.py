@@ -14,6 +14,7 @@ from vq.errors import UsageError
 from vq.fsutil import atomic_write_text, expand_inputs
 from vq.media import VIDEO_SUFFIXES
 from vq.pipelines.dedup import DEFAULT_TIMEOUT
+from vq.pipelines.library import DEFAULT_FPS
 from vq.progress import track
 from vq.runtimes import resolve_backend
 
@@ -54,20 +55,31 @@ def run_cmd(
     fps: float = typer.Option(
         None, "--fps", help="With --create: the new library's sampling rate (default 0.5, the seed's 2s1f)."
     ),
+    query_fps: float = typer.Option(
+        None,
+        "--query-fps",
+        help="With --create: the rate queries are matched at (default 1, or --fps if denser).",
+    ),
     timeout: float = TIMEOUT,
 ) -> None:
     """Find copies of each video in the libraries (segments and scores), then add it."""
-    if fps is not None and not create:
-        raise UsageError("--fps applies with --create only: a library's sampling rate is set when it is made")
+    if (fps is not None or query_fps is not None) and not create:
+        raise UsageError(
+            "--fps and --query-fps apply with --create only: a library's rates are set when it is made"
+        )
     if create:
         from vq.pipelines.library import create_library
 
         for lib in library:
             if not (lib / "library.toml").exists():
                 name = "main" if lib == library[0] else lib.name
-                config = create_library(lib, None, name=name, fps=fps if fps is not None else 0.5)
+                config = create_library(
+                    lib, None, name=name, fps=fps if fps is not None else DEFAULT_FPS, query_fps=query_fps
+                )
                 err_console.print(
-                    f"created library '{name}' at {lib} ({config.model}, {config.fps} fps)", style="dim"
+                    f"created library '{name}' at {lib} ({config.model}, stores {config.fps:g} fps, "
+                    f"queries at {config.query_fps:g} fps)",
+                    style="dim",
                 )
     run_and_report(
         inputs,

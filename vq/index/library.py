@@ -67,6 +67,9 @@ class LibraryConfig:
     model_sha256: str
     dim: int
     fps: float = 0.5  # the seed's "2s1f" ingest
+    # Queries may be sampled denser than what is stored (the seed queries at 1 fps and
+    # stores 2s1f): short copies keep enough frames to be aligned. None: the ingest rate.
+    query_fps: float | None = None
     factory: str = "auto"  # "auto" or a faiss factory string, e.g. "IVF4096,PQ32"
     flat_limit: int = 200_000  # exact search up to this many vectors
     nprobe: int = 64
@@ -92,6 +95,7 @@ class LibraryConfig:
             "",
             "[sampling]",
             f"fps = {self.fps}",
+            *([f"query_fps = {self.query_fps}"] if self.query_fps else []),
             "",
             "[index]",
             f"factory = {value(self.factory)}",
@@ -115,6 +119,7 @@ class LibraryConfig:
                 model_sha256=raw["model"]["sha256"],
                 dim=int(raw["model"]["dim"]),
                 fps=float(raw["sampling"]["fps"]),
+                query_fps=float(raw["sampling"]["query_fps"]) if "query_fps" in raw["sampling"] else None,
                 factory=str(raw["index"]["factory"]),
                 flat_limit=int(raw["index"]["flat_limit"]),
                 nprobe=int(raw["index"]["nprobe"]),
@@ -478,6 +483,7 @@ class Library:
             "segment_bytes": seg_bytes,
             "model": self.config.model,
             "fps": self.config.fps,
+            "query_fps": self.config.query_fps or self.config.fps,
             "search_on_gpu": self._gpu,
         }
 

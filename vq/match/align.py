@@ -20,7 +20,7 @@ import numpy as np
 
 from vq.match.segments import Segment, frame_span, suppress
 
-SLOPES = (1.0, 0.5, 0.667, 0.8, 1.25, 1.5, 2.0)  # reference frames per query frame
+SLOPES = (1.0, 0.5, 0.667, 0.8, 1.25, 1.5, 2.0)  # speeds: reference seconds per query second
 
 
 class DiagonalAligner:
@@ -39,17 +39,30 @@ class DiagonalAligner:
         )
 
     def __call__(
-        self, sim: np.ndarray, q_times: np.ndarray, r_times: np.ndarray, step: float
+        self,
+        sim: np.ndarray,
+        q_times: np.ndarray,
+        r_times: np.ndarray,
+        step: float,
+        ref_step: float | None = None,
     ) -> list[Segment]:
+        """`step` is the query's sampling interval, `ref_step` the reference's (default the
+        same). A query sampled more densely than the library (1 fps against 2s1f, say) sees
+        a plain copy as a line of `step / ref_step` reference frames per query frame; gaps
+        and merging are measured in reference time, so they mean what they meant before."""
         n, m = sim.shape
+        ref_step = step if ref_step is None else ref_step
         if n == 0 or m == 0:
             return []
         hits = sim >= self.frame_threshold
         if not hits.any():
             return []
+        rate = step / ref_step  # reference frames per query frame at speed 1
+        max_gap = max(self.max_gap, round(self.max_gap / rate))  # the same seconds of reference time
         segments = []
         qi = np.arange(n)
-        for slope in self.slopes:
+        for speed in self.slopes:
+            slope = speed * rate
             # every matched cell votes for the line through it at this slope
             ii, jj = np.nonzero(hits)
             intercepts = np.unique(np.round(jj - slope * ii).astype(int))
@@ -61,16 +74,16 @@ class DiagonalAligner:
                 for dj in (-1, 0, 1):
                     jj2 = np.clip(j + dj, 0, m - 1)
                     on |= inside & hits[qi, jj2]
-                segments.extend(self._runs(on, sim, j, slope, q_times, r_times, step))
-        return suppress(_merge(segments, gap=self.max_gap * step, offset_tolerance=step))
+                segments.extend(self._runs(on, sim, j, speed, max_gap, q_times, r_times, step, ref_step))
+        return suppress(_merge(segments, gap=self.max_gap * ref_step, offset_tolerance=ref_step))
 
-    def _runs(self, on, sim, j, slope, q_times, r_times, step) -> list[Segment]:
+    def _runs(self, on, sim, j, speed, max_gap, q_times, r_times, step, ref_step) -> list[Segment]:
         m = sim.shape[1]
         # closing: bridge gaps up to max_gap; runs = maximal stretches after bridging
         idx = np.flatnonzero(on)
         if idx.size == 0:
             return []
-        breaks = np.flatnonzero(np.diff(idx) > self.max_gap + 1)
+        breaks = np.flatnonzero(np.diff(idx) > max_gap + 1)
         starts = np.concatenate([[idx[0]], idx[breaks + 1]])
         ends = np.concatenate([idx[breaks], [idx[-1]]])
         out = []
@@ -82,7 +95,7 @@ class DiagonalAligner:
             # of parallel lines one or two frames apart the true offset scores best.
             score = float(sim[np.arange(a, z + 1), jr][on[a : z + 1]].mean())
             q0, q1 = frame_span(q_times, a, z, step)
-            r0, r1 = float(r_times[jr.min()]), float(r_times[jr.max()] + step * max(1.0, slope))
+            r0, r1 = float(r_times[jr.min()]), float(r_times[jr.max()] + max(ref_step, speed * step))
             out.append(Segment(q0, q1, r0, r1, score))
         return out
 

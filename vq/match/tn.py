@@ -26,8 +26,15 @@ class TemporalNetwork:
         self.min_frames, self.max_segments = min_frames, max_segments
 
     def __call__(
-        self, sim: np.ndarray, q_times: np.ndarray, r_times: np.ndarray, step: float
+        self,
+        sim: np.ndarray,
+        q_times: np.ndarray,
+        r_times: np.ndarray,
+        step: float,
+        ref_step: float | None = None,
     ) -> list[Segment]:
+        """`step` and `ref_step`: the query's and the reference's sampling intervals."""
+        ref_step = step if ref_step is None else ref_step
         n, m = sim.shape
         if n == 0 or m == 0:
             return []
@@ -37,7 +44,8 @@ class TemporalNetwork:
         alive = vals >= self.frame_threshold
         segments = []
         for _ in range(self.max_segments):
-            best, prev = self._longest_paths(cols, vals, alive)
+            # A query denser than the reference may stay on one reference frame for a step.
+            best, prev = self._longest_paths(cols, vals, alive, min_dj=1 if step >= ref_step else 0)
             end = np.unravel_index(int(np.argmax(best)), best.shape)
             if not np.isfinite(best[end]) or best[end] <= 0:
                 break
@@ -53,10 +61,12 @@ class TemporalNetwork:
             rj = [int(cols[p]) for p in path]
             score = float(np.mean([vals[p] for p in path]))
             q0, q1 = frame_span(q_times, qi[0], qi[-1], step)
-            segments.append(Segment(q0, q1, float(r_times[min(rj)]), float(r_times[max(rj)] + step), score))
+            segments.append(
+                Segment(q0, q1, float(r_times[min(rj)]), float(r_times[max(rj)] + ref_step), score)
+            )
         return suppress(segments)
 
-    def _longest_paths(self, cols, vals, alive):
+    def _longest_paths(self, cols, vals, alive, min_dj: int = 1):
         n, k = cols.shape
         best = np.where(alive, vals, -np.inf)
         prev = np.full((n, k, 2), -1, np.int64)
@@ -69,7 +79,7 @@ class TemporalNetwork:
             pc = cols[lo:i]
             # edge (p, c') -> (i, c) if reference time advances within max_step frames
             dj = cols[i][None, None, :] - pc[:, :, None]  # (p, k', k)
-            ok = (dj > 0) & (dj <= self.max_step) & np.isfinite(pb)[:, :, None]
+            ok = (dj >= min_dj) & (dj <= self.max_step) & np.isfinite(pb)[:, :, None]
             cand = np.where(ok, pb[:, :, None], -np.inf)
             flat = cand.reshape(-1, k)
             arg = np.argmax(flat, axis=0)

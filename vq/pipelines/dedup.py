@@ -52,6 +52,7 @@ class DedupConfig:
     fallback_frames: int = 30
     fallback_seconds: float = 300.0
     whole_frame: bool = True  # also match a cropped query as the whole frame
+    query_fps: float | None = None  # query sampling rate for every library (None: each library's own)
     min_frame_std: float = MIN_FRAME_STD  # frames flatter than this are neither stored nor queried
 
 
@@ -171,7 +172,12 @@ class Dedup:
                     f"library '{lib.config.name}' was built with model {lib.config.model} "
                     f"({lib.config.model_sha256[:12]}…), not {embedder.name}"
                 )
-        self.fps = max((lib.config.fps for lib in libraries), default=0.5)
+        # One decode serves every library: its ingest grid and its query grid.
+        self.fps = max((max(lib.config.fps, self.query_rate(lib)) for lib in libraries), default=0.5)
+
+    def query_rate(self, lib: Library) -> float:
+        """Frames per second a query is matched at in `lib`."""
+        return self.config.query_fps or lib.config.query_fps or lib.config.fps
 
     # -- the job ---------------------------------------------------------------------------------
 
@@ -264,9 +270,10 @@ class Dedup:
         times, frames = prepared.times, decoded.frames
         out: list[LibraryMatch] = []
         for lib in self.libraries:
-            sel = _on_grid(times, lib.config.fps) if decoded.mode == "main" else np.arange(len(times))
+            q_fps = self.query_rate(lib)
+            sel = _on_grid(times, q_fps) if decoded.mode == "main" else np.arange(len(times))
             views = [prepared.vectors[sel]] + ([prepared.whole[sel]] if prepared.whole is not None else [])
-            step = 1.0 / lib.config.fps
+            step = 1.0 / q_fps
             # (start, first picture, end of last picture, end): for blank lead-ins and tails
             span = (
                 0.0,
@@ -274,7 +281,9 @@ class Dedup:
                 times[sel][-1] + step,
                 max(decoded.duration or 0.0, frames.times[-1] + step),
             )
-            out.extend(self._match_library(lib, views, times[sel], span, meta, sparse=decoded.mode != "main"))
+            out.extend(
+                self._match_library(lib, views, times[sel], span, meta, step, sparse=decoded.mode != "main")
+            )
         return out
 
     def ingest(
@@ -303,10 +312,12 @@ class Dedup:
         times: np.ndarray,
         span: tuple[float, float, float, float],
         meta: dict[str, Any],
+        step: float,
         sparse: bool = False,
     ) -> list[LibraryMatch]:
-        """Match one query (one or two views of its frames: crop, whole frame) in `lib`.
-        `sparse`: the frames are the fallback's snapshots, matched by offset voting."""
+        """Match one query (one or two views of its frames: crop, whole frame; sampled every
+        `step` seconds) in `lib`. `sparse`: the frames are the fallback's snapshots, matched
+        by offset voting."""
         cfg = self.config
         if cfg.coarse == "mean":
             candidates = list(
@@ -321,22 +332,22 @@ class Dedup:
         thresholds = lib.config.thresholds
         rules = cfg.filters if cfg.filters is not None else lib.config.filters
         aligner = ALIGNERS.get(cfg.aligner)(frame_threshold=thresholds.frame)
-        step = 1.0 / lib.config.fps
+        ref_step = 1.0 / lib.config.fps
         out = []
         for vid in candidates:
             ref, ref_times = lib.vectors_of(vid)
             sim = np.max([view @ ref.T for view in views], axis=0)
             if sparse:
-                segments = offset_vote(sim, times, ref_times, thresholds.frame, tolerance=2 * step)
+                segments = offset_vote(sim, times, ref_times, thresholds.frame, tolerance=2 * ref_step)
             else:
-                segments = aligner(sim, times, ref_times, step)
+                segments = aligner(sim, times, ref_times, step, ref_step)
             segments = [s for s in segments if s.score >= thresholds.min_score]
             if not segments:
                 continue
             video = lib.videos[vid]
-            r_end = max(video.duration or 0.0, ref_times[-1] + step)
-            r_span = (0.0, ref_times[0], ref_times[-1] + step, r_end)
-            segments = [extend_over_blanks(s, span, r_span, step) for s in segments]
+            r_end = max(video.duration or 0.0, ref_times[-1] + ref_step)
+            r_span = (0.0, ref_times[0], ref_times[-1] + ref_step, r_end)
+            segments = [extend_over_blanks(s, span, r_span, max(step, ref_step)) for s in segments]
             match = LibraryMatch(
                 library=lib.config.name,
                 ref_id=video.name,

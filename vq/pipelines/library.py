@@ -11,27 +11,37 @@ from vq.index.library import Library, LibraryConfig
 from vq.match import FILTERS
 from vq.match.thresholds import Thresholds
 
+# The seed stores one frame per 2 s ("2s1f") and queries at 1 fps; a query denser than the
+# library keeps a few-second partial copy alignable (measured in BENCHMARKS.md).
+DEFAULT_FPS = 0.5
+DEFAULT_QUERY_FPS = 1.0
+
 
 def create_library(
     library: Path,
     model: str | None,
     *,
     name: str = "main",
-    fps: float = 0.5,
+    fps: float = DEFAULT_FPS,
+    query_fps: float | None = None,
     factory: str = "auto",
     flat_limit: int = 200_000,
     frame_threshold: float | None = None,
     min_seconds: float = 2.0,
     filters: dict[str, dict[str, Any]] | None = None,
 ) -> LibraryConfig:
-    """An empty library at `library` for `model` (default: the shipped embedder), with the
-    thresholds its card recommends (`frame_threshold` overrides the frame cosine)."""
+    """An empty library at `library` for `model` (default: the shipped embedder), storing
+    `fps` frames per second and matching queries at `query_fps` (default: 1 fps, or `fps`
+    if that is denser), with the thresholds its card recommends (`frame_threshold`
+    overrides the frame cosine)."""
     from dataclasses import replace
 
     from vq.models import ZOO_DIR, load_model
 
-    if fps <= 0:
-        raise UsageError("--fps must be positive")
+    if fps <= 0 or (query_fps is not None and query_fps <= 0):
+        raise UsageError("--fps and --query-fps must be positive")
+    if query_fps is None:  # never sparser than what is stored
+        query_fps = max(DEFAULT_QUERY_FPS, fps)
     for rule in filters or {}:
         if rule not in FILTERS:
             raise UsageError(f"unknown filter {rule!r} (known: {', '.join(FILTERS.names())})")
@@ -46,6 +56,7 @@ def create_library(
         model_sha256=art.card.files["fp32"]["sha256"],
         dim=int(art.card.outputs[0].shape[-1]),
         fps=fps,
+        query_fps=query_fps,
         factory=factory,
         flat_limit=flat_limit,
         name=name,

@@ -9,9 +9,10 @@ stacked. Each is an `Edit`, kept by kind:
 * `geometry`  bars, blur fill, crop, scale, rotate, flip;
 * `overlays`  pages around the picture (picture-in-picture, template, live stream,
   screen recording) and text over it (watermark, bullet comments);
-* `pixel`     colour, blur, noise, re-encoding;
+* `pixel`     colour, strong grades (film looks), blur, noise, re-encoding;
 * `timeline`  speed, frame rate, trim (they re-time instead of repainting);
 * `render`    streaming a source through edits into a file (`render`, `splice`);
+* `motion`    camera moves over still photos (clips from images);
 * `families`  the registry `random_edit(family, rng, ...)` draws from.
 
 Everything is a function of its parameters and the seed: an evaluation set rebuilt from
@@ -37,7 +38,7 @@ from vq.synth.overlays import (
     Template,
     Watermark,
 )
-from vq.synth.pixel import Blur, Color, Noise, Reencode
+from vq.synth.pixel import Blur, Color, ColorGrade, Noise, Reencode
 from vq.synth.render import BackgroundVideo, EditRecord, apply_spatial, render, splice, track_box
 from vq.synth.timeline import TEMPORAL, FrameRate, Speed, Trim, segments_from
 
@@ -54,6 +55,7 @@ __all__ = [
     "Box",
     "BulletComments",
     "Color",
+    "ColorGrade",
     "Crop",
     "Edit",
     "EditFamily",

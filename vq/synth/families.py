@@ -1,11 +1,13 @@
 """The registry of edit families: what `random_edit(family, ...)` can draw, and of what kind.
 
-One row per family, in a fixed order: seeded draws index into the family list (training
-views, `vq eval pairs`, `vq eval dedup`), so appending keeps every earlier set identical
-while reordering would change them all. The kind says what an edit does (geometry,
-overlay, pixel, timeline); `boxed` families keep the source picture as a rectangle that
-the content box can find. Third parties add families through the ``vq.edit_family``
-entry-point group (an `EditFamily`).
+One row per family, in a fixed order: seeded draws index into the family list, so
+reordering changes every set drawn from it. Adding a family changes draws over the whole
+list too (training views take their edits from `SPATIAL_FAMILIES`: new families join the
+augmentation); harnesses whose sets must stay fixed name their families explicitly
+(`vq eval pairs`'s `EVAL_FAMILIES`, the classic `vq eval dedup` suite). The kind says
+what an edit does (geometry, overlay, pixel, timeline); `boxed` families keep the source
+picture as a rectangle that the content box can find. Third parties add families through
+the ``vq.edit_family`` entry-point group (an `EditFamily`).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ for _name, _family in (
     ("reencode", EditFamily("pixel", pixel.random_reencode)),
     ("speed", EditFamily("timeline", timeline.random_speed)),
     ("frame_rate", EditFamily("timeline", timeline.random_frame_rate)),
+    ("grade", EditFamily("pixel", pixel.random_grade)),
 ):
     FAMILY_REGISTRY.register(_name, _family, summary=_family.kind)
 
