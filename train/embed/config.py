@@ -33,6 +33,15 @@ class EmbedConfig(TrainConfig):
     queue_size: int = field(default=4096, metadata={"help": "MoCo negatives queue length."})
     momentum: float = field(default=0.99, metadata={"help": "Momentum of the key encoder."})
     temperature: float = field(default=0.1, metadata={"help": "InfoNCE temperature."})
+    lookalike_share: float = field(
+        default=0.5,
+        metadata={"help": "Share of pair rows whose second row is another moment of the first's video."},
+    )
+    grade_share: float = field(default=0.3, metadata={"help": "Share of views given a strong colour grade."})
+    batch_weight: float = field(
+        default=1.0,
+        metadata={"help": "Weight of the in-batch InfoNCE term (where look-alike rows are negatives)."},
+    )
     teacher: str | None = field(default=None, metadata={"help": "Embedding artifact to distil from."})
     distill_weight: float = field(default=1.0, metadata={"help": "Weight of the distillation loss."})
 

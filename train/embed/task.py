@@ -19,7 +19,7 @@ from flax import nnx
 from vq.errors import UsageError
 from vq.media.sources import load_sources
 from vq.train.embed.config import EmbedConfig
-from vq.train.embed.input_pipeline import make_view, pair_batch
+from vq.train.embed.input_pipeline import make_view, pair_batch, siblings_of
 from vq.train.models import create_model, model_io
 
 
@@ -46,6 +46,9 @@ class EmbedTask:
         self.std = np.asarray(prep["std"], np.float32)
         self.seed = config.seed
         self.train_sources = load_sources(data, holdout, "train")
+        self.siblings = siblings_of(self.train_sources)
+        self.lookalike_share, self.grade_share = config.lookalike_share, config.grade_share
+        self.batch_weight = config.batch_weight
         self.eval_sources = load_sources(data, holdout, "holdout")
         self.teacher = None
         self.distill_weight = config.distill_weight
@@ -83,6 +86,14 @@ class EmbedTask:
             "top1": jnp.mean(jnp.argmax(logits, axis=1) == 0),
         }
         loss = nce
+        if self.batch_weight:
+            # In-batch InfoNCE: every other row's key is a negative, look-alike rows (another
+            # moment of the same video, placed there by the input pipeline) included.
+            batch_logits = (q @ k.T) / model.temperature
+            rows = jnp.arange(q.shape[0])
+            in_batch = optax.softmax_cross_entropy_with_integer_labels(batch_logits, rows).mean()
+            loss = loss + self.batch_weight * in_batch
+            metrics["in_batch"] = in_batch
         if "teacher_a" in batch:
             t = batch["teacher_a"]
             t = t / jnp.linalg.norm(t, axis=1, keepdims=True)
@@ -92,7 +103,16 @@ class EmbedTask:
         return loss, metrics
 
     def batch(self, step: int, rows: range) -> dict[str, np.ndarray]:
-        out = pair_batch(self.train_sources, self.seed, step, rows, self.size)
+        out = pair_batch(
+            self.train_sources,
+            self.seed,
+            step,
+            rows,
+            self.size,
+            siblings=self.siblings,
+            lookalike_share=self.lookalike_share,
+            grade_share=self.grade_share,
+        )
         if self.teacher is not None:
             spec = self.teacher.artifact.card.inputs[0]
             from vq.preprocess.normalize import to_model_input
