@@ -225,3 +225,31 @@ def test_downstream_libraries_and_metadata_filters(clips, tmp_path, capsys):
     )
     assert sorted(m["library"] for m in record["matches"]) == ["blocklist", "main"]
     assert main(["index", "create", str(tmp_path / "x"), "--filter", "no_such_rule"]) == 2
+
+
+def test_heldout_suite_has_short_partials_grades_and_look_alikes(shared_data, tmp_path):
+    """The held-out suite's query kinds: 3-5 s partial copies inside 3-5 s of other footage
+    on each side, strongly graded copies, and other moments of a reference's video kept
+    as look-alike non-copies."""
+    from vq.eval.dedup import build_benchmark, summary
+
+    videos = shared_data / "videos"
+    bench = build_benchmark(
+        [videos / "big_buck_bunny_0_30.webm", videos / "chaplin.mp4"],
+        tmp_path / "work",
+        suite="heldout",
+        clip_seconds=5.0,
+        fps=5.0,
+        max_side=160,
+    )
+    info = summary(bench)
+    assert bench.params["suite"] == "heldout"
+    assert {"full", "stacked", "speed", "partial", "graded", "non_copy"} <= set(info["kinds"])
+    assert info["look_alikes"] >= 3
+    for query in bench.queries:
+        if query.kind == "partial":
+            (truth,) = query.truth
+            assert 3.0 - 0.3 <= truth["query_end"] - truth["query_start"] <= 5.0 + 0.3
+            assert truth["query_start"] >= 2.5  # hosted: other footage comes first
+        if query.kind == "graded":
+            assert query.families[0] == "grade" and query.truth

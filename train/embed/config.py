@@ -38,6 +38,10 @@ class EmbedConfig(TrainConfig):
         metadata={"help": "Share of pair rows whose second row is another moment of the first's video."},
     )
     grade_share: float = field(default=0.3, metadata={"help": "Share of views given a strong colour grade."})
+    scene_share: float = field(
+        default=0.25,
+        metadata={"help": "Share of pair rows that are synthetic fixed-camera look-alike scenes."},
+    )
     batch_weight: float = field(
         default=1.0,
         metadata={"help": "Weight of the in-batch InfoNCE term (where look-alike rows are negatives)."},

@@ -11,7 +11,9 @@ is a negative. Two things make the negatives hard on purpose:
   hue shifts: `vq.synth.pixel.ColorGrade`), so that a grade is not a reason to differ;
 * with `lookalike_share`, the second row of each pair of rows is, that often, another
   moment (>= 2 s away) of the same video as the first: the same scene with a different
-  action, which must not match (a fixed camera filming different people is not a copy).
+  action, which must not match (a fixed camera filming different people is not a copy);
+* with `scene_share`, a pair of rows is, that often, a synthetic fixed-camera scene
+  (`vq.synth.scenes`): one background, the same objects at other places in each row.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from PIL import Image
 
 from vq.media.sources import Source
 from vq.synth import SPATIAL_FAMILIES, apply_spatial, random_edit, track_box
+from vq.synth.scenes import moment, scene_objects
 
 
 def make_view(
@@ -73,6 +76,7 @@ def pair_batch(
     siblings: list[list[int]] | None = None,
     lookalike_share: float = 0.0,
     grade_share: float = 0.0,
+    scene_share: float = 0.0,
 ) -> dict[str, np.ndarray]:
     """Two views per row (uint8), deterministic in (seed, step, row): any process builds
     any row, so runs resume exactly and do not depend on the device count."""
@@ -87,6 +91,11 @@ def pair_batch(
             if siblings[anchor] and rng.random() < lookalike_share:
                 index = siblings[anchor][int(rng.integers(len(siblings[anchor])))]
         src = sources[index].image
+        pair_rng = np.random.default_rng((seed, step, row // 2, 1))  # the same for both rows
+        if scene_share and pair_rng.random() < scene_share:
+            background = sources[int(pair_rng.integers(len(sources)))].image
+            objects = scene_objects(backgrounds, (background.shape[1], background.shape[0]), pair_rng)
+            src = moment(background, objects, np.random.default_rng((seed, step, row, 2)))
         a.append(make_view(src, rng, size, backgrounds, grade_share=grade_share))
         b.append(make_view(src, rng, size, backgrounds, grade_share=grade_share))
     return {"view_a": np.stack(a), "view_b": np.stack(b)}

@@ -48,6 +48,7 @@ class EmbedTask:
         self.train_sources = load_sources(data, holdout, "train")
         self.siblings = siblings_of(self.train_sources)
         self.lookalike_share, self.grade_share = config.lookalike_share, config.grade_share
+        self.scene_share = config.scene_share
         self.batch_weight = config.batch_weight
         self.eval_sources = load_sources(data, holdout, "holdout")
         self.teacher = None
@@ -112,6 +113,7 @@ class EmbedTask:
             siblings=self.siblings,
             lookalike_share=self.lookalike_share,
             grade_share=self.grade_share,
+            scene_share=self.scene_share,
         )
         if self.teacher is not None:
             spec = self.teacher.artifact.card.inputs[0]
