@@ -60,3 +60,30 @@ def test_video_level_counts():
     r = video_prf({("a", "x"), ("b", "y")}, {("a", "x"), ("c", "z")})
     assert (r["tp"], r["fp"], r["fn"]) == (1, 1, 1)
     assert r["precision"] == r["recall"] == r["f1"] == pytest.approx(0.5)
+
+
+def test_calibration_finds_the_decision_that_separates_copies_from_look_alikes():
+    """A copy of A that also resembles B (a sibling clip), and a look-alike of A: only a
+    segment-score threshold between the two and a reference margin below 0.05 are right."""
+    from vq.eval.dedup import Benchmark, Clip, Query, calibrate, decide
+
+    truth = {"ref_id": "A", "query_start": 0.0, "query_end": 6.0, "ref_start": 0.0, "ref_end": 6.0}
+    bench = Benchmark(
+        {},
+        [Clip("A", "a.mp4", "s", 0, 6, "ref"), Clip("B", "b.mp4", "s", 8, 14, "ref")],
+        [Query("copy", "q1.mp4", "full", ["border"], [truth]), Query("look", "q2.mp4", "non_copy", [], [], True)],
+    )
+
+    def match(ref, score):
+        seg = {"query_start": 0.0, "query_end": 6.0, "ref_start": 0.0, "ref_end": 6.0, "score": score}
+        return {"ref_id": ref, "score": score, "segments": [seg]}
+
+    records = [
+        {"id": "copy", "status": "ok", "matches": [match("A", 0.95), match("B", 0.90)]},
+        {"id": "look", "status": "ok", "matches": [match("A", 0.85)]},
+    ]
+    best = calibrate(bench, records)["best"]
+    assert best["f1"] == 1.0 and best["look_alikes_flagged"] == 0
+    assert 0.85 < best["min_score"] <= 0.95 and best["ref_margin"] < 0.05
+    kept = decide(records, min_score=0.8, ref_margin=1.0)  # no suppression: B stays
+    assert [m["ref_id"] for m in kept[0]["matches"]] == ["A", "B"]

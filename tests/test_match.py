@@ -121,3 +121,15 @@ def test_a_query_sampled_denser_than_the_library(name):
     s = segs[0]
     assert s.query_start == pytest.approx(4, abs=1.1) and s.query_end == pytest.approx(24, abs=1.1)
     assert s.ref_start == pytest.approx(30, abs=2.1) and s.ref_end == pytest.approx(50, abs=2.1)
+
+
+def test_best_references_drop_resemblance_and_keep_duplicates():
+    from vq.match.segments import best_references
+
+    copy = Segment(10, 30, 0, 20, 0.95)
+    sibling = Segment(12, 30, 40, 58, 0.90)  # another moment of the same scene: lower
+    duplicate = Segment(10, 30, 0, 20, 0.945)  # the same source ingested twice: as high
+    elsewhere = Segment(40, 50, 0, 10, 0.85)  # another stretch of the query: untouched
+    kept = best_references({"a": [copy], "b": [sibling, elsewhere], "c": [duplicate]}, margin=0.02)
+    assert kept == {"a": [copy], "b": [elsewhere], "c": [duplicate]}
+    assert best_references({"a": [copy], "b": [sibling]}, margin=0.1) == {"a": [copy], "b": [sibling]}

@@ -22,7 +22,7 @@ def create_cmd(
     library: Path = typer.Argument(..., help="New library directory."),
     model: str = options.MODEL,
     name: str = typer.Option("main", "--name", help="Library name in results (main, copyright, ...)."),
-    fps: float = typer.Option(DEFAULT_FPS, "--fps", help="Ingest sampling rate (0.5 = the seed's 2s1f)."),
+    fps: float = typer.Option(DEFAULT_FPS, "--fps", help="Ingest sampling rate (the seed's 2s1f is 0.5)."),
     query_fps: float = typer.Option(
         None, "--query-fps", help=f"Query sampling rate (default {DEFAULT_QUERY_FPS:g}, or --fps if denser)."
     ),

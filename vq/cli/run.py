@@ -53,12 +53,12 @@ def run_cmd(
         False, "--create", help="Create a missing library with the default model (as `vq index create`)."
     ),
     fps: float = typer.Option(
-        None, "--fps", help="With --create: the new library's sampling rate (default 0.5, the seed's 2s1f)."
+        None, "--fps", help="With --create: the new library's sampling rate (default 1; the seed's 2s1f is 0.5)."
     ),
     query_fps: float = typer.Option(
         None,
         "--query-fps",
-        help="With --create: the rate queries are matched at (default 1, or --fps if denser).",
+        help="With --create: the rate queries are matched at (default 2, or --fps if denser).",
     ),
     timeout: float = TIMEOUT,
 ) -> None:

@@ -402,11 +402,13 @@ def run_method(
     *,
     fps: float,
     query_fps: float | None = None,
+    thresholds: Any = None,
     config: Any = None,
     progress: Callable[[Any, int, str], Any] | None = None,
 ) -> dict[str, Any]:
     """Ingest the references into a fresh library at `library_dir` (storing `fps`,
-    matching queries at `query_fps`), query every query."""
+    matching queries at `query_fps`, deciding with `thresholds`, default the model's),
+    query every query."""
     from vq.index.library import Library, LibraryConfig
     from vq.pipelines.dedup import Dedup
 
@@ -417,7 +419,7 @@ def run_method(
         dim=embedder.dim,
         fps=fps,
         query_fps=query_fps,
-        thresholds=embedder.matching,
+        thresholds=thresholds or embedder.matching,
     )
     track = progress or (lambda items, total, desc: items)
     records = []
@@ -486,24 +488,101 @@ def evaluate(
     query_fps: float | None = None,
     config: Any = None,
     progress: Callable[[Any, int, str], Any] | None = None,
+    calibrate_decision: bool = False,
 ) -> dict[str, Any]:
-    """Run every method (name -> embedder) and score it."""
+    """Run every method (name -> embedder) and score it. With `calibrate_decision` each
+    method runs with loose thresholds (its frame threshold, segments down to the lowest
+    score tried, no cross-reference suppression) and its report adds the (min_score,
+    ref_margin) that does best here (`calibration`); the scores reported stay those of the
+    loose run, so nothing tuned here passes for a measurement."""
+    from dataclasses import replace
+
     report: dict[str, Any] = {}
     for name, embedder in methods.items():
         t0 = time.perf_counter()
+        loose = None
+        if calibrate_decision:
+            base = embedder.matching
+            loose = replace(base, min_score=min(base.frame, MIN_SCORES[0]), ref_margin=REF_MARGINS[-1])
         run = run_method(
             bench,
             embedder,
             work / f"library-{name}",
             fps=fps,
             query_fps=query_fps,
+            thresholds=loose,
             config=config,
             progress=progress,
         )
         report[name] = score(bench, run["records"])
+        if calibrate_decision:
+            report[name]["calibration"] = calibrate(bench, run["records"])
         report[name]["seconds"] = time.perf_counter() - t0
         report[name]["records"] = run["records"]
     return report
+
+
+# -- calibrating the library's decision ----------------------------------------------------------
+
+MIN_SCORES = tuple(round(0.70 + 0.01 * k, 2) for k in range(30))  # 0.70 .. 0.99
+REF_MARGINS = (0.0, 0.01, 0.02, 0.03, 0.05, 1.0)  # 1.0: no cross-reference suppression
+
+
+def decide(records: list[dict[str, Any]], min_score: float, ref_margin: float) -> list[dict[str, Any]]:
+    """`records` as a library with these thresholds would have reported them (from a run
+    whose thresholds were looser: lowest segment score, no cross-reference suppression)."""
+    from vq.match.segments import Segment, best_references
+
+    out = []
+    for rec in records:
+        by_ref: dict[str, list[Segment]] = {}
+        for m in rec.get("matches", []):
+            kept = [Segment(**s) for s in m["segments"] if s["score"] >= min_score]
+            if kept:
+                by_ref[m["ref_id"]] = kept
+        matches = [
+            {"ref_id": ref, "score": max(s.score for s in segs), "segments": [s.to_json() for s in segs]}
+            for ref, segs in best_references(by_ref, ref_margin).items()
+        ]
+        out.append({**rec, "matches": matches})
+    return out
+
+
+def calibrate(bench: Benchmark, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The (min_score, ref_margin) that maximises video F1 on this benchmark (ties: the
+    stricter score, then the smaller margin), with the whole grid for the report."""
+    grid = []
+    for margin in REF_MARGINS:
+        for min_score in MIN_SCORES:
+            result = score(bench, decide(records, min_score, margin))
+            grid.append(
+                {
+                    "min_score": min_score,
+                    "ref_margin": margin,
+                    "f1": result["video"]["f1"],
+                    "precision": result["video"]["precision"],
+                    "recall": result["video"]["recall"],
+                    "segment_uap": result["segment_uap"],
+                    "look_alikes_flagged": result["kinds"]["look_alike"]["flagged"],
+                }
+            )
+    best = max(grid, key=lambda g: (round(g["f1"], 6), g["min_score"], -g["ref_margin"]))
+    return {"best": best, "grid": grid}
+
+
+def save_matching(artifact: Any, best: dict[str, Any], how: str) -> None:
+    """Record a calibrated decision in the model card's `matching` block (read by `vq index
+    create` for new libraries). Cards are not checksummed: nothing else changes."""
+    import json as _json
+
+    from vq.models import CARD_FILE
+
+    path = artifact.root / CARD_FILE
+    card = _json.loads(path.read_text())
+    matching = dict(card.get("matching") or {})
+    matching.update(min_score=best["min_score"], ref_margin=best["ref_margin"], how=how)
+    card["matching"] = matching
+    atomic_write_text(path, _json.dumps(card, indent=2) + "\n")
 
 
 def summary(bench: Benchmark) -> dict[str, Any]:
@@ -539,7 +618,7 @@ class DedupOptions:
     )
     fps: float | None = field(
         default=None,
-        metadata={"help": "Library sampling rate (default: the product's 0.5; classic suite: 2)."},
+        metadata={"help": "Library sampling rate (default: the product's; classic suite: 2)."},
     )
     query_fps: float | None = field(
         default=None,
@@ -554,6 +633,16 @@ class DedupOptions:
     )
     seed: int = field(default=0, metadata={"help": "Seed for the edits."})
     clip_seconds: float = field(default=6.0, metadata={"help": "Length of the reference clips."})
+    calibrate: bool = field(
+        default=False,
+        metadata={"help": "Also find the segment-score threshold and reference margin that do best here."},
+    )
+    save_thresholds: bool = field(
+        default=False,
+        metadata={
+            "help": "With --calibrate: write them into the model's card (matching), for new libraries."
+        },
+    )
 
 
 def run(opts: DedupOptions, ui: Ui) -> Report:
@@ -596,9 +685,26 @@ def run(opts: DedupOptions, ui: Ui) -> Report:
     if "pdq" in chosen:
         methods["pdq"] = PdqFrames(bits=opts.pdq_bits)
     config = DedupConfig(coarse=opts.coarse, aligner=opts.aligner)
+    if opts.save_thresholds and not opts.calibrate:
+        raise UsageError("--save-thresholds needs --calibrate")
     report = evaluate(
-        bench, methods, opts.work, fps=fps, query_fps=query_fps, config=config, progress=ui.track
+        bench,
+        methods,
+        opts.work,
+        fps=fps,
+        query_fps=query_fps,
+        config=config,
+        progress=ui.track,
+        calibrate_decision=opts.calibrate,
     )
+    calibration_rows = [
+        {"method": n, **r["calibration"]["best"]} for n, r in report.items() if "calibration" in r
+    ]
+    if opts.save_thresholds:
+        best = report[embedder.name]["calibration"]["best"]
+        save_matching(embedder.artifact, best, f"vq eval dedup --calibrate, seed {opts.seed}")
+        where = embedder.artifact.root
+        ui.note(f"saved min_score {best['min_score']}, ref_margin {best['ref_margin']} in {where}")
 
     rows = [
         {
@@ -636,6 +742,26 @@ def run(opts: DedupOptions, ui: Ui) -> Report:
                 rows,
             ),
             Table("per kind", [("kind", "query kind"), *[(n, n) for n in report]], kind_rows),
+            *(
+                [
+                    Table(
+                        "calibrated decision (tuned on this benchmark: check it on another seed)",
+                        [
+                            ("method", "method"),
+                            ("min_score", "min segment score"),
+                            ("ref_margin", "reference margin"),
+                            ("f1", "video F1"),
+                            ("precision", "video P"),
+                            ("recall", "video R"),
+                            ("segment_uap", "segment µAP"),
+                            ("look_alikes_flagged", "look-alikes flagged"),
+                        ],
+                        calibration_rows,
+                    )
+                ]
+                if calibration_rows
+                else []
+            ),
         ],
         data={
             "benchmark": info,

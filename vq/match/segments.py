@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -45,6 +46,33 @@ def suppress(segments: list[Segment], overlap_share: float = 0.5) -> list[Segmen
         if not duplicate:
             kept.append(s)
     return sorted(kept, key=lambda s: s.query_start)
+
+
+def best_references(
+    matches: dict[Hashable, list[Segment]], margin: float, overlap_share: float = 0.5
+) -> dict[Hashable, list[Segment]]:
+    """Across references: of segments covering the same stretch of the query (more than
+    `overlap_share` of the shorter one), keep those scoring within `margin` of the best.
+
+    One query stretch that matches several references is either a copy of one of them
+    that the others resemble (other moments of a fixed-camera scene, other clips of one
+    set: wrong-reference reports), or a copy of a source the library holds twice (a
+    re-upload ingested earlier): the first kind scores below the true source, the
+    second as high, so a margin keeps duplicates and drops resemblance."""
+    flat = [(ref, s) for ref, segs in matches.items() for s in segs]
+    kept: dict[str, list[Segment]] = {}
+    for ref, s in flat:
+        beaten = False
+        for other_ref, t in flat:
+            if other_ref == ref or t.score <= s.score + margin:
+                continue
+            shared = overlap(s.query_start, s.query_end, t.query_start, t.query_end)
+            if shared > overlap_share * min(s.seconds, t.seconds):
+                beaten = True
+                break
+        if not beaten:
+            kept.setdefault(ref, []).append(s)
+    return kept
 
 
 def _rank(s: Segment) -> float:

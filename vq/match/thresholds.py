@@ -16,6 +16,9 @@ from typing import Any
 class Thresholds:
     frame: float = 0.55  # cosine for a frame pair to count as a match
     min_score: float = 0.6  # mean similarity along a reported segment
+    # Of references matched over one stretch of the query, those scoring more than this
+    # below the best are dropped (`vq.match.segments.best_references`).
+    ref_margin: float = 0.02
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any] | None) -> Thresholds:

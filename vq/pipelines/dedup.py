@@ -28,7 +28,7 @@ from vq.index.library import Library
 from vq.match import ALIGNERS, FILTERS
 from vq.match import coarse as coarse_stage
 from vq.match.align import offset_vote
-from vq.match.segments import Segment, extend_over_blanks
+from vq.match.segments import Segment, best_references, extend_over_blanks
 from vq.match.thresholds import Thresholds
 from vq.media.frames import Frames, is_url
 from vq.preprocess.content_box import MIN_FRAME_STD, ContentBox, detect_content_box, informative_frames
@@ -333,7 +333,7 @@ class Dedup:
         rules = cfg.filters if cfg.filters is not None else lib.config.filters
         aligner = ALIGNERS.get(cfg.aligner)(frame_threshold=thresholds.frame)
         ref_step = 1.0 / lib.config.fps
-        out = []
+        found: dict[int, list[Segment]] = {}
         for vid in candidates:
             ref, ref_times = lib.vectors_of(vid)
             sim = np.max([view @ ref.T for view in views], axis=0)
@@ -342,12 +342,14 @@ class Dedup:
             else:
                 segments = aligner(sim, times, ref_times, step, ref_step)
             segments = [s for s in segments if s.score >= thresholds.min_score]
-            if not segments:
-                continue
+            if segments:
+                video = lib.videos[vid]
+                r_end = max(video.duration or 0.0, ref_times[-1] + ref_step)
+                r_span = (0.0, ref_times[0], ref_times[-1] + ref_step, r_end)
+                found[vid] = [extend_over_blanks(s, span, r_span, max(step, ref_step)) for s in segments]
+        out = []
+        for vid, segments in best_references(found, thresholds.ref_margin).items():
             video = lib.videos[vid]
-            r_end = max(video.duration or 0.0, ref_times[-1] + ref_step)
-            r_span = (0.0, ref_times[0], ref_times[-1] + ref_step, r_end)
-            segments = [extend_over_blanks(s, span, r_span, max(step, ref_step)) for s in segments]
             match = LibraryMatch(
                 library=lib.config.name,
                 ref_id=video.name,
