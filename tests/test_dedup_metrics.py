@@ -71,7 +71,10 @@ def test_calibration_finds_the_decision_that_separates_copies_from_look_alikes()
     bench = Benchmark(
         {},
         [Clip("A", "a.mp4", "s", 0, 6, "ref"), Clip("B", "b.mp4", "s", 8, 14, "ref")],
-        [Query("copy", "q1.mp4", "full", ["border"], [truth]), Query("look", "q2.mp4", "non_copy", [], [], True)],
+        [
+            Query("copy", "q1.mp4", "full", ["border"], [truth]),
+            Query("look", "q2.mp4", "non_copy", [], [], True),
+        ],
     )
 
     def match(ref, score):

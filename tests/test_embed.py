@@ -152,3 +152,42 @@ def test_teacher_distillation_adds_its_loss(tmp_path):
     assert distill and all(np.isfinite(distill)) and max(distill) > 0
     config = json.loads((work / "config.json").read_text())
     assert config["data"]["teacher"] == "vq-embed"
+
+
+def test_look_alike_rows_and_synthetic_scenes_in_batches():
+    """Look-alike rows take another moment (>= 2 s away) of the previous row's video;
+    scene rows share one background; both are deterministic in (seed, step, row)."""
+    from vq.media.sources import Source
+    from vq.train.embed.input_pipeline import pair_batch, siblings_of
+
+    images = smooth_images(6, (48, 64), seed=9)
+    sources = [Source(f"clip.mp4@{t:.3f}", images[t]) for t in range(4)] + [
+        Source("stills/a.png", images[4]),
+        Source("stills/b.png", images[5]),
+    ]
+    siblings = siblings_of(sources)
+    assert siblings[0] == [2, 3] and siblings[1] == [3] and siblings[4] == []
+    plain = pair_batch(sources, 0, 3, range(8), 32)
+    hard = pair_batch(sources, 0, 3, range(8), 32, siblings=siblings, lookalike_share=1.0, scene_share=0.5)
+    again = pair_batch(sources, 0, 3, range(8), 32, siblings=siblings, lookalike_share=1.0, scene_share=0.5)
+    assert hard["view_a"].shape == (8, 32, 32, 3) and np.array_equal(hard["view_a"], again["view_a"])
+    assert not np.array_equal(hard["view_a"], plain["view_a"])
+    split = pair_batch(
+        sources, 0, 3, range(4, 8), 32, siblings=siblings, lookalike_share=1.0, scene_share=0.5
+    )
+    assert np.array_equal(split["view_b"], hard["view_b"][4:])  # any process builds any row
+
+
+@needs_train
+def test_hard_negative_options_train(tmp_path):
+    data = tmp_path / "data"
+    write_images(data, smooth_images(6, (72, 96), seed=6))
+    make_clip(data / "clip.mp4", n=120, size=(96, 64))
+    work = tmp_path / "work"
+    args = ["train", "embed", "--data", str(data), "--out", str(work), "--smoke", "--lookalike-share", "0.5"]
+    args += ["--grade-share", "0.5", "--scene-share", "0.5", "--batch-weight", "1"]
+    assert main(args) == 0
+    lines = [json.loads(x) for x in (work / "metrics.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(x["in_batch"]) for x in lines if "loss" in x)
+    recorded = json.loads((work / "config.json").read_text())["train"]
+    assert recorded["scene_share"] == 0.5 and recorded["batch_weight"] == 1.0

@@ -269,6 +269,9 @@ def random_live_stream(rng: np.random.Generator, size: tuple[int, int], backgrou
     ww = int(w * rng.uniform(0.85, 1.0))
     wh = int(ww / (w / h))
     y0 = max(14, (lh - wh) // 2)
+    if y0 + wh > lh:  # a small picture: the header leaves too little room, shrink the window
+        wh = max(8, lh - y0)
+        ww = max(8, int(wh * w / h))
     return LiveStreamChrome(lw, lh, (6, y0, 6 + ww, y0 + wh), seed=int(rng.integers(1 << 30)))
 
 
