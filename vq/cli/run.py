@@ -53,7 +53,9 @@ def run_cmd(
         False, "--create", help="Create a missing library with the default model (as `vq index create`)."
     ),
     fps: float = typer.Option(
-        None, "--fps", help="With --create: the new library's sampling rate (default 1; the seed's 2s1f is 0.5)."
+        None,
+        "--fps",
+        help="With --create: the new library's sampling rate (default 1; the seed's 2s1f is 0.5).",
     ),
     query_fps: float = typer.Option(
         None,
