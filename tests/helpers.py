@@ -132,6 +132,8 @@ class SlowOrCrashingWorker:
             time.sleep(3600)
         if item == "crash":
             os._exit(3)
+        if item == "raise":
+            raise ValueError("cannot double this\nsecond line")
         return (os.getpid(), item * self.factor)
 
 

@@ -31,6 +31,14 @@ def test_a_stuck_or_crashing_item_becomes_a_record_and_the_batch_goes_on():
     assert len(set(pids)) == 3
 
 
+def test_an_item_that_raises_is_an_error_record_and_the_worker_stays():
+    results = list(run_isolated([1, "raise", 3], SlowOrCrashingWorker, (2,), timeout=30.0))
+    err = results[1]
+    assert isinstance(err, Stalled) and err.reason == "error"
+    assert err.detail == "ValueError: cannot double this"  # one line
+    assert results[0][0] == results[2][0]  # the same worker went on
+
+
 def test_a_worker_that_cannot_start_fails_the_job_with_its_own_error():
     with pytest.raises(VqError, match="library is locked") as info:
         list(run_isolated([1, 2], refusing_worker, ("library is locked",), timeout=5.0))
@@ -98,3 +106,4 @@ def test_vq_run_gives_a_stalled_source_an_error_record(tmp_path, capsys):
     assert records[1]["path"] == stalled and "--timeout" in records[1]["error"]
     assert "\n" not in records[1]["error"]
     assert records[0]["ingested"] and records[2]["ingested"]  # the batch went on, library intact
+    assert main(["run", str(good), "--library", str(tmp_path / "lib"), "--timeout", "-1"]) == 2

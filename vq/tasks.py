@@ -12,8 +12,9 @@ as lazy ``"module:attr"`` strings so listing imports nothing heavy:
 * ``default_model`` the zoo artifact used when a job names none.
 
 `register_task` files a `TaskDef` into `TASKS` and its stage and evaluators into `STAGES`
-and `EVALUATORS`, so adding a task is one call here (or one ``vq.task`` entry point
-naming a `TaskDef`), its folder under ``train/``, and its stage module. `vq train TASK`,
+and `EVALUATORS`, so adding a task is one call here, its folder under ``train/``, and its
+stage module. (A third-party package registers through the entry-point groups
+``vq.task``, ``vq.stage`` and ``vq.evaluator``, one entry in each.) `vq train TASK`,
 `vq export onnx WORKDIR` and `vq eval NAME` are built from these tables; no task name
 appears in the CLI.
 """

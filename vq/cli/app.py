@@ -62,9 +62,10 @@ def root(
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns (and exits with) the process exit code."""
-    command = typer.main.get_command(build_app())
     cli.invocation[:] = sys.argv[1:] if argv is None else list(argv)
     try:
+        # Built here, inside the handler: a broken plugin entry point is a one-line error.
+        command = typer.main.get_command(build_app())
         # Non-standalone click returns the code of a `typer.Exit` raised in a command.
         result = command.main(args=argv, prog_name="vq", standalone_mode=False)
         code = result if isinstance(result, int) else 0

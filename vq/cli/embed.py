@@ -38,7 +38,7 @@ def embed_cmd(
     if not paths:
         raise UsageError("no inputs found")
     results = []
-    with Embedder(model, backend=backend, precision=precision, crop=crop) as embedder:
+    with Embedder(model, backend=backend, precision=precision, crop=crop).open() as embedder:
         for result in track(embed_files(paths, embedder, fps), total=len(paths), description="embed"):
             results.append(result)
             if json_out:

@@ -580,9 +580,16 @@ def save_matching(artifact: Any, best: dict[str, Any], how: str) -> None:
     path = artifact.root / CARD_FILE
     card = _json.loads(path.read_text())
     matching = dict(card.get("matching") or {})
-    matching.update(min_score=best["min_score"], ref_margin=best["ref_margin"], how=how)
+    earlier = matching.get("how")
+    matching.update(min_score=best["min_score"], ref_margin=best["ref_margin"])
+    matching["how"] = f"{earlier}; then {how}" if earlier else how
     card["matching"] = matching
-    atomic_write_text(path, _json.dumps(card, indent=2) + "\n")
+    try:
+        atomic_write_text(path, _json.dumps(card, indent=2) + "\n")
+    except OSError as e:
+        raise UsageError(
+            f"cannot write {path} ({e.strerror}); copy the model folder somewhere writable"
+        ) from None
 
 
 def summary(bench: Benchmark) -> dict[str, Any]:
@@ -660,6 +667,8 @@ def run(opts: DedupOptions, ui: Ui) -> Report:
     ALIGNERS.get(opts.aligner)  # fails early on an unknown name
     from vq.pipelines.library import DEFAULT_FPS, DEFAULT_QUERY_FPS
 
+    if opts.save_thresholds and not opts.calibrate:
+        raise UsageError("--save-thresholds needs --calibrate")
     classic = opts.suite == "classic"
     fps = opts.fps or (2.0 if classic else DEFAULT_FPS)
     query_fps = opts.query_fps or (fps if classic else max(DEFAULT_QUERY_FPS, fps))
@@ -680,13 +689,11 @@ def run(opts: DedupOptions, ui: Ui) -> Report:
         f"{info['references']} references ({info['reference_seconds']} s), {info['queries']} queries "
         f"{info['kinds']}, {info['look_alikes']} look-alikes"
     )
-    embedder = Embedder(opts.model, backend=opts.backend)
+    embedder = Embedder(opts.model, backend=opts.backend).open()
     methods: dict[str, Any] = {embedder.name: embedder}
     if "pdq" in chosen:
         methods["pdq"] = PdqFrames(bits=opts.pdq_bits)
     config = DedupConfig(coarse=opts.coarse, aligner=opts.aligner)
-    if opts.save_thresholds and not opts.calibrate:
-        raise UsageError("--save-thresholds needs --calibrate")
     report = evaluate(
         bench,
         methods,

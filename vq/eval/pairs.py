@@ -2,7 +2,9 @@
 
 The copy-detection seed scores its embedding on a pair test set (30k pairs): positives
 are the same picture before and after editing, negatives are different pictures. Here
-the pairs are generated from held-out images and video frames (never trained on):
+the pairs are generated from held-out images and video frames (never trained on; the
+hold-out is drawn per frame, so a held-out frame's video may have given other frames to
+training — `vq eval dedup --suite heldout` is the test on whole unseen videos):
 
 * positives: a source against an edited copy of itself, for every edit family and for
   hard combinations (crop + border, border + picture-in-picture + comments, ...);
@@ -212,7 +214,7 @@ def run(opts: PairsOptions, ui: Ui) -> Report:
     )
     positives = int(pairs.label.sum())
     ui.note(f"{len(sources)} sources, {positives} positive and {len(pairs.label) - positives} negative pairs")
-    embedder = Embedder(opts.model, backend=opts.backend, precision=opts.precision, crop=False)
+    embedder = Embedder(opts.model, backend=opts.backend, precision=opts.precision, crop=False).open()
     methods = {embedder.artifact.name: (embedder.embed_frames_list, cosine)}
     if "pdq" in chosen:
         methods["pdq"] = (pdq_descriptor, pdq_similarity)

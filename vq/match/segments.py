@@ -58,7 +58,8 @@ def best_references(
     that the others resemble (other moments of a fixed-camera scene, other clips of one
     set: wrong-reference reports), or a copy of a source the library holds twice (a
     re-upload ingested earlier): the first kind scores below the true source, the
-    second as high, so a margin keeps duplicates and drops resemblance."""
+    second about as high, so a margin keeps duplicates and drops resemblance. A margin
+    of 0 keeps only the best reference per stretch (and exact ties)."""
     flat = [(ref, s) for ref, segs in matches.items() for s in segs]
     kept: dict[str, list[Segment]] = {}
     for ref, s in flat:

@@ -17,7 +17,8 @@ class Thresholds:
     frame: float = 0.55  # cosine for a frame pair to count as a match
     min_score: float = 0.6  # mean similarity along a reported segment
     # Of references matched over one stretch of the query, those scoring more than this
-    # below the best are dropped (`vq.match.segments.best_references`).
+    # below the best are dropped (`vq.match.segments.best_references`). Libraries made
+    # before this setting existed get this default when opened.
     ref_margin: float = 0.02
 
     @classmethod

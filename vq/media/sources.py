@@ -102,8 +102,10 @@ def load_sources(
     for path, entries in by_video.items():
         with open_video(path) as video:
             frames = video.sample(times=[t for _, t in entries], max_side=MAX_SIDE)
-        for (name, _), image in zip(entries, frames.images, strict=False):
-            sources.append(Source(name, image))
+        # A time past the end returns no frame: pair each frame with its nearest request.
+        requested = np.array([t for _, t in entries])
+        for t, image in zip(frames.times, frames.images, strict=True):
+            sources.append(Source(entries[int(np.argmin(np.abs(requested - t)))][0], image))
     if drop_flat:  # fades and black frames: the runtime never stores nor queries them
         sources = [s for s in sources if is_informative(s.image)]
     if not sources:

@@ -172,8 +172,9 @@ class Dedup:
                     f"library '{lib.config.name}' was built with model {lib.config.model} "
                     f"({lib.config.model_sha256[:12]}…), not {embedder.name}"
                 )
-        # One decode serves every library: its ingest grid and its query grid.
+        # One decode serves every library: its ingest grid and (when querying) its query grid.
         self.fps = max((max(lib.config.fps, self.query_rate(lib)) for lib in libraries), default=0.5)
+        self.ingest_fps = max((lib.config.fps for lib in libraries), default=0.5)
 
     def query_rate(self, lib: Library) -> float:
         """Frames per second a query is matched at in `lib`."""
@@ -196,7 +197,7 @@ class Dedup:
         meta = dict(metadata or {})
         t0 = time.perf_counter()
         try:
-            decoded = self.decode(path)
+            decoded = self.decode(path, self.fps if query else self.ingest_fps)
             record.mode = decoded.mode
             t1 = time.perf_counter()
             prepared = self.prepare(decoded, whole_frame=query)
@@ -226,8 +227,9 @@ class Dedup:
 
     # -- steps -------------------------------------------------------------------------------------
 
-    def decode(self, path: Path | str) -> Decoded:
-        """Frames at the libraries' rate; past `deadline`, the seed's fallback snapshots."""
+    def decode(self, path: Path | str, fps: float | None = None) -> Decoded:
+        """Frames at `fps` (default: the densest rate any library stores or queries at);
+        past `deadline`, the seed's fallback snapshots."""
         from vq.media import open_video
 
         cfg = self.config
@@ -235,7 +237,7 @@ class Dedup:
             duration = video.info.duration
             deadline = time.monotonic() + cfg.deadline if cfg.deadline is not None else None
             try:
-                frames = video.sample(fps=self.fps, max_side=DECODE_MAX_SIDE, deadline=deadline)
+                frames = video.sample(fps=fps or self.fps, max_side=DECODE_MAX_SIDE, deadline=deadline)
                 mode = "main"
             except DeadlineExceeded:
                 frames = video.sample(
@@ -347,21 +349,29 @@ class Dedup:
                 r_end = max(video.duration or 0.0, ref_times[-1] + ref_step)
                 r_span = (0.0, ref_times[0], ref_times[-1] + ref_step, r_end)
                 found[vid] = [extend_over_blanks(s, span, r_span, max(step, ref_step)) for s in segments]
-        out = []
-        for vid, segments in best_references(found, thresholds.ref_margin).items():
-            video = lib.videos[vid]
-            match = LibraryMatch(
-                library=lib.config.name,
-                ref_id=video.name,
-                ref_path=video.path,
-                score=float(max(s.score for s in segments)),
-                segments=segments,
-                ref_metadata=video.metadata,
-            )
+        # Filters first (a reference the uploader owns, a match too short to report must
+        # not knock out another reference), then the margin across what is left.
+        passed: dict[int, LibraryMatch] = {}
+        for vid, segments in found.items():
+            match = self._library_match(lib, vid, segments)
             view = match.to_json()  # filters read the JSON shape (plugins included)
             if all(FILTERS.get(rule)(meta, view, **args) for rule, args in rules.items()):
-                out.append(match)
+                passed[vid] = match
+        kept = best_references({vid: m.segments for vid, m in passed.items()}, thresholds.ref_margin)
+        out = [self._library_match(lib, vid, segments) for vid, segments in kept.items()]
         return sorted(out, key=lambda m: -m.score)
+
+    @staticmethod
+    def _library_match(lib: Library, vid: int, segments: list[Segment]) -> LibraryMatch:
+        video = lib.videos[vid]
+        return LibraryMatch(
+            library=lib.config.name,
+            ref_id=video.name,
+            ref_path=video.path,
+            score=float(max(s.score for s in segments)),
+            segments=segments,
+            ref_metadata=video.metadata,
+        )
 
 
 def source_of(path: Path | str) -> Path | str:
@@ -376,12 +386,16 @@ def video_id(path: Path | str) -> str:
 
 
 def _on_grid(times: np.ndarray, fps: float) -> np.ndarray:
-    """Indices of the frames that fall on a library's sampling grid (one per 1/fps seconds)."""
+    """Indices of the frames that fall on a sampling grid of `fps`: for each slot k, the
+    frame nearest k / fps (sampling picks a frame within half an interval either side of
+    its target, so a frame just before k / fps belongs to slot k, not k - 1)."""
     if len(times) == 0:
         return np.zeros(0, int)
-    slots = np.floor(times * fps + 1e-6).astype(int)
-    _, first = np.unique(slots, return_index=True)
-    return np.sort(first)
+    slots = np.rint(times * fps).astype(int)
+    distance = np.abs(times - slots / fps)
+    order = np.lexsort((distance, slots))  # by slot, nearest first
+    _, first = np.unique(slots[order], return_index=True)
+    return np.sort(order[first])
 
 
 # -- the batch job (`vq run`, `vq index add|query`) ------------------------------------------------
@@ -435,6 +449,10 @@ def run_job(
         from vq.errors import UsageError
 
         raise UsageError(f"unknown aligner {config.aligner!r} (choose from {', '.join(ALIGNERS.names())})")
+    if timeout is not None and timeout < 0:
+        from vq.errors import UsageError
+
+        raise UsageError(f"--timeout must be >= 0 seconds (0: no watchdog), got {timeout:g}")
     args = (list(libraries), backend, ingest, query, config, dict(meta or {}), lock_timeout)
     if not timeout:
         worker = DedupWorker(*args)
@@ -445,14 +463,16 @@ def run_job(
         return
     from vq.pipelines.watchdog import Stalled, run_isolated
 
-    for result in run_isolated(paths, DedupWorker, args, timeout=timeout):
+    # The worker may wait for the write lock, then load the index, before its first video.
+    start_timeout = lock_timeout + 300.0
+    for result in run_isolated(paths, DedupWorker, args, timeout=timeout, start_timeout=start_timeout):
         if isinstance(result, Stalled):
             path = source_of(result.item)
-            why = (
-                f"no result after {result.seconds:.0f} s (per-video --timeout); stopped"
-                if result.reason == "timeout"
-                else f"the worker died on this video ({result.detail}); the batch went on"
-            )
+            why = {
+                "timeout": f"no result after {result.seconds:.0f} s (per-video --timeout); stopped",
+                "crash": f"the worker died on this video ({result.detail}); the batch went on",
+                "error": f"failed: {result.detail}",
+            }[result.reason]
             yield VideoRecord(id=video_id(path), path=str(path), status="error", error=f"{path}: {why}")
         else:
             yield result

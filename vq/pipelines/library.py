@@ -34,7 +34,7 @@ def create_library(
     filters: dict[str, dict[str, Any]] | None = None,
 ) -> LibraryConfig:
     """An empty library at `library` for `model` (default: the shipped embedder), storing
-    `fps` frames per second and matching queries at `query_fps` (default: 1 fps, or `fps`
+    `fps` frames per second and matching queries at `query_fps` (default: 2 fps, or `fps`
     if that is denser), with the thresholds its card recommends (`frame_threshold`
     overrides the frame cosine)."""
     from dataclasses import replace

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
+import signal
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
@@ -36,12 +37,15 @@ class Stalled:
     """Why an item produced no result: it passed the timeout, or its worker died."""
 
     item: Any
-    reason: str  # "timeout" | "crash"
+    reason: str  # "timeout" | "crash" | "error" (the work raised; `detail` is its first line)
     seconds: float
     detail: str = ""
 
 
 def _worker_main(conn, factory: Callable[..., Callable[[Any], Any]], args: tuple) -> None:
+    # Ctrl-C is the parent's to handle: it stops the worker (a second traceback from here
+    # would only bury the one line the parent prints).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         work = factory(*args)
     except VqError as e:
@@ -56,7 +60,11 @@ def _worker_main(conn, factory: Callable[..., Callable[[Any], Any]], args: tuple
             item = conn.recv()
             if item is None:
                 break
-            conn.send(("result", work(item)))
+            try:
+                conn.send(("result", work(item)))
+            except Exception as e:  # one bad item: say why in one line and take the next
+                first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+                conn.send(("error", f"{type(e).__name__}: {first}" if not isinstance(e, VqError) else first))
     except EOFError:
         pass
     finally:
@@ -111,6 +119,7 @@ def run_isolated(
     """Yield `factory(*args)(item)` for each item, computed in a worker process, or a
     `Stalled` for an item that took longer than `timeout` seconds or killed its worker."""
     worker: _Worker | None = None
+    finished = False
     try:
         for item in items:
             if worker is None:
@@ -123,6 +132,9 @@ def run_isolated(
             except (EOFError, BrokenPipeError, OSError):
                 ready, message = True, None
             elapsed = time.monotonic() - start
+            if message is not None and message[0] == "error":
+                yield Stalled(item, "error", elapsed, message[1])
+                continue
             if message is not None:
                 yield message[1]
                 continue
@@ -133,6 +145,10 @@ def run_isolated(
                 yield Stalled(item, "timeout", elapsed)
             else:
                 yield Stalled(item, "crash", elapsed, f"worker exit code {code}")
+        finished = True
     finally:
         if worker is not None:
-            worker.finish()
+            if finished:
+                worker.finish()
+            else:  # interrupted, or the caller stopped iterating: do not wait for it
+                worker.kill()
