@@ -57,6 +57,7 @@ def write_video(
     scenecut: bool = True,
     bframes: int | None = None,
     pix_fmt: str = "yuv420p",
+    codec_params: dict[str, str] | None = None,
     times: Iterable[float] | None = None,
     rotation: int = 0,
     audio_from: str | os.PathLike[str] | None = None,
@@ -70,7 +71,8 @@ def write_video(
     in live-stream recordings). `bframes=0` writes no B-frames (baseline-profile encoders,
     live-stream recorders: decode order is presentation order). `times` gives per-frame
     timestamps in seconds for variable frame rate. `rotation` writes display-matrix
-    metadata (degrees counter-clockwise).
+    metadata (degrees counter-clockwise). `codec_params` go into x264-params / x265-params
+    (``{"pass": "1", "stats": path}`` for two-pass rate control).
     `audio_from` copies the audio of another media file, starting at `audio_start` s;
     with `audio_speed != 1` the audio is re-timed by resampling (speed-change edits).
     Odd frame sizes are cropped by one pixel to the even size 4:2:0 needs, except on VP9.
@@ -115,6 +117,7 @@ def write_video(
                         scenecut,
                         bframes,
                         time_base,
+                        codec_params,
                     )
                     if rotation:
                         stream.set_display_rotation(rotation)
@@ -147,7 +150,9 @@ def _check_frame(image: Any) -> np.ndarray:
     return arr
 
 
-def _video_stream(out, codec, rate, w, h, pix_fmt, crf, bitrate, preset, gop, scenecut, bframes, time_base):
+def _video_stream(
+    out, codec, rate, w, h, pix_fmt, crf, bitrate, preset, gop, scenecut, bframes, time_base, codec_params
+):
     stream = out.add_stream(ENCODERS[codec], rate=rate)
     stream.width, stream.height = w, h
     stream.pix_fmt = pix_fmt
@@ -174,6 +179,7 @@ def _video_stream(out, codec, rate, w, h, pix_fmt, crf, bitrate, preset, gop, sc
         params.append(f"bframes={int(bframes)}")
     if codec == "hevc":
         params.append("log-level=error")
+    params.extend(f"{k}={v}" for k, v in (codec_params or {}).items())
     if params and codec in ("h264", "hevc"):
         options["x264-params" if codec == "h264" else "x265-params"] = ":".join(params)
     ctx.options = options
@@ -295,3 +301,44 @@ def write_audio(path: str | os.PathLike[str], samples: np.ndarray, rate: int) ->
         for packet in stream.encode(None):
             out.mux(packet)
     return path
+
+
+def encode_roundtrip(
+    frames: np.ndarray,
+    fps: float,
+    *,
+    codec: str = "h264",
+    crf: int | None = None,
+    bitrate: int | None = None,
+    preset: str | None = None,
+    two_pass: bool = False,
+) -> tuple[np.ndarray, int]:
+    """Encode a uint8 (T, H, W, 3) clip and decode it back: (decoded frames, bytes written).
+
+    What an encoder does to a picture, for degradation chains and rate-distortion ladders.
+    `two_pass` (x264 / x265 at a `bitrate`) runs the analysis pass first, as VOD
+    transcoders do. Odd sizes are padded by edge replication to the even size 4:2:0 needs
+    and cropped back, so the clip keeps its shape. Runs in a private temporary folder.
+    """
+    import tempfile
+
+    import av
+
+    t, h, w, _ = frames.shape
+    even = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+    if two_pass and (codec not in ("h264", "hevc") or not bitrate):
+        raise UsageError("two-pass encoding needs codec h264 or hevc and a bitrate")
+    with tempfile.TemporaryDirectory(prefix="vq-encode-") as tmp:
+        path = Path(tmp) / "clip.mkv"
+        kwargs: dict[str, Any] = dict(codec=codec, crf=crf, bitrate=bitrate, preset=preset)
+        if two_pass:
+            stats = str(Path(tmp) / "pass.log")
+            write_video(path, even, fps, codec_params={"pass": "1", "stats": stats}, **kwargs)
+            kwargs["codec_params"] = {"pass": "2", "stats": stats}
+        write_video(path, even, fps, **kwargs)
+        size = path.stat().st_size
+        with av.open(str(path)) as container:
+            decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    if len(decoded) != t:
+        raise MediaError(f"{codec} round trip returned {len(decoded)} of {t} frames")
+    return np.stack(decoded)[:, :h, :w], size

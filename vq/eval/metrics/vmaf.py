@@ -1,0 +1,86 @@
+"""VMAF (Netflix's full-reference video quality model) through ffmpeg's libvmaf filter.
+
+KVQ's label-free training data and `vq eval quality` score degraded clips against their
+pristine source with VMAF (v0.6.1, the model built into libvmaf). The ffmpeg that ships
+in the ``imageio-ffmpeg`` wheel (the ``train`` and ``eval`` extras) is built with libvmaf;
+Debian's ffmpeg is not, so an ffmpeg found on ``PATH`` is only used when it has the
+filter, and a missing libvmaf is one line naming the fix. Clips go to ffmpeg as raw RGB
+files in a private temporary folder; both sides are converted to 4:2:0 the same way.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from vq.errors import MissingExtraError, UsageError, VqError
+
+
+class VmafUnavailable(VqError):
+    exit_code = 3
+
+
+@functools.cache
+def ffmpeg_with_vmaf() -> str:
+    """Path of an ffmpeg that has the libvmaf filter (imageio-ffmpeg's first)."""
+    candidates = []
+    try:
+        import imageio_ffmpeg
+
+        candidates.append(imageio_ffmpeg.get_ffmpeg_exe())
+    except (ImportError, RuntimeError):
+        pass
+    if system := shutil.which("ffmpeg"):
+        candidates.append(system)
+    for exe in candidates:
+        try:
+            filters = subprocess.run([exe, "-hide_banner", "-filters"], capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if " libvmaf " in filters.stdout:
+            return exe
+    if not candidates:
+        raise MissingExtraError("VMAF", "eval", ImportError("no ffmpeg found"))
+    raise VmafUnavailable(
+        f"VMAF needs an ffmpeg built with libvmaf; {', '.join(candidates)} has none "
+        "(pip install 'vq[eval]' brings imageio-ffmpeg's, which has it)"
+    )
+
+
+def vmaf(distorted: np.ndarray, reference: np.ndarray, fps: float = 25.0, threads: int = 2) -> np.ndarray:
+    """Per-frame VMAF (0-100) of a uint8 (T, H, W, 3) clip against its reference."""
+    if distorted.shape != reference.shape or distorted.ndim != 4 or distorted.dtype != np.uint8:
+        raise UsageError(f"vmaf needs two uint8 (T, H, W, 3) clips of one shape, got {distorted.shape} {reference.shape}")
+    t, h, w, _ = distorted.shape
+    exe = ffmpeg_with_vmaf()
+    raw = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", f"{fps:g}"]
+    with tempfile.TemporaryDirectory(prefix="vq-vmaf-") as tmp:
+        d, r, log = Path(tmp) / "d.rgb", Path(tmp) / "r.rgb", Path(tmp) / "vmaf.json"
+        d.write_bytes(np.ascontiguousarray(distorted).tobytes())
+        r.write_bytes(np.ascontiguousarray(reference).tobytes())
+        graph = (
+            "[0:v]format=yuv420p[d];[1:v]format=yuv420p[r];"
+            f"[d][r]libvmaf=log_fmt=json:log_path={log}:n_threads={threads}"
+        )
+        cmd = [exe, "-nostdin", "-hide_banner", "-loglevel", "error", *raw, "-i", str(d), *raw, "-i", str(r)]
+        done = subprocess.run([*cmd, "-lavfi", graph, "-f", "null", "-"], capture_output=True, text=True)
+        if done.returncode != 0 or not log.exists():
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise VqError(f"ffmpeg libvmaf failed: {last}")
+        frames = json.loads(log.read_text())["frames"]
+    scores = np.asarray([f["metrics"]["vmaf"] for f in frames], np.float64)
+    if len(scores) != t:
+        raise VqError(f"libvmaf scored {len(scores)} of {t} frames")
+    return scores
+
+
+def vmaf_to_mos(score: float | np.ndarray) -> float | np.ndarray:
+    """VMAF 0-100 onto the 1-5 opinion scale (linear: VMAF was fitted to such scores, and
+    its 20-point bands match the five ACR categories: 80+ excellent, 60-80 good, ...)."""
+    return np.clip(1.0 + 4.0 * np.asarray(score, np.float64) / 100.0, 1.0, 5.0)
