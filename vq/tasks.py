@@ -129,5 +129,16 @@ register_task(
         default_model="vq-enhance-x2",
     )
 )
+register_task(
+    TaskDef(
+        name="kvq",
+        summary="no-reference video quality (1-5): fragment transformer, KL key frames, label-free chains",
+        config="vq.train.kvq.config:get_config",
+        task="vq.train.kvq.task:KvqTask",
+        stage="vq.stages.quality:QualityScorer",
+        evaluators={"quality": "vq.eval.quality:EVALUATOR"},
+        default_model="vq-kvq",
+    )
+)
 # Harnesses that measure a pipeline step rather than a model task.
 EVALUATORS.register("content-box", "vq.eval.content_box:EVALUATOR")

@@ -65,6 +65,12 @@ for _depth in (18, 34, 50):
         summary=f"ResNet-{_depth} frame embedding, GeM + projection + L2",
     )
 MODELS.register(
+    "kvq",
+    "vq.train.models.kvq:KVQ_MODEL",
+    extra="train",
+    summary="KVQ quality transformer: fragment tokens, KL key frames, short + long branches",
+)
+MODELS.register(
     "sr_residual",
     "vq.train.models.sr:SR_RESIDUAL",
     extra="train",

@@ -58,6 +58,7 @@ def write_video(
     bframes: int | None = None,
     pix_fmt: str = "yuv420p",
     codec_params: dict[str, str] | None = None,
+    threads: int | None = None,
     times: Iterable[float] | None = None,
     rotation: int = 0,
     audio_from: str | os.PathLike[str] | None = None,
@@ -72,7 +73,8 @@ def write_video(
     live-stream recorders: decode order is presentation order). `times` gives per-frame
     timestamps in seconds for variable frame rate. `rotation` writes display-matrix
     metadata (degrees counter-clockwise). `codec_params` go into x264-params / x265-params
-    (``{"pass": "1", "stats": path}`` for two-pass rate control).
+    (``{"pass": "1", "stats": path}`` for two-pass rate control). `threads=1` makes x264's
+    output bit-exact from run to run (its threaded lookahead is not, at some presets).
     `audio_from` copies the audio of another media file, starting at `audio_start` s;
     with `audio_speed != 1` the audio is re-timed by resampling (speed-change edits).
     Odd frame sizes are cropped by one pixel to the even size 4:2:0 needs, except on VP9.
@@ -119,6 +121,9 @@ def write_video(
                         time_base,
                         codec_params,
                     )
+                    if threads:
+                        stream.codec_context.thread_count = threads
+                        stream.codec_context.thread_type = "NONE"
                     if rotation:
                         stream.set_display_rotation(rotation)
                 if (h, w) != (stream.height, stream.width):
@@ -330,11 +335,14 @@ def encode_roundtrip(
         raise UsageError("two-pass encoding needs codec h264 or hevc and a bitrate")
     with tempfile.TemporaryDirectory(prefix="vq-encode-") as tmp:
         path = Path(tmp) / "clip.mkv"
-        kwargs: dict[str, Any] = dict(codec=codec, crf=crf, bitrate=bitrate, preset=preset)
+        # One thread: a degradation must be a pure function of its parameters.
+        kwargs: dict[str, Any] = dict(codec=codec, crf=crf, bitrate=bitrate, preset=preset, threads=1)
+        single = {"h264": {"threads": "1", "lookahead-threads": "1"}, "hevc": {"pools": "none", "frame-threads": "1"}}
+        kwargs["codec_params"] = single.get(codec, {})
         if two_pass:
             stats = str(Path(tmp) / "pass.log")
-            write_video(path, even, fps, codec_params={"pass": "1", "stats": stats}, **kwargs)
-            kwargs["codec_params"] = {"pass": "2", "stats": stats}
+            write_video(path, even, fps, **{**kwargs, "codec_params": {**kwargs["codec_params"], "pass": "1", "stats": stats}})
+            kwargs["codec_params"] = {**kwargs["codec_params"], "pass": "2", "stats": stats}
         write_video(path, even, fps, **kwargs)
         size = path.stat().st_size
         with av.open(str(path)) as container:

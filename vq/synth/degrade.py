@@ -120,15 +120,21 @@ def _to_uint8(x: np.ndarray) -> Clip:
 def encode(clip, fps, codec, preset, crf=None, bpp=None, two_pass=False, **_):
     from vq.media.encode import encode_roundtrip
 
-    t, h, w, _c = clip.shape
+    _t, h, w, _c = clip.shape
     bitrate = None if bpp is None else max(16_000, int(bpp * w * h * fps))
-    out, _size = encode_roundtrip(clip, fps, codec=codec, crf=crf, bitrate=bitrate, preset=preset, two_pass=two_pass)
+    out, _size = encode_roundtrip(
+        clip, fps, codec=codec, crf=crf, bitrate=bitrate, preset=preset, two_pass=two_pass
+    )
     return out
 
 
 # CRF ranges from "good" to "very poor" per encoder (SVT-AV1's scale runs to 63).
 CRF_RANGE = {"h264": (20, 46), "hevc": (22, 46), "av1": (30, 60)}
-PRESETS = {"h264": ["ultrafast", "superfast", "veryfast", "faster", "fast"], "hevc": ["ultrafast", "superfast", "veryfast"], "av1": ["10", "11", "12"]}
+PRESETS = {
+    "h264": ["ultrafast", "superfast", "veryfast", "faster", "fast"],
+    "hevc": ["ultrafast", "superfast", "veryfast"],
+    "av1": ["10", "11", "12"],
+}
 
 
 def draw_encode(rng, s):
@@ -139,7 +145,7 @@ def draw_encode(rng, s):
         params["two_pass"] = bool(rng.random() < 0.5)
     else:
         lo, hi = CRF_RANGE[codec]
-        params["crf"] = int(round(lo + (hi - lo) * s))
+        params["crf"] = round(lo + (hi - lo) * s)
     return params
 
 
@@ -189,13 +195,17 @@ def grain(clip, fps, sigma, size, seed, **_):
 
 
 def draw_grain(rng, s):
-    return {"sigma": round(3.0 + 17.0 * s, 2), "size": int(rng.integers(2, 4)), "seed": int(rng.integers(2**31))}
+    return {
+        "sigma": round(3.0 + 17.0 * s, 2),
+        "size": int(rng.integers(2, 4)),
+        "seed": int(rng.integers(2**31)),
+    }
 
 
 def ringing(clip, fps, cutoff, **_):
     # Zero every spatial frequency above `cutoff` (a fraction of Nyquist): the sinc
     # kernel this amounts to rings around every edge.
-    t, h, w, _c = clip.shape
+    _t, h, w, _c = clip.shape
     spectrum = np.fft.rfft2(clip.astype(np.float32), axes=(1, 2))
     fy = np.abs(np.fft.fftfreq(h))[:, None] * 2
     fx = np.fft.rfftfreq(w)[None, :] * 2
@@ -230,9 +240,11 @@ def stutter(clip, fps, freeze, period, seed, **_):
 def motion_blur(clip, fps, length, angle, **_):
     # The mean of `length` copies shifted along one direction (edge-padded).
     dy, dx = math.sin(math.radians(angle)), math.cos(math.radians(angle))
-    offsets = [(round(k * dy), round(k * dx)) for k in np.linspace(-(length - 1) / 2, (length - 1) / 2, length)]
-    pad = int(math.ceil((length - 1) / 2)) + 1
-    t, h, w, _c = clip.shape
+    offsets = [
+        (round(k * dy), round(k * dx)) for k in np.linspace(-(length - 1) / 2, (length - 1) / 2, length)
+    ]
+    pad = math.ceil((length - 1) / 2) + 1
+    _t, h, w, _c = clip.shape
     padded = np.pad(clip.astype(np.float32), ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="edge")
     acc = np.zeros(clip.shape, np.float32)
     for oy, ox in offsets:
@@ -278,7 +290,7 @@ KINDS: dict[str, Kind] = {
     "noise": Kind(noise, draw_noise),
     "grain": Kind(grain, draw_grain),
     "ringing": Kind(ringing, lambda rng, s: {"cutoff": round(0.6 - 0.4 * s, 3)}),
-    "banding": Kind(banding, lambda rng, s: {"levels": int(round(48 - 40 * s))}),
+    "banding": Kind(banding, lambda rng, s: {"levels": round(48 - 40 * s)}),
     "frame_drop": Kind(
         frame_drop,
         lambda rng, s: {"rate": round(0.1 + 0.4 * s, 3), "seed": int(rng.integers(2**31))},
@@ -287,7 +299,7 @@ KINDS: dict[str, Kind] = {
     "stutter": Kind(
         stutter,
         lambda rng, s: {
-            "freeze": int(round(3 + 9 * s)),
+            "freeze": round(3 + 9 * s),
             "period": int(rng.integers(12, 20)),
             "seed": int(rng.integers(2**31)),
         },
@@ -295,9 +307,11 @@ KINDS: dict[str, Kind] = {
     ),
     "motion_blur": Kind(
         motion_blur,
-        lambda rng, s: {"length": int(round(3 + 14 * s)), "angle": round(float(rng.uniform(0, 180)), 1)},
+        lambda rng, s: {"length": round(3 + 14 * s), "angle": round(float(rng.uniform(0, 180)), 1)},
     ),
-    "sharpen": Kind(sharpen, lambda rng, s: {"amount": round(1.0 + 3.0 * s, 2), "radius": round(1.0 + 2.0 * s, 2)}),
+    "sharpen": Kind(
+        sharpen, lambda rng, s: {"amount": round(1.0 + 3.0 * s, 2), "radius": round(1.0 + 2.0 * s, 2)}
+    ),
     "color": Kind(color, draw_color),
 }
 

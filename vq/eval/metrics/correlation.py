@@ -71,7 +71,7 @@ def fit_logistic(pred: Sequence[float], target: Sequence[float]) -> np.ndarray:
 
 def plcc(pred: Sequence[float], target: Sequence[float], fit: bool = True) -> float:
     p, t = _pair(pred, target)
-    if fit:
+    if fit and len(p) > 4:  # four parameters need five points; below that, the raw coefficient
         p = logistic4(p, *fit_logistic(p, t))
     if np.std(p) == 0 or np.std(t) == 0:
         return 0.0

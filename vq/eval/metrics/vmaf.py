@@ -40,7 +40,9 @@ def ffmpeg_with_vmaf() -> str:
         candidates.append(system)
     for exe in candidates:
         try:
-            filters = subprocess.run([exe, "-hide_banner", "-filters"], capture_output=True, text=True, timeout=30)
+            filters = subprocess.run(
+                [exe, "-hide_banner", "-filters"], capture_output=True, text=True, timeout=30
+            )
         except (OSError, subprocess.TimeoutExpired):
             continue
         if " libvmaf " in filters.stdout:
@@ -56,7 +58,9 @@ def ffmpeg_with_vmaf() -> str:
 def vmaf(distorted: np.ndarray, reference: np.ndarray, fps: float = 25.0, threads: int = 2) -> np.ndarray:
     """Per-frame VMAF (0-100) of a uint8 (T, H, W, 3) clip against its reference."""
     if distorted.shape != reference.shape or distorted.ndim != 4 or distorted.dtype != np.uint8:
-        raise UsageError(f"vmaf needs two uint8 (T, H, W, 3) clips of one shape, got {distorted.shape} {reference.shape}")
+        raise UsageError(
+            f"vmaf needs two uint8 (T, H, W, 3) clips of one shape, got {distorted.shape} {reference.shape}"
+        )
     t, h, w, _ = distorted.shape
     exe = ffmpeg_with_vmaf()
     raw = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", f"{fps:g}"]

@@ -1,0 +1,202 @@
+"""Quality (KVQ): degradation chains, VMAF labels, fragments, the label-free set, the
+model's key-frame rule, and the whole path train -> export -> `vq score` -> `vq eval quality`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.helpers import smooth_images, write_images
+from tests.media_factory import clip_frames, make_clip
+from vq.cli.app import main
+from vq.preprocess.fragments import fragments
+from vq.synth.degrade import KINDS, Chain, Degradation, random_chain, random_stage
+
+
+def _clip(n: int = 12, size=(96, 64)) -> np.ndarray:
+    return np.stack(clip_frames(n, size))
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_every_kind_keeps_the_shape_is_seeded_and_degrades(kind):
+    clip = _clip()
+    stage = random_stage(np.random.default_rng(1), kind, severity=0.8)
+    once, twice = stage.apply(clip, 25.0), stage.apply(clip, 25.0)
+    assert once.shape == clip.shape and once.dtype == np.uint8
+    np.testing.assert_array_equal(once, twice)  # a pure function of its parameters
+    assert not np.array_equal(once, clip)
+    again = Degradation.from_json(json.loads(json.dumps(stage.to_json())))
+    np.testing.assert_array_equal(again.apply(clip, 25.0), once)
+
+
+def test_temporal_kinds_repeat_frames_and_spans_stay_inside():
+    clip = _clip(40)
+    frozen = Degradation("stutter", {"freeze": 4, "period": 10, "seed": 0}).apply(clip, 25.0)
+    repeats = sum(np.array_equal(frozen[i], frozen[i - 1]) for i in range(1, len(clip)))
+    assert repeats >= 9
+    part = Degradation("blur", {"sigma": 2.0, "span": [0.25, 0.5]}).apply(clip, 25.0)
+    np.testing.assert_array_equal(part[:10], clip[:10])
+    np.testing.assert_array_equal(part[20:], clip[20:])
+    assert not np.array_equal(part[10:20], clip[10:20])
+
+
+def test_chains_give_every_level_and_round_trip():
+    rng = np.random.default_rng(4)
+    chains = [random_chain(rng, depth=(2, 4)) for _ in range(20)]
+    assert all(2 <= len(c.stages) <= 4 for c in chains)
+    assert sum(c.stages[-1].kind == "encode" for c in chains) >= 8  # most uploads end encoded
+    chain = Chain(
+        (
+            Degradation("blur", {"sigma": 1.0}),
+            Degradation("encode", {"codec": "h264", "preset": "ultrafast", "crf": 40}),
+        )
+    )
+    levels = chain.levels(_clip(), 25.0)
+    assert len(levels) == 2 and Chain.from_json(chain.to_json()) == chain
+    with pytest.raises(Exception, match="unknown degradation"):
+        Degradation("nope").apply(_clip(), 25.0)
+
+
+def test_vmaf_ranks_an_encode_ladder():
+    from vq.eval.metrics.vmaf import vmaf, vmaf_to_mos
+    from vq.media.encode import encode_roundtrip
+
+    clip = _clip(16, (128, 96))
+    same = vmaf(clip, clip).mean()
+    mild = vmaf(encode_roundtrip(clip, 25, codec="h264", crf=28)[0], clip).mean()
+    harsh = vmaf(encode_roundtrip(clip, 25, codec="h264", crf=48)[0], clip).mean()
+    assert same > 90 and same > mild > harsh
+    assert vmaf_to_mos(100.0) == 5.0 and vmaf_to_mos(0.0) == 1.0
+    with pytest.raises(Exception, match="one shape"):
+        vmaf(clip, clip[:, :64])
+
+
+def test_fragments_keep_native_pixels_and_fit_small_frames():
+    clip = np.random.default_rng(0).integers(0, 256, (3, 200, 300, 3), dtype=np.uint8)
+    frag = fragments(clip, grid=4, patch=32)
+    assert frag.shape == (3, 128, 128, 3)
+    # The top-left mini-patch is a native 32x32 block of the frame (centred in its cell).
+    y, x = round((50 - 32) / 2), round((75 - 32) / 2)
+    np.testing.assert_array_equal(frag[:, :32, :32], clip[:, y : y + 32, x : x + 32])
+    np.testing.assert_array_equal(fragments(clip, 4, 32), frag)  # no rng: deterministic
+    small = fragments(clip[:, :20, :40], grid=4, patch=32)
+    assert small.shape == (3, 128, 128, 3)
+
+
+def test_keyframe_selection_marks_the_largest_kl_frames():
+    import jax.numpy as jnp
+
+    from vq.train.models.kvq import keyframe_selection
+
+    kl = jnp.asarray([[0.1, 0.5, 0.3, 0.5, 0.0]])
+    sel = np.asarray(keyframe_selection(kl, 3))[0]  # (T, k)
+    assert sel.sum(axis=0).tolist() == [1, 1, 1] and sel.sum() == 3
+    assert [int(np.argmax(sel[:, j])) for j in range(3)] == [1, 3, 2]  # ties: earlier first
+
+
+def _sources(tmp_path):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for i in range(4):
+        make_clip(videos / f"v{i}.mp4", n=40, size=(160, 96), crf=12)
+    write_images(tmp_path / "photos", smooth_images(4, (200, 300), seed=3))
+    return [tmp_path / "videos", tmp_path / "photos"]
+
+
+def test_label_free_set_is_split_by_source_cached_and_labelled(tmp_path):
+    from vq.synth.quality_data import build_quality_set, chain_rank_accuracy, load_quality_set
+
+    sources = _sources(tmp_path)
+    rows = build_quality_set(sources, tmp_path / "set", holdout=0.25, chains=1, seed=0, frames=8)
+    assert {r.split for r in rows} == {"train", "holdout"}
+    for kind in ("v", "img"):  # stratified: a held-out video and a held-out photo
+        assert any(r.split == "holdout" and kind in r.source for r in rows)
+    assert all(r.split == next(q.split for q in rows if q.source == r.source) for r in rows)
+    pristine = [r for r in rows if r.level == 0]
+    assert len(pristine) == 8 and all(r.vmaf > 90 for r in pristine)
+    assert all(1.0 <= r.mos <= 5.0 for r in rows)
+    clip = np.load(tmp_path / "set" / rows[1].file)
+    assert clip.shape[0] == 8 and clip.dtype == np.uint8
+    again = build_quality_set(sources, tmp_path / "set", holdout=0.25, chains=1, seed=0, frames=8)
+    assert [r.to_json() for r in again] == [r.to_json() for r in rows]  # cached, not rebuilt
+    assert len(load_quality_set(tmp_path / "set", "holdout")) == sum(r.split == "holdout" for r in rows)
+    # The labels' own order is perfect rank accuracy; its reverse is zero.
+    truth = np.asarray([-r.level for r in rows], float)
+    assert chain_rank_accuracy(truth, rows) == 1.0 and chain_rank_accuracy(-truth, rows) == 0.0
+    with pytest.raises(Exception, match="other settings"):
+        build_quality_set(sources, tmp_path / "set", holdout=0.5, chains=1, seed=0, frames=8)
+
+
+def test_kvq_trains_exports_scores_and_evaluates(tmp_path, capsys):
+    from vq.runtimes import open_session
+    from vq.stages.quality import QualityScorer
+
+    sources = _sources(tmp_path)
+    work, art = tmp_path / "work", tmp_path / "kvq"
+    args = ["train", "kvq", "--smoke", "--set-dir", str(tmp_path / "set"), "--out", str(work), "--steps", "6"]
+    for s in sources:
+        args += ["--data", str(s)]
+    assert main(args) == 0, capsys.readouterr().err
+    metrics = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
+    assert "eval/holdout/srocc" in metrics[-1]
+    assert main(["export", "onnx", str(work), "--out", str(art)]) == 0, capsys.readouterr().err
+    card = json.loads((art / "card.json").read_text())
+    assert card["task"] == "kvq" and [o["name"] for o in card["outputs"]] == ["score", "frame_kl"]
+
+    # Scores mean the same on every backend.
+    windows = np.stack([_clip(4, (96, 64)), _clip(4, (96, 64))[::-1]])
+    with QualityScorer(art, backend="ort-cpu") as ort, QualityScorer(art, backend="jax") as ref:
+        a, keys = ort.score_windows(windows)
+        b, _ = ref.score_windows(windows)
+    assert np.all((a >= 1) & (a <= 5)) and np.max(np.abs(a - b)) < 0.01 and keys.shape == (2, 2)
+
+    good = make_clip(tmp_path / "clips" / "good.mp4", n=60, size=(160, 96), crf=18)
+    (tmp_path / "clips" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not a video")
+    out = tmp_path / "scores.jsonl"
+    code = main(
+        [
+            "score",
+            str(tmp_path / "clips"),
+            "--model",
+            str(art),
+            "--json",
+            "--out",
+            str(out),
+            "--segment",
+            "0.8",
+        ]
+    )
+    assert code == 1  # one input failed; the batch went on
+    records = {r["path"].split("/")[-1]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert records["broken.mp4"]["status"] == "error" and "\n" not in records["broken.mp4"]["error"]
+    ok = records["good.mp4"]
+    assert ok["status"] == "ok" and 1 <= ok["score"] <= 5 and len(ok["segments"]) == 3
+    assert ok["segments"][-1]["end"] == pytest.approx(2.4, abs=0.05) and ok["key_frames"]
+    assert good.exists()
+
+    report = tmp_path / "quality.json"
+    code = main(
+        [
+            "eval",
+            "quality",
+            "--sources",
+            str(sources[0]),
+            "--sources",
+            str(sources[1]),
+            "--work",
+            str(tmp_path / "set"),
+            "--model",
+            str(art),
+            "--chains",
+            "1",
+            "--json",
+            str(report),
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    result = json.loads(report.read_text())
+    methods = [row["method"] for row in result["overall"]]
+    assert methods == ["kvq", "laplacian variance"] or methods[-1] == "laplacian variance"
+    assert all(np.isfinite(row["srocc"]) for row in result["overall"])

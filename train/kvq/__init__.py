@@ -1,0 +1,1 @@
+"""Video quality (KVQ): a fragment video transformer on label-free degradation chains."""

@@ -1,0 +1,174 @@
+"""The quality task: KVQ trained on label-free degradation chains.
+
+Data: `vq.synth.quality_data` builds (once, cached) pristine clips, their degraded levels
+and VMAF pseudo-MOS; training reads the train split only. A batch is whole chains: four
+chains of four clips (the pristine clip and its levels; short chains are filled with
+levels of another chain of the same source), every clip of a chain cut at the same time
+and the same fragment positions, so the only difference inside a group is the
+degradation.
+
+Loss: L1 to the pseudo-MOS (the 1-5 scale) plus a margin rank loss over pairs whose order
+is known, both the in-chain order (level k+1 is worse than level k: exact, by
+construction) and the VMAF order across groups (pairs more than 0.2 MOS apart).
+In-training evaluation scores the held-out sources (SROCC / PLCC vs VMAF, in-chain rank
+accuracy) with centred fragments, as the runtime does; the figures are logged, never used
+to pick a checkpoint or a setting (the last step is what is exported).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from vq.errors import UsageError
+from vq.preprocess.fragments import fragments
+from vq.preprocess.normalize import to_model_input
+from vq.synth.quality_data import Version, build_quality_set, chain_rank_accuracy, chains_of, load_quality_set
+from vq.train.kvq.config import KvqConfig
+from vq.train.models import create_model, model_def, model_io
+
+GROUP = 4  # clips per chain in a batch
+
+
+class KvqTask:
+    name = "kvq"
+    model_name = "kvq"
+
+    def __init__(self, config: KvqConfig):
+        if not config.data and not (Path(config.set_dir) / "labels").is_dir():
+            raise UsageError("vq train kvq needs --data (videos, image folders) or a built --set-dir")
+        if config.batch_size % GROUP:
+            raise UsageError(f"batch_size must be a multiple of {GROUP} (whole chains per batch)")
+        self.seed, self.rank_weight, self.margin = config.seed, config.rank_weight, config.margin
+        self.model_kwargs: dict[str, Any] = dict(config.model_kwargs)
+        kwargs = model_def(self.model_name).kwargs(**self.model_kwargs)
+        io = model_io(self.model_name, **self.model_kwargs)
+        prep = io.preprocessing
+        self.frames, self.grid = kwargs["frames"], prep["fragments"]["grid"]
+        self.patch = prep["fragments"]["patch"]
+        self.preprocessing = prep
+        if config.data:
+            build_quality_set(
+                config.data, config.set_dir, holdout=config.holdout, chains=config.chains, seed=config.seed
+            )
+        self.set_dir = Path(config.set_dir)
+        self.train_rows = load_quality_set(self.set_dir, "train")
+        self.chains = chains_of(self.train_rows)
+        if not self.chains:
+            raise UsageError(f"{self.set_dir}: no degradation chains in the train split")
+        try:
+            self.eval_rows = load_quality_set(self.set_dir, "holdout")
+        except UsageError:
+            self.eval_rows = []
+        self._clips: dict[str, np.ndarray] = {}
+        self.data_facts = {
+            "train": list(config.data),
+            "set_dir": str(self.set_dir),
+            "train_sources": len({r.source for r in self.train_rows}),
+            "train_clips": len(self.train_rows),
+            "holdout_sources": len({r.source for r in self.eval_rows}),
+            "holdout_clips": len(self.eval_rows),
+        }
+
+    # -- data ---------------------------------------------------------------------------------
+
+    def clip(self, row: Version) -> np.ndarray:
+        if row.file not in self._clips:  # memory-mapped: fragments touch a few pixels
+            self._clips[row.file] = np.load(self.set_dir / row.file, mmap_mode="r")
+        return self._clips[row.file]
+
+    def fragment_clip(self, row: Version, start: int, rng: np.random.Generator | None) -> np.ndarray:
+        window = self.clip(row)[start : start + self.frames]
+        return fragments(np.asarray(window), self.grid, self.patch, rng)
+
+    def normalise(self, x: np.ndarray) -> np.ndarray:
+        return to_model_input(x, self.preprocessing)
+
+    def batch(self, step: int, rows: range) -> dict[str, np.ndarray]:
+        clips, mos, level, group = [], [], [], []
+        for g in sorted({r // GROUP for r in rows}):
+            rng = np.random.default_rng([self.seed, step, g])
+            members = pick_group(self.chains, rng)
+            position_seed = int(rng.integers(2**31))
+            length = len(self.clip(members[0][0]))
+            start = int(rng.integers(0, max(1, length - self.frames + 1)))
+            for i, (row, in_chain) in enumerate(members):
+                if g * GROUP + i not in rows:
+                    continue
+                # One position draw per group: the same pixels of every version.
+                clips.append(self.fragment_clip(row, start, np.random.default_rng(position_seed)))
+                mos.append(row.mos)
+                level.append(row.level if in_chain else -1)
+                group.append(g)
+        return {
+            "clip": self.normalise(np.stack(clips)),
+            "mos": np.asarray(mos, np.float32),
+            "level": np.asarray(level, np.int32),
+            "group": np.asarray(group, np.int32),
+        }
+
+    # -- model and loss -----------------------------------------------------------------------
+
+    def create_model(self, seed: int) -> nnx.Module:
+        return create_model(self.model_name, seed=seed, **self.model_kwargs)
+
+    def loss(self, model: nnx.Module, batch: dict[str, jax.Array], rng: jax.Array):
+        del rng
+        score, _ = model(batch["clip"])
+        l1 = jnp.mean(jnp.abs(score - batch["mos"]))
+        diff = score[:, None] - score[None, :]  # diff[i, j] > 0: i judged better than j
+        level, group, mos = batch["level"], batch["group"], batch["mos"]
+        known = (level >= 0)[:, None] & (level >= 0)[None, :]
+        in_chain = (group[:, None] == group[None, :]) & known & (level[:, None] < level[None, :])
+        by_vmaf = (group[:, None] != group[None, :]) & (mos[:, None] - mos[None, :] > 0.2)
+        pairs = (in_chain | by_vmaf).astype(jnp.float32)
+        hinge = jnp.maximum(0.0, self.margin - diff)
+        rank = jnp.sum(hinge * pairs) / jnp.maximum(1.0, jnp.sum(pairs))
+        right = jnp.sum((diff > 0) * in_chain) / jnp.maximum(1.0, jnp.sum(in_chain))
+        return l1 + self.rank_weight * rank, {"l1": l1, "rank": rank, "chain_acc": right}
+
+    # -- evaluation ---------------------------------------------------------------------------
+
+    def predict(self, model: nnx.Module, rows: list[Version], batch: int = 16) -> np.ndarray:
+        graphdef, state = nnx.split(model)
+        apply = jax.jit(lambda s, x: nnx.merge(graphdef, s)(x)[0])
+        out = []
+        for i in range(0, len(rows), batch):
+            chunk = rows[i : i + batch]
+            x = np.stack([self.fragment_clip(r, (len(self.clip(r)) - self.frames) // 2, None) for r in chunk])
+            out.append(np.asarray(apply(state, self.normalise(x))))
+        return np.concatenate(out) if out else np.zeros(0)
+
+    def evaluate(self, model: nnx.Module) -> dict[str, float]:
+        if not self.eval_rows:
+            return {}
+        from vq.eval.metrics.correlation import plcc, srocc
+
+        pred = self.predict(model, self.eval_rows)
+        vmaf = np.asarray([r.vmaf for r in self.eval_rows])
+        return {
+            "holdout/srocc": srocc(pred, vmaf),
+            "holdout/plcc": plcc(pred, vmaf),
+            "holdout/chain_rank_acc": chain_rank_accuracy(pred, self.eval_rows),
+            "holdout/mae_mos": float(np.mean(np.abs(pred - np.asarray([r.mos for r in self.eval_rows])))),
+        }
+
+
+def pick_group(
+    chains: dict[tuple[str, int], list[Version]], rng: np.random.Generator
+) -> list[tuple[Version, bool]]:
+    """`GROUP` (version, in chain) pairs of one source: a chain from pristine on, filled
+    with levels of the source's other chains (fillers take no part in in-chain pairs)."""
+    keys = list(chains)
+    source, chain = keys[int(rng.integers(len(keys)))]
+    members = [(r, True) for r in chains[(source, chain)][:GROUP]]
+    others = [r for (s, c), rs in chains.items() if s == source and c != chain for r in rs[1:]]
+    pool = others or chains[(source, chain)][1:]
+    while len(members) < GROUP:
+        members.append((pool[int(rng.integers(len(pool)))], False))
+    return members

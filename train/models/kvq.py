@@ -1,0 +1,217 @@
+"""KVQ: a video transformer over fragment tokens with key-frame attention and two branches.
+
+What the quality seed describes, at a size that trains on two CPU cores:
+
+* **Tokens.** The input is a fragment clip (`vq.preprocess.fragments`: native-resolution
+  mini-patches, ``B, T, S, S, 3``). Each ``token x token`` patch of each frame becomes a
+  token from its pixels *and* their change since the previous frame, so a freeze, a
+  dropped frame or motion blur is visible to every token, not only across attention.
+* **Key frames by KL divergence.** In every block, each frame's token distribution (the
+  softmax over channels of its mean token) is compared with the clip's (the mean of those):
+  the ``k`` frames with the largest KL divergence are the least redundant. Tokens attend
+  within their own frame, then to the tokens of the key frames only: sparse attention in
+  time, ``T*N x k*N`` instead of ``T*N x T*N``. Selection is a rank computed with
+  comparisons and a one-hot matrix, so the graph exports to ONNX without TopK or gathers.
+* **Two branches over clip lengths.** A short branch sees the middle `short_frames` frames
+  (spatial artefacts: noise, blocks, blur show in a few frames) and a long branch all
+  `frames` (stutter, drops, motion blur need time). Both share the tokeniser; their pooled
+  features are concatenated.
+* **Score head** calibrated to 1-5: ``1 + 4 * sigmoid(z)``, trained on the pseudo-MOS.
+
+The model returns the score and each frame's KL divergence (the key frames are the
+largest); `features(clip)` gives the pooled features (QPT and linear probes use them).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from vq.models import TensorSpec
+from vq.train.models import ModelDef, ModelIO
+
+
+def frame_kl(tokens: jax.Array) -> jax.Array:
+    """(B, T, N, D) -> (B, T): KL divergence of each frame's token distribution (softmax
+    over channels of its mean token) from the clip's (the mean of the frames')."""
+    p = jax.nn.softmax(tokens.mean(axis=2), axis=-1)  # (B, T, D)
+    q = p.mean(axis=1, keepdims=True)
+    return jnp.sum(p * (jnp.log(p + 1e-9) - jnp.log(q + 1e-9)), axis=-1)
+
+
+def keyframe_selection(kl: jax.Array, k: int) -> jax.Array:
+    """(B, T) KL -> (B, T, k) one-hot: column j marks the frame with the j-th largest."""
+    t = kl.shape[1]
+    idx = jnp.arange(t)
+    other, me = kl[:, None, :], kl[:, :, None]
+    # rank[b, t] = how many frames come before t (larger KL; ties by index).
+    ahead = (other > me) | ((other == me) & (idx[None, None, :] < idx[None, :, None]))
+    rank = jnp.sum(ahead.astype(jnp.int32), axis=-1)
+    return (rank[..., None] == jnp.arange(k)[None, None, :]).astype(kl.dtype)
+
+
+class Attention(nnx.Module):
+    """Multi-head attention written with einsum (exports cleanly through jax2onnx)."""
+
+    def __init__(self, dim: int, heads: int, *, rngs: nnx.Rngs):
+        self.heads = heads
+        self.q = nnx.Linear(dim, dim, rngs=rngs)
+        self.kv = nnx.Linear(dim, 2 * dim, rngs=rngs)
+        self.out = nnx.Linear(dim, dim, rngs=rngs)
+
+    def __call__(self, x: jax.Array, context: jax.Array) -> jax.Array:
+        b, n, d = x.shape
+        m = context.shape[1]
+        h = self.heads
+        q = self.q(x).reshape(b, n, h, d // h)
+        k, v = jnp.split(self.kv(context).reshape(b, m, 2, h, d // h), 2, axis=2)
+        k, v = k[:, :, 0], v[:, :, 0]
+        logits = jnp.einsum("bnhc,bmhc->bhnm", q, k) / jnp.sqrt(float(d // h))
+        out = jnp.einsum("bhnm,bmhc->bnhc", jax.nn.softmax(logits, axis=-1), v)
+        return self.out(out.reshape(b, n, d))
+
+
+class KeyFrameBlock(nnx.Module):
+    """Attention within each frame, then to the key frames' tokens, then an MLP."""
+
+    def __init__(self, dim: int, heads: int, keyframes: int, *, rngs: nnx.Rngs):
+        self.keyframes = keyframes
+        self.norm1 = nnx.LayerNorm(dim, rngs=rngs)
+        self.spatial = Attention(dim, heads, rngs=rngs)
+        self.norm2 = nnx.LayerNorm(dim, rngs=rngs)
+        self.temporal = Attention(dim, heads, rngs=rngs)
+        self.norm3 = nnx.LayerNorm(dim, rngs=rngs)
+        self.fc1 = nnx.Linear(dim, 2 * dim, rngs=rngs)
+        self.fc2 = nnx.Linear(2 * dim, dim, rngs=rngs)
+
+    def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """(B, T, N, D) -> (the same, each frame's KL divergence (B, T))."""
+        b, t, n, d = x.shape
+        h = self.norm1(x).reshape(b * t, n, d)
+        x = x + self.spatial(h, h).reshape(b, t, n, d)
+        h = self.norm2(x)
+        kl = frame_kl(h)
+        select = keyframe_selection(kl, min(self.keyframes, t))
+        keys = jnp.einsum("btnd,btk->bknd", h, select).reshape(b, -1, d)
+        x = x + self.temporal(h.reshape(b, t * n, d), keys).reshape(b, t, n, d)
+        return x + self.fc2(nnx.gelu(self.fc1(self.norm3(x)))), kl
+
+
+class Branch(nnx.Module):
+    def __init__(self, dim: int, heads: int, depth: int, keyframes: int, *, rngs: nnx.Rngs):
+        self.blocks = nnx.List([KeyFrameBlock(dim, heads, keyframes, rngs=rngs) for _ in range(depth)])
+        self.norm = nnx.LayerNorm(dim, rngs=rngs)
+
+    def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Pooled features (B, D) and the first block's frame KL (B, T)."""
+        kls = []
+        for block in self.blocks:
+            x, kl = block(x)
+            kls.append(kl)
+        return self.norm(x).mean(axis=(1, 2)), kls[0]
+
+
+class KVQ(nnx.Module):
+    def __init__(
+        self,
+        *,
+        frames: int = 16,
+        short_frames: int = 4,
+        size: int = 128,
+        token: int = 16,
+        dim: int = 64,
+        heads: int = 4,
+        depth: int = 2,
+        keyframes: int = 4,
+        branches: str = "short+long",
+        rngs: nnx.Rngs,
+    ):
+        if size % token:
+            raise ValueError(f"fragment size {size} is not a multiple of the token size {token}")
+        if branches not in ("short+long", "short", "long"):
+            raise ValueError(f"branches must be short+long, short or long, got {branches!r}")
+        self.frames, self.short_frames, self.token, self.branches = frames, short_frames, token, branches
+        n = (size // token) ** 2
+        self.embed = nnx.Linear(2 * 3 * token * token, dim, rngs=rngs)
+        self.pos_space = nnx.Param(0.02 * jax.random.normal(rngs.params(), (n, dim)))
+        self.pos_time = nnx.Param(0.02 * jax.random.normal(rngs.params(), (frames, dim)))
+        self.short = (
+            Branch(dim, heads, depth, max(1, keyframes // 2), rngs=rngs) if "short" in branches else None
+        )
+        self.long = Branch(dim, heads, depth, keyframes, rngs=rngs) if "long" in branches else None
+        width = dim * (2 if branches == "short+long" else 1)
+        self.head1 = nnx.Linear(width, dim, rngs=rngs)
+        self.head2 = nnx.Linear(dim, 1, rngs=rngs)
+
+    def tokens(self, clip: jax.Array) -> jax.Array:
+        """(B, T, S, S, 3) -> (B, T, N, D): pixels and their change since the last frame."""
+        b, t, s, _, c = clip.shape
+        previous = jnp.concatenate([clip[:, :1], clip[:, :-1]], axis=1)
+        x = jnp.concatenate([clip, clip - previous], axis=-1)
+        g, p = s // self.token, self.token
+        x = (
+            x.reshape(b, t, g, p, g, p, 2 * c)
+            .transpose(0, 1, 2, 4, 3, 5, 6)
+            .reshape(b, t, g * g, p * p * 2 * c)
+        )
+        return self.embed(x) + self.pos_space[None, None] + self.pos_time[None, :t, None]
+
+    def features(self, clip: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Pooled features of both branches (B, D or 2D), and the frame KL (B, T) of the
+        long branch (the short one's, padded with zeros, when there is no long branch)."""
+        x = self.tokens(clip)
+        parts, kl = [], None
+        mid = (self.frames - self.short_frames) // 2
+        if self.short is not None:
+            feat, short_kl = self.short(x[:, mid : mid + self.short_frames])
+            parts.append(feat)
+            kl = jnp.pad(short_kl, ((0, 0), (mid, self.frames - self.short_frames - mid)))
+        if self.long is not None:
+            feat, kl = self.long(x)
+            parts.append(feat)
+        return jnp.concatenate(parts, axis=-1), kl
+
+    def __call__(self, clip: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Quality on the 1-5 scale (B,), and each frame's KL divergence (B, T): the
+        frames with the largest are the key frames the model attended to."""
+        feat, kl = self.features(clip)
+        logit = self.head2(nnx.gelu(self.head1(feat)))[:, 0]
+        return 1.0 + 4.0 * jax.nn.sigmoid(logit), kl
+
+
+def _kvq_io(frames: int, size: int, keyframes: int, **_: Any) -> ModelIO:
+    return ModelIO(
+        inputs=[TensorSpec("clip", "float32", ("B", frames, size, size, 3))],
+        outputs=[TensorSpec("score", "float32", ("B",)), TensorSpec("frame_kl", "float32", ("B", frames))],
+        preprocessing={
+            "scale": 1 / 255,
+            "mean": [0.45, 0.45, 0.45],
+            "std": [0.25, 0.25, 0.25],
+            "color": "RGB",
+            "fragments": {"grid": size // 32, "patch": 32},
+            "frames": frames,
+            "keyframes": keyframes,
+            "score_range": [1.0, 5.0],
+        },
+    )
+
+
+KVQ_MODEL = ModelDef(
+    build=lambda *, rngs, **kw: KVQ(rngs=rngs, **kw),
+    io=_kvq_io,
+    defaults={
+        "frames": 16,
+        "short_frames": 4,
+        "size": 128,
+        "token": 16,
+        "dim": 64,
+        "heads": 4,
+        "depth": 2,
+        "keyframes": 4,
+        "branches": "short+long",
+    },
+    summary="KVQ video transformer: fragment tokens, KL key-frame attention, short + long branches",
+)

@@ -1,0 +1,172 @@
+"""Quality assessment on held-out sources: a quality model against VMAF and chain order.
+
+`vq eval quality --sources ... --work DIR` builds (once, cached in DIR) the label-free
+bench of `vq.synth.quality_data` from the held-out side of the sources (the same
+whole-source split training uses, so with the training sources none of these pictures
+was trained on), scores every clip with the model through its runtime stage on any
+backend, and reports, overall and per degradation kind:
+
+* SROCC / KROCC / PLCC (after the VQEG 4-parameter logistic) against VMAF;
+* in-chain rank accuracy: within each chain, pristine > level 1 > level 2 ... by
+  construction (the label that needs no reference metric at all);
+* the NTIRE 2024 KVQ challenge score, 0.45 SROCC + 0.45 PLCC + 0.1 rank accuracy.
+
+Baselines run beside it on the same clips: the variance of the Laplacian (the classic
+no-reference sharpness measure) and any other quality models named with ``--compare``
+(say the model trained without QPT, or an ablation).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vq.eval.base import Evaluator, Report, Table, Ui, backend_option, model_option, precision_option
+
+
+@dataclass
+class QualityOptions:
+    sources: list[Path] = field(
+        metadata={"help": "Source videos / image folders (the held-out side is used).", "required": True}
+    )
+    work: Path = field(
+        metadata={"help": "Folder for the bench (clips and VMAF labels, cached).", "required": True}
+    )
+    model: str | None = model_option()
+    backend: str = backend_option()
+    precision: str = precision_option()
+    compare: list[str] = field(
+        default_factory=list, metadata={"help": "More quality models scored beside it (repeatable)."}
+    )
+    holdout: float = field(default=0.25, metadata={"help": "Held-out share (as in training)."})
+    chains: int = field(default=3, metadata={"help": "Degradation chains per source."})
+    seed: int = field(default=0, metadata={"help": "Seed of the chains (as in training)."})
+    split: str = field(default="holdout", metadata={"help": "holdout (default) or all sources."})
+
+
+def laplacian_variance(clip: np.ndarray) -> float:
+    """Mean over frames of the variance of the 4-neighbour Laplacian of luma."""
+    y = clip.astype(np.float32) @ np.asarray([0.299, 0.587, 0.114], np.float32)
+    lap = 4 * y[:, 1:-1, 1:-1] - y[:, :-2, 1:-1] - y[:, 2:, 1:-1] - y[:, 1:-1, :-2] - y[:, 1:-1, 2:]
+    return float(lap.reshape(len(y), -1).var(axis=1).mean())
+
+
+def run(opts: QualityOptions, ui: Ui) -> Report:
+    from vq.eval.metrics.correlation import krocc, kvq_score, plcc, srocc
+    from vq.stages.quality import QualityScorer
+    from vq.synth.quality_data import build_quality_set, chain_rank_accuracy
+
+    splits = ("holdout",) if opts.split == "holdout" else ("train", "holdout")
+    rows = build_quality_set(
+        opts.sources,
+        opts.work,
+        holdout=opts.holdout,
+        chains=opts.chains,
+        seed=opts.seed,
+        splits=splits,
+        ui=ui,
+    )
+    rows = [r for r in rows if r.split in splits]
+    if not rows:
+        from vq.errors import UsageError
+
+        raise UsageError("no clips in the bench (no held-out sources among --sources?)")
+    vmaf = np.asarray([r.vmaf for r in rows])
+    methods: dict[str, np.ndarray] = {}
+    described: dict[str, Any] = {}
+    for name in [opts.model, *opts.compare]:
+        with QualityScorer(name, backend=opts.backend, precision=opts.precision) as scorer:
+            scores = []
+            for r in ui.track(rows, len(rows), f"scoring with {scorer.name}"):
+                clip = np.load(opts.work / r.file, mmap_mode="r")
+                start = (len(clip) - scorer.frames) // 2
+                scores.append(
+                    scorer.score_windows(np.asarray(clip[start : start + scorer.frames])[None])[0][0]
+                )
+            label = scorer.name if scorer.name not in methods else f"{scorer.name}#{len(methods)}"
+            methods[label] = np.asarray(scores)
+            described[label] = scorer.describe()
+    methods["laplacian variance"] = np.asarray(
+        [
+            laplacian_variance(np.load(opts.work / r.file, mmap_mode="r"))
+            for r in ui.track(rows, len(rows), "laplacian")
+        ]
+    )
+
+    def summary(pred: np.ndarray, subset: list[int]) -> dict[str, float]:
+        p, v = pred[subset], vmaf[subset]
+        out: dict[str, float] = {"clips": len(subset)}
+        for name, fn in (("srocc", srocc), ("krocc", krocc), ("plcc", plcc)):
+            out[name] = _or_nan(fn, p, v)
+        out["rank_acc"] = _or_nan(chain_rank_accuracy, p, [rows[i] for i in subset])
+        out["kvq"] = kvq_score(out["srocc"], out["plcc"], out["rank_acc"])
+        return out
+
+    everything = list(range(len(rows)))
+    overall = [{"method": m, **summary(pred, everything)} for m, pred in methods.items()]
+    # Per kind: the chains that contain the kind (their pristine clips included).
+    by_kind: dict[str, list[int]] = defaultdict(list)
+    for i, r in enumerate(rows):
+        kinds = {s["kind"] for s in r.stages}
+        for k in kinds:
+            by_kind[k].append(i)
+    pristine = [i for i, r in enumerate(rows) if r.level == 0]
+    per_kind = []
+    for kind in sorted(by_kind):
+        subset = sorted(set(by_kind[kind]) | set(pristine_of(rows, by_kind[kind], pristine)))
+        for m, pred in methods.items():
+            per_kind.append({"kind": kind, "method": m, **summary(pred, subset)})
+    columns = [
+        ("srocc", "SROCC"),
+        ("krocc", "KROCC"),
+        ("plcc", "PLCC"),
+        ("rank_acc", "in-chain rank acc"),
+        ("kvq", "KVQ score"),
+    ]
+    return Report(
+        tables=[
+            Table(
+                f"quality vs VMAF on {len(rows)} held-out clips ({len({r.source for r in rows})} sources)",
+                [("method", "method"), ("clips", "clips"), *columns],
+                overall,
+            ),
+            Table(
+                "per degradation kind (chains containing it)",
+                [("kind", "kind"), ("method", "method"), ("clips", "clips"), *columns],
+                per_kind,
+            ),
+        ],
+        data={
+            "overall": overall,
+            "per_kind": per_kind,
+            "models": described,
+            "clips": [r.to_json() for r in rows],
+            "scores": {m: p.tolist() for m, p in methods.items()},
+        },
+    )
+
+
+def _or_nan(fn, *args) -> float:
+    """A statistic, or NaN where the subset is too small for it (two clips, one level)."""
+    from vq.errors import UsageError
+
+    try:
+        return float(fn(*args))
+    except UsageError:
+        return float("nan")
+
+
+def pristine_of(rows: list, subset: list[int], pristine: list[int]) -> list[int]:
+    sources = {rows[i].source for i in subset}
+    return [i for i in pristine if rows[i].source in sources]
+
+
+EVALUATOR = Evaluator(
+    summary="no-reference quality vs VMAF and chain order on held-out sources (SROCC, PLCC, KVQ score)",
+    options=QualityOptions,
+    run=run,
+)

@@ -1,0 +1,261 @@
+"""Label-free quality data: pristine clips, degradation chains, VMAF pseudo-MOS, cached.
+
+The quality seed builds KVQ's training set without human ratings: clips go through
+online-like degradation and encoding chains, and the labels are what the construction
+knows. Here every source (a video, or a photo filmed by a camera move) gives one pristine
+clip of `frames` consecutive frames; each of `chains` random chains (`vq.synth.degrade`)
+degrades it stage by stage, and every level is one *version* with two labels:
+
+* its place in the chain (``level``: 0 is pristine; higher is worse, by construction);
+* VMAF against the pristine clip (full-reference, per frame, pooled by the mean), mapped
+  to the 1-5 scale (`vq.eval.metrics.vmaf.vmaf_to_mos`): the pseudo-MOS.
+
+Whole sources are split into train and hold-out by a hash of their name
+(`split_sources`), so no picture of a held-out source is ever trained on. Each version is a
+uint8 ``(T, H, W, 3)`` ``.npy`` (memory-mapped for training: random fragments need
+random access, not a decode) and each finished source adds one JSON record file; a build
+that stops resumes where it was, and nothing is half-written (atomic files).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vq.errors import MediaError, UsageError
+from vq.fsutil import atomic_path, atomic_write_text
+from vq.images import IMAGE_SUFFIXES, read_rgb
+from vq.media.video import VIDEO_SUFFIXES
+from vq.synth.degrade import Chain, random_chain
+
+CLIP_FRAMES = 32
+MAX_SIDE = 512
+IMAGE_FPS = 25.0
+
+
+@dataclass(frozen=True)
+class QualitySource:
+    name: str  # "folder/file" (unique across the given roots)
+    path: Path
+    kind: str  # "video" | "image"
+
+
+@dataclass
+class Version:
+    """One clip of the set and its labels (a row of the manifest)."""
+
+    id: str  # "<source key>/c<chain>l<level>"
+    source: str
+    split: str  # "train" | "holdout"
+    chain: int  # chain number within the source; -1 for the pristine clip
+    level: int  # stages applied (0: pristine)
+    stages: list[dict[str, Any]]  # the chain up to this level, exactly
+    vmaf: float  # mean over frames
+    mos: float  # pseudo-MOS on 1-5
+    fps: float
+    file: str  # relative to the set folder
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _hash(name: str) -> int:
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big")
+
+
+def split_sources(sources: list[QualitySource], fraction: float) -> dict[str, str]:
+    """Source name -> "train" or "holdout": whole sources, by a stable hash of the name,
+    stratified by kind, so videos (the only real motion) are held out in the same share
+    as photos rather than by luck of a small draw."""
+    split: dict[str, str] = {}
+    for kind in ("video", "image"):
+        ranked = sorted((s.name for s in sources if s.kind == kind), key=_hash)
+        cut = round(fraction * len(ranked))
+        split.update({name: "holdout" if i < cut else "train" for i, name in enumerate(ranked)})
+    return split
+
+
+def find_sources(paths: Iterable[str | Path]) -> list[QualitySource]:
+    """Videos and images under `paths` (recursive), sorted. Low-resolution twins of the SR
+    sets (``*_lr_x*`` folders) are left out: they are the same pictures, downscaled."""
+    found: list[QualitySource] = []
+    for root in map(Path, paths):
+        if not root.exists():
+            raise UsageError(f"{root}: no such file or folder")
+        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        for f in files:
+            if "_lr_x" in f.parent.name:
+                continue
+            suffix = f.suffix.lower()
+            kind = "video" if suffix in VIDEO_SUFFIXES else "image" if suffix in IMAGE_SUFFIXES else None
+            if kind:
+                found.append(QualitySource(f"{f.parent.name}/{f.name}", f, kind))
+    if not found:
+        raise UsageError(f"no videos or images under {', '.join(map(str, paths))}")
+    return found
+
+
+def _even(x: float) -> int:
+    return max(16, int(x) // 2 * 2)
+
+
+def pristine_clip(
+    source: QualitySource, rng: np.random.Generator, frames: int = CLIP_FRAMES
+) -> tuple[np.ndarray, float]:
+    """`frames` consecutive frames of `source` at most `MAX_SIDE` px: a window from the
+    middle part of a video (decoded with the loop filter on: no decoder shortcut may add
+    artefacts to a pristine clip), or a camera move over an image at `IMAGE_FPS`."""
+    if source.kind == "image":
+        from vq.synth.motion import move_frames, random_move
+
+        photo = read_rgb(source.path)
+        h, w = photo.shape[:2]
+        # Windows of about 60 % of the picture, so the move samples the photo at (or
+        # below) its own resolution: no upscaling blur in the pristine clip.
+        scale = min(1.0, MAX_SIDE / (0.6 * max(w, h)))
+        size = (_even(0.6 * w * scale), _even(0.6 * h * scale))
+        move = random_move((w, h), size, rng)
+        return np.stack(list(move_frames(photo, move, frames))), IMAGE_FPS
+    from vq.media import open_video
+
+    with open_video(source.path) as video:
+        info = video.info
+        fps = float(info.fps or 25.0)
+        duration = float(info.duration or frames / fps)
+        span = frames / fps
+        start = float(rng.uniform(0.2, 0.6)) * max(0.0, duration - span)
+        times = start + np.arange(frames) / fps
+        clip = video.sample(times=times, max_side=MAX_SIDE, fast=False).images
+    if len(clip) < frames:
+        raise MediaError(f"{source.path}: only {len(clip)} of {frames} frames from {start:.2f} s")
+    h, w = clip.shape[1:3]
+    return np.ascontiguousarray(clip[:, : h // 2 * 2, : w // 2 * 2]), fps
+
+
+def _key(name: str) -> str:
+    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in name.replace("/", "__"))
+    return f"{stem}-{hashlib.sha256(name.encode()).hexdigest()[:6]}"
+
+
+def _save_clip(path: Path, clip: np.ndarray) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, clip)
+
+
+def build_source(
+    source: QualitySource,
+    out: Path,
+    split: str,
+    chains: int,
+    seed: int,
+    frames: int = CLIP_FRAMES,
+    depth: tuple[int, int] = (1, 4),
+) -> list[Version]:
+    """Every version of one source (pristine + each chain's levels), written under `out`."""
+    from vq.eval.metrics.vmaf import vmaf, vmaf_to_mos
+
+    key = _key(source.name)
+    rng = np.random.default_rng([seed, _hash(source.name)])
+    clip, fps = pristine_clip(source, rng, frames)
+    (out / "clips" / key).mkdir(parents=True, exist_ok=True)
+
+    def version(chain_no: int, level: int, stages: list[dict[str, Any]], frames_: np.ndarray) -> Version:
+        vid = f"{key}/c{chain_no}l{level}" if chain_no >= 0 else f"{key}/pristine"
+        rel = f"clips/{vid}.npy"
+        _save_clip(out / rel, frames_)
+        score = float(np.mean(vmaf(frames_, clip, fps)))
+        return Version(
+            vid, source.name, split, chain_no, level, stages, score, float(vmaf_to_mos(score)), fps, rel
+        )
+
+    versions = [version(-1, 0, [], clip)]
+    for c in range(chains):
+        chain = random_chain(rng, depth=depth)
+        for level, degraded in enumerate(chain.levels(clip, fps), start=1):
+            versions.append(version(c, level, Chain(chain.stages[:level]).to_json(), degraded))
+    return versions
+
+
+def build_quality_set(
+    paths: Iterable[str | Path],
+    out: str | Path,
+    *,
+    holdout: float = 0.25,
+    chains: int = 2,
+    seed: int = 0,
+    frames: int = CLIP_FRAMES,
+    splits: tuple[str, ...] = ("train", "holdout"),
+    ui: Any = None,
+) -> list[Version]:
+    """Build (or finish building) the set under `out`; returns every version's record.
+    Sources that cannot be read are skipped with a note (a batch goes on)."""
+    from vq.eval.base import QuietUi
+
+    ui = ui or QuietUi()
+    out = Path(out)
+    found = find_sources(paths)
+    split_of = split_sources(found, holdout)
+    sources = [s for s in found if split_of[s.name] in splits]
+    settings = {"holdout": holdout, "chains": chains, "seed": seed, "frames": frames}
+    settings_file = out / "settings.json"
+    if settings_file.exists() and json.loads(settings_file.read_text()) != settings:
+        raise UsageError(
+            f"{out} was built with other settings ({settings_file.read_text().strip()}); use a new folder"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(settings_file, json.dumps(settings))
+    records: list[Version] = []
+    for source in ui.track(sources, len(sources), "building quality set"):
+        label_file = out / "labels" / f"{_key(source.name)}.json"
+        if label_file.exists():
+            records.extend(Version(**r) for r in json.loads(label_file.read_text()))
+            continue
+        try:
+            versions = build_source(source, out, split_of[source.name], chains, seed, frames)
+        except MediaError as e:
+            ui.note(f"skipped {source.name}: {e}", warn=True)
+            continue
+        atomic_write_text(label_file, json.dumps([v.to_json() for v in versions], indent=1))
+        records.extend(versions)
+    return records
+
+
+def load_quality_set(folder: str | Path, split: str | None = None) -> list[Version]:
+    """The records of a built set (one split, or all)."""
+    folder = Path(folder)
+    files = sorted((folder / "labels").glob("*.json"))
+    if not files:
+        raise UsageError(f"{folder}: no quality set here (vq train kvq and vq eval quality build one)")
+    rows = [Version(**r) for f in files for r in json.loads(f.read_text())]
+    return [r for r in rows if split is None or r.split == split]
+
+
+def chains_of(rows: list[Version]) -> dict[tuple[str, int], list[Version]]:
+    """(source, chain) -> [pristine, level 1, level 2, ...]."""
+    pristine = {r.source: r for r in rows if r.level == 0}
+    chains: dict[tuple[str, int], list[Version]] = defaultdict(list)
+    for r in rows:
+        if r.level > 0 and r.source in pristine:
+            chains[(r.source, r.chain)].append(r)
+    return {k: [pristine[k[0]], *sorted(v, key=lambda r: r.level)] for k, v in sorted(chains.items())}
+
+
+def chain_rank_accuracy(pred: np.ndarray, rows: list[Version]) -> float:
+    """Share of in-chain pairs (pristine included) scored in the constructed order."""
+    from vq.eval.metrics.correlation import rank_accuracy
+
+    scores, truth, groups = [], [], []
+    index = {id(r): i for i, r in enumerate(rows)}
+    for (source, chain), members in chains_of(rows).items():
+        for r in members:
+            scores.append(pred[index[id(r)]])
+            truth.append(-r.level)
+            groups.append(f"{source}#{chain}")
+    return rank_accuracy(scores, truth, groups)
