@@ -140,5 +140,13 @@ register_task(
         default_model="vq-kvq",
     )
 )
+register_task(
+    TaskDef(
+        name="qpt",
+        summary="quality-aware pretraining of the KVQ backbone: contrastive, same degradation = positive",
+        config="vq.train.qpt.config:get_config",
+        task="vq.train.qpt.task:QptTask",
+    )
+)
 # Harnesses that measure a pipeline step rather than a model task.
 EVALUATORS.register("content-box", "vq.eval.content_box:EVALUATOR")

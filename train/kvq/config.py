@@ -29,6 +29,13 @@ class KvqConfig(TrainConfig):
     )
     holdout: float = field(default=0.25, metadata={"help": "Share of whole sources held out (per kind)."})
     chains: int = field(default=3, metadata={"help": "Degradation chains per source."})
+    pretrained: str | None = field(
+        default=None, metadata={"help": "A QPT workdir (vq train qpt) whose backbone initialises the model."}
+    )
+    probe: bool = field(
+        default=False, metadata={"help": "Train the score head only (a linear probe of the backbone)."}
+    )
+    plcc_weight: float = field(default=1.0, metadata={"help": "Weight of the 1 - PLCC batch loss."})
     rank_weight: float = field(default=1.0, metadata={"help": "Weight of the pairwise rank loss."})
     margin: float = field(default=0.05, metadata={"help": "Rank-loss margin on the 1-5 scale."})
     model_kwargs: dict = field(
@@ -39,13 +46,13 @@ class KvqConfig(TrainConfig):
 
 def get_config(smoke: bool = False) -> KvqConfig:
     config = KvqConfig(
-        steps=1500,
+        steps=1800,  # ~25 min on 2 CPU cores
         batch_size=16,  # 4 chains x (pristine + 3 levels): every batch has in-chain pairs
-        learning_rate=5e-4,
+        learning_rate=1e-3,
         warmup_steps=100,
         weight_decay=0.05,
         log_every=25,
-        eval_every=500,
+        eval_every=600,
         checkpoint_every=250,
     )
     if smoke:

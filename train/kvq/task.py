@@ -7,7 +7,7 @@ levels of another chain of the same source), every clip of a chain cut at the sa
 and the same fragment positions, so the only difference inside a group is the
 degradation.
 
-Loss: L1 to the pseudo-MOS (the 1-5 scale) plus a margin rank loss over pairs whose order
+Loss: L1 to the pseudo-MOS (the 1-5 scale), 1 - PLCC over the batch, and a margin rank loss over pairs whose order
 is known, both the in-chain order (level k+1 is worse than level k: exact, by
 construction) and the VMAF order across groups (pairs more than 0.2 MOS apart).
 In-training evaluation scores the held-out sources (SROCC / PLCC vs VMAF, in-chain rank
@@ -37,14 +37,16 @@ GROUP = 4  # clips per chain in a batch
 
 class KvqTask:
     name = "kvq"
-    model_name = "kvq"
 
     def __init__(self, config: KvqConfig):
+        self.model_name = "kvq_probe" if config.probe else "kvq"
+        self.pretrained = config.pretrained
         if not config.data and not (Path(config.set_dir) / "labels").is_dir():
             raise UsageError("vq train kvq needs --data (videos, image folders) or a built --set-dir")
         if config.batch_size % GROUP:
             raise UsageError(f"batch_size must be a multiple of {GROUP} (whole chains per batch)")
         self.seed, self.rank_weight, self.margin = config.seed, config.rank_weight, config.margin
+        self.plcc_weight = config.plcc_weight
         self.model_kwargs: dict[str, Any] = dict(config.model_kwargs)
         kwargs = model_def(self.model_name).kwargs(**self.model_kwargs)
         io = model_io(self.model_name, **self.model_kwargs)
@@ -115,7 +117,10 @@ class KvqTask:
     # -- model and loss -----------------------------------------------------------------------
 
     def create_model(self, seed: int) -> nnx.Module:
-        return create_model(self.model_name, seed=seed, **self.model_kwargs)
+        model = create_model(self.model_name, seed=seed, **self.model_kwargs)
+        if self.pretrained:
+            nnx.update(model, nnx.state(pretrained_backbone(self.pretrained, self.model_kwargs)))
+        return model
 
     def loss(self, model: nnx.Module, batch: dict[str, jax.Array], rng: jax.Array):
         del rng
@@ -130,7 +135,12 @@ class KvqTask:
         hinge = jnp.maximum(0.0, self.margin - diff)
         rank = jnp.sum(hinge * pairs) / jnp.maximum(1.0, jnp.sum(pairs))
         right = jnp.sum((diff > 0) * in_chain) / jnp.maximum(1.0, jnp.sum(in_chain))
-        return l1 + self.rank_weight * rank, {"l1": l1, "rank": rank, "chain_acc": right}
+        # 1 - PLCC: scale-free, so predictions cannot sit near the batch mean and pay
+        # only the L1 (FAST-VQA and DOVER train with it for the same reason).
+        sc, mc = score - score.mean(), mos - mos.mean()
+        plcc = jnp.sum(sc * mc) / (jnp.sqrt(jnp.sum(sc**2) * jnp.sum(mc**2)) + 1e-6)
+        total = l1 + self.plcc_weight * (1.0 - plcc) + self.rank_weight * rank
+        return total, {"l1": l1, "rank": rank, "plcc": plcc, "chain_acc": right}
 
     # -- evaluation ---------------------------------------------------------------------------
 
@@ -172,3 +182,25 @@ def pick_group(
     while len(members) < GROUP:
         members.append((pool[int(rng.integers(len(pool)))], False))
     return members
+
+
+def pretrained_backbone(workdir: str, model_kwargs: dict[str, Any]) -> nnx.Module:
+    """The KVQ backbone of a QPT run (its latest checkpoint); the architecture must match."""
+    import json
+
+    from vq.train.trainer import load_trained_model
+
+    recorded = (
+        json.loads((Path(workdir) / "config.json").read_text())
+        if (Path(workdir) / "config.json").exists()
+        else None
+    )
+    if not recorded or recorded.get("task") != "qpt":
+        raise UsageError(f"{workdir}: not a QPT workdir (train one with vq train qpt)")
+    backbone_kwargs = recorded["model_kwargs"]["backbone_kwargs"]
+    if model_def("kvq").kwargs(**backbone_kwargs) != model_def("kvq").kwargs(**model_kwargs):
+        raise UsageError(
+            f"{workdir}: its backbone options {backbone_kwargs} differ from this run's {model_kwargs}"
+        )
+    backbone, _step = load_trained_model("qpt", recorded["model_kwargs"], workdir)
+    return backbone

@@ -71,6 +71,18 @@ MODELS.register(
     summary="KVQ quality transformer: fragment tokens, KL key frames, short + long branches",
 )
 MODELS.register(
+    "kvq_probe",
+    "vq.train.models.kvq:KVQ_PROBE",
+    extra="train",
+    summary="KVQ with only the score head trained (linear probe of a pretrained backbone)",
+)
+MODELS.register(
+    "qpt",
+    "vq.train.models.kvq:QPT_MODEL",
+    extra="train",
+    summary="QPT: contrastive quality-aware pretraining of the KVQ backbone",
+)
+MODELS.register(
     "sr_residual",
     "vq.train.models.sr:SR_RESIDUAL",
     extra="train",

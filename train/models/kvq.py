@@ -127,15 +127,32 @@ class KVQ(nnx.Module):
         depth: int = 2,
         keyframes: int = 4,
         branches: str = "short+long",
+        stem: str = "linear",
         rngs: nnx.Rngs,
     ):
         if size % token:
             raise ValueError(f"fragment size {size} is not a multiple of the token size {token}")
         if branches not in ("short+long", "short", "long"):
             raise ValueError(f"branches must be short+long, short or long, got {branches!r}")
+        if stem not in ("conv", "linear") or (stem == "conv" and token % 8):
+            raise ValueError(f"stem must be conv (token a multiple of 8) or linear, got {stem!r}, token {token}")
         self.frames, self.short_frames, self.token, self.branches = frames, short_frames, token, branches
         n = (size // token) ** 2
-        self.embed = nnx.Linear(2 * 3 * token * token, dim, rngs=rngs)
+        if stem == "conv":
+            # Three stride-2 3x3 convolutions before the tokens ("early convolutions help
+            # transformers see"): local energy, edges and blocking are nonlinear in the
+            # pixels, which a linear patch embedding on little data learns slowly.
+            self.stem = nnx.List(
+                [
+                    nnx.Conv(6, 24, (3, 3), strides=(2, 2), rngs=rngs),
+                    nnx.Conv(24, 48, (3, 3), strides=(2, 2), rngs=rngs),
+                    nnx.Conv(48, 64, (3, 3), strides=(2, 2), rngs=rngs),
+                ]
+            )
+            self.embed = nnx.Linear(64 * (token // 8) ** 2, dim, rngs=rngs)
+        else:
+            self.stem = None
+            self.embed = nnx.Linear(2 * 3 * token * token, dim, rngs=rngs)
         self.pos_space = nnx.Param(0.02 * jax.random.normal(rngs.params(), (n, dim)))
         self.pos_time = nnx.Param(0.02 * jax.random.normal(rngs.params(), (frames, dim)))
         self.short = (
@@ -152,6 +169,12 @@ class KVQ(nnx.Module):
         previous = jnp.concatenate([clip[:, :1], clip[:, :-1]], axis=1)
         x = jnp.concatenate([clip, clip - previous], axis=-1)
         g, p = s // self.token, self.token
+        if self.stem is not None:
+            x = x.reshape(b * t, s, s, 2 * c)
+            for conv in self.stem:
+                x = nnx.gelu(conv(x))
+            p, c = p // 8, x.shape[-1] // 2  # the map is 8x smaller; 2c = its channels
+            x = x.reshape(b, t, s // 8, s // 8, 2 * c)
         x = (
             x.reshape(b, t, g, p, g, p, 2 * c)
             .transpose(0, 1, 2, 4, 3, 5, 6)
@@ -212,6 +235,52 @@ KVQ_MODEL = ModelDef(
         "depth": 2,
         "keyframes": 4,
         "branches": "short+long",
+        "stem": "linear",
     },
     summary="KVQ video transformer: fragment tokens, KL key-frame attention, short + long branches",
+)
+
+
+def _head_only(path, value) -> bool:
+    """A linear probe: only the score head is optimised, the backbone stays as loaded."""
+    return isinstance(value, nnx.Param) and path[0] in ("head1", "head2")
+
+
+KVQ_PROBE = ModelDef(
+    build=KVQ_MODEL.build,
+    io=KVQ_MODEL.io,
+    defaults=KVQ_MODEL.defaults,
+    summary="KVQ with a frozen backbone: a probe of what pretraining learned",
+    trainable=_head_only,
+)
+
+
+class QPT(nnx.Module):
+    """Quality-aware pretraining wrapper: a KVQ backbone and a projection head whose
+    embeddings are compared by InfoNCE (`vq.train.qpt`)."""
+
+    def __init__(self, *, backbone_kwargs: dict[str, Any], proj_dim: int = 64, rngs: nnx.Rngs):
+        self.backbone = KVQ(rngs=rngs, **{**KVQ_MODEL.defaults, **backbone_kwargs})
+        width = self.backbone.head1.in_features
+        self.proj1 = nnx.Linear(width, width, rngs=rngs)
+        self.proj2 = nnx.Linear(width, proj_dim, rngs=rngs)
+
+    def __call__(self, clip: jax.Array) -> jax.Array:
+        feat, _ = self.backbone.features(clip)
+        z = self.proj2(nnx.gelu(self.proj1(feat)))
+        return z / (jnp.linalg.norm(z, axis=-1, keepdims=True) + 1e-6)
+
+
+def _not_head(path, value) -> bool:
+    """QPT trains the backbone and projection; the score head is left for fine-tuning."""
+    return isinstance(value, nnx.Param) and not (path[0] == "backbone" and path[1] in ("head1", "head2"))
+
+
+QPT_MODEL = ModelDef(
+    build=lambda *, rngs, **kw: QPT(rngs=rngs, **kw),
+    io=lambda **kw: _kvq_io(**{**KVQ_MODEL.defaults, **kw["backbone_kwargs"]}),
+    defaults={"backbone_kwargs": {}, "proj_dim": 64},
+    summary="QPT wrapper: KVQ backbone + projection (the backbone is exported)",
+    trainable=_not_head,
+    exports=lambda **kw: ("backbone", "kvq", dict(kw["backbone_kwargs"])),
 )

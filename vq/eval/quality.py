@@ -11,9 +11,10 @@ backend, and reports, overall and per degradation kind:
   construction (the label that needs no reference metric at all);
 * the NTIRE 2024 KVQ challenge score, 0.45 SROCC + 0.45 PLCC + 0.1 rank accuracy.
 
-Baselines run beside it on the same clips: the variance of the Laplacian (the classic
-no-reference sharpness measure) and any other quality models named with ``--compare``
-(say the model trained without QPT, or an ablation).
+Baselines run beside it on the same clips: NIQE (`vq.eval.metrics.niqe`, its pristine
+model fitted on the train split's pristine clips), the variance of the Laplacian (the
+classic no-reference sharpness measure) and any other quality models named with
+``--compare`` (say the model trained without QPT, or an ablation).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from vq.errors import UsageError
 from vq.eval.base import Evaluator, Report, Table, Ui, backend_option, model_option, precision_option
 
 
@@ -46,6 +48,10 @@ class QualityOptions:
     chains: int = field(default=3, metadata={"help": "Degradation chains per source."})
     seed: int = field(default=0, metadata={"help": "Seed of the chains (as in training)."})
     split: str = field(default="holdout", metadata={"help": "holdout (default) or all sources."})
+    niqe: bool = field(
+        default=True,
+        metadata={"help": "Run NIQE beside it (its pristine model is fitted on the train split's clips)."},
+    )
 
 
 def laplacian_variance(clip: np.ndarray) -> float:
@@ -60,20 +66,21 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
     from vq.stages.quality import QualityScorer
     from vq.synth.quality_data import build_quality_set, chain_rank_accuracy
 
+    if opts.split not in ("holdout", "all"):
+        raise UsageError(f"--split must be holdout or all, got {opts.split!r}")
     splits = ("holdout",) if opts.split == "holdout" else ("train", "holdout")
-    rows = build_quality_set(
+    # NIQE's pristine model needs the train split's pristine clips: build both then.
+    every = build_quality_set(
         opts.sources,
         opts.work,
         holdout=opts.holdout,
         chains=opts.chains,
         seed=opts.seed,
-        splits=splits,
+        splits=("train", "holdout") if opts.niqe else splits,
         ui=ui,
     )
-    rows = [r for r in rows if r.split in splits]
+    rows = [r for r in every if r.split in splits]
     if not rows:
-        from vq.errors import UsageError
-
         raise UsageError("no clips in the bench (no held-out sources among --sources?)")
     vmaf = np.asarray([r.vmaf for r in rows])
     methods: dict[str, np.ndarray] = {}
@@ -82,7 +89,7 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
         with QualityScorer(name, backend=opts.backend, precision=opts.precision) as scorer:
             scores = []
             for r in ui.track(rows, len(rows), f"scoring with {scorer.name}"):
-                clip = np.load(opts.work / r.file, mmap_mode="r")
+                clip = _load(opts.work, r)
                 start = (len(clip) - scorer.frames) // 2
                 scores.append(
                     scorer.score_windows(np.asarray(clip[start : start + scorer.frames])[None])[0][0]
@@ -90,11 +97,23 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
             label = scorer.name if scorer.name not in methods else f"{scorer.name}#{len(methods)}"
             methods[label] = np.asarray(scores)
             described[label] = scorer.describe()
+    if opts.niqe:
+        from vq.eval.metrics.niqe import fit_pristine, niqe
+
+        pristine = [r for r in every if r.split == "train" and r.level == 0]
+        try:
+            model = fit_pristine([f for r in pristine for f in _every_fourth(_load(opts.work, r))])
+        except UsageError as e:  # a tiny bench: say so, and report the rest
+            ui.note(f"NIQE left out: {e}", warn=True)
+        else:
+            ui.note(f"NIQE pristine model: {model.patches} patches from {len(pristine)} train-split clips")
+            niqe_scores = [
+                np.mean([niqe(frame, model) for frame in _every_fourth(_load(opts.work, r))])
+                for r in ui.track(rows, len(rows), "NIQE")
+            ]
+            methods["NIQE (negated)"] = -np.asarray(niqe_scores)  # lower NIQE is better
     methods["laplacian variance"] = np.asarray(
-        [
-            laplacian_variance(np.load(opts.work / r.file, mmap_mode="r"))
-            for r in ui.track(rows, len(rows), "laplacian")
-        ]
+        [laplacian_variance(_load(opts.work, r)) for r in ui.track(rows, len(rows), "laplacian")]
     )
 
     def summary(pred: np.ndarray, subset: list[int]) -> dict[str, float]:
@@ -148,6 +167,15 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
             "scores": {m: p.tolist() for m, p in methods.items()},
         },
     )
+
+
+def _load(work: Path, row) -> np.ndarray:
+    return np.load(work / row.file, mmap_mode="r")
+
+
+def _every_fourth(clip: np.ndarray) -> list[np.ndarray]:
+    """Four frames spread over a clip (NIQE is a picture measure)."""
+    return [np.asarray(clip[i]) for i in np.linspace(0, len(clip) - 1, 4).round().astype(int)]
 
 
 def _or_nan(fn, *args) -> float:

@@ -337,11 +337,19 @@ def encode_roundtrip(
         path = Path(tmp) / "clip.mkv"
         # One thread: a degradation must be a pure function of its parameters.
         kwargs: dict[str, Any] = dict(codec=codec, crf=crf, bitrate=bitrate, preset=preset, threads=1)
-        single = {"h264": {"threads": "1", "lookahead-threads": "1"}, "hevc": {"pools": "none", "frame-threads": "1"}}
+        single = {
+            "h264": {"threads": "1", "lookahead-threads": "1"},
+            "hevc": {"pools": "none", "frame-threads": "1"},
+        }
         kwargs["codec_params"] = single.get(codec, {})
         if two_pass:
             stats = str(Path(tmp) / "pass.log")
-            write_video(path, even, fps, **{**kwargs, "codec_params": {**kwargs["codec_params"], "pass": "1", "stats": stats}})
+            write_video(
+                path,
+                even,
+                fps,
+                **{**kwargs, "codec_params": {**kwargs["codec_params"], "pass": "1", "stats": stats}},
+            )
             kwargs["codec_params"] = {**kwargs["codec_params"], "pass": "2", "stats": stats}
         write_video(path, even, fps, **kwargs)
         size = path.stat().st_size

@@ -1,0 +1,1 @@
+"""Quality-aware pretraining (QPT) of the KVQ backbone: contrastive on degradations."""
