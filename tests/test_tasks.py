@@ -30,11 +30,14 @@ TOY = TaskDef(
 
 
 def test_registered_tasks_have_configs_stages_and_evaluators():
-    assert {"embed", "enhance"} <= set(TASKS.names())
+    assert {"embed", "enhance", "kvq", "qpt"} <= set(TASKS.names())
     for name in TASKS.names():
         defn = TASKS.get(name)
         config, smoke = defn.get_config(), defn.get_config(smoke=True)
         assert type(config) is type(smoke) and smoke.steps < config.steps
+        if name == "qpt":  # pretraining only: its backbone is fine-tuned by kvq, never served
+            assert defn.stage is None and name not in STAGES
+            continue
         assert name in STAGES and STAGES.get(name).task == name
         for evaluator in defn.evaluators:
             assert EVALUATORS.get(evaluator).summary

@@ -75,6 +75,8 @@ class KvqTask:
             "train_clips": len(self.train_rows),
             "holdout_sources": len({r.source for r in self.eval_rows}),
             "holdout_clips": len(self.eval_rows),
+            # Everything else under --data trained; these sources never did.
+            "holdout_source_names": sorted({r.source for r in self.eval_rows}),
         }
 
     # -- data ---------------------------------------------------------------------------------
