@@ -7,9 +7,10 @@ levels of another chain of the same source), every clip of a chain cut at the sa
 and the same fragment positions, so the only difference inside a group is the
 degradation.
 
-Loss: L1 to the pseudo-MOS (the 1-5 scale), 1 - PLCC over the batch, and a margin rank loss over pairs whose order
-is known, both the in-chain order (level k+1 is worse than level k: exact, by
-construction) and the VMAF order across groups (pairs more than 0.2 MOS apart).
+Loss: L1 to the pseudo-MOS (the 1-5 scale), 1 - PLCC over the batch, and a margin rank
+loss over pairs whose order is known, both the in-chain order (level k+1 is worse than
+level k: exact, by construction) and the VMAF order across groups (pairs more than 0.2
+MOS apart).
 In-training evaluation scores the held-out sources (SROCC / PLCC vs VMAF, in-chain rank
 accuracy) with centred fragments, as the runtime does; the figures are logged, never used
 to pick a checkpoint or a setting (the last step is what is exported).

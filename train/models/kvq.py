@@ -135,7 +135,9 @@ class KVQ(nnx.Module):
         if branches not in ("short+long", "short", "long"):
             raise ValueError(f"branches must be short+long, short or long, got {branches!r}")
         if stem not in ("conv", "linear") or (stem == "conv" and token % 8):
-            raise ValueError(f"stem must be conv (token a multiple of 8) or linear, got {stem!r}, token {token}")
+            raise ValueError(
+                f"stem must be conv (token a multiple of 8) or linear, got {stem!r}, token {token}"
+            )
         self.frames, self.short_frames, self.token, self.branches = frames, short_frames, token, branches
         n = (size // token) ** 2
         if stem == "conv":

@@ -80,7 +80,9 @@ def patch_features(luma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         p = PATCH // scale
         rows, cols = img.shape[0] // p, img.shape[1] // p
         if rows == 0 or cols == 0:
-            raise UsageError(f"NIQE needs pictures of at least {PATCH}x{PATCH} px, got {luma.shape[1]}x{luma.shape[0]}")
+            raise UsageError(
+                f"NIQE needs pictures of at least {PATCH}x{PATCH} px, got {luma.shape[1]}x{luma.shape[0]}"
+            )
         per_scale = []
         for i in range(rows):
             for j in range(cols):
