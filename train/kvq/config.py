@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 
 from vq.train.config import TrainConfig
 
+# A seconds-long KVQ (smoke runs of kvq and qpt: a QPT backbone must fit the fine-tuning run).
+SMOKE_MODEL = {"frames": 4, "short_frames": 2, "size": 64, "dim": 16, "depth": 1, "heads": 2, "keyframes": 2}
+
 
 @dataclass
 class KvqConfig(TrainConfig):
@@ -58,13 +61,5 @@ def get_config(smoke: bool = False) -> KvqConfig:
     if smoke:
         config.steps, config.batch_size, config.log_every, config.checkpoint_every = 3, 4, 1, 2
         config.warmup_steps, config.eval_every, config.chains = 1, 0, 1
-        config.model_kwargs = {
-            "frames": 4,
-            "short_frames": 2,
-            "size": 64,
-            "dim": 16,
-            "depth": 1,
-            "heads": 2,
-            "keyframes": 2,
-        }
+        config.model_kwargs = dict(SMOKE_MODEL)
     return config

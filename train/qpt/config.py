@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from vq.train.config import TrainConfig
+from vq.train.kvq.config import SMOKE_MODEL
 
 
 @dataclass
@@ -42,13 +43,5 @@ def get_config(smoke: bool = False) -> QptConfig:
     if smoke:
         config.steps, config.batch_size, config.log_every, config.checkpoint_every = 3, 4, 1, 2
         config.warmup_steps, config.crop = 1, 96
-        config.model_kwargs = {
-            "frames": 4,
-            "short_frames": 2,
-            "size": 64,
-            "dim": 16,
-            "depth": 1,
-            "heads": 2,
-            "keyframes": 2,
-        }
+        config.model_kwargs = dict(SMOKE_MODEL)
     return config
