@@ -65,6 +65,11 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def is_url(path: str) -> bool:
+    """A network source (rtmp://, https://, ...), not a local path (file:// is local)."""
+    return "://" in str(path) and not str(path).startswith("file://")
+
+
 def expand_inputs(items: list[str], suffixes: frozenset[str]) -> list[Path]:
     """Files are kept as given (even with an odd suffix: the reader reports them);
     directories are walked for `suffixes`; anything else is treated as a glob. A pattern
@@ -73,7 +78,7 @@ def expand_inputs(items: list[str], suffixes: frozenset[str]) -> list[Path]:
     double slash."""
     out: list = []
     for item in items:
-        if "://" in item and not item.startswith("file://"):
+        if is_url(item):
             out.append(item)
             continue
         path = Path(item)

@@ -26,11 +26,6 @@ class Frames:
         return len(self.times)
 
 
-def is_url(path: str) -> bool:
-    """A network source (rtmp://, https://, ...): no second demux pass, timeouts apply."""
-    return "://" in path and not path.startswith("file://")
-
-
 class DecodableVideo(Protocol):
     """An open video as the sampling plan sees it (`vq.media.video.Video` is one)."""
 

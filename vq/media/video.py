@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from vq.errors import MediaError
-from vq.media.frames import Frames, is_url
+from vq.fsutil import is_url
+from vq.media.frames import Frames
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".webm", ".mkv", ".mov", ".avi", ".ts", ".flv", ".m4v"})
 

@@ -24,13 +24,14 @@ from typing import Any, Protocol
 import numpy as np
 
 from vq.errors import DeadlineExceeded, VqError
+from vq.fsutil import is_url
 from vq.index.library import Library
 from vq.match import ALIGNERS, FILTERS
 from vq.match import coarse as coarse_stage
 from vq.match.align import offset_vote
 from vq.match.segments import Segment, best_references, extend_over_blanks
 from vq.match.thresholds import Thresholds
-from vq.media.frames import Frames, is_url
+from vq.media.frames import Frames
 from vq.preprocess.content_box import MIN_FRAME_STD, ContentBox, detect_content_box, informative_frames
 from vq.stages.embed import DECODE_MAX_SIDE
 
