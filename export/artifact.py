@@ -7,6 +7,7 @@ half-written model where a runtime would find it.
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import tempfile
@@ -177,7 +178,8 @@ def requantize_artifact(
     with _staged(artifact.root) as tmp:
         shutil.copytree(artifact.root, tmp, dirs_exist_ok=True)
         os.chmod(tmp, DIR_MODE)
-        card = artifact.card
+        # A copy: a failed run must leave the loaded artifact's card as it was, too.
+        card = copy.deepcopy(artifact.card)
         files = {k: v for k, v in card.files.items() if not k.startswith("int8")}
         int8 = write_int8_graphs(tmp, calibration, card.outputs[0].name, files, fp32=files["fp32"]["path"])
         if command:
