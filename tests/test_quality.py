@@ -238,3 +238,24 @@ def test_kvq_trains_exports_scores_and_evaluates(tmp_path, capsys):
     # NIQE needs 40 sharp patches of pristine train clips; this bench is too small for it.
     assert methods[1:] == ["laplacian variance"] and "NIQE left out" in capsys.readouterr().err
     assert all(np.isfinite(row["srocc"]) for row in result["overall"])
+
+
+def test_shipped_model_scores_the_same_on_every_backend_and_sees_damage(shared_data, tmp_path):
+    """vq-kvq (trained here; card: vq/zoo/vq-kvq) on a real clip: ORT and JAX agree within
+    0.01 on the 1-5 scale, and a blurred, badly re-encoded copy scores clearly lower."""
+    from vq.media import open_video
+    from vq.media.encode import encode_roundtrip
+    from vq.stages.quality import QualityScorer
+
+    with open_video(shared_data / "videos" / "chaplin.mp4") as video:
+        clip = video.sample(times=2.0 + np.arange(16) / 25.0, fast=False).images
+    damaged = Degradation("blur", {"sigma": 2.5}).apply(clip, 25.0)
+    damaged = encode_roundtrip(damaged, 25.0, codec="h264", crf=44, preset="veryfast")[0]
+    windows = np.stack([clip, damaged])
+    with QualityScorer(backend="ort-cpu") as ort, QualityScorer(backend="jax") as ref:
+        assert ort.name == "vq-kvq"
+        a, keys = ort.score_windows(windows)
+        b, _ = ref.score_windows(windows)
+    assert np.max(np.abs(a - b)) < 0.01
+    assert a[0] - a[1] > 0.5, a
+    assert keys.shape == (2, 4) and len(set(keys[0].tolist())) == 4
