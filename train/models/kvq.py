@@ -268,9 +268,9 @@ class QPT(nnx.Module):
         self.proj2 = nnx.Linear(width, proj_dim, rngs=rngs)
 
     def __call__(self, clip: jax.Array) -> jax.Array:
+        """Raw projections (B, proj_dim); the loss centres them over the batch first."""
         feat, _ = self.backbone.features(clip)
-        z = self.proj2(nnx.gelu(self.proj1(feat)))
-        return z / (jnp.linalg.norm(z, axis=-1, keepdims=True) + 1e-6)
+        return self.proj2(nnx.gelu(self.proj1(feat)))
 
 
 def _not_head(path, value) -> bool:

@@ -23,7 +23,7 @@ class QptConfig(TrainConfig):
         default="runs/quality-set", metadata={"help": "A built quality set (its train-split pristine clips)."}
     )
     crop: int = field(default=256, metadata={"help": "Side of the crop each sample is degraded in, px."})
-    temperature: float = field(default=0.1, metadata={"help": "InfoNCE temperature."})
+    temperature: float = field(default=0.2, metadata={"help": "InfoNCE temperature."})
     proj_dim: int = field(default=64, metadata={"help": "Projection size."})
     model_kwargs: dict = field(
         default_factory=dict, metadata={"help": "KVQ backbone options (must match the fine-tuning run's)."}
