@@ -52,7 +52,8 @@ def krocc(pred: Sequence[float], target: Sequence[float]) -> float:
 
 def logistic4(x: np.ndarray, b1: float, b2: float, b3: float, b4: float) -> np.ndarray:
     """VQEG's monotonic logistic: b2 at -inf, b1 at +inf, centre b3, width |b4|."""
-    return (b1 - b2) / (1.0 + np.exp(-(x - b3) / (abs(b4) + 1e-12))) + b2
+    with np.errstate(over="ignore"):  # exp overflowing to inf is the logistic's 0 limit
+        return (b1 - b2) / (1.0 + np.exp(-(x - b3) / (abs(b4) + 1e-12))) + b2
 
 
 def fit_logistic(pred: Sequence[float], target: Sequence[float]) -> np.ndarray:
