@@ -13,8 +13,8 @@ from vq.cli.output import console, err_console, print_jsonl
 from vq.errors import UsageError
 from vq.fsutil import atomic_write_text, expand_inputs
 from vq.media import VIDEO_SUFFIXES
-from vq.pipelines.dedup import DEFAULT_TIMEOUT
 from vq.pipelines.library import DEFAULT_FPS
+from vq.pipelines.watchdog import DEFAULT_TIMEOUT
 from vq.progress import track
 from vq.runtimes import resolve_backend
 

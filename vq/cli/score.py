@@ -13,6 +13,7 @@ from vq.fsutil import atomic_write_text, expand_inputs
 from vq.media import VIDEO_SUFFIXES
 from vq.models import graph_for
 from vq.pipelines.score import score_files
+from vq.pipelines.watchdog import DEFAULT_TIMEOUT
 from vq.progress import track
 from vq.runtimes import resolve_backend
 from vq.stages.quality import QualityScorer
@@ -26,28 +27,31 @@ def score_cmd(
     segment: float = typer.Option(2.0, "--segment", help="Seconds per scored segment."),
     max_segments: int = typer.Option(30, "--max-segments", help="Most segments per video (spread evenly)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Also write the records to this JSONL file."),
+    timeout: float = typer.Option(
+        DEFAULT_TIMEOUT,
+        "--timeout",
+        help="Seconds per video before the watchdog stops it with an error record and goes on "
+        "(videos run in a worker process); 0 runs them in this process with no watchdog.",
+    ),
     json_out: bool = typer.Option(False, "--json", help="One JSON record per video on stdout."),
 ) -> None:
     """Score video quality on the 1-5 scale (5 excellent, 1 bad; the model card says how
     it was calibrated). One record per video: score, segment scores, key frames, timings."""
     resolve_backend(backend)
     graph_for(precision, "cpu")
-    if segment <= 0 or max_segments < 1:
-        raise UsageError("--segment must be > 0 and --max-segments >= 1")
     paths = expand_inputs(inputs, VIDEO_SUFFIXES)
     if not paths:
         raise UsageError("no inputs found")
+    # Fail on a missing model or backend now, with one line, not once per video.
+    QualityScorer(model, backend=backend, precision=precision).open().close()
     records = []
-    with QualityScorer(model, backend=backend, precision=precision).open() as scorer:
-        for record in track(
-            score_files(paths, scorer, segment, max_segments), total=len(paths), description="score"
-        ):
-            record["model"] = scorer.name
-            records.append(record)
-            if json_out:
-                print_jsonl(record)
-            elif record["status"] != "ok":
-                err_console.print(f"error: {record['error']}")
+    jobs = score_files(paths, model, backend, precision, segment, max_segments, timeout)
+    for record in track(jobs, total=len(paths), description="score"):
+        records.append(record)
+        if json_out:
+            print_jsonl(record)
+        elif record["status"] != "ok":
+            err_console.print(f"error: {record['error']}")
     if out is not None:
         import json
 

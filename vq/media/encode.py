@@ -323,14 +323,18 @@ def encode_roundtrip(
     What an encoder does to a picture, for degradation chains and rate-distortion ladders.
     `two_pass` (x264 / x265 at a `bitrate`) runs the analysis pass first, as VOD
     transcoders do. Odd sizes are padded by edge replication to the even size 4:2:0 needs
-    and cropped back, so the clip keeps its shape. Runs in a private temporary folder.
+    and cropped back, so the clip keeps its shape (the width to a multiple of 64: see
+    below). Runs in a private temporary folder.
     """
     import tempfile
 
     import av
 
     t, h, w, _ = frames.shape
-    even = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+    # Even height for 4:2:0; width padded to a multiple of 64: x264's faster presets read
+    # the row padding of narrower frames, which is uninitialised memory, so their output
+    # changed from run to run (measured: 3 different encodes in 15 of a 96 px wide clip).
+    even = np.pad(frames, ((0, 0), (0, h % 2), (0, -w % 64), (0, 0)), mode="edge")
     if two_pass and (codec not in ("h264", "hevc") or not bitrate):
         raise UsageError("two-pass encoding needs codec h264 or hevc and a bitrate")
     with tempfile.TemporaryDirectory(prefix="vq-encode-") as tmp:

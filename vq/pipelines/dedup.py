@@ -32,6 +32,7 @@ from vq.match.align import offset_vote
 from vq.match.segments import Segment, best_references, extend_over_blanks
 from vq.match.thresholds import Thresholds
 from vq.media.frames import Frames
+from vq.pipelines.watchdog import DEFAULT_TIMEOUT
 from vq.preprocess.content_box import MIN_FRAME_STD, ContentBox, detect_content_box, informative_frames
 from vq.stages.embed import DECODE_MAX_SIDE
 
@@ -400,9 +401,6 @@ def _on_grid(times: np.ndarray, fps: float) -> np.ndarray:
 
 
 # -- the batch job (`vq run`, `vq index add|query`) ------------------------------------------------
-
-
-DEFAULT_TIMEOUT = 600.0  # seconds per video in a batch before the watchdog gives up on it
 
 
 def read_sidecar(path: Path | str) -> dict[str, Any]:

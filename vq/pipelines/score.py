@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from vq.errors import MediaError, VqError
+from vq.errors import MediaError, UsageError, VqError
 from vq.stages.quality import QualityScorer
 
 
@@ -82,12 +82,59 @@ def score_video(
     }
 
 
-def score_files(
-    paths: Iterable[Path], scorer: QualityScorer, segment: float = 2.0, max_segments: int = 30
-) -> Iterator[dict[str, Any]]:
-    """One record per input; a file that cannot be scored is an error record."""
-    for path in paths:
+class ScoreWorker:
+    """The per-process half of `score_files`: the model opened once, one record per path."""
+
+    def __init__(self, model: Any, backend: str, precision: str, segment: float, max_segments: int):
+        self.scorer = QualityScorer(model, backend=backend, precision=precision).open()
+        self.segment, self.max_segments = segment, max_segments
+
+    def __call__(self, path: Path) -> dict[str, Any]:
         try:
-            yield score_video(path, scorer, segment, max_segments)
+            record = score_video(path, self.scorer, self.segment, self.max_segments)
         except VqError as e:
-            yield {"path": str(path), "status": "error", "error": str(e)}
+            record = {"path": str(path), "status": "error", "error": str(e)}
+        record["model"] = self.scorer.name
+        return record
+
+    def close(self) -> None:
+        self.scorer.close()
+
+
+def score_files(
+    paths: Iterable[Path],
+    model: Any = None,
+    backend: str = "auto",
+    precision: str = "fp32",
+    segment: float = 2.0,
+    max_segments: int = 30,
+    timeout: float | None = None,
+) -> Iterator[dict[str, Any]]:
+    """One record per input; a file that cannot be scored is an error record. With a
+    `timeout` (seconds per video) the videos run in a worker process under
+    `vq.pipelines.watchdog`, so one that stalls the decoder or kills the process gets an
+    error record and the batch goes on; `timeout=None` (or 0) runs here."""
+    if segment <= 0 or max_segments < 1:
+        raise UsageError("segment must be > 0 s and max_segments >= 1")
+    if timeout is not None and timeout < 0:
+        raise UsageError(f"--timeout must be >= 0 seconds (0: no watchdog), got {timeout:g}")
+    args = (model, backend, precision, segment, max_segments)
+    if not timeout:
+        worker = ScoreWorker(*args)
+        try:
+            yield from map(worker, paths)
+        finally:
+            worker.close()
+        return
+    from vq.pipelines.watchdog import Stalled, run_isolated
+
+    for result in run_isolated(paths, ScoreWorker, args, timeout=timeout):
+        if isinstance(result, Stalled):
+            why = {
+                "timeout": f"no result after {result.seconds:.0f} s (per-video --timeout); stopped",
+                "crash": f"the worker died on this video ({result.detail}); the batch went on",
+                "error": f"failed: {result.detail}",
+            }[result.reason]
+            yield {"path": str(result.item), "status": "error", "error": f"{result.item}: {why}"}
+        else:
+            yield result

@@ -31,6 +31,8 @@ from typing import Any
 
 from vq.errors import VqError
 
+DEFAULT_TIMEOUT = 600.0  # seconds per item in a batch before the watchdog gives up on it
+
 
 @dataclass
 class Stalled:
