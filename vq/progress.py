@@ -40,3 +40,14 @@ def track(items: Iterable[T], total: int | None = None, description: str = "") -
         for item in items:
             yield item
             bar.advance(task)
+
+
+class TerminalUi:
+    """The `vq.eval.base.Ui` shape for library code run from a command (dataset builds
+    inside `vq train`): a progress bar on a terminal, notes as one line on stderr."""
+
+    def track(self, items: Iterable[T], total: int, description: str) -> Iterable[T]:
+        return track(items, total=total, description=description)
+
+    def note(self, message: str, warn: bool = False) -> None:
+        print(("warning: " if warn else "") + message, file=sys.stderr, flush=True)

@@ -56,8 +56,15 @@ class KvqTask:
         self.patch = prep["fragments"]["patch"]
         self.preprocessing = prep
         if config.data:
+            from vq.progress import TerminalUi
+
             build_quality_set(
-                config.data, config.set_dir, holdout=config.holdout, chains=config.chains, seed=config.seed
+                config.data,
+                config.set_dir,
+                holdout=config.holdout,
+                chains=config.chains,
+                seed=config.seed,
+                ui=TerminalUi(),
             )
         self.set_dir = Path(config.set_dir)
         self.train_rows = load_quality_set(self.set_dir, "train")
