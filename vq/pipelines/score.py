@@ -1,12 +1,12 @@
 """The quality job (`vq score`): a 1-5 score per video, per segment, with its key frames.
 
 A video is cut into segments of `segment` seconds (at most `max_segments`, spread evenly
-over a long video); from the middle of each, one window of the model's `frames`
-consecutive frames is decoded at native resolution with the loop filter on (a decoder
-shortcut would add the very blocking the model looks for). The video's score is the mean
-of its segments' scores; the record also gives each segment's score, the key frames the
-model attended to (as times), and where the time went. A bad input gives an error record
-and the batch goes on.
+over a long video, and fewer where the decoded windows would pass `WINDOW_MEMORY`); from
+the middle of each, one window of the model's `frames` consecutive frames is decoded at
+native resolution with the loop filter on (a decoder shortcut would add the very blocking
+the model looks for). The video's score is the mean of its segments' scores; the record
+also gives each segment's score, the key frames the model attended to (as times), and
+where the time went. A bad input gives an error record and the batch goes on.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import numpy as np
 
 from vq.errors import MediaError, UsageError, VqError
 from vq.stages.quality import QualityScorer
+
+WINDOW_MEMORY = 2 << 30  # bytes of decoded windows per video, at most
 
 
 def segment_windows(
@@ -49,6 +51,9 @@ def score_video(
         info = video.info
         fps = float(info.fps or 25.0)
         duration = float(info.duration or 0.0) or scorer.frames / fps
+        # Windows are decoded at native size, all at once: bound their memory (4K: 5).
+        window_bytes = scorer.frames * max(1, info.width) * max(1, info.height) * 3
+        max_segments = max(1, min(max_segments, WINDOW_MEMORY // window_bytes))
         windows = segment_windows(duration, fps, scorer.frames, segment, max_segments)
         times = np.concatenate([w[2] for w in windows])
         decoded = video.sample(times=times, fast=False)
