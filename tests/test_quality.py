@@ -259,3 +259,15 @@ def test_shipped_model_scores_the_same_on_every_backend_and_sees_damage(shared_d
     assert np.max(np.abs(a - b)) < 0.01
     assert a[0] - a[1] > 0.5, a
     assert keys.shape == (2, 4) and len(set(keys[0].tolist())) == 4
+
+
+def test_segment_windows_cover_the_video_and_stay_inside():
+    from vq.pipelines.score import segment_windows
+
+    windows = segment_windows(10.0, 25.0, 16, 2.0, 30)
+    assert [(a, b) for a, b, _ in windows] == [(0.0, 2.0), (2.0, 4.0), (4.0, 6.0), (6.0, 8.0), (8.0, 10.0)]
+    for a, b, times in windows:
+        assert len(times) == 16 and a <= times[0] and times[-1] <= b and np.allclose(np.diff(times), 0.04)
+    assert len(segment_windows(3600.0, 25.0, 16, 2.0, 30)) == 30  # spread over a long video
+    ((a, b, times),) = segment_windows(0.3, 25.0, 16, 2.0, 30)  # shorter than one window
+    assert (a, b) == (0.0, 0.3) and times[0] == 0.0
