@@ -467,12 +467,8 @@ def run_job(
     for result in run_isolated(paths, DedupWorker, args, timeout=timeout, start_timeout=start_timeout):
         if isinstance(result, Stalled):
             path = source_of(result.item)
-            why = {
-                "timeout": f"no result after {result.seconds:.0f} s (per-video --timeout); stopped",
-                "crash": f"the worker died on this video ({result.detail}); the batch went on",
-                "error": f"failed: {result.detail}",
-            }[result.reason]
-            yield VideoRecord(id=video_id(path), path=str(path), status="error", error=f"{path}: {why}")
+            error = f"{path}: {result.describe()}"
+            yield VideoRecord(id=video_id(path), path=str(path), status="error", error=error)
         else:
             yield result
 

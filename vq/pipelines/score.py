@@ -135,11 +135,10 @@ def score_files(
 
     for result in run_isolated(paths, ScoreWorker, args, timeout=timeout):
         if isinstance(result, Stalled):
-            why = {
-                "timeout": f"no result after {result.seconds:.0f} s (per-video --timeout); stopped",
-                "crash": f"the worker died on this video ({result.detail}); the batch went on",
-                "error": f"failed: {result.detail}",
-            }[result.reason]
-            yield {"path": str(result.item), "status": "error", "error": f"{result.item}: {why}"}
+            yield {
+                "path": str(result.item),
+                "status": "error",
+                "error": f"{result.item}: {result.describe()}",
+            }
         else:
             yield result

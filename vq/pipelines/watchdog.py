@@ -43,6 +43,14 @@ class Stalled:
     seconds: float
     detail: str = ""
 
+    def describe(self) -> str:
+        """What an error record says about the item (one line)."""
+        return {
+            "timeout": f"no result after {self.seconds:.0f} s (per-video --timeout); stopped",
+            "crash": f"the worker died on this video ({self.detail}); the batch went on",
+            "error": f"failed: {self.detail}",
+        }[self.reason]
+
 
 def _worker_main(conn, factory: Callable[..., Callable[[Any], Any]], args: tuple) -> None:
     # Ctrl-C is the parent's to handle: it stops the worker (a second traceback from here
