@@ -29,7 +29,14 @@ from flax import nnx
 from vq.errors import UsageError
 from vq.preprocess.fragments import fragments
 from vq.preprocess.normalize import to_model_input
-from vq.synth.quality_data import Version, build_quality_set, chain_rank_accuracy, chains_of, load_quality_set
+from vq.synth.quality_data import (
+    Version,
+    build_quality_set,
+    chain_rank_accuracy,
+    chains_of,
+    load_quality_set,
+    middle_window,
+)
 from vq.train.kvq.config import KvqConfig
 from vq.train.models import create_model, model_def, model_io
 
@@ -160,7 +167,9 @@ class KvqTask:
         out = []
         for i in range(0, len(rows), batch):
             chunk = rows[i : i + batch]
-            x = np.stack([self.fragment_clip(r, (len(self.clip(r)) - self.frames) // 2, None) for r in chunk])
+            x = np.stack(
+                [fragments(middle_window(self.clip(r), self.frames), self.grid, self.patch) for r in chunk]
+            )
             out.append(np.asarray(apply(state, self.normalise(x))))
         return np.concatenate(out) if out else np.zeros(0)
 

@@ -16,7 +16,6 @@ from vq.pipelines.score import score_files
 from vq.pipelines.watchdog import DEFAULT_TIMEOUT
 from vq.progress import track
 from vq.runtimes import resolve_backend
-from vq.stages.quality import QualityScorer
 
 
 def score_cmd(
@@ -42,8 +41,8 @@ def score_cmd(
     paths = expand_inputs(inputs, VIDEO_SUFFIXES)
     if not paths:
         raise UsageError("no inputs found")
-    # Fail on a missing model or backend now, with one line, not once per video.
-    QualityScorer(model, backend=backend, precision=precision).open().close()
+    # A model or backend that cannot load fails once, with one line, when the worker
+    # starts (the watchdog re-raises a worker's start-up error): no load here first.
     records = []
     jobs = score_files(paths, model, backend, precision, segment, max_segments, timeout)
     for record in track(jobs, total=len(paths), description="score"):

@@ -64,7 +64,7 @@ def laplacian_variance(clip: np.ndarray) -> float:
 def run(opts: QualityOptions, ui: Ui) -> Report:
     from vq.eval.metrics.correlation import krocc, kvq_score, plcc, srocc
     from vq.stages.quality import QualityScorer
-    from vq.synth.quality_data import build_quality_set, chain_rank_accuracy
+    from vq.synth.quality_data import build_quality_set, chain_rank_accuracy, middle_window
 
     if opts.split not in ("holdout", "all"):
         raise UsageError(f"--split must be holdout or all, got {opts.split!r}")
@@ -88,12 +88,10 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
     for name in [opts.model, *opts.compare]:
         with QualityScorer(name, backend=opts.backend, precision=opts.precision) as scorer:
             scores = []
-            for r in ui.track(rows, len(rows), f"scoring with {scorer.name}"):
-                clip = _load(opts.work, r)
-                start = (len(clip) - scorer.frames) // 2
-                scores.append(
-                    scorer.score_windows(np.asarray(clip[start : start + scorer.frames])[None])[0][0]
-                )
+            batches = [rows[i : i + scorer.batch] for i in range(0, len(rows), scorer.batch)]
+            for batch in ui.track(batches, len(batches), f"scoring with {scorer.name}"):
+                windows = [middle_window(_load(opts.work, r), scorer.frames) for r in batch]
+                scores.extend(scorer.score_windows(windows)[0])
             label = scorer.name if scorer.name not in methods else f"{scorer.name}#{len(methods)}"
             methods[label] = np.asarray(scores)
             described[label] = scorer.describe()
@@ -180,8 +178,6 @@ def _every_fourth(clip: np.ndarray) -> list[np.ndarray]:
 
 def _or_nan(fn, *args) -> float:
     """A statistic, or NaN where the subset is too small for it (two clips, one level)."""
-    from vq.errors import UsageError
-
     try:
         return float(fn(*args))
     except UsageError:

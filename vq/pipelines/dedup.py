@@ -448,23 +448,12 @@ def run_job(
         from vq.errors import UsageError
 
         raise UsageError(f"unknown aligner {config.aligner!r} (choose from {', '.join(ALIGNERS.names())})")
-    if timeout is not None and timeout < 0:
-        from vq.errors import UsageError
+    from vq.pipelines.watchdog import Stalled, run_items
 
-        raise UsageError(f"--timeout must be >= 0 seconds (0: no watchdog), got {timeout:g}")
     args = (list(libraries), backend, ingest, query, config, dict(meta or {}), lock_timeout)
-    if not timeout:
-        worker = DedupWorker(*args)
-        try:
-            yield from map(worker, paths)
-        finally:
-            worker.close()
-        return
-    from vq.pipelines.watchdog import Stalled, run_isolated
-
     # The worker may wait for the write lock, then load the index, before its first video.
     start_timeout = lock_timeout + 300.0
-    for result in run_isolated(paths, DedupWorker, args, timeout=timeout, start_timeout=start_timeout):
+    for result in run_items(paths, DedupWorker, args, timeout=timeout, start_timeout=start_timeout):
         if isinstance(result, Stalled):
             path = source_of(result.item)
             error = f"{path}: {result.describe()}"

@@ -121,24 +121,12 @@ def score_files(
     error record and the batch goes on; `timeout=None` (or 0) runs here."""
     if segment <= 0 or max_segments < 1:
         raise UsageError("segment must be > 0 s and max_segments >= 1")
-    if timeout is not None and timeout < 0:
-        raise UsageError(f"--timeout must be >= 0 seconds (0: no watchdog), got {timeout:g}")
-    args = (model, backend, precision, segment, max_segments)
-    if not timeout:
-        worker = ScoreWorker(*args)
-        try:
-            yield from map(worker, paths)
-        finally:
-            worker.close()
-        return
-    from vq.pipelines.watchdog import Stalled, run_isolated
+    from vq.pipelines.watchdog import Stalled, run_items
 
-    for result in run_isolated(paths, ScoreWorker, args, timeout=timeout):
+    args = (model, backend, precision, segment, max_segments)
+    for result in run_items(paths, ScoreWorker, args, timeout=timeout):
         if isinstance(result, Stalled):
-            yield {
-                "path": str(result.item),
-                "status": "error",
-                "error": f"{result.item}: {result.describe()}",
-            }
+            error = f"{result.item}: {result.describe()}"
+            yield {"path": str(result.item), "status": "error", "error": error}
         else:
             yield result

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from vq.errors import VqError
+from vq.errors import UsageError, VqError
 
 DEFAULT_TIMEOUT = 600.0  # seconds per item in a batch before the watchdog gives up on it
 
@@ -162,3 +162,27 @@ def run_isolated(
                 worker.finish()
             else:  # interrupted, or the caller stopped iterating: do not wait for it
                 worker.kill()
+
+
+def run_items(
+    items: Iterable[Any],
+    factory: Callable[..., Callable[[Any], Any]],
+    args: tuple = (),
+    *,
+    timeout: float | None,
+    start_timeout: float = 300.0,
+) -> Iterator[Any | Stalled]:
+    """`run_isolated` when `timeout` is set; otherwise the same worker in this process (no
+    watchdog: `timeout` None or 0), closed at the end. The one switch every batch job uses."""
+    if timeout is not None and timeout < 0:
+        raise UsageError(f"--timeout must be >= 0 seconds (0: no watchdog), got {timeout:g}")
+    if timeout:
+        yield from run_isolated(items, factory, args, timeout=timeout, start_timeout=start_timeout)
+        return
+    worker = factory(*args)
+    try:
+        yield from map(worker, items)
+    finally:
+        close = getattr(worker, "close", None)
+        if close is not None:
+            close()

@@ -9,6 +9,7 @@ reports the frames it attended to.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -40,16 +41,16 @@ class QualityScorer(Stage):
         self.score_range = tuple(prep.get("score_range", (1.0, 5.0)))
         self.batch = batch
 
-    def score_windows(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """uint8 (N, frames, H, W, 3) -> (scores (N,), key-frame indices (N, keyframes))."""
-        if windows.dtype != np.uint8 or windows.ndim != 5 or windows.shape[1] != self.frames:
-            raise UsageError(
-                f"quality windows must be uint8 (N, {self.frames}, H, W, 3), "
-                f"got {windows.dtype} {windows.shape}"
-            )
-        x = to_model_input(
-            np.stack([fragments(w, self.grid, self.patch) for w in windows]), self.artifact.card.preprocessing
-        )
+    def score_windows(self, windows: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """N uint8 (frames, H, W, 3) windows (one array, or a list of any frame sizes) ->
+        (scores (N,), key-frame indices (N, keyframes))."""
+        for w in windows:
+            if w.dtype != np.uint8 or w.ndim != 4 or w.shape[0] != self.frames or w.shape[-1] != 3:
+                raise UsageError(
+                    f"a quality window must be uint8 ({self.frames}, H, W, 3), got {w.dtype} {w.shape}"
+                )
+        frags = np.stack([fragments(w, self.grid, self.patch) for w in windows])
+        x = to_model_input(frags, self.artifact.card.preprocessing)
         out = self.run_batched({"clip": x}, self.batch)
         kl = out["frame_kl"]
         # Key frames: largest KL first, ties to the earlier frame (the model's own rule).

@@ -139,6 +139,13 @@ def pristine_clip(
     return np.ascontiguousarray(clip[:, : h // 2 * 2, : w // 2 * 2]), fps
 
 
+def middle_window(clip: np.ndarray, frames: int) -> np.ndarray:
+    """The `frames` consecutive frames at the middle of a clip: what training evaluates and
+    `vq eval quality` scores (the runtime's centred segment window)."""
+    start = max(0, (len(clip) - frames) // 2)
+    return np.asarray(clip[start : start + frames])
+
+
 def _key(name: str) -> str:
     stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in name.replace("/", "__"))
     return f"{stem}-{hashlib.sha256(name.encode()).hexdigest()[:6]}"
