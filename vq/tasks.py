@@ -9,7 +9,9 @@ as lazy ``"module:attr"`` strings so listing imports nothing heavy:
                  input pipeline, loss, in-training evaluation (needs the ``train`` extra);
 * ``stage``      the runtime stage (`vq.stages.base.Stage`) that runs the exported model;
 * ``evaluators`` the `vq eval` harnesses that measure it (`vq.eval`);
-* ``default_model`` the zoo artifact used when a job names none.
+* ``default_model`` the zoo artifact used when a job names none;
+* ``serves``     the runtime task of its exported models if not its own (``lpm-distill``
+                 models are ``enhance`` models: the same stage runs them).
 
 `register_task` files a `TaskDef` into `TASKS` and its stage and evaluators into `STAGES`
 and `EVALUATORS`, so adding a task is one call here, its folder under ``train/``, and its
@@ -42,6 +44,9 @@ class TaskDef:
     stage: str | None = None  # "module:StageClass"
     evaluators: dict[str, str] = field(default_factory=dict)  # eval name -> "module:EVALUATOR"
     default_model: str | None = None
+    # The runtime task its exported models do, when that is another task's (the LPM
+    # stages train models that the `enhance` stage runs); the card records this one.
+    serves: str | None = None
 
     def get_config(self, smoke: bool = False) -> Any:
         """The task's typed config: the shipped settings, or a seconds-long smoke run."""
@@ -150,3 +155,17 @@ register_task(
 )
 # Harnesses that measure a pipeline step rather than a model task.
 EVALUATORS.register("content-box", "vq.eval.content_box:EVALUATOR")
+for _stage, _summary in (
+    ("base", "LPM base: DiT rectified-flow generator of high-quality residual detail"),
+    ("control", "LPM ControlNet on the low-quality frame over a frozen lpm-base (25-step teacher)"),
+    ("distill", "LPM consistency distillation of the lpm-control teacher to one step"),
+):
+    register_task(
+        TaskDef(
+            name=f"lpm-{_stage}",
+            summary=_summary,
+            config=f"vq.train.lpm.config:get_{_stage}_config",
+            task=f"vq.train.lpm.task:Lpm{_stage.title()}Task",
+            serves=None if _stage == "base" else "enhance",
+        )
+    )

@@ -82,6 +82,13 @@ MODELS.register(
     extra="train",
     summary="QPT: contrastive quality-aware pretraining of the KVQ backbone",
 )
+for _stage in ("base", "control", "distill"):
+    MODELS.register(
+        f"lpm_{_stage}",
+        f"vq.train.models.lpm:LPM_{_stage.upper()}",
+        extra="train",
+        summary=f"LPM {_stage}: DiT + ControlNet rectified-flow restorer (train/models/lpm.py)",
+    )
 MODELS.register(
     "sr_residual",
     "vq.train.models.sr:SR_RESIDUAL",

@@ -166,7 +166,12 @@ def _from_workdir(workdir: Path) -> tuple[dict, str, dict, dict]:
                 training["final_loss"] = record["loss"]
                 training["steps"] = record["step"]
     metrics = {k.removeprefix("eval/"): v for k, v in metrics.items()}
-    return config, config["task"], training, metrics
+    from vq.tasks import TASKS, task_def
+
+    task = config["task"]
+    if task in TASKS:  # an LPM stage's model is an enhance model: the card says what runs it
+        task = task_def(task).serves or task
+    return config, task, training, metrics
 
 
 @app.command("engine")

@@ -60,6 +60,7 @@ def write_video(
     codec_params: dict[str, str] | None = None,
     threads: int | None = None,
     times: Iterable[float] | None = None,
+    timed: bool = False,
     rotation: int = 0,
     audio_from: str | os.PathLike[str] | None = None,
     audio_start: float = 0.0,
@@ -71,7 +72,9 @@ def write_video(
     interval in frames; `scenecut=False` forbids extra keyframes at cuts (a fixed GOP, as
     in live-stream recordings). `bframes=0` writes no B-frames (baseline-profile encoders,
     live-stream recorders: decode order is presentation order). `times` gives per-frame
-    timestamps in seconds for variable frame rate. `rotation` writes display-matrix
+    timestamps in seconds for variable frame rate; with `timed=True` each item of `frames`
+    is a ``(seconds, image)`` pair instead (a stream whose times are known only as it is
+    decoded: a video re-encoded frame by frame keeps its own timing). `rotation` writes display-matrix
     metadata (degrees counter-clockwise). `codec_params` go into x264-params / x265-params
     (``{"pass": "1", "stats": path}`` for two-pass rate control). `threads=1` makes x264's
     output bit-exact from run to run (its threaded lookahead is not, at some presets).
@@ -87,7 +90,12 @@ def write_video(
     if codec not in ENCODERS:
         raise UsageError(f"unknown codec {codec!r} (choose from {', '.join(ENCODERS)})")
     rate = Fraction(fps).limit_denominator(1001) if not isinstance(fps, Fraction) else fps
+    if timed and times is not None:
+        raise UsageError("give frame times either in `times` or inline (timed=True), not both")
     times_list = None if times is None else [float(t) for t in times]
+    if timed:
+        times_list = []
+        frames = _split_times(frames, times_list)
     time_base = Fraction(1, 90_000) if times_list is not None else 1 / rate
 
     with atomic_path(path) as tmp:
@@ -146,6 +154,13 @@ def write_video(
             if audio is not None:
                 audio.copy(duration=_duration(times_list, n, rate))
     return path
+
+
+def _split_times(pairs: Iterable[tuple[float, np.ndarray]], times: list[float]):
+    """Yield the images of (seconds, image) pairs, appending each time to `times` first."""
+    for t, image in pairs:
+        times.append(float(t))
+        yield image
 
 
 def _check_frame(image: Any) -> np.ndarray:

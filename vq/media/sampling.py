@@ -358,6 +358,27 @@ def decode_samples(
     return Frames(images, np.asarray([t for t, _ in chosen], np.float64), stats)
 
 
+def iter_frames(video: DecodableVideo, deadline: float | None = None):
+    """Yield (seconds from the start, RGB frame) for every frame, decoding once from the
+    start in constant memory (what a full-video job such as enhancement needs).
+    `deadline` (a `time.monotonic()` value) raises `DeadlineExceeded` once passed."""
+    import time
+
+    info = video.info
+    out_wh = output_size(info.width, info.height, None, None)
+    decoder = _Decoder(video, "DEFAULT", fast=False)
+    tb, start = video.time_base, video.start_pts
+    last = -np.inf
+    while (frame := decoder.next()) is not None:
+        if deadline is not None and time.monotonic() > deadline:
+            raise DeadlineExceeded(f"{video.path}: decoding passed its deadline")
+        t = (frame.pts - start) * tb
+        if t <= last:  # a repeated or out-of-order stamp: keep the output's times increasing
+            t = last + 1e-3
+        last = t
+        yield float(t), to_rgb(frame, out_wh, info.rotation)
+
+
 def iter_frames_at(video: DecodableVideo, times: np.ndarray, size: tuple[int, int] | None = None):
     """Yield, for each of the non-decreasing `times`, the RGB frame nearest it, decoding the
     stream once from the start (constant memory; repeated times repeat a frame)."""

@@ -44,7 +44,8 @@ def video_files(sources: list[Path]) -> list[Path]:
     return files
 
 
-def _held_out(name: str, fraction: float) -> bool:
+def held_out(name: str, fraction: float) -> bool:
+    """Whether source `name` is in the held-out `fraction` (a stable hash of the name)."""
     digest = hashlib.sha256(name.encode()).digest()
     return int.from_bytes(digest[:4], "big") / 2**32 < fraction
 
@@ -89,9 +90,7 @@ def load_sources(
     """The `split` ("train" or "holdout") part of the sources, decoded and shrunk."""
     from vq.media import open_video
 
-    chosen = [
-        it for it in list_sources(paths, video_fps) if _held_out(it[0], holdout) == (split == "holdout")
-    ]
+    chosen = [it for it in list_sources(paths, video_fps) if held_out(it[0], holdout) == (split == "holdout")]
     by_video: dict[Path, list[tuple[str, float]]] = {}
     sources: list[Source] = []
     for name, path, t in chosen:

@@ -1,14 +1,24 @@
-"""Enhancement stage: super-resolve uint8 RGB frames with an `enhance` model on any backend.
+"""Enhancement stage: restore or super-resolve uint8 RGB frames on any backend.
 
 Frames are cut into fixed-size tiles with `overlap` pixels of context on each side, run
-as one batch, and the tile centres are stitched back. Fixed tiles bound memory for any
-frame size, batch well, and give TensorRT one shape to optimise for; the context is at
-least the network's receptive radius, so seams do not show. Tiling and stitching are
-reshapes and views, no Python loop over pixels.
+as one batch, and put back together. Fixed tiles bound memory for any frame size, batch
+well, and give TensorRT one shape to optimise for. Two kinds of model:
+
+* **regression** (`vq-enhance-x2`): one pass; the context is at least the network's
+  receptive radius, so the tile centres are simply stitched (`stitch_tiles`);
+* **generative** (`vq-lpm-x2`, task ``lpm``): the exported graph is one step of a
+  rectified-flow sampler, ``(image, x, t) -> (endpoint, output)``, run `steps` times
+  from Gaussian noise (`sample_tiles`; a distilled student runs once). The noise is a
+  fixed function of the tile's position (`tile_noise`), so every frame of a video gets
+  the same noise at the same place and invented detail does not flicker; two tiles'
+  outputs differ in their overlap, so it is cross-faded (`blend_tiles`), not cut.
+
+Tiling and stitching are reshapes and views, no Python loop over pixels.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -46,8 +56,91 @@ def stitch_tiles(
     return full[: out_hw[0], : out_hw[1]]
 
 
+def blend_tiles(tiles: np.ndarray, grid: tuple[int, int], out_hw: tuple[int, int], margin: int) -> np.ndarray:
+    """Put (scaled) `split_tiles` outputs back, cross-fading the 2 * `margin` px where
+    neighbours overlap: a linear ramp per axis whose weights sum to one across every
+    overlap, so no seam shows even where the two tiles disagree."""
+    rows, cols = grid
+    n, size = tiles.shape[0], tiles.shape[1]
+    stride = size - 2 * margin
+    ramp = np.minimum(
+        1.0, np.minimum(np.arange(size) + 0.5, size - np.arange(size) - 0.5) / max(1, 2 * margin)
+    )
+    weight = (ramp[:, None] * ramp[None, :])[..., None].astype(np.float32)
+    acc = np.zeros((rows * stride + 2 * margin, cols * stride + 2 * margin, tiles.shape[3]), np.float32)
+    norm = np.zeros((*acc.shape[:2], 1), np.float32)
+    for i in range(n):  # a loop over tiles (hundreds), each a vectorised slab
+        y, x = (i // cols) * stride, (i % cols) * stride
+        acc[y : y + size, x : x + size] += tiles[i] * weight
+        norm[y : y + size, x : x + size] += weight
+    full = acc / norm
+    return full[margin : margin + out_hw[0], margin : margin + out_hw[1]]
+
+
+def tile_noise(count: int, side: int, seed: int = 0) -> np.ndarray:
+    """(count, side, side, 3) standard normal noise, tile i's a fixed function of (seed, i)."""
+    return np.stack(
+        [
+            np.random.default_rng((seed, i)).standard_normal((side, side, 3), dtype=np.float32)
+            for i in range(count)
+        ]
+    )
+
+
+def sample_tiles(
+    step: Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+    lq: np.ndarray,
+    noise: np.ndarray,
+    steps: int,
+) -> np.ndarray:
+    """Euler integration of the rectified flow from `noise` (t = 0) to the output (t = 1).
+
+    `step(lq, x, t)` is the exported graph: the flow's endpoint estimate at ``(x, t)`` and
+    the frame it implies. The velocity is ``(endpoint - x) / (1 - t)``; a one-step sample
+    is the output of the first call.
+    """
+    if steps < 1:
+        raise UsageError(f"sampler steps must be >= 1 (got {steps})")
+    x = noise
+    for k in range(steps):
+        t = k / steps
+        endpoint, image = step(lq, x, np.full((len(lq),), t, np.float32))
+        if k + 1 < steps:
+            x = x + (endpoint - x) / steps / (1.0 - t)
+    return image
+
+
+def enhance_generative(
+    frame: np.ndarray,
+    step: Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+    *,
+    tile: int,
+    overlap: int,
+    scale: int,
+    steps: int,
+    batch: int,
+    seed: int = 0,
+) -> np.ndarray:
+    """uint8 (H, W, 3) -> float (H*scale, W*scale, 3) in [0, 1] with a sampler-step graph
+    of fixed input side `tile` (= inner tile + 2 * `overlap`), `batch` tiles at a time."""
+    tiles, grid = split_tiles(frame, tile - 2 * overlap, overlap)
+    lq = tiles.astype(np.float32) / 255.0
+    noise = tile_noise(len(lq), tile * scale, seed)
+    out = np.concatenate(
+        [sample_tiles(step, lq[i : i + batch], noise[i : i + batch], steps) for i in range(0, len(lq), batch)]
+    )
+    h, w = frame.shape[:2]
+    return blend_tiles(out, grid, (h * scale, w * scale), overlap * scale)
+
+
 class Enhancer(Stage):
-    """Load an enhancement model once; call `enhance(frame)` per uint8 RGB frame."""
+    """Load an enhancement model once; call `enhance(frame)` per uint8 RGB frame.
+
+    A generative model (its card's preprocessing names the graph's fixed ``tile``) runs
+    `steps` sampler steps (default: the card's ``sampler.steps``, 1 for a distilled
+    student); `tile` and `overlap` then are the graph's and the default overlap is an
+    eighth of it. `seed` picks the per-position noise (fixed across a video's frames).
+    """
 
     task = "enhance"
 
@@ -57,21 +150,58 @@ class Enhancer(Stage):
         backend: str = "auto",
         precision: str = "fp32",
         tile: int = 128,
-        overlap: int = 16,
+        overlap: int | None = None,
         batch: int = 16,
+        steps: int | None = None,
+        seed: int = 0,
     ):
         super().__init__(model, backend, precision)
-        self.scale = int(self.artifact.card.preprocessing.get("upscale", 2))
+        prep = self.artifact.card.preprocessing
+        self.scale = int(prep.get("upscale", 2))
+        self.generative = "tile" in prep
+        if self.generative:  # the graph's tile is fixed; the overlap comes out of it
+            tile = int(prep["tile"])
+            overlap = tile // 8 if overlap is None else overlap
+            if not 0 <= 2 * overlap < tile:
+                raise UsageError(
+                    f"overlap must be in [0, {(tile - 1) // 2}] for this model's {tile} px tiles"
+                )
+        overlap = 16 if overlap is None else overlap
         if tile < 8 or overlap < 0:
             raise UsageError(f"tile must be >= 8 and overlap >= 0 (got {tile}, {overlap})")
-        self.tile, self.overlap, self.batch = tile, overlap, batch
+        self.tile, self.overlap, self.batch, self.seed = tile, overlap, batch, seed
+        self.steps = int(steps or prep.get("sampler", {}).get("steps", 1))
+        if self.steps < 1:
+            raise UsageError(f"sampler steps must be >= 1 (got {self.steps})")
         self._input = self.artifact.card.inputs[0].name
-        self._output = self.artifact.card.outputs[0].name
+        self._output = self.artifact.card.outputs[-1].name
+
+    def _step(self, lq: np.ndarray, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        out = self.run({"image": lq, "x": x, "t": t})
+        return out["endpoint"], out["output"]
+
+    def describe(self) -> dict:
+        info = dict(super().describe())
+        if self.generative:
+            info["steps"] = self.steps
+        return info
 
     def enhance(self, frame: np.ndarray) -> np.ndarray:
         """uint8 (H, W, 3) RGB -> uint8 (H*scale, W*scale, 3)."""
         if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
             raise UsageError(f"enhance expects a uint8 HxWx3 RGB frame, got {frame.dtype} {frame.shape}")
+        if self.generative:
+            out = enhance_generative(
+                frame,
+                self._step,
+                tile=self.tile,
+                overlap=self.overlap,
+                scale=self.scale,
+                steps=self.steps,
+                batch=self.batch,
+                seed=self.seed,
+            )
+            return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
         tiles, grid = split_tiles(frame, self.tile, self.overlap)
         x = to_model_input(tiles, self.artifact.card.preprocessing)
         out = self.run_batched({self._input: x}, self.batch)[self._output]

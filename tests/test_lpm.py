@@ -1,0 +1,246 @@
+"""Generative enhancement (LPM): sampler maths, tiles, pairs, the three training stages,
+export and `vq enhance` on videos."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from vq.cli.app import main
+from vq.eval.metrics.temporal import FlickerMeter
+from vq.stages.enhance import blend_tiles, sample_tiles, split_tiles, tile_noise
+from vq.synth.pairs import lq_variants
+
+from helpers import smooth_images, write_images
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.mark.parametrize(
+    "shape, tile, overlap", [((37, 53, 3), 12, 4), ((8, 8, 3), 16, 6), ((64, 32, 3), 28, 2)]
+)
+def test_blend_puts_split_tiles_back(shape, tile, overlap):
+    image = np.random.default_rng(0).integers(0, 255, shape, dtype=np.uint8)
+    tiles, grid = split_tiles(image, tile, overlap)
+    out = blend_tiles(tiles.astype(np.float32), grid, shape[:2], overlap)
+    np.testing.assert_allclose(out, image, atol=1e-3)
+
+
+def test_blend_cross_fades_where_tiles_disagree():
+    """Two tiles that disagree everywhere meet in a ramp, not a step (no seam)."""
+    tiles = np.stack([np.zeros((24, 24, 1)), np.ones((24, 24, 1))]).astype(np.float32)
+    out = blend_tiles(tiles, (1, 2), (16, 32), 4)[8, :, 0]
+    assert out[0] == 0 and out[-1] == 1
+    assert np.all(np.diff(out) >= 0) and np.max(np.diff(out)) <= 1 / 8 + 1e-6
+
+
+def test_sampler_follows_the_straight_path():
+    """With a constant endpoint c, Euler on a rectified flow visits exactly
+    x_t = (1 - t) noise + t c, and returns the last call's output."""
+    rng = np.random.default_rng(0)
+    noise, c = rng.standard_normal((2, 4, 4, 3)), rng.standard_normal((2, 4, 4, 3))
+    seen = []
+
+    def step(lq, x, t):
+        seen.append((float(t[0]), x.copy()))
+        return c, c + 100
+
+    out = sample_tiles(step, np.zeros((2, 2, 2, 3)), noise, steps=5)
+    np.testing.assert_allclose(out, c + 100)
+    np.testing.assert_allclose([t for t, _ in seen], [0.0, 0.2, 0.4, 0.6, 0.8], atol=1e-6)
+    for t, x in seen:
+        np.testing.assert_allclose(x, (1 - t) * noise + t * c, atol=1e-6)
+
+
+def test_tile_noise_is_fixed_per_position():
+    a, b = tile_noise(3, 8, seed=1), tile_noise(5, 8, seed=1)
+    np.testing.assert_array_equal(a, b[:3])  # tile i's noise does not depend on the count
+    assert not np.allclose(a[0], a[1]) and not np.allclose(a, tile_noise(3, 8, seed=2))
+
+
+def test_pairs_are_seeded_and_degraded():
+    hr = smooth_images(1, (64, 80), seed=3)[0]
+    a = lq_variants(hr, 2, np.random.default_rng(5), degraded=3)
+    b = lq_variants(hr, 2, np.random.default_rng(5), degraded=3)
+    assert [v.chain for v in a] == [v.chain for v in b] and a[0].chain == "clean"
+    for va, vb in zip(a, b, strict=True):
+        assert va.image.shape == (32, 40, 3)
+        np.testing.assert_array_equal(va.image, vb.image)
+    assert all(not np.array_equal(v.image, a[0].image) for v in a[1:])
+    restore = lq_variants(hr, 1, np.random.default_rng(5), degraded=1)
+    assert restore[1].image.shape == hr.shape
+
+
+def test_flicker_meter_compares_output_change_with_input_change():
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (16, 16, 3), dtype=np.uint8) for _ in range(3)]
+    same = FlickerMeter()
+    for f in frames:
+        same.add(f, np.asarray(f.repeat(2, 0).repeat(2, 1)))
+    assert 0.5 < same.ratio < 1.5
+    frozen = FlickerMeter()
+    for f in frames:
+        frozen.add(f, np.zeros((32, 32, 3), np.uint8))
+    assert frozen.ratio == 0.0
+    assert FlickerMeter().ratio is None
+
+
+def test_models_start_as_their_parents():
+    """adaLN-Zero: the base starts at zero velocity; ControlNet's zero projections: the
+    pair starts as the base; the consistency function is the identity at t = 1."""
+    pytest.importorskip("jax")
+    import jax.numpy as jnp
+    from flax import nnx
+
+    from vq.train.lpm.config import SMOKE_MODEL
+    from vq.train.models import create_model
+    from vq.train.models.lpm import build_control_from_base, student_endpoint
+
+    arch = {k: v for k, v in SMOKE_MODEL.items() if k != "control_blocks"}
+    base = create_model("lpm_base", seed=0, **arch)
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.standard_normal((2, 16, 16, 3)), jnp.float32)
+    t = jnp.asarray([0.2, 0.7])
+    np.testing.assert_array_equal(np.asarray(base(x, t)), 0.0)
+    # Give the base some nonzero output, then build the ControlNet pair on it.
+    state = nnx.state(base, nnx.Param)
+    nnx.update(base, jax_tree_map(lambda a: a + 0.05 * rng.standard_normal(a.shape).astype(a.dtype), state))
+    pair = build_control_from_base(base, **SMOKE_MODEL)
+    up = jnp.asarray(rng.random((2, 16, 16, 3)), jnp.float32)
+    np.testing.assert_allclose(np.asarray(pair.velocity(x, t, up)), np.asarray(base(x, t)), atol=1e-6)
+    assert np.abs(np.asarray(base(x, t))).max() > 1e-3
+    ones = jnp.ones((2,))
+    np.testing.assert_array_equal(np.asarray(student_endpoint(pair, x, ones, up)), np.asarray(x))
+
+
+def jax_tree_map(fn, tree):
+    import jax
+
+    return jax.tree.map(fn, tree)
+
+
+@pytest.fixture(scope="module")
+def lpm_artifact(tmp_path_factory):
+    """base -> control -> distill (smoke) on a tiny image folder, exported with fp16."""
+    pytest.importorskip("jax")
+    root = tmp_path_factory.mktemp("lpm")
+    data = root / "data"
+    write_images(data, smooth_images(6, (48, 64), seed=1))
+    evals = root / "evalset"
+    write_images(evals, smooth_images(2, (32, 32), seed=2))
+    common = ["--smoke", "--data", str(data), "--holdout", "0.3"]
+    assert main(["train", "lpm-base", *common, "--out", str(root / "base")]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "lpm-control",
+                *common,
+                "--base",
+                str(root / "base"),
+                "--eval-data",
+                str(evals),
+                "--out",
+                str(root / "control"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "train",
+                "lpm-distill",
+                *common,
+                "--teacher",
+                str(root / "control"),
+                "--eval-data",
+                str(evals),
+                "--out",
+                str(root / "distill"),
+            ]
+        )
+        == 0
+    )
+    art = root / "lpm"
+    assert main(["export", "onnx", str(root / "distill"), "--out", str(art), "-p", "fp16"]) == 0
+    return root, art
+
+
+def test_stages_train_in_order_and_refuse_the_wrong_parent(lpm_artifact, capsys):
+    root, _ = lpm_artifact
+    metrics = json.loads((root / "distill" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert "eval/evalset/psnr_y@1" in metrics and "eval/heldout/flow_mse" in metrics
+    control = json.loads((root / "control" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert {"eval/evalset/psnr_y@1", "eval/evalset/psnr_y@2"} <= set(control)
+    code = main(
+        [
+            "train",
+            "lpm-distill",
+            "--smoke",
+            "--data",
+            str(root / "data"),
+            "--teacher",
+            str(root / "base"),
+            "--out",
+            str(root / "bad"),
+        ]
+    )
+    assert code != 0 and "not an lpm-control workdir" in capsys.readouterr().err
+    code = main(["train", "lpm-control", "--smoke", "--data", str(root / "data"), "--out", str(root / "bad")])
+    assert code != 0 and "needs --base" in capsys.readouterr().err
+
+
+def test_exported_student_is_an_enhance_model_on_every_backend(lpm_artifact):
+    from vq.stages.enhance import Enhancer
+
+    _, art = lpm_artifact
+    card = json.loads((art / "card.json").read_text())
+    assert card["task"] == "enhance" and card["export"]["parity"]["max_abs_error"] <= 1e-4
+    assert {"fp32", "fp16"} <= set(card["files"])
+    image = smooth_images(1, (21, 30), seed=4)[0]
+    outs = {}
+    for backend in ("ort-cpu", "jax"):
+        with Enhancer(art, backend=backend) as enhancer:
+            assert enhancer.generative and enhancer.steps == 1 and enhancer.scale == 2
+            outs[backend] = enhancer.enhance(image)
+            again = enhancer.enhance(image)
+        assert outs[backend].shape == (42, 60, 3)
+        np.testing.assert_array_equal(outs[backend], again)  # fixed noise: same frame, same output
+    assert np.abs(outs["ort-cpu"].astype(int) - outs["jax"].astype(int)).max() <= 1
+    with Enhancer(art, backend="ort-cpu", steps=3) as three:
+        assert three.enhance(image).shape == (42, 60, 3)
+
+
+def test_enhance_video_keeps_timing_and_audio(lpm_artifact, shared_data, tmp_path, capsys):
+    import av
+
+    from vq.media.encode import write_video
+
+    _, art = lpm_artifact
+    frames = [np.roll(f, i, axis=1) for i, f in enumerate(smooth_images(1, (24, 32), seed=5) * 10)]
+    clip = write_video(
+        tmp_path / "in" / "clip.mp4", frames, fps=5, audio_from=shared_data / "videos" / "example3.mp4"
+    )
+    (tmp_path / "in" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not a video")
+    out = tmp_path / "out"
+    code = main(["enhance", str(tmp_path / "in"), "--out", str(out), "--model", str(art), "--json"])
+    assert code == 1  # one input failed
+    records = {r["path"].split("/")[-1]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert records["broken.mp4"]["status"] == "error" and "\n" not in records["broken.mp4"]["error"]
+    rec = records["clip.mp4"]
+    assert rec["status"] == "ok" and rec["frames"] == 10 and rec["size_out"] == [64, 48]
+    assert rec["flicker_ratio"] is not None
+    with av.open(rec["output"]) as c:
+        kinds = sorted(s.type for s in c.streams)
+        video = c.streams.video[0]
+        assert kinds == ["audio", "video"] and (video.width, video.height) == (64, 48)
+        assert abs(float(c.duration / 1e6) - 2.0) < 0.15
+    with av.open(str(clip)) as c:
+        src_pts = [float(f.time) for f in c.decode(video=0)]
+    with av.open(rec["output"]) as c:
+        out_pts = [float(f.time) for f in c.decode(video=0)]
+    np.testing.assert_allclose(np.array(out_pts) - out_pts[0], np.array(src_pts) - src_pts[0], atol=1e-3)
+    assert sorted(p.name for p in out.iterdir()) == ["clip_x2.mp4"]  # nothing half-written

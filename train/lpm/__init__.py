@@ -1,0 +1,1 @@
+"""Generative enhancement (LPM): DiT base, ControlNet, consistency distillation to one step."""

@@ -1,0 +1,268 @@
+"""The three LPM training stages (`train/models/lpm.py` has the model and the maths).
+
+* `LpmBaseTask`    rectified flow on high-quality residual detail, no condition: the DiT
+                   learns what detail looks like (the seed's "generative power").
+* `LpmControlTask` the same flow conditioned on the low-quality frame through a
+                   ControlNet over the frozen base (fidelity); its 25-step sampler is the
+                   teacher.
+* `LpmDistillTask` consistency distillation to one step: at a random step n of the
+                   teacher's grid, the student's endpoint from ``x_{t_n}`` must match the
+                   EMA target's endpoint from one teacher Euler step further,
+                   ``x_{t_{n+1}}`` (Song et al., 2023; the boundary f(x, 1) = x holds by
+                   the parameterisation).
+
+Each stage reports, at the end, the flow loss on held-out images and (control, distill)
+PSNR-Y on the evaluation folders at its sampler steps beside bicubic, through the same
+tiling and sampler code as the runtime (`vq.stages.enhance.enhance_generative`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from vq.errors import UsageError
+from vq.eval.metrics.image import psnr_y, to_uint8
+from vq.media.sources import Pair, bicubic_upscale, load_pairs
+from vq.stages.enhance import enhance_generative
+from vq.train.lpm.config import LpmConfig
+from vq.train.lpm.input_pipeline import PairSource, facts, load_pair_sources, random_crops
+from vq.train.models import create_model, model_def
+from vq.train.models.lpm import build_control_from_base, student_endpoint
+from vq.train.models.sr import upsample_bilinear
+
+EVAL_CROPS = 64  # held-out crops for the flow loss
+EVAL_TIMES = (0.1, 0.5, 0.9)
+
+
+def flow_loss(velocity, r: jax.Array, rng: jax.Array) -> jax.Array:
+    """Rectified-flow loss: ``|v(x_t, t) - (r - z)|^2`` at logit-normal t (SD3's choice:
+    the middle of the path, where the velocity is hardest, gets the most samples)."""
+    k_t, k_z = jax.random.split(rng)
+    t = jax.nn.sigmoid(jax.random.normal(k_t, (r.shape[0],)))
+    z = jax.random.normal(k_z, r.shape)
+    x = (1.0 - t)[:, None, None, None] * z + t[:, None, None, None] * r
+    return jnp.mean((velocity(x, t) - (r - z)) ** 2)
+
+
+class _LpmTask:
+    name = ""
+    model_name = ""
+
+    def __init__(self, config: LpmConfig):
+        if not config.data:
+            raise UsageError(f"vq train {self.name} needs --data (high-quality image folders)")
+        self.config, self.seed = config, config.seed
+        known = model_def(self.model_name).defaults
+        self.model_kwargs: dict[str, Any] = {k: v for k, v in config.model_kwargs.items() if k in known}
+        unknown = set(config.model_kwargs) - set(known) - {"control_blocks", "residual_scale", "ema"}
+        if unknown:
+            raise UsageError(f"unknown model_kwargs {sorted(unknown)} (known: {sorted(known)})")
+        kwargs = model_def(self.model_name).kwargs(**self.model_kwargs)
+        self.scale, self.tile = kwargs["scale"], kwargs["tile"]
+        self.residual_scale = kwargs.get(
+            "residual_scale", model_def("lpm_control").defaults["residual_scale"]
+        )
+        self.train_sources = load_pair_sources(
+            config.data, self.scale, config.holdout, "train", config.degraded, self.tile
+        )
+        self.heldout_sources = self._maybe_heldout()
+        self.eval_sets: dict[str, list[Pair]] = {
+            Path(d).name: load_pairs([d], self.scale) for d in config.eval_data
+        }
+        self.data_facts = {
+            "train": facts(self.train_sources, config.data),
+            "holdout_fraction": config.holdout,
+            "holdout": [s.name for s in self.heldout_sources],
+            "eval": {k: len(v) for k, v in self.eval_sets.items()},
+        }
+
+    def _maybe_heldout(self) -> list[PairSource]:
+        try:
+            return load_pair_sources(
+                self.config.data, self.scale, self.config.holdout, "holdout", 0, self.tile
+            )
+        except UsageError:
+            return []
+
+    def batch(self, step: int, rows: range) -> dict[str, np.ndarray]:
+        return random_crops(
+            self.train_sources, self.seed, step, rows, self.tile, self.scale, self.config.clean_share
+        )
+
+    def up(self, lq: jax.Array) -> jax.Array:
+        return upsample_bilinear(lq, self.scale) if self.scale > 1 else lq
+
+    def residual(self, batch: dict[str, jax.Array]) -> tuple[jax.Array, jax.Array]:
+        """(up(lq), the normalised residual the flow generates)."""
+        up = self.up(batch["lq"])
+        return up, (batch["hq"] - up) / self.residual_scale
+
+    # -- evaluation -------------------------------------------------------------------------
+
+    def heldout_flow_loss(self, velocity) -> dict[str, float]:
+        """Mean flow loss on fixed held-out crops at fixed t and noise (comparable across runs)."""
+        if not self.heldout_sources:
+            return {}
+        batch = random_crops(self.heldout_sources, 1234, 0, range(EVAL_CROPS), self.tile, self.scale, 1.0)
+        up, r = self.residual({k: jnp.asarray(v) for k, v in batch.items()})
+        z = jax.random.normal(jax.random.key(0), r.shape)
+        losses = []
+        for t_value in EVAL_TIMES:
+            t = jnp.full((r.shape[0],), t_value)
+            x = (1.0 - t_value) * z + t_value * r
+            losses.append(float(jnp.mean((velocity(x, t, up) - (r - z)) ** 2)))
+        return {"heldout/flow_mse": float(np.mean(losses))}
+
+    def psnr_table(self, model: nnx.Module, steps_list: list[int]) -> dict[str, float]:
+        """PSNR-Y per evaluation set at each sampler step count, bicubic beside it."""
+        graphdef, state = nnx.split(model)
+        apply = jax.jit(lambda s, lq, x, t: nnx.merge(graphdef, s)(lq, x, t))
+
+        def step(lq, x, t):
+            endpoint, image = apply(state, lq, x, t)
+            return np.asarray(endpoint), np.asarray(image)
+
+        results: dict[str, float] = {}
+        for set_name, pairs in self.eval_sets.items():
+            base = [psnr_y(bicubic_upscale(p.lr, self.scale), p.hr, border=self.scale) for p in pairs]
+            results[f"{set_name}/bicubic_psnr_y"] = float(np.mean(base))
+            for steps in steps_list:
+                ours = []
+                for p in pairs:
+                    out = enhance_generative(
+                        p.lr,
+                        step,
+                        tile=self.tile,
+                        overlap=self.tile // 8,
+                        scale=self.scale,
+                        steps=steps,
+                        batch=64,
+                    )
+                    ours.append(
+                        psnr_y(to_uint8(out)[: p.hr.shape[0], : p.hr.shape[1]], p.hr, border=self.scale)
+                    )
+                results[f"{set_name}/psnr_y@{steps}"] = float(np.mean(ours))
+                results[f"{set_name}/gain_db@{steps}"] = float(np.mean(ours) - np.mean(base))
+        return results
+
+
+class LpmBaseTask(_LpmTask):
+    name = "lpm-base"
+    model_name = "lpm_base"
+
+    def create_model(self, seed: int) -> nnx.Module:
+        return create_model(self.model_name, seed=seed, **self.model_kwargs)
+
+    def loss(self, model: nnx.Module, batch: dict[str, jax.Array], rng: jax.Array):
+        _, r = self.residual(batch)
+        loss = flow_loss(model, r, rng)
+        return loss, {}
+
+    def evaluate(self, model: nnx.Module) -> dict[str, float]:
+        return self.heldout_flow_loss(lambda x, t, up: model(x, t))
+
+
+def _recorded(workdir: str, task: str) -> dict[str, Any]:
+    path = Path(workdir) / "config.json"
+    recorded = json.loads(path.read_text()) if path.is_file() else None
+    if not recorded or recorded.get("task") != task:
+        raise UsageError(f"{workdir}: not an {task} workdir (train one with vq train {task})")
+    return recorded
+
+
+def _same_arch(mine: dict[str, Any], theirs: dict[str, Any], where: str) -> None:
+    clash = {k: (mine[k], theirs[k]) for k in mine.keys() & theirs.keys() if mine[k] != theirs[k]}
+    if clash:
+        raise UsageError(f"{where} has another architecture: {clash} (mine, its)")
+
+
+class LpmControlTask(_LpmTask):
+    name = "lpm-control"
+    model_name = "lpm_control"
+
+    def __init__(self, config: LpmConfig):
+        super().__init__(config)
+        if not config.base:
+            raise UsageError("vq train lpm-control needs --base (an lpm-base workdir)")
+        self.base_kwargs = _recorded(config.base, "lpm-base").get("model_kwargs", {})
+        _same_arch(
+            model_def(self.model_name).kwargs(**self.model_kwargs),
+            model_def("lpm_base").kwargs(**self.base_kwargs),
+            config.base,
+        )
+        self.data_facts["base"] = str(config.base)
+
+    def create_model(self, seed: int) -> nnx.Module:
+        from vq.train.trainer import load_trained_model
+
+        base, step = load_trained_model("lpm_base", self.base_kwargs, self.config.base)
+        self.data_facts["base_step"] = step
+        model = build_control_from_base(base, **self.model_kwargs)
+        return model
+
+    def loss(self, model: nnx.Module, batch: dict[str, jax.Array], rng: jax.Array):
+        up, r = self.residual(batch)
+        return flow_loss(lambda x, t: model.velocity(x, t, up), r, rng), {}
+
+    def evaluate(self, model: nnx.Module) -> dict[str, float]:
+        return {
+            **self.heldout_flow_loss(model.velocity),
+            **self.psnr_table(model, list(self.config.eval_steps)),
+        }
+
+
+class LpmDistillTask(_LpmTask):
+    name = "lpm-distill"
+    model_name = "lpm_distill"
+
+    def __init__(self, config: LpmConfig):
+        super().__init__(config)
+        if not config.teacher:
+            raise UsageError("vq train lpm-distill needs --teacher (an lpm-control workdir)")
+        if config.teacher_steps < 2:
+            raise UsageError("--teacher-steps must be >= 2")
+        self.teacher_kwargs = _recorded(config.teacher, "lpm-control").get("model_kwargs", {})
+        mine = {k: v for k, v in model_def(self.model_name).kwargs(**self.model_kwargs).items() if k != "ema"}
+        _same_arch(mine, model_def("lpm_control").kwargs(**self.teacher_kwargs), config.teacher)
+        self.data_facts["teacher"] = str(config.teacher)
+
+    def create_model(self, seed: int) -> nnx.Module:
+        from vq.train.trainer import load_trained_model
+
+        teacher, step = load_trained_model("lpm_control", self.teacher_kwargs, self.config.teacher)
+        self.data_facts["teacher_step"] = step
+        model = create_model(self.model_name, seed=seed, **self.model_kwargs)
+        model.load_teacher(teacher)
+        return model
+
+    def loss(self, model: nnx.Module, batch: dict[str, jax.Array], rng: jax.Array):
+        up, r = self.residual(batch)
+        n_steps = self.config.teacher_steps
+        k_n, k_z = jax.random.split(rng)
+        n = jax.random.randint(k_n, (r.shape[0],), 0, n_steps)
+        t = n / n_steps
+        t_next = (n + 1) / n_steps
+        z = jax.random.normal(k_z, r.shape)
+        x = (1.0 - t)[:, None, None, None] * z + t[:, None, None, None] * r
+        # One Euler step of the teacher's ODE, then the EMA target's endpoint from there.
+        x_next = x + model.teacher.velocity(x, t, up) / n_steps
+        model.update_target()
+        target = jax.lax.stop_gradient(student_endpoint(model.target, x_next, t_next, up))
+        pred = student_endpoint(model.student, x, t, up)
+        loss = jnp.mean((pred - target) ** 2)
+        # How far the one-step answer is from the truth (the residual), for the log.
+        one_step = jnp.mean((pred - r) ** 2)
+        return loss, {"endpoint_mse": one_step}
+
+    def evaluate(self, model: nnx.Module) -> dict[str, float]:
+        return {
+            **self.heldout_flow_loss(model.student.velocity),
+            **self.psnr_table(model.student, list(self.config.eval_steps)),
+        }
