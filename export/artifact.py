@@ -23,7 +23,7 @@ from flax import nnx
 from vq.errors import UsageError
 from vq.export.onnx_export import DEFAULT_OPSET, export_onnx
 from vq.export.parity import check_parity, ort_session, random_feeds
-from vq.export.quantize import quantize_int8, to_fp16
+from vq.export.quantize import quantize_fp8, quantize_int8, to_fp16
 from vq.fsutil import DIR_MODE
 from vq.models import Artifact, ModelCard, file_entry, write_card
 from vq.train.checkpoints import save_params
@@ -82,8 +82,8 @@ def export_artifact(
     out_dir = Path(out_dir)
     if out_dir.exists() and not force:
         raise UsageError(f"{out_dir} exists; pass --force to replace it")
-    if "int8" in precisions and calibration is None:
-        raise UsageError("int8 export needs calibration data (--calib DIR)")
+    if {"int8", "fp8"} & set(precisions) and calibration is None:
+        raise UsageError("int8 and fp8 export need calibration data (--calib DIR)")
     io: ModelIO = model_io(model_name, **model_kwargs)
     with _staged(out_dir) as tmp:
         model.eval()
@@ -110,6 +110,15 @@ def export_artifact(
         if "int8" in precisions:
             assert calibration is not None
             facts["int8"] = write_int8_graphs(tmp, calibration, first_output, files)
+        if "fp8" in precisions:
+            assert calibration is not None
+            facts["fp8"] = quantize_fp8(tmp / "model.onnx", tmp / "model.fp8.onnx", calibration(0))
+            # ONNX Runtime's CPU kernels run the Q/DQ pairs as written, so the FP8
+            # rounding error is measured here even without a GPU that computes in FP8.
+            facts["fp8"]["vs_fp32"] = compare_graphs(
+                tmp / "model.onnx", tmp / "model.fp8.onnx", list(calibration(1)), first_output
+            )
+            files["fp8"] = file_entry(tmp, "model.fp8.onnx")
         card = ModelCard(
             name=name,
             task=task,

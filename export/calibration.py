@@ -65,3 +65,41 @@ def image_feeds(
             frames = [f[:h, :w] for f in frames]
         emitted += len(frames)
         yield {spec.name: to_model_input(np.stack(frames), preprocessing)}
+
+
+def sampler_feeds(
+    folders: list[str | Path],
+    inputs: list[TensorSpec],
+    preprocessing: dict,
+    count: int = 256,
+    batch: int = 8,
+    seed: int = 0,
+) -> Iterator[dict[str, np.ndarray]]:
+    """Feeds for a generative sampler-step graph (``image``, ``x``, ``t``): real tiles of
+    the graph's fixed size cut from the images, Gaussian ``x`` and the times the sampler
+    visits (t = 0 only for a one-step student: the inputs it will actually see)."""
+    specs = {s.name: s for s in inputs}
+    side = int(preprocessing["tile"])
+    steps = int(preprocessing.get("sampler", {}).get("steps", 1))
+    rng = np.random.default_rng(seed)
+    crops = image_feeds(
+        folders,
+        TensorSpec("image", "float32", ("B", "H", "W", 3)),
+        preprocessing,
+        count=count,
+        batch=batch,
+        crop=side,
+        seed=seed,
+    )
+    for feed in crops:
+        image = feed["image"]
+        short_h, short_w = max(0, side - image.shape[1]), max(0, side - image.shape[2])
+        if short_h or short_w:  # an image smaller than a tile: pad it, as the runtime does
+            image = np.pad(image, ((0, 0), (0, short_h), (0, short_w), (0, 0)), mode="symmetric")
+        n = len(image)
+        x_shape = [n, *specs["x"].shape[1:]]
+        yield {
+            "image": image,
+            "x": rng.standard_normal(x_shape, dtype=np.float32),
+            "t": (rng.integers(0, steps, n) / steps).astype(np.float32),
+        }

@@ -117,6 +117,10 @@ class TensorRTBackend:
             raise BackendError(f"trt backend runs on cuda only, not {device!r}")
         if not self.available():
             raise BackendError(f"trt backend unavailable: {self.unavailable_reason()}")
+        if precision == "fp8":
+            gpu, cc = gpu_name_and_capability()
+            if int(cc) < 89:  # FP8 tensor cores: Ada (sm89) and Hopper (sm90) onwards
+                raise BackendError(f"fp8 needs an Ada or Hopper GPU (sm89+); {gpu} is sm{cc}")
         onnx_path = artifact.onnx_path(precision, "cuda")
         full_profile = resolve_profile(artifact.card.inputs, profile, artifact.card.export)
         engine_dir = writable_dir_for(artifact, "engines")

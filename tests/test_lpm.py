@@ -165,7 +165,20 @@ def lpm_artifact(tmp_path_factory):
         == 0
     )
     art = root / "lpm"
-    assert main(["export", "onnx", str(root / "distill"), "--out", str(art), "-p", "fp16"]) == 0
+    export = [
+        "export",
+        "onnx",
+        str(root / "distill"),
+        "--out",
+        str(art),
+        "-p",
+        "fp16",
+        "-p",
+        "int8",
+        "-p",
+        "fp8",
+    ]
+    assert main([*export, "--calib", str(evals), "--calib-count", "16"]) == 0
     return root, art
 
 
@@ -199,7 +212,8 @@ def test_exported_student_is_an_enhance_model_on_every_backend(lpm_artifact):
     _, art = lpm_artifact
     card = json.loads((art / "card.json").read_text())
     assert card["task"] == "enhance" and card["export"]["parity"]["max_abs_error"] <= 1e-4
-    assert {"fp32", "fp16"} <= set(card["files"])
+    assert {"fp32", "fp16", "int8-cpu", "int8-gpu", "fp8"} <= set(card["files"])
+    assert card["export"]["fp8"]["quantized_ops"] > 0 and card["preprocessing"]["sampler"]["steps"] == 1
     image = smooth_images(1, (21, 30), seed=4)[0]
     outs = {}
     for backend in ("ort-cpu", "jax"):
@@ -212,6 +226,9 @@ def test_exported_student_is_an_enhance_model_on_every_backend(lpm_artifact):
     assert np.abs(outs["ort-cpu"].astype(int) - outs["jax"].astype(int)).max() <= 1
     with Enhancer(art, backend="ort-cpu", steps=3) as three:
         assert three.enhance(image).shape == (42, 60, 3)
+    for precision in ("fp8", "int8"):  # the Q/DQ graphs run here as written
+        with Enhancer(art, backend="ort-cpu", precision=precision) as low:
+            assert np.abs(low.enhance(image).astype(int) - outs["ort-cpu"].astype(int)).mean() < 8
 
 
 def test_enhance_video_keeps_timing_and_audio(lpm_artifact, shared_data, tmp_path, capsys):
@@ -244,3 +261,18 @@ def test_enhance_video_keeps_timing_and_audio(lpm_artifact, shared_data, tmp_pat
         out_pts = [float(f.time) for f in c.decode(video=0)]
     np.testing.assert_allclose(np.array(out_pts) - out_pts[0], np.array(src_pts) - src_pts[0], atol=1e-3)
     assert sorted(p.name for p in out.iterdir()) == ["clip_x2.mp4"]  # nothing half-written
+
+
+def test_eval_sr_puts_models_and_sampler_steps_side_by_side(lpm_artifact, tmp_path, capsys):
+    root, art = lpm_artifact
+    report = tmp_path / "sr.json"
+    args = ["eval", "sr", "--data", str(root / "evalset"), "--model", str(art), "--backend", "ort-cpu"]
+    args += ["--compare", f"{art}@2", "--compare", "vq-enhance-x2", "--json", str(report)]
+    assert main(args) == 0, capsys.readouterr().err
+    rows = json.loads(report.read_text())["rows"]
+    assert [r["model"] for r in rows] == ["bicubic", "lpm@1", "lpm@2", "vq-enhance-x2"]
+    for row in rows:
+        assert 0 < row["ssim_y"] <= 1 and row["detail"] > 0 and row["images"] == 2
+        assert (row["s_per_mp"] is None) == (row["model"] == "bicubic")
+    code = main(["eval", "sr", "--data", str(root / "evalset"), "--model", f"{art}@0"])
+    assert code != 0 and "steps must be >= 1" in capsys.readouterr().err

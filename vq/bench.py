@@ -62,12 +62,14 @@ def default_variants(artifact: Artifact) -> list[Variant]:
     if ort.available():
         devices = ort.devices()
         for device in devices:
-            for p in ("fp32", "int8", *(["fp16"] if device == "cuda" else [])):
+            # Every graph the artifact has; one ONNX Runtime cannot run here becomes a row
+            # saying why (fp16 and fp8 on CPU run as written, through casts and Q/DQ).
+            for p in ("fp32", "int8", "fp16", "fp8"):
                 if p in precisions:
                     variants.append(Variant("ort", device, p))
     trt = get_backend("trt")
     if trt.available():
-        variants.extend(Variant("trt", "cuda", p) for p in ("fp32", "fp16", "int8") if p in precisions)
+        variants.extend(Variant("trt", "cuda", p) for p in ("fp32", "fp16", "int8", "fp8") if p in precisions)
     return variants
 
 

@@ -29,11 +29,11 @@ from vq.fsutil import atomic_write_text, sha256_file
 
 CARD_FILE = "card.json"
 CARD_SCHEMA_VERSION = 1
-PRECISIONS = ("fp32", "fp16", "int8")
+PRECISIONS = ("fp32", "fp16", "int8", "fp8")  # fp8: E4M3 Q/DQ, for TensorRT on Hopper/Ada
 # Graph variants in `files`. int8 has one per target: ONNX Runtime's CPU kernels only fuse
 # Q/DQ into QLinearConv with uint8 activations (U8S8), while TensorRT's explicit
 # quantisation takes only symmetric signed int8 (zero point 0).
-GRAPHS = ("fp32", "fp16", "int8-cpu", "int8-gpu")
+GRAPHS = ("fp32", "fp16", "int8-cpu", "int8-gpu", "fp8")
 
 
 def graph_for(precision: str, device: str) -> str:

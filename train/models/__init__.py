@@ -82,7 +82,7 @@ MODELS.register(
     extra="train",
     summary="QPT: contrastive quality-aware pretraining of the KVQ backbone",
 )
-for _stage in ("base", "control", "distill"):
+for _stage in ("base", "control", "distill", "student"):
     MODELS.register(
         f"lpm_{_stage}",
         f"vq.train.models.lpm:LPM_{_stage.upper()}",

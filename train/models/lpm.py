@@ -264,7 +264,7 @@ def _base_io(scale: int, tile: int, **_: Any) -> ModelIO:
     )
 
 
-def _sampler_io(scale: int, tile: int, residual_scale: float, **_: Any) -> ModelIO:
+def _sampler_io(scale: int, tile: int, residual_scale: float, steps: int = 25, **_: Any) -> ModelIO:
     side = tile * scale
     return ModelIO(
         inputs=[
@@ -284,6 +284,7 @@ def _sampler_io(scale: int, tile: int, residual_scale: float, **_: Any) -> Model
             "upscale": scale,
             "tile": tile,
             "residual_scale": residual_scale,
+            "sampler": {"kind": "euler", "steps": steps},
         },
     )
 
@@ -323,7 +324,14 @@ LPM_DISTILL = ModelDef(
     defaults={**_CONTROL_DEFAULTS, "ema": 0.95},
     summary="LPM consistency distillation: one-step student, EMA target, frozen teacher",
     trainable=_distill_trainable,
-    exports=lambda ema, **kw: ("student", "lpm_control", kw),
+    exports=lambda ema, **kw: ("student", "lpm_student", kw),
+)
+# The distilled student: the same network as the ControlNet pair, sampled in one step.
+LPM_STUDENT = ModelDef(
+    build=lambda *, rngs, **kw: LpmControl(rngs=rngs, **kw),
+    io=lambda **kw: _sampler_io(**kw, steps=1),
+    defaults=dict(_CONTROL_DEFAULTS),
+    summary="LPM one-step student (consistency-distilled ControlNet pair)",
 )
 
 

@@ -26,7 +26,7 @@ def onnx_cmd(
     task: str = typer.Option(None, "--task", help="Task in the card (default: from the workdir)."),
     description: str = typer.Option("", "--description", help="One paragraph for the card."),
     precision: list[str] = typer.Option(
-        ["fp32"], "--precision", "-p", help="Graphs to write: fp32 (always), fp16, int8."
+        ["fp32"], "--precision", "-p", help="Graphs to write: fp32 (always), fp16, int8, fp8 (E4M3 Q/DQ)."
     ),
     calib: list[Path] = typer.Option([], "--calib", help="Image folder(s) to calibrate int8 on."),
     calib_count: int = typer.Option(256, "--calib-count", help="Calibration images."),
@@ -46,9 +46,9 @@ def onnx_cmd(
     models = require_train("vq.train.models", "vq export")
     artifact_mod = require_train("vq.export.artifact", "vq export")
     precisions = tuple(dict.fromkeys(["fp32", *precision]))
-    bad = [p for p in precisions if p not in ("fp32", "fp16", "int8")]
+    bad = [p for p in precisions if p not in ("fp32", "fp16", "int8", "fp8")]
     if bad:
-        raise UsageError(f"unknown precision(s) {bad}: choose fp32, fp16, int8")
+        raise UsageError(f"unknown precision(s) {bad}: choose fp32, fp16, int8, fp8")
 
     training: dict = {}
     metrics: dict = {}
@@ -69,10 +69,10 @@ def onnx_cmd(
     io = models.model_io(model_name, **model_kwargs)
 
     calibration = None
-    if "int8" in precisions:
+    if {"int8", "fp8"} & set(precisions):
         if not calib:
-            raise UsageError("--precision int8 needs --calib DIR (real images to calibrate on)")
-        calibration = _image_calibration(calib, io.inputs[0], io.preprocessing, calib_count)
+            raise UsageError("--precision int8/fp8 needs --calib DIR (real images to calibrate on)")
+        calibration = _image_calibration(calib, io.inputs, io.preprocessing, calib_count)
 
     trt_profile = None
     if profile:
@@ -110,12 +110,15 @@ def onnx_cmd(
     )
 
 
-def _image_calibration(folders: list[Path], spec, preprocessing: dict, count: int):
-    """seed -> feed batches of real images prepared as the runtime prepares them."""
+def _image_calibration(folders: list[Path], inputs, preprocessing: dict, count: int):
+    """seed -> feed batches of real images prepared as the runtime prepares them (a
+    generative sampler-step graph gets real tiles, noise and its sampler's times)."""
     calibration_mod = require_train("vq.export.calibration", "vq export")
 
     def calibration(seed: int):
-        return calibration_mod.image_feeds(folders, spec, preprocessing, count=count, seed=seed)
+        if "tile" in preprocessing and len(inputs) > 1:
+            return calibration_mod.sampler_feeds(folders, inputs, preprocessing, count=count, seed=seed)
+        return calibration_mod.image_feeds(folders, inputs[0], preprocessing, count=count, seed=seed)
 
     return calibration
 
@@ -133,8 +136,7 @@ def int8_cmd(
 
     artifact_mod = require_train("vq.export.artifact", "vq export")
     artifact = load_model(model)
-    spec = artifact.card.inputs[0]
-    calibration = _image_calibration(calib, spec, artifact.card.preprocessing, calib_count)
+    calibration = _image_calibration(calib, artifact.card.inputs, artifact.card.preprocessing, calib_count)
     artifact = artifact_mod.requantize_artifact(artifact, calibration, command=command_line())
     facts = artifact.card.export["int8"]
     if json_out:

@@ -35,3 +35,36 @@ def psnr_y(pred: np.ndarray, target: np.ndarray, border: int = 0) -> float:
 def to_uint8(image: np.ndarray) -> np.ndarray:
     """float image in [0, 1] -> uint8, rounding (not truncating) as image writers do."""
     return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
+
+
+def _gaussian(y: np.ndarray, sigma: float) -> np.ndarray:
+    from scipy.ndimage import gaussian_filter
+
+    return gaussian_filter(y, sigma, truncate=3.5)  # an 11 x 11 window at sigma 1.5
+
+
+def ssim_y(pred: np.ndarray, target: np.ndarray, border: int = 0) -> float:
+    """SSIM (Wang et al., 2004) on the BT.601 luma: 11 x 11 Gaussian window (sigma 1.5),
+    K1 = 0.01, K2 = 0.03, L = 255, `border` px cropped (needs scipy: the eval extra)."""
+    if pred.shape != target.shape:
+        raise ValueError(f"ssim_y: shapes differ, {pred.shape} vs {target.shape}")
+    a, b = rgb_to_y(pred), rgb_to_y(target)
+    if border:
+        a, b = a[border:-border, border:-border], b[border:-border, border:-border]
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    mu_a, mu_b = _gaussian(a, 1.5), _gaussian(b, 1.5)
+    var_a = _gaussian(a * a, 1.5) - mu_a**2
+    var_b = _gaussian(b * b, 1.5) - mu_b**2
+    cov = _gaussian(a * b, 1.5) - mu_a * mu_b
+    ssim = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    return float(ssim.mean())
+
+
+def high_frequency_energy(image: np.ndarray, border: int = 0) -> float:
+    """Mean squared luma detail above a Gaussian blur (sigma 1.5): how much fine texture
+    and edge contrast an image has. A regression restorer falls short of the reference's,
+    added noise overshoots it; `vq eval sr` reports output / reference."""
+    y = rgb_to_y(image)
+    if border:
+        y = y[border:-border, border:-border]
+    return float(np.mean((y - _gaussian(y, 1.5)) ** 2))
