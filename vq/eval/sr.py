@@ -117,11 +117,18 @@ def run(opts: SrOptions, ui: Ui) -> Report:
                 "set": set_name,
                 "model": "bicubic",
                 "images": len(pairs),
-                "psnr_y": float(np.mean([psnr_y(o, p.hr, border=scale) for o, p in zip(outs, pairs)])),
-                "ssim_y": float(np.mean([ssim_y(o, p.hr, border=scale) for o, p in zip(outs, pairs)])),
+                "psnr_y": float(
+                    np.mean([psnr_y(o, p.hr, border=scale) for o, p in zip(outs, pairs, strict=True)])
+                ),
+                "ssim_y": float(
+                    np.mean([ssim_y(o, p.hr, border=scale) for o, p in zip(outs, pairs, strict=True)])
+                ),
                 "detail": float(
                     np.mean(
-                        [high_frequency_energy(o, scale) / references[p.name] for o, p in zip(outs, pairs)]
+                        [
+                            high_frequency_energy(o, scale) / references[p.name]
+                            for o, p in zip(outs, pairs, strict=True)
+                        ]
                     )
                 ),
                 "s_per_mp": None,
