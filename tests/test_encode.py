@@ -29,6 +29,18 @@ def test_codecs_round_trip(tmp_path, codec, ext, expect):
     assert [frame_index(im) for im in frames.images] == [0, 10]
 
 
+@pytest.mark.parametrize("n, ext", [(1, ".mkv"), (2, ".mp4"), (3, ".mp4"), (9, ".mp4")])
+def test_short_hevc_clips_mux(tmp_path, n, ext):
+    """x265 dates the first packets of a clip shorter than its lookahead from memory it
+    never set; before the fix a 2-frame .mp4 failed to mux 57 times in 60."""
+    rng = np.random.default_rng(n)
+    for i in range(12):
+        frames = rng.integers(0, 255, (n, 32, 64, 3), dtype=np.uint8)
+        path = write_video(tmp_path / f"{i}{ext}", frames, 25, codec="hevc", crf=30, preset="veryfast")
+        with open_video(path) as v:
+            assert v.info.frames in (n, None) and probe(path).codec == "hevc"
+
+
 def test_crf_and_bitrate_control_size(tmp_path):
     frames = [np.random.default_rng(i).integers(0, 255, (96, 160, 3), dtype=np.uint8) for i in range(25)]
     hi = write_video(tmp_path / "hi.mp4", frames, 25, crf=18).stat().st_size

@@ -30,13 +30,16 @@ TOY = TaskDef(
 
 
 def test_registered_tasks_have_configs_stages_and_evaluators():
-    assert {"embed", "enhance", "kvq", "qpt"} <= set(TASKS.names())
+    assert {"embed", "enhance", "kvq", "qpt", "lpm-base", "lpm-control", "lpm-distill"} <= set(TASKS.names())
     for name in TASKS.names():
         defn = TASKS.get(name)
         config, smoke = defn.get_config(), defn.get_config(smoke=True)
         assert type(config) is type(smoke) and smoke.steps < config.steps
-        if name == "qpt":  # pretraining only: its backbone is fine-tuned by kvq, never served
-            assert defn.stage is None and name not in STAGES
+        if name in ("qpt", "lpm-base"):  # pretraining only: fine-tuned by a later task, never served
+            assert defn.stage is None and defn.serves is None and name not in STAGES
+            continue
+        if defn.serves:  # lpm-control/-distill: their exports are run by another task's stage
+            assert defn.stage is None and STAGES.get(defn.serves).task == defn.serves
             continue
         assert name in STAGES and STAGES.get(name).task == name
         for evaluator in defn.evaluators:

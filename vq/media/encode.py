@@ -7,6 +7,7 @@ under a temporary name and renamed when complete, so a crash leaves no half-writ
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterable
 from fractions import Fraction
@@ -97,6 +98,13 @@ def write_video(
         times_list = []
         frames = _split_times(frames, times_list)
     time_base = Fraction(1, 90_000) if times_list is not None else 1 / rate
+    if codec == "hevc" and bframes is None:
+        frames, short = _peek_short(frames, X265_LOOKAHEAD)
+        # x265 dates the first packets from its B-frame delay, which it has not measured
+        # when the clip ends before its lookahead fills: decode times of -8e18 or above the
+        # presentation time, which the muxer rejects (2-frame .mp4: 57 of 60 encodes
+        # failed; 1-frame .mkv about 1 in 100). Such a clip is written without B-frames.
+        bframes = 0 if short else None
 
     with atomic_path(path) as tmp:
         try:
@@ -154,6 +162,16 @@ def write_video(
             if audio is not None:
                 audio.copy(duration=_duration(times_list, n, rate))
     return path
+
+
+X265_LOOKAHEAD = 8  # frames; any clip at least this long gets x265's usual B-frames
+
+
+def _peek_short(frames: Iterable, n: int) -> tuple[Iterable, bool]:
+    """(the same frames, whether there are fewer than `n`), reading at most `n` ahead."""
+    it = iter(frames)
+    head = list(itertools.islice(it, n))
+    return itertools.chain(head, it), len(head) < n
 
 
 def _split_times(pairs: Iterable[tuple[float, np.ndarray]], times: list[float]):

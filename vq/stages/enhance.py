@@ -77,13 +77,11 @@ def blend_tiles(tiles: np.ndarray, grid: tuple[int, int], out_hw: tuple[int, int
     return full[margin : margin + out_hw[0], margin : margin + out_hw[1]]
 
 
-def tile_noise(count: int, side: int, seed: int = 0) -> np.ndarray:
-    """(count, side, side, 3) standard normal noise, tile i's a fixed function of (seed, i)."""
+def tile_noise(tiles: range, side: int, seed: int = 0) -> np.ndarray:
+    """(len(tiles), side, side, 3) standard normal noise; tile i's is a fixed function of
+    (seed, i), so a tile position gets the same noise in every frame and every batch."""
     return np.stack(
-        [
-            np.random.default_rng((seed, i)).standard_normal((side, side, 3), dtype=np.float32)
-            for i in range(count)
-        ]
+        [np.random.default_rng((seed, i)).standard_normal((side, side, 3), dtype=np.float32) for i in tiles]
     )
 
 
@@ -124,10 +122,16 @@ def enhance_generative(
     """uint8 (H, W, 3) -> float (H*scale, W*scale, 3) in [0, 1] with a sampler-step graph
     of fixed input side `tile` (= inner tile + 2 * `overlap`), `batch` tiles at a time."""
     tiles, grid = split_tiles(frame, tile - 2 * overlap, overlap)
-    lq = tiles.astype(np.float32) / 255.0
-    noise = tile_noise(len(lq), tile * scale, seed)
-    out = np.concatenate(
-        [sample_tiles(step, lq[i : i + batch], noise[i : i + batch], steps) for i in range(0, len(lq), batch)]
+    out = np.concatenate(  # batch by batch: a 4K frame's noise alone would be 0.7 GB
+        [
+            sample_tiles(
+                step,
+                tiles[i : i + batch].astype(np.float32) / 255.0,
+                tile_noise(range(i, min(i + batch, len(tiles))), tile * scale, seed),
+                steps,
+            )
+            for i in range(0, len(tiles), batch)
+        ]
     )
     h, w = frame.shape[:2]
     return blend_tiles(out, grid, (h * scale, w * scale), overlap * scale)
