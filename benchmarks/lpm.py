@@ -2,8 +2,8 @@
 
     python benchmarks/lpm.py --teacher runs/lpm-teacher --json benchmarks/results/lpm.json
 
-1. The same frame (a 256x256 crop of Set14's ``baboon``, the detail-heavy image) is
-   enhanced x2 by the distilled student (`vq-lpm-x2`, 1 step) and by its teacher (the
+1. The same frame (a 128x128 crop of Set14's ``baboon``, the detail-heavy image) is
+   enhanced x2 (256x256 out) by the distilled student (`vq-lpm-x2`, 1 step) and by its teacher (the
    exported `lpm-control` run) at 25 / 8 / 4 / 1 steps, on each backend here (ORT CPU
    fp32, int8, fp8 Q/DQ, JAX), interleaved `--repeats` times so all see the same machine
    state; the best time of each is kept. Seconds per output megapixel, and the speed-up

@@ -10,7 +10,7 @@ import pytest
 
 from vq.cli.app import main
 from vq.eval.metrics.temporal import FlickerMeter
-from vq.stages.enhance import blend_tiles, sample_tiles, split_tiles, tile_noise
+from vq.stages.enhance import blend_tiles, position_noise, sample_tiles, split_tiles, tile_origins
 from vq.synth.pairs import lq_variants
 
 from helpers import smooth_images, write_images
@@ -54,10 +54,17 @@ def test_sampler_follows_the_straight_path():
         np.testing.assert_allclose(x, (1 - t) * noise + t * c, atol=1e-6)
 
 
-def test_tile_noise_is_fixed_per_position():
-    a, b = tile_noise(range(3), 8, seed=1), tile_noise(range(2, 5), 8, seed=1)
-    np.testing.assert_array_equal(a[2], b[0])  # tile i's noise does not depend on its batch
-    assert not np.allclose(a[0], a[1]) and not np.allclose(a, tile_noise(range(3), 8, seed=2))
+def test_noise_is_a_function_of_the_output_position():
+    a = position_noise([[0, 0], [0, 8]], 16, seed=1)
+    np.testing.assert_array_equal(a[0][:, 8:], a[1][:, :8])  # overlapping tiles share noise
+    np.testing.assert_array_equal(position_noise([[0, 8]], 16, seed=1)[0], a[1])  # any batch
+    assert not np.allclose(a, position_noise([[0, 0], [0, 8]], 16, seed=2))
+    big = position_noise([[0, 0]], 256, seed=0)
+    assert abs(big.mean()) < 0.01 and abs(big.std() - 1.0) < 0.01
+    flat = big.reshape(-1, 3)  # channels and neighbours uncorrelated
+    assert abs(np.corrcoef(flat[:, 0], flat[:, 1])[0, 1]) < 0.02
+    assert abs(np.corrcoef(big[:, :-1].ravel(), big[:, 1:].ravel())[0, 1]) < 0.02
+    np.testing.assert_array_equal(tile_origins(range(2, 5), 3, 10), [[0, 20], [10, 0], [10, 10]])
 
 
 def test_pairs_are_seeded_and_degraded():

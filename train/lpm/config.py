@@ -81,7 +81,10 @@ def get_base_config(smoke: bool = False) -> LpmConfig:
 
 
 def get_control_config(smoke: bool = False) -> LpmConfig:
-    return _config(smoke, steps=1500, lr=5e-4)
+    config = _config(smoke, steps=1500, lr=5e-4)
+    if not smoke:
+        config.eval_steps = [1, 8, 25]  # 25: the teacher's own sampler
+    return config
 
 
 def get_distill_config(smoke: bool = False) -> LpmConfig:

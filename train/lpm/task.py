@@ -61,7 +61,9 @@ class _LpmTask:
         self.config, self.seed = config, config.seed
         known = model_def(self.model_name).defaults
         self.model_kwargs: dict[str, Any] = {k: v for k, v in config.model_kwargs.items() if k in known}
-        unknown = set(config.model_kwargs) - set(known) - {"control_blocks", "residual_scale", "ema"}
+        # The base has no residual_scale of its own: its flow is trained at the control
+        # model's default (0.05, BSD100's residual std at x2), which the control then keeps.
+        unknown = set(config.model_kwargs) - set(known) - {"control_blocks", "ema"}
         if unknown:
             raise UsageError(f"unknown model_kwargs {sorted(unknown)} (known: {sorted(known)})")
         kwargs = model_def(self.model_name).kwargs(**self.model_kwargs)

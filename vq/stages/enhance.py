@@ -9,9 +9,10 @@ well, and give TensorRT one shape to optimise for. Two kinds of model:
 * **generative** (`vq-lpm-x2`, task ``lpm``): the exported graph is one step of a
   rectified-flow sampler, ``(image, x, t) -> (endpoint, output)``, run `steps` times
   from Gaussian noise (`sample_tiles`; a distilled student runs once). The noise is a
-  fixed function of the tile's position (`tile_noise`), so every frame of a video gets
-  the same noise at the same place and invented detail does not flicker; two tiles'
-  outputs differ in their overlap, so it is cross-faded (`blend_tiles`), not cut.
+  fixed function of the output pixel's position (`position_noise`), so every frame of a
+  video gets the same noise at the same place and invented detail does not flicker, and
+  overlapping tiles share their noise; their outputs still differ a little in the overlap
+  (different context), so it is cross-faded (`blend_tiles`), not cut.
 
 Tiling and stitching are reshapes and views, no Python loop over pixels.
 """
@@ -77,12 +78,36 @@ def blend_tiles(tiles: np.ndarray, grid: tuple[int, int], out_hw: tuple[int, int
     return full[margin : margin + out_hw[0], margin : margin + out_hw[1]]
 
 
-def tile_noise(tiles: range, side: int, seed: int = 0) -> np.ndarray:
-    """(len(tiles), side, side, 3) standard normal noise; tile i's is a fixed function of
-    (seed, i), so a tile position gets the same noise in every frame and every batch."""
-    return np.stack(
-        [np.random.default_rng((seed, i)).standard_normal((side, side, 3), dtype=np.float32) for i in tiles]
-    )
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser on uint64 arrays (wrapping arithmetic): a counter-based hash,
+    so any pixel's random numbers are computed from its coordinates, in any order."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def position_noise(origins: np.ndarray, side: int, seed: int = 0) -> np.ndarray:
+    """(N, side, side, 3) standard normal noise for square windows whose top-left corners
+    are `origins` (N, 2) in output-frame pixels: a fixed function of (seed, y, x, channel),
+    so overlapping tiles draw the same noise where they overlap (their samples agree there
+    instead of averaging independent detail away) and every frame of a video gets the same
+    noise at the same place."""
+    origins = np.asarray(origins, np.int64).reshape(-1, 2)
+    yy = (origins[:, 0, None] + np.arange(side))[:, :, None, None].astype(np.uint64)
+    xx = (origins[:, 1, None] + np.arange(side))[:, None, :, None].astype(np.uint64)
+    cc = np.arange(3, dtype=np.uint64)
+    key = (np.uint64(seed & 0xFFFF) << np.uint64(48)) | (yy << np.uint64(26)) | (xx << np.uint64(4)) | cc
+    with np.errstate(over="ignore"):
+        a, b = _mix64(key), _mix64(key | np.uint64(8))  # two independent draws per value
+    u1 = ((a >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53  # (0, 1): log is finite
+    u2 = (b >> np.uint64(11)).astype(np.float64) * 2.0**-53
+    return (np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)).astype(np.float32)
+
+
+def tile_origins(tiles: range, cols: int, stride: int) -> np.ndarray:
+    """Top-left corners (y, x) of `split_tiles` tiles in the padded output frame."""
+    i = np.asarray(tiles)
+    return np.stack([i // cols * stride, i % cols * stride], axis=1)
 
 
 def sample_tiles(
@@ -121,13 +146,18 @@ def enhance_generative(
 ) -> np.ndarray:
     """uint8 (H, W, 3) -> float (H*scale, W*scale, 3) in [0, 1] with a sampler-step graph
     of fixed input side `tile` (= inner tile + 2 * `overlap`), `batch` tiles at a time."""
-    tiles, grid = split_tiles(frame, tile - 2 * overlap, overlap)
+    inner = tile - 2 * overlap
+    tiles, grid = split_tiles(frame, inner, overlap)
     out = np.concatenate(  # batch by batch: a 4K frame's noise alone would be 0.7 GB
         [
             sample_tiles(
                 step,
                 tiles[i : i + batch].astype(np.float32) / 255.0,
-                tile_noise(range(i, min(i + batch, len(tiles))), tile * scale, seed),
+                position_noise(
+                    tile_origins(range(i, min(i + batch, len(tiles))), grid[1], inner * scale),
+                    tile * scale,
+                    seed,
+                ),
                 steps,
             )
             for i in range(0, len(tiles), batch)
@@ -174,7 +204,7 @@ class Enhancer(Stage):
         if tile < 8 or overlap < 0:
             raise UsageError(f"tile must be >= 8 and overlap >= 0 (got {tile}, {overlap})")
         self.tile, self.overlap, self.batch, self.seed = tile, overlap, batch, seed
-        self.steps = int(steps or prep.get("sampler", {}).get("steps", 1))
+        self.steps = int(prep.get("sampler", {}).get("steps", 1) if steps is None else steps)
         if self.steps < 1:
             raise UsageError(f"sampler steps must be >= 1 (got {self.steps})")
         self._input = self.artifact.card.inputs[0].name
