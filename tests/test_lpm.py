@@ -221,6 +221,9 @@ def test_exported_student_is_an_enhance_model_on_every_backend(lpm_artifact):
     assert card["task"] == "enhance" and card["export"]["parity"]["max_abs_error"] <= 1e-4
     assert {"fp32", "fp16", "int8-cpu", "int8-gpu", "fp8"} <= set(card["files"])
     assert card["export"]["fp8"]["quantized_ops"] > 0 and card["preprocessing"]["sampler"]["steps"] == 1
+    (teacher,) = card["training"]["upstream"]  # every stage's command, data and metrics
+    assert teacher["role"] == "teacher" and teacher["task"] == "lpm-control" and "psnr_y@2" in str(teacher)
+    assert teacher["upstream"][0]["task"] == "lpm-base" and "--out" in teacher["upstream"][0]["command"]
     image = smooth_images(1, (21, 30), seed=4)[0]
     outs = {}
     for backend in ("ort-cpu", "jax"):

@@ -150,11 +150,28 @@ def int8_cmd(
         )
 
 
+# Training-config fields that name an earlier stage's workdir (lpm-control's --base,
+# lpm-distill's --teacher, kvq's --pretrained): the card records that stage too.
+UPSTREAM_FIELDS = ("base", "teacher", "pretrained")
+
+
 def _from_workdir(workdir: Path) -> tuple[dict, str, dict, dict]:
     config_path = workdir / "config.json"
     if not config_path.is_file():
         raise UsageError(f"{workdir} is not a training workdir (no config.json)")
     config = json.loads(config_path.read_text())
+    training, metrics = _training_record(workdir, config)
+    from vq.tasks import TASKS, task_def
+
+    task = config["task"]
+    if task in TASKS:  # an LPM stage's model is an enhance model: the card says what runs it
+        task = task_def(task).serves or task
+    return config, task, training, metrics
+
+
+def _training_record(workdir: Path, config: dict) -> tuple[dict, dict]:
+    """(how the workdir was trained, its last eval metrics), with the stages it started
+    from under ``upstream`` (each with its own command, data, steps and metrics)."""
     training = {k: config[k] for k in ("command", "data", "train", "devices") if k in config}
     if isinstance(training.get("data"), dict):  # long held-out lists stay in the workdir
         training["data"] = {k: v for k, v in training["data"].items() if k != "holdout"}
@@ -168,12 +185,17 @@ def _from_workdir(workdir: Path) -> tuple[dict, str, dict, dict]:
                 training["final_loss"] = record["loss"]
                 training["steps"] = record["step"]
     metrics = {k.removeprefix("eval/"): v for k, v in metrics.items()}
-    from vq.tasks import TASKS, task_def
-
-    task = config["task"]
-    if task in TASKS:  # an LPM stage's model is an enhance model: the card says what runs it
-        task = task_def(task).serves or task
-    return config, task, training, metrics
+    upstream = []
+    for field in UPSTREAM_FIELDS:
+        ref = (config.get("train") or {}).get(field)
+        if isinstance(ref, str) and (Path(ref) / "config.json").is_file():
+            parent = json.loads((Path(ref) / "config.json").read_text())
+            record, parent_metrics = _training_record(Path(ref), parent)
+            record.pop("train", None)  # the typed config stays in that workdir
+            upstream.append({"role": field, "task": parent.get("task"), **record, "metrics": parent_metrics})
+    if upstream:
+        training["upstream"] = upstream
+    return training, metrics
 
 
 @app.command("engine")
