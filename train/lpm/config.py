@@ -77,17 +77,17 @@ def _config(smoke: bool, steps: int, lr: float) -> LpmConfig:
 
 
 def get_base_config(smoke: bool = False) -> LpmConfig:
-    return _config(smoke, steps=1500, lr=5e-4)
+    return _config(smoke, steps=1000, lr=5e-4)
 
 
 def get_control_config(smoke: bool = False) -> LpmConfig:
-    config = _config(smoke, steps=1500, lr=5e-4)
+    config = _config(smoke, steps=1200, lr=5e-4)
     if not smoke:
         config.eval_steps = [1, 8, 25]  # 25: the teacher's own sampler
     return config
 
 
 def get_distill_config(smoke: bool = False) -> LpmConfig:
-    config = _config(smoke, steps=1000, lr=1e-4)
+    config = _config(smoke, steps=600, lr=1e-4)
     config.eval_steps = [1]
     return config
