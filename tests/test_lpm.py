@@ -288,3 +288,16 @@ def test_eval_sr_puts_models_and_sampler_steps_side_by_side(lpm_artifact, tmp_pa
         assert (row["s_per_mp"] is None) == (row["model"] == "bicubic")
     code = main(["eval", "sr", "--data", str(root / "evalset"), "--model", f"{art}@0"])
     assert code != 0 and "steps must be >= 1" in capsys.readouterr().err
+
+
+def test_eval_sr_says_which_models_trained_on_the_set():
+    from vq.eval.sr import training_overlap
+
+    enhance = {"data": {"train": ["../data/bsd100"]}}
+    lpm = {
+        "data": {"train": {"folders": ["x/photos"]}},
+        "upstream": [{"data": {"train": {"folders": ["x/bsd100", "x/photos"]}, "holdout_fraction": 0.2}}],
+    }
+    assert training_overlap(enhance, "bsd100", 0.2) == "yes" and training_overlap(enhance, "set5", 0) == "no"
+    assert training_overlap(lpm, "bsd100", 0.2) == "held-out part"
+    assert training_overlap(lpm, "bsd100", 0.0) == "yes"  # all of it scored: some was trained on

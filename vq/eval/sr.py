@@ -59,6 +59,22 @@ def parse_model_spec(spec: str | None) -> tuple[str | None, int | None]:
     return spec, None
 
 
+def training_overlap(training: dict, set_name: str, holdout: float) -> str:
+    """Whether a model (its card's ``training`` record, earlier stages included) saw an
+    evaluation folder: ``no``, ``yes``, or ``held-out part`` when it trained on the rest
+    of the folder at the same name-hash split that this evaluation keeps."""
+    verdicts = []
+    for record in [training, *training.get("upstream", [])]:
+        data = record.get("data") if isinstance(record.get("data"), dict) else {}
+        train = data.get("train")
+        folders = train.get("folders", []) if isinstance(train, dict) else train or []
+        if set_name not in {Path(str(f)).name for f in folders}:
+            continue
+        share = float(data.get("holdout_fraction") or 0.0)
+        verdicts.append("held-out part" if share and holdout and share == holdout else "yes")
+    return "yes" if "yes" in verdicts else (verdicts[0] if verdicts else "no")
+
+
 def _rows_for_model(spec, pairs_by_set, opts, ui, per_image, references):
     from vq.stages.enhance import Enhancer
 
@@ -67,6 +83,9 @@ def _rows_for_model(spec, pairs_by_set, opts, ui, per_image, references):
     with Enhancer(name, backend=opts.backend, precision=opts.precision, steps=steps) as enhancer:
         described = enhancer.describe()
         label = described["model"] + (f"@{enhancer.steps}" if enhancer.generative else "")
+        training = enhancer.artifact.card.training
+        first = next(iter(pairs_by_set.values()))[0]
+        enhancer.enhance(first.lr[:64, :64])  # warm-up: session start is not per-image time
         for set_name, pairs in pairs_by_set.items():
             psnrs, ssims, detail, seconds, pixels = [], [], [], 0.0, 0
             for pair in ui.track(pairs, len(pairs), f"{label} {set_name}"):
@@ -87,6 +106,7 @@ def _rows_for_model(spec, pairs_by_set, opts, ui, per_image, references):
                     "ssim_y": float(np.mean(ssims)),
                     "detail": float(np.mean(detail)),
                     "s_per_mp": seconds / (pixels / 1e6),
+                    "trained_on": training_overlap(training, set_name, opts.holdout),
                 }
             )
     return rows, described, enhancer.scale
@@ -132,6 +152,7 @@ def run(opts: SrOptions, ui: Ui) -> Report:
                     )
                 ),
                 "s_per_mp": None,
+                "trained_on": "-",
             }
         )
     per_image: list[dict] = []
@@ -162,6 +183,7 @@ def run(opts: SrOptions, ui: Ui) -> Report:
                     ("ssim_y", "SSIM-Y"),
                     ("detail", "detail"),
                     ("s_per_mp", "s/MP"),
+                    ("trained_on", "trained on it"),
                 ],
                 table_rows,
             )
