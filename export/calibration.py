@@ -75,31 +75,39 @@ def sampler_feeds(
     batch: int = 8,
     seed: int = 0,
 ) -> Iterator[dict[str, np.ndarray]]:
-    """Feeds for a generative sampler-step graph (``image``, ``x``, ``t``): real tiles of
-    the graph's fixed size cut from the images, Gaussian ``x`` and the times the sampler
-    visits (t = 0 only for a one-step student: the inputs it will actually see)."""
+    """Feeds for a generative sampler-step graph (``image``, ``x``, ``t``) on the inputs
+    the sampler will actually see: high-quality crops of the images are shrunk (bicubic)
+    to the graph's low-quality tile, and ``x_t = (1 - t) z + t r`` at the times the sampler
+    visits, ``r`` the crop's own residual over the upsampled tile (so the late steps of a
+    teacher see the heavy-tailed residual, not only Gaussian noise; a one-step student
+    sees t = 0, pure noise)."""
+    from vq.preprocess.resize import resize
+
     specs = {s.name: s for s in inputs}
     side = int(preprocessing["tile"])
+    scale = int(preprocessing.get("upscale", 1))
+    residual_scale = float(preprocessing.get("residual_scale", 1.0))
     steps = int(preprocessing.get("sampler", {}).get("steps", 1))
     rng = np.random.default_rng(seed)
+    raw = {"scale": 1.0, "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0], "color": "RGB"}
+    big = side * scale
     crops = image_feeds(
-        folders,
-        TensorSpec("image", "float32", ("B", "H", "W", 3)),
-        preprocessing,
-        count=count,
-        batch=batch,
-        crop=side,
-        seed=seed,
+        folders, TensorSpec("image", "float32", ("B", "H", "W", 3)), raw, count, batch, crop=big, seed=seed
     )
     for feed in crops:
-        image = feed["image"]
-        short_h, short_w = max(0, side - image.shape[1]), max(0, side - image.shape[2])
+        hq = feed["image"]
+        short_h, short_w = max(0, big - hq.shape[1]), max(0, big - hq.shape[2])
         if short_h or short_w:  # an image smaller than a tile: pad it, as the runtime does
-            image = np.pad(image, ((0, 0), (0, short_h), (0, short_w), (0, 0)), mode="symmetric")
-        n = len(image)
-        x_shape = [n, *specs["x"].shape[1:]]
+            hq = np.pad(hq, ((0, 0), (0, short_h), (0, short_w), (0, 0)), mode="symmetric")
+        hq = np.clip(np.rint(hq), 0, 255).astype(np.uint8)
+        lq = resize(hq, (side, side), "bicubic") if scale > 1 else hq
+        up = resize(lq, (big, big), "bilinear") if scale > 1 else lq
+        r = (hq.astype(np.float32) - up.astype(np.float32)) / 255.0 / residual_scale
+        n = len(hq)
+        t = (rng.integers(0, steps, n) / steps).astype(np.float32)
+        z = rng.standard_normal([n, *specs["x"].shape[1:]], dtype=np.float32)
         yield {
-            "image": image,
-            "x": rng.standard_normal(x_shape, dtype=np.float32),
-            "t": (rng.integers(0, steps, n) / steps).astype(np.float32),
+            "image": to_model_input(lq, preprocessing),
+            "x": (1.0 - t)[:, None, None, None] * z + t[:, None, None, None] * r,
+            "t": t,
         }

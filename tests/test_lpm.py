@@ -301,3 +301,22 @@ def test_eval_sr_says_which_models_trained_on_the_set():
     assert training_overlap(enhance, "bsd100", 0.2) == "yes" and training_overlap(enhance, "set5", 0) == "no"
     assert training_overlap(lpm, "bsd100", 0.2) == "held-out part"
     assert training_overlap(lpm, "bsd100", 0.0) == "yes"  # all of it scored: some was trained on
+
+
+def test_calibration_feeds_follow_the_sampler(tmp_path):
+    from PIL import Image
+
+    from export.calibration import sampler_feeds
+    from vq.models import TensorSpec
+
+    for i, image in enumerate(smooth_images(3, (80, 96), seed=7)):
+        Image.fromarray(image).save(tmp_path / f"{i}.png")
+    inputs = [TensorSpec("image", "float32", ("B", 8, 8, 3)), TensorSpec("x", "float32", ("B", 16, 16, 3))]
+    prep = {"scale": 1 / 255, "mean": [0.0] * 3, "std": [1.0] * 3, "color": "RGB", "upscale": 2, "tile": 8}
+    prep |= {"residual_scale": 0.05, "sampler": {"steps": 4}}
+    feeds = list(sampler_feeds([tmp_path], inputs, prep, count=64, batch=16))
+    image, x, t = (np.concatenate([f[k] for f in feeds]) for k in ("image", "x", "t"))
+    assert image.shape == (64, 8, 8, 3) and x.shape == (64, 16, 16, 3) and 0 <= image.min() < image.max() <= 1
+    assert set(np.round(t * 4).astype(int)) <= {0, 1, 2, 3} and len(set(t)) > 1
+    noise = x[t == 0]
+    assert abs(noise.std() - 1.0) < 0.1  # t = 0: pure noise
