@@ -83,11 +83,11 @@ def get_base_config(smoke: bool = False) -> LpmConfig:
 def get_control_config(smoke: bool = False) -> LpmConfig:
     config = _config(smoke, steps=1200, lr=5e-4)
     if not smoke:
-        config.eval_steps = [1, 8, 25]  # 25: the teacher's own sampler
+        config.eval_steps = [1, 4, 8, 25]  # 25: the teacher's own sampler
     return config
 
 
 def get_distill_config(smoke: bool = False) -> LpmConfig:
-    config = _config(smoke, steps=600, lr=1e-4)
+    config = _config(smoke, steps=500, lr=1e-4)
     config.eval_steps = [1]
     return config
