@@ -26,7 +26,7 @@ def test_split_and_stitch_are_inverse(shape, tile, overlap):
 
 @pytest.fixture(scope="module")
 def enhancer():
-    with Enhancer(backend="ort-cpu") as e:
+    with Enhancer("vq-enhance-x2", backend="ort-cpu") as e:
         yield e
 
 
@@ -59,7 +59,7 @@ def test_shipped_model_beats_bicubic_on_held_out_images(enhancer, shared_data):
 
 def test_int8_enhancer_stays_close_to_fp32(enhancer):
     image = np.random.default_rng(2).integers(0, 255, (40, 40, 3), dtype=np.uint8)
-    with Enhancer(backend="ort-cpu", precision="int8") as low:
+    with Enhancer("vq-enhance-x2", backend="ort-cpu", precision="int8") as low:
         a, b = enhancer.enhance(image), low.enhance(image)
     assert np.abs(a.astype(int) - b.astype(int)).mean() < 3
 

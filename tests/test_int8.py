@@ -47,7 +47,10 @@ def test_int8_embedder_keeps_direction_on_held_out_images(shared_data):
 
 def test_int8_enhancer_within_two_grey_levels_on_held_out_images(shared_data):
     lr = [read_rgb(p) for p in sorted((shared_data / "images" / "set5_lr_x2").glob("*.png"))]
-    with Enhancer(backend="ort-cpu") as fp32, Enhancer(backend="ort-cpu", precision="int8") as int8:
+    with (
+        Enhancer("vq-enhance-x2", backend="ort-cpu") as fp32,
+        Enhancer("vq-enhance-x2", backend="ort-cpu", precision="int8") as int8,
+    ):
         diffs = [np.abs(fp32.enhance(x).astype(int) - int8.enhance(x).astype(int)).mean() for x in lr]
     assert max(diffs) < 2, diffs
 
@@ -71,7 +74,7 @@ rng = np.random.default_rng(7)
 images = rng.integers(0, 256, (6, 128, 128, 3), dtype=np.uint8)
 with Embedder(backend="ort-cpu", precision="int8", crop=False) as e:
     vectors = e.embed_frames(images)
-with Enhancer(backend="ort-cpu", precision="int8") as s:
+with Enhancer("vq-enhance-x2", backend="ort-cpu", precision="int8") as s:
     enhanced = s.enhance(images[0, :48, :48])
 np.savez(sys.argv[1], vectors=vectors, enhanced=enhanced)
 """

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from vq.cli.app import main
+from vq.errors import UsageError
 from vq.eval.metrics.temporal import FlickerMeter
 from vq.stages.enhance import blend_tiles, position_noise, sample_tiles, split_tiles, tile_origins
 from vq.synth.pairs import lq_variants
@@ -238,6 +239,17 @@ def test_exported_student_is_an_enhance_model_on_every_backend(lpm_artifact):
     assert np.abs(outs["ort-cpu"].astype(int) - outs["jax"].astype(int)).max() <= 1
     with Enhancer(art, backend="ort-cpu", steps=3) as three:
         assert three.enhance(image).shape == (42, 60, 3)
+    # temperature 0 starts every tile at the flow's centre: the seed no longer matters
+    with (
+        Enhancer(art, backend="ort-cpu", temperature=0, seed=1) as a,
+        Enhancer(art, temperature=0, seed=2) as b,
+    ):
+        np.testing.assert_array_equal(a.enhance(image), b.enhance(image))
+        assert a.describe()["temperature"] == 0
+    with Enhancer(art, backend="ort-cpu", seed=1) as a, Enhancer(art, backend="ort-cpu", seed=2) as b:
+        assert not np.array_equal(a.enhance(image), b.enhance(image))
+    with pytest.raises(UsageError, match="temperature"):
+        Enhancer(art, temperature=-1)
     for precision in ("fp8", "int8"):  # the Q/DQ graphs run here as written
         with Enhancer(art, backend="ort-cpu", precision=precision) as low:
             assert np.abs(low.enhance(image).astype(int) - outs["ort-cpu"].astype(int)).mean() < 8
@@ -279,10 +291,10 @@ def test_eval_sr_puts_models_and_sampler_steps_side_by_side(lpm_artifact, tmp_pa
     root, art = lpm_artifact
     report = tmp_path / "sr.json"
     args = ["eval", "sr", "--data", str(root / "evalset"), "--model", str(art), "--backend", "ort-cpu"]
-    args += ["--compare", f"{art}@2", "--compare", "vq-enhance-x2", "--json", str(report)]
-    assert main(args) == 0, capsys.readouterr().err
+    args += ["--compare", f"{art}@2", "--compare", f"{art}~0", "--compare", "vq-enhance-x2"]
+    assert main([*args, "--json", str(report)]) == 0, capsys.readouterr().err
     rows = json.loads(report.read_text())["rows"]
-    assert [r["model"] for r in rows] == ["bicubic", "lpm@1", "lpm@2", "vq-enhance-x2"]
+    assert [r["model"] for r in rows] == ["bicubic", "lpm@1", "lpm@2", "lpm@1~0", "vq-enhance-x2"]
     for row in rows:
         assert 0 < row["ssim_y"] <= 1 and row["detail"] > 0 and row["images"] == 2
         assert (row["s_per_mp"] is None) == (row["model"] == "bicubic")

@@ -31,6 +31,11 @@ def enhance_cmd(
     steps: int = typer.Option(
         None, "--steps", help="Sampler steps of a generative model (default: its card's; 1 when distilled)."
     ),
+    temperature: float = typer.Option(
+        None,
+        "--temperature",
+        help="Noise scale of a generative model: 1 samples detail, 0 the flow's centre (default: card's).",
+    ),
     tile: int = typer.Option(128, "--tile", help="Tile size in input pixels (regression models)."),
     codec: str = typer.Option("h264", "--codec", help="Video output codec: h264 or hevc."),
     crf: int = typer.Option(18, "--crf", help="Video output quality (x264/x265 CRF; lower is better)."),
@@ -50,13 +55,15 @@ def enhance_cmd(
     if not paths:
         raise UsageError("no images or videos found in the given inputs")
     failed = 0
-    with Enhancer(model, backend=backend, precision=precision, tile=tile, steps=steps) as enhancer:
+    with Enhancer(
+        model, backend=backend, precision=precision, tile=tile, steps=steps, temperature=temperature
+    ) as enhancer:
         if scale is not None and scale != enhancer.scale:
             raise UsageError(
                 f"{enhancer.name} is a x{enhancer.scale} model; --scale {scale} needs another --model"
             )
         info = enhancer.describe()
-        sampler = f", {info['steps']} step(s)" if "steps" in info else ""
+        sampler = f", {info['steps']} step(s), temperature {info['temperature']:g}" if "steps" in info else ""
         err_console.print(
             f"{info['model']} on {info['backend']}/{info['device']} ({info['precision']}{sampler})",
             style="dim",

@@ -11,7 +11,8 @@ the same LR images is measured beside them. Per model and set:
   texture as the truth; a regression model falls short, noise overshoots);
 * seconds per output megapixel (this backend, this machine, this run).
 
-A generative model is named with its sampler steps, ``MODEL@STEPS`` (``runs/teacher@25``);
+A generative model is named with its sampler steps and noise temperature,
+``MODEL@STEPS~TEMPERATURE`` (``runs/teacher@25``, ``vq-lpm-x2~0``; each optional);
 `--holdout F` keeps only the images a model trained with holdout fraction F never saw
 (the name-hash split of `vq.media.sources.held_out`), for folders that were also
 training data (BSD100 for vq-lpm-x2).
@@ -38,7 +39,9 @@ class SrOptions:
     model: str | None = model_option()
     compare: list[str] = field(
         default_factory=list,
-        metadata={"help": "More models to run beside it (MODEL or MODEL@STEPS; repeatable)."},
+        metadata={
+            "help": "More models to run beside it (MODEL, MODEL@STEPS, MODEL@STEPS~TEMPERATURE; repeatable)."
+        },
     )
     holdout: float = field(
         default=0.0, metadata={"help": "Keep only images held out at this fraction (0: all)."}
@@ -47,16 +50,24 @@ class SrOptions:
     precision: str = precision_option()
 
 
-def parse_model_spec(spec: str | None) -> tuple[str | None, int | None]:
-    """``"name@8"`` -> ("name", 8); ``"name"`` -> ("name", None)."""
+def parse_model_spec(spec: str | None) -> tuple[str | None, int | None, float | None]:
+    """``"name@8~0.5"`` -> ("name", 8, 0.5): sampler steps after ``@``, noise temperature
+    after ``~`` (each optional: the card's default)."""
     if spec is None:
-        return None, None
+        return None, None, None
+    temperature = None
+    head, sep, tail = spec.rpartition("~")
+    if sep:
+        try:
+            temperature, spec = float(tail), head
+        except ValueError:
+            raise UsageError(f"{spec}: the temperature after '~' must be a number") from None
     name, sep, steps = spec.rpartition("@")
     if sep and steps.isdigit():
         if int(steps) < 1:
             raise UsageError(f"{spec}: sampler steps must be >= 1")
-        return name, int(steps)
-    return spec, None
+        return name, int(steps), temperature
+    return spec, None, temperature
 
 
 def training_overlap(training: dict, set_name: str, holdout: float) -> str:
@@ -78,11 +89,17 @@ def training_overlap(training: dict, set_name: str, holdout: float) -> str:
 def _rows_for_model(spec, pairs_by_set, opts, ui, per_image, references):
     from vq.stages.enhance import Enhancer
 
-    name, steps = parse_model_spec(spec)
+    name, steps, temperature = parse_model_spec(spec)
     rows = []
-    with Enhancer(name, backend=opts.backend, precision=opts.precision, steps=steps) as enhancer:
+    with Enhancer(
+        name, backend=opts.backend, precision=opts.precision, steps=steps, temperature=temperature
+    ) as enhancer:
         described = enhancer.describe()
-        label = described["model"] + (f"@{enhancer.steps}" if enhancer.generative else "")
+        label = described["model"]
+        if enhancer.generative:
+            label += f"@{enhancer.steps}" + (
+                f"~{enhancer.temperature:g}" if enhancer.temperature != 1 else ""
+            )
         training = enhancer.artifact.card.training
         first = next(iter(pairs_by_set.values()))[0]
         enhancer.enhance(first.lr[:64, :64])  # warm-up: session start is not per-image time
