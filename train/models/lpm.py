@@ -45,7 +45,8 @@ from flax import nnx
 from vq.models import TensorSpec
 from vq.train.models import ModelDef, ModelIO, create_model
 from vq.train.models.kvq import Attention
-from vq.train.models.sr import upsample_bilinear
+from vq.train.models.moco import ema_update
+from vq.train.models.sr import sr_preprocessing, upsample_bilinear
 
 RESIDUAL_SCALE = 0.05  # std of (HR - bilinear(LR)) on BSD100 at x2, in [0, 1] units
 
@@ -235,13 +236,7 @@ class LpmDistill(nnx.Module):
             nnx.update(copy, jax.tree.map(jnp.copy, state))
 
     def update_target(self) -> None:
-        m = self.ema
-        student = nnx.state(self.student, nnx.Param)
-        target = nnx.state(self.target, nnx.Param)
-        nnx.update(
-            self.target,
-            jax.tree.map(lambda tv, sv: m * tv + (1 - m) * jax.lax.stop_gradient(sv), target, student),
-        )
+        ema_update(self.target, self.student, self.ema)
 
 
 def _own_copy(module: nnx.Module) -> nnx.Module:
@@ -295,11 +290,7 @@ def _sampler_io(scale: int, tile: int, residual_scale: float, steps: int = 25, *
             TensorSpec("output", "float32", ("B", side, side, 3)),
         ],
         preprocessing={
-            "scale": 1 / 255,
-            "mean": [0.0, 0.0, 0.0],
-            "std": [1.0, 1.0, 1.0],
-            "color": "RGB",
-            "upscale": scale,
+            **sr_preprocessing(scale),
             "tile": tile,
             "residual_scale": residual_scale,
             "sampler": {"kind": "euler", "steps": steps},

@@ -17,6 +17,19 @@ from flax import nnx
 from vq.train.models import ModelDef, create_model, model_io
 
 
+def ema_update(target: nnx.Module, source: nnx.Module, momentum: float) -> None:
+    """target <- momentum * target + (1 - momentum) * source, over their Params (no
+    gradient flows into the source through it): MoCo's key encoder, LPM's target."""
+    nnx.update(
+        target,
+        jax.tree.map(
+            lambda t, s: momentum * t + (1 - momentum) * jax.lax.stop_gradient(s),
+            nnx.state(target, nnx.Param),
+            nnx.state(source, nnx.Param),
+        ),
+    )
+
+
 class QueueState(nnx.Variable):
     """Non-trainable MoCo state: the key queue and its write pointer."""
 
@@ -43,13 +56,7 @@ class MoCo(nnx.Module):
         self.temperature = temperature
 
     def update_momentum_encoder(self) -> None:
-        m = self.momentum
-        query = nnx.state(self.encoder, nnx.Param)
-        key = nnx.state(self.momentum_encoder, nnx.Param)
-        nnx.update(
-            self.momentum_encoder,
-            jax.tree.map(lambda k, q: m * k + (1 - m) * jax.lax.stop_gradient(q), key, query),
-        )
+        ema_update(self.momentum_encoder, self.encoder, self.momentum)
 
     def contrastive_logits(
         self, x_query: jax.Array, x_key: jax.Array

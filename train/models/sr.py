@@ -94,17 +94,22 @@ class ResidualSR(nnx.Module):
         return upsample_bilinear(x, self.scale) + detail
 
 
+def sr_preprocessing(scale: int) -> dict[str, Any]:
+    """What an x`scale` enhancement graph expects: RGB in [0, 1], as its card records."""
+    return {
+        "scale": 1 / 255,
+        "mean": [0.0, 0.0, 0.0],
+        "std": [1.0, 1.0, 1.0],
+        "color": "RGB",
+        "upscale": scale,
+    }
+
+
 def _sr_io(scale: int, **_: Any) -> ModelIO:
     return ModelIO(
         inputs=[TensorSpec("image", "float32", ("B", "H", "W", 3))],
         outputs=[TensorSpec("output", "float32", ("B", f"H*{scale}", f"W*{scale}", 3))],
-        preprocessing={
-            "scale": 1 / 255,
-            "mean": [0.0, 0.0, 0.0],
-            "std": [1.0, 1.0, 1.0],
-            "color": "RGB",
-            "upscale": scale,
-        },
+        preprocessing=sr_preprocessing(scale),
     )
 
 
