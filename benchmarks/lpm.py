@@ -1,9 +1,9 @@
 """Generative enhancement benchmark: the one-step student against its 25-step teacher.
 
-    python benchmarks/lpm.py --teacher runs/lpm-teacher --json benchmarks/results/lpm.json
+    python benchmarks/lpm.py --model runs/art/lpm-x2 --teacher runs/art/lpm-teacher --json benchmarks/results/lpm.json
 
 1. The same frame (a 128x128 crop of Set14's ``baboon``, the detail-heavy image) is
-   enhanced x2 (256x256 out) by the distilled student (`vq-lpm-x2`, 1 step) and by its teacher (the
+   enhanced x2 (256x256 out) by the distilled student (`--model`, 1 step) and by its teacher (the
    exported `lpm-control` run) at 25 / 8 / 4 / 1 steps, on each backend here (ORT CPU
    fp32, int8, fp8 Q/DQ, JAX), interleaved `--repeats` times so all see the same machine
    state; the best time of each is kept. Seconds per output megapixel, and the speed-up
@@ -38,7 +38,7 @@ def time_variant(enhancer, frame: np.ndarray) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="vq-lpm-x2", help="The one-step student.")
+    parser.add_argument("--model", required=True, help="The exported one-step student.")
     parser.add_argument("--teacher", type=Path, required=True, help="The exported teacher artifact.")
     parser.add_argument("--teacher-steps", default="25,8,4,1")
     parser.add_argument("--repeats", type=int, default=2)

@@ -1,13 +1,13 @@
 """Configuration of the three LPM stages: `lpm-base`, `lpm-control`, `lpm-distill`.
 
-The shipped `vq-lpm-x2` was trained with (its card holds the exact commands and figures)::
+The stages run in order (an exported model's card holds the exact commands and figures)::
 
     vq train lpm-base    --data ../shared/data/images/bsd100 --data ../shared/data/images/photos \\
         --out runs/lpm-base
     vq train lpm-control --data ... --base runs/lpm-base --eval-data ../shared/data/images/set5 \\
         --out runs/lpm-control
     vq train lpm-distill --data ... --teacher runs/lpm-control --eval-data ... --out runs/lpm-distill
-    vq export onnx runs/lpm-distill --out vq/zoo/vq-lpm-x2
+    vq export onnx runs/lpm-distill --out runs/art/lpm-x2 -p fp16 -p int8 -p fp8 --calib DIR
 
 A hash of each image's name holds `holdout` of the data folders out of every stage (the
 held-out BSD100 images of the evaluation table); Set5 and Set14 are never read by

@@ -12,10 +12,10 @@ the same LR images is measured beside them. Per model and set:
 * seconds per output megapixel (this backend, this machine, this run).
 
 A generative model is named with its sampler steps and noise temperature,
-``MODEL@STEPS~TEMPERATURE`` (``runs/teacher@25``, ``vq-lpm-x2~0``; each optional);
+``MODEL@STEPS~TEMPERATURE`` (``runs/teacher@25``, ``runs/art/lpm-x2~0``; each optional);
 `--holdout F` keeps only the images a model trained with holdout fraction F never saw
 (the name-hash split of `vq.media.sources.held_out`), for folders that were also
-training data (BSD100 for vq-lpm-x2).
+training data (BSD100 for the LPM models).
 """
 
 from __future__ import annotations

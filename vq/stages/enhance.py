@@ -6,7 +6,7 @@ well, and give TensorRT one shape to optimise for. Two kinds of model:
 
 * **regression** (`vq-enhance-x2`): one pass; the context is at least the network's
   receptive radius, so the tile centres are simply stitched (`stitch_tiles`);
-* **generative** (`vq-lpm-x2`, task ``lpm``): the exported graph is one step of a
+* **generative** (the LPM tasks' exports, see `train/lpm/`): the exported graph is one step of a
   rectified-flow sampler, ``(image, x, t) -> (endpoint, output)``, run `steps` times
   from Gaussian noise (`sample_tiles`; a distilled student runs once). The noise is a
   fixed function of the output pixel's position (`position_noise`), so every frame of a
