@@ -1,11 +1,12 @@
 """Generative enhancement benchmark: the one-step student against its 25-step teacher.
 
-    python benchmarks/lpm.py --model runs/art/lpm-x2 --teacher runs/art/lpm-teacher --json benchmarks/results/lpm.json
+    python benchmarks/lpm.py --model runs/art/lpm-x2 --teacher runs/art/lpm-teacher \\
+        --json benchmarks/results/lpm.json
 
 1. The same frame (a 128x128 crop of Set14's ``baboon``, the detail-heavy image) is
-   enhanced x2 (256x256 out) by the distilled student (`--model`, 1 step) and by its teacher (the
-   exported `lpm-control` run) at 25 / 8 / 4 / 1 steps, on each backend here (ORT CPU
-   fp32, int8, fp8 Q/DQ, JAX), interleaved `--repeats` times so all see the same machine
+   enhanced x2 (256x256 out) by the distilled student (`--model`, 1 step) and by its
+   teacher (the exported `lpm-control` run) at 25 / 8 / 4 / 1 steps, on each backend here
+   (ORT CPU fp32, int8, fp8 Q/DQ, JAX), interleaved `--repeats` times so all see the same machine
    state; the best time of each is kept. Seconds per output megapixel, and the speed-up
    of the student over the teacher at 25 steps on the same backend.
 2. A 2 s 360p clip through `vq enhance` (decode, tiles, encode with audio): x real time

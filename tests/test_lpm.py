@@ -216,7 +216,7 @@ def test_stages_train_in_order_and_refuse_the_wrong_parent(lpm_artifact, capsys)
     assert code != 0 and "needs --base" in capsys.readouterr().err
 
 
-def test_exported_student_is_an_enhance_model_on_every_backend(lpm_artifact):
+def test_exported_student_is_an_enhance_model_on_every_backend(lpm_artifact, monkeypatch):
     from vq.stages.enhance import Enhancer
 
     _, art = lpm_artifact
@@ -239,6 +239,10 @@ def test_exported_student_is_an_enhance_model_on_every_backend(lpm_artifact):
     assert np.abs(outs["ort-cpu"].astype(int) - outs["jax"].astype(int)).max() <= 1
     with Enhancer(art, backend="ort-cpu", steps=3) as three:
         assert three.enhance(image).shape == (42, 60, 3)
+    # a frame too big for the kept noise draws it batch by batch: the same noise
+    monkeypatch.setattr("vq.stages.enhance.NOISE_CACHE_BYTES", 0)
+    with Enhancer(art, backend="ort-cpu", batch=2) as uncached:
+        np.testing.assert_array_equal(uncached.enhance(image), outs["ort-cpu"])
     # temperature 0 starts every tile at the flow's centre: the seed no longer matters
     with (
         Enhancer(art, backend="ort-cpu", temperature=0, seed=1) as a,
@@ -332,3 +336,12 @@ def test_calibration_feeds_follow_the_sampler(tmp_path):
     assert set(np.round(t * 4).astype(int)) <= {0, 1, 2, 3} and len(set(t)) > 1
     noise = x[t == 0]
     assert abs(noise.std() - 1.0) < 0.1  # t = 0: pure noise
+
+
+def test_model_specs_name_steps_and_temperature():
+    from vq.eval.sr import parse_model_spec
+
+    assert parse_model_spec("runs/t@25~0.5") == ("runs/t", 25, 0.5)
+    assert parse_model_spec("m~0") == ("m", None, 0.0) and parse_model_spec("m@8") == ("m", 8, None)
+    assert parse_model_spec("~/models/x") == ("~/models/x", None, None)  # a path, not a temperature
+    assert parse_model_spec("a~b/m@2") == ("a~b/m", 2, None)

@@ -57,11 +57,9 @@ def parse_model_spec(spec: str | None) -> tuple[str | None, int | None, float | 
         return None, None, None
     temperature = None
     head, sep, tail = spec.rpartition("~")
-    if sep:
-        try:
-            temperature, spec = float(tail), head
-        except ValueError:
-            raise UsageError(f"{spec}: the temperature after '~' must be a number") from None
+    # a '~' that is not followed by a number belongs to the name (a path)
+    if sep and head and tail.replace(".", "", 1).isdigit():
+        temperature, spec = float(tail), head
     name, sep, steps = spec.rpartition("@")
     if sep and steps.isdigit():
         if int(steps) < 1:

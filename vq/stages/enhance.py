@@ -19,6 +19,7 @@ Tiling and stitching are reshapes and views, no Python loop over pixels.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -96,6 +97,7 @@ def position_noise(origins: np.ndarray, side: int, seed: int = 0) -> np.ndarray:
     yy = (origins[:, 0, None] + np.arange(side))[:, :, None, None].astype(np.uint64)
     xx = (origins[:, 1, None] + np.arange(side))[:, None, :, None].astype(np.uint64)
     cc = np.arange(3, dtype=np.uint64)
+    # 16 bits of seed, 22 of y, 22 of x, 4 of channel and draw: frames up to 4M px a side
     key = (np.uint64(seed & 0xFFFF) << np.uint64(48)) | (yy << np.uint64(26)) | (xx << np.uint64(4)) | cc
     with np.errstate(over="ignore"):
         a, b = _mix64(key), _mix64(key | np.uint64(8))  # two independent draws per value
@@ -108,6 +110,20 @@ def tile_origins(tiles: range, cols: int, stride: int) -> np.ndarray:
     """Top-left corners (y, x) of `split_tiles` tiles in the padded output frame."""
     i = np.asarray(tiles)
     return np.stack([i // cols * stride, i % cols * stride], axis=1)
+
+
+NOISE_CACHE_BYTES = 256 << 20  # the largest frame noise kept between frames
+
+
+@functools.lru_cache(maxsize=1)
+def _frame_noise(n: int, cols: int, stride: int, side: int, seed: int) -> np.ndarray:
+    """The noise of all `n` tiles of a frame (read-only: it is shared between calls),
+    hashed 64 tiles at a time (whole-frame temporaries are several times slower)."""
+    noise = np.empty((n, side, side, 3), np.float32)
+    for i in range(0, n, 64):
+        noise[i : i + 64] = position_noise(tile_origins(range(i, min(i + 64, n)), cols, stride), side, seed)
+    noise.flags.writeable = False
+    return noise
 
 
 def sample_tiles(
@@ -151,20 +167,27 @@ def enhance_generative(
     0 follows the flow from its centre (less invented detail, higher PSNR)."""
     inner = tile - 2 * overlap
     tiles, grid = split_tiles(frame, inner, overlap)
-    out = np.concatenate(  # batch by batch: a 4K frame's noise alone would be 0.7 GB
+    n, side, stride = len(tiles), tile * scale, inner * scale
+    # Every frame of a video has the same tiles, so the same noise: hashed once per frame
+    # size (1 s of a 720p frame's work otherwise), unless it is too big to keep (4K: 0.7 GB).
+    whole = (
+        _frame_noise(n, grid[1], stride, side, seed) if n * side * side * 12 <= NOISE_CACHE_BYTES else None
+    )
+
+    def noise(i: int, j: int) -> np.ndarray:
+        drawn = (
+            whole[i:j]
+            if whole is not None
+            else position_noise(tile_origins(range(i, j), grid[1], stride), side, seed)
+        )
+        return drawn * np.float32(temperature)
+
+    out = np.concatenate(
         [
             sample_tiles(
-                step,
-                tiles[i : i + batch].astype(np.float32) / 255.0,
-                position_noise(
-                    tile_origins(range(i, min(i + batch, len(tiles))), grid[1], inner * scale),
-                    tile * scale,
-                    seed,
-                )
-                * np.float32(temperature),
-                steps,
+                step, tiles[i : i + batch].astype(np.float32) / 255.0, noise(i, min(i + batch, n)), steps
             )
-            for i in range(0, len(tiles), batch)
+            for i in range(0, n, batch)
         ]
     )
     h, w = frame.shape[:2]
@@ -210,10 +233,10 @@ class Enhancer(Stage):
         if tile < 8 or overlap < 0:
             raise UsageError(f"tile must be >= 8 and overlap >= 0 (got {tile}, {overlap})")
         self.tile, self.overlap, self.batch, self.seed = tile, overlap, batch, seed
-        self.steps = int(prep.get("sampler", {}).get("steps", 1) if steps is None else steps)
+        sampler = prep.get("sampler", {})
+        self.steps = int(sampler.get("steps", 1) if steps is None else steps)
         if self.steps < 1:
             raise UsageError(f"sampler steps must be >= 1 (got {self.steps})")
-        sampler = prep.get("sampler", {})
         self.temperature = float(sampler.get("temperature", 1.0) if temperature is None else temperature)
         if not 0.0 <= self.temperature <= 2.0:
             raise UsageError(f"sampler temperature must be in [0, 2] (got {self.temperature})")
