@@ -23,11 +23,11 @@ from flax import nnx
 from vq.errors import UsageError
 from vq.export.onnx_export import DEFAULT_OPSET, export_onnx
 from vq.export.parity import check_parity, ort_session, random_feeds
-from vq.export.quantize import quantize_fp8, quantize_int8, to_fp16
+from vq.export.quantize import WEIGHTED_OPS, quantize_fp8, quantize_int8, to_fp16
 from vq.fsutil import DIR_MODE
 from vq.models import Artifact, ModelCard, file_entry, write_card
 from vq.train.checkpoints import save_params
-from vq.train.models import ModelIO, model_io
+from vq.train.models import ModelIO, model_def, model_io
 
 Feeds = Iterable[dict[str, np.ndarray]]
 
@@ -112,7 +112,8 @@ def export_artifact(
             facts["int8"] = write_int8_graphs(tmp, calibration, first_output, files)
         if "fp8" in precisions:
             assert calibration is not None
-            facts["fp8"] = quantize_fp8(tmp / "model.onnx", tmp / "model.fp8.onnx", calibration(0))
+            fp8_ops = model_def(model_name).fp8_op_types or WEIGHTED_OPS
+            facts["fp8"] = quantize_fp8(tmp / "model.onnx", tmp / "model.fp8.onnx", calibration(0), fp8_ops)
             # ONNX Runtime's CPU kernels run the Q/DQ pairs as written, so the FP8
             # rounding error is measured here even without a GPU that computes in FP8.
             facts["fp8"]["vs_fp32"] = compare_graphs(

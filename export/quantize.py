@@ -207,7 +207,10 @@ def _fp8_weight(weight, tag: str, inits: list) -> tuple[str, list]:
 
 
 def quantize_fp8(
-    src: str | Path, dst: str | Path, calibration: Iterable[dict[str, np.ndarray]]
+    src: str | Path,
+    dst: str | Path,
+    calibration: Iterable[dict[str, np.ndarray]],
+    op_types: frozenset[str] = WEIGHTED_OPS,
 ) -> dict[str, Any]:
     """FP8 E4M3 Q/DQ graph for TensorRT on Hopper/Ada: per-tensor max calibration of the
     activations on `calibration` feeds, per-tensor weight scales."""
@@ -217,9 +220,7 @@ def quantize_fp8(
     model = onnx.load(str(src))
     weights = {init.name: init for init in model.graph.initializer}
     targets = [
-        n
-        for n in model.graph.node
-        if n.op_type in WEIGHTED_OPS and len(n.input) > 1 and n.input[1] in weights
+        n for n in model.graph.node if n.op_type in op_types and len(n.input) > 1 and n.input[1] in weights
     ]
     activations = sorted({n.input[0] for n in targets})
     amax = _activation_amax(model, calibration, activations)
@@ -276,5 +277,6 @@ def quantize_fp8(
         "scales": "per-tensor (activations: max over calibration; weights: max |w|)",
         "weights": "stored as FLOAT8E4M3FN behind DequantizeLinear",
         "quantized_ops": len(targets),
+        "op_types": sorted(op_types),
         "opset": FP8_OPSET,
     }

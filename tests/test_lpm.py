@@ -141,7 +141,8 @@ def lpm_artifact(tmp_path_factory):
     evals = root / "evalset"
     write_images(evals, smooth_images(2, (32, 32), seed=2))
     common = ["--smoke", "--data", str(data), "--holdout", "0.3"]
-    assert main(["train", "lpm-base", *common, "--out", str(root / "base")]) == 0
+    # the regression anchor the flow refines: the shipped vq-enhance-x2 network
+    assert main(["train", "lpm-base", *common, "--anchor", "vq-enhance-x2", "--out", str(root / "base")]) == 0
     assert (
         main(
             [
@@ -214,6 +215,41 @@ def test_stages_train_in_order_and_refuse_the_wrong_parent(lpm_artifact, capsys)
     assert code != 0 and "not an lpm-control workdir" in capsys.readouterr().err
     code = main(["train", "lpm-control", "--smoke", "--data", str(root / "data"), "--out", str(root / "bad")])
     assert code != 0 and "needs --base" in capsys.readouterr().err
+
+
+def test_anchor_is_inherited_frozen_and_checked(lpm_artifact, capsys):
+    """The base measures the residual over its anchor; control and student carry the
+    anchor's weights unchanged, and an all-zero endpoint gives back the anchor's frame."""
+    import jax.numpy as jnp
+    from flax import nnx
+
+    from vq.models import load_model
+    from vq.train.checkpoints import load_params
+    from vq.train.models import create_model
+    from vq.train.trainer import load_trained_model
+
+    root, _ = lpm_artifact
+    base = json.loads((root / "base" / "config.json").read_text())
+    assert base["data"]["anchor"]["model"] == "vq-enhance-x2" and 0 < base["data"]["residual_scale"] < 1
+    distill = json.loads((root / "distill" / "config.json").read_text())
+    kwargs = distill["model_kwargs"]
+    assert kwargs["anchor_channels"] == 32 and kwargs["residual_scale"] == base["data"]["residual_scale"]
+    student, _ = load_trained_model("lpm_distill", kwargs, root / "distill")
+    shipped = load_model("vq-enhance-x2")
+    anchor = load_params(create_model("sr_residual", **shipped.card.flax["kwargs"]), shipped.params_path())
+    lq = jnp.asarray(smooth_images(1, (8, 8), seed=5)[0][None] / 255.0, jnp.float32)
+    np.testing.assert_array_equal(np.asarray(student.anchor(lq)), np.asarray(anchor(lq)))
+    # with the DiT's final layer zeroed the endpoint is 0 and the frame is the anchor's
+    nnx.update(student.base.final, jax_tree_map(jnp.zeros_like, nnx.state(student.base.final)))
+    x = jnp.zeros((1, 16, 16, 3))
+    endpoint, frame = student(lq, x, jnp.zeros((1,)))
+    np.testing.assert_array_equal(np.asarray(endpoint), 0.0)
+    np.testing.assert_allclose(np.asarray(frame), np.clip(np.asarray(anchor(lq)), 0, 1), atol=1e-6)
+    common = ["train", "lpm-base", "--smoke", "--data", str(root / "data"), "--out", str(root / "bad")]
+    code = main([*common, "--anchor", "no-such-model"])
+    assert code != 0 and "--anchor" in capsys.readouterr().err
+    code = main([*common, "--anchor", "vq-enhance-x2", "--set", "model_kwargs.scale=1"])
+    assert code != 0 and "upscales x2" in capsys.readouterr().err
 
 
 def test_exported_student_is_an_enhance_model_on_every_backend(lpm_artifact, monkeypatch):

@@ -42,6 +42,13 @@ class LpmConfig(TrainConfig):
     clean_share: float = field(
         default=0.6, metadata={"help": "Share of training crops whose LR is the clean (bicubic) twin."}
     )
+    anchor: str | None = field(
+        default=None,
+        metadata={
+            "help": "lpm-base: a regression enhance model (zoo name, artifact or `vq train enhance` "
+            "workdir) the flow refines; the later stages inherit it."
+        },
+    )
     base: str | None = field(default=None, metadata={"help": "lpm-control: the lpm-base workdir to steer."})
     teacher: str | None = field(
         default=None, metadata={"help": "lpm-distill: the lpm-control workdir to distil."}

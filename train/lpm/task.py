@@ -27,18 +27,23 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from vq.errors import UsageError
+from vq.errors import ModelError, UsageError
 from vq.eval.metrics.image import psnr_y, to_uint8
 from vq.media.sources import Pair, bicubic_upscale, load_pairs
 from vq.stages.enhance import enhance_generative
 from vq.train.lpm.config import LpmConfig
 from vq.train.lpm.input_pipeline import PairSource, facts, load_pair_sources, random_crops
 from vq.train.models import create_model, model_def
-from vq.train.models.lpm import build_control_from_base, student_endpoint, velocity_from_endpoint
-from vq.train.models.sr import upsample_bilinear
+from vq.train.models.lpm import (
+    anchor_image,
+    build_control_from_base,
+    student_endpoint,
+    velocity_from_endpoint,
+)
 
 EVAL_CROPS = 64  # held-out crops for the flow loss
 EVAL_TIMES = (0.1, 0.5, 0.9)
+SCALE_CROPS = 256  # training crops the anchored residual's std is measured on
 
 
 def flow_loss(endpoint, r: jax.Array, rng: jax.Array) -> jax.Array:
@@ -99,22 +104,19 @@ class _LpmTask:
             self.train_sources, self.seed, step, rows, self.tile, self.scale, self.config.clean_share
         )
 
-    def up(self, lq: jax.Array) -> jax.Array:
-        return upsample_bilinear(lq, self.scale) if self.scale > 1 else lq
-
-    def residual(self, batch: dict[str, jax.Array]) -> tuple[jax.Array, jax.Array]:
-        """(up(lq), the normalised residual the flow generates)."""
-        up = self.up(batch["lq"])
+    def residual(self, batch: dict[str, jax.Array], anchor: nnx.Module | None) -> tuple[jax.Array, jax.Array]:
+        """(the anchor image, the normalised residual over it that the flow generates)."""
+        up = jax.lax.stop_gradient(anchor_image(anchor, batch["lq"], self.scale))
         return up, (batch["hq"] - up) / self.residual_scale
 
     # -- evaluation -------------------------------------------------------------------------
 
-    def heldout_flow_loss(self, velocity) -> dict[str, float]:
+    def heldout_flow_loss(self, velocity, anchor: nnx.Module | None) -> dict[str, float]:
         """Mean flow loss on fixed held-out crops at fixed t and noise (comparable across runs)."""
         if not self.heldout_sources:
             return {}
         batch = random_crops(self.heldout_sources, 1234, 0, range(EVAL_CROPS), self.tile, self.scale, 1.0)
-        up, r = self.residual({k: jnp.asarray(v) for k, v in batch.items()})
+        up, r = self.residual({k: jnp.asarray(v) for k, v in batch.items()}, anchor)
         z = jax.random.normal(jax.random.key(0), r.shape)
         losses = []
         for t_value in EVAL_TIMES:
@@ -156,20 +158,73 @@ class _LpmTask:
         return results
 
 
+def load_anchor(source: str, scale: int) -> tuple[nnx.Module, dict[str, Any], dict[str, Any]]:
+    """(the regression network, its `LpmControl` kwargs, facts for the card) of an enhance
+    model: a `vq train enhance` workdir, or a model artifact (zoo name or directory)
+    carrying `sr_residual` Flax params."""
+    from vq.models import load_model
+    from vq.train.checkpoints import load_params
+    from vq.train.trainer import load_trained_model
+
+    if (Path(source) / "config.json").is_file():
+        recorded = _recorded(source, "enhance")
+        given = recorded.get("model_kwargs", {})
+        model, step = load_trained_model("sr_residual", given, source)
+        kwargs = model_def("sr_residual").kwargs(**given)
+        facts = {"workdir": str(source), "step": step, "command": recorded.get("command")}
+    else:
+        try:
+            artifact = load_model(source, task="enhance")
+            flax = artifact.card.flax or {}
+            if flax.get("model") != "sr_residual":
+                raise UsageError(f"--anchor {source}: carries no sr_residual Flax params to start from")
+            kwargs = model_def("sr_residual").kwargs(**flax.get("kwargs", {}))
+            model = load_params(create_model("sr_residual", **kwargs), artifact.params_path())
+        except ModelError as e:
+            raise UsageError(f"--anchor: {e}") from None
+        facts = {
+            "model": artifact.name,
+            "params_sha256": flax["sha256"],
+            "description": artifact.card.description,
+            "training": {k: artifact.card.training.get(k) for k in ("command", "data")},
+            "metrics": artifact.card.metrics,
+        }
+    if kwargs["scale"] != scale:
+        raise UsageError(f"--anchor {source} upscales x{kwargs['scale']}, this stage x{scale}")
+    model.eval()
+    return model, {"anchor_channels": kwargs["channels"], "anchor_blocks": kwargs["blocks"]}, facts
+
+
 class LpmBaseTask(_LpmTask):
     name = "lpm-base"
     model_name = "lpm_base"
+
+    def __init__(self, config: LpmConfig):
+        super().__init__(config)
+        self.anchor: nnx.Module | None = None
+        if config.anchor:
+            self.anchor, anchor_kwargs, anchor_facts = load_anchor(config.anchor, self.scale)
+            # The residual over a regression anchor is smaller than over bilinear and depends
+            # on the anchor: its std is measured here and inherited by the later stages.
+            self.residual_scale = 1.0
+            crops = random_crops(
+                self.train_sources, self.seed, 0, range(SCALE_CROPS), self.tile, self.scale, 1.0
+            )
+            _, r = self.residual({k: jnp.asarray(v) for k, v in crops.items()}, self.anchor)
+            self.residual_scale = round(float(jnp.std(r)), 5)
+            self.data_facts["anchor"] = {**anchor_facts, **anchor_kwargs}
+        self.data_facts["residual_scale"] = self.residual_scale
 
     def create_model(self, seed: int) -> nnx.Module:
         return create_model(self.model_name, seed=seed, **self.model_kwargs)
 
     def loss(self, model: nnx.Module, batch: dict[str, jax.Array], rng: jax.Array):
-        _, r = self.residual(batch)
+        _, r = self.residual(batch, self.anchor)
         loss = flow_loss(model, r, rng)
         return loss, {}
 
     def evaluate(self, model: nnx.Module) -> dict[str, float]:
-        return self.heldout_flow_loss(lambda x, t, up: velocity_from_endpoint(model(x, t), x, t))
+        return self.heldout_flow_loss(lambda x, t, up: velocity_from_endpoint(model(x, t), x, t), self.anchor)
 
 
 def _recorded(workdir: str, task: str) -> dict[str, Any]:
@@ -194,13 +249,24 @@ class LpmControlTask(_LpmTask):
         super().__init__(config)
         if not config.base:
             raise UsageError("vq train lpm-control needs --base (an lpm-base workdir)")
-        self.base_kwargs = _recorded(config.base, "lpm-base").get("model_kwargs", {})
+        recorded = _recorded(config.base, "lpm-base")
+        self.base_kwargs = recorded.get("model_kwargs", {})
         _same_arch(
             model_def(self.model_name).kwargs(**self.model_kwargs),
             model_def("lpm_base").kwargs(**self.base_kwargs),
             config.base,
         )
         self.data_facts["base"] = str(config.base)
+        # The flow's frame of reference is the base's: its anchor and residual scale.
+        base_data = recorded.get("data", {})
+        self.anchor_source = (recorded.get("train") or {}).get("anchor")
+        if self.anchor_source:
+            anchor = base_data["anchor"]
+            self.model_kwargs.update(
+                anchor_channels=anchor["anchor_channels"], anchor_blocks=anchor["anchor_blocks"]
+            )
+        if "residual_scale" in base_data:
+            self.model_kwargs["residual_scale"] = self.residual_scale = base_data["residual_scale"]
 
     def create_model(self, seed: int) -> nnx.Module:
         from vq.train.trainer import load_trained_model
@@ -208,15 +274,18 @@ class LpmControlTask(_LpmTask):
         base, step = load_trained_model("lpm_base", self.base_kwargs, self.config.base)
         self.data_facts["base_step"] = step
         model = build_control_from_base(base, **self.model_kwargs)
+        if self.anchor_source:
+            anchor, _, _ = load_anchor(self.anchor_source, self.scale)
+            nnx.update(model.anchor, jax.tree.map(jnp.copy, nnx.state(anchor)))
         return model
 
     def loss(self, model: nnx.Module, batch: dict[str, jax.Array], rng: jax.Array):
-        up, r = self.residual(batch)
+        up, r = self.residual(batch, model.anchor)
         return flow_loss(lambda x, t: model.endpoint(x, t, up), r, rng), {}
 
     def evaluate(self, model: nnx.Module) -> dict[str, float]:
         return {
-            **self.heldout_flow_loss(model.velocity),
+            **self.heldout_flow_loss(model.velocity, model.anchor),
             **self.psnr_table(model, list(self.config.eval_steps)),
         }
 
@@ -232,6 +301,10 @@ class LpmDistillTask(_LpmTask):
         if config.teacher_steps < 2:
             raise UsageError("--teacher-steps must be >= 2")
         self.teacher_kwargs = _recorded(config.teacher, "lpm-control").get("model_kwargs", {})
+        # The teacher's anchor and residual scale come with it (its weights in the state).
+        inherited = ("anchor_channels", "anchor_blocks", "residual_scale")
+        self.model_kwargs.update({k: v for k, v in self.teacher_kwargs.items() if k in inherited})
+        self.residual_scale = self.model_kwargs.get("residual_scale", self.residual_scale)
         mine = {k: v for k, v in model_def(self.model_name).kwargs(**self.model_kwargs).items() if k != "ema"}
         _same_arch(mine, model_def("lpm_control").kwargs(**self.teacher_kwargs), config.teacher)
         self.data_facts["teacher"] = str(config.teacher)
@@ -246,7 +319,7 @@ class LpmDistillTask(_LpmTask):
         return model
 
     def loss(self, model: nnx.Module, batch: dict[str, jax.Array], rng: jax.Array):
-        up, r = self.residual(batch)
+        up, r = self.residual(batch, model.student.anchor)
         n_steps = self.config.teacher_steps
         k_n, k_z = jax.random.split(rng)
         n = jax.random.randint(k_n, (r.shape[0],), 0, n_steps)
@@ -266,6 +339,6 @@ class LpmDistillTask(_LpmTask):
 
     def evaluate(self, model: nnx.Module) -> dict[str, float]:
         return {
-            **self.heldout_flow_loss(model.student.velocity),
+            **self.heldout_flow_loss(model.student.velocity, model.student.anchor),
             **self.psnr_table(model.student, list(self.config.eval_steps)),
         }

@@ -4,12 +4,19 @@ The seed trains a DiT on high-quality data for generative power, adds a ControlN
 that brings in the low-quality frame for fidelity, samples with rectified flow (25 steps)
 and distils that into one step. At a size that trains on two CPU cores:
 
-* **Where the flow lives.** In the *residual* of the high-quality frame over the
-  upsampled low-quality one, divided by its typical size (`residual_scale`, the std on
-  BSD100 at x2): ``r = (hq - up(lq)) / residual_scale``. The low-quality frame already
-  fixes the low frequencies, so a small model spends all its capacity on the detail a
-  restorer has to invent (the reason ResShift and SinSR shift residuals). ``up`` is the
-  exportable bilinear of `sr.upsample_bilinear` (identity at scale 1).
+* **Where the flow lives.** In the *residual* of the high-quality frame over an
+  *anchor* image made from the low-quality one, divided by its typical size
+  (`residual_scale`): ``r = (hq - anchor(lq)) / residual_scale``. The anchor already
+  fixes what can be known from the input, so a small model spends all its capacity on
+  the detail a restorer has to invent (the reason ResShift and SinSR shift residuals).
+  The anchor is either the exportable bilinear of `sr.upsample_bilinear` (identity at
+  scale 1) or, with ``anchor_channels > 0``, a frozen regression restorer (`ResidualSR`,
+  the `vq-enhance-x2` network) -- the posterior-mean estimate that PMRF (Ohayon et al.,
+  2025) lets a rectified flow start from. With the bilinear anchor the flow must find
+  the conditional mean *and* the detail from noise at t = 0, and this model's first
+  teachers could not (endpoint at t = 0 correlated 0.25 with the true residual, Set5
+  3-4 dB below bicubic); from a regression anchor, an endpoint of zero is already the
+  regression answer and the flow only adds what regression averages away.
 * **Rectified flow, endpoint-predicted.** ``x_t = (1 - t) z + t r`` with ``z ~ N(0, I)``;
   the network predicts the clean endpoint ``r`` itself and the velocity follows,
   ``v = (r_hat - x_t) / (1 - t)`` (the loss is still on v). Predicting the velocity
@@ -26,9 +33,9 @@ and distils that into one step. At a size that trains on two CPU cores:
   low-quality frame's tokens through a zero-initialised projection; each copied block's
   output joins the frozen base after the same block through another zero-initialised
   projection. At initialisation the pair is exactly the base.
-* **Exported graph** (`LpmSampler`): ``(lq, x_t, t) -> (endpoint, image)``: the flow's
-  estimate of the clean residual, ``x_t + (1 - t) v``, and the frame it implies,
-  ``up(lq) + residual_scale * endpoint``. The runtime's sampler (`vq.stages.enhance`)
+* **Exported graph**: ``(lq, x_t, t) -> (endpoint, image)``: the flow's estimate of
+  the clean residual and the frame it implies, ``anchor(lq) + residual_scale *
+  endpoint`` (the anchor network is part of the graph). The runtime's sampler (`vq.stages.enhance`)
   runs it once per step; a consistency-distilled student runs it once.
 """
 
@@ -46,7 +53,7 @@ from vq.models import TensorSpec
 from vq.train.models import ModelDef, ModelIO, create_model
 from vq.train.models.kvq import Attention
 from vq.train.models.moco import ema_update
-from vq.train.models.sr import sr_preprocessing, upsample_bilinear
+from vq.train.models.sr import ResidualSR, sr_preprocessing, upsample_bilinear
 
 RESIDUAL_SCALE = 0.05  # std of (HR - bilinear(LR)) on BSD100 at x2, in [0, 1] units
 
@@ -178,8 +185,11 @@ class ControlBranch(nnx.Module):
 class LpmControl(nnx.Module):
     """Base + ControlNet: the conditional endpoint ``r_hat(x_t, t | lq)``.
 
-    `cond` is the low-quality frame brought to the output size (``up(lq)``), centred on
-    0.5 so the zero-initialised projection starts from a balanced input.
+    `cond` is the anchor image (the low-quality frame brought to the output size),
+    centred on 0.5 so the zero-initialised projection starts from a balanced input.
+    ``anchor_channels > 0`` adds the frozen regression anchor (`ResidualSR` with that
+    width and `anchor_blocks` blocks; its weights come from a trained enhance model,
+    `load_anchor` in the task).
     """
 
     def __init__(
@@ -193,14 +203,22 @@ class LpmControl(nnx.Module):
         heads: int,
         control_blocks: int,
         residual_scale: float,
+        anchor_channels: int = 0,
+        anchor_blocks: int = 4,
         rngs: nnx.Rngs,
     ):
         self.scale, self.residual_scale = scale, residual_scale
         self.base = DiT(tile=tile * scale, patch=patch, dim=dim, depth=depth, heads=heads, rngs=rngs)
         self.control = ControlBranch(self.base, control_blocks, rngs=rngs)
+        self.anchor = (
+            ResidualSR(scale=scale, channels=anchor_channels, blocks=anchor_blocks, rngs=rngs)
+            if anchor_channels
+            else None
+        )
 
     def upsampled(self, lq: jax.Array) -> jax.Array:
-        return upsample_bilinear(lq, self.scale) if self.scale > 1 else lq
+        """The anchor image the residual is measured from."""
+        return anchor_image(self.anchor, lq, self.scale)
 
     def endpoint(self, x: jax.Array, t: jax.Array, up: jax.Array) -> jax.Array:
         return self.base(x, t, self.control(self.base, x, t, up - 0.5))
@@ -245,6 +263,13 @@ def _own_copy(module: nnx.Module) -> nnx.Module:
     copy = nnx.clone(module)
     nnx.update(copy, jax.tree.map(jnp.copy, nnx.state(copy)))
     return copy
+
+
+def anchor_image(anchor: nnx.Module | None, lq: jax.Array, scale: int) -> jax.Array:
+    """The regression anchor's output, or bilinear upsampling where there is none."""
+    if anchor is not None:
+        return anchor(lq)
+    return upsample_bilinear(lq, scale) if scale > 1 else lq
 
 
 def student_endpoint(model: LpmControl, x: jax.Array, t: jax.Array, up: jax.Array) -> jax.Array:
@@ -308,10 +333,23 @@ def _control_trainable(path, value) -> bool:
 
 
 def _distill_trainable(path, value) -> bool:
-    return isinstance(value, nnx.Param) and path[0] == "student"
+    """Distillation trains the student's DiT and control branch; its anchor stays frozen."""
+    return isinstance(value, nnx.Param) and path[0] == "student" and path[1] != "anchor"
 
 
-_CONTROL_DEFAULTS = {**_ARCH, "control_blocks": 3, "residual_scale": RESIDUAL_SCALE}
+# FP8 takes the transformer's matmuls (nearly all the FLOPs); the regression anchor's convs
+# stay float: that small CNN cancels large features into a small detail image, and one of
+# its convs in E4M3 alone moved vq-enhance-x2's output by 3.6 grey levels on average (all
+# ten: 11; fp16: 0.04).
+TRANSFORMER_OPS = frozenset({"MatMul", "Gemm"})
+
+_CONTROL_DEFAULTS = {
+    **_ARCH,
+    "control_blocks": 3,
+    "residual_scale": RESIDUAL_SCALE,
+    "anchor_channels": 0,
+    "anchor_blocks": 4,
+}
 
 LPM_BASE = ModelDef(
     build=lambda *, rngs, scale, tile, **kw: DiT(tile=tile * scale, rngs=rngs, **kw),
@@ -326,6 +364,7 @@ LPM_CONTROL = ModelDef(
     defaults=dict(_CONTROL_DEFAULTS),
     summary="LPM: frozen DiT base + ControlNet on the low-quality frame (multi-step sampler)",
     trainable=_control_trainable,
+    fp8_op_types=TRANSFORMER_OPS,
 )
 LPM_DISTILL = ModelDef(
     build=lambda *, rngs, **kw: LpmDistill(rngs=rngs, **kw),
@@ -334,6 +373,7 @@ LPM_DISTILL = ModelDef(
     summary="LPM consistency distillation: one-step student, EMA target, frozen teacher",
     trainable=_distill_trainable,
     exports=lambda ema, **kw: ("student", "lpm_student", kw),
+    fp8_op_types=TRANSFORMER_OPS,
 )
 # The distilled student: the same network as the ControlNet pair, sampled in one step.
 LPM_STUDENT = ModelDef(
@@ -341,6 +381,7 @@ LPM_STUDENT = ModelDef(
     io=lambda **kw: _sampler_io(**kw, steps=1),
     defaults=dict(_CONTROL_DEFAULTS),
     summary="LPM one-step student (consistency-distilled ControlNet pair)",
+    fp8_op_types=TRANSFORMER_OPS,
 )
 
 
