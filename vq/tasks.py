@@ -141,7 +141,7 @@ register_task(
         config="vq.train.kvq.config:get_config",
         task="vq.train.kvq.task:KvqTask",
         stage="vq.stages.quality:QualityScorer",
-        evaluators={"quality": "vq.eval.quality:EVALUATOR"},
+        evaluators={"quality": "vq.eval.quality:EVALUATOR", "ladder": "vq.eval.ladder:EVALUATOR"},
         default_model="vq-kvq",
     )
 )

@@ -12,7 +12,21 @@ import sys
 import typer
 
 from vq import __version__, cli
-from vq.cli import backends, bench, embed, enhance, eval, export, index, media, models, run, score, train
+from vq.cli import (
+    backends,
+    bench,
+    embed,
+    enhance,
+    eval,
+    export,
+    index,
+    ladder,
+    media,
+    models,
+    run,
+    score,
+    train,
+)
 from vq.errors import VqError
 
 
@@ -39,6 +53,7 @@ def build_app() -> typer.Typer:
     app.command("enhance")(enhance.enhance_cmd)
     app.command("embed")(embed.embed_cmd)
     app.command("score")(score.score_cmd)
+    app.command("ladder")(ladder.ladder_cmd)
     app.command("probe")(media.probe_cmd)
     app.command("frames")(media.frames_cmd)
     return app

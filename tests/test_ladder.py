@@ -1,0 +1,163 @@
+"""Encoding decisions: the rate-quality hull, rung choice, the device-cloud rule, and
+`vq ladder` / `vq eval ladder` end to end on a real clip."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from vq.cli.app import main
+from vq.ladder.rd import choose_rung, client_decision, upper_hull
+
+
+def test_hull_keeps_only_efficient_concave_points():
+    # 0 cheapest; 1 dominated by 0 (dearer, worse); 2 under the chord 0-3; 3, 4 on the hull;
+    # 5 equal in rate to 4 but worse.
+    kbps = [100, 150, 300, 400, 900, 900]
+    score = [2.0, 1.9, 2.5, 3.5, 4.0, 3.8]
+    assert upper_hull(kbps, score) == [0, 3, 4]
+    assert upper_hull([1, 2, 3], [1.0, 2.0, 3.0]) == [0, 2]  # collinear: the middle adds nothing
+    assert upper_hull([5], [float("nan")]) == []
+    with pytest.raises(ValueError):
+        upper_hull([1, 2], [1.0])
+
+
+def test_choice_walks_the_hull():
+    kbps, score = [100, 400, 900], [2.0, 3.5, 4.0]
+    hull = upper_hull(kbps, score)
+    assert choose_rung(kbps, score, hull, target_score=3.0)[0] == 1
+    assert choose_rung(kbps, score, hull, target_score=2.0)[0] == 0
+    index, why = choose_rung(kbps, score, hull, target_score=4.5)
+    assert index == 2 and "no rung reaches" in why
+    assert choose_rung(kbps, score, hull, max_kbps=500)[0] == 1
+    index, why = choose_rung(kbps, score, hull, max_kbps=50)
+    assert index == 0 and "cheapest" in why
+    with pytest.raises(ValueError):
+        choose_rung(kbps, score, hull)
+
+
+def test_client_decision_ships_the_cheapest_rung_that_beats_the_chosen_one():
+    kbps, score = [100, 400, 900], [2.0, 3.5, 4.0]
+    hull = [0, 1, 2]
+    post = {"sharpen": {0: 3.0, 1: 4.1}, "sr": {0: 4.05}}
+    decision = client_decision(kbps, score, hull, 2, post, margin=0.0)
+    assert decision["ship"] == 0 and decision["post"] == "sr"
+    assert decision["saved_kbps"] == 800 and decision["saved_fraction"] == pytest.approx(800 / 900)
+    # a margin the cheapest one does not clear leaves the next one
+    assert client_decision(kbps, score, hull, 2, post, margin=0.08)["ship"] == 1
+    assert client_decision(kbps, score, hull, 2, post, margin=0.5) is None
+    assert client_decision(kbps, score, hull, 0, post, margin=0.0) is None  # nothing cheaper
+
+
+@pytest.fixture(scope="module")
+def clip(shared_data):
+    return shared_data / "videos" / "example3.mp4"  # 854x480, 2 s, 24 fps, with audio
+
+
+def test_ladder_end_to_end(clip, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    out, plot = tmp_path / "shipped.mp4", tmp_path / "rd.png"
+    args = ["ladder", str(clip), "--crf", "20", "--crf", "40", "--heights", "480", "--heights", "240"]
+    args += ["--max-seconds", "1", "--client-post", "sharpen", "--target-score", "1.0"]
+    assert main([*args, "--out", str(out), "--plot", str(plot), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    rungs = {(r["height"], r["crf"]): r for r in record["rungs"]}
+    assert set(rungs) == {(480, 20), (480, 40), (240, 20), (240, 40)}
+    assert rungs[480, 20]["width"] == 854 and rungs[240, 20]["width"] == 428
+    for height in (480, 240):  # a lower CRF costs more bits
+        assert rungs[height, 20]["kbps"] > rungs[height, 40]["kbps"]
+    assert all(1.0 <= r["score"] <= 5.0 for r in record["rungs"])
+    hull = record["hull"]
+    assert hull and all(record["rungs"][i]["on_hull"] for i in hull)
+    # target 1.0: every rung reaches it, so the cheapest hull rung is chosen
+    cheapest = min(hull, key=lambda i: record["rungs"][i]["kbps"])
+    assert record["chosen"]["rung"] == cheapest and record["shipped"]["rung"] == cheapest
+    assert record["client"]["decision"] is None  # nothing is cheaper than the cheapest
+    assert record["timings"]["encode_s"] > 0 and record["searched_seconds"] == pytest.approx(1.0, abs=0.05)
+    # the shipped rung over the whole video: its size, the source's duration, audio kept
+    from vq.media import probe
+
+    info = probe(out)
+    shipped = record["rungs"][cheapest]
+    assert (info.width, info.height) == (shipped["width"], shipped["height"])
+    assert info.duration == pytest.approx(probe(clip).duration, abs=0.1) and info.has_audio
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_ladder_client_post_replaces_a_rung_it_beats(clip, capsys):
+    """A target no rung reaches picks the best rung; every cheaper hull rung is then
+    scored after the client's post-processing, and a negative margin forces the swap."""
+    args = ["ladder", str(clip), "--crf", "20", "--crf", "44", "--heights", "240", "--max-seconds", "1"]
+    args += ["--client-post", "sharpen", "--client-post", "sr", "--target-score", "5", "--json"]
+    assert main([*args, "--client-margin", "-5"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    decision = record["client"]["decision"]
+    cheap = record["rungs"][decision["ship"]]
+    assert cheap["crf"] == 44 and set(cheap["post"]) == {"sharpen", "sr"}
+    assert record["shipped"]["post"] == decision["post"] and decision["saved_fraction"] > 0
+
+
+def test_ladder_refuses_bad_input(tmp_path, clip, capsys):
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(clip.read_bytes()[:3000])
+    assert main(["ladder", str(broken), "--heights", "120", "--crf", "30"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:")
+    assert main(["ladder", str(clip), "--target-score", "4", "--max-kbps", "500"]) != 0
+    assert "not both" in capsys.readouterr().err
+    assert main(["ladder", str(clip), "--codec", "mpeg2"]) != 0
+    assert main(["ladder", str(clip), "--client-post", "magic", "--heights", "120", "--crf", "30"]) != 0
+    assert "unknown client post-processing" in capsys.readouterr().err
+    assert main(["ladder", str(tmp_path / "missing.mp4")]) != 0
+
+
+def test_eval_ladder_tunes_on_one_set_and_reports_another(shared_data, tmp_path, capsys):
+    pytest.importorskip("scipy")
+    from vq.eval.metrics.vmaf import ffmpeg_with_vmaf
+
+    try:
+        ffmpeg_with_vmaf()
+    except Exception as e:  # the train/eval extras bring imageio-ffmpeg's libvmaf build
+        pytest.skip(str(e))
+    videos = shared_data / "videos"
+    work = tmp_path / "work"
+    args = [
+        "eval",
+        "ladder",
+        "--tune",
+        str(videos / "example3.mp4"),
+        "--sources",
+        str(videos / "example2.mp4"),
+    ]
+    args += ["--work", str(work), "--heights", "240", "--heights", "120", "--crfs", "30", "--crfs", "44"]
+    args += ["--max-seconds", "1", "--client-post", "sharpen", "--json", str(tmp_path / "r.json")]
+    assert main(args) == 0
+    data = json.loads((tmp_path / "r.json").read_text())
+    summary = data["summary"]
+    assert summary["tuning_sources"] == 1 and summary["test_sources"] == 1
+    assert 1.0 <= summary["score_target"] <= 5.0 and 0.0 <= summary["vmaf_target"] <= 100.0
+    (row,) = data["rows"]
+    assert row["fixed"] == "240p/23" and 0 <= row["fixed_vmaf"] <= 100
+    assert summary["bitrate_saved_vs_fixed"] == pytest.approx(
+        1 - row["kvq_kbps"] / row["fixed_kbps"], abs=1e-3
+    )
+    losses = [r["client_vmaf_loss"] for r in data["rows"] if r["client_vmaf_loss"] is not None]
+    assert summary["client_violations"] == sum(loss > 1.0 for loss in losses)
+    assert summary["client_decisions"] == len(losses)
+    cached = sorted(work.glob("*.json"))
+    assert len(cached) == 2  # a rerun reads the records back
+    assert main(args) == 0
+    assert sorted(work.glob("*.json")) == cached
+    capsys.readouterr()
+    clash = [
+        "eval",
+        "ladder",
+        "--tune",
+        str(videos / "example2.mp4"),
+        "--sources",
+        str(videos / "example2.mp4"),
+    ]
+    assert main([*clash, "--work", str(work), "--heights", "120", "--crfs", "30", "--max-seconds", "1"]) != 0
+    assert "overlap" in capsys.readouterr().err
+    assert data["tuning"] == ["example3.mp4"]

@@ -1,0 +1,283 @@
+"""Encoding decisions on held-out sources: the KVQ-driven ladder against VMAF and fixed CRF.
+
+`vq eval ladder --sources ...` runs the ladder search of `vq ladder` on every source with
+VMAF beside the quality model on the same windows (`LadderOptions.reference`), and client
+post-processing on every cheaper hull rung. Two sets of sources: `tune` sets the two
+thresholds (they may be sources the quality model trained on), `sources` are reported
+(they should be held out of the quality model's training: its card lists them).
+
+* **Per-title choice.** The fixed ladder ships every source at CRF `baseline_crf` at its
+  own height. The quality target S is the lowest score whose choices (cheapest hull rung
+  with KVQ >= S) give the tuning sources at least the fixed ladder's mean VMAF; the VMAF
+  target V (the full-reference search, as ab-av1 / Av1an do it) is found the same way.
+  On the test sources: bitrate saved against the fixed ladder, the VMAF change, and how
+  often the KVQ choice is the VMAF choice.
+* **Device-cloud decision.** The margin is the smallest for which no tuning source ships
+  a post-processed rung more than `max_vmaf_loss` VMAF below the rung it replaces. On the
+  test sources: how often the rule fires, its violations, and the bandwidth saved.
+
+Per-source ladder records are cached in `work` (keyed by the source and the options), so
+a rerun only redoes what changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vq.errors import UsageError, VqError
+from vq.eval.base import Evaluator, Report, Table, Ui, backend_option, model_option, precision_option
+from vq.fsutil import atomic_write_text, expand_inputs
+from vq.ladder.rd import choose_rung, client_decision, upper_hull
+from vq.media import VIDEO_SUFFIXES
+from vq.pipelines.ladder import LadderOptions, run_ladder
+
+SCORE_GRID = np.round(np.arange(1.0, 5.0001, 0.01), 2)
+VMAF_GRID = np.round(np.arange(0.0, 100.0001, 0.1), 1)
+MARGIN_GRID = np.round(np.arange(0.0, 1.0001, 0.01), 2)
+
+
+@dataclass
+class LadderEvalOptions:
+    sources: list[Path] = field(
+        metadata={"help": "Reported source videos (held out of the quality model).", "required": True}
+    )
+    tune: list[Path] = field(
+        metadata={"help": "Source videos the targets and the client margin are tuned on.", "required": True}
+    )
+    work: Path = field(
+        metadata={"help": "Folder for the per-source ladder records (cached).", "required": True}
+    )
+    model: str | None = model_option()
+    backend: str = backend_option()
+    precision: str = precision_option()
+    codec: str = field(default="h264", metadata={"help": "h264, hevc or av1."})
+    heights: list[int] = field(
+        default_factory=list, metadata={"help": "Rung heights (default: each source's, 2/3 and 1/2 of it)."}
+    )
+    crfs: list[int] = field(
+        default_factory=list, metadata={"help": "CRFs to try (default: five per codec, plus the baseline's)."}
+    )
+    baseline_crf: int = field(default=23, metadata={"help": "The fixed ladder's CRF (at the source height)."})
+    max_seconds: float = field(default=6.0, metadata={"help": "Seconds of each source encoded."})
+    segment: float = field(default=3.0, metadata={"help": "Seconds per scored window."})
+    client_post: list[str] = field(
+        default_factory=lambda: ["sharpen", "sr"], metadata={"help": "Client post-processing to test."}
+    )
+    max_vmaf_loss: float = field(
+        default=1.0, metadata={"help": "VMAF a post-processed rung may lose against the rung it replaces."}
+    )
+
+
+def _ladder_options(opts: LadderEvalOptions) -> LadderOptions:
+    from vq.pipelines.ladder import DEFAULT_CRFS
+
+    crfs = sorted({*(opts.crfs or DEFAULT_CRFS[opts.codec]), opts.baseline_crf})
+    return LadderOptions(
+        codec=opts.codec,
+        heights=list(opts.heights),
+        crfs=crfs,
+        target_score=5.0,  # nothing reaches it: every cheaper hull rung gets client post-processing
+        client_post=list(opts.client_post),
+        max_seconds=opts.max_seconds,
+        segment=opts.segment,
+        model=opts.model,
+        backend=opts.backend,
+        precision=opts.precision,
+        reference=True,
+    ).checked()
+
+
+def _cached_ladder(path: Path, lopts: LadderOptions, work: Path) -> dict[str, Any]:
+    key = hashlib.sha256(json.dumps([str(path.resolve()), asdict(lopts)], default=str).encode()).hexdigest()[
+        :16
+    ]
+    cache = work / f"{path.stem}-{key}.json"
+    if cache.is_file():
+        return json.loads(cache.read_text())
+    record = run_ladder(path, lopts)
+    atomic_write_text(cache, json.dumps(record))
+    return record
+
+
+def per_title(record: dict[str, Any], baseline_crf: int, score_target: float, vmaf_target: float) -> dict:
+    """The three choices for one source: fixed CRF at full height, KVQ-driven, VMAF-driven."""
+    rungs = record["rungs"]
+    kbps = [r["kbps"] for r in rungs]
+    score = [r["score"] for r in rungs]
+    vmaf = [r["vmaf"] for r in rungs]
+    top = max(r["height"] for r in rungs)
+    base = next(i for i, r in enumerate(rungs) if r["height"] == top and r["crf"] == baseline_crf)
+    by_kvq, _ = choose_rung(kbps, score, upper_hull(kbps, score), target_score=score_target)
+    by_vmaf, _ = choose_rung(kbps, vmaf, upper_hull(kbps, vmaf), target_score=vmaf_target)
+    return {"baseline": base, "kvq": by_kvq, "vmaf": by_vmaf}
+
+
+def _mean_vmaf(records: list[dict], picks: list[int]) -> float:
+    return float(np.mean([r["rungs"][i]["vmaf"] for r, i in zip(records, picks, strict=True)]))
+
+
+def tune_targets(records: list[dict], baseline_crf: int) -> tuple[float, float]:
+    """(S, V): the lowest KVQ and VMAF targets whose choices keep the fixed ladder's mean VMAF."""
+    base = _mean_vmaf(records, [per_title(r, baseline_crf, 5.0, 100.0)["baseline"] for r in records])
+
+    def lowest(grid: np.ndarray, key: str) -> float:
+        for target in grid:
+            args = (float(target), 100.0) if key == "kvq" else (5.0, float(target))
+            picks = [per_title(r, baseline_crf, *args)[key] for r in records]
+            if _mean_vmaf(records, picks) >= base:
+                return float(target)
+        return float(grid[-1])
+
+    return lowest(SCORE_GRID, "kvq"), lowest(VMAF_GRID, "vmaf")
+
+
+def device_cloud(record: dict[str, Any], chosen: int, margin: float) -> dict | None:
+    """The client decision for one source at `margin`, with the VMAF it costs the viewer."""
+    rungs = record["rungs"]
+    kbps = [r["kbps"] for r in rungs]
+    score = [r["score"] for r in rungs]
+    hull = upper_hull(kbps, score)
+    post = {}
+    for i, r in enumerate(rungs):
+        for mode, values in r.get("post", {}).items():
+            post.setdefault(mode, {})[i] = values["score"]
+    decision = client_decision(kbps, score, hull, chosen, post, margin)
+    if decision is None:
+        return None
+    shipped = rungs[decision["ship"]]
+    decision["vmaf_shown"] = shipped["post"][decision["post"]]["vmaf"]
+    decision["vmaf_replaced"] = rungs[chosen]["vmaf"]
+    return decision
+
+
+def tune_margin(records: list[dict], chosen: list[int], max_loss: float) -> float:
+    """The smallest margin at which no decision loses more than `max_loss` VMAF."""
+    for margin in MARGIN_GRID:
+        decisions = [device_cloud(r, c, float(margin)) for r, c in zip(records, chosen, strict=True)]
+        if all(d is None or d["vmaf_shown"] >= d["vmaf_replaced"] - max_loss for d in decisions):
+            return float(margin)
+    return float(MARGIN_GRID[-1])
+
+
+def _ladders(
+    sources: list[Path], lopts: LadderOptions, opts: LadderEvalOptions, ui: Ui, failed: list, what: str
+):
+    paths = expand_inputs([str(s) for s in sources], VIDEO_SUFFIXES)
+    if not paths:
+        raise UsageError(f"no {what} videos found")
+    records = []
+    for path in ui.track(paths, len(paths), f"{what} ladders"):
+        try:
+            records.append(_cached_ladder(path, lopts, opts.work))
+        except VqError as e:  # a bad file is reported and the batch goes on
+            failed.append({"path": str(path), "error": str(e)})
+            ui.note(f"{path}: {e}", warn=True)
+    if not records:
+        raise UsageError(f"no {what} video could be encoded")
+    return records
+
+
+def run(opts: LadderEvalOptions, ui: Ui) -> Report:
+    lopts = _ladder_options(opts)
+    failed: list[dict[str, str]] = []
+    tune_recs = _ladders(opts.tune, lopts, opts, ui, failed, "tuning")
+    test_recs = _ladders(opts.sources, lopts, opts, ui, failed, "test")
+    overlap = {r["path"] for r in tune_recs} & {r["path"] for r in test_recs}
+    if overlap:
+        raise UsageError(f"tuning and test sources overlap: {sorted(overlap)}")
+    s_target, v_target = tune_targets(tune_recs, opts.baseline_crf)
+    tune_chosen = [per_title(r, opts.baseline_crf, s_target, v_target)["kvq"] for r in tune_recs]
+    margin = tune_margin(tune_recs, tune_chosen, opts.max_vmaf_loss)
+
+    rows = []
+    for r in test_recs:
+        picks = per_title(r, opts.baseline_crf, s_target, v_target)
+        rungs = r["rungs"]
+        b, k, v = rungs[picks["baseline"]], rungs[picks["kvq"]], rungs[picks["vmaf"]]
+        decision = device_cloud(r, picks["kvq"], margin)
+        rows.append(
+            {
+                "source": Path(r["path"]).name,
+                "fixed": f"{b['height']}p/{b['crf']}",
+                "fixed_kbps": b["kbps"],
+                "fixed_vmaf": b["vmaf"],
+                "kvq": f"{k['height']}p/{k['crf']}",
+                "kvq_kbps": k["kbps"],
+                "kvq_vmaf": k["vmaf"],
+                "vmaf_pick": f"{v['height']}p/{v['crf']}",
+                "agree": picks["kvq"] == picks["vmaf"],
+                "client": None
+                if decision is None
+                else f"{rungs[decision['ship']]['height']}p/"
+                f"{rungs[decision['ship']]['crf']}+{decision['post']}",
+                "client_saved_kbps": 0.0 if decision is None else decision["saved_kbps"],
+                "client_vmaf_loss": None
+                if decision is None
+                else round(decision["vmaf_replaced"] - decision["vmaf_shown"], 3),
+            }
+        )
+    fixed_kbps = sum(row["fixed_kbps"] for row in rows)
+    kvq_kbps = sum(row["kvq_kbps"] for row in rows)
+    chosen_kbps = kvq_kbps
+    losses = [row["client_vmaf_loss"] for row in rows if row["client_vmaf_loss"] is not None]
+    summary = {
+        "tuning_sources": len(tune_recs),
+        "test_sources": len(test_recs),
+        "score_target": s_target,
+        "vmaf_target": v_target,
+        "client_margin": margin,
+        "bitrate_saved_vs_fixed": round(1.0 - kvq_kbps / fixed_kbps, 4),
+        "vmaf_change_vs_fixed": round(float(np.mean([x["kvq_vmaf"] - x["fixed_vmaf"] for x in rows])), 3),
+        "agreement_with_vmaf": round(float(np.mean([x["agree"] for x in rows])), 4),
+        "client_decisions": len(losses),
+        "client_violations": int(sum(loss > opts.max_vmaf_loss for loss in losses)),
+        "client_worst_vmaf_loss": max(losses) if losses else None,
+        "client_bandwidth_saved": round(sum(x["client_saved_kbps"] for x in rows) / chosen_kbps, 4),
+    }
+    tables = [
+        Table(
+            f"Per-title ladder on {len(test_recs)} test sources (targets tuned on {len(tune_recs)}: "
+            f"KVQ >= {s_target:g}, VMAF >= {v_target:g}; client margin {margin:g})",
+            [
+                ("source", "source"),
+                ("fixed", f"fixed crf {opts.baseline_crf}"),
+                ("fixed_kbps", "kbps"),
+                ("fixed_vmaf", "VMAF"),
+                ("kvq", "KVQ pick"),
+                ("kvq_kbps", "kbps"),
+                ("kvq_vmaf", "VMAF"),
+                ("vmaf_pick", "VMAF pick"),
+                ("agree", "agree"),
+                ("client", "client ships"),
+                ("client_vmaf_loss", "VMAF lost"),
+            ],
+            rows,
+        ),
+        Table(
+            "Summary (test sources)",
+            [("key", "measure"), ("value", "value")],
+            [{"key": k, "value": v} for k, v in summary.items()],
+        ),
+    ]
+    data = {
+        "options": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(opts).items()},
+        "summary": summary,
+        "rows": rows,
+        "tuning": [Path(r["path"]).name for r in tune_recs],
+        "failed": failed,
+    }
+    data["options"]["sources"] = [str(s) for s in opts.sources]
+    return Report(tables, data)
+
+
+EVALUATOR = Evaluator(
+    summary="KVQ-driven encoding ladder vs fixed CRF and VMAF-driven choice; device-cloud decision",
+    options=LadderEvalOptions,
+    run=run,
+)

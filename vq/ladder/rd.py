@@ -1,0 +1,111 @@
+"""Rate-quality numerics of an encoding ladder: the convex hull, the rung choice, and the
+device-cloud decision. Pure functions over (kbps, score) points; no media here.
+
+The hull is Netflix's per-title construction: of all (resolution, CRF) encodes, only those
+on the upper-left convex hull of the rate-quality plane are worth shipping (any point
+under it is beaten by a mix of its neighbours). Choosing a rung is then a walk along the
+hull: the cheapest point that reaches a quality target, or the best point within a
+bitrate budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def upper_hull(kbps: Sequence[float], score: Sequence[float]) -> list[int]:
+    """Indices of the points on the upper convex hull, cheapest first.
+
+    Only Pareto-efficient points qualify (no other point is cheaper *and* at least as
+    good), and of those only the ones where the quality gained per extra kbps keeps
+    falling: a point under the chord between its neighbours is dropped.
+    """
+    rate = np.asarray(kbps, np.float64)
+    quality = np.asarray(score, np.float64)
+    if rate.shape != quality.shape or rate.ndim != 1:
+        raise ValueError("kbps and score must be 1-D and of one length")
+    # Cheapest first; at equal rate the better point first, so the worse one is dominated.
+    order = np.lexsort((-quality, rate))
+    hull: list[int] = []
+    for i in order:
+        if not np.isfinite(rate[i]) or not np.isfinite(quality[i]):
+            continue
+        if hull and quality[i] <= quality[hull[-1]]:
+            continue  # dominated: costs at least as much for no more quality
+        # Monotone chain: drop the last point while it lies on or under the new chord.
+        while len(hull) >= 2:
+            a, b = hull[-2], hull[-1]
+            cross = (rate[b] - rate[a]) * (quality[i] - quality[a]) - (quality[b] - quality[a]) * (
+                rate[i] - rate[a]
+            )
+            if cross < 0:
+                break
+            hull.pop()
+        hull.append(int(i))
+    return hull
+
+
+def choose_rung(
+    kbps: Sequence[float],
+    score: Sequence[float],
+    hull: Sequence[int],
+    target_score: float | None = None,
+    max_kbps: float | None = None,
+) -> tuple[int, str]:
+    """(index, why) of the hull point to ship.
+
+    With `target_score`: the cheapest hull point that reaches it (the best one if none
+    does). With `max_kbps`: the best hull point within the budget (the cheapest if none
+    fits). Exactly one of the two must be given.
+    """
+    if (target_score is None) == (max_kbps is None):
+        raise ValueError("give exactly one of target_score and max_kbps")
+    if not hull:
+        raise ValueError("no rung to choose from")
+    if target_score is not None:
+        reaching = [i for i in hull if score[i] >= target_score]
+        if reaching:
+            return reaching[0], f"cheapest rung with score >= {target_score:g}"
+        return hull[-1], f"no rung reaches score {target_score:g}: the best one"
+    assert max_kbps is not None
+    within = [i for i in hull if kbps[i] <= max_kbps]
+    if within:
+        return within[-1], f"best rung within {max_kbps:g} kbps"
+    return hull[0], f"no rung fits {max_kbps:g} kbps: the cheapest one"
+
+
+def client_decision(
+    kbps: Sequence[float],
+    score: Sequence[float],
+    hull: Sequence[int],
+    chosen: int,
+    post_scores: dict[str, dict[int, float]],
+    margin: float,
+) -> dict | None:
+    """The device-cloud decision: ship a cheaper hull rung and let the phone post-process it?
+
+    `post_scores[mode][i]` is rung i's score after the client's post-processing `mode`.
+    The cheapest cheaper hull rung whose post-processed score beats the chosen rung's by
+    at least `margin` is shipped instead; None when no rung does.
+    """
+    best = None
+    for mode, scores in post_scores.items():
+        for i in hull:
+            if kbps[i] >= kbps[chosen] or i not in scores:
+                continue
+            if scores[i] >= score[chosen] + margin and (best is None or kbps[i] < kbps[best[0]]):
+                best = (i, mode)
+    if best is None:
+        return None
+    i, mode = best
+    return {
+        "ship": i,
+        "post": mode,
+        "replaces": chosen,
+        "post_score": float(post_scores[mode][i]),
+        "replaced_score": float(score[chosen]),
+        "saved_kbps": float(kbps[chosen] - kbps[i]),
+        "saved_fraction": float(1.0 - kbps[i] / kbps[chosen]),
+    }
