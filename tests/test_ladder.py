@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from vq.cli.app import main
@@ -161,3 +162,14 @@ def test_eval_ladder_tunes_on_one_set_and_reports_another(shared_data, tmp_path,
     assert main([*clash, "--work", str(work), "--heights", "120", "--crfs", "30", "--max-seconds", "1"]) != 0
     assert "overlap" in capsys.readouterr().err
     assert data["tuning"] == ["example3.mp4"]
+
+
+def test_scores_fall_with_crf_at_each_height():
+    from vq.ladder.rd import monotone_in_crf
+
+    heights = [720, 720, 720, 360, 360]
+    crfs = [18, 33, 28, 18, 28]  # any order
+    out = monotone_in_crf([4.0, 3.8, 3.0, 3.0, 3.2], heights, crfs)
+    # 720p by CRF: 4.0, 3.0 (28), 3.8 (33) -> 28 and 33 pool to 3.4; 360p: 3.0, 3.2 -> 3.1
+    np.testing.assert_allclose(out, [4.0, 3.4, 3.4, 3.1, 3.1])
+    np.testing.assert_array_equal(monotone_in_crf([3.0, 2.0], [1, 1], [10, 20]), [3.0, 2.0])

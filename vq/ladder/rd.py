@@ -15,6 +15,27 @@ from collections.abc import Sequence
 import numpy as np
 
 
+def monotone_in_crf(score: Sequence[float], height: Sequence[int], crf: Sequence[int]) -> np.ndarray:
+    """Scores made non-increasing in CRF at each height (isotonic regression, pool adjacent
+    violators). At one size, a coarser quantiser never makes a better picture, so a score
+    that rises with CRF is the quality model's noise; pooling the offending neighbours is
+    the least-squares fix (raw KVQ put Big Buck Bunny 480p CRF 33 above CRF 18)."""
+    out = np.asarray(score, np.float64).copy()
+    heights, crfs = np.asarray(height), np.asarray(crf)
+    for h in np.unique(heights):
+        idx = np.flatnonzero(heights == h)
+        idx = idx[np.argsort(crfs[idx], kind="stable")]
+        blocks: list[list[float]] = []  # [sum, count] per pooled block, CRF ascending
+        for value in out[idx]:
+            blocks.append([value, 1.0])
+            while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] < blocks[-1][0] / blocks[-1][1]:
+                total, count = blocks.pop()
+                blocks[-1][0] += total
+                blocks[-1][1] += count
+        out[idx] = np.concatenate([np.full(int(c), t / c) for t, c in blocks])
+    return out
+
+
 def upper_hull(kbps: Sequence[float], score: Sequence[float]) -> list[int]:
     """Indices of the points on the upper convex hull, cheapest first.
 

@@ -5,7 +5,9 @@ The seed's two uses of the quality score at pre-encode time:
 
 1. **Per-title rung choice.** Every rung is encoded with a fast preset (the search),
    decoded, scaled back to the display size and scored by KVQ on a few windows of
-   consecutive frames. The (kbps, score) points give the convex hull
+   consecutive frames; at each height the scores are made non-increasing in CRF
+   (`monotone_in_crf`: the model's noise, not the encoder, makes them rise; the record
+   keeps `raw_score`). The (kbps, score) points give the convex hull
    (`vq.ladder.rd.upper_hull`); the rung shipped is the cheapest hull point that reaches
    the target score, or the best within a bitrate budget. No pristine reference is needed,
    which is what VMAF-driven searches (ab-av1, Av1an) need and uploads do not have.
@@ -34,7 +36,7 @@ import numpy as np
 
 from vq.errors import MediaError, UsageError
 from vq.ladder.client import ClientPost, to_display
-from vq.ladder.rd import choose_rung, client_decision, upper_hull
+from vq.ladder.rd import choose_rung, client_decision, monotone_in_crf, upper_hull
 from vq.pipelines.score import segment_windows
 from vq.preprocess.resize import resize
 from vq.stages.quality import QualityScorer
@@ -251,6 +253,11 @@ def run_ladder(
                 decoded.append(frames)
 
         kbps = [r["kbps"] for r in rungs]
+        smoothed = monotone_in_crf(
+            [r["score"] for r in rungs], [r["height"] for r in rungs], [r["crf"] for r in rungs]
+        )
+        for r, value in zip(rungs, smoothed, strict=True):
+            r["raw_score"], r["score"] = r["score"], round(float(value), 4)
         scores = [r["score"] for r in rungs]
         hull = upper_hull(kbps, scores)
         for i, r in enumerate(rungs):
