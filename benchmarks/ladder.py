@@ -36,7 +36,11 @@ def single_encode(clip: Path) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         write_video(
-            Path(tmp) / "one.mp4", source.frames, source.fps, crf=23, preset=SEARCH_PRESETS["h264"],
+            Path(tmp) / "one.mp4",
+            source.frames,
+            source.fps,
+            crf=23,
+            preset=SEARCH_PRESETS["h264"],
             threads=os.cpu_count(),
         )
         return time.perf_counter() - t0

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gather_sources import REPO, SHARED, render_slideshow  # noqa: E402
+from gather_sources import REPO, SHARED, render_slideshow
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".webm", ".mkv", ".mov"}
 
@@ -49,7 +49,7 @@ def main() -> None:
     for name in sorted(held):
         folder, _, file = name.partition("/")
         if Path(file).suffix.lower() in VIDEO_SUFFIXES:
-            src = resolve(f"{folder}/{file}" if folder == "videos" else f"{folder}/{file}", args.sources)
+            src = resolve(name, args.sources)
             link = test / file
             link.unlink(missing_ok=True)
             link.symlink_to(src)
