@@ -3,7 +3,7 @@
 The stages run in order (an exported model's card holds the exact commands and figures)::
 
     vq train lpm-base    --data ../shared/data/images/bsd100 --data ../shared/data/images/photos \\
-        --out runs/lpm-base
+        --anchor vq-enhance-x2 --out runs/lpm-base
     vq train lpm-control --data ... --base runs/lpm-base --eval-data ../shared/data/images/set5 \\
         --out runs/lpm-control
     vq train lpm-distill --data ... --teacher runs/lpm-control --eval-data ... --out runs/lpm-distill

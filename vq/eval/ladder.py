@@ -94,12 +94,14 @@ def _ladder_options(opts: LadderEvalOptions) -> LadderOptions:
 
 
 def _cached_ladder(path: Path, lopts: LadderOptions, work: Path) -> dict[str, Any]:
-    key = hashlib.sha256(json.dumps([str(path.resolve()), asdict(lopts)], default=str).encode()).hexdigest()[
-        :16
-    ]
-    cache = work / f"{path.stem}-{key}.json"
+    """The ladder record of `path`, from `work` when one was written with these options
+    by the current ladder (a record without `raw_score` predates monotone scores)."""
+    what = json.dumps([str(path.resolve()), asdict(lopts)], default=str)
+    cache = work / f"{path.stem}-{hashlib.sha256(what.encode()).hexdigest()[:16]}.json"
     if cache.is_file():
-        return json.loads(cache.read_text())
+        record = json.loads(cache.read_text())
+        if all("raw_score" in r for r in record["rungs"]):
+            return record
     record = run_ladder(path, lopts)
     atomic_write_text(cache, json.dumps(record))
     return record
