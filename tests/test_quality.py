@@ -261,6 +261,34 @@ def test_shipped_model_scores_the_same_on_every_backend_and_sees_damage(shared_d
     assert keys.shape == (2, 4) and len(set(keys[0].tolist())) == 4
 
 
+def test_a_score_averages_seeded_fragment_placements(shared_data):
+    """views=K: the mean of K placements drawn from seeds 1..K (the same for every clip of
+    one size, so a score never changes); views=1: the cell centres."""
+    from vq.errors import UsageError
+    from vq.media import open_video
+    from vq.preprocess.normalize import to_model_input
+    from vq.stages.quality import QualityScorer
+
+    with open_video(shared_data / "videos" / "chaplin.mp4") as video:
+        clip = video.sample(times=1.0 + np.arange(16) / 25.0, fast=False).images
+    with QualityScorer(backend="ort-cpu", views=3) as three, QualityScorer(backend="ort-cpu", views=1) as one:
+        a = three.score_windows([clip])[0]
+        np.testing.assert_array_equal(three.score_windows([clip])[0], a)
+
+        def single(rng):
+            x = to_model_input(fragments(clip, three.grid, three.patch, rng)[None], three.card.preprocessing)
+            return float(three.run({"clip": x})["score"][0])
+
+        manual = np.mean([single(np.random.default_rng(v)) for v in (1, 2, 3)])
+        np.testing.assert_allclose(a, [manual], atol=1e-5)
+        np.testing.assert_allclose(one.score_windows([clip])[0], [single(None)], atol=1e-5)
+        # two clips of one size in one call see the same placements as each alone
+        both = three.score_windows([clip, clip[::-1]])[0]
+        np.testing.assert_allclose(both[0], a[0], atol=1e-5)
+    with pytest.raises(UsageError, match="views"):
+        QualityScorer(backend="ort-cpu", views=0)
+
+
 def test_segment_windows_cover_the_video_and_stay_inside():
     from vq.pipelines.score import segment_windows
 

@@ -44,6 +44,9 @@ def ladder_cmd(
     max_seconds: float = typer.Option(10.0, "--max-seconds", help="Seconds of the video the search encodes."),
     segment: float = typer.Option(5.0, "--segment", help="Seconds of video per scored window."),
     jobs: int = typer.Option(0, "--jobs", help="Rungs encoded at once (0: one per core)."),
+    views: int = typer.Option(
+        8, "--views", help="Fragment placements the quality model averages per window."
+    ),
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Re-encode the whole video at the shipped rung (final preset) here."
     ),
@@ -75,6 +78,7 @@ def ladder_cmd(
         max_seconds=max_seconds,
         segment=segment,
         jobs=jobs,
+        views=views,
         model=model,
         backend=backend,
         precision=precision,

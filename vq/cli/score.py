@@ -25,6 +25,9 @@ def score_cmd(
     precision: str = options.PRECISION,
     segment: float = typer.Option(2.0, "--segment", help="Seconds per scored segment."),
     max_segments: int = typer.Option(30, "--max-segments", help="Most segments per video (spread evenly)."),
+    views: int = typer.Option(
+        8, "--views", help="Fragment placements averaged per window (1: the cell centres only)."
+    ),
     out: Path | None = typer.Option(None, "--out", "-o", help="Also write the records to this JSONL file."),
     timeout: float = typer.Option(
         DEFAULT_TIMEOUT,
@@ -44,7 +47,7 @@ def score_cmd(
     # A model or backend that cannot load fails once, with one line, when the worker
     # starts (the watchdog re-raises a worker's start-up error): no load here first.
     records = []
-    jobs = score_files(paths, model, backend, precision, segment, max_segments, timeout)
+    jobs = score_files(paths, model, backend, precision, segment, max_segments, timeout, views)
     for record in track(jobs, total=len(paths), description="score"):
         records.append(record)
         if json_out:

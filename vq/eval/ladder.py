@@ -66,6 +66,7 @@ class LadderEvalOptions:
     baseline_crf: int = field(default=23, metadata={"help": "The fixed ladder's CRF (at the source height)."})
     max_seconds: float = field(default=6.0, metadata={"help": "Seconds of each source encoded."})
     segment: float = field(default=3.0, metadata={"help": "Seconds per scored window."})
+    views: int = field(default=8, metadata={"help": "Fragment placements the quality model averages."})
     client_post: list[str] = field(
         default_factory=lambda: ["sharpen", "sr"], metadata={"help": "Client post-processing to test."}
     )
@@ -86,6 +87,7 @@ def _ladder_options(opts: LadderEvalOptions) -> LadderOptions:
         client_post=list(opts.client_post),
         max_seconds=opts.max_seconds,
         segment=opts.segment,
+        views=opts.views,
         model=opts.model,
         backend=opts.backend,
         precision=opts.precision,

@@ -44,6 +44,10 @@ class QualityOptions:
     compare: list[str] = field(
         default_factory=list, metadata={"help": "More quality models scored beside it (repeatable)."}
     )
+    views: list[int] = field(
+        default_factory=lambda: [8],
+        metadata={"help": "Fragment placements averaged per clip (repeatable: each model at each)."},
+    )
     holdout: float = field(default=0.25, metadata={"help": "Held-out share (as in training)."})
     chains: int = field(default=3, metadata={"help": "Degradation chains per source."})
     seed: int = field(default=0, metadata={"help": "Seed of the chains (as in training)."})
@@ -86,15 +90,17 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
     methods: dict[str, np.ndarray] = {}
     described: dict[str, Any] = {}
     for name in [opts.model, *opts.compare]:
-        with QualityScorer(name, backend=opts.backend, precision=opts.precision) as scorer:
-            scores = []
-            batches = [rows[i : i + scorer.batch] for i in range(0, len(rows), scorer.batch)]
-            for batch in ui.track(batches, len(batches), f"scoring with {scorer.name}"):
-                windows = [middle_window(_load(opts.work, r), scorer.frames) for r in batch]
-                scores.extend(scorer.score_windows(windows)[0])
-            label = scorer.name if scorer.name not in methods else f"{scorer.name}#{len(methods)}"
-            methods[label] = np.asarray(scores)
-            described[label] = scorer.describe()
+        for views in opts.views:
+            with QualityScorer(name, backend=opts.backend, precision=opts.precision, views=views) as scorer:
+                scores = []
+                batches = [rows[i : i + scorer.batch] for i in range(0, len(rows), scorer.batch)]
+                for batch in ui.track(batches, len(batches), f"scoring with {scorer.name} ({views} views)"):
+                    windows = [middle_window(_load(opts.work, r), scorer.frames) for r in batch]
+                    scores.extend(scorer.score_windows(windows)[0])
+                label = scorer.name if len(opts.views) == 1 else f"{scorer.name} ({views} views)"
+                label = label if label not in methods else f"{label}#{len(methods)}"
+                methods[label] = np.asarray(scores)
+                described[label] = {**scorer.describe(), "views": views}
     if opts.niqe:
         from vq.eval.metrics.niqe import fit_pristine, niqe
 

@@ -61,6 +61,7 @@ class LadderOptions:
     client_model: str | None = None
     max_seconds: float = 10.0
     segment: float = 5.0  # seconds of video per scored window
+    views: int = 8  # fragment placements averaged per window (QualityScorer)
     jobs: int = 0  # rungs encoded at once; 0: one per core
     search_preset: str | None = None
     final_preset: str | None = None
@@ -83,6 +84,8 @@ class LadderOptions:
         lo, hi = (0, 63) if self.codec == "av1" else (0, 51)
         if any(not lo <= c <= hi for c in self.crfs):
             raise UsageError(f"{self.codec} CRFs run from {lo} to {hi}")
+        if self.views < 1:
+            raise UsageError("--views must be >= 1")
         if self.max_seconds <= 0 or self.segment <= 0:
             raise UsageError("--max-seconds and --segment must be > 0")
         return self
@@ -193,7 +196,9 @@ def run_ladder(
     clock = {"decode_s": time.perf_counter() - started, "encode_s": 0.0, "score_s": 0.0, "post_s": 0.0}
     clock["vmaf_s"] = 0.0
 
-    with QualityScorer(opts.model, backend=opts.backend, precision=opts.precision) as scorer:
+    with QualityScorer(
+        opts.model, backend=opts.backend, precision=opts.precision, views=opts.views
+    ) as scorer:
         scorer.open()
         windows = window_indices(n, fps, scorer.frames, opts.segment)
         keep = windows.ravel()

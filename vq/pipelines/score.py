@@ -90,8 +90,10 @@ def score_video(
 class ScoreWorker:
     """The per-process half of `score_files`: the model opened once, one record per path."""
 
-    def __init__(self, model: Any, backend: str, precision: str, segment: float, max_segments: int):
-        self.scorer = QualityScorer(model, backend=backend, precision=precision).open()
+    def __init__(
+        self, model: Any, backend: str, precision: str, segment: float, max_segments: int, views: int = 8
+    ):
+        self.scorer = QualityScorer(model, backend=backend, precision=precision, views=views).open()
         self.segment, self.max_segments = segment, max_segments
 
     def __call__(self, path: Path) -> dict[str, Any]:
@@ -114,6 +116,7 @@ def score_files(
     segment: float = 2.0,
     max_segments: int = 30,
     timeout: float | None = None,
+    views: int = 8,
 ) -> Iterator[dict[str, Any]]:
     """One record per input; a file that cannot be scored is an error record. With a
     `timeout` (seconds per video) the videos run in a worker process under
@@ -123,7 +126,9 @@ def score_files(
         raise UsageError("segment must be > 0 s and max_segments >= 1")
     from vq.pipelines.watchdog import Stalled, run_items
 
-    args = (model, backend, precision, segment, max_segments)
+    if views < 1:
+        raise UsageError("views must be >= 1")
+    args = (model, backend, precision, segment, max_segments, views)
     for result in run_items(paths, ScoreWorker, args, timeout=timeout):
         if isinstance(result, Stalled):
             error = f"{result.item}: {result.describe()}"

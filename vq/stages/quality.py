@@ -1,9 +1,14 @@
 """Quality stage: score uint8 clips on the 1-5 scale with a `kvq` model on any backend.
 
 A model sees windows of `frames` consecutive frames as fragments (native-resolution
-mini-patches at fixed, centred positions: `vq.preprocess.fragments`), so a score never
-depends on a random draw or on the frame size the video happens to have. The model also
-returns each frame's KL divergence from the window (its key-frame statistic); the stage
+mini-patches: `vq.preprocess.fragments`). One view is 16 mini-patches, a few percent of a
+720p frame, so one view's score depends a lot on where they fall (on `vq-kvq`, the
+standard deviation across views of one clip is about 0.5 on the 1-5 scale). A score is
+the mean over `views` placements, as FAST-VQA and DOVER average test-time samples:
+``views=1`` takes the cell centres; ``views=K`` takes K placements drawn from seeds 1..K,
+the same for every clip of one size, so two encodes of one video are compared patch for
+patch and a score never changes from run to run. The model also returns each frame's KL
+divergence from the window (its key-frame statistic, averaged over the views); the stage
 reports the frames it attended to.
 """
 
@@ -32,8 +37,12 @@ class QualityScorer(Stage):
         backend: str = "auto",
         precision: str = "fp32",
         batch: int = 8,
+        views: int = 8,
     ):
         super().__init__(model, backend, precision)
+        if views < 1:
+            raise UsageError(f"views must be >= 1 (got {views})")
+        self.views = views
         prep = self.artifact.card.preprocessing
         self.frames = int(prep["frames"])
         self.keyframes = int(prep.get("keyframes", 4))
@@ -49,10 +58,20 @@ class QualityScorer(Stage):
                 raise UsageError(
                     f"a quality window must be uint8 ({self.frames}, H, W, 3), got {w.dtype} {w.shape}"
                 )
-        frags = np.stack([fragments(w, self.grid, self.patch) for w in windows])
+        # Placement v's positions come from seed v: the same for every window of one size.
+        seeds = [None] if self.views == 1 else list(range(1, self.views + 1))
+        frags = np.stack(
+            [
+                fragments(w, self.grid, self.patch, None if v is None else np.random.default_rng(v))
+                for v in seeds
+                for w in windows
+            ]
+        )
         x = to_model_input(frags, self.artifact.card.preprocessing)
         out = self.run_batched({"clip": x}, self.batch)
-        kl = out["frame_kl"]
+        n = len(windows)
+        score = out["score"].reshape(len(seeds), n).mean(axis=0)
+        kl = out["frame_kl"].reshape(len(seeds), n, -1).mean(axis=0)
         # Key frames: largest KL first, ties to the earlier frame (the model's own rule).
         order = np.argsort(-kl, axis=1, kind="stable")[:, : self.keyframes]
-        return out["score"].astype(np.float64), order
+        return score.astype(np.float64), order
