@@ -34,8 +34,15 @@ def test_choice_walks_the_hull():
     assert choose_rung(kbps, score, hull, max_kbps=500)[0] == 1
     index, why = choose_rung(kbps, score, hull, max_kbps=50)
     assert index == 0 and "cheapest" in why
+    # within 0.6 of the best (4.0): 3.5 qualifies, so the 400 kbps rung
+    index, why = choose_rung(kbps, score, hull, max_drop=0.6)
+    assert index == 1 and "within 0.6" in why
+    assert choose_rung(kbps, score, hull, max_drop=0.0)[0] == 2
+    assert choose_rung(kbps, score, hull, max_drop=5.0)[0] == 0
     with pytest.raises(ValueError):
         choose_rung(kbps, score, hull)
+    with pytest.raises(ValueError):
+        choose_rung(kbps, score, hull, target_score=3.0, max_drop=0.1)
 
 
 def test_client_decision_ships_the_cheapest_rung_that_beats_the_chosen_one():
@@ -138,6 +145,7 @@ def test_eval_ladder_tunes_on_one_set_and_reports_another(shared_data, tmp_path,
     summary = data["summary"]
     assert summary["tuning_sources"] == 1 and summary["test_sources"] == 1
     assert 1.0 <= summary["score_target"] <= 5.0 and 0.0 <= summary["vmaf_target"] <= 100.0
+    assert 0.0 <= summary["max_drop"] <= 2.0
     (row,) = data["rows"]
     assert row["fixed"] == "240p/23" and 0 <= row["fixed_vmaf"] <= 100
     assert summary["bitrate_saved_vs_fixed"] == pytest.approx(

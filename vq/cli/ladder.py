@@ -25,8 +25,14 @@ def ladder_cmd(
         [], "--heights", help="Rung heights (repeatable; default: the source, 2/3 and 1/2 of it)."
     ),
     crf: list[int] = typer.Option([], "--crf", help="CRFs to try (repeatable; default: five per codec)."),
+    max_drop: float | None = typer.Option(
+        None,
+        "--max-drop",
+        help="Ship the cheapest rung within this many score points of the best rung "
+        "(the default rule, 0.015: tuned by vq eval ladder).",
+    ),
     target_score: float | None = typer.Option(
-        None, "--target-score", help="Ship the cheapest rung scoring at least this (1-5; default 4.0)."
+        None, "--target-score", help="Ship the cheapest rung scoring at least this (1-5)."
     ),
     max_kbps: float | None = typer.Option(None, "--max-kbps", help="Ship the best rung within this bitrate."),
     client_post: list[str] = typer.Option(
@@ -72,6 +78,7 @@ def ladder_cmd(
         crfs=list(crf),
         target_score=target_score,
         max_kbps=max_kbps,
+        max_drop=max_drop,
         client_post=list(client_post),
         client_margin=client_margin,
         client_model=client_model,

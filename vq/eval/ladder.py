@@ -37,8 +37,10 @@ from vq.ladder.rd import choose_rung, client_decision, upper_hull
 from vq.media import VIDEO_SUFFIXES
 from vq.pipelines.ladder import LadderOptions, run_ladder
 
-SCORE_GRID = np.round(np.arange(1.0, 5.0001, 0.01), 2)
-VMAF_GRID = np.round(np.arange(0.0, 100.0001, 0.1), 1)
+# Each grid runs from the dearest setting to the cheapest.
+SCORE_GRID = np.round(np.arange(5.0, 0.9999, -0.01), 2)
+DROP_GRID = np.round(np.arange(0.0, 2.0001, 0.005), 3)
+VMAF_GRID = np.round(np.arange(100.0, -0.0001, -0.1), 1)
 MARGIN_GRID = np.round(np.arange(0.0, 1.0001, 0.01), 2)
 
 
@@ -98,7 +100,9 @@ def _ladder_options(opts: LadderEvalOptions) -> LadderOptions:
 def _cached_ladder(path: Path, lopts: LadderOptions, work: Path) -> dict[str, Any]:
     """The ladder record of `path`, from `work` when one was written with these options
     by the current ladder (a record without `raw_score` predates monotone scores)."""
-    what = json.dumps([str(path.resolve()), asdict(lopts)], default=str)
+    # max_drop is always None here (the rung is chosen afterwards, from the record)
+    fields = {k: v for k, v in asdict(lopts).items() if k != "max_drop"}
+    what = json.dumps([str(path.resolve()), fields], default=str)
     cache = work / f"{path.stem}-{hashlib.sha256(what.encode()).hexdigest()[:16]}.json"
     if cache.is_file():
         record = json.loads(cache.read_text())
@@ -109,36 +113,35 @@ def _cached_ladder(path: Path, lopts: LadderOptions, work: Path) -> dict[str, An
     return record
 
 
-def per_title(record: dict[str, Any], baseline_crf: int, score_target: float, vmaf_target: float) -> dict:
-    """The three choices for one source: fixed CRF at full height, KVQ-driven, VMAF-driven."""
+def pick(record: dict[str, Any], metric: str, **rule: float) -> int:
+    """The rung `choose_rung` ships for one source on `metric` ("score" or "vmaf")."""
     rungs = record["rungs"]
     kbps = [r["kbps"] for r in rungs]
-    score = [r["score"] for r in rungs]
-    vmaf = [r["vmaf"] for r in rungs]
+    values = [r[metric] for r in rungs]
+    return choose_rung(kbps, values, upper_hull(kbps, values), **rule)[0]
+
+
+def baseline(record: dict[str, Any], baseline_crf: int) -> int:
+    """The fixed ladder's rung: `baseline_crf` at the source's own (the tallest) height."""
+    rungs = record["rungs"]
     top = max(r["height"] for r in rungs)
-    base = next(i for i, r in enumerate(rungs) if r["height"] == top and r["crf"] == baseline_crf)
-    by_kvq, _ = choose_rung(kbps, score, upper_hull(kbps, score), target_score=score_target)
-    by_vmaf, _ = choose_rung(kbps, vmaf, upper_hull(kbps, vmaf), target_score=vmaf_target)
-    return {"baseline": base, "kvq": by_kvq, "vmaf": by_vmaf}
+    return next(i for i, r in enumerate(rungs) if r["height"] == top and r["crf"] == baseline_crf)
 
 
 def _mean_vmaf(records: list[dict], picks: list[int]) -> float:
     return float(np.mean([r["rungs"][i]["vmaf"] for r, i in zip(records, picks, strict=True)]))
 
 
-def tune_targets(records: list[dict], baseline_crf: int) -> tuple[float, float]:
-    """(S, V): the lowest KVQ and VMAF targets whose choices keep the fixed ladder's mean VMAF."""
-    base = _mean_vmaf(records, [per_title(r, baseline_crf, 5.0, 100.0)["baseline"] for r in records])
-
-    def lowest(grid: np.ndarray, key: str) -> float:
-        for target in grid:
-            args = (float(target), 100.0) if key == "kvq" else (5.0, float(target))
-            picks = [per_title(r, baseline_crf, *args)[key] for r in records]
-            if _mean_vmaf(records, picks) >= base:
-                return float(target)
-        return float(grid[-1])
-
-    return lowest(SCORE_GRID, "kvq"), lowest(VMAF_GRID, "vmaf")
+def tune_rule(records: list[dict], floor: float, metric: str, key: str, grid: np.ndarray) -> float:
+    """The cheapest setting of one rule (`key` over `grid`, walked from the dearest end)
+    whose choices keep the tuning sources' mean VMAF at `floor` or above."""
+    best = float(grid[0])
+    for value in grid:
+        picks = [pick(r, metric, **{key: float(value)}) for r in records]
+        if _mean_vmaf(records, picks) < floor:
+            break
+        best = float(value)
+    return best
 
 
 def device_cloud(record: dict[str, Any], chosen: int, margin: float) -> dict | None:
@@ -195,16 +198,38 @@ def run(opts: LadderEvalOptions, ui: Ui) -> Report:
     overlap = {r["path"] for r in tune_recs} & {r["path"] for r in test_recs}
     if overlap:
         raise UsageError(f"tuning and test sources overlap: {sorted(overlap)}")
-    s_target, v_target = tune_targets(tune_recs, opts.baseline_crf)
-    tune_chosen = [per_title(r, opts.baseline_crf, s_target, v_target)["kvq"] for r in tune_recs]
-    margin = tune_margin(tune_recs, tune_chosen, opts.max_vmaf_loss)
+    floor = _mean_vmaf(tune_recs, [baseline(r, opts.baseline_crf) for r in tune_recs])
+    rules = {
+        "kvq_drop": ("score", "max_drop", tune_rule(tune_recs, floor, "score", "max_drop", DROP_GRID)),
+        "kvq_target": (
+            "score",
+            "target_score",
+            tune_rule(tune_recs, floor, "score", "target_score", SCORE_GRID),
+        ),
+        "vmaf_target": (
+            "vmaf",
+            "target_score",
+            tune_rule(tune_recs, floor, "vmaf", "target_score", VMAF_GRID),
+        ),
+    }
+
+    def picks_of(record: dict[str, Any]) -> dict[str, int]:
+        out = {"fixed": baseline(record, opts.baseline_crf)}
+        out.update(
+            {name: pick(record, metric, **{key: value}) for name, (metric, key, value) in rules.items()}
+        )
+        return out
+
+    margin = tune_margin(tune_recs, [picks_of(r)["kvq_drop"] for r in tune_recs], opts.max_vmaf_loss)
 
     rows = []
     for r in test_recs:
-        picks = per_title(r, opts.baseline_crf, s_target, v_target)
+        picks = picks_of(r)
         rungs = r["rungs"]
-        b, k, v = rungs[picks["baseline"]], rungs[picks["kvq"]], rungs[picks["vmaf"]]
-        decision = device_cloud(r, picks["kvq"], margin)
+        b, k, v = rungs[picks["fixed"]], rungs[picks["kvq_drop"]], rungs[picks["vmaf_target"]]
+        a = rungs[picks["kvq_target"]]
+        decision = device_cloud(r, picks["kvq_drop"], margin)
+        shipped = None if decision is None else rungs[decision["ship"]]
         rows.append(
             {
                 "source": Path(r["path"]).name,
@@ -214,12 +239,16 @@ def run(opts: LadderEvalOptions, ui: Ui) -> Report:
                 "kvq": f"{k['height']}p/{k['crf']}",
                 "kvq_kbps": k["kbps"],
                 "kvq_vmaf": k["vmaf"],
+                "kvq_target": f"{a['height']}p/{a['crf']}",
+                "kvq_target_kbps": a["kbps"],
+                "kvq_target_vmaf": a["vmaf"],
                 "vmaf_pick": f"{v['height']}p/{v['crf']}",
-                "agree": picks["kvq"] == picks["vmaf"],
+                "vmaf_pick_kbps": v["kbps"],
+                "vmaf_pick_vmaf": v["vmaf"],
+                "agree": picks["kvq_drop"] == picks["vmaf_target"],
                 "client": None
-                if decision is None
-                else f"{rungs[decision['ship']]['height']}p/"
-                f"{rungs[decision['ship']]['crf']}+{decision['post']}",
+                if shipped is None
+                else f"{shipped['height']}p/{shipped['crf']}+{decision['post']}",
                 "client_saved_kbps": 0.0 if decision is None else decision["saved_kbps"],
                 "client_vmaf_loss": None
                 if decision is None
@@ -227,27 +256,40 @@ def run(opts: LadderEvalOptions, ui: Ui) -> Report:
             }
         )
     fixed_kbps = sum(row["fixed_kbps"] for row in rows)
-    kvq_kbps = sum(row["kvq_kbps"] for row in rows)
-    chosen_kbps = kvq_kbps
+
+    def saved(prefix: str) -> float:
+        return round(1.0 - sum(row[f"{prefix}_kbps"] for row in rows) / fixed_kbps, 4)
+
+    def vmaf_change(prefix: str) -> float:
+        return round(float(np.mean([row[f"{prefix}_vmaf"] - row["fixed_vmaf"] for row in rows])), 3)
+
     losses = [row["client_vmaf_loss"] for row in rows if row["client_vmaf_loss"] is not None]
     summary = {
         "tuning_sources": len(tune_recs),
         "test_sources": len(test_recs),
-        "score_target": s_target,
-        "vmaf_target": v_target,
+        "max_drop": rules["kvq_drop"][2],
+        "score_target": rules["kvq_target"][2],
+        "vmaf_target": rules["vmaf_target"][2],
         "client_margin": margin,
-        "bitrate_saved_vs_fixed": round(1.0 - kvq_kbps / fixed_kbps, 4),
-        "vmaf_change_vs_fixed": round(float(np.mean([x["kvq_vmaf"] - x["fixed_vmaf"] for x in rows])), 3),
+        "bitrate_saved_vs_fixed": saved("kvq"),
+        "vmaf_change_vs_fixed": vmaf_change("kvq"),
         "agreement_with_vmaf": round(float(np.mean([x["agree"] for x in rows])), 4),
+        "score_target_bitrate_saved": saved("kvq_target"),
+        "score_target_vmaf_change": vmaf_change("kvq_target"),
+        "vmaf_driven_bitrate_saved": saved("vmaf_pick"),
+        "vmaf_driven_vmaf_change": vmaf_change("vmaf_pick"),
         "client_decisions": len(losses),
         "client_violations": int(sum(loss > opts.max_vmaf_loss for loss in losses)),
         "client_worst_vmaf_loss": max(losses) if losses else None,
-        "client_bandwidth_saved": round(sum(x["client_saved_kbps"] for x in rows) / chosen_kbps, 4),
+        "client_bandwidth_saved": round(
+            sum(x["client_saved_kbps"] for x in rows) / sum(x["kvq_kbps"] for x in rows), 4
+        ),
     }
     tables = [
         Table(
-            f"Per-title ladder on {len(test_recs)} test sources (targets tuned on {len(tune_recs)}: "
-            f"KVQ >= {s_target:g}, VMAF >= {v_target:g}; client margin {margin:g})",
+            f"Per-title ladder on {len(test_recs)} test sources (tuned on {len(tune_recs)}: KVQ within "
+            f"{rules['kvq_drop'][2]:g} of the best rung, VMAF >= {rules['vmaf_target'][2]:g}; "
+            f"client margin {margin:g})",
             [
                 ("source", "source"),
                 ("fixed", f"fixed crf {opts.baseline_crf}"),

@@ -74,17 +74,25 @@ def choose_rung(
     hull: Sequence[int],
     target_score: float | None = None,
     max_kbps: float | None = None,
+    max_drop: float | None = None,
 ) -> tuple[int, str]:
     """(index, why) of the hull point to ship.
 
     With `target_score`: the cheapest hull point that reaches it (the best one if none
     does). With `max_kbps`: the best hull point within the budget (the cheapest if none
-    fits). Exactly one of the two must be given.
+    fits). With `max_drop`: the cheapest hull point within `max_drop` of the best rung's
+    score -- a target relative to what this upload can look like, which needs only the
+    quality model's ordering of one video's encodes, not its absolute scale across
+    videos. Exactly one of the three must be given.
     """
-    if (target_score is None) == (max_kbps is None):
-        raise ValueError("give exactly one of target_score and max_kbps")
+    if sum(x is not None for x in (target_score, max_kbps, max_drop)) != 1:
+        raise ValueError("give exactly one of target_score, max_kbps and max_drop")
     if not hull:
         raise ValueError("no rung to choose from")
+    if max_drop is not None:
+        best = max(score[i] for i in hull)
+        index = next(i for i in hull if score[i] >= best - max_drop)
+        return index, f"cheapest rung within {max_drop:g} of the best score ({best:.3f})"
     if target_score is not None:
         reaching = [i for i in hull if score[i] >= target_score]
         if reaching:

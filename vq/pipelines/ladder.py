@@ -46,6 +46,7 @@ CODECS = ("h264", "hevc", "av1")
 DEFAULT_CRFS = {"h264": [18, 23, 28, 33, 38], "hevc": [20, 25, 30, 35, 40], "av1": [27, 35, 43, 51, 59]}
 SEARCH_PRESETS = {"h264": "veryfast", "hevc": "veryfast", "av1": "10"}
 FINAL_PRESETS = {"h264": "medium", "hevc": "medium", "av1": "6"}
+DEFAULT_MAX_DROP = 0.015  # score points below the best rung: `vq eval ladder`'s tuned value (BENCHMARKS.md)
 SOURCE_MEMORY = 2 << 30  # bytes of decoded source frames the search may hold
 
 
@@ -56,6 +57,7 @@ class LadderOptions:
     crfs: list[int] = field(default_factory=list)  # empty: DEFAULT_CRFS[codec]
     target_score: float | None = None
     max_kbps: float | None = None
+    max_drop: float | None = None
     client_post: list[str] = field(default_factory=list)
     client_margin: float = 0.0
     client_model: str | None = None
@@ -73,10 +75,13 @@ class LadderOptions:
     def checked(self) -> LadderOptions:
         if self.codec not in CODECS:
             raise UsageError(f"--codec must be one of {', '.join(CODECS)} (got {self.codec!r})")
-        if self.target_score is not None and self.max_kbps is not None:
-            raise UsageError("give --target-score or --max-kbps, not both")
-        if self.target_score is None and self.max_kbps is None:
-            self.target_score = 4.0
+        given = [x is not None for x in (self.target_score, self.max_kbps, self.max_drop)]
+        if sum(given) > 1:
+            raise UsageError("give one of --target-score, --max-kbps and --max-drop, not both")
+        if not any(given):
+            self.max_drop = DEFAULT_MAX_DROP
+        if self.max_drop is not None and self.max_drop < 0:
+            raise UsageError("--max-drop must be >= 0")
         if self.max_kbps is not None and self.max_kbps <= 0:
             raise UsageError("--max-kbps must be > 0")
         if any(h < 16 for h in self.heights):
@@ -267,7 +272,7 @@ def run_ladder(
         hull = upper_hull(kbps, scores)
         for i, r in enumerate(rungs):
             r["on_hull"] = i in hull
-        chosen, why = choose_rung(kbps, scores, hull, opts.target_score, opts.max_kbps)
+        chosen, why = choose_rung(kbps, scores, hull, opts.target_score, opts.max_kbps, opts.max_drop)
         record: dict[str, Any] = {
             "path": str(path),
             "status": "ok",
@@ -277,7 +282,15 @@ def run_ladder(
             "windows": len(windows),
             "preset": {"search": preset, "final": opts.final_preset or FINAL_PRESETS[opts.codec]},
             "model": scorer.name,
-            "target": {"score": opts.target_score} if opts.max_kbps is None else {"max_kbps": opts.max_kbps},
+            "target": {
+                k: v
+                for k, v in (
+                    ("score", opts.target_score),
+                    ("max_kbps", opts.max_kbps),
+                    ("max_drop", opts.max_drop),
+                )
+                if v is not None
+            },
             "rungs": rungs,
             "hull": hull,
             "chosen": {"rung": chosen, "why": why, **rungs[chosen]},
