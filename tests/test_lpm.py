@@ -381,3 +381,18 @@ def test_model_specs_name_steps_and_temperature():
     assert parse_model_spec("m~0") == ("m", None, 0.0) and parse_model_spec("m@8") == ("m", 8, None)
     assert parse_model_spec("~/models/x") == ("~/models/x", None, None)  # a path, not a temperature
     assert parse_model_spec("a~b/m@2") == ("a~b/m", 2, None)
+
+
+def test_flow_times_cover_both_ends_of_the_path():
+    """t = 0 (where sampling starts) is drawn exactly, and late times are drawn too: the
+    logit-normal alone never reaches either end."""
+    pytest.importorskip("jax")
+    import jax
+
+    from vq.train.lpm.task import T_UNIFORM_SHARE, T_ZERO_SHARE, flow_times
+
+    t = np.asarray(flow_times(jax.random.key(0), 20000))
+    assert t.min() >= 0.0 and t.max() <= 1.0
+    assert abs(np.mean(t == 0.0) - T_ZERO_SHARE) < 0.01
+    assert np.mean(t > 0.95) > 0.5 * 0.05 * T_UNIFORM_SHARE  # the uniform part reaches t -> 1
+    assert 0.3 < np.median(t) < 0.5  # most rows still on the early, hard half
