@@ -70,14 +70,21 @@ def flow_times(rng: jax.Array, n: int) -> jax.Array:
     )
 
 
+LOSS_GAP = 0.5  # the velocity loss's 1 / (1 - t)^2 weight stops growing past t = 1 - LOSS_GAP
+
+
 def flow_loss(endpoint, r: jax.Array, rng: jax.Array) -> jax.Array:
-    """Rectified-flow loss on the velocity implied by the predicted endpoint,
-    ``|v(r_hat(x_t, t)) - (r - z)|^2``, at `flow_times`."""
+    """Rectified-flow loss on the velocity implied by the predicted endpoint at
+    `flow_times`: ``|v(r_hat) - (r - z)|^2 = |r_hat - r|^2 / (1 - t)^2``, with the weight
+    capped at ``1 / LOSS_GAP^2``. Uncapped, the 2 % of rows past t = 0.95 (weight up to
+    400) carried most of the gradient once uniform times reached there (loss 6.7 against
+    1.3 at step 150), starving t = 0, which a one-step model lives on."""
     k_t, k_z = jax.random.split(rng)
     t = flow_times(k_t, r.shape[0])
     z = jax.random.normal(k_z, r.shape)
     x = (1.0 - t)[:, None, None, None] * z + t[:, None, None, None] * r
-    return jnp.mean((velocity_from_endpoint(endpoint(x, t), x, t) - (r - z)) ** 2)
+    weight = 1.0 / jnp.maximum(1.0 - t, LOSS_GAP) ** 2
+    return jnp.mean(weight[:, None, None, None] * (endpoint(x, t) - r) ** 2)
 
 
 class _LpmTask:
