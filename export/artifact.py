@@ -72,6 +72,7 @@ def export_artifact(
     command: str | None = None,
     include_params: bool = True,
     force: bool = False,
+    temperature: float | None = None,
 ) -> Artifact:
     """Export `model` (built from registry `model_name` with `model_kwargs`) to `out_dir`.
 
@@ -85,6 +86,12 @@ def export_artifact(
     if {"int8", "fp8"} & set(precisions) and calibration is None:
         raise UsageError("int8 and fp8 export need calibration data (--calib DIR)")
     io: ModelIO = model_io(model_name, **model_kwargs)
+    if temperature is not None:  # a generative model's default sampler noise temperature
+        if "sampler" not in io.preprocessing:
+            raise UsageError(f"--temperature is for generative (sampler) models; {model_name} has no sampler")
+        if not 0.0 <= temperature <= 2.0:
+            raise UsageError(f"--temperature must be in [0, 2] (got {temperature:g})")
+        io.preprocessing["sampler"] = {**io.preprocessing["sampler"], "temperature": float(temperature)}
     with _staged(out_dir) as tmp:
         model.eval()
         if include_params:

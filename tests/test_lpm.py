@@ -189,7 +189,7 @@ def lpm_artifact(tmp_path_factory):
         "-p",
         "fp8",
     ]
-    assert main([*export, "--calib", str(evals), "--calib-count", "16"]) == 0
+    assert main([*export, "--calib", str(evals), "--calib-count", "16", "--temperature", "0.9"]) == 0
     return root, art
 
 
@@ -268,6 +268,7 @@ def test_exported_student_is_an_enhance_model_on_every_backend(lpm_artifact, mon
     for backend in ("ort-cpu", "jax"):
         with Enhancer(art, backend=backend) as enhancer:
             assert enhancer.generative and enhancer.steps == 1 and enhancer.scale == 2
+            assert enhancer.temperature == 0.9  # the card's sampler default
             outs[backend] = enhancer.enhance(image)
             again = enhancer.enhance(image)
         assert outs[backend].shape == (42, 60, 3)
@@ -334,7 +335,8 @@ def test_eval_sr_puts_models_and_sampler_steps_side_by_side(lpm_artifact, tmp_pa
     args += ["--compare", f"{art}@2", "--compare", f"{art}~0", "--compare", "vq-enhance-x2"]
     assert main([*args, "--json", str(report)]) == 0, capsys.readouterr().err
     rows = json.loads(report.read_text())["rows"]
-    assert [r["model"] for r in rows] == ["bicubic", "lpm@1", "lpm@2", "lpm@1~0", "vq-enhance-x2"]
+    # the card's temperature (0.9) is in the label; ~0 overrides it
+    assert [r["model"] for r in rows] == ["bicubic", "lpm@1~0.9", "lpm@2~0.9", "lpm@1~0", "vq-enhance-x2"]
     for row in rows:
         assert 0 < row["ssim_y"] <= 1 and row["detail"] > 0 and row["images"] == 2
         assert (row["s_per_mp"] is None) == (row["model"] == "bicubic")

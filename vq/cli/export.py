@@ -37,6 +37,9 @@ def onnx_cmd(
         True, "--params/--no-params", help="Include Flax params (for the jax backend)."
     ),
     seed: int = typer.Option(0, "--seed", help="Init seed for --arch."),
+    temperature: float | None = typer.Option(
+        None, "--temperature", help="Generative models: the sampler's default noise temperature (card)."
+    ),
     force: bool = typer.Option(False, "--force", help="Replace an existing artifact."),
     json_out: bool = typer.Option(False, "--json", help="Print the card as JSON."),
 ) -> None:
@@ -100,6 +103,7 @@ def onnx_cmd(
         command=command_line(),
         include_params=params,
         force=force,
+        temperature=temperature,
     )
     if json_out:
         print_json(artifact.card.to_json())
