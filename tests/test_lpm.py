@@ -398,3 +398,20 @@ def test_flow_times_cover_both_ends_of_the_path():
     assert abs(np.mean(t == 0.0) - T_ZERO_SHARE) < 0.01
     assert np.mean(t > 0.95) > 0.5 * 0.05 * T_UNIFORM_SHARE  # the uniform part reaches t -> 1
     assert 0.3 < np.median(t) < 0.5  # most rows still on the early, hard half
+
+
+def test_shipped_lpm_restores_better_than_bicubic(shared_data):
+    """vq-lpm-x2 (trained here; card: vq/zoo/vq-lpm-x2): one step at the card's temperature
+    on a held-out Set5 crop, clearly above bicubic, the same output twice."""
+    from vq.eval.metrics.image import psnr_y
+    from vq.media.sources import bicubic_upscale, load_pairs
+    from vq.stages.enhance import Enhancer
+
+    pair = load_pairs([str(shared_data / "images" / "set5")], 2)[2]  # the butterfly: edges
+    lr, hr = pair.lr[:64, :64], pair.hr[:128, :128]
+    with Enhancer("vq-lpm-x2", backend="ort-cpu") as enhancer:
+        assert enhancer.generative and enhancer.steps == 1 and enhancer.temperature == 0.9
+        out = enhancer.enhance(lr)
+        np.testing.assert_array_equal(out, enhancer.enhance(lr))
+    assert out.shape == (128, 128, 3)
+    assert psnr_y(out, hr, border=2) > psnr_y(bicubic_upscale(lr, 2), hr, border=2) + 1.0
