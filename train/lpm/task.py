@@ -236,12 +236,11 @@ class LpmBaseTask(_LpmTask):
             self.anchor, anchor_kwargs, anchor_facts = load_anchor(config.anchor, self.scale)
             # The residual over a regression anchor is smaller than over bilinear and depends
             # on the anchor: its std is measured here and inherited by the later stages.
-            self.residual_scale = 1.0
             crops = random_crops(
                 self.train_sources, self.seed, 0, range(SCALE_CROPS), self.tile, self.scale, 1.0
             )
-            _, r = self.residual({k: jnp.asarray(v) for k, v in crops.items()}, self.anchor)
-            self.residual_scale = round(float(jnp.std(r)), 5)
+            anchored = anchor_image(self.anchor, jnp.asarray(crops["lq"]), self.scale)
+            self.residual_scale = round(float(jnp.std(jnp.asarray(crops["hq"]) - anchored)), 5)
             self.data_facts["anchor"] = {**anchor_facts, **anchor_kwargs}
         self.data_facts["residual_scale"] = self.residual_scale
 

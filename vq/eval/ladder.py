@@ -98,16 +98,11 @@ def _ladder_options(opts: LadderEvalOptions) -> LadderOptions:
 
 
 def _cached_ladder(path: Path, lopts: LadderOptions, work: Path) -> dict[str, Any]:
-    """The ladder record of `path`, from `work` when one was written with these options
-    by the current ladder (a record without `raw_score` predates monotone scores)."""
-    # max_drop is always None here (the rung is chosen afterwards, from the record)
-    fields = {k: v for k, v in asdict(lopts).items() if k != "max_drop"}
-    what = json.dumps([str(path.resolve()), fields], default=str)
+    """The ladder record of `path`, from `work` when one was written with these options."""
+    what = json.dumps([str(path.resolve()), asdict(lopts)], default=str)
     cache = work / f"{path.stem}-{hashlib.sha256(what.encode()).hexdigest()[:16]}.json"
     if cache.is_file():
-        record = json.loads(cache.read_text())
-        if all("raw_score" in r for r in record["rungs"]):
-            return record
+        return json.loads(cache.read_text())
     record = run_ladder(path, lopts)
     atomic_write_text(cache, json.dumps(record))
     return record

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from vq.errors import MediaError, UsageError
-from vq.ladder.client import ClientPost, to_display
+from vq.ladder.client import CLIENT_MODES, ClientPost, to_display
 from vq.ladder.rd import choose_rung, client_decision, monotone_in_crf, upper_hull
 from vq.pipelines.score import segment_windows
 from vq.preprocess.resize import resize
@@ -91,6 +91,9 @@ class LadderOptions:
             raise UsageError(f"{self.codec} CRFs run from {lo} to {hi}")
         if self.views < 1:
             raise UsageError("--views must be >= 1")
+        bad = [m for m in self.client_post if m not in CLIENT_MODES]
+        if bad:  # before any rung is encoded, not after
+            raise UsageError(f"unknown client post-processing {bad} (choose from {', '.join(CLIENT_MODES)})")
         if self.max_seconds <= 0 or self.segment <= 0:
             raise UsageError("--max-seconds and --segment must be > 0")
         return self
@@ -157,7 +160,10 @@ def encode_rung(
     threads: int,
     keep: np.ndarray,
 ) -> tuple[int, np.ndarray, float]:
-    """Scale, encode and decode one rung: (bytes written, decoded frames at `keep`, seconds)."""
+    """Scale, encode and decode one rung: (bytes written, decoded frames at `keep`, seconds).
+
+    Not `encode_roundtrip`: that pads the width to a multiple of 64 and runs one thread
+    (bit-exact degradations), which would change the very bitrate a ladder measures."""
     import av
 
     from vq.media.encode import write_video
@@ -198,8 +204,8 @@ def run_ladder(
     n, fps, display = len(source.frames), source.fps, source.display
     heights = sorted(set(opts.heights or default_heights(display[1])), reverse=True)
     crfs = sorted(set(opts.crfs or DEFAULT_CRFS[opts.codec]))
-    clock = {"decode_s": time.perf_counter() - started, "encode_s": 0.0, "score_s": 0.0, "post_s": 0.0}
-    clock["vmaf_s"] = 0.0
+    clock = dict.fromkeys(("encode_s", "score_s", "post_s", "vmaf_s"), 0.0)
+    clock["decode_s"] = time.perf_counter() - started
 
     with QualityScorer(
         opts.model, backend=opts.backend, precision=opts.precision, views=opts.views
@@ -320,7 +326,7 @@ def run_ladder(
     if out is not None:
         record["output"] = write_final(path, out, opts, rungs[shipped], source)
     clock["total_s"] = time.perf_counter() - started
-    record["timings"] = {k: round(v, 3) for k, v in clock.items() if v or k in ("encode_s", "score_s")}
+    record["timings"] = {k: round(v, 3) for k, v in clock.items()}
     return record
 
 
