@@ -96,6 +96,32 @@ def test_keyframe_selection_marks_the_largest_kl_frames():
     assert [int(np.argmax(sel[:, j])) for j in range(3)] == [1, 3, 2]  # ties: earlier first
 
 
+def test_energy_stem_sees_noise_and_blur_and_treats_contrast_as_a_shift():
+    import jax.numpy as jnp
+    from flax import nnx
+
+    from vq.train.models.kvq import BLOCK, ENERGY_CHANNELS, band_energy
+
+    rng = np.random.default_rng(0)
+    texture = rng.normal(0.0, 0.3, (1, 2, 32, 32, 3)).astype(np.float32)
+    blurred = (
+        texture + np.roll(texture, 1, 2) + np.roll(texture, 1, 3) + np.roll(texture, (1, 1), (2, 3))
+    ) / 4
+    filters = nnx.Linear(BLOCK * BLOCK * ENERGY_CHANNELS, 8, use_bias=False, rngs=nnx.Rngs(0))
+
+    def energy(x, scale=1):
+        return np.asarray(band_energy(jnp.asarray(x), filters, scale, token=16))
+
+    e = energy(texture)
+    assert e.shape == (1, 2, 4, 8)  # (B, T, tokens, filters)
+    assert np.all(energy(blurred).mean(axis=(0, 1, 2)) < e.mean(axis=(0, 1, 2)))  # blur removes energy
+    # Twice the contrast is twice the response: log energy moves by log 4, nothing else.
+    np.testing.assert_allclose(energy(2 * texture) - e, np.log(4.0), atol=1e-3)
+    # Block means are removed: a brightness offset changes nothing.
+    np.testing.assert_allclose(energy(texture + 0.5), e, atol=1e-4)
+    assert energy(texture, scale=2).shape == (1, 2, 4, 8)
+
+
 def test_niqe_prefers_pristine_pictures():
     from PIL import Image, ImageFilter
 

@@ -53,6 +53,42 @@ def keyframe_selection(kl: jax.Array, k: int) -> jax.Array:
     return (rank[..., None] == jnp.arange(k)[None, None, :]).astype(kl.dtype)
 
 
+STEMS = ("linear", "conv", "energy")
+BLOCK = 4  # filter support of the energy stem, in pixels of its scale
+ENERGY_SCALES = (1, 2)  # native resolution and 2x2-averaged: the highest two octaves
+ENERGY_CHANNELS = 8  # RGB, its change since the last frame, horizontal and vertical luma steps
+
+
+def band_energy(clip: jax.Array, filters: nnx.Linear, scale: int, token: int) -> jax.Array:
+    """(B, T, S, S, 3) -> (B, T, N, F): per token, the log mean energy of `F` learned
+    ``BLOCK x BLOCK`` filters over the token's blocks, at 1/`scale` resolution.
+
+    Why: blur, noise, grain, blocking and ringing are changes in how much energy sits in
+    which fine-scale band, and how it is spread. A linear patch embedding sees signed
+    pixels, dominated by content and brightness; the energy of a filter response (squared,
+    averaged, in logs so that contrast is a shift) is the statistic that distortion moves,
+    and learning the filters keeps it a model rather than a fixed feature. Block means are
+    removed (no DC), and the luma steps to the right and below let a block's filters see
+    the seam into its neighbour (codec block edges)."""
+    b, t, s, _, _ = clip.shape
+    previous = jnp.concatenate([clip[:, :1], clip[:, :-1]], axis=1)
+    luma = clip.mean(axis=-1, keepdims=True)
+    dx = jnp.pad(luma[:, :, :, 1:] - luma[:, :, :, :-1], ((0, 0), (0, 0), (0, 0), (0, 1), (0, 0)))
+    dy = jnp.pad(luma[:, :, 1:] - luma[:, :, :-1], ((0, 0), (0, 0), (0, 1), (0, 0), (0, 0)))
+    x = jnp.concatenate([clip, clip - previous, dx, dy], axis=-1)
+    if scale > 1:
+        x = x.reshape(b, t, s // scale, scale, s // scale, scale, ENERGY_CHANNELS).mean(axis=(3, 5))
+    n = s // scale // BLOCK  # blocks per side
+    x = x.reshape(b, t, n, BLOCK, n, BLOCK, ENERGY_CHANNELS).transpose(0, 1, 2, 4, 3, 5, 6)
+    x = x.reshape(b, t, n, n, BLOCK * BLOCK, ENERGY_CHANNELS)
+    x = x - x.mean(axis=4, keepdims=True)
+    response = filters(x.reshape(b, t, n, n, BLOCK * BLOCK * ENERGY_CHANNELS))
+    per = token // scale // BLOCK  # blocks per token side
+    g = n // per
+    energy = (response**2).reshape(b, t, g, per, g, per, -1).mean(axis=(3, 5))
+    return jnp.log(1e-5 + energy).reshape(b, t, g * g, -1)
+
+
 class Attention(nnx.Module):
     """Multi-head attention written with einsum (exports cleanly through jax2onnx)."""
 
@@ -128,15 +164,17 @@ class KVQ(nnx.Module):
         keyframes: int = 4,
         branches: str = "short+long",
         stem: str = "linear",
+        energy_filters: int = 32,
         rngs: nnx.Rngs,
     ):
         if size % token:
             raise ValueError(f"fragment size {size} is not a multiple of the token size {token}")
         if branches not in ("short+long", "short", "long"):
             raise ValueError(f"branches must be short+long, short or long, got {branches!r}")
-        if stem not in ("conv", "linear") or (stem == "conv" and token % 8):
+        if stem not in STEMS or (stem == "conv" and token % 8) or (stem == "energy" and token % 8):
             raise ValueError(
-                f"stem must be conv (token a multiple of 8) or linear, got {stem!r}, token {token}"
+                f"stem must be one of {', '.join(STEMS)} (conv and energy: token a multiple of 8), "
+                f"got {stem!r}, token {token}"
             )
         self.frames, self.short_frames, self.token, self.branches = frames, short_frames, token, branches
         n = (size // token) ** 2
@@ -155,6 +193,17 @@ class KVQ(nnx.Module):
         else:
             self.stem = None
             self.embed = nnx.Linear(2 * 3 * token * token, dim, rngs=rngs)
+        if stem == "energy":
+            # A learned filter bank whose log energies join each token (see `band_energy`).
+            self.filters = nnx.List(
+                [
+                    nnx.Linear(BLOCK * BLOCK * ENERGY_CHANNELS, energy_filters, use_bias=False, rngs=rngs)
+                    for _ in ENERGY_SCALES
+                ]
+            )
+            self.embed_energy = nnx.Linear(len(ENERGY_SCALES) * energy_filters, dim, rngs=rngs)
+        else:
+            self.filters = None
         self.pos_space = nnx.Param(0.02 * jax.random.normal(rngs.params(), (n, dim)))
         self.pos_time = nnx.Param(0.02 * jax.random.normal(rngs.params(), (frames, dim)))
         self.short = (
@@ -182,7 +231,14 @@ class KVQ(nnx.Module):
             .transpose(0, 1, 2, 4, 3, 5, 6)
             .reshape(b, t, g * g, p * p * 2 * c)
         )
-        return self.embed(x) + self.pos_space[None, None] + self.pos_time[None, :t, None]
+        tokens = self.embed(x) + self.pos_space[None, None] + self.pos_time[None, :t, None]
+        if self.filters is not None:
+            energies = [
+                band_energy(clip, f, scale, self.token)
+                for f, scale in zip(self.filters, ENERGY_SCALES, strict=True)
+            ]
+            tokens = tokens + self.embed_energy(jnp.concatenate(energies, axis=-1))
+        return tokens
 
     def features(self, clip: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Pooled features of both branches (B, D or 2D), and the frame KL (B, T) of the
@@ -238,6 +294,7 @@ KVQ_MODEL = ModelDef(
         "keyframes": 4,
         "branches": "short+long",
         "stem": "linear",
+        "energy_filters": 32,
     },
     summary="KVQ video transformer: fragment tokens, KL key-frame attention, short + long branches",
 )

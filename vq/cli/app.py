@@ -23,6 +23,7 @@ from vq.cli import (
     ladder,
     media,
     models,
+    report,
     run,
     score,
     train,
@@ -53,6 +54,7 @@ def build_app() -> typer.Typer:
     app.command("enhance")(enhance.enhance_cmd)
     app.command("embed")(embed.embed_cmd)
     app.command("score")(score.score_cmd)
+    app.command("report")(report.report_cmd)
     app.command("ladder")(ladder.ladder_cmd)
     app.command("probe")(media.probe_cmd)
     app.command("frames")(media.frames_cmd)

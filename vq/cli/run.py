@@ -14,6 +14,7 @@ from vq.errors import UsageError
 from vq.fsutil import atomic_write_text, expand_inputs
 from vq.media import VIDEO_SUFFIXES
 from vq.pipelines.library import DEFAULT_FPS
+from vq.pipelines.upload import EnhanceOptions, QualityOptions
 from vq.pipelines.watchdog import DEFAULT_TIMEOUT
 from vq.progress import track
 from vq.runtimes import resolve_backend
@@ -63,8 +64,34 @@ def run_cmd(
         help="With --create: the rate queries are matched at (default 2, or --fps if denser).",
     ),
     timeout: float = TIMEOUT,
+    score: bool = typer.Option(
+        False, "--score", help="Also score quality (1-5, as `vq score`) from the same decode."
+    ),
+    quality_model: str = typer.Option(
+        None, "--quality-model", help="With --score: the quality model (default: the shipped one)."
+    ),
+    enhance: Path = typer.Option(
+        None,
+        "--enhance",
+        help="Also enhance every video into this folder (as `vq enhance`), from the same decode.",
+    ),
+    enhance_model: str = typer.Option(
+        None, "--enhance-model", help="With --enhance: the enhancement model (default: the shipped one)."
+    ),
+    report: Path = typer.Option(
+        None, "--report", help="Also write the review page (as `vq report`) to this HTML file."
+    ),
 ) -> None:
-    """Find copies of each video in the libraries (segments and scores), then add it."""
+    """Find copies of each video in the libraries (segments and scores), then add it.
+
+    With --score and --enhance the same decode also feeds the quality model and the
+    enhancer: the record gains `quality` (the `vq score` record) and `enhanced` (a path)."""
+    if quality_model is not None and not score:
+        raise UsageError("--quality-model applies with --score")
+    if enhance_model is not None and enhance is None:
+        raise UsageError("--enhance-model applies with --enhance DIR")
+    if enhance is not None and deadline is not None:
+        raise UsageError("--deadline does not go with --enhance: enhancement decodes every frame")
     if (fps is not None or query_fps is not None) and not create:
         raise UsageError(
             "--fps and --query-fps apply with --create only: a library's rates are set when it is made"
@@ -97,6 +124,9 @@ def run_cmd(
         lock_timeout=lock_timeout,
         deadline=deadline,
         timeout=timeout,
+        quality=QualityOptions(model=quality_model) if score else None,
+        enhance=EnhanceOptions(enhance, model=enhance_model) if enhance is not None else None,
+        report=report,
     )
 
 
@@ -115,6 +145,9 @@ def run_and_report(
     lock_timeout: float = 120.0,
     deadline: float | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    quality: QualityOptions | None = None,
+    enhance: EnhanceOptions | None = None,
+    report: Path | None = None,
 ) -> None:
     """Run the dedup job over `inputs` and print (or write) its records; exit 1 if any failed."""
     from vq.cli.extras import parse_pairs
@@ -138,6 +171,8 @@ def run_and_report(
         meta=extra_meta,
         lock_timeout=lock_timeout,
         timeout=timeout or None,
+        quality=quality,
+        enhance=enhance,
     )
     records: list[dict[str, Any]] = []
     for record in track(job, total=len(paths), description="run"):
@@ -149,6 +184,11 @@ def run_and_report(
             _print_summary(data)
     if out is not None:
         atomic_write_text(out, "".join(json.dumps(r) + "\n" for r in records))
+    if report is not None:
+        from vq.report import write_report
+
+        write_report(records, report)
+        err_console.print(f"review page: {report}", style="dim")
     failed = sum(r["status"] != "ok" for r in records)
     if failed:
         err_console.print(f"{failed} of {len(paths)} input(s) failed")
@@ -163,6 +203,15 @@ def _print_summary(record: dict[str, Any]) -> None:
     head = f"{record['path']}: {len(record['matches'])} match(es), {t['total']:.2f} s"
     if record.get("mode") == "fallback":
         head += " (fallback: decoding passed --deadline; snapshots matched, not ingested)"
+    quality = record.get("quality")
+    if quality is not None:
+        head += (
+            f", quality {quality['score']:.2f}"
+            if quality.get("status") == "ok"
+            else f", quality {quality['status']}"
+        )
+    if record.get("enhanced"):
+        head += f", enhanced -> {record['enhanced']}"
     console.print(head)
     for m in record["matches"]:
         segs = ", ".join(

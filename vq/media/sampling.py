@@ -262,6 +262,108 @@ class _Decoder:
         return next(self._frames, None)
 
 
+@dataclass(frozen=True)
+class Request:
+    """One consumer's share of a decode: its sample times, how near a frame must be, and
+    the size and quality it wants. Several requests are served by one pass
+    (`decode_requests`): copy detection's sampling grid and the quality model's windows
+    of consecutive native frames, say.
+
+    `exact`: each time gets the frame nearest it (explicit times); otherwise (a periodic
+    grid of `fps`, or `count` slots) any frame within half a sample interval will do,
+    which allows the keyframe-only and reference-only shortcuts. `fast` accepts frames
+    decoded without the loop filter; one request that needs it keeps it for all."""
+
+    targets: np.ndarray  # sorted seconds
+    exact: bool = False
+    fps: float | None = None  # the grid's rate, when periodic
+    size: tuple[int, int] | None = None
+    max_side: int | None = None
+    fast: bool = True
+
+    def spacing(self, frame_rate: float) -> float:
+        """Seconds between samples, as far as the shortcuts are concerned."""
+        if self.exact:
+            return 1.0 / frame_rate  # only the shortcuts that cannot move a sample
+        if self.fps:
+            return 1.0 / self.fps
+        return float(np.min(np.diff(self.targets))) if len(self.targets) > 1 else np.inf
+
+    def tolerance(self, frame_rate: float) -> float:
+        spacing = self.spacing(frame_rate)
+        tolerance = spacing / 2 if np.isfinite(spacing) else 1.0
+        if self.exact:
+            tolerance = max(tolerance, 2.0 / frame_rate)  # VFR: the nearest frame may be further
+        return tolerance
+
+
+class Picker:
+    """Serves sorted targets from frames offered in presentation order: each target takes
+    the nearer of the frames either side of it, if within the target's tolerance. The
+    decode loop and the every-frame stream (`iter_decoded`) share it."""
+
+    def __init__(self, targets: np.ndarray, tolerances: np.ndarray, owners: np.ndarray):
+        order = np.argsort(targets, kind="stable")
+        self.targets, self.tolerances, self.owners = targets[order], tolerances[order], owners[order]
+        self.i = 0
+        self.chosen: list[tuple[int, float, Any]] = []  # (owner, pts seconds, frame)
+        self.prev: Any = None
+        self.prev_t = -np.inf
+
+    @property
+    def done(self) -> bool:
+        return self.i >= len(self.targets)
+
+    @property
+    def next_target(self) -> float:
+        return float(self.targets[self.i])
+
+    def offer(self, t: float, frame: Any) -> None:
+        while self.i < len(self.targets) and t >= self.targets[self.i]:
+            target = self.targets[self.i]
+            use_prev = self.prev is not None and target - self.prev_t <= t - target
+            best, best_t = (self.prev, self.prev_t) if use_prev else (frame, t)
+            if abs(best_t - target) <= self.tolerances[self.i]:
+                self.chosen.append((int(self.owners[self.i]), best_t, best))
+            self.i += 1
+        self.prev, self.prev_t = frame, t
+
+    def forget(self) -> None:
+        """After a seek the last frame is no longer the one before the next."""
+        self.prev, self.prev_t = None, -np.inf
+
+    def finish(self) -> None:
+        """Past the last frame: the last one serves the targets it is close to."""
+        while self.i < len(self.targets) and self.prev is not None:
+            if abs(self.targets[self.i] - self.prev_t) <= self.tolerances[self.i]:
+                self.chosen.append((int(self.owners[self.i]), self.prev_t, self.prev))
+            self.i += 1
+
+
+def picker_for(requests: list[Request], frame_rate: float) -> Picker:
+    targets = np.concatenate([np.asarray(r.targets, np.float64) for r in requests])
+    tolerances = np.concatenate([np.full(len(r.targets), r.tolerance(frame_rate)) for r in requests])
+    owners = np.concatenate([np.full(len(r.targets), k) for k, r in enumerate(requests)])
+    return Picker(targets, tolerances, owners)
+
+
+def picked_frames(
+    video: DecodableVideo, requests: list[Request], picker: Picker, stats: dict
+) -> list[Frames]:
+    """Each request's chosen frames, converted to RGB at its size (only these are converted)."""
+    info = video.info
+    out = []
+    for k, r in enumerate(requests):
+        w, h = output_size(info.width, info.height, r.size, r.max_side)
+        mine = [(t, frame) for owner, t, frame in picker.chosen if owner == k]
+        images = np.empty((len(mine), h, w, 3), np.uint8)
+        for j, (_, frame) in enumerate(mine):
+            images[j] = to_rgb(frame, (w, h), info.rotation)
+        times = np.asarray([t for t, _ in mine], np.float64)
+        out.append(Frames(images, times, {**stats, "samples": len(mine), "requested": len(r.targets)}))
+    return out
+
+
 def decode_samples(
     video: DecodableVideo,
     targets: np.ndarray,
@@ -273,28 +375,30 @@ def decode_samples(
     exact: bool = False,
     deadline: float | None = None,
 ) -> Frames:
-    """Decode the frames nearest `targets`.
+    """Decode the frames nearest `targets` (one `Request`; see `decode_requests`)."""
+    request = Request(np.asarray(targets, np.float64), exact, fps, size, max_side, fast)
+    return decode_requests(video, [request], deadline=deadline)[0]
+
+
+def decode_requests(
+    video: DecodableVideo, requests: list[Request], deadline: float | None = None
+) -> list[Frames]:
+    """Serve every request from one pass over the stream; one `Frames` per request.
 
     `deadline` (a `time.monotonic()` value) stops the work with `DeadlineExceeded` once
     passed: an upload-time job would rather fall back than wait.
 
-    Periodic sampling (`exact=False`: fps= or count=) accepts any frame within half a
-    sample interval, which allows the keyframe-only and reference-only shortcuts.
-    Explicit times (`exact=True`) get the frame nearest each time: every frame stays
-    decodable and only seeking and (with `fast`) the skipped loop filter save work.
+    The shortcuts are the ones every request allows: keyframes only when keyframes are at
+    least as dense as every request's samples, non-reference frames skipped when every
+    request is periodic, `fast` and sparse enough; a seek when the next target of any
+    request lies beyond the next keyframe by more than `SEEK_MIN_GAP`.
     """
     info = video.info
-    out_wh = output_size(info.width, info.height, size, max_side)
-    n = len(targets)
-    if n == 0:
-        return Frames(np.zeros((0, out_wh[1], out_wh[0], 3), np.uint8), np.zeros(0), {"samples": 0})
+    if sum(len(r.targets) for r in requests) == 0:
+        return picked_frames(video, requests, Picker(np.zeros(0), np.zeros(0), np.zeros(0, int)), {})
     frame_rate = info.fps or 25.0
-    spacing = (1.0 / fps) if fps else (float(np.min(np.diff(targets))) if n > 1 else np.inf)
-    if exact:
-        spacing = 1.0 / frame_rate  # only the shortcuts that cannot move a sample are allowed
-    tolerance = spacing / 2 if np.isfinite(spacing) else 1.0
-    if exact:
-        tolerance = max(tolerance, 2.0 / frame_rate)  # VFR: the nearest frame may be further
+    spacing = min(r.spacing(frame_rate) for r in requests if len(r.targets))
+    fast = all(r.fast for r in requests if len(r.targets))
 
     index = None if is_url(video.path) else video.index()
     keyframes_only = (
@@ -310,62 +414,43 @@ def decode_samples(
     decoder = _Decoder(video, skip, fast)
     tb, start = video.time_base, video.start_pts
 
-    chosen: list[tuple[float, Any]] = []  # (pts seconds, frame) per served target
-    i, prev, prev_t = 0, None, -np.inf
+    picker = picker_for(requests, frame_rate)
+    n = len(picker.targets)
     last_seek = np.iinfo(np.int64).min  # pts of the last keyframe sought
-    while i < n:
+    while not picker.done:
         if deadline is not None and time.monotonic() > deadline:
-            raise DeadlineExceeded(f"{video.path}: decoding passed its deadline at {i} of {n} samples")
+            raise DeadlineExceeded(f"{video.path}: decoding passed its deadline at {picker.i} of {n} samples")
         frame = decoder.next()
         if frame is None:
             break
         t = (frame.pts - start) * tb
-        while i < n and t >= targets[i]:
-            use_prev = prev is not None and targets[i] - prev_t <= t - targets[i]
-            best, best_t = (prev, prev_t) if use_prev else (frame, t)
-            if abs(best_t - targets[i]) <= tolerance:
-                chosen.append((best_t, best))
-            i += 1
-        prev, prev_t = frame, t
-        if i < n and index is not None and not keyframes_only and len(index.key_pts):
+        picker.offer(t, frame)
+        if not picker.done and index is not None and not keyframes_only and len(index.key_pts):
             # Seek when the next sample's keyframe is far ahead of where decoding is. Each
             # seek goes to a later keyframe than the last one, so the loop always ends even
             # when a demuxer lands short of the keyframe asked for.
-            j = max(0, int(np.searchsorted(index.key_times, targets[i], side="right")) - 1)
+            j = max(0, int(np.searchsorted(index.key_times, picker.next_target, side="right")) - 1)
             if index.key_times[j] - t > SEEK_MIN_GAP and index.key_pts[j] > last_seek:
                 last_seek = int(index.key_pts[j])
                 decoder.seek(last_seek)
-                prev, prev_t = None, -np.inf
-    while i < n and prev is not None:  # past the last frame: the last one serves if close
-        if abs(targets[i] - prev_t) <= tolerance:
-            chosen.append((prev_t, prev))
-        i += 1
+                picker.forget()
+    picker.finish()
 
     if decoder.decoded == 0:
         raise MediaError(f"{video.path}: no decodable video frames")
-    h, w = out_wh[1], out_wh[0]
-    images = np.empty((len(chosen), h, w, 3), np.uint8)
-    for j, (_, frame) in enumerate(chosen):
-        images[j] = to_rgb(frame, out_wh, info.rotation)
     stats = {
         "strategy": strategy,
-        "samples": len(chosen),
-        "requested": n,
         "decoded": decoder.decoded,
         "seeks": decoder.seeks,
         "corrupt_packets": decoder.corrupt,
     }
-    return Frames(images, np.asarray([t for t, _ in chosen], np.float64), stats)
+    return picked_frames(video, requests, picker, stats)
 
 
-def iter_frames(video: DecodableVideo, deadline: float | None = None):
-    """Yield (seconds from the start, RGB frame) for every frame, decoding once from the
-    start in constant memory (what a full-video job such as enhancement needs).
-    `deadline` (a `time.monotonic()` value) raises `DeadlineExceeded` once passed."""
-    import time
-
-    info = video.info
-    out_wh = output_size(info.width, info.height, None, None)
+def iter_decoded(video: DecodableVideo, deadline: float | None = None):
+    """Yield (seconds from the start, decoded frame) for every frame, from the start, in
+    constant memory, times kept increasing. `deadline` (a `time.monotonic()` value) raises
+    `DeadlineExceeded` once passed."""
     decoder = _Decoder(video, "DEFAULT", fast=False)
     tb, start = video.time_base, video.start_pts
     last = -np.inf
@@ -376,7 +461,22 @@ def iter_frames(video: DecodableVideo, deadline: float | None = None):
         if t <= last:  # a repeated or out-of-order stamp: keep the output's times increasing
             t = last + 1e-3
         last = t
-        yield float(t), to_rgb(frame, out_wh, info.rotation)
+        yield float(t), frame
+    if decoder.decoded == 0:
+        raise MediaError(f"{video.path}: no decodable video frames")
+
+
+def iter_frames(video: DecodableVideo, deadline: float | None = None, picker: Picker | None = None):
+    """Yield (seconds from the start, RGB frame) for every frame, decoding once from the
+    start in constant memory (what a full-video job such as enhancement needs). A `picker`
+    is offered every frame on the way, so other consumers' samples come from the same
+    decode (call its `finish()` after the last frame)."""
+    info = video.info
+    out_wh = output_size(info.width, info.height, None, None)
+    for t, frame in iter_decoded(video, deadline):
+        if picker is not None:
+            picker.offer(t, frame)
+        yield t, to_rgb(frame, out_wh, info.rotation)
 
 
 def iter_frames_at(video: DecodableVideo, times: np.ndarray, size: tuple[int, int] | None = None):

@@ -254,6 +254,18 @@ class Video:
             deadline=deadline,
         )
 
+    def sample_many(self, requests: list[Any], deadline: float | None = None) -> list[Frames]:
+        """Serve several consumers' `vq.media.sampling.Request`s from one decoding pass
+        (one `Frames` each): what `vq run --score` uses to feed copy detection and the
+        quality model from a single decode."""
+        from vq.media.sampling import decode_requests
+
+        if self._decoded:
+            self.container.close()
+            self._open_container()
+        self._decoded = True
+        return decode_requests(self, requests, deadline=deadline)
+
     def close(self) -> None:
         self.container.close()
 

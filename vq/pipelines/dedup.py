@@ -16,7 +16,7 @@ Any bad input becomes an error record and leaves every library untouched; the re
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -32,9 +32,12 @@ from vq.match.align import offset_vote
 from vq.match.segments import Segment, best_references, extend_over_blanks
 from vq.match.thresholds import Thresholds
 from vq.media.frames import Frames
+from vq.media.sampling import Request, sample_times
 from vq.pipelines.watchdog import DEFAULT_TIMEOUT
 from vq.preprocess.content_box import MIN_FRAME_STD, ContentBox, detect_content_box, informative_frames
 from vq.stages.embed import DECODE_MAX_SIDE
+
+MAX_SAMPLES = 100_000  # frames one video may be sampled at (13.9 h at 2 fps)
 
 
 @dataclass
@@ -82,9 +85,10 @@ class LibraryMatch:
     score: float
     segments: list[Segment]
     ref_metadata: dict[str, Any] = field(default_factory=dict)
+    similarity: dict[str, Any] | None = None  # the evidence a reviewer sees (`similarity_evidence`)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "library": self.library,
             "ref_id": self.ref_id,
             "ref_path": self.ref_path,
@@ -92,6 +96,41 @@ class LibraryMatch:
             "segments": [s.to_json() for s in self.segments],
             "ref_metadata": self.ref_metadata,
         }
+        if self.similarity is not None:
+            out["similarity"] = self.similarity
+        return out
+
+
+EVIDENCE_SIDE = 64  # the similarity matrix a record carries is max-pooled to this many bins a side
+
+
+def similarity_evidence(sim: np.ndarray, times: np.ndarray, ref_times: np.ndarray) -> dict[str, Any]:
+    """The query x reference frame similarity a match was aligned on, small enough for a
+    JSON record: max-pooled to at most `EVIDENCE_SIDE` bins a side (a copied run stays
+    visible), each bin named by its first frame's time, values as uint8 (similarity x 255,
+    negatives at 0), base64, row-major (rows: query)."""
+    import base64
+
+    rows = np.unique(np.linspace(0, len(times), min(EVIDENCE_SIDE, len(times)), endpoint=False).astype(int))
+    cols = np.unique(
+        np.linspace(0, len(ref_times), min(EVIDENCE_SIDE, len(ref_times)), endpoint=False).astype(int)
+    )
+    pooled = np.maximum.reduceat(np.maximum.reduceat(sim, rows, axis=0), cols, axis=1)
+    values = np.round(np.clip(pooled, 0.0, 1.0) * 255).astype(np.uint8)
+    return {
+        "query_times": [round(float(t), 3) for t in times[rows]],
+        "ref_times": [round(float(t), 3) for t in ref_times[cols]],
+        "values": base64.b64encode(values.tobytes()).decode("ascii"),
+    }
+
+
+def decode_evidence(evidence: dict[str, Any]) -> np.ndarray:
+    """`similarity_evidence`'s matrix back as float (query bins, reference bins) in [0, 1]."""
+    import base64
+
+    shape = (len(evidence["query_times"]), len(evidence["ref_times"]))
+    values = np.frombuffer(base64.b64decode(evidence["values"]), np.uint8)
+    return values.reshape(shape).astype(np.float32) / 255.0
 
 
 @dataclass
@@ -110,6 +149,8 @@ class VideoRecord:
     matches: list[LibraryMatch] = field(default_factory=list)
     ingested: bool = False
     timings: dict[str, float] = field(default_factory=dict)
+    quality: dict[str, Any] | None = None  # `vq run --score`: the `vq score` record
+    enhanced: str | None = None  # `vq run --enhance`: the enhanced video's path
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -128,6 +169,10 @@ class VideoRecord:
                 content_box=self.content_box,
                 ingested=self.ingested,
             )
+        if self.quality is not None:
+            out["quality"] = self.quality
+        if self.enhanced is not None:
+            out["enhanced"] = self.enhanced
         out["status"] = self.status
         if self.error is not None:
             out["error"] = self.error
@@ -195,11 +240,30 @@ class Dedup:
         """Match `path` (a file or a URL) against the libraries (if `query`), then add it
         (if `ingest`)."""
         path = source_of(path)
-        record = VideoRecord(id=name or video_id(path), path=str(path))
-        meta = dict(metadata or {})
         t0 = time.perf_counter()
         try:
             decoded = self.decode(path, self.fps if query else self.ingest_fps)
+        except VqError as e:
+            return VideoRecord(id=name or video_id(path), path=str(path), status="error", error=str(e))
+        return self.process_decoded(path, decoded, metadata, ingest, name, query, t0)
+
+    def process_decoded(
+        self,
+        path: Path | str,
+        decoded: Decoded,
+        metadata: dict[str, Any] | None = None,
+        ingest: bool = True,
+        name: str | None = None,
+        query: bool = True,
+        started: float | None = None,
+    ) -> VideoRecord:
+        """The steps after decoding (`decoded`: frames on `self.fps`'s grid, or on the
+        ingest grid when not querying), for a caller that decoded once for several jobs
+        (`vq.pipelines.upload`). `started`: when decoding began (the decode timing)."""
+        record = VideoRecord(id=name or video_id(path), path=str(path))
+        meta = dict(metadata or {})
+        t0 = started if started is not None else time.perf_counter()
+        try:
             record.mode = decoded.mode
             t1 = time.perf_counter()
             prepared = self.prepare(decoded, whole_frame=query)
@@ -234,21 +298,36 @@ class Dedup:
         past `deadline`, the seed's fallback snapshots."""
         from vq.media import open_video
 
-        cfg = self.config
         with open_video(path) as video:
-            duration = video.info.duration
-            deadline = time.monotonic() + cfg.deadline if cfg.deadline is not None else None
-            try:
-                frames = video.sample(fps=fps or self.fps, max_side=DECODE_MAX_SIDE, deadline=deadline)
-                mode = "main"
-            except DeadlineExceeded:
-                frames = video.sample(
-                    count=cfg.fallback_frames, within=cfg.fallback_seconds, max_side=DECODE_MAX_SIDE
-                )
-                mode = "fallback"
+            decoded, _ = self.decode_open(video, fps or self.fps)
+        return decoded
+
+    def request(self, video: Any, fps: float) -> Request:
+        """Copy detection's share of a decode: the grid at `fps`, any frame within half an
+        interval, at most `DECODE_MAX_SIDE` px, the loop filter optional."""
+        targets = sample_times(video, fps=fps)
+        if len(targets) > MAX_SAMPLES:
+            raise VqError(f"{video.path}: {len(targets)} samples at {fps:g} fps exceed {MAX_SAMPLES}")
+        return Request(targets, fps=fps, max_side=DECODE_MAX_SIDE, fast=True)
+
+    def decode_open(
+        self, video: Any, fps: float, others: Sequence[Request] = ()
+    ) -> tuple[Decoded, list[Frames] | None]:
+        """Decode an open video at `fps`, serving `others` (other jobs' requests) in the same
+        pass. Past `deadline`: the fallback snapshots, and None for the others."""
+        cfg = self.config
+        deadline = time.monotonic() + cfg.deadline if cfg.deadline is not None else None
+        try:
+            frames, *rest = video.sample_many([self.request(video, fps), *others], deadline=deadline)
+            mode, served = "main", rest
+        except DeadlineExceeded:
+            frames = video.sample(
+                count=cfg.fallback_frames, within=cfg.fallback_seconds, max_side=DECODE_MAX_SIDE
+            )
+            mode, served = "fallback", None
         if len(frames) == 0:
-            raise VqError(f"{path}: no frames decoded")
-        return Decoded(frames, duration, mode)
+            raise VqError(f"{video.path}: no frames decoded")
+        return Decoded(frames, video.info.duration, mode), served
 
     def prepare(self, decoded: Decoded, whole_frame: bool = True) -> Prepared:
         """Content box (once per video), blank-frame filter, embeddings. A wrong crop loses
@@ -338,6 +417,7 @@ class Dedup:
         aligner = ALIGNERS.get(cfg.aligner)(frame_threshold=thresholds.frame)
         ref_step = 1.0 / lib.config.fps
         found: dict[int, list[Segment]] = {}
+        evidence: dict[int, dict[str, Any]] = {}
         for vid in candidates:
             ref, ref_times = lib.vectors_of(vid)
             sim = np.max([view @ ref.T for view in views], axis=0)
@@ -351,6 +431,7 @@ class Dedup:
                 r_end = max(video.duration or 0.0, ref_times[-1] + ref_step)
                 r_span = (0.0, ref_times[0], ref_times[-1] + ref_step, r_end)
                 found[vid] = [extend_over_blanks(s, span, r_span, max(step, ref_step)) for s in segments]
+                evidence[vid] = similarity_evidence(sim, times, ref_times)
         # Filters first (a reference the uploader owns, a match too short to report must
         # not knock out another reference), then the margin across what is left.
         passed: dict[int, LibraryMatch] = {}
@@ -360,11 +441,13 @@ class Dedup:
             if all(FILTERS.get(rule)(meta, view, **args) for rule, args in rules.items()):
                 passed[vid] = match
         kept = best_references({vid: m.segments for vid, m in passed.items()}, thresholds.ref_margin)
-        out = [self._library_match(lib, vid, segments) for vid, segments in kept.items()]
+        out = [self._library_match(lib, vid, segments, evidence[vid]) for vid, segments in kept.items()]
         return sorted(out, key=lambda m: -m.score)
 
     @staticmethod
-    def _library_match(lib: Library, vid: int, segments: list[Segment]) -> LibraryMatch:
+    def _library_match(
+        lib: Library, vid: int, segments: list[Segment], similarity: dict[str, Any] | None = None
+    ) -> LibraryMatch:
         video = lib.videos[vid]
         return LibraryMatch(
             library=lib.config.name,
@@ -373,6 +456,7 @@ class Dedup:
             score=float(max(s.score for s in segments)),
             segments=segments,
             ref_metadata=video.metadata,
+            similarity=similarity,
         )
 
 
@@ -432,6 +516,8 @@ def run_job(
     meta: dict[str, Any] | None = None,
     lock_timeout: float = 120.0,
     timeout: float | None = DEFAULT_TIMEOUT,
+    quality: Any = None,
+    enhance: Any = None,
 ) -> Iterator[VideoRecord]:
     """Match (and ingest) every video in turn; one record each, errors included.
 
@@ -441,7 +527,9 @@ def run_job(
     with `meta` over it. With a `timeout` (seconds per video) the videos run in a worker
     process under `vq.pipelines.watchdog`: a video that stalls or crashes the worker gets
     an error record and the batch goes on (an ingest cut short leaves the library as it
-    was before that video). `timeout=None` runs in this process.
+    was before that video). `timeout=None` runs in this process. `quality`
+    (`vq.pipelines.upload.QualityOptions`) and `enhance` (`EnhanceOptions`) add those jobs,
+    fed by the same decode (`vq.pipelines.upload.UploadJob`).
     """
     config = config or DedupConfig()
     if config.aligner not in ALIGNERS:
@@ -450,7 +538,7 @@ def run_job(
         raise UsageError(f"unknown aligner {config.aligner!r} (choose from {', '.join(ALIGNERS.names())})")
     from vq.pipelines.watchdog import Stalled, run_items
 
-    args = (list(libraries), backend, ingest, query, config, dict(meta or {}), lock_timeout)
+    args = (list(libraries), backend, ingest, query, config, dict(meta or {}), lock_timeout, quality, enhance)
     # The worker may wait for the write lock, then load the index, before its first video.
     start_timeout = lock_timeout + 300.0
     for result in run_items(paths, DedupWorker, args, timeout=timeout, start_timeout=start_timeout):
@@ -475,11 +563,14 @@ class DedupWorker:
         config: DedupConfig,
         meta: dict[str, Any],
         lock_timeout: float,
+        quality: Any = None,
+        enhance: Any = None,
     ):
         from vq.stages.embed import Embedder
 
         self.ingest, self.query, self.meta = ingest, query, meta
         self.opened: list[Library] = []
+        self.upload = None
         try:
             for i, root in enumerate(libraries):
                 self.opened.append(Library.open(root, write=ingest and i == 0, lock_timeout=lock_timeout))
@@ -487,17 +578,25 @@ class DedupWorker:
                 lib.use_gpu()  # faiss-gpu builds search on the GPUs; a no-op elsewhere
             self.embedder = Embedder(self.opened[0].config.model, backend=backend).open()
             self.job = Dedup(self.embedder, self.opened, config)
+            if quality is not None or enhance is not None:
+                from vq.pipelines.upload import UploadJob
+
+                self.upload = UploadJob(self.job, backend, quality, enhance)
         except BaseException:
             self.close()
             raise
 
     def __call__(self, path: Path | str) -> VideoRecord:
         path = source_of(path)
-        return self.job.process(
-            path, {**read_sidecar(path), **self.meta}, ingest=self.ingest, query=self.query
-        )
+        meta = {**read_sidecar(path), **self.meta}
+        if self.upload is not None:
+            return self.upload.process(path, meta, ingest=self.ingest, query=self.query)
+        return self.job.process(path, meta, ingest=self.ingest, query=self.query)
 
     def close(self) -> None:
+        if getattr(self, "upload", None) is not None:
+            self.upload.close()
+            self.upload = None
         embedder = getattr(self, "embedder", None)
         if embedder is not None:
             embedder.close()

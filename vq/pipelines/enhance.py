@@ -57,6 +57,22 @@ def enhance_video(
 ) -> dict[str, Any]:
     """Enhance every frame of `src` into `dst` (timestamps and audio kept)."""
     from vq.media import open_video
+
+    with open_video(src) as video:
+        return enhance_open(video, src, dst, enhancer, codec, crf)
+
+
+def enhance_open(
+    video: Any,
+    src: Path | str,
+    dst: Path,
+    enhancer: Enhancer,
+    codec: str = "h264",
+    crf: int = 18,
+    picker: Any = None,
+) -> dict[str, Any]:
+    """`enhance_video` on an open video. A `picker` (`vq.media.sampling.Picker`) is offered
+    every decoded frame on the way: other jobs' samples come from this one decode."""
     from vq.media.encode import write_video
     from vq.media.sampling import iter_frames
 
@@ -64,21 +80,20 @@ def enhance_video(
     clock = {"enhance": 0.0}
     facts: dict[str, Any] = {}
     start = time.perf_counter()
-    with open_video(src) as video:
-        info = video.info
+    info = video.info
 
-        def enhanced():
-            for t, frame in iter_frames(video):
-                t0 = time.perf_counter()
-                out = enhancer.enhance(frame)
-                clock["enhance"] += time.perf_counter() - t0
-                meter.add(frame, out)
-                facts.setdefault("size_in", list(frame.shape[1::-1]))
-                facts["size_out"] = list(out.shape[1::-1])
-                facts["frames"] = facts.get("frames", 0) + 1
-                yield t, out
+    def enhanced():
+        for t, frame in iter_frames(video, picker=picker):
+            t0 = time.perf_counter()
+            out = enhancer.enhance(frame)
+            clock["enhance"] += time.perf_counter() - t0
+            meter.add(frame, out)
+            facts.setdefault("size_in", list(frame.shape[1::-1]))
+            facts["size_out"] = list(out.shape[1::-1])
+            facts["frames"] = facts.get("frames", 0) + 1
+            yield t, out
 
-        write_video(dst, enhanced(), fps=info.fps or 25.0, codec=codec, crf=crf, timed=True, audio_from=src)
+    write_video(dst, enhanced(), fps=info.fps or 25.0, codec=codec, crf=crf, timed=True, audio_from=src)
     total = time.perf_counter() - start
     return {
         "output": str(dst),

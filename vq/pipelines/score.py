@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,31 +42,48 @@ def segment_windows(
     return out
 
 
-def score_video(
-    path: Path, scorer: QualityScorer, segment: float = 2.0, max_segments: int = 30
-) -> dict[str, Any]:
-    from vq.media import open_video
+@dataclass
+class QualityPlan:
+    """What the quality job decodes from one video: a window of the model's consecutive
+    frames per segment, at native resolution, with the loop filter on."""
 
-    t0 = time.perf_counter()
-    with open_video(path) as video:
-        info = video.info
-        fps = float(info.fps or 25.0)
-        duration = float(info.duration or 0.0) or scorer.frames / fps
-        # Windows are decoded at native size, all at once: bound their memory (4K: 5).
-        window_bytes = scorer.frames * max(1, info.width) * max(1, info.height) * 3
-        max_segments = max(1, min(max_segments, WINDOW_MEMORY // window_bytes))
-        windows = segment_windows(duration, fps, scorer.frames, segment, max_segments)
-        times = np.concatenate([w[2] for w in windows])
-        decoded = video.sample(times=times, fast=False)
+    windows: list[tuple[float, float, np.ndarray]]  # (start, end, frame times)
+
+    @property
+    def times(self) -> np.ndarray:
+        return np.concatenate([w[2] for w in self.windows])
+
+    def request(self):
+        """The plan as one consumer of a shared decode (`vq.media.sampling.Request`)."""
+        from vq.media.sampling import Request
+
+        return Request(np.unique(self.times), exact=True, fast=False)
+
+
+def plan_quality(info: Any, frames: int, segment: float = 2.0, max_segments: int = 30) -> QualityPlan:
+    """Segment windows for a video described by `info` (a `VideoInfo`)."""
+    fps = float(info.fps or 25.0)
+    duration = float(info.duration or 0.0) or frames / fps
+    # Windows are decoded at native size, all at once: bound their memory (4K: 5).
+    window_bytes = frames * max(1, info.width) * max(1, info.height) * 3
+    max_segments = max(1, min(max_segments, WINDOW_MEMORY // window_bytes))
+    return QualityPlan(segment_windows(duration, fps, frames, segment, max_segments))
+
+
+def score_decoded(path: Path | str, plan: QualityPlan, decoded: Any, scorer: QualityScorer) -> dict[str, Any]:
+    """The `vq score` record of one video from its decoded windows (`decoded`: `Frames`
+    holding the plan's times, as served by one decode)."""
     images, got = decoded.images, np.asarray(decoded.times)
     if len(images) == 0:
         raise MediaError(f"{path}: no frames decoded")
+    times = plan.times
     # Each requested time takes its nearest decoded frame (a short video repeats frames).
     pick = np.abs(got[None, :] - times[:, None]).argmin(axis=1)
+    windows = plan.windows
     clips = images[pick].reshape(len(windows), scorer.frames, *images.shape[1:])
-    t1 = time.perf_counter()
+    t0 = time.perf_counter()
     scores, keys = scorer.score_windows(clips)
-    t2 = time.perf_counter()
+    model_s = time.perf_counter() - t0
     key_times = sorted(
         {
             round(float(got[pick.reshape(len(windows), -1)[i, k]]), 3)
@@ -83,8 +101,23 @@ def score_video(
         ],
         "key_frames": key_times,
         "size": [int(images.shape[2]), int(images.shape[1])],
-        "timings": {"decode_s": round(t1 - t0, 4), "model_s": round(t2 - t1, 4)},
+        "timings": {"model_s": round(model_s, 4)},
     }
+
+
+def score_video(
+    path: Path, scorer: QualityScorer, segment: float = 2.0, max_segments: int = 30
+) -> dict[str, Any]:
+    from vq.media import open_video
+
+    t0 = time.perf_counter()
+    with open_video(path) as video:
+        plan = plan_quality(video.info, scorer.frames, segment, max_segments)
+        [decoded] = video.sample_many([plan.request()])
+    decode_s = time.perf_counter() - t0
+    record = score_decoded(path, plan, decoded, scorer)
+    record["timings"] = {"decode_s": round(decode_s, 4), **record["timings"]}
+    return record
 
 
 class ScoreWorker:
