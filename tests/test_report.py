@@ -39,12 +39,41 @@ def test_one_pass_serves_each_request_as_its_own_decode_would(tmp_path):
     # The every-frame stream (enhancement's decode) serves the same windows on the way.
     requests = [Request(window, exact=True, fast=False)]
     with open_video(clip) as video:
-        picker = picker_for(requests, video.info.fps)
+        picker = picker_for(video, requests)
         frames = sum(1 for _ in iter_frames(video, picker=picker))
         picker.finish()
         [streamed] = picked_frames(video, requests, picker, {})
     assert frames == 120
     np.testing.assert_array_equal(streamed.images, alone_window.images)
+
+
+def test_one_pass_seeks_between_far_requests_and_handles_odd_ones(tmp_path):
+    from vq.media import open_video
+    from vq.media.sampling import Request
+
+    clip = make_clip(tmp_path / "long.mp4", n=250, fps=25, size=(320, 192), gop=25)
+    early, late = np.arange(0.0, 1.0, 0.5), 8.0 + np.arange(4) / 25
+    with open_video(clip) as video:
+        a, b, empty, past = video.sample_many(
+            [
+                Request(early, fps=2, max_side=160),
+                Request(late, exact=True, fast=False),
+                Request(np.zeros(0)),
+                Request(np.asarray([9.91, 30.0]), exact=True),
+            ]
+        )
+        decoded = a.stats["decoded"]
+    assert a.stats["seeks"] >= 1 and decoded < 250  # the gap between 1 s and 8 s was skipped
+    with open_video(clip) as video:
+        alone = video.sample(times=late, fast=False)
+    np.testing.assert_array_equal(b.images, alone.images)
+    assert len(empty) == 0 and empty.images.shape[1:] == (192, 320, 3)
+    assert len(past) == 1 and past.times[0] == pytest.approx(9.92)  # 30 s is past the end: dropped
+    # The same time asked by two consumers at two sizes: each gets the same frame at its size.
+    with open_video(clip) as video:
+        small, big = video.sample_many([Request(late, exact=True, max_side=80), Request(late, exact=True)])
+    np.testing.assert_array_equal(small.times, big.times)
+    assert small.images.shape[1:] == (48, 80, 3) and big.images.shape[1:] == (192, 320, 3)
 
 
 def test_run_scores_and_enhances_from_one_decode_like_the_separate_commands(tmp_path, capsys):
@@ -102,11 +131,36 @@ def test_report_reads_bad_records_in_plain_words(tmp_path, capsys):
         {"path": str(tmp_path / "up.mp4"), "status": "ok", "matches": [gone], "duration": 2.0},
         {"path": "broken.mp4", "status": "error", "error": "broken.mp4: no decodable video frames"},
     ]
+    hostile = '<img src=x onerror="fetch(1)">.mp4'
+    lines += [
+        {
+            "path": "/data/worker3/late.mp4",
+            "status": "error",
+            "error": "/data/worker3/late.mp4: no result after 600 s (per-video --timeout); stopped",
+        },
+        {"path": hostile, "status": "error", "error": f"{hostile}: <script>alert(1)</script>"},
+        {
+            "path": "https://example.com/u.mp4",
+            "status": "ok",
+            "matches": [gone],
+            "duration": 2.0,
+            "quality": {"status": "skipped", "reason": "decoding passed --deadline"},
+        },
+    ]
     records.write_text("".join(json.dumps(r) + "\n" for r in lines))
     assert main(["report", str(records), "--out", str(tmp_path / "r.html")]) == 0
     page = (tmp_path / "r.html").read_text()
     assert "Reference frames unavailable" in page and "Upload frames unavailable" in page
     assert "The file has no picture that could be decoded." in page
+    assert "Processing took too long" in page and "processing worker" not in page  # not the folder name
+    assert "<script>alert" not in page and "<img src=x" not in page  # names and errors are escaped
+    assert "a URL (not fetched for the page)" in page and "decoding passed --deadline" in page
+
+    malformed = tmp_path / "m.jsonl"
+    malformed.write_text(json.dumps({"path": "a.mp4", "status": "ok", "matches": [{"score": 1}]}) + "\n")
+    capsys.readouterr()
+    assert main(["report", str(malformed), "--out", str(tmp_path / "m.html")]) != 0
+    assert "record 1 (a.mp4): not a vq run record" in capsys.readouterr().err
 
 
 def test_review_page_in_a_real_browser(shared_data, tmp_path, capsys):

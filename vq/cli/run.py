@@ -154,6 +154,10 @@ def run_and_report(
     from vq.pipelines.dedup import DedupConfig, run_job
 
     resolve_backend(backend)
+    if report is not None:  # fail before the batch, not after it
+        from vq.report.page import require_report_extras
+
+        require_report_extras()
     if coarse not in ("vote", "mean"):
         raise UsageError(f"--coarse must be vote or mean, got {coarse!r}")
     extra_meta = parse_pairs(meta or [], "--meta")

@@ -43,3 +43,11 @@ class DecodableVideo(Protocol):
     def start_pts(self) -> int: ...
 
     def index(self) -> Any: ...  # sampling.PacketIndex, or None for network sources
+
+
+def nearest(have: np.ndarray, want: Any) -> np.ndarray:
+    """For each time in `want`, the index of the nearest time in `have` (decoded frames'
+    pts): how a consumer maps the times it asked for onto the frames it got (a short
+    video, or a sample past the end, repeats a frame)."""
+    have, want = np.asarray(have, np.float64), np.asarray(want, np.float64)
+    return np.abs(have[None, :] - want[:, None]).argmin(axis=1)

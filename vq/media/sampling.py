@@ -300,13 +300,22 @@ class Request:
 class Picker:
     """Serves sorted targets from frames offered in presentation order: each target takes
     the nearer of the frames either side of it, if within the target's tolerance. The
-    decode loop and the every-frame stream (`iter_decoded`) share it."""
+    decode loop and the every-frame stream (`iter_frames(picker=...)`) share it. A chosen
+    frame is handed to `convert(owner, frame)` at once (RGB at its consumer's size), so
+    no decoded native frame is held longer than the two it chooses between."""
 
-    def __init__(self, targets: np.ndarray, tolerances: np.ndarray, owners: np.ndarray):
+    def __init__(
+        self,
+        targets: np.ndarray,
+        tolerances: np.ndarray,
+        owners: np.ndarray,
+        convert: Any = lambda owner, frame: frame,
+    ):
         order = np.argsort(targets, kind="stable")
         self.targets, self.tolerances, self.owners = targets[order], tolerances[order], owners[order]
+        self.convert = convert
         self.i = 0
-        self.chosen: list[tuple[int, float, Any]] = []  # (owner, pts seconds, frame)
+        self.chosen: list[tuple[int, float, Any]] = []  # (owner, pts seconds, converted frame)
         self.prev: Any = None
         self.prev_t = -np.inf
 
@@ -318,13 +327,17 @@ class Picker:
     def next_target(self) -> float:
         return float(self.targets[self.i])
 
+    def _choose(self, t: float, frame: Any) -> None:
+        owner = int(self.owners[self.i])
+        self.chosen.append((owner, t, self.convert(owner, frame)))
+
     def offer(self, t: float, frame: Any) -> None:
         while self.i < len(self.targets) and t >= self.targets[self.i]:
             target = self.targets[self.i]
             use_prev = self.prev is not None and target - self.prev_t <= t - target
             best, best_t = (self.prev, self.prev_t) if use_prev else (frame, t)
             if abs(best_t - target) <= self.tolerances[self.i]:
-                self.chosen.append((int(self.owners[self.i]), best_t, best))
+                self._choose(best_t, best)
             self.i += 1
         self.prev, self.prev_t = frame, t
 
@@ -336,29 +349,33 @@ class Picker:
         """Past the last frame: the last one serves the targets it is close to."""
         while self.i < len(self.targets) and self.prev is not None:
             if abs(self.targets[self.i] - self.prev_t) <= self.tolerances[self.i]:
-                self.chosen.append((int(self.owners[self.i]), self.prev_t, self.prev))
+                self._choose(self.prev_t, self.prev)
             self.i += 1
 
 
-def picker_for(requests: list[Request], frame_rate: float) -> Picker:
-    targets = np.concatenate([np.asarray(r.targets, np.float64) for r in requests])
-    tolerances = np.concatenate([np.full(len(r.targets), r.tolerance(frame_rate)) for r in requests])
-    owners = np.concatenate([np.full(len(r.targets), k) for k, r in enumerate(requests)])
-    return Picker(targets, tolerances, owners)
+def picker_for(video: DecodableVideo, requests: list[Request]) -> Picker:
+    """A `Picker` over every request's targets, converting each pick to its request's size."""
+    info = video.info
+    frame_rate = info.fps or 25.0
+    sizes = [output_size(info.width, info.height, r.size, r.max_side) for r in requests]
+    targets = np.concatenate([np.asarray(r.targets, np.float64) for r in requests] or [np.zeros(0)])
+    tolerances = np.concatenate([np.full(len(r.targets), r.tolerance(frame_rate)) for r in requests] or [[]])
+    owners = np.concatenate([np.full(len(r.targets), k) for k, r in enumerate(requests)] or [[]])
+    return Picker(
+        targets, tolerances, owners.astype(int), convert=lambda k, f: to_rgb(f, sizes[k], info.rotation)
+    )
 
 
 def picked_frames(
     video: DecodableVideo, requests: list[Request], picker: Picker, stats: dict
 ) -> list[Frames]:
-    """Each request's chosen frames, converted to RGB at its size (only these are converted)."""
+    """Each request's chosen frames (already converted by the picker), as one `Frames` each."""
     info = video.info
     out = []
     for k, r in enumerate(requests):
         w, h = output_size(info.width, info.height, r.size, r.max_side)
-        mine = [(t, frame) for owner, t, frame in picker.chosen if owner == k]
-        images = np.empty((len(mine), h, w, 3), np.uint8)
-        for j, (_, frame) in enumerate(mine):
-            images[j] = to_rgb(frame, (w, h), info.rotation)
+        mine = [(t, image) for owner, t, image in picker.chosen if owner == k]
+        images = np.stack([image for _, image in mine]) if mine else np.zeros((0, h, w, 3), np.uint8)
         times = np.asarray([t for t, _ in mine], np.float64)
         out.append(Frames(images, times, {**stats, "samples": len(mine), "requested": len(r.targets)}))
     return out
@@ -395,7 +412,7 @@ def decode_requests(
     """
     info = video.info
     if sum(len(r.targets) for r in requests) == 0:
-        return picked_frames(video, requests, Picker(np.zeros(0), np.zeros(0), np.zeros(0, int)), {})
+        return picked_frames(video, requests, picker_for(video, requests), {})
     frame_rate = info.fps or 25.0
     spacing = min(r.spacing(frame_rate) for r in requests if len(r.targets))
     fast = all(r.fast for r in requests if len(r.targets))
@@ -414,7 +431,7 @@ def decode_requests(
     decoder = _Decoder(video, skip, fast)
     tb, start = video.time_base, video.start_pts
 
-    picker = picker_for(requests, frame_rate)
+    picker = picker_for(video, requests)
     n = len(picker.targets)
     last_seek = np.iinfo(np.int64).min  # pts of the last keyframe sought
     while not picker.done:

@@ -254,12 +254,17 @@ class Video:
             deadline=deadline,
         )
 
-    def sample_many(self, requests: list[Any], deadline: float | None = None) -> list[Frames]:
+    def sample_many(
+        self, requests: list[Any], deadline: float | None = None, max_frames: int = 100_000
+    ) -> list[Frames]:
         """Serve several consumers' `vq.media.sampling.Request`s from one decoding pass
         (one `Frames` each): what `vq run --score` uses to feed copy detection and the
         quality model from a single decode."""
         from vq.media.sampling import decode_requests
 
+        asked = sum(len(r.targets) for r in requests)
+        if asked > max_frames:
+            raise MediaError(f"{self.path}: {asked} samples exceed max_frames={max_frames}")
         if self._decoded:
             self.container.close()
             self._open_container()

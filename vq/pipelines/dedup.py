@@ -37,8 +37,6 @@ from vq.pipelines.watchdog import DEFAULT_TIMEOUT
 from vq.preprocess.content_box import MIN_FRAME_STD, ContentBox, detect_content_box, informative_frames
 from vq.stages.embed import DECODE_MAX_SIDE
 
-MAX_SAMPLES = 100_000  # frames one video may be sampled at (13.9 h at 2 fps)
-
 
 @dataclass
 class DedupConfig:
@@ -305,10 +303,7 @@ class Dedup:
     def request(self, video: Any, fps: float) -> Request:
         """Copy detection's share of a decode: the grid at `fps`, any frame within half an
         interval, at most `DECODE_MAX_SIDE` px, the loop filter optional."""
-        targets = sample_times(video, fps=fps)
-        if len(targets) > MAX_SAMPLES:
-            raise VqError(f"{video.path}: {len(targets)} samples at {fps:g} fps exceed {MAX_SAMPLES}")
-        return Request(targets, fps=fps, max_side=DECODE_MAX_SIDE, fast=True)
+        return Request(sample_times(video, fps=fps), fps=fps, max_side=DECODE_MAX_SIDE, fast=True)
 
     def decode_open(
         self, video: Any, fps: float, others: Sequence[Request] = ()

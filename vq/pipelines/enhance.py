@@ -22,11 +22,14 @@ from vq.media.video import VIDEO_SUFFIXES
 from vq.stages.enhance import Enhancer
 
 
-def output_path(src: Path, out_dir: Path, scale: int, taken: set[Path], suffix: str = ".png") -> Path:
-    """`<stem>_x<scale><suffix>` in `out_dir`, numbered if two inputs share a stem."""
+def output_path(
+    src: Path, out_dir: Path, scale: int, taken: set[Path], suffix: str = ".png", fresh: bool = False
+) -> Path:
+    """`<stem>_x<scale><suffix>` in `out_dir`, numbered if two inputs share a stem (and, with
+    `fresh`, if a file of that name is already there: an upload never replaces another's)."""
     path = out_dir / f"{src.stem}_x{scale}{suffix}"
     n = 1
-    while path in taken:
+    while path in taken or (fresh and path.exists()):
         path = out_dir / f"{src.stem}_x{scale}-{n}{suffix}"
         n += 1
     taken.add(path)

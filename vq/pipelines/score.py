@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from vq.errors import MediaError, UsageError, VqError
+from vq.media.frames import nearest
 from vq.stages.quality import QualityScorer
 
 WINDOW_MEMORY = 2 << 30  # bytes of decoded windows per video, at most
@@ -76,9 +77,8 @@ def score_decoded(path: Path | str, plan: QualityPlan, decoded: Any, scorer: Qua
     images, got = decoded.images, np.asarray(decoded.times)
     if len(images) == 0:
         raise MediaError(f"{path}: no frames decoded")
-    times = plan.times
     # Each requested time takes its nearest decoded frame (a short video repeats frames).
-    pick = np.abs(got[None, :] - times[:, None]).argmin(axis=1)
+    pick = nearest(got, plan.times)
     windows = plan.windows
     clips = images[pick].reshape(len(windows), scorer.frames, *images.shape[1:])
     t0 = time.perf_counter()

@@ -109,20 +109,25 @@ class UploadJob:
                     decoded, served = dedup.decode_open(video, fps, others)
         except VqError as e:
             return VideoRecord(id=video_id(path), path=str(path), status="error", error=str(e))
+        # Quality first: a scorer that fails outright (not a bad-input error) must fail the
+        # video before copy detection ingests it, so library and records never disagree.
+        quality = None
+        if plan is not None:
+            if served is None:  # the fallback: no windows were decoded
+                quality = {"status": "skipped", "reason": "decoding passed --deadline"}
+            else:
+                try:
+                    quality = score_decoded(path, plan, served[0], self.scorer)
+                    quality["model"] = self.scorer.name
+                except VqError as e:
+                    quality = {"status": "error", "error": str(e)}
         record = dedup.process_decoded(path, decoded, metadata, ingest, query=query, started=t0)
+        record.quality = quality
+        if quality is not None and quality["status"] == "ok":
+            record.timings["quality"] = quality["timings"]["model_s"]
         if enhanced is not None:
             record.enhanced = enhanced["output"]
             record.timings["enhance"] = enhanced["seconds"]["enhance"]
-        if plan is not None:
-            if served is None:  # the fallback: no windows were decoded
-                record.quality = {"status": "skipped", "reason": "decoding passed --deadline"}
-            else:
-                try:
-                    record.quality = score_decoded(path, plan, served[0], self.scorer)
-                    record.quality["model"] = self.scorer.name
-                    record.timings["quality"] = record.quality["timings"]["model_s"]
-                except VqError as e:
-                    record.quality = {"status": "error", "error": str(e)}
         if record.timings:
             record.timings["total"] = time.perf_counter() - t0
         return record
@@ -133,13 +138,18 @@ class UploadJob:
         from vq.pipelines.enhance import enhance_open, output_path
 
         requests = [self.dedup.request(video, fps), *others]
-        picker = picker_for(requests, video.info.fps or 25.0)
-        dst = output_path(Path(str(path)), self.enhance.out, self.enhancer.scale, self._taken, ".mp4")
+        picker = picker_for(video, requests)
+        # A name no earlier video of this or another run has taken (a restarted worker
+        # forgets what it wrote; the disk does not).
+        dst = output_path(
+            Path(str(path)), self.enhance.out, self.enhancer.scale, self._taken, ".mp4", fresh=True
+        )
         e = self.enhance
         enhanced = enhance_open(video, path, dst, self.enhancer, e.codec, e.crf, picker=picker)
         picker.finish()
         frames, *served = picked_frames(video, requests, picker, {"strategy": "every frame (enhance)"})
         if len(frames) == 0:
+            dst.unlink(missing_ok=True)  # no record will name it
             raise VqError(f"{path}: no frames decoded")
         return Decoded(frames, video.info.duration, "main"), served, enhanced
 

@@ -29,7 +29,7 @@ def _png(fig: Any) -> bytes:
 def _pyplot():
     import matplotlib
 
-    matplotlib.use("Agg", force=True)  # no display, no GUI toolkit
+    matplotlib.use("Agg")  # no display, no GUI toolkit
     import matplotlib.pyplot as plt
 
     return plt

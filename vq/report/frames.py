@@ -16,8 +16,10 @@ from typing import Any
 import numpy as np
 
 from vq.errors import VqError
+from vq.fsutil import is_url
 
 THUMB_SIDE = 320
+DECODE_DEADLINE = 30.0  # seconds a thumbnail decode may take before the page goes without it
 BOX_COLOUR = (255, 59, 48)
 
 
@@ -35,18 +37,22 @@ def frames_at(
     """RGB frames nearest `times` (one per time, in order), or ([], why not)."""
     if not path:
         return [], "no file recorded"
+    if is_url(path):  # a page is made offline: it never fetches
+        return [], "a URL (not fetched for the page)"
+    import time
+
     from vq.media import open_video
+    from vq.media.frames import nearest
 
     try:
         with open_video(path) as video:
-            frames = video.sample(times=np.asarray(times, np.float64), max_side=max_side)
+            deadline = time.monotonic() + DECODE_DEADLINE
+            frames = video.sample(times=np.asarray(times, np.float64), max_side=max_side, deadline=deadline)
     except VqError as e:
         return [], str(e)
     if len(frames) == 0:
         return [], "no frames decoded"
-    got = np.asarray(frames.times)
-    pick = np.abs(got[None, :] - np.asarray(times)[:, None]).argmin(axis=1)
-    return [frames.images[i] for i in pick], None
+    return [frames.images[i] for i in nearest(frames.times, times)], None
 
 
 def draw_box(image: np.ndarray, box: dict[str, Any], frame_size: tuple[int, int]) -> np.ndarray:

@@ -29,21 +29,28 @@ from vq.report.frames import THUMB_SIDE, data_uri, draw_box, frames_at
 MAX_SEGMENT_THUMBS = 3  # pairs of thumbnails per match (the best-scoring segments)
 
 # Error messages as a reviewer should read them: (fragment of the message, plain words).
+# Matched against the message less its "path: " prefix (a folder name must not match).
+TOO_LONG = "Processing took too long and was stopped; the video was not checked."
+NO_PICTURE = "The file has no picture that could be decoded."
+DAMAGED = "The file is damaged or not a video."
 PLAIN_ERRORS = [
-    ("passed its", "Processing took too long and was stopped; the video was not checked."),
-    ("timed out", "Processing took too long and was stopped; the video was not checked."),
-    ("no decodable video frames", "The file has no picture that could be decoded."),
-    ("no frames decoded", "The file has no picture that could be decoded."),
+    ("no result after", TOO_LONG),  # the watchdog's per-video --timeout
+    ("passed its deadline", TOO_LONG),
+    ("no decodable video frame", NO_PICTURE),
+    ("no frames decoded", NO_PICTURE),
     ("no video stream", "The file has no video in it."),
+    ("empty file", "The file is empty."),
     ("no such file", "The file was not found."),
-    ("invalid data", "The file is damaged or not a video."),
-    ("not a video", "The file is damaged or not a video."),
-    ("worker", "The video made the processing worker fail; it was skipped and the batch went on."),
+    ("cannot open", DAMAGED),
+    ("invalid data", DAMAGED),
+    ("not a video", DAMAGED),
+    ("the worker died", "The video made the processing worker fail; it was skipped and the batch went on."),
 ]
 
 
-def plain_error(message: str) -> str:
-    low = message.lower()
+def plain_error(message: str, path: str = "") -> str:
+    detail = message[len(path) + 2 :] if path and message.startswith(f"{path}: ") else message
+    low = detail.lower()
     for fragment, words in PLAIN_ERRORS:
         if fragment in low:
             return words
@@ -108,7 +115,7 @@ def upload_view(record: dict[str, Any]) -> dict[str, Any]:
         "name": Path(path).name,
         "verdict": verdict,
         "error": record.get("error"),
-        "plain_error": plain_error(record.get("error") or "") if not ok else None,
+        "plain_error": plain_error(record.get("error") or "", path) if not ok else None,
         "duration": record.get("duration"),
         "libraries": sorted({m["library"] for m in matches}),
         "match_score": max((m["score"] for m in matches), default=0.0),
@@ -140,15 +147,35 @@ def upload_view(record: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
+def require_report_extras() -> None:
+    """The page needs Jinja2 and matplotlib (the `report` extra; `cpu` and `gpu` bring them)."""
+    from vq.errors import MissingExtraError
+
+    try:
+        import jinja2  # noqa: F401
+        import matplotlib  # noqa: F401
+    except ImportError as e:
+        raise MissingExtraError("the review page", "report", e) from e
+
+
 def render_report(records: Iterable[dict[str, Any]], title: str = "vq review") -> str:
+    require_report_extras()
     import jinja2
 
+    from vq.errors import UsageError
+
+    uploads = []
+    for n, record in enumerate(records, start=1):
+        try:
+            uploads.append(upload_view(record))
+        except (KeyError, IndexError, TypeError, ValueError) as e:
+            where = record.get("path", "?") if isinstance(record, dict) else "?"
+            raise UsageError(f"record {n} ({where}): not a vq run record ({type(e).__name__}: {e})") from None
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("vq.report", "templates"),
         autoescape=jinja2.select_autoescape(["html", "j2"]),
         undefined=jinja2.StrictUndefined,
     )
-    uploads = [upload_view(r) for r in records]
     counts = {v: sum(u["verdict"] == v for u in uploads) for v in ("copy", "original", "error")}
     return env.get_template("report.html.j2").render(
         title=title,
