@@ -26,6 +26,7 @@ from vq.cli import (
     report,
     run,
     score,
+    serve,
     train,
 )
 from vq.errors import VqError
@@ -55,6 +56,7 @@ def build_app() -> typer.Typer:
     app.command("embed")(embed.embed_cmd)
     app.command("score")(score.score_cmd)
     app.command("report")(report.report_cmd)
+    app.command("serve")(serve.serve_cmd)
     app.command("ladder")(ladder.ladder_cmd)
     app.command("probe")(media.probe_cmd)
     app.command("frames")(media.frames_cmd)

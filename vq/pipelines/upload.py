@@ -87,6 +87,7 @@ class UploadJob:
         metadata: dict[str, Any] | None = None,
         ingest: bool = True,
         query: bool = True,
+        name: str | None = None,
     ) -> VideoRecord:
         from vq.pipelines.score import plan_quality, score_decoded
 
@@ -108,7 +109,7 @@ class UploadJob:
                 else:
                     decoded, served = dedup.decode_open(video, fps, others)
         except VqError as e:
-            return VideoRecord(id=video_id(path), path=str(path), status="error", error=str(e))
+            return VideoRecord(id=name or video_id(path), path=str(path), status="error", error=str(e))
         # Quality first: a scorer that fails outright (not a bad-input error) must fail the
         # video before copy detection ingests it, so library and records never disagree.
         quality = None
@@ -121,7 +122,7 @@ class UploadJob:
                     quality["model"] = self.scorer.name
                 except VqError as e:
                     quality = {"status": "error", "error": str(e)}
-        record = dedup.process_decoded(path, decoded, metadata, ingest, query=query, started=t0)
+        record = dedup.process_decoded(path, decoded, metadata, ingest, name=name, query=query, started=t0)
         record.quality = quality
         if quality is not None and quality["status"] == "ok":
             record.timings["quality"] = quality["timings"]["model_s"]

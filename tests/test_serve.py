@@ -1,0 +1,153 @@
+"""`vq serve`: the upload-time service, in process (FastAPI's TestClient runs the app's
+lifespan, so the real processor thread, library and model run behind the real routes)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+fastapi = pytest.importorskip("fastapi", reason="the serve extra is not installed")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from vq.pipelines.library import create_library  # noqa: E402
+from vq import synth as E  # noqa: E402
+
+TOKEN = "test-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(scope="module")
+def videos(shared_data, tmp_path_factory):
+    """Under one root: 8 s of Big Buck Bunny, 4 s of it cut from the middle (a copy), and an
+    unrelated clip; outside the root, a file a symlink points to."""
+    root = tmp_path_factory.mktemp("root")
+    src = shared_data / "videos" / "big_buck_bunny_0_30.webm"
+    E.render(src, root / "original.mp4", [E.Trim(10.0, 18.0)], fps=10, size=(320, 180), audio=False)
+    E.render(src, root / "copy.mp4", [E.Trim(12.0, 16.0)], fps=10, size=(320, 180), audio=False)
+    chaplin = shared_data / "videos" / "chaplin.mp4"
+    E.render(chaplin, root / "other.mp4", [E.Trim(0.0, 4.0)], fps=10, size=(320, 180), audio=False)
+    outside = tmp_path_factory.mktemp("outside") / "secret.mp4"
+    outside.write_bytes((root / "other.mp4").read_bytes())
+    (root / "link.mp4").symlink_to(outside)
+    return root
+
+
+def make_app(tmp_path: Path, root: Path, **kw):
+    from vq.serve.app import ServeSettings, create_app
+
+    lib = tmp_path / "lib"
+    if not (lib / "library.toml").exists():
+        create_library(lib, None, fps=2)
+    settings = ServeSettings(libraries=[lib], state=tmp_path / "state", token=TOKEN, root=root, **kw)
+    return create_app(settings), lib
+
+
+def post(client, path: str, *, wait: float = 120, endpoint: str = "/v1/videos", headers=AUTH):
+    return client.post(f"{endpoint}?wait={wait}", data={"path": path}, headers=headers)
+
+
+def test_serve_matches_in_arrival_order_and_refuses_bad_requests(videos, tmp_path):
+    from vq.index.library import open_library
+
+    app, lib = make_app(tmp_path, videos, max_upload_bytes=400_000)
+    with TestClient(app) as client:
+        # Writes need the token.
+        assert post(client, "original.mp4", headers={}).status_code == 401
+        assert post(client, "original.mp4", headers={"Authorization": "Bearer wrong"}).status_code == 401
+
+        first = post(client, "original.mp4")
+        assert first.status_code == 200, first.text
+        original = first.json()
+        assert original["status"] == "done" and original["record"]["ingested"] is True
+        assert original["record"]["matches"] == []
+
+        # An upload (multipart) of the copy is matched to the first job's video.
+        with open(videos / "copy.mp4", "rb") as f:
+            reply = client.post("/v1/videos?wait=120", files={"file": ("copy.mp4", f)}, headers=AUTH)
+        copy = reply.json()
+        assert reply.status_code == 200 and copy["status"] == "done", reply.text
+        [match] = copy["record"]["matches"]
+        assert match["ref_id"] == original["id"]
+        seg = match["segments"][0]
+        assert seg["ref_start"] == pytest.approx(2.0, abs=1.0) and seg["ref_end"] == pytest.approx(
+            6.0, abs=1.0
+        )
+
+        # A query matches (the same file was just uploaded) and adds nothing.
+        query = post(client, "copy.mp4", endpoint="/v1/query").json()
+        assert query["record"]["matches"][0]["ref_id"] == copy["id"] and not query["record"]["ingested"]
+
+        # The job, its review page, health and metrics.
+        got = client.get(f"/v1/videos/{copy['id']}").json()
+        assert got["record"] == copy["record"]
+        page = client.get(f"/v1/videos/{copy['id']}/report")
+        assert page.status_code == 200 and "COPY" in page.text and "<script src" not in page.text
+        assert client.get("/v1/videos/nope").status_code == 404
+        assert client.get("/healthz").json() == {"status": "ok", "queue": 0}
+        metrics = client.get("/metrics").text
+        assert "vq_queue_depth 0.0" in metrics and 'vq_stage_seconds_count{stage="embed"} 3.0' in metrics
+
+        # Bad requests: 4xx with one line, nothing queued.
+        for bad, code in [("../outside.mp4", 403), ("link.mp4", 403), ("missing.mp4", 404)]:
+            reply = post(client, bad)
+            assert reply.status_code == code and "\n" not in reply.json()["detail"], (bad, reply.text)
+        reply = client.post(
+            "/v1/videos", files={"file": ("x.mp4", b"\x00\x00\x00\x18ftypmp42 junk")}, headers=AUTH
+        )
+        assert reply.status_code == 422 and "\n" not in reply.json()["detail"]
+        big = b"\x00" * 500_000
+        reply = client.post("/v1/videos", files={"file": ("big.mp4", big)}, headers=AUTH)
+        assert reply.status_code == 413
+        reply = client.post("/v1/videos", headers=AUTH)
+        assert reply.status_code == 400
+        assert not [p for p in (tmp_path / "state" / "uploads").iterdir() if p.name.startswith(".")]
+    with open_library(lib) as library:
+        assert sorted(v.name for v in library.live_videos()) == sorted([original["id"], copy["id"]])
+
+
+def test_accepted_jobs_survive_a_kill_and_run_exactly_once(videos, tmp_path):
+    """A job the processor was running when the server died (its ingest may have committed)
+    and a job still queued both finish after a restart, each in the library once."""
+    from vq.index.library import open_library
+    from vq.serve.jobs import JobStore
+
+    app, lib = make_app(tmp_path, videos)
+    with TestClient(app) as client:
+        done = post(client, "original.mp4").json()
+        assert done["record"]["ingested"]
+    # Simulate the kill: the finished job goes back to 'running' (its ingest committed,
+    # its record was never written), and a second job was accepted but never started.
+    db = sqlite3.connect(tmp_path / "state" / "jobs.sqlite")
+    db.execute("UPDATE jobs SET status = 'running', record = NULL WHERE id = ?", (done["id"],))
+    db.commit()
+    db.close()
+    store = JobStore(tmp_path / "state" / "jobs.sqlite")
+    queued = store.submit(str(videos / "other.mp4"), "other.mp4", True)
+    store.close()
+
+    app, lib = make_app(tmp_path, videos)
+    with TestClient(app) as client:
+        store = app.state.store
+        rerun = store.wait_finished(done["id"], 120)
+        other = store.wait_finished(queued.id, 120)
+        assert rerun.status == "done" and rerun.record["ingested"] is True
+        assert rerun.record["matches"] == []  # not a copy of itself
+        assert other.status == "done" and other.record["ingested"] is True
+    with open_library(lib) as library:
+        names = [v.name for v in library.live_videos()]
+    assert sorted(names) == sorted([done["id"], queued.id])
+    rows = json.loads(json.dumps(names))
+    assert len(rows) == len(set(rows))
+
+
+def test_serve_refuses_to_start_without_a_token(tmp_path, monkeypatch, capsys):
+    from vq.cli.app import main
+
+    monkeypatch.delenv("VQ_SERVE_TOKEN", raising=False)
+    lib = tmp_path / "lib"
+    create_library(lib, None)
+    assert main(["serve", "--library", str(lib)]) == 2
+    assert "bearer token" in capsys.readouterr().err
