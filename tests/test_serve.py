@@ -12,8 +12,8 @@ import pytest
 fastapi = pytest.importorskip("fastapi", reason="the serve extra is not installed")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from vq.pipelines.library import create_library  # noqa: E402
 from vq import synth as E  # noqa: E402
+from vq.pipelines.library import create_library  # noqa: E402
 
 TOKEN = "test-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
