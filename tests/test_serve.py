@@ -151,3 +151,114 @@ def test_serve_refuses_to_start_without_a_token(tmp_path, monkeypatch, capsys):
     create_library(lib, None)
     assert main(["serve", "--library", str(lib)]) == 2
     assert "bearer token" in capsys.readouterr().err
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`vq serve` in its own process, as an operator runs it."""
+
+    def __init__(self, lib: Path, root: Path, state: Path):
+        import os
+        import subprocess
+        import sys
+
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        args = [
+            "serve",
+            "--library",
+            str(lib),
+            "--root",
+            str(root),
+            "--state",
+            str(state),
+            "--port",
+            str(self.port),
+        ]
+        env = {**os.environ, "VQ_SERVE_TOKEN": TOKEN}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "vq.cli.app", *args],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        self.wait_healthy()
+
+    def wait_healthy(self, timeout: float = 120.0) -> None:
+        import time
+
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"vq serve exited: {self.proc.stderr.read().decode()[-2000:]}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError("vq serve did not come up")
+
+    def kill(self) -> None:
+        import signal
+
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def test_kill_9_mid_ingest_loses_and_duplicates_nothing(videos, tmp_path):
+    """Jobs are accepted, the server is killed (-9) while it works through them, twice,
+    and restarted: every accepted job ends done, each video in the library exactly once."""
+    import time
+
+    import httpx
+
+    from vq.index.library import open_library
+
+    lib, state = tmp_path / "lib", tmp_path / "state"
+    create_library(lib, None, fps=2)
+    server = Server(lib, videos, state)
+    accepted = []
+    try:
+        for round_ in range(2):
+            for name in ("original.mp4", "copy.mp4", "other.mp4"):
+                reply = httpx.post(f"{server.url}/v1/videos", data={"path": name}, headers=AUTH, timeout=30)
+                assert reply.status_code == 202, reply.text
+                accepted.append(reply.json()["id"])
+            # Kill as soon as the first job of this round has finished: the next is mid-way.
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                status = httpx.get(f"{server.url}/v1/videos/{accepted[-3]}", timeout=10).json()["status"]
+                if status == "done":
+                    break
+                time.sleep(0.05)
+            server.kill()
+            server = Server(lib, videos, state)
+        deadline = time.monotonic() + 300
+        records = {}
+        while len(records) < len(accepted) and time.monotonic() < deadline:
+            for job in accepted:
+                got = httpx.get(f"{server.url}/v1/videos/{job}", timeout=10).json()
+                if got["status"] in ("done", "error"):
+                    records[job] = got
+            time.sleep(0.2)
+    finally:
+        server.stop()
+    assert sorted(records) == sorted(accepted)
+    assert all(r["status"] == "done" and r["record"]["ingested"] for r in records.values())
+    with open_library(lib) as library:
+        names = [v.name for v in library.live_videos()]
+    assert sorted(names) == sorted(accepted)  # each accepted job's video once, nothing else

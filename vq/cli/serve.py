@@ -35,6 +35,9 @@ def serve_cmd(
         8.0, "--deadline", help="Decoding seconds per video before the seed's fallback snapshots (0: none)."
     ),
     score: bool = typer.Option(False, "--score", help="Also score quality from the same decode."),
+    workers: int = typer.Option(
+        2, "--workers", help="Videos decoded and embedded at once, ahead of the one library writer."
+    ),
 ) -> None:
     """Serve copy detection over HTTP: uploads matched and added in arrival order, records
     within seconds, nothing acknowledged lost (a durable queue); OpenAPI docs at /docs."""
@@ -47,6 +50,8 @@ def serve_cmd(
     for lib in library:
         if not (lib / "library.toml").exists():
             raise UsageError(f"{lib}: no library here (make one with vq index create or vq run --create)")
+    if workers < 1:
+        raise UsageError("--workers must be >= 1")
     if root is not None and not root.is_dir():
         raise UsageError(f"--root {root}: no such folder")
     from vq.pipelines.upload import QualityOptions
@@ -61,6 +66,7 @@ def serve_cmd(
         max_pixels=max_pixels,
         deadline=deadline or None,
         quality=QualityOptions() if score else None,
+        workers=workers,
     )
     err_console.print(
         f"vq serve on http://{host}:{port} (docs at /docs); state in {settings.state}", style="dim"

@@ -188,6 +188,17 @@ class Decoded:
 
 
 @dataclass
+class Staged:
+    """A decoded and prepared video, ready for matching (`Dedup.stage`)."""
+
+    decoded: Decoded
+    prepared: Prepared
+    started: float  # perf_counter() when decoding began
+    decode_s: float
+    extra: dict[str, Any] = field(default_factory=dict)  # other jobs' results (quality, enhanced)
+
+
+@dataclass
 class Prepared:
     box: ContentBox | None
     images_kept: int
@@ -238,55 +249,68 @@ class Dedup:
         """Match `path` (a file or a URL) against the libraries (if `query`), then add it
         (if `ingest`)."""
         path = source_of(path)
-        t0 = time.perf_counter()
         try:
-            decoded = self.decode(path, self.fps if query else self.ingest_fps)
+            staged = self.stage(path, query)
         except VqError as e:
             return VideoRecord(id=name or video_id(path), path=str(path), status="error", error=str(e))
-        return self.process_decoded(path, decoded, metadata, ingest, name, query, t0)
+        return self.complete(path, staged, metadata, ingest, name, query)
 
-    def process_decoded(
+    def stage(self, path: Path | str, query: bool = True) -> Staged:
+        """Decode and prepare (content box, embeddings): the half of a job that never
+        touches a library, so a service may run several at once (`vq.serve`)."""
+        from vq.media import open_video
+
+        t0 = time.perf_counter()
+        with open_video(path) as video:
+            decoded, _ = self.decode_open(video, self.fps if query else self.ingest_fps)
+        return self.prepare_staged(decoded, query, t0)
+
+    def prepare_staged(self, decoded: Decoded, query: bool, started: float) -> Staged:
+        """`stage` after decoding (for a caller that decoded once for several jobs,
+        `vq.pipelines.upload`); `started` is when decoding began."""
+        t1 = time.perf_counter()
+        prepared = self.prepare(decoded, whole_frame=query)
+        return Staged(decoded, prepared, started, decode_s=t1 - started)
+
+    def complete(
         self,
         path: Path | str,
-        decoded: Decoded,
+        staged: Staged,
         metadata: dict[str, Any] | None = None,
         ingest: bool = True,
         name: str | None = None,
         query: bool = True,
-        started: float | None = None,
     ) -> VideoRecord:
-        """The steps after decoding (`decoded`: frames on `self.fps`'s grid, or on the
-        ingest grid when not querying), for a caller that decoded once for several jobs
-        (`vq.pipelines.upload`). `started`: when decoding began (the decode timing)."""
+        """Match a staged video against the libraries (if `query`) and add it (if
+        `ingest`): the half that reads and writes libraries, one video at a time."""
         record = VideoRecord(id=name or video_id(path), path=str(path))
+        decoded, prepared = staged.decoded, staged.prepared
         meta = dict(metadata or {})
-        t0 = started if started is not None else time.perf_counter()
+        record.mode = decoded.mode
+        meta.setdefault("duration", decoded.duration)
+        record.duration = decoded.duration
+        record.frames = len(decoded.frames)
+        record.informative_frames = prepared.images_kept
+        record.content_box = prepared.box.to_json() if prepared.box is not None else None
         try:
-            record.mode = decoded.mode
-            t1 = time.perf_counter()
-            prepared = self.prepare(decoded, whole_frame=query)
             t2 = time.perf_counter()
-            meta.setdefault("duration", decoded.duration)
-            record.duration = decoded.duration
-            record.frames = len(decoded.frames)
-            record.informative_frames = prepared.images_kept
-            record.content_box = prepared.box.to_json() if prepared.box is not None else None
             if query:
                 record.matches = self.match(decoded, prepared, meta)
             t3 = time.perf_counter()
             if ingest and decoded.mode == "main":
                 record.ingested = self.ingest(record.id, path, decoded, prepared, meta)
             t4 = time.perf_counter()
-            record.timings = {
-                "decode": t1 - t0,
-                "content_box": prepared.timings["content_box"],
-                "embed": prepared.timings["embed"],
-                "match": t3 - t2,
-                "ingest": t4 - t3,
-                "total": t4 - t0,
-            }
         except VqError as e:
             record.status, record.error = "error", str(e)
+            return record
+        record.timings = {
+            "decode": staged.decode_s,
+            "content_box": prepared.timings["content_box"],
+            "embed": prepared.timings["embed"],
+            "match": t3 - t2,
+            "ingest": t4 - t3,
+            "total": t4 - staged.started,
+        }
         return record
 
     # -- steps -------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from vq.errors import UsageError, VqError
-from vq.pipelines.dedup import Decoded, Dedup, VideoRecord, source_of, video_id
+from vq.pipelines.dedup import Decoded, Dedup, Staged, VideoRecord, source_of, video_id
 
 
 @dataclass
@@ -89,48 +89,71 @@ class UploadJob:
         query: bool = True,
         name: str | None = None,
     ) -> VideoRecord:
+        path = source_of(path)
+        try:
+            staged = self.stage(path, query)
+        except VqError as e:
+            return VideoRecord(id=name or video_id(path), path=str(path), status="error", error=str(e))
+        return self.complete(path, staged, metadata, ingest, name, query)
+
+    def stage(self, path: Path | str, query: bool = True) -> Staged:
+        """One decode for every job, then everything that does not touch a library:
+        copy detection's preparation, the quality score, the enhanced file."""
+        from vq.media import open_video
         from vq.pipelines.score import plan_quality, score_decoded
 
-        path = source_of(path)
         dedup = self.dedup
         fps = dedup.fps if query else dedup.ingest_fps
         t0 = time.perf_counter()
         plan = enhanced = None
-        try:
-            from vq.media import open_video
-
-            with open_video(path) as video:
-                if self.scorer is not None:
-                    q = self.quality
-                    plan = plan_quality(video.info, self.scorer.frames, q.segment, q.max_segments)
-                others = [plan.request()] if plan is not None else []
-                if self.enhancer is not None:
-                    decoded, served, enhanced = self._decode_enhancing(video, path, fps, others)
-                else:
-                    decoded, served = dedup.decode_open(video, fps, others)
-        except VqError as e:
-            return VideoRecord(id=name or video_id(path), path=str(path), status="error", error=str(e))
-        # Quality first: a scorer that fails outright (not a bad-input error) must fail the
-        # video before copy detection ingests it, so library and records never disagree.
-        quality = None
+        with open_video(path) as video:
+            if self.scorer is not None:
+                q = self.quality
+                plan = plan_quality(video.info, self.scorer.frames, q.segment, q.max_segments)
+            others = [plan.request()] if plan is not None else []
+            if self.enhancer is not None:
+                decoded, served, enhanced = self._decode_enhancing(video, path, fps, others)
+            else:
+                decoded, served = dedup.decode_open(video, fps, others)
+        staged = dedup.prepare_staged(decoded, query, t0)
+        # Scored before copy detection ingests: a scorer that fails outright (not a
+        # bad-input error) fails the video first, so library and records never disagree.
         if plan is not None:
             if served is None:  # the fallback: no windows were decoded
-                quality = {"status": "skipped", "reason": "decoding passed --deadline"}
+                staged.extra["quality"] = {"status": "skipped", "reason": "decoding passed --deadline"}
             else:
                 try:
                     quality = score_decoded(path, plan, served[0], self.scorer)
                     quality["model"] = self.scorer.name
                 except VqError as e:
                     quality = {"status": "error", "error": str(e)}
-        record = dedup.process_decoded(path, decoded, metadata, ingest, name=name, query=query, started=t0)
+                staged.extra["quality"] = quality
+        if enhanced is not None:
+            staged.extra["enhanced"] = enhanced
+        return staged
+
+    def complete(
+        self,
+        path: Path | str,
+        staged: Staged,
+        metadata: dict[str, Any] | None = None,
+        ingest: bool = True,
+        name: str | None = None,
+        query: bool = True,
+    ) -> VideoRecord:
+        """Copy detection's matching and ingest (`Dedup.complete`), with the other jobs'
+        results added to the record."""
+        record = self.dedup.complete(path, staged, metadata, ingest, name, query)
+        quality, enhanced = staged.extra.get("quality"), staged.extra.get("enhanced")
         record.quality = quality
-        if quality is not None and quality["status"] == "ok":
-            record.timings["quality"] = quality["timings"]["model_s"]
+        if record.timings:
+            if quality is not None and quality["status"] == "ok":
+                record.timings["quality"] = quality["timings"]["model_s"]
+            if enhanced is not None:
+                record.timings["enhance"] = enhanced["seconds"]["enhance"]
+            record.timings["total"] = time.perf_counter() - staged.started
         if enhanced is not None:
             record.enhanced = enhanced["output"]
-            record.timings["enhance"] = enhanced["seconds"]["enhance"]
-        if record.timings:
-            record.timings["total"] = time.perf_counter() - t0
         return record
 
     def _decode_enhancing(self, video: Any, path: Path | str, fps: float, others: list) -> tuple:

@@ -46,6 +46,7 @@ class ServeSettings:
     max_pixels: int = 3840 * 2160
     deadline: float | None = 8.0  # decoding seconds before the seed's fallback path
     quality: Any = None  # `vq.pipelines.upload.QualityOptions` for --score
+    workers: int = 2  # videos staged (decoded, embedded) at once, ahead of the one writer
 
 
 def read_token(token_file: Path | None) -> str:
@@ -82,6 +83,7 @@ def create_app(settings: ServeSettings):
         deadline=settings.deadline,
         quality=settings.quality,
         observe=metrics.observe,
+        workers=settings.workers,
     )
 
     @asynccontextmanager

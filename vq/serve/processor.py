@@ -1,15 +1,20 @@
-"""The one thread that owns the libraries and models and runs jobs in arrival order.
+"""The thread that owns the libraries and models, and the pool that stages videos for it.
 
 A library has one writer (`vq.index.library`: a file lock, SQLite catalog, in-memory
-index), and a copy must be matched against every upload that arrived before it, so
-jobs run one at a time in the order they were accepted. The thread opens everything once
-(what makes the service answer in seconds where a `vq run` process pays the library load
-per call), then takes the oldest queued job, runs the same job `vq run` runs (copy
-detection, with `--score` the quality model from the same decode), stores the record and
-goes on. A job's video is named by its job id in the library, so a job re-run after a
-crash (its ingest may have committed just before the kill) finds itself already there:
-the library skips it, its own entry is not reported as a copy, and the record says it was
-ingested. A job is acknowledged as ingested only when the catalog transaction committed.
+index), and a copy must be matched against every upload that arrived before it. So a job
+is two halves (`Dedup.stage` / `complete`, or `UploadJob`'s with `--score`):
+
+* staging -- decode, content box, embeddings, quality -- touches no library, and runs in a
+  pool of `workers` threads, up to `workers` jobs ahead of the writer;
+* completing -- matching and ingest -- runs on this thread only, one job at a time, in the
+  order the jobs were accepted.
+
+Everything is opened once (what lets the service answer in seconds where a `vq run`
+process pays the library load per call). A job's video is named by its job id in the
+library, so a job re-run after a crash (its ingest may have committed just before the
+kill) finds itself already there: the library skips it, its own entry is not reported as a
+copy, and the record says it was ingested. A job is acknowledged as ingested only once
+the catalog transaction committed.
 """
 
 from __future__ import annotations
@@ -32,10 +37,13 @@ class Processor(threading.Thread):
         deadline: float | None = None,
         quality: Any = None,
         observe: Any = None,
+        workers: int = 2,
     ):
         super().__init__(name="vq-processor", daemon=True)
         self.store, self.libraries, self.backend = store, libraries, backend
-        self.deadline, self.quality = deadline, quality
+        if workers < 1:
+            raise ValueError("workers must be >= 1")
+        self.deadline, self.quality, self.workers = deadline, quality, workers
         self.observe = observe or (lambda record, seconds: None)
         self.ready = threading.Event()
         self.stopping = threading.Event()
@@ -43,6 +51,9 @@ class Processor(threading.Thread):
         self.current: str | None = None  # the job id being run
 
     def run(self) -> None:
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+
         from vq.pipelines.dedup import DedupConfig, DedupWorker
 
         try:
@@ -55,32 +66,57 @@ class Processor(threading.Thread):
             self.ready.set()
             return
         self.ready.set()
+        runner = worker.upload if worker.upload is not None else worker.job
+        pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="vq-stage")
+        inflight: deque = deque()
         try:
             while not self.stopping.is_set():
-                job = self.store.claim_next(timeout=0.5)
-                if job is None:
+                # Keep up to `workers` jobs staging ahead of the writer, in arrival order.
+                while len(inflight) < self.workers:
+                    job = self.store.claim_next(timeout=0.0 if inflight else 0.5)
+                    if job is None:
+                        break
+                    inflight.append((job, time.perf_counter(), pool.submit(self.stage, runner, job)))
+                if not inflight:
                     continue
+                job, t0, future = inflight.popleft()
                 self.current = job.id
-                t0 = time.perf_counter()
-                record = self.handle(worker, job)
+                record = self.complete(worker, runner, job, future.result())
                 self.store.finish(job.id, record)
                 self.current = None
                 self.observe(record, time.perf_counter() - t0)
         finally:
+            pool.shutdown(wait=True, cancel_futures=True)
             worker.close()
 
-    def handle(self, worker: Any, job: Job) -> dict[str, Any]:
-        """The `vq run` record of one job (never raises: a failure is an error record)."""
-        path = Path(job.source)
-        meta = {"upload": job.name, "job": job.id}
+    @staticmethod
+    def stage(runner: Any, job: Job) -> Any:
+        """The job's `Staged` video, or an error record (never raises)."""
+        from vq.errors import VqError
+
         try:
-            if worker.upload is not None:
-                result = worker.upload.process(path, meta, ingest=job.ingest, query=True, name=job.id)
-            else:
-                result = worker.job.process(path, meta, ingest=job.ingest, name=job.id)
-            record = result.to_json()
+            return runner.stage(Path(job.source), query=True)
+        except VqError as e:
+            return {"id": job.id, "path": job.source, "status": "error", "error": str(e)}
         except Exception as e:  # a bug must cost one job, not the service
-            record = {"id": job.id, "path": str(path), "status": "error", "error": f"internal error: {e!r}"}
+            return {"id": job.id, "path": job.source, "status": "error", "error": f"internal error: {e!r}"}
+
+    def complete(self, worker: Any, runner: Any, job: Job, staged: Any) -> dict[str, Any]:
+        """Match and ingest a staged job: its `vq run` record (never raises)."""
+        if isinstance(staged, dict):
+            record = staged
+        else:
+            meta = {"upload": job.name, "job": job.id}
+            try:
+                result = runner.complete(Path(job.source), staged, meta, ingest=job.ingest, name=job.id)
+                record = result.to_json()
+            except Exception as e:  # a bug must cost one job, not the service
+                record = {
+                    "id": job.id,
+                    "path": job.source,
+                    "status": "error",
+                    "error": f"internal error: {e!r}",
+                }
         record["matches"] = [m for m in record.get("matches", []) if m.get("ref_id") != job.id]
         main = worker.opened[0]
         if job.ingest and record.get("status") == "ok" and not record.get("ingested"):
