@@ -143,6 +143,26 @@ def test_accepted_jobs_survive_a_kill_and_run_exactly_once(videos, tmp_path):
     assert len(rows) == len(set(rows))
 
 
+def test_a_read_only_replica_answers_queries_beside_the_writer(videos, tmp_path):
+    """A replica opens the libraries read-only (no write lock), so it runs beside the
+    writer; it answers /v1/query and refuses uploads."""
+    app, lib = make_app(tmp_path, videos)
+    with TestClient(app) as writer:
+        first = post(writer, "original.mp4").json()
+        assert first["record"]["ingested"]
+        from vq.serve.app import ServeSettings, create_app
+
+        replica = create_app(
+            ServeSettings(
+                libraries=[lib], state=tmp_path / "replica", token=TOKEN, root=videos, read_only=True
+            )
+        )
+        with TestClient(replica) as reader:
+            assert post(reader, "copy.mp4").status_code == 403
+            query = post(reader, "copy.mp4", endpoint="/v1/query").json()
+            assert query["record"]["matches"][0]["ref_id"] == first["id"]
+
+
 def test_serve_refuses_to_start_without_a_token(tmp_path, monkeypatch, capsys):
     from vq.cli.app import main
 
@@ -233,7 +253,7 @@ def test_kill_9_mid_ingest_loses_and_duplicates_nothing(videos, tmp_path):
     server = Server(lib, videos, state)
     accepted = []
     try:
-        for round_ in range(2):
+        for _round in range(2):
             for name in ("original.mp4", "copy.mp4", "other.mp4"):
                 reply = httpx.post(f"{server.url}/v1/videos", data={"path": name}, headers=AUTH, timeout=30)
                 assert reply.status_code == 202, reply.text

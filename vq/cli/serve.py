@@ -35,6 +35,9 @@ def serve_cmd(
         8.0, "--deadline", help="Decoding seconds per video before the seed's fallback snapshots (0: none)."
     ),
     score: bool = typer.Option(False, "--score", help="Also score quality from the same decode."),
+    read_only: bool = typer.Option(
+        False, "--read-only", help="A query replica: /v1/query only, libraries opened read-only (no lock)."
+    ),
     workers: int = typer.Option(
         2, "--workers", help="Videos decoded and embedded at once, ahead of the one library writer."
     ),
@@ -67,6 +70,7 @@ def serve_cmd(
         deadline=deadline or None,
         quality=QualityOptions() if score else None,
         workers=workers,
+        read_only=read_only,
     )
     err_console.print(
         f"vq serve on http://{host}:{port} (docs at /docs); state in {settings.state}", style="dim"

@@ -47,6 +47,7 @@ class ServeSettings:
     deadline: float | None = 8.0  # decoding seconds before the seed's fallback path
     quality: Any = None  # `vq.pipelines.upload.QualityOptions` for --score
     workers: int = 2  # videos staged (decoded, embedded) at once, ahead of the one writer
+    read_only: bool = False  # a query replica: no ingest, libraries opened read-only
 
 
 def read_token(token_file: Path | None) -> str:
@@ -84,6 +85,7 @@ def create_app(settings: ServeSettings):
         quality=settings.quality,
         observe=metrics.observe,
         workers=settings.workers,
+        read_only=settings.read_only,
     )
 
     @asynccontextmanager
@@ -134,6 +136,10 @@ def create_app(settings: ServeSettings):
         path: str | None = Form(default=None),
         wait: float = Query(0.0, ge=0, le=300, description="Seconds to wait for the record"),
     ):
+        if settings.read_only:
+            raise HTTPException(
+                403, "this server is a read-only replica: send uploads to the library's writer"
+            )
         return await accept(request, file, path, True, wait)
 
     @app.post("/v1/query", dependencies=[Depends(writer)], summary="Match only (nothing is added)")

@@ -38,12 +38,14 @@ class Processor(threading.Thread):
         quality: Any = None,
         observe: Any = None,
         workers: int = 2,
+        read_only: bool = False,
     ):
         super().__init__(name="vq-processor", daemon=True)
         self.store, self.libraries, self.backend = store, libraries, backend
         if workers < 1:
             raise ValueError("workers must be >= 1")
         self.deadline, self.quality, self.workers = deadline, quality, workers
+        self.read_only = read_only  # a replica: queries only, libraries opened read-only
         self.observe = observe or (lambda record, seconds: None)
         self.ready = threading.Event()
         self.stopping = threading.Event()
@@ -59,7 +61,7 @@ class Processor(threading.Thread):
         try:
             config = DedupConfig(deadline=self.deadline)
             worker = DedupWorker(
-                self.libraries, self.backend, True, True, config, {}, 120.0, self.quality, None
+                self.libraries, self.backend, not self.read_only, True, config, {}, 120.0, self.quality, None
             )
         except BaseException as e:
             self.failure = e
