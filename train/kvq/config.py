@@ -31,7 +31,7 @@ class KvqConfig(TrainConfig):
         default="runs/quality-set", metadata={"help": "Where the degraded clips and labels are cached."}
     )
     holdout: float = field(default=0.25, metadata={"help": "Share of whole sources held out (per kind)."})
-    chains: int = field(default=3, metadata={"help": "Degradation chains per source."})
+    chains: int = field(default=8, metadata={"help": "Degradation chains per source."})
     pretrained: str | None = field(
         default=None, metadata={"help": "A QPT workdir (vq train qpt) whose backbone initialises the model."}
     )
@@ -49,13 +49,13 @@ class KvqConfig(TrainConfig):
 
 def get_config(smoke: bool = False) -> KvqConfig:
     config = KvqConfig(
-        steps=1800,  # ~25 min on 2 CPU cores
+        steps=3000,  # ~50 min on 2 CPU cores
         batch_size=16,  # 4 chains x (pristine + 3 levels): every batch has in-chain pairs
         learning_rate=1e-3,
         warmup_steps=100,
         weight_decay=0.05,
         log_every=25,
-        eval_every=600,
+        eval_every=1000,
         checkpoint_every=250,
     )
     if smoke:
