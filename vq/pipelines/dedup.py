@@ -208,7 +208,44 @@ class Prepared:
     timings: dict[str, float] = field(default_factory=dict)  # content_box, embed
 
 
-class Dedup:
+class StagedJob:
+    """A job in two halves: `stage(path, query)` (decode and everything that touches no
+    library: may run several at once) then `complete(path, staged, ...)` (matching and
+    ingest: one video at a time). `Dedup` and `vq.pipelines.upload.UploadJob` are two."""
+
+    def process(
+        self,
+        path: str | Path,
+        metadata: dict[str, Any] | None = None,
+        ingest: bool = True,
+        name: str | None = None,
+        query: bool = True,
+    ) -> VideoRecord:
+        """Match `path` (a file or a URL) against the libraries (if `query`), then add it
+        (if `ingest`); a bad input is an error record."""
+        path = source_of(path)
+        try:
+            staged = self.stage(path, query)
+        except VqError as e:
+            return VideoRecord(id=name or video_id(path), path=str(path), status="error", error=str(e))
+        return self.complete(path, staged, metadata, ingest, name, query)
+
+    def stage(self, path: Path | str, query: bool = True) -> Staged:
+        raise NotImplementedError
+
+    def complete(
+        self,
+        path: Path | str,
+        staged: Staged,
+        metadata: dict[str, Any] | None = None,
+        ingest: bool = True,
+        name: str | None = None,
+        query: bool = True,
+    ) -> VideoRecord:
+        raise NotImplementedError
+
+
+class Dedup(StagedJob):
     def __init__(
         self,
         embedder: FrameEmbedder,
@@ -237,23 +274,6 @@ class Dedup:
         return self.config.query_fps or lib.config.query_fps or lib.config.fps
 
     # -- the job ---------------------------------------------------------------------------------
-
-    def process(
-        self,
-        path: str | Path,
-        metadata: dict[str, Any] | None = None,
-        ingest: bool = True,
-        name: str | None = None,
-        query: bool = True,
-    ) -> VideoRecord:
-        """Match `path` (a file or a URL) against the libraries (if `query`), then add it
-        (if `ingest`)."""
-        path = source_of(path)
-        try:
-            staged = self.stage(path, query)
-        except VqError as e:
-            return VideoRecord(id=name or video_id(path), path=str(path), status="error", error=str(e))
-        return self.complete(path, staged, metadata, ingest, name, query)
 
     def stage(self, path: Path | str, query: bool = True) -> Staged:
         """Decode and prepare (content box, embeddings): the half of a job that never

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from vq.errors import UsageError, VqError
-from vq.pipelines.dedup import Decoded, Dedup, Staged, VideoRecord, source_of, video_id
+from vq.pipelines.dedup import Decoded, Dedup, Staged, StagedJob, VideoRecord
 
 
 @dataclass
@@ -50,7 +50,7 @@ class EnhanceOptions:
     crf: int = 18
 
 
-class UploadJob:
+class UploadJob(StagedJob):
     """Copy detection with quality and/or enhancement fed by the same decode."""
 
     def __init__(
@@ -80,21 +80,6 @@ class UploadJob:
         except BaseException:
             self.close()
             raise
-
-    def process(
-        self,
-        path: str | Path,
-        metadata: dict[str, Any] | None = None,
-        ingest: bool = True,
-        query: bool = True,
-        name: str | None = None,
-    ) -> VideoRecord:
-        path = source_of(path)
-        try:
-            staged = self.stage(path, query)
-        except VqError as e:
-            return VideoRecord(id=name or video_id(path), path=str(path), status="error", error=str(e))
-        return self.complete(path, staged, metadata, ingest, name, query)
 
     def stage(self, path: Path | str, query: bool = True) -> Staged:
         """One decode for every job, then everything that does not touch a library:
