@@ -97,7 +97,10 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
                 for batch in ui.track(batches, len(batches), f"scoring with {scorer.name} ({views} views)"):
                     windows = [middle_window(_load(opts.work, r), scorer.frames) for r in batch]
                     scores.extend(scorer.score_windows(windows)[0])
-                label = scorer.name if len(opts.views) == 1 else f"{scorer.name} ({views} views)"
+                # A model given by path is named by its card and its path: two versions of
+                # one model (a new export beside the shipped one) must read apart.
+                label = scorer.name if name in (None, scorer.name) else f"{scorer.name} ({name})"
+                label = label if len(opts.views) == 1 else f"{label} ({views} views)"
                 label = label if label not in methods else f"{label}#{len(methods)}"
                 methods[label] = np.asarray(scores)
                 described[label] = {**scorer.describe(), "views": views}
