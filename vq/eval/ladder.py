@@ -99,7 +99,12 @@ def _ladder_options(opts: LadderEvalOptions) -> LadderOptions:
 
 def _cached_ladder(path: Path, lopts: LadderOptions, work: Path) -> dict[str, Any]:
     """The ladder record of `path`, from `work` when one was written with these options."""
-    what = json.dumps([str(path.resolve()), asdict(lopts)], default=str)
+    from vq.models import load_model
+
+    # The quality model by content, not by name: a new shipped `vq-kvq` must not reuse
+    # records scored by the old one.
+    model = load_model(lopts.model, task="kvq").card.files["fp32"]["sha256"]
+    what = json.dumps([str(path.resolve()), asdict(lopts), model], default=str)
     cache = work / f"{path.stem}-{hashlib.sha256(what.encode()).hexdigest()[:16]}.json"
     if cache.is_file():
         return json.loads(cache.read_text())
