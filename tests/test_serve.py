@@ -163,6 +163,43 @@ def test_a_read_only_replica_answers_queries_beside_the_writer(videos, tmp_path)
             assert query["record"]["matches"][0]["ref_id"] == first["id"]
 
 
+def test_urls_are_read_only_under_the_configured_prefixes(videos, tmp_path):
+    import functools
+    import http.server
+    import threading
+
+    import av
+
+    # A file a plain HTTP server can serve: Matroska keeps its duration up front (an MP4 needs Range).
+    served = tmp_path / "www"
+    (served / "videos").mkdir(parents=True)
+    with (
+        av.open(str(videos / "original.mp4")) as src,
+        av.open(str(served / "videos" / "original.mkv"), "w", format="matroska") as out,
+    ):
+        stream = out.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        app, _ = make_app(tmp_path, None, url_prefixes=(f"{base}/videos",))
+        with TestClient(app) as client:
+            done = post(client, f"{base}/videos/original.mkv").json()
+            assert done["status"] == "done" and done["record"]["ingested"], done["record"]
+            assert done["record"]["path"] == f"{base}/videos/original.mkv"
+            for bad in (f"{base}/videos/../secret.mkv", f"{base}/videosX/a.mkv", "http://example.com/a.mp4"):
+                reply = post(client, bad)
+                assert reply.status_code == 403, (bad, reply.text)
+            assert post(client, "original.mp4").status_code == 403  # no --root: uploads and URLs only
+    finally:
+        httpd.shutdown()
+
+
 def test_serve_refuses_to_start_without_a_token(tmp_path, monkeypatch, capsys):
     from vq.cli.app import main
 

@@ -26,6 +26,9 @@ def serve_cmd(
     root: Path = typer.Option(
         None, "--root", help="Let clients name files under this folder (no .., no symlink escape)."
     ),
+    url_prefix: list[str] = typer.Option(
+        [], "--url-prefix", help="Let clients name http(s) URLs starting with this (repeatable)."
+    ),
     backend: str = options.BACKEND,
     max_upload_mb: float = typer.Option(2048, "--max-upload-mb", help="Largest upload accepted (MB)."),
     max_pixels: int = typer.Option(
@@ -64,6 +67,7 @@ def serve_cmd(
         state=state or library[0] / "serve",
         token=read_token(token_file),
         root=root,
+        url_prefixes=tuple(url_prefix),
         backend=backend,
         max_upload_bytes=int(max_upload_mb * (1 << 20)),
         max_pixels=max_pixels,

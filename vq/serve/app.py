@@ -31,6 +31,7 @@ from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, Query, 
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 
 from vq.errors import UsageError
+from vq.fsutil import is_url
 
 CHUNK = 1 << 20
 
@@ -41,6 +42,7 @@ class ServeSettings:
     state: Path  # jobs.sqlite and kept uploads
     token: str
     root: Path | None = None  # paths a client may name are confined here (None: uploads only)
+    url_prefixes: tuple[str, ...] = ()  # URLs a client may name must start with one of these
     backend: str = "auto"
     max_upload_bytes: int = 2 << 30
     max_pixels: int = 3840 * 2160
@@ -111,13 +113,15 @@ def create_app(settings: ServeSettings):
 
     async def accept(request: Request, file: UploadFile | None, path: str | None, ingest: bool, wait: float):
         if (file is None) == (path is None):
-            raise HTTPException(400, "send either a multipart 'file' or a 'path' (one of them)")
+            raise HTTPException(400, "send either a multipart 'file' or a 'path' / URL (one of them)")
         if file is not None:
             declared = int(request.headers.get("content-length") or 0)
             if declared > settings.max_upload_bytes + CHUNK:
                 raise HTTPException(413, f"upload larger than {settings.max_upload_bytes} bytes")
             name = Path(file.filename or "upload").name
             source = await store_upload(file, uploads, Path(name).suffix, settings.max_upload_bytes)
+        elif is_url(path):
+            source, name = allowed_url(path, settings.url_prefixes), path
         else:
             source, name = confined(path, settings.root), path
         check_pixels(source, settings.max_pixels, remove=file is not None)
@@ -218,7 +222,21 @@ def confined(path: str, root: Path | None) -> Path:
     return target
 
 
-def check_pixels(source: Path, max_pixels: int, remove: bool) -> None:
+def allowed_url(url: str, prefixes: tuple[str, ...]) -> str:
+    """`url` if it is http(s) under one of the configured prefixes (no `..` climbing out)."""
+    import posixpath
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise HTTPException(403, "only http(s) URLs are read")
+    clean = urlunsplit(parts._replace(path=posixpath.normpath(parts.path or "/"), fragment=""))
+    if not any(clean.startswith(p if p.endswith("/") else p + "/") for p in prefixes):
+        raise HTTPException(403, "URL is outside the server's --url-prefix list")
+    return clean
+
+
+def check_pixels(source: Path | str, max_pixels: int, remove: bool) -> None:
     """Refuse what is not a video, or is too large to decode, before it is queued."""
     from vq.errors import VqError
     from vq.media import probe
@@ -229,8 +247,8 @@ def check_pixels(source: Path, max_pixels: int, remove: bool) -> None:
         if info.width * info.height > max_pixels:
             reason = f"{info.width}x{info.height} is more than {max_pixels} pixels"
     except VqError as e:
-        reason = str(e).replace(str(source), Path(source).name)
+        reason = str(e).replace(str(source), Path(str(source)).name)
     if reason is not None:
         if remove:
-            source.unlink(missing_ok=True)
+            Path(source).unlink(missing_ok=True)
         raise HTTPException(422, reason)

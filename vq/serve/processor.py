@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from vq.pipelines.dedup import source_of
 from vq.serve.jobs import Job, JobStore
 
 
@@ -97,7 +98,7 @@ class Processor(threading.Thread):
         from vq.errors import VqError
 
         try:
-            return runner.stage(Path(job.source), query=True)
+            return runner.stage(source_of(job.source), query=True)
         except VqError as e:
             return {"id": job.id, "path": job.source, "status": "error", "error": str(e)}
         except Exception as e:  # a bug must cost one job, not the service
@@ -110,7 +111,7 @@ class Processor(threading.Thread):
         else:
             meta = {"upload": job.name, "job": job.id}
             try:
-                result = runner.complete(Path(job.source), staged, meta, ingest=job.ingest, name=job.id)
+                result = runner.complete(source_of(job.source), staged, meta, ingest=job.ingest, name=job.id)
                 record = result.to_json()
             except Exception as e:  # a bug must cost one job, not the service
                 record = {
