@@ -151,7 +151,8 @@ def run_and_report(
 ) -> None:
     """Run the dedup job over `inputs` and print (or write) its records; exit 1 if any failed."""
     from vq.cli.extras import parse_pairs
-    from vq.pipelines.dedup import DedupConfig, run_job
+    from vq.pipelines.batch import run_job
+    from vq.pipelines.dedup import DedupConfig
 
     resolve_backend(backend)
     if report is not None:  # fail before the batch, not after it

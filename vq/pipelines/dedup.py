@@ -16,7 +16,7 @@ Any bad input becomes an error record and leaves every library untouched; the re
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,7 +33,6 @@ from vq.match.segments import Segment, best_references, extend_over_blanks
 from vq.match.thresholds import Thresholds
 from vq.media.frames import Frames
 from vq.media.sampling import Request, sample_times
-from vq.pipelines.watchdog import DEFAULT_TIMEOUT
 from vq.preprocess.content_box import MIN_FRAME_STD, ContentBox, detect_content_box, informative_frames
 from vq.stages.embed import DECODE_MAX_SIDE
 
@@ -521,124 +520,3 @@ def _on_grid(times: np.ndarray, fps: float) -> np.ndarray:
     order = np.lexsort((distance, slots))  # by slot, nearest first
     _, first = np.unique(slots[order], return_index=True)
     return np.sort(order[first])
-
-
-# -- the batch job (`vq run`, `vq index add|query`) ------------------------------------------------
-
-
-def read_sidecar(path: Path | str) -> dict[str, Any]:
-    """Metadata from `video.mp4.json` or `video.json` beside the video, if present."""
-    import json
-
-    from vq.errors import UsageError
-
-    if isinstance(path, str):  # a URL has no folder to hold a sidecar
-        return {}
-    for candidate in (path.with_name(path.name + ".json"), path.with_suffix(".json")):
-        if candidate.is_file():
-            try:
-                data = json.loads(candidate.read_text())
-            except (OSError, json.JSONDecodeError) as e:
-                raise UsageError(f"{candidate}: unreadable metadata sidecar ({e})") from None
-            return data if isinstance(data, dict) else {}
-    return {}
-
-
-def run_job(
-    paths: list[Path],
-    libraries: list[Path],
-    *,
-    backend: str = "auto",
-    ingest: bool = True,
-    query: bool = True,
-    config: DedupConfig | None = None,
-    meta: dict[str, Any] | None = None,
-    lock_timeout: float = 120.0,
-    timeout: float | None = DEFAULT_TIMEOUT,
-    quality: Any = None,
-    enhance: Any = None,
-) -> Iterator[VideoRecord]:
-    """Match (and ingest) every video in turn; one record each, errors included.
-
-    The first library is opened for writing when ingesting (one writer at a time: a second
-    job waits `lock_timeout` seconds for the lock, then fails with one line); the others
-    are read-only downstream libraries. Per-video metadata is the video's sidecar JSON
-    with `meta` over it. With a `timeout` (seconds per video) the videos run in a worker
-    process under `vq.pipelines.watchdog`: a video that stalls or crashes the worker gets
-    an error record and the batch goes on (an ingest cut short leaves the library as it
-    was before that video). `timeout=None` runs in this process. `quality`
-    (`vq.pipelines.upload.QualityOptions`) and `enhance` (`EnhanceOptions`) add those jobs,
-    fed by the same decode (`vq.pipelines.upload.UploadJob`).
-    """
-    config = config or DedupConfig()
-    if config.aligner not in ALIGNERS:
-        from vq.errors import UsageError
-
-        raise UsageError(f"unknown aligner {config.aligner!r} (choose from {', '.join(ALIGNERS.names())})")
-    from vq.pipelines.watchdog import Stalled, run_items
-
-    args = (list(libraries), backend, ingest, query, config, dict(meta or {}), lock_timeout, quality, enhance)
-    # The worker may wait for the write lock, then load the index, before its first video.
-    start_timeout = lock_timeout + 300.0
-    for result in run_items(paths, DedupWorker, args, timeout=timeout, start_timeout=start_timeout):
-        if isinstance(result, Stalled):
-            path = source_of(result.item)
-            error = f"{path}: {result.describe()}"
-            yield VideoRecord(id=video_id(path), path=str(path), status="error", error=error)
-        else:
-            yield result
-
-
-class DedupWorker:
-    """The per-process half of `run_job`: open libraries and model once, then one
-    `VideoRecord` per path."""
-
-    def __init__(
-        self,
-        libraries: list[Path],
-        backend: str,
-        ingest: bool,
-        query: bool,
-        config: DedupConfig,
-        meta: dict[str, Any],
-        lock_timeout: float,
-        quality: Any = None,
-        enhance: Any = None,
-    ):
-        from vq.stages.embed import Embedder
-
-        self.ingest, self.query, self.meta = ingest, query, meta
-        self.opened: list[Library] = []
-        self.upload = None
-        try:
-            for i, root in enumerate(libraries):
-                self.opened.append(Library.open(root, write=ingest and i == 0, lock_timeout=lock_timeout))
-            for lib in self.opened:
-                lib.use_gpu()  # faiss-gpu builds search on the GPUs; a no-op elsewhere
-            self.embedder = Embedder(self.opened[0].config.model, backend=backend).open()
-            self.job = Dedup(self.embedder, self.opened, config)
-            if quality is not None or enhance is not None:
-                from vq.pipelines.upload import UploadJob
-
-                self.upload = UploadJob(self.job, backend, quality, enhance)
-        except BaseException:
-            self.close()
-            raise
-
-    def __call__(self, path: Path | str) -> VideoRecord:
-        path = source_of(path)
-        meta = {**read_sidecar(path), **self.meta}
-        if self.upload is not None:
-            return self.upload.process(path, meta, ingest=self.ingest, query=self.query)
-        return self.job.process(path, meta, ingest=self.ingest, query=self.query)
-
-    def close(self) -> None:
-        if getattr(self, "upload", None) is not None:
-            self.upload.close()
-            self.upload = None
-        embedder = getattr(self, "embedder", None)
-        if embedder is not None:
-            embedder.close()
-        for lib in self.opened:
-            lib.close()
-        self.opened = []

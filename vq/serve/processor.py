@@ -57,7 +57,8 @@ class Processor(threading.Thread):
         from collections import deque
         from concurrent.futures import ThreadPoolExecutor
 
-        from vq.pipelines.dedup import DedupConfig, DedupWorker
+        from vq.pipelines.batch import DedupWorker
+        from vq.pipelines.dedup import DedupConfig
 
         try:
             config = DedupConfig(deadline=self.deadline)
