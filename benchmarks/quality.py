@@ -57,6 +57,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="Quality model (default: the shipped vq-kvq).")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--views", type=int, default=8, help="Fragment placements per window (vq score's --views)."
+    )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
@@ -68,7 +71,7 @@ def main() -> None:
         clip = make_clip(Path(tmp))
         info = probe(clip)
         seconds = float(info.duration)
-        with QualityScorer(args.model, backend="ort-cpu").open() as scorer:
+        with QualityScorer(args.model, backend="ort-cpu", views=args.views).open() as scorer:
             score_video(clip, scorer)  # warm-up: session and first decode
             runs, decodes = [], []
             for _ in range(args.repeats):  # interleaved, so both see the same machine state
