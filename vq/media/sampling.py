@@ -309,7 +309,7 @@ class Picker:
         targets: np.ndarray,
         tolerances: np.ndarray,
         owners: np.ndarray,
-        convert: Any = lambda owner, frame: frame,
+        convert: Any,
     ):
         order = np.argsort(targets, kind="stable")
         self.targets, self.tolerances, self.owners = targets[order], tolerances[order], owners[order]

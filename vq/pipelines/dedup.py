@@ -16,6 +16,7 @@ Any bad input becomes an error record and leaves every library untouched; the re
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -207,7 +208,7 @@ class Prepared:
     timings: dict[str, float] = field(default_factory=dict)  # content_box, embed
 
 
-class StagedJob:
+class StagedJob(ABC):
     """A job in two halves: `stage(path, query)` (decode and everything that touches no
     library: may run several at once) then `complete(path, staged, ...)` (matching and
     ingest: one video at a time). `Dedup` and `vq.pipelines.upload.UploadJob` are two."""
@@ -229,9 +230,11 @@ class StagedJob:
             return VideoRecord(id=name or video_id(path), path=str(path), status="error", error=str(e))
         return self.complete(path, staged, metadata, ingest, name, query)
 
+    @abstractmethod
     def stage(self, path: Path | str, query: bool = True) -> Staged:
-        raise NotImplementedError
+        """Decode and everything that touches no library."""
 
+    @abstractmethod
     def complete(
         self,
         path: Path | str,
@@ -241,7 +244,7 @@ class StagedJob:
         name: str | None = None,
         query: bool = True,
     ) -> VideoRecord:
-        raise NotImplementedError
+        """Match and ingest a staged video: its record."""
 
 
 class Dedup(StagedJob):
@@ -333,15 +336,6 @@ class Dedup(StagedJob):
         return record
 
     # -- steps -------------------------------------------------------------------------------------
-
-    def decode(self, path: Path | str, fps: float | None = None) -> Decoded:
-        """Frames at `fps` (default: the densest rate any library stores or queries at);
-        past `deadline`, the seed's fallback snapshots."""
-        from vq.media import open_video
-
-        with open_video(path) as video:
-            decoded, _ = self.decode_open(video, fps or self.fps)
-        return decoded
 
     def request(self, video: Any, fps: float) -> Request:
         """Copy detection's share of a decode: the grid at `fps`, any frame within half an

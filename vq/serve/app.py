@@ -29,6 +29,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from starlette.concurrency import run_in_threadpool
 
 from vq.errors import UsageError
 from vq.fsutil import is_url
@@ -115,8 +116,10 @@ def create_app(settings: ServeSettings):
         if (file is None) == (path is None):
             raise HTTPException(400, "send either a multipart 'file' or a 'path' / URL (one of them)")
         if file is not None:
-            declared = int(request.headers.get("content-length") or 0)
-            if declared > settings.max_upload_bytes + CHUNK:
+            declared = request.headers.get("content-length") or "0"
+            if not declared.isdigit():
+                raise HTTPException(400, "Content-Length is not a number")
+            if int(declared) > settings.max_upload_bytes + CHUNK:
                 raise HTTPException(413, f"upload larger than {settings.max_upload_bytes} bytes")
             name = Path(file.filename or "upload").name
             source = await store_upload(file, uploads, Path(name).suffix, settings.max_upload_bytes)
@@ -124,12 +127,12 @@ def create_app(settings: ServeSettings):
             source, name = allowed_url(path, settings.url_prefixes), path
         else:
             source, name = confined(path, settings.root), path
-        check_pixels(source, settings.max_pixels, remove=file is not None)
-        job = store.submit(str(source), name, ingest)
+        # A probe reads the file (or the network): off the event loop, as are the queue's
+        # fsynced commit and the wait, so one slow request never stalls the others.
+        await run_in_threadpool(check_pixels, source, settings.max_pixels, file is not None)
+        job = await run_in_threadpool(store.submit, str(source), name, ingest)
         metrics.accepted()
         if wait > 0:
-            from starlette.concurrency import run_in_threadpool
-
             job = await run_in_threadpool(store.wait_finished, job.id, wait)
         return JSONResponse(job.to_json(), status_code=200 if job.status in ("done", "error") else 202)
 

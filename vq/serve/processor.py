@@ -51,7 +51,6 @@ class Processor(threading.Thread):
         self.ready = threading.Event()
         self.stopping = threading.Event()
         self.failure: BaseException | None = None  # why the thread could not start
-        self.current: str | None = None  # the job id being run
 
     def run(self) -> None:
         from collections import deque
@@ -84,10 +83,8 @@ class Processor(threading.Thread):
                 if not inflight:
                     continue
                 job, t0, future = inflight.popleft()
-                self.current = job.id
                 record = self.complete(worker, runner, job, future.result())
                 self.store.finish(job.id, record)
-                self.current = None
                 self.observe(record, time.perf_counter() - t0)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
