@@ -16,6 +16,10 @@ library of >= 100k vectors; throughput, p50 / p99 latency, share answered within
    sequential service time measured on the warm-up, a rate the service can sustain), each
    from its own thread, which then polls the job; latency is from the first byte sent to
    the record being ready. Stops by itself after `--uploads` uploads.
+5. **Queries beside the load** (`--queries N`): a 10 s 720p piece of an upload sent to
+   `/v1/query` N times, spread over the load, and 3 times before it on the idle server
+   (the baseline): a query must not wait behind the uploads' queue, so its latency under
+   load should stay near the idle one (it shares the two cores, not the line).
 """
 
 from __future__ import annotations
@@ -115,13 +119,13 @@ def start_server(lib: Path, state: Path, workers: int) -> tuple[subprocess.Popen
     raise SystemExit("vq serve did not come up")
 
 
-def upload(url: str, path: Path) -> dict:
-    """Send one upload, poll until its record is ready; latency and outcome."""
+def upload(url: str, path: Path, endpoint: str = "/v1/videos") -> dict:
+    """Send one upload (or query), poll until its record is ready; latency and outcome."""
     import httpx
 
     t0 = time.perf_counter()
     with open(path, "rb") as f:
-        reply = httpx.post(f"{url}/v1/videos", files={"file": (path.name, f)}, headers=AUTH, timeout=120)
+        reply = httpx.post(f"{url}{endpoint}", files={"file": (path.name, f)}, headers=AUTH, timeout=120)
     reply.raise_for_status()
     job = reply.json()["id"]
     while True:
@@ -145,20 +149,30 @@ def main() -> None:
     parser.add_argument("--uploads", type=int, default=20)
     parser.add_argument("--interval", type=float, default=None, help="Seconds between uploads.")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--queries", type=int, default=0, help="/v1/query calls spread over the load.")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     clips = make_uploads(args.work, args.clips)
+    query_clip = args.work / "query.mp4"
+    if not query_clip.exists():
+        from vq import synth as E
+
+        E.splice([(clips[0], 5.0, 15.0)], query_clip, fps=24, size=(1280, 720), crf=23)
     lib = args.work / "library"
     background = make_library(lib, args.background)
     state = args.work / f"state-{int(time.time())}"
     proc, url = start_server(lib, state, args.workers)
     try:
         warm = upload(url, clips[0])
+        idle = [upload(url, query_clip, "/v1/query") for _ in range(3 if args.queries else 0)]
         interval = args.interval or 1.25 * warm["latency"]
         results: list[dict] = []
+        queries: list[dict] = []
         threads = []
         start = time.perf_counter()
+        query_every = args.uploads * interval / args.queries if args.queries else float("inf")
+        sent = 0
         for i in range(args.uploads):
             delay = start + i * interval - time.perf_counter()
             if delay > 0:
@@ -166,6 +180,19 @@ def main() -> None:
             t = threading.Thread(target=lambda p=clips[i % len(clips)]: results.append(upload(url, p)))
             t.start()
             threads.append(t)
+            while (
+                sent < args.queries and start + (sent + 0.5) * query_every <= time.perf_counter() + interval
+            ):
+                at = start + (sent + 0.5) * query_every
+
+                def ask(at: float = at) -> None:
+                    time.sleep(max(0.0, at - time.perf_counter()))
+                    queries.append(upload(url, query_clip, "/v1/query"))
+
+                t = threading.Thread(target=ask)
+                t.start()
+                threads.append(t)
+                sent += 1
         for t in threads:
             t.join()
         wall = time.perf_counter() - start
@@ -185,6 +212,15 @@ def main() -> None:
         "errors": sum(r["status"] != "done" for r in results),
         "fallbacks": sum(r["mode"] == "fallback" for r in results),
     }
+    if queries:
+        q = np.asarray([r["latency"] for r in queries])
+        row |= {
+            "queries": len(queries),
+            "query_idle_p50_s": round(float(np.median([r["latency"] for r in idle])), 2),
+            "query_p50_s": round(float(np.percentile(q, 50)), 2),
+            "query_p99_s": round(float(np.percentile(q, 99)), 2),
+            "queries_found_source": sum(r["matches"] > 0 for r in queries),
+        }
     columns = [(k, k) for k in row]
     print_table([row], columns, title=f"vq serve, {background} vectors, 60 s 720p uploads")
     if args.json:

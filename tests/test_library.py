@@ -220,3 +220,68 @@ def test_a_writer_sweeps_temporary_files_a_killed_writer_left(tmp_path):
     with open_library(root, write=True):
         pass
     assert not any(f.exists() for f in stale)
+
+
+def test_searches_on_other_threads_while_the_writer_ingests(tmp_path):
+    """`vq serve` searches on several threads while its writer ingests, crossing the
+    Flat -> IVF-PQ rebuild: no search fails, and every video committed before a search
+    began is found by it."""
+    import threading
+
+    with Library.create(tmp_path / "lib", config(flat_limit=600, nprobe=128, rerank=4000)) as lib:
+        videos = [unit(40, 100 + i) for i in range(30)]
+        committed: list[int] = []  # videos whose add_video returned
+        errors: list[BaseException] = []
+        done = threading.Event()
+
+        def search_forever(seed: int) -> None:
+            rng = np.random.default_rng(seed)
+            try:
+                while not done.is_set():
+                    time.sleep(0.002)  # leave the writer some of the GIL
+                    known = len(committed)
+                    if not known:
+                        continue
+                    i = int(rng.integers(known))
+                    _, ids = lib.search(videos[i][:4], k=1)
+                    found = lib.video_of(ids[:, 0])
+                    assert (found == committed[i]).all(), (i, found, committed[i])
+            except BaseException as e:
+                errors.append(e)
+
+        readers = [threading.Thread(target=search_forever, args=(s,)) for s in range(2)]
+        for t in readers:
+            t.start()
+        for i, vectors in enumerate(videos):
+            committed.append(lib.add_video(f"v{i}", vectors, np.arange(40.0)).id)
+        done.set()
+        for t in readers:
+            t.join()
+        assert not errors, errors[0]
+        assert lib.stats()["index"].startswith("IVF")
+
+
+def test_a_reader_refreshes_to_what_the_writer_committed(tmp_path):
+    root = tmp_path / "lib"
+    with Library.create(root, config()) as writer:
+        a, b = unit(20, 1), unit(25, 2)
+        writer.add_video("a", a, np.arange(20.0))
+        reader = Library.open(root)
+        try:
+            writer.add_video("b", b, np.arange(25.0))
+            writer.add_video("blank", np.zeros((0, DIM), np.float32), np.zeros(0))
+            _, ids = reader.search(b[:2], k=1)
+            assert not np.isin(reader.video_of(ids[ids >= 0]), [writer.video_by_name("b").id]).any()
+            assert reader.refresh()
+            _, ids = reader.search(b[:2], k=1)
+            assert list(reader.video_of(ids[:, 0])) == [writer.video_by_name("b").id] * 2
+            assert reader.video_by_name("blank") is not None
+            assert not reader.refresh()  # nothing new
+            writer.remove_video("a")
+            writer.add_video("a", a, np.arange(20.0))  # the name again: the removed row is gone
+            assert reader.refresh()
+            assert [v.name for v in reader.live_videos()].count("a") == 1
+            _, ids = reader.search(a[:2], k=1)
+            assert list(reader.video_of(ids[:, 0])) == [writer.video_by_name("a").id] * 2
+        finally:
+            reader.close()

@@ -145,7 +145,8 @@ def test_accepted_jobs_survive_a_kill_and_run_exactly_once(videos, tmp_path):
 
 def test_a_read_only_replica_answers_queries_beside_the_writer(videos, tmp_path):
     """A replica opens the libraries read-only (no write lock), so it runs beside the
-    writer; it answers /v1/query and refuses uploads."""
+    writer; it answers /v1/query, refuses uploads, and sees what the writer commits after
+    it started."""
     app, lib = make_app(tmp_path, videos)
     with TestClient(app) as writer:
         first = post(writer, "original.mp4").json()
@@ -158,9 +159,58 @@ def test_a_read_only_replica_answers_queries_beside_the_writer(videos, tmp_path)
             )
         )
         with TestClient(replica) as reader:
+            later = post(writer, "other.mp4").json()  # committed after the replica opened
+            assert later["record"]["ingested"]
             assert post(reader, "copy.mp4").status_code == 403
             query = post(reader, "copy.mp4", endpoint="/v1/query").json()
             assert query["record"]["matches"][0]["ref_id"] == first["id"]
+            query = post(reader, "other.mp4", endpoint="/v1/query").json()
+            assert [m["ref_id"] for m in query["record"]["matches"]] == [later["id"]]
+
+
+def test_queries_do_not_wait_behind_queued_uploads(videos, tmp_path):
+    """A query is answered while uploads accepted before it are still in line."""
+    from vq.serve.jobs import JobStore
+
+    app, _lib = make_app(tmp_path, videos)
+    with TestClient(app) as client:
+        first = post(client, "original.mp4").json()
+        assert first["record"]["ingested"]
+    store = JobStore(tmp_path / "state" / "jobs.sqlite")
+    uploads = [store.submit(str(videos / "original.mp4"), f"again{i}.mp4", True) for i in range(12)]
+    store.close()
+    app, _lib = make_app(tmp_path, videos)
+    with TestClient(app) as client:
+        query = post(client, "copy.mp4", endpoint="/v1/query").json()
+        assert query["status"] == "done"
+        assert query["record"]["matches"][0]["ref_id"] == first["id"]
+        assert "ingested" not in query["record"] or not query["record"]["ingested"]
+        store = app.state.store
+        waiting = [store.get(u.id).status for u in uploads]
+        assert waiting.count("done") < len(uploads), waiting  # the query did not wait for them
+        last = store.wait_finished(uploads[-1].id, 300)
+        assert last.status == "done"
+        assert store.get(query["id"]).finished < last.finished
+
+
+def test_uploads_are_deleted_after_the_retention(videos, tmp_path):
+    """Kept uploads go once their job is finished and the retention has passed; files
+    named by path are never touched."""
+    import time
+
+    app, _lib = make_app(tmp_path, videos, keep_uploads_days=1e-5)  # 0.864 s
+    with TestClient(app) as client:
+        data = (videos / "original.mp4").read_bytes()
+        reply = client.post("/v1/videos?wait=120", files={"file": ("up.mp4", data)}, headers=AUTH).json()
+        assert reply["status"] == "done"
+        assert post(client, "other.mp4").json()["status"] == "done"
+        kept = Path(reply["record"]["path"])
+        deadline = time.monotonic() + 30
+        while kept.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not kept.exists()
+        assert (videos / "other.mp4").exists()
+        assert client.get(f"/v1/videos/{reply['id']}/report").status_code == 200
 
 
 def test_urls_are_read_only_under_the_configured_prefixes(videos, tmp_path):

@@ -44,6 +44,11 @@ def serve_cmd(
     workers: int = typer.Option(
         2, "--workers", help="Videos decoded and embedded at once, ahead of the one library writer."
     ),
+    keep_uploads_days: float = typer.Option(
+        7.0,
+        "--keep-uploads-days",
+        help="Delete an upload this many days after its job finished (0: keep all).",
+    ),
 ) -> None:
     """Serve copy detection over HTTP: uploads matched and added in arrival order, records
     within seconds, nothing acknowledged lost (a durable queue); OpenAPI docs at /docs."""
@@ -56,6 +61,8 @@ def serve_cmd(
     for lib in library:
         if not (lib / "library.toml").exists():
             raise UsageError(f"{lib}: no library here (make one with vq index create or vq run --create)")
+    if keep_uploads_days < 0:
+        raise UsageError("--keep-uploads-days must be >= 0")
     if workers < 1:
         raise UsageError("--workers must be >= 1")
     if root is not None and not root.is_dir():
@@ -75,6 +82,7 @@ def serve_cmd(
         quality=QualityOptions() if score else None,
         workers=workers,
         read_only=read_only,
+        keep_uploads_days=keep_uploads_days or None,
     )
     err_console.print(
         f"vq serve on http://{host}:{port} (docs at /docs); state in {settings.state}", style="dim"

@@ -16,6 +16,11 @@ intact (an orphaned segment is swept on the next write). One writer at a time ho
 exclusive file lock; a second writer waits up to `lock_timeout` seconds, then fails with
 one line. Readers never block.
 
+Within a process (`vq serve`), searches run on several threads while the writer ingests:
+a readers-writer lock (`vq.index.rwlock`) covers the in-memory arrays and index, and the
+writer holds it only for the in-memory update, never across file writes or the commit. A
+library opened read-only catches up with what the writer has committed with `refresh`.
+
 The index follows size, as the copy-detection seed's does at billions of vectors:
 exact inner product (`Flat`) while small, IVF-PQ (`IVF{nlist},PQ32`) past
 `flat_limit`, trained on the transition and retrained as the library grows 8x; nlist
@@ -31,6 +36,7 @@ import json
 import math
 import os
 import sqlite3
+import threading
 import time
 import tomllib
 from contextlib import contextmanager
@@ -42,6 +48,7 @@ import numpy as np
 
 from vq.errors import MissingExtraError, VqError
 from vq.fsutil import atomic_path, atomic_write_text
+from vq.index.rwlock import ReadWriteLock
 from vq.match.thresholds import Thresholds
 
 LIBRARY_FILE = "library.toml"
@@ -169,9 +176,15 @@ class Library:
         self._lock_file = None
         if write:
             self._lock_file = _acquire_lock(root / ".lock", lock_timeout)
-        self.db = sqlite3.connect(root / "catalog.sqlite", timeout=30.0, isolation_level=None)
+        # Used by the writer's thread, or (read-only) by whichever thread refreshes.
+        self.db = sqlite3.connect(
+            root / "catalog.sqlite", timeout=30.0, isolation_level=None, check_same_thread=False
+        )
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript(SCHEMA)
+        self._rw = ReadWriteLock()
+        self._gpu_mutex = threading.Lock()
+        self._refresh_mutex = threading.Lock()
         self._load()
 
     # -- creation and opening -------------------------------------------------------------------
@@ -231,6 +244,7 @@ class Library:
         self._starts = np.asarray(starts, np.int64)
         self._ids = np.asarray(ids, np.int64)
         self.total = int(max((v.first_vector + v.n_vectors for v in self.videos.values()), default=0))
+        self._removals_seen = int(self.meta("removals", "0") or 0)
         self._vectors = np.zeros((max(1024, self.total), self.config.dim), np.float16)
         self._times = np.zeros(max(1024, self.total), np.float64)
         for v in self.videos.values():
@@ -307,16 +321,22 @@ class Library:
                 seg_path.unlink(missing_ok=True)
             raise
         video = Video(int(cur.lastrowid), name, path, duration, metadata or {}, first, len(vectors))
-        self.videos[video.id] = video
-        if len(vectors):
-            self._starts = np.append(self._starts, first)
-            self._ids = np.append(self._ids, video.id)
-        self._reserve(first + len(vectors))
-        self._vectors[first : first + len(vectors)] = vectors
-        self._times[first : first + len(vectors)] = times
-        self.total = first + len(vectors)
+        with self._rw.writing():
+            self._append(video, vectors, np.asarray(times, np.float64))
         self._catch_up_index()
         return video
+
+    def _append(self, video: Video, vectors: np.ndarray, times: np.ndarray) -> None:
+        """A committed video into the in-memory state (the caller holds the write lock)."""
+        first, n = video.first_vector, video.n_vectors
+        self.videos[video.id] = video
+        if n:
+            self._starts = np.append(self._starts, first)
+            self._ids = np.append(self._ids, video.id)
+        self._reserve(first + n)
+        self._vectors[first : first + n] = vectors
+        self._times[first : first + n] = times
+        self.total = max(self.total, first + n)
 
     def _reserve(self, n: int) -> None:
         """Grow the in-memory vector store geometrically (an ingest must not copy it all)."""
@@ -333,12 +353,55 @@ class Library:
         """Hide a video from queries (its vectors stay until `compact`)."""
         if not self.write:
             raise LibraryError("library opened read-only")
+        self.db.execute("BEGIN IMMEDIATE")
         cur = self.db.execute("UPDATE videos SET removed = 1 WHERE name = ? AND removed = 0", (name,))
         hit = cur.rowcount > 0
+        if hit:  # readers that refresh look at the live set again only when this moves
+            self._set_meta("removals", str(int(self.meta("removals", "0") or 0) + 1))
+        self.db.execute("COMMIT")
         if hit:
-            vid = next(v.id for v in self.videos.values() if v.name == name)
-            self._removed.add(vid)
+            vid = next(v.id for v in self._live_videos() if v.name == name)
+            with self._rw.writing():
+                self._removed.add(vid)
         return hit
+
+    def refresh(self) -> bool:
+        """Catch a read-only library up with what the writer has committed since: new
+        videos (segments read, index extended) and removals. True if anything changed.
+        The writer's own view is always current, so for it this does nothing."""
+        if self.write:
+            return False
+        with self._refresh_mutex:
+            columns = "id, name, path, duration, metadata, first_vector, n_vectors, removed"
+            rows = self.db.execute(
+                f"SELECT {columns} FROM videos WHERE id > ? ORDER BY first_vector",
+                (max(self.videos, default=0),),
+            ).fetchall()
+            removals = int(self.meta("removals", "0") or 0)
+            if not rows and removals == self._removals_seen:
+                return False
+            fresh = []
+            for vid, name, path, duration, metadata, first, n, _ in rows:
+                video = Video(vid, name, path, duration, json.loads(metadata or "{}"), first, n)
+                try:
+                    seg = (
+                        _read_segment(self.root / "segments" / f"{first}.npz", n)
+                        if n
+                        else {"vectors": np.zeros((0, self.config.dim), np.float16), "times": np.zeros(0)}
+                    )
+                except LibraryError:
+                    break  # a copy whose segment has not arrived yet: the next refresh goes on
+                fresh.append((video, seg))
+            removed = self._removed
+            if removals != self._removals_seen:
+                live = {r[0] for r in self.db.execute("SELECT id FROM videos WHERE removed = 0")}
+                removed = {vid for vid in [*self.videos, *(v.id for v, _ in fresh)] if vid not in live}
+            with self._rw.writing():
+                for video, seg in fresh:
+                    self._append(video, seg["vectors"], seg["times"])
+                self._removed, self._removals_seen = removed, removals
+            self._catch_up_index()
+            return True
 
     # -- index ------------------------------------------------------------------------------------
 
@@ -364,40 +427,43 @@ class Library:
                 self._index, self._index_covers = None, 0
         if self._index is None or self._index_covers == 0:
             self._index, self._index_covers = None, 0
+        else:
+            _set_nprobe(self._index, self.config.nprobe)
         self._catch_up_index()
 
     def _catch_up_index(self) -> None:
-        """Bring the in-memory index up to every stored vector (retraining if the policy says)."""
+        """Bring the in-memory index up to every stored vector (retraining if the policy
+        says). Called by the one thread that changes the library; a rebuilt index is trained
+        and filled aside while searches go on with the old one, then swapped in."""
         faiss = _faiss()
-        wanted = self.factory_for(self.total)
-        if (
-            self._index is not None
-            and self.meta("index_factory") != wanted
-            and self._index_covers < self.total
-        ):
-            self._index, self._index_covers = None, 0  # the policy moved on: rebuild
-        if self._index is None:
-            if self.total == 0:
+        total = self.total
+        wanted = self.factory_for(total)
+        index, covers = self._index, self._index_covers
+        if index is not None and self.meta("index_factory") != wanted and covers < total:
+            index, covers = None, 0  # the policy moved on: rebuild
+        if index is None:
+            if total == 0:
                 return
             index = faiss.index_factory(self.config.dim, wanted, faiss.METRIC_INNER_PRODUCT)
             if not index.is_trained:
-                sample = self._vectors[np.random.default_rng(0).permutation(self.total)[:200_000]].astype(
+                sample = self._vectors[np.random.default_rng(0).permutation(total)[:200_000]].astype(
                     np.float32
                 )
                 index.train(sample)
-            self._index, self._index_covers = index, 0
-            self._index_factory = wanted
+            _set_nprobe(index, self.config.nprobe)
             if self.write:
                 self._set_meta("index_factory", wanted)
-        if self._index_covers < self.total:
-            self._index.add(self._vectors[self._index_covers : self.total].astype(np.float32))
-            self._index_covers = self.total
-        if hasattr(self._index, "nprobe"):
-            self._index.nprobe = self.config.nprobe
+        fresh = self._vectors[covers:total].astype(np.float32)
+        if index is self._index:
+            with self._rw.writing():  # faiss must not search an index while it grows
+                if len(fresh):
+                    index.add(fresh)
+                self._index_covers = total
         else:
-            ivf = _ivf(self._index)
-            if ivf is not None:
-                ivf.nprobe = self.config.nprobe
+            if len(fresh):
+                index.add(fresh)
+            with self._rw.writing():
+                self._index, self._index_covers = index, total
 
     def _set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
@@ -419,6 +485,10 @@ class Library:
     def search(self, queries: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (scores, vector ids) per query, exact-rescored, removed videos skipped; -1 pads."""
         q = np.ascontiguousarray(queries, np.float32)
+        with self._rw.reading():
+            return self._search(q, k)
+
+    def _search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         n = len(q)
         if self._index is None or self.total == 0:
             return np.full((n, k), -np.inf, np.float32), np.full((n, k), -1, np.int64)
@@ -429,7 +499,7 @@ class Library:
         exact = self._vectors[np.where(valid, cand, 0)].astype(np.float32)  # (n, c, d)
         scores[valid] = np.einsum("nd,ncd->nc", q, exact)[valid]
         if self._removed:
-            scores[np.isin(self.video_of(np.where(valid, cand, 0)), list(self._removed))] = -np.inf
+            scores[np.isin(self._video_of(np.where(valid, cand, 0)), list(self._removed))] = -np.inf
         order = np.argsort(-scores, axis=1)[:, :k]
         top_scores = np.take_along_axis(scores, order, axis=1)
         top_ids = np.where(np.isfinite(top_scores), np.take_along_axis(cand, order, axis=1), -1)
@@ -437,20 +507,29 @@ class Library:
 
     def video_of(self, vector_ids: np.ndarray) -> np.ndarray:
         """Video id of each vector id (vectorised)."""
+        with self._rw.reading():
+            return self._video_of(vector_ids)
+
+    def _video_of(self, vector_ids: np.ndarray) -> np.ndarray:
         pos = np.searchsorted(self._starts, vector_ids, side="right") - 1
         return self._ids[np.clip(pos, 0, max(0, len(self._ids) - 1))]
 
     def vectors_of(self, video_id: int) -> tuple[np.ndarray, np.ndarray]:
-        v = self.videos[video_id]
-        sl = slice(v.first_vector, v.first_vector + v.n_vectors)
-        return self._vectors[sl].astype(np.float32), self._times[sl]
+        with self._rw.reading():
+            v = self.videos[video_id]
+            sl = slice(v.first_vector, v.first_vector + v.n_vectors)
+            return self._vectors[sl].astype(np.float32), self._times[sl].copy()
 
     def video_means(self) -> tuple[np.ndarray, np.ndarray]:
         """(video ids, unit mean vectors) of the live videos with vectors, for the seed's
         mean-vector recall. Cached: recomputed only after the catalog changes."""
+        with self._rw.reading():
+            return self._video_means()
+
+    def _video_means(self) -> tuple[np.ndarray, np.ndarray]:
         key = (self.total, len(self.videos), len(self._removed))
         if self._means is None or self._means[0] != key:
-            live = [v for v in self.live_videos() if v.n_vectors]
+            live = [v for v in self._live_videos() if v.n_vectors]
             means = np.zeros((len(live), self.config.dim), np.float32)
             for k, v in enumerate(live):
                 means[k] = self._vectors[v.first_vector : v.first_vector + v.n_vectors].mean(
@@ -461,10 +540,15 @@ class Library:
         return self._means[1], self._means[2]
 
     def live_videos(self) -> list[Video]:
+        with self._rw.reading():
+            return self._live_videos()
+
+    def _live_videos(self) -> list[Video]:
         return [v for v in self.videos.values() if v.id not in self._removed]
 
     def video_by_name(self, name: str) -> Video | None:
-        return next((v for v in self.live_videos() if v.name == name), None)
+        with self._rw.reading():
+            return next((v for v in self._live_videos() if v.name == name), None)
 
     def stats(self) -> dict[str, Any]:
         index_bytes = (
@@ -501,6 +585,10 @@ class Library:
     def _searcher(self):
         if not self._gpu:
             return self._index
+        with self._gpu_mutex:  # readers share the lock; the GPU mirror has one updater
+            return self._gpu_searcher()
+
+    def _gpu_searcher(self):
         faiss = _faiss()
         if self._gpu_index is None or self._gpu_source is not self._index:
             self._gpu_index = faiss.index_cpu_to_all_gpus(self._index)
@@ -512,6 +600,15 @@ class Library:
             self._gpu_index.add(fresh)
             self._gpu_covers = self._index_covers
         return self._gpu_index
+
+
+def _set_nprobe(index, nprobe: int) -> None:
+    if hasattr(index, "nprobe"):
+        index.nprobe = nprobe
+    else:
+        ivf = _ivf(index)
+        if ivf is not None:
+            ivf.nprobe = nprobe
 
 
 def _ivf(index):

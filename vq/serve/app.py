@@ -3,7 +3,8 @@
     POST /v1/videos            an upload (multipart `file`) or {"path": ...} under --root:
                                matched, then added to the library; returns the job at once,
                                or its record with ?wait=S if it is ready within S seconds
-    POST /v1/query             the same, matched only (nothing is added)
+    POST /v1/query             the same, matched only (nothing is added; never waits
+                               behind the uploads' queue)
     GET  /v1/videos/{id}       the job: status and, when finished, the `vq run` record
     GET  /v1/videos/{id}/report  the review page of that record (`vq report`)
     GET  /healthz              the processor is up; queue depth
@@ -14,7 +15,8 @@ Every write needs ``Authorization: Bearer <token>`` (the token from `VQ_SERVE_TO
 ``--token-file``; compared in constant time, never logged). A job is written to the
 durable queue (`vq.serve.jobs`) before it is acknowledged, and uploads are stored whole
 (size-limited, atomically) before that; the one processor thread (`vq.serve.processor`)
-runs jobs in arrival order. Bad requests get a 4xx with a one-line reason.
+runs uploads in arrival order, and queries in a lane of their own beside it. Bad
+requests get a 4xx with a one-line reason.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class ServeSettings:
     quality: Any = None  # `vq.pipelines.upload.QualityOptions` for --score
     workers: int = 2  # videos staged (decoded, embedded) at once, ahead of the one writer
     read_only: bool = False  # a query replica: no ingest, libraries opened read-only
+    keep_uploads_days: float | None = 7.0  # uploads deleted this long after their job finished
 
 
 def read_token(token_file: Path | None) -> str:
@@ -89,6 +92,8 @@ def create_app(settings: ServeSettings):
         observe=metrics.observe,
         workers=settings.workers,
         read_only=settings.read_only,
+        uploads=uploads,
+        keep_uploads=None if settings.keep_uploads_days is None else settings.keep_uploads_days * 86400.0,
     )
 
     @asynccontextmanager

@@ -98,13 +98,17 @@ class JobStore:
         assert job is not None
         return job
 
-    def claim_next(self, timeout: float | None = None) -> Job | None:
-        """The oldest queued job, now `running`; waits up to `timeout` s for one."""
+    def claim_next(self, timeout: float | None = None, *, ingest: bool | None = None) -> Job | None:
+        """The oldest queued job (of that kind: uploads, or queries), now `running`; waits up
+        to `timeout` s for one."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        kinds = (0, 1) if ingest is None else (int(ingest),)
         with self._lock:
             while True:
                 row = self._db.execute(
-                    f"SELECT {self._COLUMNS} FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1"
+                    f"SELECT {self._COLUMNS} FROM jobs WHERE status = 'queued' "
+                    f"AND ingest IN ({','.join('?' * len(kinds))}) ORDER BY seq LIMIT 1",
+                    kinds,
                 ).fetchone()
                 if row is not None:
                     self._db.execute("UPDATE jobs SET status = 'running' WHERE seq = ?", (row[0],))
@@ -147,6 +151,16 @@ class JobStore:
         with self._lock:
             cur = self._db.execute("UPDATE jobs SET status = 'queued' WHERE status = 'running'")
             return cur.rowcount
+
+    def finished_sources(self, after: float, before: float) -> list[str]:
+        """The files of jobs finished in [after, before) (for the uploads' retention)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT source FROM jobs WHERE status IN ('done', 'error') "
+                "AND finished >= ? AND finished < ?",
+                (after, before),
+            ).fetchall()
+        return [r[0] for r in rows]
 
     def counts(self) -> dict[str, int]:
         with self._lock:

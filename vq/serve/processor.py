@@ -15,6 +15,17 @@ library, so a job re-run after a crash (its ingest may have committed just befor
 kill) finds itself already there: the library skips it, its own entry is not reported as a
 copy, and the record says it was ingested. A job is acknowledged as ingested only once
 the catalog transaction committed.
+
+Queries (`/v1/query`: match, never ingest) do not wait in that line: a second lane claims
+them as they come and stages and matches them on its own `workers` threads, reading the
+libraries while the writer ingests (the library's readers-writer lock makes that safe,
+and holds a query back only for the milliseconds of an in-memory index update). On a
+read-only replica every job is a query, and the libraries are refreshed from their
+catalogs (at most once a second) so a query sees what the writer has committed.
+
+Kept uploads are deleted `keep_uploads` seconds after their job finished (never before:
+a queued or running job's file stays); files named by path under `--root` are never
+touched.
 """
 
 from __future__ import annotations
@@ -40,6 +51,8 @@ class Processor(threading.Thread):
         observe: Any = None,
         workers: int = 2,
         read_only: bool = False,
+        uploads: Path | None = None,
+        keep_uploads: float | None = None,
     ):
         super().__init__(name="vq-processor", daemon=True)
         self.store, self.libraries, self.backend = store, libraries, backend
@@ -47,15 +60,16 @@ class Processor(threading.Thread):
             raise ValueError("workers must be >= 1")
         self.deadline, self.quality, self.workers = deadline, quality, workers
         self.read_only = read_only  # a replica: queries only, libraries opened read-only
+        self.uploads, self.keep_uploads = uploads, keep_uploads
         self.observe = observe or (lambda record, seconds: None)
         self.ready = threading.Event()
         self.stopping = threading.Event()
         self.failure: BaseException | None = None  # why the thread could not start
+        self._refreshed = 0.0
+        self._refresh_lock = threading.Lock()
+        self._swept_until = 0.0
 
     def run(self) -> None:
-        from collections import deque
-        from concurrent.futures import ThreadPoolExecutor
-
         from vq.pipelines.batch import DedupWorker
         from vq.pipelines.dedup import DedupConfig
 
@@ -70,13 +84,32 @@ class Processor(threading.Thread):
             return
         self.ready.set()
         runner = worker.upload if worker.upload is not None else worker.job
+        queries = threading.Thread(
+            target=self._answer_queries, args=(worker, runner), name="vq-queries", daemon=True
+        )
+        queries.start()
+        try:
+            self._ingest_in_order(worker, runner)
+        finally:
+            queries.join()
+            worker.close()
+
+    def _ingest_in_order(self, worker: Any, runner: Any) -> None:
+        """The writer's lane: uploads staged up to `workers` ahead, completed one at a time
+        in arrival order. (On a replica there are none: it only keeps the uploads swept.)"""
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+
         pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="vq-stage")
         inflight: deque = deque()
         try:
             while not self.stopping.is_set():
-                # Keep up to `workers` jobs staging ahead of the writer, in arrival order.
+                self._sweep_uploads()
+                if self.read_only:
+                    self.stopping.wait(1.0)
+                    continue
                 while len(inflight) < self.workers:
-                    job = self.store.claim_next(timeout=0.0 if inflight else 0.5)
+                    job = self.store.claim_next(timeout=0.0 if inflight else 0.5, ingest=True)
                     if job is None:
                         break
                     inflight.append((job, time.perf_counter(), pool.submit(self.stage, runner, job)))
@@ -88,7 +121,62 @@ class Processor(threading.Thread):
                 self.observe(record, time.perf_counter() - t0)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-            worker.close()
+
+    def _answer_queries(self, worker: Any, runner: Any) -> None:
+        """The readers' lane: queries claimed as they come, up to `workers` at once, each
+        staged and matched on its own thread beside the writer."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="vq-query")
+        free = threading.BoundedSemaphore(self.workers)
+        try:
+            while not self.stopping.is_set():
+                if not free.acquire(timeout=0.5):
+                    continue
+                job = self.store.claim_next(timeout=0.5, ingest=False)
+                if job is None:
+                    free.release()
+                    continue
+                pool.submit(self._answer, worker, runner, job, free)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _answer(self, worker: Any, runner: Any, job: Job, free: threading.BoundedSemaphore) -> None:
+        try:
+            t0 = time.perf_counter()
+            staged = self.stage(runner, job)
+            if self.read_only:
+                self._refresh(worker)
+            record = self.complete(worker, runner, job, staged)
+            self.store.finish(job.id, record)
+            self.observe(record, time.perf_counter() - t0)
+        finally:
+            free.release()
+
+    def _refresh(self, worker: Any) -> None:
+        """A replica's libraries caught up with their writer's commits (at most once a second)."""
+        with self._refresh_lock:
+            if time.monotonic() - self._refreshed < 1.0:
+                return
+            for lib in worker.opened:
+                lib.refresh()
+            self._refreshed = time.monotonic()
+
+    def _sweep_uploads(self) -> None:
+        """Delete kept uploads whose job finished more than `keep_uploads` seconds ago
+        (looked at once a minute, or a tenth of the retention if shorter; only files under
+        the uploads folder)."""
+        if self.uploads is None or self.keep_uploads is None:
+            return
+        cutoff = time.time() - self.keep_uploads
+        if self._swept_until and cutoff - self._swept_until < min(60.0, self.keep_uploads / 10):
+            return
+        folder = self.uploads.resolve()
+        for source in self.store.finished_sources(self._swept_until, cutoff):
+            path = Path(source)
+            if path.parent.resolve() == folder:
+                path.unlink(missing_ok=True)
+        self._swept_until = cutoff
 
     @staticmethod
     def stage(runner: Any, job: Job) -> Any:
