@@ -326,9 +326,10 @@ class Server:
         self.proc.wait(timeout=30)
 
 
-def test_kill_9_mid_ingest_loses_and_duplicates_nothing(videos, tmp_path):
-    """Jobs are accepted, the server is killed (-9) while it works through them, twice,
-    and restarted: every accepted job ends done, each video in the library exactly once."""
+def kill_rounds(videos: Path, tmp_path: Path, rounds: int, wait_before_kill) -> None:
+    """Per round: 3 jobs accepted, `wait_before_kill(server, round's job ids)`, then the
+    server killed (-9) and restarted. At the end every accepted job is done and ingested,
+    and each is in the library exactly once."""
     import time
 
     import httpx
@@ -340,18 +341,12 @@ def test_kill_9_mid_ingest_loses_and_duplicates_nothing(videos, tmp_path):
     server = Server(lib, videos, state)
     accepted = []
     try:
-        for _round in range(2):
+        for _round in range(rounds):
             for name in ("original.mp4", "copy.mp4", "other.mp4"):
                 reply = httpx.post(f"{server.url}/v1/videos", data={"path": name}, headers=AUTH, timeout=30)
                 assert reply.status_code == 202, reply.text
                 accepted.append(reply.json()["id"])
-            # Kill as soon as the first job of this round has finished: the next is mid-way.
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                status = httpx.get(f"{server.url}/v1/videos/{accepted[-3]}", timeout=10).json()["status"]
-                if status == "done":
-                    break
-                time.sleep(0.05)
+            wait_before_kill(server, accepted[-3:])
             server.kill()
             server = Server(lib, videos, state)
         deadline = time.monotonic() + 300
@@ -369,3 +364,32 @@ def test_kill_9_mid_ingest_loses_and_duplicates_nothing(videos, tmp_path):
     with open_library(lib) as library:
         names = [v.name for v in library.live_videos()]
     assert sorted(names) == sorted(accepted)  # each accepted job's video once, nothing else
+
+
+def test_kill_9_mid_ingest_loses_and_duplicates_nothing(videos, tmp_path):
+    """Killed as soon as the first job of a round has finished (the next is mid-way), twice."""
+    import time
+
+    import httpx
+
+    def first_done(server, jobs):
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if httpx.get(f"{server.url}/v1/videos/{jobs[0]}", timeout=10).json()["status"] == "done":
+                return
+            time.sleep(0.05)
+
+    kill_rounds(videos, tmp_path, 2, first_done)
+
+
+@pytest.mark.slow
+def test_kill_9_at_random_moments_loses_and_duplicates_nothing(videos, tmp_path):
+    """Killed at 10 random moments of a round (0-3 s after its jobs were accepted: while
+    decoding, embedding, writing a segment, committing, or recording the result). Other
+    moments: VQ_KILL_SEED=n."""
+    import os
+    import random
+    import time
+
+    moments = random.Random(int(os.environ.get("VQ_KILL_SEED", "20261201"))).sample(range(300), 10)
+    kill_rounds(videos, tmp_path, len(moments), lambda server, jobs: time.sleep(moments.pop() / 100))
