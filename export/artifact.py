@@ -100,7 +100,9 @@ def export_artifact(
         facts["onnxruntime"] = version("onnxruntime")
         if command:
             facts["command"] = command
-        facts["parity"] = check_parity(model, tmp / "model.onnx", io.inputs, io.outputs)
+        facts["parity"] = check_parity(
+            model, tmp / "model.onnx", io.inputs, io.outputs, make_feeds=io.parity_feeds
+        )
         if trt_profile:
             facts["profile"] = trt_profile
         files = {"fp32": file_entry(tmp, "model.onnx")}

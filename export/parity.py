@@ -52,8 +52,10 @@ def check_parity(
     batch_sizes: tuple[int, ...] = (1, 3),
     seed: int = 0,
     tolerance: float | None = FP32_TOLERANCE,
+    make_feeds: Any = None,
 ) -> dict[str, Any]:
-    """Max |ONNX Runtime - JAX| over fresh random inputs at several batch sizes.
+    """Max |ONNX Runtime - JAX| over fresh random inputs at several batch sizes
+    (`make_feeds(rng, batch)` where the model gives them; uniform noise otherwise).
 
     Raises `ParityError` above `tolerance` (pass None to only measure).
     """
@@ -68,7 +70,7 @@ def check_parity(
     worst = 0.0
     for _ in range(trials):
         for batch in batch_sizes:
-            feeds = random_feeds(inputs, rng, batch)
+            feeds = make_feeds(rng, batch) if make_feeds else random_feeds(inputs, rng, batch)
             ref = apply(state, *(feeds[s.name] for s in inputs))
             ref = ref if isinstance(ref, tuple | list) else (ref,)
             got = session.run(names, feeds)

@@ -122,6 +122,60 @@ def test_energy_stem_sees_noise_and_blur_and_treats_contrast_as_a_shift():
     assert energy(texture, scale=2).shape == (1, 2, 4, 8)
 
 
+def test_energy_stem_and_patch_embedding_convolutions_compute_their_definitions():
+    """The strided convolutions (what exports and runs) equal the definitions written out
+    in numpy: 8 channels per pixel (RGB, change since the last frame, luma steps right and
+    down, zero past the edge), optionally 2x2-averaged, cut into blocks, block mean
+    removed, a linear filter bank, squared, averaged per token, logged; and each token's
+    pixels with their frame differences through one linear map."""
+    import jax.numpy as jnp
+    from flax import nnx
+
+    from vq.train.models import create_model
+    from vq.train.models.kvq import BLOCK, ENERGY_CHANNELS, band_energy
+
+    rng = np.random.default_rng(1)
+    clip = rng.normal(0.0, 1.0, (2, 3, 32, 32, 3)).astype(np.float32)
+    filters = nnx.Linear(BLOCK * BLOCK * ENERGY_CHANNELS, 5, use_bias=False, rngs=nnx.Rngs(2))
+    w = np.asarray(filters.kernel[...])
+
+    def reference(x, scale, token=16):
+        b, t, s = x.shape[:3]
+        prev = np.concatenate([x[:, :1], x[:, :-1]], axis=1)
+        luma = x.mean(-1, keepdims=True)
+        dx, dy = np.zeros_like(luma), np.zeros_like(luma)
+        dx[:, :, :, :-1] = luma[:, :, :, 1:] - luma[:, :, :, :-1]
+        dy[:, :, :-1] = luma[:, :, 1:] - luma[:, :, :-1]
+        c = np.concatenate([x, x - prev, dx, dy], axis=-1)
+        if scale > 1:
+            c = c.reshape(b, t, s // scale, scale, s // scale, scale, 8).mean(axis=(3, 5))
+        n = s // scale // BLOCK
+        blocks = (
+            c.reshape(b, t, n, BLOCK, n, BLOCK, 8).transpose(0, 1, 2, 4, 3, 5, 6).reshape(b, t, n, n, -1, 8)
+        )
+        blocks = blocks - blocks.mean(axis=4, keepdims=True)
+        r = blocks.reshape(b, t, n, n, -1) @ w
+        per = token // scale // BLOCK
+        g = n // per
+        e = (r**2).reshape(b, t, g, per, g, per, -1).mean(axis=(3, 5))
+        return np.log(1e-5 + e).reshape(b, t, g * g, -1)
+
+    for scale in (1, 2):
+        got = np.asarray(band_energy(jnp.asarray(clip), filters, scale, token=16))
+        np.testing.assert_allclose(got, reference(clip.astype(np.float64), scale), atol=2e-4)
+
+    model = create_model("kvq", seed=0, frames=3, short_frames=2, size=32, token=16, dim=8, heads=2, depth=1)
+    b, t = clip.shape[:2]
+    prev = np.concatenate([clip[:, :1], clip[:, :-1]], axis=1)
+    x = np.concatenate([clip, clip - prev], axis=-1)
+    patches = x.reshape(b, t, 2, 16, 2, 16, 6).transpose(0, 1, 2, 4, 3, 5, 6).reshape(b, t, 4, -1)
+    expected = patches @ np.asarray(model.embed.kernel[...]) + np.asarray(model.embed.bias[...])
+    from vq.train.models.kvq import frame_planes
+
+    got = np.asarray(model.patch_embed(jnp.asarray(clip), frame_planes(jnp.asarray(clip))))
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
 def test_niqe_prefers_pristine_pictures():
     from PIL import Image, ImageFilter
 

@@ -24,6 +24,9 @@ class ModelIO:
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
     preprocessing: dict[str, Any] = field(default_factory=dict)
+    # (rng, batch) -> feeds the export's parity check runs on, for a model whose output
+    # is ill-conditioned on iid noise (None: uniform noise, `vq.export.parity.random_feeds`).
+    parity_feeds: Callable[[Any, int], dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)

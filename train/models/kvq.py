@@ -47,6 +47,20 @@ def frame_kl(tokens: jax.Array) -> jax.Array:
     return jnp.sum(p * (jnp.log(p + 1e-9) - jnp.log(q + 1e-9)), axis=-1)
 
 
+def parity_clips(rng: Any, batch: int, frames: int, size: int) -> Any:
+    """Noise clips whose frames differ in contrast, for the export's parity check.
+
+    Key frames are a choice (the largest KL divergences): on iid noise every frame is
+    alike, KL values tie to 1e-6, and float rounding in another runtime may pick another
+    frame -- a real disagreement only on inputs no video has. Frames of different contrast
+    keep the choice well-conditioned, so what parity measures is the arithmetic."""
+    import numpy as np
+
+    contrast = rng.permutation(np.linspace(0.1, 1.0, frames)).astype(np.float32)
+    noise = rng.random((batch, frames, size, size, 3), dtype=np.float32) - 0.5
+    return 0.5 + contrast[None, :, None, None, None] * noise
+
+
 def keyframe_selection(kl: jax.Array, k: int) -> jax.Array:
     """(B, T) KL -> (B, T, k) one-hot: column j marks the frame with the j-th largest."""
     t = kl.shape[1]
@@ -64,7 +78,27 @@ ENERGY_SCALES = (1, 2)  # native resolution and 2x2-averaged: the highest two oc
 ENERGY_CHANNELS = 8  # RGB, its change since the last frame, horizontal and vertical luma steps
 
 
-def band_energy(clip: jax.Array, filters: nnx.Linear, scale: int, token: int) -> jax.Array:
+def frame_planes(clip: jax.Array) -> jax.Array:
+    """(B, T, S, S, 3) -> (B*T, 3, S+1, S+1): the frames channels-first (ONNX Runtime's
+    convolution layout, so the graph transposes the clip once, not per convolution), with
+    the last row and column repeated (the luma step past the edge is zero)."""
+    b, t, s, _, c = clip.shape
+    x = clip.reshape(b * t, s, s, c).transpose(0, 3, 1, 2)
+    x = jnp.concatenate([x, x[:, :, -1:]], axis=2)
+    return jnp.concatenate([x, x[:, :, :, -1:]], axis=3)
+
+
+def strided_conv(planes: jax.Array, kernel: jax.Array, stride: int) -> jax.Array:
+    """(N, C, H, W) planes, an HWIO kernel -> (N, H', W', O), no padding."""
+    y = jax.lax.conv_general_dilated(
+        planes, kernel, (stride, stride), "VALID", dimension_numbers=("NCHW", "HWIO", "NCHW")
+    )
+    return y.transpose(0, 2, 3, 1)
+
+
+def band_energy(
+    clip: jax.Array, filters: nnx.Linear, scale: int, token: int, planes: jax.Array | None = None
+) -> jax.Array:
     """(B, T, S, S, 3) -> (B, T, N, F): per token, the log mean energy of `F` learned
     ``BLOCK x BLOCK`` filters over the token's blocks, at 1/`scale` resolution.
 
@@ -72,30 +106,55 @@ def band_energy(clip: jax.Array, filters: nnx.Linear, scale: int, token: int) ->
     which fine-scale band, and how it is spread. A linear patch embedding sees signed
     pixels, dominated by content and brightness; the energy of a filter response (squared,
     averaged, in logs so that contrast is a shift) is the statistic that distortion moves,
-    and learning the filters keeps it a model rather than a fixed feature. Block means are
-    removed (no DC), and the luma steps to the right and below let a block's filters see
-    the seam into its neighbour (codec block edges)."""
-    b, t, s, _, _ = clip.shape
-    previous = jnp.concatenate([clip[:, :1], clip[:, :-1]], axis=1)
-    luma = clip.mean(axis=-1, keepdims=True)
-    dx = jnp.pad(luma[:, :, :, 1:] - luma[:, :, :, :-1], ((0, 0), (0, 0), (0, 0), (0, 1), (0, 0)))
-    dy = jnp.pad(luma[:, :, 1:] - luma[:, :, :-1], ((0, 0), (0, 0), (0, 1), (0, 0), (0, 0)))
-    x = jnp.concatenate([clip, clip - previous, dx, dy], axis=-1)
-    if scale > 1:
-        x = x.reshape(b, t, s // scale, scale, s // scale, scale, ENERGY_CHANNELS).mean(axis=(3, 5))
-    n = s // scale // BLOCK  # blocks per side
-    x = x.reshape(b, t, n, BLOCK, n, BLOCK, ENERGY_CHANNELS).transpose(0, 1, 2, 4, 3, 5, 6)
-    x = x.reshape(b, t, n, n, BLOCK * BLOCK, ENERGY_CHANNELS)
-    x = x - x.mean(axis=4, keepdims=True)
-    response = filters(x.reshape(b, t, n, n, BLOCK * BLOCK * ENERGY_CHANNELS))
-    per = token // scale // BLOCK  # blocks per token side
+    and learning the filters keeps it a model rather than a fixed feature.
+
+    What a filter sees, per block: 8 channels -- RGB, its change since the last frame,
+    and the luma steps to the right and below (so a block's filters see the seam into its
+    neighbour: codec block edges) -- with the block's mean removed (no DC); at scale 2 the
+    channels are 2x2-averaged first. Every one of those is linear in the pixels, so each
+    filter is folded into one convolution over the frame and one over the previous frame
+    (`energy_kernels`), strided by the block: the same numbers as building the 8 channels
+    and cutting blocks, at a fraction of the memory traffic (the 8-channel full-resolution
+    tensor is never made). `planes`: `frame_planes(clip)`, if the caller has them."""
+    b, t, s = clip.shape[:3]
+    now, before = energy_kernels(filters.kernel[...], scale)
+    f = now.shape[-1]
+    block = BLOCK * scale
+    planes = frame_planes(clip) if planes is None else planes
+    y = strided_conv(planes, jnp.concatenate([now, before], axis=-1), block)
+    n = s // block  # blocks per side
+    y = y.reshape(b, t, n, n, 2 * f)
+    past = y[..., f:]
+    response = y[..., :f] - jnp.concatenate([past[:, :1], past[:, :-1]], axis=1)
+    per = token // block  # blocks per token side
     g = n // per
-    energy = (response**2).reshape(b, t, g, per, g, per, -1).mean(axis=(3, 5))
-    return jnp.log(1e-5 + energy).reshape(b, t, g * g, -1)
+    energy = (response**2).reshape(b, t, g, per, g, per, f).mean(axis=(3, 5))
+    return jnp.log(1e-5 + energy).reshape(b, t, g * g, f)
+
+
+def energy_kernels(weights: jax.Array, scale: int) -> tuple[jax.Array, jax.Array]:
+    """A filter bank over blocks of the 8 energy channels -> the equivalent convolution
+    kernels over RGB pixels: ``(block+1, block+1, 3, F)`` on the frame and the same shape
+    (last row and column zero) on the previous frame, ``block = BLOCK * scale``."""
+    f = weights.shape[-1]
+    w = weights.reshape(BLOCK, BLOCK, ENERGY_CHANNELS, f)
+    w = w - w.mean(axis=(0, 1), keepdims=True)  # removing the block mean = a zero-DC filter
+    if scale > 1:  # a weight on a 2x2 average is that weight / 4 on each of its pixels
+        w = jnp.repeat(jnp.repeat(w, scale, axis=0), scale, axis=1) / (scale * scale)
+    rgb, change, dx, dy = w[..., 0:3, :], w[..., 3:6, :], w[..., 6:7, :] / 3, w[..., 7:8, :] / 3
+
+    def grown(k: jax.Array, row: int = 0, col: int = 0) -> jax.Array:
+        """`k` on the (block+1)^2 window, moved down `row` and right `col`."""
+        return jnp.pad(k, ((row, 1 - row), (col, 1 - col), (0, 0), (0, 0)))
+
+    # luma = mean of RGB; the step right of a pixel is luma[x + 1] - luma[x].
+    now = grown(rgb + change) + grown(dx, col=1) - grown(dx) + grown(dy, row=1) - grown(dy)
+    return now, grown(change)
 
 
 class Attention(nnx.Module):
-    """Multi-head attention written with einsum (exports cleanly through jax2onnx)."""
+    """Multi-head attention as batched matmuls (ONNX MatMul: ONNX Runtime's Einsum
+    costs about twice as much on these shapes)."""
 
     def __init__(self, dim: int, heads: int, *, rngs: nnx.Rngs):
         self.heads = heads
@@ -107,12 +166,12 @@ class Attention(nnx.Module):
         b, n, d = x.shape
         m = context.shape[1]
         h = self.heads
-        q = self.q(x).reshape(b, n, h, d // h)
-        k, v = jnp.split(self.kv(context).reshape(b, m, 2, h, d // h), 2, axis=2)
-        k, v = k[:, :, 0], v[:, :, 0]
-        logits = jnp.einsum("bnhc,bmhc->bhnm", q, k) / jnp.sqrt(float(d // h))
-        out = jnp.einsum("bhnm,bmhc->bnhc", jax.nn.softmax(logits, axis=-1), v)
-        return self.out(out.reshape(b, n, d))
+        q = self.q(x).reshape(b, n, h, d // h).transpose(0, 2, 1, 3)  # (b, h, n, c)
+        kv = self.kv(context).reshape(b, m, 2, h, d // h)
+        k, v = kv[:, :, 0].transpose(0, 2, 3, 1), kv[:, :, 1].transpose(0, 2, 1, 3)  # (b,h,c,m), (b,h,m,c)
+        logits = jnp.matmul(q, k) / jnp.sqrt(float(d // h))
+        out = jnp.matmul(jax.nn.softmax(logits, axis=-1), v)  # (b, h, n, c)
+        return self.out(out.transpose(0, 2, 1, 3).reshape(b, n, d))
 
 
 class KeyFrameBlock(nnx.Module):
@@ -136,7 +195,7 @@ class KeyFrameBlock(nnx.Module):
         h = self.norm2(x)
         kl = frame_kl(h)
         select = keyframe_selection(kl, min(self.keyframes, t))
-        keys = jnp.einsum("btnd,btk->bknd", h, select).reshape(b, -1, d)
+        keys = jnp.matmul(select.transpose(0, 2, 1), h.reshape(b, t, n * d)).reshape(b, -1, d)
         x = x + self.temporal(h.reshape(b, t * n, d), keys).reshape(b, t, n, d)
         return x + self.fc2(nnx.gelu(self.fc1(self.norm3(x)))), kl
 
@@ -222,28 +281,44 @@ class KVQ(nnx.Module):
     def tokens(self, clip: jax.Array) -> jax.Array:
         """(B, T, S, S, 3) -> (B, T, N, D): pixels and their change since the last frame."""
         b, t, s, _, c = clip.shape
+        position = self.pos_space[None, None] + self.pos_time[None, :t, None]
+        if self.stem is None:
+            planes = frame_planes(clip)
+            return self.add_energy(clip, self.patch_embed(clip, planes) + position, planes)
         previous = jnp.concatenate([clip[:, :1], clip[:, :-1]], axis=1)
-        x = jnp.concatenate([clip, clip - previous], axis=-1)
-        g, p = s // self.token, self.token
-        if self.stem is not None:
-            x = x.reshape(b * t, s, s, 2 * c)
-            for conv in self.stem:
-                x = nnx.gelu(conv(x))
-            p, c = p // 8, x.shape[-1] // 2  # the map is 8x smaller; 2c = its channels
-            x = x.reshape(b, t, s // 8, s // 8, 2 * c)
+        x = jnp.concatenate([clip, clip - previous], axis=-1).reshape(b * t, s, s, 2 * c)
+        for conv in self.stem:
+            x = nnx.gelu(conv(x))
+        g, p, c = s // self.token, self.token // 8, x.shape[-1] // 2  # the map is 8x smaller
         x = (
             x.reshape(b, t, g, p, g, p, 2 * c)
             .transpose(0, 1, 2, 4, 3, 5, 6)
             .reshape(b, t, g * g, p * p * 2 * c)
         )
-        tokens = self.embed(x) + self.pos_space[None, None] + self.pos_time[None, :t, None]
-        if self.filters is not None:
-            energies = [
-                band_energy(clip, f, scale, self.token)
-                for f, scale in zip(self.filters, ENERGY_SCALES, strict=True)
-            ]
-            tokens = tokens + self.embed_energy(jnp.concatenate(energies, axis=-1))
-        return tokens
+        return self.add_energy(clip, self.embed(x) + position, None)
+
+    def patch_embed(self, clip: jax.Array, planes: jax.Array) -> jax.Array:
+        """(B, T, S, S, 3) -> (B, T, N, D): the linear embedding of each token's pixels and
+        their change since the last frame, as one strided convolution over the frames
+        (the embedding's weights on `x - previous` split into a term on `x` and one on
+        `previous`), so the 6-channel clip is never built."""
+        b, t, s, _, c = clip.shape
+        p, d = self.token, self.embed.out_features
+        w = self.embed.kernel[...].reshape(p, p, 2 * c, d)
+        kernel = jnp.concatenate([w[..., :c, :] + w[..., c:, :], w[..., c:, :]], axis=-1)
+        y = strided_conv(planes, kernel, p)  # the repeated last row and column fall outside
+        y = y.reshape(b, t, (s // p) ** 2, 2 * d)
+        past = y[..., d:]
+        return y[..., :d] - jnp.concatenate([past[:, :1], past[:, :-1]], axis=1) + self.embed.bias[...]
+
+    def add_energy(self, clip: jax.Array, tokens: jax.Array, planes: jax.Array | None) -> jax.Array:
+        if self.filters is None:
+            return tokens
+        energies = [
+            band_energy(clip, f, scale, self.token, planes)
+            for f, scale in zip(self.filters, ENERGY_SCALES, strict=True)
+        ]
+        return tokens + self.embed_energy(jnp.concatenate(energies, axis=-1))
 
     def features(self, clip: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Pooled features of both branches (B, D or 2D), and the frame KL (B, T) of the
@@ -272,6 +347,7 @@ def _kvq_io(frames: int, size: int, keyframes: int, **_: Any) -> ModelIO:
     return ModelIO(
         inputs=[TensorSpec("clip", "float32", ("B", frames, size, size, 3))],
         outputs=[TensorSpec("score", "float32", ("B",)), TensorSpec("frame_kl", "float32", ("B", frames))],
+        parity_feeds=lambda rng, batch: {"clip": parity_clips(rng, batch, frames, size)},
         preprocessing={
             "scale": 1 / 255,
             "mean": [0.45, 0.45, 0.45],

@@ -67,8 +67,12 @@ class QualityScorer(Stage):
                 for w in windows
             ]
         )
-        x = to_model_input(frags, self.artifact.card.preprocessing)
-        out = self.run_batched({"clip": x}, self.batch)
+        # Made float batch by batch: all views at once would be ~0.5 GB of float32.
+        parts = [
+            self.run({"clip": to_model_input(frags[i : i + self.batch], self.artifact.card.preprocessing)})
+            for i in range(0, len(frags), self.batch)
+        ]
+        out = {name: np.concatenate([p[name] for p in parts]) for name in ("score", "frame_kl")}
         n = len(windows)
         score = out["score"].reshape(len(seeds), n).mean(axis=0)
         kl = out["frame_kl"].reshape(len(seeds), n, -1).mean(axis=0)
