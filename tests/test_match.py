@@ -133,3 +133,44 @@ def test_best_references_drop_resemblance_and_keep_duplicates():
     kept = best_references({"a": [copy], "b": [sibling, elsewhere], "c": [duplicate]}, margin=0.02)
     assert kept == {"a": [copy], "b": [elsewhere], "c": [duplicate]}
     assert best_references({"a": [copy], "b": [sibling]}, margin=0.1) == {"a": [copy], "b": [sibling]}
+
+
+def test_motion_agreement_tells_a_copy_from_another_moment_of_the_same_scene():
+    """A fixed camera's other moment shares the scene (a large common vector) but not how
+    it changes; a copy shares the changes, under a constant edit (an offset) and noise."""
+    from vq.match.motion import keep_moving_together, segment_motion
+    from vq.match.segments import Segment
+
+    rng = np.random.default_rng(0)
+    dim, n = 64, 20
+    scene = 3.0 * rng.standard_normal(dim)
+
+    def moment(seed: int) -> np.ndarray:
+        walk = np.cumsum(np.random.default_rng(seed).standard_normal((n, dim)), axis=0) * 0.1
+        return scene + walk
+
+    ref, ref_times = moment(1), np.arange(n, dtype=float)
+    times = np.arange(n, dtype=float)
+    copy = ref + 0.5 * rng.standard_normal(dim) + 0.05 * rng.standard_normal((n, dim))  # edit + noise
+    other = moment(2)
+    line = Segment(0.0, n - 1.0, 0.0, n - 1.0, 0.95)
+    assert segment_motion([copy], times, ref, ref_times, line).agreement > 0.8
+    assert abs(segment_motion([other], times, ref, ref_times, line).agreement) < 0.5
+    # The better view counts; a segment too short to judge gives no verdict and is kept.
+    assert segment_motion([other, copy], times, ref, ref_times, line).agreement > 0.8
+    short = Segment(0.0, 1.0, 0.0, 1.0, 0.95)
+    assert segment_motion([other], times, ref, ref_times, short) is None
+    assert keep_moving_together([line, short], [other], times, ref, ref_times, 0.1) == [short]
+    # A copy at half speed: query time 2i shows reference time i.
+    slow = Segment(0.0, 2 * (n - 1.0), 0.0, n - 1.0, 0.95)
+    assert segment_motion([copy], 2 * times, ref, ref_times, slow).agreement > 0.8
+    # Only frames matching on the line count: a partial copy's other footage is left out.
+    mixed = copy.copy()
+    mixed[:6] = 5.0 * rng.standard_normal((6, dim))  # not the reference at all
+    sim = np.where(np.arange(n) < 6, 0.1, 0.9)[:, None] * np.ones((n, n))
+    assert segment_motion([mixed], times, ref, ref_times, line, sim, 0.5).agreement > 0.8
+    assert segment_motion([mixed], times, ref, ref_times, line).agreement < 0.5
+    # A reference that does not change has nothing to agree on: the test abstains.
+    still = np.repeat(ref[:1], n, axis=0) + 1e-3 * rng.standard_normal((n, dim))
+    assert segment_motion([other], times, still, ref_times, line).change < 0.06
+    assert keep_moving_together([line], [other], times, still, ref_times, 0.3, floor=0.06) == [line]

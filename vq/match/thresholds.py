@@ -20,6 +20,12 @@ class Thresholds:
     # below the best are dropped (`vq.match.segments.best_references`). Libraries made
     # before this setting existed get this default when opened.
     ref_margin: float = 0.02
+    # A segment's two sides must change together (`vq.match.motion`): their mean-removed
+    # vectors correlate at least this much. -1 turns the test off (libraries made before it).
+    min_motion: float = -1.0
+    # ... unless the reference barely changes along the segment (a still, a test card):
+    # below this mean distance of its vectors from their mean the test abstains.
+    motion_floor: float = 0.06
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any] | None) -> Thresholds:

@@ -30,6 +30,7 @@ from vq.index.library import Library
 from vq.match import ALIGNERS, FILTERS
 from vq.match import coarse as coarse_stage
 from vq.match.align import offset_vote
+from vq.match.motion import keep_moving_together
 from vq.match.segments import Segment, best_references, extend_over_blanks
 from vq.match.thresholds import Thresholds
 from vq.media.frames import Frames
@@ -458,6 +459,18 @@ class Dedup(StagedJob):
             else:
                 segments = aligner(sim, times, ref_times, step, ref_step)
             segments = [s for s in segments if s.score >= thresholds.min_score]
+            if thresholds.min_motion > -1.0 and not sparse:
+                segments = keep_moving_together(
+                    segments,
+                    views,
+                    times,
+                    ref,
+                    ref_times,
+                    thresholds.min_motion,
+                    thresholds.motion_floor,
+                    sim,
+                    thresholds.frame,
+                )
             if segments:
                 video = lib.videos[vid]
                 r_end = max(video.duration or 0.0, ref_times[-1] + ref_step)

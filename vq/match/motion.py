@@ -1,0 +1,91 @@
+"""Do the two sides of a matched segment change together? The look-alike test.
+
+A frame embedding answers "is this the same picture". Other moments of one fixed camera,
+or of one set, answer yes to that all along, so their similarity matrix is high
+everywhere and the aligner finds a line through it. What only a copy shares with its
+source is how the picture *changes*: the same people walking the same way at the same
+moments, the same cuts, the same camera move. So, along the segment's line, each side's
+vectors minus their own mean over the segment (what stays -- the scene, and any constant
+edit such as a crop, a border, a colour grade -- cancels) are correlated. A copy's changes
+line up (held-out seed 0, whole segments: median 0.59 for full copies, 0.72 speed, 0.52
+colour-graded); another moment's do not (look-alikes: median 0.06; `BENCHMARKS.md`).
+
+Only the frames that match on the line count (similarity at least the frame threshold):
+a segment's ends and bridged gaps may hold frames that are not the copy (a partial copy
+between other footage), and their changes would drown the copy's. And a reference that
+barely changes along the segment (a test card, a still) has nothing to agree on: its
+"changes" are noise, a true copy's agreement with them is low, so the test abstains there
+(`Motion.change` under the library's `motion_floor`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from vq.match.segments import Segment
+
+MIN_FRAMES = 3  # fewer query frames in a segment than this: no judgement (kept)
+
+
+@dataclass(frozen=True)
+class Motion:
+    agreement: float  # correlation of the two sides' changes, -1..1
+    change: float  # how far the reference's vectors move from their mean (mean distance)
+
+
+def segment_motion(
+    views: list[np.ndarray],
+    times: np.ndarray,
+    ref: np.ndarray,
+    ref_times: np.ndarray,
+    segment: Segment,
+    sim: np.ndarray | None = None,
+    frame: float = -1.0,
+) -> Motion | None:
+    """Along `segment`'s line, over the query frames whose similarity `sim` (query x
+    reference) on the line is at least `frame`: the correlation of the query's and the
+    reference's mean-removed vectors (the better of the query's views: crop, whole frame)
+    and how much the reference changes. None when fewer than `MIN_FRAMES` frames are left."""
+    if len(ref_times) == 0:
+        return None
+    inside = np.flatnonzero((times >= segment.query_start - 1e-6) & (times <= segment.query_end + 1e-6))
+    slope = (segment.ref_end - segment.ref_start) / max(segment.query_end - segment.query_start, 1e-6)
+    mapped = segment.ref_start + (times[inside] - segment.query_start) * slope
+    nearest = np.abs(ref_times[None, :] - mapped[:, None]).argmin(axis=1)
+    if sim is not None:
+        on_line = sim[inside, nearest] >= frame
+        inside, nearest = inside[on_line], nearest[on_line]
+    if len(inside) < MIN_FRAMES:
+        return None
+    r = ref[nearest] - ref[nearest].mean(axis=0)
+    change = float(np.linalg.norm(r, axis=1).mean())
+    best = -1.0
+    for view in views:
+        q = view[inside] - view[inside].mean(axis=0)
+        den = np.sqrt(float((q * q).sum()) * float((r * r).sum()))
+        if den > 0:
+            best = max(best, float((q * r).sum()) / den)
+    return Motion(best, change)
+
+
+def keep_moving_together(
+    segments: list[Segment],
+    views: list[np.ndarray],
+    times: np.ndarray,
+    ref: np.ndarray,
+    ref_times: np.ndarray,
+    min_motion: float,
+    floor: float = 0.0,
+    sim: np.ndarray | None = None,
+    frame: float = -1.0,
+) -> list[Segment]:
+    """The segments whose two sides change together (agreement >= `min_motion`); kept
+    without judgement: too short, or a reference changing less than `floor`."""
+    kept = []
+    for s in segments:
+        motion = segment_motion(views, times, ref, ref_times, s, sim, frame)
+        if motion is None or motion.change < floor or motion.agreement >= min_motion:
+            kept.append(s)
+    return kept
