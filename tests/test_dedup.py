@@ -253,3 +253,35 @@ def test_heldout_suite_has_short_partials_grades_and_look_alikes(shared_data, tm
             assert truth["query_start"] >= 2.5  # hosted: other footage comes first
         if query.kind == "graded":
             assert query.families[0] == "grade" and query.truth
+
+
+def test_a_copy_played_backwards_is_found_and_said_to_be(clips, tmp_path, capsys):
+    """6 s of the original reversed (and bordered): one match, its segment reversed, the
+    reference span where the copy came from."""
+    backwards = tmp_path / "backwards.mp4"
+    record = E.render(
+        clips["original"],
+        backwards,
+        [E.Trim(3.0, 9.0), E.Reverse(), E.Border(20, 20, 0, 0, color=(0, 0, 0))],
+        fps=10,
+        size=(320, 180),
+        audio=False,
+    )
+    assert record.segments[0][2:] == pytest.approx((3.0, 9.0), abs=0.15)  # source span, low to high
+    lib = tmp_path / "lib"
+    assert main(["index", "create", str(lib), "--fps", "1"]) == 0
+    assert main(["run", str(clips["original"]), "--library", str(lib)]) == 0
+    capsys.readouterr()
+    code, records = run_json(capsys, ["run", str(backwards), "--library", str(lib), "--no-ingest", "--json"])
+    assert code == 0
+    (match,) = records[0]["matches"]
+    (segment,) = match["segments"]
+    assert segment.get("reversed") is True
+    assert segment["ref_start"] == pytest.approx(3.0, abs=1.6) and segment["ref_end"] == pytest.approx(
+        9.0, abs=1.6
+    )
+    # The original itself is matched forwards.
+    code, records = run_json(
+        capsys, ["run", str(clips["original"]), "--library", str(lib), "--no-ingest", "--json"]
+    )
+    assert all("reversed" not in s for m in records[0]["matches"] for s in m["segments"])

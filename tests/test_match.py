@@ -174,3 +174,27 @@ def test_motion_agreement_tells_a_copy_from_another_moment_of_the_same_scene():
     still = np.repeat(ref[:1], n, axis=0) + 1e-3 * rng.standard_normal((n, dim))
     assert segment_motion([other], times, still, ref_times, line).change < 0.06
     assert keep_moving_together([line], [other], times, still, ref_times, 0.3, floor=0.06) == [line]
+
+
+def test_a_stretch_played_backwards_is_a_reversed_segment():
+    from vq.match.align import DiagonalAligner
+
+    aligner = ALIGNERS.create("diagonal")
+    sim = matrix(30, 40, [(5, 30, 15, -1.0)])  # query 5..19 shows reference 30 down to 16
+    segs = aligner(sim, times(30), times(40), STEP)
+    assert len(segs) == 1 and segs[0].reversed
+    s = segs[0]
+    assert s.query_start == pytest.approx(10, abs=2.1) and s.query_end == pytest.approx(40, abs=2.1)
+    assert s.ref_start == pytest.approx(32, abs=2.1) and s.ref_end == pytest.approx(62, abs=2.1)
+    assert float(s.ref_at(s.query_start)) == pytest.approx(s.ref_end)  # starts at the end
+    assert s.to_json()["reversed"] is True
+    # Twice as fast, backwards.
+    fast = aligner(matrix(30, 60, [(2, 50, 20, -2.0)]), times(30), times(60), STEP)
+    assert len(fast) == 1 and fast[0].reversed
+    assert (fast[0].ref_end - fast[0].ref_start) / fast[0].seconds == pytest.approx(2.0, rel=0.15)
+    # Forwards says nothing; a still (every frame alike) is forwards; reversal can be off.
+    forward = aligner(matrix(30, 40, [(5, 12, 15, 1.0)]), times(30), times(40), STEP)
+    assert not forward[0].reversed and "reversed" not in forward[0].to_json()
+    still = np.full((10, 10), 0.9)
+    assert [s.reversed for s in aligner(still, times(10), times(10), STEP)] == [False]
+    assert not any(s.reversed for s in DiagonalAligner(reverse=False)(sim, times(30), times(40), STEP))

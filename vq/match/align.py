@@ -8,7 +8,7 @@ for a speed change. The seed's fine stage, vectorised:
 2. for each candidate slope (speeds 0.5x-2x), collect matched cells onto lines
    j = round(slope * i + b) and find runs along each line, bridging gaps of up to
    `max_gap` frames (morphological closing) and dropping runs shorter than `min_frames`
-   (opening);
+   (opening); lines of negative slope too, for stretches played backwards (`reverse`);
 3. merge runs on the same line that lie close together;
 4. non-maximum suppression: of runs sharing query or reference time, keep the best
    (the one-to-many matches the seed suppresses).
@@ -30,6 +30,7 @@ class DiagonalAligner:
         min_frames: int = 2,
         max_gap: int = 2,
         slopes: tuple[float, ...] = SLOPES,
+        reverse: bool = True,
     ):
         self.frame_threshold, self.min_frames, self.max_gap, self.slopes = (
             frame_threshold,
@@ -37,6 +38,7 @@ class DiagonalAligner:
             max_gap,
             slopes,
         )
+        self.directions = (1, -1) if reverse else (1,)
 
     def __call__(
         self,
@@ -61,23 +63,30 @@ class DiagonalAligner:
         max_gap = max(self.max_gap, round(self.max_gap / rate))  # the same seconds of reference time
         segments = []
         qi = np.arange(n)
-        for speed in self.slopes:
-            slope = speed * rate
-            # every matched cell votes for the line through it at this slope
-            ii, jj = np.nonzero(hits)
-            intercepts = np.unique(np.round(jj - slope * ii).astype(int))
-            for b in intercepts:
-                j = np.round(slope * qi + b).astype(int)
-                inside = (j >= 0) & (j < m)
-                on = np.zeros(n, bool)
-                # a cell within one column of the line counts (rounding, frame jitter)
-                for dj in (-1, 0, 1):
-                    jj2 = np.clip(j + dj, 0, m - 1)
-                    on |= inside & hits[qi, jj2]
-                segments.extend(self._runs(on, sim, j, speed, max_gap, q_times, r_times, step, ref_step))
+        ii, jj = np.nonzero(hits)
+        for direction in self.directions:
+            for speed in self.slopes:
+                slope = direction * speed * rate
+                # every matched cell votes for the line through it at this slope
+                intercepts = np.unique(np.round(jj - slope * ii).astype(int))
+                for b in intercepts:
+                    j = np.round(slope * qi + b).astype(int)
+                    inside = (j >= 0) & (j < m)
+                    on = np.zeros(n, bool)
+                    # a cell within one column of the line counts (rounding, frame jitter)
+                    for dj in (-1, 0, 1):
+                        jj2 = np.clip(j + dj, 0, m - 1)
+                        on |= inside & hits[qi, jj2]
+                    segments.extend(
+                        self._runs(
+                            on, sim, j, speed, max_gap, q_times, r_times, step, ref_step, direction < 0
+                        )
+                    )
         return suppress(_merge(segments, gap=self.max_gap * ref_step, offset_tolerance=ref_step))
 
-    def _runs(self, on, sim, j, speed, max_gap, q_times, r_times, step, ref_step) -> list[Segment]:
+    def _runs(
+        self, on, sim, j, speed, max_gap, q_times, r_times, step, ref_step, backwards=False
+    ) -> list[Segment]:
         m = sim.shape[1]
         # closing: bridge gaps up to max_gap; runs = maximal stretches after bridging
         idx = np.flatnonzero(on)
@@ -96,20 +105,24 @@ class DiagonalAligner:
             score = float(sim[np.arange(a, z + 1), jr][on[a : z + 1]].mean())
             q0, q1 = frame_span(q_times, a, z, step)
             r0, r1 = float(r_times[jr.min()]), float(r_times[jr.max()] + max(ref_step, speed * step))
-            out.append(Segment(q0, q1, r0, r1, score))
+            out.append(Segment(q0, q1, r0, r1, score, reversed=backwards))
         return out
 
 
+def _line(s: Segment) -> float:
+    """What stays constant along a segment's line at speed 1: the offset ref - query
+    forwards, the sum ref + query backwards."""
+    return s.ref_end + s.query_start if s.reversed else s.ref_start - s.query_start
+
+
 def _merge(segments: list[Segment], gap: float, offset_tolerance: float) -> list[Segment]:
-    """Join segments on the same line (query-to-reference offsets within `offset_tolerance`)
-    separated by <= `gap` seconds of query time."""
+    """Join segments on the same line (offsets, or sums when played backwards, within
+    `offset_tolerance`) separated by <= `gap` seconds of query time."""
     out: list[Segment] = []
-    for s in sorted(segments, key=lambda s: (round(s.ref_start - s.query_start, 1), s.query_start)):
+    for s in sorted(segments, key=lambda s: (s.reversed, round(_line(s), 1), s.query_start)):
         if out:
             p = out[-1]
-            same_line = (
-                abs((p.ref_start - p.query_start) - (s.ref_start - s.query_start)) <= offset_tolerance + 1e-6
-            )
+            same_line = p.reversed == s.reversed and abs(_line(p) - _line(s)) <= offset_tolerance + 1e-6
             # disjoint in query time: overlapping parallel runs are duplicates for suppress()
             if same_line and -1e-6 <= s.query_start - p.query_end <= gap + 1e-6:
                 total = p.seconds + s.seconds
@@ -120,6 +133,7 @@ def _merge(segments: list[Segment], gap: float, offset_tolerance: float) -> list
                     min(p.ref_start, s.ref_start),
                     max(p.ref_end, s.ref_end),
                     score,
+                    p.reversed,
                 )
                 continue
         out.append(s)

@@ -51,8 +51,7 @@ def segment_motion(
     if len(ref_times) == 0:
         return None
     inside = np.flatnonzero((times >= segment.query_start - 1e-6) & (times <= segment.query_end + 1e-6))
-    slope = (segment.ref_end - segment.ref_start) / max(segment.query_end - segment.query_start, 1e-6)
-    mapped = segment.ref_start + (times[inside] - segment.query_start) * slope
+    mapped = segment.ref_at(times[inside])
     nearest = np.abs(ref_times[None, :] - mapped[:, None]).argmin(axis=1)
     if sim is not None:
         on_line = sim[inside, nearest] >= frame

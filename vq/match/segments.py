@@ -15,9 +15,21 @@ class Segment:
     ref_start: float
     ref_end: float
     score: float
+    # Played backwards: query_start shows ref_end, query_end shows ref_start.
+    reversed: bool = False
 
     def to_json(self) -> dict:
-        return {k: round(v, 3) for k, v in asdict(self).items()}
+        out = {k: round(v, 3) for k, v in asdict(self).items() if k != "reversed"}
+        if self.reversed:  # said only when true: forward is what every record has meant
+            out["reversed"] = True
+        return out
+
+    def ref_at(self, t: np.ndarray) -> np.ndarray:
+        """Reference time shown at query time(s) `t` along the segment's line."""
+        slope = (self.ref_end - self.ref_start) / max(self.query_end - self.query_start, 1e-6)
+        if self.reversed:
+            return self.ref_end - (np.asarray(t) - self.query_start) * slope
+        return self.ref_start + (np.asarray(t) - self.query_start) * slope
 
     @property
     def seconds(self) -> float:
@@ -81,10 +93,12 @@ def _rank(s: Segment) -> float:
     the time explained on both axes (geometric mean of the spans). Similarity decides
     whenever the picture changes along the line; when it does not (a test card, a slow
     scene), lines of several slopes fit equally well and the one explaining more of both
-    videos wins: a 1.5x copy of a slow scene is not reported as a 1x copy of part of it."""
+    videos wins: a 1.5x copy of a slow scene is not reported as a 1x copy of part of it.
+    Likewise a still fits a line played backwards as well as forwards: forwards wins (a
+    small penalty on reversed lines; where the picture changes, similarity decides)."""
     q = max(s.query_end - s.query_start, 1e-6)
     r = max(s.ref_end - s.ref_start, 1e-6)
-    return s.score * q + 0.05 * float(np.sqrt(q * r))
+    return s.score * q + 0.05 * float(np.sqrt(q * r)) - (0.02 * q if s.reversed else 0.0)
 
 
 def frame_span(times: np.ndarray, i0: int, i1: int, step: float) -> tuple[float, float]:
@@ -106,6 +120,8 @@ def extend_over_blanks(
     of the copy too; likewise at the end. `query` and `ref` are (start, first picture, end
     of last picture, end) in seconds; `step` is the sampling interval.
     """
+    if seg.reversed:  # a lead-in of one is a tail of the other: not a shared blank
+        return seg
     q_start, q_first, q_last, q_end = query
     r_start, r_first, r_last, r_end = ref
     slope = (seg.ref_end - seg.ref_start) / max(seg.seconds, 1e-6)

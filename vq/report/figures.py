@@ -50,7 +50,8 @@ def similarity_heatmap(
     fig, ax = plt.subplots(figsize=(4.2, 3.4))
     mesh = ax.pcolormesh(_edges(ref_times), _edges(query_times), matrix, cmap="viridis", vmin=0.0, vmax=1.0)
     for s in segments:
-        ax.plot([s["ref_start"], s["ref_end"]], [s["query_start"], s["query_end"]], color="#ff3b30", lw=2.5)
+        ends = [s["ref_end"], s["ref_start"]] if s.get("reversed") else [s["ref_start"], s["ref_end"]]
+        ax.plot(ends, [s["query_start"], s["query_end"]], color="#ff3b30", lw=2.5)
     ax.invert_yaxis()  # time runs down the upload axis, as in a table
     ax.set_xlabel("reference (s)")
     ax.set_ylabel("upload (s)")

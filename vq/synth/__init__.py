@@ -40,7 +40,7 @@ from vq.synth.overlays import (
 )
 from vq.synth.pixel import Blur, Color, ColorGrade, Noise, Reencode
 from vq.synth.render import BackgroundVideo, EditRecord, apply_spatial, render, splice, track_box
-from vq.synth.timeline import TEMPORAL, FrameRate, Speed, Trim, segments_from
+from vq.synth.timeline import TEMPORAL, FrameRate, Reverse, Speed, Trim, segments_from
 
 __all__ = [
     "BOXED",
@@ -66,6 +66,7 @@ __all__ = [
     "Noise",
     "PictureInPicture",
     "Reencode",
+    "Reverse",
     "Rotate",
     "Scale",
     "ScreenRecording",

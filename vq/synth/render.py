@@ -16,7 +16,7 @@ import numpy as np
 
 from vq.errors import UsageError
 from vq.synth.base import Box, Edit, clip_box
-from vq.synth.timeline import TEMPORAL, FrameRate, Speed, segments_from
+from vq.synth.timeline import TEMPORAL, FrameRate, Reverse, Speed, segments_from
 
 
 class BackgroundVideo:
@@ -118,13 +118,20 @@ def render(
         from vq.media.sampling import iter_frames_at
 
         frames = iter_frames_at(video, src_t, base_size)
+        if np.any(np.diff(src_t) < 0):  # played backwards: decode forwards, then reorder
+            order = np.argsort(src_t, kind="stable")
+            held: list = [None] * len(src_t)
+            for k, image in zip(order, iter_frames_at(video, src_t[order], base_size), strict=True):
+                held[k] = image
+            frames = iter(held)
         spatial = [e for e in edits if not isinstance(e, TEMPORAL)]
 
         def produce() -> Iterator[np.ndarray]:
             for t, image in zip(out_t, frames, strict=True):
                 yield apply_spatial(spatial, image, float(t))
 
-        audio_from = source if audio and info.has_audio and speed > 0 else None
+        backwards = any(isinstance(e, Reverse) for e in edits)
+        audio_from = source if audio and info.has_audio and speed > 0 and not backwards else None
         write_video(
             dest,
             produce(),

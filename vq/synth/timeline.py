@@ -51,13 +51,24 @@ class Trim(Edit):
         return out_t[keep] - out_t[keep][0], src_t[keep]
 
 
-TEMPORAL = (Speed, FrameRate, Trim)
+@dataclass
+class Reverse(Edit):
+    """Play the current timeline backwards (the picture only: a reversed render is silent)."""
+
+    family = "reverse"
+
+    def retime(self, out_t, src_t, fps):
+        return out_t, src_t[::-1].copy()
+
+
+TEMPORAL = (Speed, FrameRate, Trim, Reverse)
 
 
 def segments_from(
     out_t: np.ndarray, src_t: np.ndarray, fps: float, tolerance: float = 0.6
 ) -> list[tuple[float, float, float, float]]:
-    """Piecewise-linear (out_start, out_end, src_start, src_end) runs of the time mapping."""
+    """Piecewise-linear (out_start, out_end, src_start, src_end) runs of the time mapping
+    (a run played backwards still gives its source span low to high)."""
     if len(out_t) == 0:
         return []
     step = 1.0 / fps
@@ -66,14 +77,8 @@ def segments_from(
     for i in range(1, len(out_t) + 1):
         broken = i == len(out_t) or abs(src_t[i] - src_t[i - 1]) > tolerance + step * 4
         if broken:
-            segs.append(
-                (
-                    float(out_t[start]),
-                    float(out_t[i - 1] + step),
-                    float(src_t[start]),
-                    float(src_t[i - 1] + step),
-                )
-            )
+            lo, hi = sorted((float(src_t[start]), float(src_t[i - 1])))
+            segs.append((float(out_t[start]), float(out_t[i - 1] + step), lo, hi + step))
             start = i
     return segs
 
