@@ -155,6 +155,7 @@ register_task(
 )
 # Harnesses that measure a pipeline step rather than a model task.
 EVALUATORS.register("content-box", "vq.eval.content_box:EVALUATOR")
+EVALUATORS.register("audio", "vq.eval.audio:EVALUATOR")
 for _stage, _summary in (
     ("base", "LPM base: DiT rectified-flow generator of high-quality residual detail"),
     ("control", "LPM ControlNet on the low-quality frame over a frozen lpm-base (25-step teacher)"),

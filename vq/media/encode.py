@@ -310,8 +310,11 @@ class _AudioCopy:
             self.out.mux(packet)
 
 
-def write_audio(path: str | os.PathLike[str], samples: np.ndarray, rate: int) -> Path:
-    """Write mono or (n, channels) float samples in [-1, 1] as WAV (PCM) / M4A (AAC) / Opus."""
+def write_audio(
+    path: str | os.PathLike[str], samples: np.ndarray, rate: int, bitrate: int | None = None
+) -> Path:
+    """Write mono or (n, channels) float samples in [-1, 1] as WAV (PCM) / M4A (AAC) / Opus /
+    MP3 (`bitrate` in bits per second for the lossy ones; the encoder's default if None)."""
     import av
 
     path = Path(path)
@@ -319,6 +322,7 @@ def write_audio(path: str | os.PathLike[str], samples: np.ndarray, rate: int) ->
         ".wav": ("wav", "pcm_s16le", "s16"),
         ".m4a": ("mp4", "aac", "fltp"),
         ".opus": ("ogg", "libopus", "flt"),
+        ".mp3": ("mp3", "libmp3lame", "fltp"),
     }
     if path.suffix.lower() not in codecs:
         raise UsageError(f"{path}: audio output must be one of {', '.join(codecs)}")
@@ -329,8 +333,12 @@ def write_audio(path: str | os.PathLike[str], samples: np.ndarray, rate: int) ->
     if layout is None:
         raise UsageError("audio must be mono or stereo")
     with atomic_path(path) as tmp, av.open(str(tmp), "w", format=fmt) as out:
-        stream = out.add_stream(codec, rate=rate, layout=layout)
-        resampler = av.AudioResampler(format=sample_fmt, layout=layout, rate=rate)
+        # Opus encodes only at 48 kHz (and the family of its divisors): resample for it.
+        enc_rate = 48000 if codec == "libopus" and rate not in (8000, 12000, 16000, 24000, 48000) else rate
+        stream = out.add_stream(codec, rate=enc_rate, layout=layout)
+        if bitrate is not None and codec != "pcm_s16le":
+            stream.bit_rate = int(bitrate)
+        resampler = av.AudioResampler(format=sample_fmt, layout=layout, rate=enc_rate)
         frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(data.T), format="fltp", layout=layout)
         frame.sample_rate, frame.pts = rate, 0
         for res in resampler.resample(frame) + resampler.resample(None):

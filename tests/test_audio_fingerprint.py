@@ -1,0 +1,92 @@
+"""Audio edits (`vq.synth.audio`), landmark fingerprints (`vq.audio.landmarks`) and
+`vq eval audio`, on the sample videos' real soundtracks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from vq.audio.landmarks import fingerprint, match, match_speeds, speed_fingerprints
+from vq.synth import audio as A
+
+RATE = 16000
+
+
+@pytest.fixture(scope="module")
+def tracks(shared_data):
+    from vq.media.audio import decode_audio
+
+    videos = shared_data / "videos"
+    return decode_audio(videos / "big_buck_bunny_0_30.webm", RATE), decode_audio(videos / "chaplin.mp4", RATE)
+
+
+def test_edits_do_what_they_say(tracks):
+    x = tracks[0][: RATE * 4]
+    power = lambda v: float(np.mean(np.square(v, dtype=np.float64)))  # noqa: E731
+    assert power(A.gain(x, -6.0)) == pytest.approx(power(x) / 10**0.6, rel=0.02)
+    noisy = A.add_noise(x, 10.0, seed=1)
+    assert 10 * np.log10(power(x) / power(noisy - x)) == pytest.approx(10.0, abs=0.5)
+    assert np.array_equal(noisy, A.add_noise(x, 10.0, seed=1))  # seeded
+    assert len(A.change_speed(x, 1.25)) == round(len(x) / 1.25)
+    tilted = A.equalize(x, RATE, low_db=0.0, high_db=-20.0)
+    hi = lambda v: np.abs(np.fft.rfft(v))[np.fft.rfftfreq(len(v), 1 / RATE) > 4000].sum()  # noqa: E731
+    assert hi(tilted) < 0.2 * hi(x)
+    for codec, kbps in (("aac", 32), ("opus", 16), ("mp3", 32)):
+        y = A.reencode(x, RATE, codec, kbps)
+        assert len(y) == len(x) and np.corrcoef(x, y)[0, 1] > 0.8, codec
+    rng = np.random.default_rng(0)
+    chain = A.random_audio_chain(rng, "stack", n_beds=2)
+    assert [e.kind for e in chain][-1] == "reencode" and len(chain) == 4
+    with pytest.raises(ValueError, match="unknown audio edit family"):
+        A.random_audio_chain(rng, "reverb", 0)
+
+
+def test_landmarks_find_an_edited_soundtrack_where_it_came_from(tracks):
+    bbb, chaplin = tracks
+    ref, other = fingerprint(bbb), fingerprint(chaplin)
+    crop = bbb[RATE * 10 : RATE * 18]
+    for edited in (
+        crop,
+        A.add_noise(crop, 5.0, seed=2, pink=True),
+        A.reencode(A.equalize(crop, RATE, 6.0, -9.0), RATE, "opus", 16),
+    ):
+        m, wrong = match(fingerprint(edited), ref), match(fingerprint(edited), other)
+        assert m.offset == pytest.approx(10.0, abs=0.1) and m.votes >= 40
+        assert m.score > 5 * max(wrong.score, 1e-3)
+    # Under a music bed 6 dB down, the bed's own recording is (rightly) found too, weaker.
+    bedded = fingerprint(A.add_bed(crop, chaplin, -6.0))
+    m, bed = match(bedded, ref), match(bedded, other)
+    assert m.offset == pytest.approx(10.0, abs=0.1) and m.score > 2 * bed.score > 0
+    # Speed: plain landmarks lose a 7 % faster copy; the speed search finds it and its speed.
+    fast = A.change_speed(crop, 1.07)
+    assert match(fingerprint(fast), ref).votes < 15
+    found = match_speeds(speed_fingerprints(fast), ref)
+    assert found.speed == pytest.approx(1.07, abs=0.011) and found.offset == pytest.approx(10.0, abs=0.2)
+    assert found.score > 5 * match_speeds(speed_fingerprints(fast), other).score
+    silent = fingerprint(np.zeros(RATE * 3, np.float32))
+    assert match(silent, ref).votes == 0  # silence has no landmarks, matches nothing
+
+
+def test_eval_audio_runs_on_two_soundtracks(shared_data, tmp_path, capsys):
+    from vq.cli.app import main
+
+    videos = shared_data / "videos"
+    folder = tmp_path / "sources"
+    folder.mkdir()
+    for name in ("big_buck_bunny_0_30.webm", "chaplin.mp4", "example.mp4"):  # example.mp4 has no sound
+        shutil.copy(videos / name, folder / name)
+    baselines = "chromaprint" if shutil.which("fpcalc") else ""
+    out = tmp_path / "audio.json"
+    args = ["eval", "audio", "--sources", str(folder), "--per-source", "3", "--seconds", "4"]
+    assert main([*args, "--baselines", baselines, "--json", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "example.mp4" in captured.err  # skipped, and says so
+    data = json.loads(out.read_text())
+    assert len(data["sources"]) == 2 and len(data["queries"]) == 6
+    speedy = data["methods"]["landmarks+speed"]
+    assert speedy["top1"] >= 5 / 6
+    assert set(speedy["families"]) == {q["family"] for q in data["queries"]}
+    assert main(["eval", "audio", "--sources", str(folder / "chaplin.mp4")]) != 0  # one source is not enough
