@@ -70,6 +70,27 @@ def test_landmarks_find_an_edited_soundtrack_where_it_came_from(tracks):
     assert match(silent, ref).votes == 0  # silence has no landmarks, matches nothing
 
 
+def test_silence_room_tone_and_stationary_sounds_match_nothing():
+    """Two different recordings of hum, of a test tone, of quiet room noise: none is a copy
+    of the other (no landmarks, or only stop-hashes dropped as stationary)."""
+    t = np.arange(RATE * 20) / RATE
+
+    def noise(seed: int, level: float) -> np.ndarray:
+        return level * np.random.default_rng(seed).standard_normal(len(t))
+
+    kinds = {
+        "hum": lambda s: (
+            0.05 * np.sin(2 * np.pi * 50 * t) + 0.03 * np.sin(2 * np.pi * 100 * t) + noise(s, 0.002)
+        ),
+        "tone": lambda s: 0.2 * np.sin(2 * np.pi * 1000 * t) + noise(s, 0.001),
+        "room": lambda s: noise(s, 0.003),
+    }
+    for name, make in kinds.items():
+        one, other = make(1).astype(np.float32), make(2).astype(np.float32)
+        m = match(fingerprint(other[RATE * 3 : RATE * 11]), fingerprint(one))
+        assert m.votes < 10, (name, m)
+
+
 def test_eval_audio_runs_on_two_soundtracks(shared_data, tmp_path, capsys):
     from vq.cli.app import main
 
