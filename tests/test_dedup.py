@@ -285,3 +285,38 @@ def test_a_copy_played_backwards_is_found_and_said_to_be(clips, tmp_path, capsys
         capsys, ["run", str(clips["original"]), "--library", str(lib), "--no-ingest", "--json"]
     )
     assert all("reversed" not in s for m in records[0]["matches"] for s in m["segments"])
+
+
+def test_a_kept_soundtrack_under_a_new_picture_is_found_by_its_sound(shared_data, tmp_path, capsys):
+    """A new picture (Chaplin) over 8 s of the original's soundtrack: found by the sound
+    alone, at the right place; the original matched against itself has both kinds of
+    evidence; the same picture with no sound matches nothing."""
+    from vq.media import open_video
+    from vq.media.encode import write_video
+
+    original = tmp_path / "original.mp4"
+    E.render(
+        shared_data / "videos" / "big_buck_bunny_0_30.webm", original, [E.Trim(0.0, 20.0)], fps=10, size=(320, 180)
+    )
+    with open_video(shared_data / "videos" / "chaplin.mp4") as video:
+        picture = video.sample(times=np.arange(80) / 10.0, size=(320, 180)).images
+    dubbed, silent = tmp_path / "dubbed.mp4", tmp_path / "silent.mp4"
+    write_video(dubbed, picture, 10, audio_from=original, audio_start=6.0)
+    write_video(silent, picture, 10)
+    lib = tmp_path / "lib"
+    assert main(["index", "create", str(lib), "--fps", "1"]) == 0
+    assert main(["run", str(original), "--library", str(lib)]) == 0
+    capsys.readouterr()
+    code, records = run_json(capsys, ["run", str(dubbed), "--library", str(lib), "--no-ingest", "--json"])
+    assert code == 0
+    (match,) = records[0]["matches"]
+    assert match["evidence"] == ["audio"]
+    (segment,) = match["segments"]
+    assert segment["query_start"] == pytest.approx(0.0, abs=1.0) and segment["query_end"] >= 6.0
+    assert segment["ref_start"] - segment["query_start"] == pytest.approx(6.0, abs=0.2)
+    code, records = run_json(capsys, ["run", str(original), "--library", str(lib), "--no-ingest", "--json"])
+    assert records[0]["matches"][0]["evidence"] == ["picture", "audio"]
+    code, records = run_json(capsys, ["run", str(silent), "--library", str(lib), "--no-ingest", "--json"])
+    assert records[0]["matches"] == []
+    with open_library(lib) as library:
+        assert library.stats()["audio_hashes"] > 0

@@ -285,3 +285,34 @@ def test_a_reader_refreshes_to_what_the_writer_committed(tmp_path):
             assert list(reader.video_of(ids[:, 0])) == [writer.video_by_name("a").id] * 2
         finally:
             reader.close()
+
+
+def test_audio_fingerprints_are_stored_matched_refreshed_removed_and_swept(tmp_path):
+    """A video's sound is stored with it (atomically, in the same commit), found by
+    `audio_search`, seen by a reader after `refresh`, hidden when removed, and a file a
+    killed ingest left behind is swept."""
+    from vq.audio.landmarks import fingerprint
+
+    rng = np.random.default_rng(0)
+    sound = np.repeat(rng.standard_normal(160), 1000).astype(np.float32) * 0.3  # 10 s of steps
+    sound += 0.05 * rng.standard_normal(len(sound)).astype(np.float32)
+    fp = fingerprint(sound)
+    query = fingerprint(sound[16000 * 2 : 16000 * 8])
+    root = tmp_path / "lib"
+    with Library.create(root, config()) as writer:
+        reader = Library.open(root)
+        try:
+            writer.add_video("a", unit(5, 1), np.arange(5.0), audio=fp)
+            writer.add_video("b", unit(5, 2), np.arange(5.0))  # no sound
+            (hit,) = writer.audio_search(query, 20, 0.03)
+            assert hit.video == writer.video_by_name("a").id and abs(hit.offset - 2.0) < 0.05
+            assert reader.audio_search(query, 20, 0.03) == []
+            assert reader.refresh() and len(reader.audio_search(query, 20, 0.03)) == 1
+            writer.remove_video("a")
+            assert writer.audio_search(query, 20, 0.03) == []
+        finally:
+            reader.close()
+    (root / "segments" / "audio-orphan.npz").write_bytes(b"left by a killed ingest")
+    with open_library(root, write=True) as lib:
+        assert not (root / "segments" / "audio-orphan.npz").exists()
+        assert lib.stats()["audio_hashes"] == len(fp.hashes)  # kept until compacted, not searched

@@ -65,9 +65,7 @@ def spectrogram(x: np.ndarray) -> np.ndarray:
 
 def peaks(spec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(frame, bin) of the landmarks: neighbourhood maxima, strongest first per second."""
-    from scipy.ndimage import maximum_filter
-
-    is_max = spec == maximum_filter(spec, size=(PEAK_TIME, PEAK_FREQ), mode="nearest")
+    is_max = spec == _max_filter(spec, PEAK_TIME, PEAK_FREQ)
     is_max &= spec > max(np.percentile(spec, 60), MIN_LOG_MAGNITUDE)  # not a maximum of silence
     t, f = np.nonzero(is_max)
     if len(t) == 0:
@@ -82,6 +80,16 @@ def peaks(spec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     t, f = t[keep], f[keep]
     order = np.argsort(t, kind="stable")
     return t[order], f[order]
+
+
+def _max_filter(a: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """The maximum over a `rows` x `cols` neighbourhood (edges repeated), separably."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    a = np.pad(a, ((rows // 2, rows // 2), (0, 0)), mode="edge")
+    a = sliding_window_view(a, rows, axis=0).max(axis=-1)
+    a = np.pad(a, ((0, 0), (cols // 2, cols // 2)), mode="edge")
+    return sliding_window_view(a, cols, axis=1).max(axis=-1)
 
 
 def fingerprint(x: np.ndarray) -> Fingerprint:
@@ -136,13 +144,13 @@ def match(query: Fingerprint, ref: Fingerprint) -> AudioMatch:
     offsets = ref.times[starts + within].astype(np.int64) - query.times[q_idx]
     values, votes = np.unique(offsets, return_counts=True)
     # Neighbouring offsets are the same alignment seen through frame jitter.
-    smoothed = votes + _votes_at(values - 1, values, votes) + _votes_at(values + 1, values, votes)
+    smoothed = votes + votes_at(values - 1, values, votes) + votes_at(values + 1, values, votes)
     best = int(np.argmax(smoothed))
     n = int(smoothed[best])
     return AudioMatch(n / len(query.hashes), n, float(values[best]) * HOP / RATE)
 
 
-def _votes_at(wanted: np.ndarray, values: np.ndarray, votes: np.ndarray) -> np.ndarray:
+def votes_at(wanted: np.ndarray, values: np.ndarray, votes: np.ndarray) -> np.ndarray:
     """The votes of offsets `wanted` (0 where no vote fell); `values` sorted."""
     i = np.minimum(np.searchsorted(values, wanted), len(values) - 1)
     return np.where(values[i] == wanted, votes[i], 0)

@@ -5,6 +5,7 @@ Layout of a library directory::
     library.toml      model (name, sha256, dim), sampling fps, index policy, thresholds
     catalog.sqlite    videos (id, name, path, duration, metadata, vector range, removed)
     segments/N.npz    the vectors (float16) and timestamps of one ingest, first vector id N
+    segments/audio-*.npz  a video's audio landmark hashes and times (`vq.index.audio`)
     index.faiss       the search index over all vectors: a derived cache
     .lock             held by the one writer
 
@@ -39,6 +40,7 @@ import sqlite3
 import threading
 import time
 import tomllib
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,8 +48,10 @@ from typing import Any
 
 import numpy as np
 
+from vq.audio.landmarks import Fingerprint
 from vq.errors import MissingExtraError, VqError
 from vq.fsutil import atomic_path, atomic_write_text
+from vq.index.audio import AudioHit, AudioIndex
 from vq.index.rwlock import ReadWriteLock
 from vq.match.thresholds import Thresholds
 
@@ -152,6 +156,8 @@ CREATE TABLE IF NOT EXISTS videos (
     n_vectors INTEGER NOT NULL,
     removed INTEGER NOT NULL DEFAULT 0
 );
+-- A video's sound: its landmark fingerprint (`vq.audio.landmarks`) in segments/<file>.
+CREATE TABLE IF NOT EXISTS audio (video_id INTEGER PRIMARY KEY, file TEXT NOT NULL, n INTEGER NOT NULL);
 """
 
 
@@ -253,6 +259,9 @@ class Library:
             seg = _read_segment(self.root / "segments" / f"{v.first_vector}.npz", v.n_vectors)
             self._vectors[v.first_vector : v.first_vector + v.n_vectors] = seg["vectors"]
             self._times[v.first_vector : v.first_vector + v.n_vectors] = seg["times"]
+        self._audio = AudioIndex()
+        for vid, file, n in self.db.execute("SELECT video_id, file, n FROM audio ORDER BY video_id"):
+            self._audio.add(vid, _read_audio(self.root / "segments" / file, n))
         if self.write:
             self._sweep_orphans()
         self._index = None
@@ -266,6 +275,7 @@ class Library:
         writer killed mid-write left (this process holds the write lock: nobody else is
         writing them)."""
         known = {f"{v.first_vector}.npz" for v in self.videos.values() if v.n_vectors}
+        known |= {row[0] for row in self.db.execute("SELECT file FROM audio")}
         for f in (self.root / "segments").glob("*.npz"):
             if f.name not in known:
                 f.unlink(missing_ok=True)
@@ -288,8 +298,10 @@ class Library:
         path: str | None = None,
         duration: float | None = None,
         metadata: dict[str, Any] | None = None,
+        audio: Fingerprint | None = None,
     ) -> Video:
-        """Ingest one video's frame vectors. Atomic: all of it is committed or none."""
+        """Ingest one video's frame vectors (and its sound's fingerprint, if it has one).
+        Atomic: all of it is committed or none."""
         if not self.write:
             raise LibraryError("library opened read-only; open with write=True to add")
         vectors = np.asarray(vectors, np.float32)
@@ -306,23 +318,41 @@ class Library:
         if len(vectors):
             with atomic_path(seg_path) as tmp, open(tmp, "wb") as f:
                 np.savez(f, vectors=vectors.astype(np.float16), times=np.asarray(times, np.float64))
+        audio_path = None
+        if audio is not None and len(audio.hashes):
+            audio_path = self.root / "segments" / f"audio-{uuid.uuid4().hex}.npz"
+            with atomic_path(audio_path) as tmp, open(tmp, "wb") as f:
+                np.savez(f, hashes=audio.hashes, times=audio.times)
         try:
             self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute(
+                "DELETE FROM audio WHERE video_id IN (SELECT id FROM videos WHERE name = ? AND removed = 1)",
+                (name,),
+            )
             self.db.execute("DELETE FROM videos WHERE name = ? AND removed = 1", (name,))
             cur = self.db.execute(
                 "INSERT INTO videos (name, path, duration, added, metadata, first_vector, n_vectors) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (name, path, duration, time.time(), json.dumps(metadata or {}), first, len(vectors)),
             )
+            if audio_path is not None:
+                self.db.execute(
+                    "INSERT INTO audio (video_id, file, n) VALUES (?, ?, ?)",
+                    (cur.lastrowid, audio_path.name, len(audio.hashes)),
+                )
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
             if len(vectors):
                 seg_path.unlink(missing_ok=True)
+            if audio_path is not None:
+                audio_path.unlink(missing_ok=True)
             raise
         video = Video(int(cur.lastrowid), name, path, duration, metadata or {}, first, len(vectors))
         with self._rw.writing():
             self._append(video, vectors, np.asarray(times, np.float64))
+            if audio_path is not None:
+                self._audio.add(video.id, audio)
         self._catch_up_index()
         return video
 
@@ -396,9 +426,18 @@ class Library:
             if removals != self._removals_seen:
                 live = {r[0] for r in self.db.execute("SELECT id FROM videos WHERE removed = 0")}
                 removed = {vid for vid in [*self.videos, *(v.id for v, _ in fresh)] if vid not in live}
+            sounds = {
+                vid: _read_audio(self.root / "segments" / file, n)
+                for vid, file, n in self.db.execute(
+                    "SELECT video_id, file, n FROM audio WHERE video_id > ?", (max(self.videos, default=0),)
+                )
+                if any(v.id == vid for v, _ in fresh)
+            }
             with self._rw.writing():
                 for video, seg in fresh:
                     self._append(video, seg["vectors"], seg["times"])
+                    if video.id in sounds:
+                        self._audio.add(video.id, sounds[video.id])
                 self._removed, self._removals_seen = removed, removals
             self._catch_up_index()
             return True
@@ -505,6 +544,11 @@ class Library:
         top_ids = np.where(np.isfinite(top_scores), np.take_along_axis(cand, order, axis=1), -1)
         return top_scores, top_ids
 
+    def audio_search(self, query: Fingerprint, min_votes: int, min_score: float) -> list[AudioHit]:
+        """Live videos whose sound `query` carries (`vq.index.audio`), best first."""
+        with self._rw.reading():
+            return self._audio.search(query, min_votes, min_score, skip=frozenset(self._removed))
+
     def video_of(self, vector_ids: np.ndarray) -> np.ndarray:
         """Video id of each vector id (vectorised)."""
         with self._rw.reading():
@@ -561,6 +605,7 @@ class Library:
             "videos": len(live),
             "removed": len(self._removed),
             "vectors": self.total,
+            "audio_hashes": len(self._audio),
             "live_vectors": int(sum(v.n_vectors for v in live)),
             "index": self.factory_for(self.total),
             "index_file_bytes": index_bytes,
@@ -616,6 +661,17 @@ def _ivf(index):
         return _faiss().extract_index_ivf(index)
     except RuntimeError:
         return None
+
+
+def _read_audio(path: Path, n: int) -> Fingerprint:
+    try:
+        with np.load(path) as f:
+            fp = Fingerprint(f["hashes"].astype(np.int64), f["times"].astype(np.int32), 0.0)
+    except (OSError, ValueError, KeyError) as e:
+        raise LibraryError(f"{path}: unreadable audio segment ({e}); the library needs repair") from None
+    if len(fp.hashes) != n:
+        raise LibraryError(f"{path}: holds {len(fp.hashes)} audio hashes, the catalog says {n}")
+    return fp
 
 
 def _read_segment(path: Path, n: int) -> dict[str, np.ndarray]:

@@ -26,6 +26,11 @@ class Thresholds:
     # ... unless the reference barely changes along the segment (a still, a test card):
     # below this mean distance of its vectors from their mean the test abstains.
     motion_floor: float = 0.06
+    # The soundtrack (`vq.index.audio`): a reference whose sound the query carries has at
+    # least this many landmark hashes agreeing on one offset, and this share of the
+    # query's (`vq eval audio`: 1 % of other recordings reach 0.008).
+    audio_votes: float = 20.0
+    audio_score: float = 0.03
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any] | None) -> Thresholds:

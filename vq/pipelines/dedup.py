@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from vq.audio.landmarks import Fingerprint
 from vq.errors import DeadlineExceeded, VqError
 from vq.fsutil import is_url
 from vq.index.library import Library
@@ -58,6 +59,10 @@ class DedupConfig:
     whole_frame: bool = True  # also match a cropped query as the whole frame
     query_fps: float | None = None  # query sampling rate for every library (None: each library's own)
     min_frame_std: float = MIN_FRAME_STD  # frames flatter than this are neither stored nor queried
+    # The soundtrack as evidence (`vq.index.audio`): fingerprinted, stored and matched beside
+    # the picture; up to `audio_seconds` of it (the fallback: its first `fallback_seconds`).
+    audio: bool = True
+    audio_seconds: float = 600.0
 
 
 class FrameEmbedder(Protocol):
@@ -85,6 +90,7 @@ class LibraryMatch:
     segments: list[Segment]
     ref_metadata: dict[str, Any] = field(default_factory=dict)
     similarity: dict[str, Any] | None = None  # the evidence a reviewer sees (`similarity_evidence`)
+    evidence: list[str] = field(default_factory=list)  # what found it: "picture", "audio"
 
     def to_json(self) -> dict[str, Any]:
         out = {
@@ -95,6 +101,8 @@ class LibraryMatch:
             "segments": [s.to_json() for s in self.segments],
             "ref_metadata": self.ref_metadata,
         }
+        if self.evidence:
+            out["evidence"] = self.evidence
         if self.similarity is not None:
             out["similarity"] = self.similarity
         return out
@@ -197,6 +205,7 @@ class Staged:
     started: float  # perf_counter() when decoding began
     decode_s: float
     extra: dict[str, Any] = field(default_factory=dict)  # other jobs' results (quality, enhanced)
+    audio: Fingerprint | None = None  # the soundtrack's landmarks; None: no (usable) sound
 
 
 @dataclass
@@ -286,14 +295,36 @@ class Dedup(StagedJob):
         t0 = time.perf_counter()
         with open_video(path) as video:
             decoded, _ = self.decode_open(video, self.fps if query else self.ingest_fps)
-        return self.prepare_staged(decoded, query, t0)
+        return self.prepare_staged(decoded, query, t0, path)
 
-    def prepare_staged(self, decoded: Decoded, query: bool, started: float) -> Staged:
+    def prepare_staged(
+        self, decoded: Decoded, query: bool, started: float, path: Path | str | None = None
+    ) -> Staged:
         """`stage` after decoding (for a caller that decoded once for several jobs,
-        `vq.pipelines.upload`); `started` is when decoding began."""
+        `vq.pipelines.upload`); `started` is when decoding began; `path` gives the sound."""
         t1 = time.perf_counter()
         prepared = self.prepare(decoded, whole_frame=query)
-        return Staged(decoded, prepared, started, decode_s=t1 - started)
+        t2 = time.perf_counter()
+        audio = self.sound(path, decoded.mode) if path is not None else None
+        prepared.timings["audio"] = time.perf_counter() - t2
+        return Staged(decoded, prepared, started, decode_s=t1 - started, audio=audio)
+
+    def sound(self, path: Path | str, mode: str) -> Fingerprint | None:
+        """The soundtrack's landmark fingerprint, or None: audio off, no audio stream, or
+        one that will not decode (the picture is still matched; never an error)."""
+        from vq.audio.landmarks import RATE, fingerprint
+        from vq.errors import MediaError
+        from vq.media.audio import decode_audio
+
+        cfg = self.config
+        if not cfg.audio:
+            return None
+        seconds = cfg.fallback_seconds if mode == "fallback" else cfg.audio_seconds
+        try:
+            samples = decode_audio(path, RATE, max_seconds=seconds)
+        except MediaError:
+            return None
+        return fingerprint(samples) if len(samples) else None
 
     def complete(
         self,
@@ -318,10 +349,10 @@ class Dedup(StagedJob):
         try:
             t2 = time.perf_counter()
             if query:
-                record.matches = self.match(decoded, prepared, meta)
+                record.matches = self.match(decoded, prepared, meta, staged.audio)
             t3 = time.perf_counter()
             if ingest and decoded.mode == "main":
-                record.ingested = self.ingest(record.id, path, decoded, prepared, meta)
+                record.ingested = self.ingest(record.id, path, decoded, prepared, meta, staged.audio)
             t4 = time.perf_counter()
         except VqError as e:
             record.status, record.error = "error", str(e)
@@ -330,6 +361,7 @@ class Dedup(StagedJob):
             "decode": staged.decode_s,
             "content_box": prepared.timings["content_box"],
             "embed": prepared.timings["embed"],
+            "audio": prepared.timings.get("audio", 0.0),
             "match": t3 - t2,
             "ingest": t4 - t3,
             "total": t4 - staged.started,
@@ -379,12 +411,17 @@ class Dedup(StagedJob):
         timings = {"content_box": t1 - t0, "embed": time.perf_counter() - t1}
         return Prepared(box, int(keep.sum()), times, vectors, whole, timings)
 
-    def match(self, decoded: Decoded, prepared: Prepared, meta: dict[str, Any]) -> list[LibraryMatch]:
-        """Matches in every library (a blank video matches nothing)."""
-        if not len(prepared.vectors):
-            return []
-        times, frames = prepared.times, decoded.frames
+    def match(
+        self, decoded: Decoded, prepared: Prepared, meta: dict[str, Any], audio: Fingerprint | None = None
+    ) -> list[LibraryMatch]:
+        """Matches in every library: picture, then sound (a blank video with no sound
+        matches nothing)."""
         out: list[LibraryMatch] = []
+        if not len(prepared.vectors):
+            for lib in self.libraries:
+                out.extend(self._add_audio(lib, [], audio, meta))
+            return out
+        times, frames = prepared.times, decoded.frames
         for lib in self.libraries:
             q_fps = self.query_rate(lib)
             sel = _on_grid(times, q_fps) if decoded.mode == "main" else np.arange(len(times))
@@ -397,13 +434,49 @@ class Dedup(StagedJob):
                 times[sel][-1] + step,
                 max(decoded.duration or 0.0, frames.times[-1] + step),
             )
-            out.extend(
-                self._match_library(lib, views, times[sel], span, meta, step, sparse=decoded.mode != "main")
+            found = self._match_library(
+                lib, views, times[sel], span, meta, step, sparse=decoded.mode != "main"
             )
+            out.extend(self._add_audio(lib, found, audio, meta))
         return out
 
+    def _add_audio(
+        self, lib: Library, found: list[LibraryMatch], audio: Fingerprint | None, meta: dict[str, Any]
+    ) -> list[LibraryMatch]:
+        """The picture's matches in `lib`, marked where the sound agrees, plus the references
+        only the sound finds (a new picture over a kept soundtrack). Sound scores are shares
+        of agreeing landmarks, not cosines, so they never compete with the picture's in the
+        reference margin; the record's `evidence` says which found what."""
+        for m in found:
+            m.evidence = ["picture"]
+        if audio is None:
+            return found
+        t = lib.config.thresholds
+        hits = lib.audio_search(audio, int(t.audio_votes), t.audio_score)
+        by_id = {m.ref_id: m for m in found}
+        rules = self.config.filters if self.config.filters is not None else lib.config.filters
+        out = list(found)
+        for hit in hits:
+            video = lib.videos[hit.video]
+            if video.name in by_id:
+                by_id[video.name].evidence.append("audio")
+                continue
+            if not hit.segments:
+                continue
+            match = self._library_match(lib, hit.video, hit.segments)
+            match.evidence = ["audio"]
+            if all(FILTERS.get(rule)(meta, match.to_json(), **args) for rule, args in rules.items()):
+                out.append(match)
+        return sorted(out, key=lambda m: -m.score)
+
     def ingest(
-        self, name: str, path: Path, decoded: Decoded, prepared: Prepared, meta: dict[str, Any]
+        self,
+        name: str,
+        path: Path,
+        decoded: Decoded,
+        prepared: Prepared,
+        meta: dict[str, Any],
+        audio: Fingerprint | None = None,
     ) -> bool:
         """Add the video to the libraries it goes into (once: a known name is skipped)."""
         added = False
@@ -417,6 +490,7 @@ class Dedup(StagedJob):
                     path=str(path),
                     duration=decoded.duration,
                     metadata=meta,
+                    audio=audio,
                 )
                 added = True
         return added

@@ -100,7 +100,7 @@ class UploadJob(StagedJob):
                 decoded, served, enhanced = self._decode_enhancing(video, path, fps, others)
             else:
                 decoded, served = dedup.decode_open(video, fps, others)
-        staged = dedup.prepare_staged(decoded, query, t0)
+        staged = dedup.prepare_staged(decoded, query, t0, path)
         # Scored before copy detection ingests: a scorer that fails outright (not a
         # bad-input error) fails the video first, so library and records never disagree.
         if plan is not None:
