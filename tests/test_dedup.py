@@ -296,7 +296,11 @@ def test_a_kept_soundtrack_under_a_new_picture_is_found_by_its_sound(shared_data
 
     original = tmp_path / "original.mp4"
     E.render(
-        shared_data / "videos" / "big_buck_bunny_0_30.webm", original, [E.Trim(0.0, 20.0)], fps=10, size=(320, 180)
+        shared_data / "videos" / "big_buck_bunny_0_30.webm",
+        original,
+        [E.Trim(0.0, 20.0)],
+        fps=10,
+        size=(320, 180),
     )
     with open_video(shared_data / "videos" / "chaplin.mp4") as video:
         picture = video.sample(times=np.arange(80) / 10.0, size=(320, 180)).images

@@ -127,7 +127,11 @@ def test_report_reads_bad_records_in_plain_words(tmp_path, capsys):
         "segments": [{"query_start": 0, "query_end": 2, "ref_start": 1, "ref_end": 3, "score": 0.9}],
         "ref_metadata": {},
     }
-    backwards = {**gone, "segments": [{**gone["segments"][0], "reversed": True}]}
+    backwards = {
+        **gone,
+        "segments": [{**gone["segments"][0], "reversed": True}],
+        "evidence": ["picture", "audio"],
+    }
     lines = [
         {"path": str(tmp_path / "up.mp4"), "status": "ok", "matches": [gone], "duration": 2.0},
         {"path": "broken.mp4", "status": "error", "error": "broken.mp4: no decodable video frames"},
@@ -156,7 +160,7 @@ def test_report_reads_bad_records_in_plain_words(tmp_path, capsys):
     assert "Processing took too long" in page and "processing worker" not in page  # not the folder name
     assert "<script>alert" not in page and "<img src=x" not in page  # names and errors are escaped
     assert "a URL (not fetched for the page)" in page and "decoding passed --deadline" in page
-    assert page.count("played backwards") == 1
+    assert page.count("played backwards") == 1 and 'found by <span class="evidence">picture and audio' in page
 
     malformed = tmp_path / "m.jsonl"
     malformed.write_text(json.dumps({"path": "a.mp4", "status": "ok", "matches": [{"score": 1}]}) + "\n")
