@@ -93,4 +93,4 @@ def test_argument_errors(tmp_path, kwargs, message):
     with pytest.raises(UsageError, match=message):
         write_video(path, args.pop("frames"), 25, **args)
     with pytest.raises(UsageError, match="audio output"):
-        write_audio(tmp_path / "a.mp3", tone(0.1), 16000)
+        write_audio(tmp_path / "a.flac", tone(0.1), 16000)
