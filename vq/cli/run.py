@@ -221,6 +221,8 @@ def _print_summary(record: dict[str, Any]) -> None:
     for m in record["matches"]:
         segs = ", ".join(
             f"{s['query_start']:.0f}-{s['query_end']:.0f}s <- {s['ref_start']:.0f}-{s['ref_end']:.0f}s"
+            + (" backwards" if s.get("reversed") else "")
             for s in m["segments"][:3]
         )
-        console.print(f"  [{m['library']}] {m['ref_id']}  score {m['score']:.2f}  {segs}")
+        found_by = " by sound" if m.get("evidence") == ["audio"] else ""
+        console.print(f"  [{m['library']}] {m['ref_id']}  score {m['score']:.2f}{found_by}  {segs}")
