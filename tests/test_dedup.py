@@ -318,6 +318,10 @@ def test_a_kept_soundtrack_under_a_new_picture_is_found_by_its_sound(shared_data
     (segment,) = match["segments"]
     assert segment["query_start"] == pytest.approx(0.0, abs=1.0) and segment["query_end"] >= 6.0
     assert segment["ref_start"] - segment["query_start"] == pytest.approx(6.0, abs=0.2)
+    # The timeout fallback (snapshots) matches the first 5 minutes of sound too, as the seed's does.
+    code, records = run_json(capsys, ["run", str(dubbed), "--library", str(lib), "--json", "--deadline", "0"])
+    assert records[0]["mode"] == "fallback" and records[0]["ingested"] is False
+    assert [m["evidence"] for m in records[0]["matches"]] == [["audio"]]
     code, records = run_json(capsys, ["run", str(original), "--library", str(lib), "--no-ingest", "--json"])
     assert records[0]["matches"][0]["evidence"] == ["picture", "audio"]
     code, records = run_json(capsys, ["run", str(silent), "--library", str(lib), "--no-ingest", "--json"])
