@@ -328,3 +328,47 @@ def test_a_kept_soundtrack_under_a_new_picture_is_found_by_its_sound(shared_data
     assert records[0]["matches"] == []
     with open_library(lib) as library:
         assert library.stats()["audio_hashes"] > 0
+
+
+def test_eval_dedup_audio_suite(shared_data, tmp_path, capsys):
+    """The audio suite on two short sources with synthetic melodies as soundtracks: every
+    kind is built, sound-kept copies are found by sound, reversed copies by picture, and
+    no silent, music-free or unrelated-sound negative is flagged."""
+    from vq.media.encode import write_audio
+
+    rng = np.random.default_rng(0)
+    recordings = tmp_path / "recordings"
+    recordings.mkdir()
+    for k in range(8):  # distinct melodies: 0.25 s notes with two harmonics over a little noise
+        notes = 220.0 * 2 ** (rng.integers(0, 24, 120) / 12)
+        t = np.arange(4000) / 16000
+        song = np.concatenate([np.sin(2 * np.pi * f * t) + 0.4 * np.sin(4 * np.pi * f * t) for f in notes])
+        song = 0.25 * song + 0.01 * rng.standard_normal(len(song))
+        write_audio(recordings / f"melody{k}.wav", song.astype(np.float32), 16000)
+    videos = shared_data / "videos"
+    report_path = tmp_path / "audio.json"
+    args = ["eval", "dedup", "--suite", "audio", "--audio", str(recordings), "--baselines", ""]
+    args += ["--sources", str(videos / "big_buck_bunny_0_30.webm"), "--sources", str(videos / "example.mp4")]
+    args += ["--work", str(tmp_path / "work"), "--clip-seconds", "5", "--json", str(report_path)]
+    assert main(args) == 0, capsys.readouterr().err
+    method = json.loads(report_path.read_text())["methods"]["vq-embed"]
+    kinds = method["kinds"]
+    assert {"sound_kept", "sound_replaced", "reversed", "silent", "music_free", "unrelated"} <= set(kinds)
+    assert kinds["sound_kept"]["found"] >= kinds["sound_kept"]["queries"] - 1
+    assert kinds["reversed"]["found"] >= kinds["reversed"]["queries"] - 1
+    # No negative is flagged by its sound (another moment of a reference's video may still
+    # be a picture look-alike).
+    by_sound = [
+        r["id"]
+        for r in method["records"]
+        if r["id"].split("-")[0] in ("silent", "music_free", "unrelated")
+        for m in r["matches"]
+        if "audio" in m.get("evidence", [])
+    ]
+    assert by_sound == []
+    kept = [r for r in method["records"] if r["id"].startswith("sound_kept")]
+    assert sum(any(m.get("evidence") == ["audio"] for m in r["matches"]) for r in kept) >= len(kept) - 1
+    assert (
+        main(["eval", "dedup", "--sources", str(videos), "--work", str(tmp_path / "w2"), "--suite", "audio"])
+        != 0
+    )

@@ -209,7 +209,8 @@ def screen_clips(clips: list[Clip], warn: Callable[[str], None], same_picture: f
     return sorted(kept, key=lambda c: order[c.id])
 
 
-SUITES = ("heldout", "classic")
+SUITES = ("heldout", "classic", "audio")
+NEGATIVE_KINDS = ("non_copy", "look_alike", "silent", "music_free", "unrelated")  # no copy in them
 
 
 def build_benchmark(
@@ -223,16 +224,21 @@ def build_benchmark(
     max_side: int = 480,
     warn: Callable[[str], None] = lambda m: None,
     progress: Callable[[Any, int, str], Any] | None = None,
+    audio: list[Path] | None = None,
 ) -> Benchmark:
     """Render references and queries under `work` (reused when the same parameters built it).
 
     `suite="classic"` is the benchmark as first measured (kept unchanged as a regression
     check); `"heldout"` is the one meant for sources the embedding never saw: partial copies
     of 3-5 s inside other footage, strong colour grades, and only truly identical pictures
-    screened out, so other moments of a fixed-camera scene stay in as look-alike non-copies.
+    screened out, so other moments of a fixed-camera scene stay in as look-alike non-copies;
+    `"audio"` gives the references soundtracks from the `audio` recordings and asks about
+    the sound (`vq.eval.dedup_audio`).
     """
     if suite not in SUITES:
         raise UsageError(f"unknown suite {suite!r} (choose from {', '.join(SUITES)})")
+    if (suite == "audio") != bool(audio):
+        raise UsageError("--audio DIR (recordings) goes with --suite audio, and only with it")
     files = video_files(sources)
     params = {
         "version": BENCHMARK_VERSION,
@@ -244,6 +250,8 @@ def build_benchmark(
     }
     if suite != "classic":  # the classic parameters stay as they were (cached benchmarks)
         params.update(suite=suite, version=HELDOUT_VERSION)
+    if suite == "audio":
+        params["audio"] = [str(Path(p).resolve()) for p in audio or []]
     manifest = work / "benchmark.json"
     if manifest.exists():
         try:
@@ -274,7 +282,15 @@ def build_benchmark(
     rng = np.random.default_rng(seed)
     backgrounds = [synth.BackgroundVideo(c.path, c.size, fps=fps) for c in others[:3]]
 
-    jobs = _query_jobs(suite, refs, others, rng, backgrounds, work, fps)
+    if suite == "audio":
+        from vq.eval.audio import load_recordings
+        from vq.eval.base import QuietUi
+        from vq.eval.dedup_audio import audio_query_jobs
+
+        recordings = load_recordings(list(audio or []), 60.0, QuietUi())
+        jobs = audio_query_jobs(refs, others, recordings, rng, work, fps)
+    else:
+        jobs = _query_jobs(suite, refs, others, rng, backgrounds, work, fps)
     queries = [job() for job in track(jobs, len(jobs), "rendering queries")]
     bench = Benchmark(params, clips, queries)
     atomic_write_text(manifest, json.dumps(bench.to_json(), indent=1) + "\n")
@@ -462,6 +478,10 @@ def score(bench: Benchmark, records: list[dict[str, Any]]) -> dict[str, Any]:
         found = sum(any((q.id, t["ref_id"]) in pred_pairs for t in q.truth) for q in qs)
         flagged = sum(any(p[0] == q.id for p in pred_pairs) for q in qs)
         kinds[kind] = {"queries": len(qs), "found": found, "flagged": flagged}
+        ids = {q.id for q in qs}
+        kind_truth = [m for m in truth if m.query_id in ids]
+        if kind_truth:  # the kind's own segment µAP (its queries' truth and predictions only)
+            kinds[kind]["segment_uap"] = segment_ap(kind_truth, [m for m in preds if m.query_id in ids])
     looks = [q for q in bench.queries if q.look_alike]
     kinds["look_alike"] = {
         "queries": len(looks),
@@ -620,8 +640,13 @@ class DedupOptions:
     suite: str = field(
         default="heldout",
         metadata={
-            "help": "heldout (3-5 s partial copies, strong grades, look-alikes) or classic (as first run)."
+            "help": "heldout (3-5 s partial copies, strong grades, look-alikes), classic (as first run) "
+            "or audio (soundtrack kept / replaced, reversed, silent; needs --audio)."
         },
+    )
+    audio: list[Path] = field(
+        default_factory=list,
+        metadata={"help": "Recordings for --suite audio (scripts/gather_audio.py)."},
     )
     fps: float | None = field(
         default=None,
@@ -683,6 +708,7 @@ def run(opts: DedupOptions, ui: Ui) -> Report:
         clip_seconds=opts.clip_seconds,
         warn=lambda message: ui.note(message, warn=True),
         progress=ui.track,
+        audio=list(opts.audio) or None,
     )
     info = summary(bench)
     ui.note(
@@ -727,7 +753,7 @@ def run(opts: DedupOptions, ui: Ui) -> Report:
     ]
     kind_rows = []
     for kind in next(iter(report.values()))["kinds"]:
-        false_alarms = kind in ("non_copy", "look_alike")
+        false_alarms = kind in NEGATIVE_KINDS
         key = "flagged" if false_alarms else "found"
         row: dict[str, Any] = {"kind": f"{kind} (false alarms)" if false_alarms else kind}
         for name, r in report.items():

@@ -1,0 +1,144 @@
+"""The audio cases of `vq eval dedup` (`--suite audio --audio DIR`): the soundtrack as evidence.
+
+Built on the held-out suite's clips (`vq.eval.dedup.plan_clips`), with recordings from
+`--audio` (`scripts/gather_audio.py`: music, speech, soundtracks) as soundtracks:
+
+* every reference clip gets a recording of its own, from its start (so the library holds
+  picture and sound); the recordings left over are the unrelated sounds below;
+* **sound_kept** (per reference): another clip's picture over the reference's soundtrack,
+  edited by one `vq.synth.audio` family in turn (noise, music bed, EQ, re-encode, stack) --
+  a slideshow over someone's song; only the sound can find it;
+* **sound_replaced** (per reference): the reference's picture, lightly edited, over an
+  unrelated recording -- the picture must still find it;
+* **reversed** (per reference): the reference's picture played backwards, silent;
+* negatives (per non-reference clip): **silent** (no sound), **music_free** (room noise
+  and mains hum), **unrelated** (a recording no reference carries).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from vq import synth
+from vq.errors import UsageError
+
+RATE = 16000
+SOUND_FAMILIES = ("noise", "bed", "eq", "reencode", "stack")
+
+
+def sounded(picture: str | Path, dest: Path, samples: np.ndarray | None, fps: float) -> None:
+    """`picture`'s frames with `samples` (16 kHz mono) as the soundtrack (None: silent)."""
+    from vq.media import open_video
+    from vq.media.encode import write_audio, write_video
+
+    with open_video(picture) as video:
+        frames = video.sample(fps=fps)
+    if samples is None:
+        write_video(dest, frames.images, fps)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = write_audio(Path(tmp) / "sound.wav", samples, RATE)
+        write_video(dest, frames.images, fps, audio_from=wav)
+
+
+def room_tone(seconds: float, seed: int) -> np.ndarray:
+    """Quiet room noise with a mains hum: sound that is nobody's recording."""
+    t = np.arange(int(seconds * RATE)) / RATE
+    noise = 0.004 * np.random.default_rng(seed).standard_normal(len(t))
+    return (noise + 0.03 * np.sin(2 * np.pi * 50 * t) + 0.015 * np.sin(2 * np.pi * 150 * t)).astype(
+        np.float32
+    )
+
+
+def add_sound_to_references(refs, recordings, work: Path, fps: float) -> list[np.ndarray]:
+    """Give reference k recording k (from its start) and re-point it at the sounded clip;
+    returns each reference's soundtrack."""
+    tracks = []
+    for k, ref in enumerate(refs):
+        samples = recordings[k][1][: int((ref.end - ref.start) * RATE)]
+        dest = work / "clips" / f"{ref.id}-sound.mp4"
+        sounded(ref.path, dest, samples, fps)
+        ref.path = str(dest)
+        tracks.append(samples)
+    return tracks
+
+
+def audio_query_jobs(refs, others, recordings, rng, work: Path, fps: float) -> list[Callable]:
+    """The audio suite's queries (see the module docstring)."""
+    from vq.eval.dedup import Query
+    from vq.synth.audio import apply_audio, random_audio_chain
+
+    if len(recordings) < len(refs) + 2:
+        raise UsageError(
+            f"the audio suite needs a recording per reference plus 2 spare: {len(refs)} references, "
+            f"{len(recordings)} recordings with sound"
+        )
+    tracks = add_sound_to_references(refs, recordings, work, fps)
+    spare = [x for _, x in recordings[len(refs) :]]
+    jobs: list[Callable] = []
+    for k, ref in enumerate(refs):
+        host = others[k % len(others)]
+        family = SOUND_FAMILIES[k % len(SOUND_FAMILIES)]
+        chain = random_audio_chain(rng, family, len(spare))
+        length = min(host.end - host.start, ref.end - ref.start)
+        start = float(rng.uniform(0.0, max(0.0, (ref.end - ref.start) - length)))
+        replacement = spare[k % len(spare)]
+        light = str(rng.choice(["border", "watermark", "color", "reencode"]))
+        edits = [synth.random_edit(light, rng, ref.size)]
+
+        def kept(ref=ref, host=host, chain=chain, start=start, length=length, k=k, family=family) -> Query:
+            qid = f"sound_kept-{ref.id}-{family}"
+            crop = tracks[k][int(start * RATE) : int((start + length) * RATE)]
+            path = work / "queries" / f"{qid}.mp4"
+            sounded(host.path, path, apply_audio(crop, RATE, chain, spare), fps)
+            truth = {"ref_id": ref.id, "query_start": 0.0, "query_end": length}
+            truth |= {"ref_start": start, "ref_end": start + length}
+            return Query(qid, str(path), "sound_kept", [family], [truth])
+
+        def replaced(ref=ref, edits=edits, light=light, replacement=replacement) -> Query:
+            qid = f"sound_replaced-{ref.id}-{light}"
+            path = work / "queries" / f"{qid}.mp4"
+            with tempfile.TemporaryDirectory() as tmp:
+                picture = Path(tmp) / "picture.mp4"
+                record = synth.render(ref.path, picture, edits, audio=False)
+                sounded(picture, path, replacement[: int((ref.end - ref.start) * RATE)], fps)
+            truth = [
+                {"ref_id": ref.id, "query_start": q0, "query_end": q1, "ref_start": r0, "ref_end": r1}
+                for q0, q1, r0, r1 in record.segments
+            ]
+            return Query(qid, str(path), "sound_replaced", [light], truth)
+
+        def backwards(ref=ref) -> Query:
+            qid = f"reversed-{ref.id}"
+            path = work / "queries" / f"{qid}.mp4"
+            record = synth.render(ref.path, path, [synth.Reverse()], audio=False)
+            truth = [
+                {"ref_id": ref.id, "query_start": q0, "query_end": q1, "ref_start": r0, "ref_end": r1}
+                for q0, q1, r0, r1 in record.segments
+            ]
+            return Query(qid, str(path), "reversed", ["reverse"], truth)
+
+        jobs += [kept, replaced, backwards]
+    ref_videos = {r.source for r in refs}
+    for k, other in enumerate(others):
+        seconds = other.end - other.start
+        look_alike = other.source in ref_videos  # another moment of a reference's video
+        unrelated = spare[(k + 1) % len(spare)][: int(seconds * RATE)]
+        for kind, samples in (
+            ("silent", None),
+            ("music_free", room_tone(seconds, k)),
+            ("unrelated", unrelated),
+        ):
+
+            def negative(other=other, kind=kind, samples=samples, look_alike=look_alike) -> Query:
+                qid = f"{kind}-{other.id}"
+                path = work / "queries" / f"{qid}.mp4"
+                sounded(other.path, path, samples, fps)
+                return Query(qid, str(path), kind, [kind], [], look_alike)
+
+            jobs.append(negative)
+    return jobs
