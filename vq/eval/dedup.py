@@ -288,7 +288,7 @@ def build_benchmark(
         from vq.eval.dedup_audio import audio_query_jobs
 
         recordings = load_recordings(list(audio or []), 60.0, QuietUi())
-        jobs = audio_query_jobs(refs, others, recordings, rng, work, fps)
+        jobs = audio_query_jobs(refs, others, recordings, rng, work, fps, Query)
     else:
         jobs = _query_jobs(suite, refs, others, rng, backgrounds, work, fps)
     queries = [job() for job in track(jobs, len(jobs), "rendering queries")]

@@ -67,9 +67,9 @@ def add_sound_to_references(refs, recordings, work: Path, fps: float) -> list[np
     return tracks
 
 
-def audio_query_jobs(refs, others, recordings, rng, work: Path, fps: float) -> list[Callable]:
-    """The audio suite's queries (see the module docstring)."""
-    from vq.eval.dedup import Query
+def audio_query_jobs(refs, others, recordings, rng, work: Path, fps: float, Query: type) -> list[Callable]:
+    """The audio suite's queries (see the module docstring); `Query` is `vq.eval.dedup.Query`
+    (passed in: this module is imported by that one)."""
     from vq.synth.audio import apply_audio, random_audio_chain
 
     if len(recordings) < len(refs) + 2:
@@ -90,7 +90,7 @@ def audio_query_jobs(refs, others, recordings, rng, work: Path, fps: float) -> l
         light = str(rng.choice(["border", "watermark", "color", "reencode"]))
         edits = [synth.random_edit(light, rng, ref.size)]
 
-        def kept(ref=ref, host=host, chain=chain, start=start, length=length, k=k, family=family) -> Query:
+        def kept(ref=ref, host=host, chain=chain, start=start, length=length, k=k, family=family):
             qid = f"sound_kept-{ref.id}-{family}"
             crop = tracks[k][int(start * RATE) : int((start + length) * RATE)]
             path = work / "queries" / f"{qid}.mp4"
@@ -99,7 +99,7 @@ def audio_query_jobs(refs, others, recordings, rng, work: Path, fps: float) -> l
             truth |= {"ref_start": start, "ref_end": start + length}
             return Query(qid, str(path), "sound_kept", [family], [truth])
 
-        def replaced(ref=ref, edits=edits, light=light, replacement=replacement) -> Query:
+        def replaced(ref=ref, edits=edits, light=light, replacement=replacement):
             qid = f"sound_replaced-{ref.id}-{light}"
             path = work / "queries" / f"{qid}.mp4"
             with tempfile.TemporaryDirectory() as tmp:
@@ -112,7 +112,7 @@ def audio_query_jobs(refs, others, recordings, rng, work: Path, fps: float) -> l
             ]
             return Query(qid, str(path), "sound_replaced", [light], truth)
 
-        def backwards(ref=ref) -> Query:
+        def backwards(ref=ref):
             qid = f"reversed-{ref.id}"
             path = work / "queries" / f"{qid}.mp4"
             record = synth.render(ref.path, path, [synth.Reverse()], audio=False)
@@ -134,7 +134,7 @@ def audio_query_jobs(refs, others, recordings, rng, work: Path, fps: float) -> l
             ("unrelated", unrelated),
         ):
 
-            def negative(other=other, kind=kind, samples=samples, look_alike=look_alike) -> Query:
+            def negative(other=other, kind=kind, samples=samples, look_alike=look_alike):
                 qid = f"{kind}-{other.id}"
                 path = work / "queries" / f"{qid}.mp4"
                 sounded(other.path, path, samples, fps)
