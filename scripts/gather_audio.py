@@ -45,6 +45,11 @@ SENTENCES = [
 VOICES = [("en", 150), ("en+f3", 170), ("en-us+m4", 130), ("de", 150), ("de+f2", 165)]
 
 
+def entry(out: Path, dest: Path, kind: str, origin: str, licence: str) -> dict:
+    """One file's line in the manifest."""
+    return {"file": str(dest.relative_to(out)), "kind": kind, "from": origin, "licence": licence}
+
+
 def audio_seconds(path: Path) -> float:
     import av
 
@@ -76,14 +81,7 @@ def fetch_music(out: Path, notes: list[str]) -> list[dict]:
                 dest = out / "music" / f"{package}-{f.name}"
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(f, dest)
-                files.append(
-                    {
-                        "file": str(dest.relative_to(out)),
-                        "kind": "music",
-                        "from": f"debian:{package}",
-                        "licence": licence,
-                    }
-                )
+                files.append(entry(out, dest, "music", f"debian:{package}", licence))
     return files
 
 
@@ -98,14 +96,7 @@ def synthesise_speech(out: Path, notes: list[str]) -> list[dict]:
         text = " ".join(SENTENCES[(k + i) % len(SENTENCES)] for i in range(4))
         dest = out / "speech" / f"espeak-{k}-{voice.replace('+', '_')}.wav"
         subprocess.run([espeak, "-v", voice, "-s", str(speed), "-w", str(dest), text], check=True)
-        files.append(
-            {
-                "file": str(dest.relative_to(out)),
-                "kind": "speech",
-                "from": f"espeak-ng {voice}",
-                "licence": "synthesised",
-            }
-        )
+        files.append(entry(out, dest, "speech", f"espeak-ng {voice}", "synthesised"))
     return files
 
 
@@ -125,14 +116,7 @@ def video_tracks(out: Path, notes: list[str]) -> list[dict]:
         dest = out / "video" / f"{Path(name).stem}.wav"
         dest.parent.mkdir(parents=True, exist_ok=True)
         write_audio(dest, x, 16000)
-        files.append(
-            {
-                "file": str(dest.relative_to(out)),
-                "kind": "soundtrack",
-                "from": f"shared/data/videos/{name}",
-                "licence": licence,
-            }
-        )
+        files.append(entry(out, dest, "soundtrack", f"shared/data/videos/{name}", licence))
     return files
 
 
