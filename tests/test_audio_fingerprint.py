@@ -111,3 +111,27 @@ def test_eval_audio_runs_on_two_soundtracks(shared_data, tmp_path, capsys):
     assert speedy["top1"] >= 5 / 6
     assert set(speedy["families"]) == {q["family"] for q in data["queries"]}
     assert main(["eval", "audio", "--sources", str(folder / "chaplin.mp4")]) != 0  # one source is not enough
+
+
+def test_the_library_audio_index_finds_the_same_whether_built_at_once_or_grown():
+    """100 videos added one by one (runs merged into tiers along the way) and built in one
+    sort give the same hits."""
+    from vq.audio.landmarks import Fingerprint
+    from vq.index.audio import AudioIndex
+
+    rng = np.random.default_rng(0)
+    fps = []
+    for video in range(100):
+        hashes = np.sort(rng.integers(0, 1 << 30, 400))
+        fps.append((video, Fingerprint(hashes, rng.integers(0, 2000, 400).astype(np.int32), 30.0)))
+    grown = AudioIndex()
+    for video, fp in fps:
+        grown.add(video, fp)
+    built = AudioIndex.build(fps)
+    assert len(grown) == len(built) == 40_000
+    source = fps[37][1]
+    query = Fingerprint(source.hashes[::2], source.times[::2] - 100, 10.0)  # 100 frames later
+    for index in (grown, built):
+        (hit,) = index.search(query, min_votes=20, min_score=0.03)
+        assert hit.video == 37 and hit.votes == 200 and hit.offset == pytest.approx(100 * 256 / 16000)
+    assert built.search(query, 20, 0.03, skip={37}) == []

@@ -131,26 +131,32 @@ class AudioMatch:
 
 def match(query: Fingerprint, ref: Fingerprint) -> AudioMatch:
     """Offset voting over the hashes `query` and `ref` share."""
-    if len(query.hashes) == 0 or len(ref.hashes) == 0:
+    q, at = shared_hashes(query.hashes, ref.hashes)
+    if len(q) == 0:
         return AudioMatch(0.0, 0, 0.0)
-    lo = np.searchsorted(ref.hashes, query.hashes, side="left")
-    hi = np.searchsorted(ref.hashes, query.hashes, side="right")
-    counts = hi - lo
-    if counts.sum() == 0:
-        return AudioMatch(0.0, 0, 0.0)
-    q_idx = np.repeat(np.arange(len(query.hashes)), counts)
-    starts = np.repeat(lo, counts)
-    within = np.arange(len(q_idx)) - np.repeat(np.cumsum(counts) - counts, counts)
-    offsets = ref.times[starts + within].astype(np.int64) - query.times[q_idx]
+    offset, votes = best_offset(ref.times[at].astype(np.int64) - query.times[q])
+    return AudioMatch(votes / len(query.hashes), votes, offset * HOP / RATE)
+
+
+def shared_hashes(query: np.ndarray, stored: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every (query position, stored position) pair with equal hashes; `stored` sorted."""
+    lo = np.searchsorted(stored, query, side="left")
+    counts = np.searchsorted(stored, query, side="right") - lo
+    q = np.repeat(np.arange(len(query)), counts)
+    within = np.arange(len(q)) - np.repeat(np.cumsum(counts) - counts, counts)
+    return q, np.repeat(lo, counts) + within
+
+
+def best_offset(offsets: np.ndarray) -> tuple[int, int]:
+    """The offset (in landmark frames) most votes agree on, counting its two neighbours as
+    the same alignment seen through frame jitter; and those votes."""
     values, votes = np.unique(offsets, return_counts=True)
-    # Neighbouring offsets are the same alignment seen through frame jitter.
-    smoothed = votes + votes_at(values - 1, values, votes) + votes_at(values + 1, values, votes)
+    smoothed = votes + _votes_at(values - 1, values, votes) + _votes_at(values + 1, values, votes)
     best = int(np.argmax(smoothed))
-    n = int(smoothed[best])
-    return AudioMatch(n / len(query.hashes), n, float(values[best]) * HOP / RATE)
+    return int(values[best]), int(smoothed[best])
 
 
-def votes_at(wanted: np.ndarray, values: np.ndarray, votes: np.ndarray) -> np.ndarray:
+def _votes_at(wanted: np.ndarray, values: np.ndarray, votes: np.ndarray) -> np.ndarray:
     """The votes of offsets `wanted` (0 where no vote fell); `values` sorted."""
     i = np.minimum(np.searchsorted(values, wanted), len(values) - 1)
     return np.where(values[i] == wanted, votes[i], 0)

@@ -175,6 +175,9 @@ class Chromaprint:
             values = []
         return np.asarray(values, np.int64).astype(np.uint32)
 
+    def prepare_query(self, x: np.ndarray) -> np.ndarray:
+        return self.prepare(x)
+
     def compare(self, query: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
         n, m = len(query), len(ref)
         if n == 0 or m == 0:
@@ -202,9 +205,7 @@ def score_method(method, recordings, queries, ui: Ui) -> dict[str, Any]:
     refs = [method.prepare(x) for _, x in ui.track(recordings, len(recordings), f"{method.name}: references")]
     rows = []
     for q in ui.track(queries, len(queries), f"{method.name}: queries"):
-        fp = (
-            method.prepare_query(q.samples) if hasattr(method, "prepare_query") else method.prepare(q.samples)
-        )
+        fp = method.prepare_query(q.samples)
         scored = [method.compare(fp, r) for r in refs]
         rows.append((q, np.array([s for s, _ in scored]), scored[q.source][1]))
     neg = np.concatenate([np.delete(s, q.source) for q, s, _ in rows])

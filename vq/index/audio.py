@@ -1,10 +1,12 @@
 """The library's audio index: landmark hashes -> (video, anchor time), and audio matching.
 
 Each ingested video with sound stores its landmark fingerprint (`vq.audio.landmarks`)
-beside its frame vectors. In memory the hashes of all videos form an inverted index:
-sorted arrays searched with `np.searchsorted`. New videos join as small sorted runs that
-are merged into the main arrays once enough accumulate, so an ingest never re-sorts the
-whole library.
+beside its frame vectors. In memory the hashes of all videos form an inverted index of
+sorted arrays searched with `np.searchsorted`, kept in three tiers so an ingest never
+re-sorts the library: each new video is a small sorted run; every `MERGE_RUNS` runs are
+merged into a `recent` tier; `recent` is merged into the main arrays only once it holds an
+eighth of them (so each hash is re-copied a bounded number of times as the library grows).
+Opening a library sorts all stored hashes once (`AudioIndex.build`).
 
 Matching is the landmark method's offset voting, per reference video: the query's hashes
 vote for (video, reference time - query time); a video whose best offset gathers at least
@@ -19,12 +21,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vq.audio.landmarks import HOP, RATE, Fingerprint, votes_at
+from vq.audio.landmarks import HOP, RATE, Fingerprint, best_offset, shared_hashes
 from vq.match.segments import Segment
 
 FRAME = HOP / RATE  # seconds per landmark time step
 MAX_GAP = 2.0  # seconds of query time without agreeing hashes that split a segment
-MERGE_RUNS = 32  # small runs held before they are merged into the main arrays
+MERGE_RUNS = 32  # small runs held before they are merged into the recent tier
+
+Tier = tuple[np.ndarray, np.ndarray, np.ndarray]  # hashes (sorted), videos, anchor times
 
 
 @dataclass(frozen=True)
@@ -36,52 +40,57 @@ class AudioHit:
     segments: list[Segment]
 
 
+def _sorted_tier(parts: list[Tier]) -> Tier:
+    parts = [p for p in parts if len(p[0])]
+    if not parts:
+        empty = np.zeros(0, np.int64)
+        return empty, empty.astype(np.int32), empty.astype(np.int32)
+    hashes = np.concatenate([p[0] for p in parts])
+    order = np.argsort(hashes, kind="stable")
+    return (
+        hashes[order],
+        np.concatenate([p[1] for p in parts])[order],
+        np.concatenate([p[2] for p in parts])[order],
+    )
+
+
 class AudioIndex:
     def __init__(self) -> None:
-        empty = np.zeros(0, np.int64)
-        self._main = (empty, empty.astype(np.int32), empty.astype(np.int32))  # hashes, videos, times
-        self._runs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._main = self._recent = _sorted_tier([])
+        self._runs: list[Tier] = []
+
+    @classmethod
+    def build(cls, fingerprints: list[tuple[int, Fingerprint]]) -> AudioIndex:
+        """An index of (video, fingerprint) pairs, sorted once."""
+        index = cls()
+        index._main = _sorted_tier([_tier(video, fp) for video, fp in fingerprints])
+        return index
 
     def __len__(self) -> int:
-        return len(self._main[0]) + sum(len(r[0]) for r in self._runs)
+        return sum(len(t[0]) for t in self._tiers())
+
+    def _tiers(self) -> list[Tier]:
+        return [self._main, self._recent, *self._runs]
 
     def add(self, video: int, fp: Fingerprint) -> None:
         """`fp`'s hashes (already sorted) as one more run."""
         if len(fp.hashes) == 0:
             return
-        self._runs.append((fp.hashes, np.full(len(fp.hashes), video, np.int32), fp.times))
+        self._runs.append(_tier(video, fp))
         if len(self._runs) >= MERGE_RUNS:
-            self._merge()
-
-    def _merge(self) -> None:
-        parts = [self._main, *self._runs]
-        hashes = np.concatenate([p[0] for p in parts])
-        order = np.argsort(hashes, kind="stable")
-        self._main = (
-            hashes[order],
-            np.concatenate([p[1] for p in parts])[order],
-            np.concatenate([p[2] for p in parts])[order],
-        )
-        self._runs = []
+            self._recent, self._runs = _sorted_tier([self._recent, *self._runs]), []
+            if len(self._recent[0]) * 8 >= len(self._main[0]):
+                self._main, self._recent = _sorted_tier([self._main, self._recent]), _sorted_tier([])
 
     def lookup(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For every stored occurrence of each of `hashes`: (index into `hashes`, video,
         reference anchor time)."""
         out_q, out_v, out_t = [], [], []
-        for stored, videos, times in [self._main, *self._runs]:
-            lo = np.searchsorted(stored, hashes, side="left")
-            hi = np.searchsorted(stored, hashes, side="right")
-            counts = hi - lo
-            if not counts.any():
-                continue
-            q = np.repeat(np.arange(len(hashes)), counts)
-            at = np.repeat(lo, counts) + (np.arange(len(q)) - np.repeat(np.cumsum(counts) - counts, counts))
+        for stored, videos, times in self._tiers():
+            q, at = shared_hashes(hashes, stored)
             out_q.append(q)
             out_v.append(videos[at])
             out_t.append(times[at])
-        if not out_q:
-            empty = np.zeros(0, np.int64)
-            return empty, empty, empty
         return np.concatenate(out_q), np.concatenate(out_v), np.concatenate(out_t)
 
     def search(
@@ -91,35 +100,26 @@ class AudioIndex:
         if len(query.hashes) == 0:
             return []
         q, videos, ref_t = self.lookup(query.hashes)
-        if len(q) == 0:
-            return []
         offsets = ref_t.astype(np.int64) - query.times[q]
-        # Votes per (video, offset): a copy's hashes agree on one offset (+-1 frame of jitter).
-        keys = videos.astype(np.int64) * (1 << 32) + (offsets + (1 << 31))
-        uniq, votes = np.unique(keys, return_counts=True)
         hits = []
         for video in np.unique(videos):
             if int(video) in skip:
                 continue
-            mine = (uniq >> 32) == video
-            k, v = uniq[mine], votes[mine]
-            near = v + votes_at(k - 1, k, v) + votes_at(k + 1, k, v)
-            best = int(np.argmax(near))
-            if near[best] < min_votes or near[best] / len(query.hashes) < min_score:
+            mine = videos == video
+            offset, votes = best_offset(offsets[mine])
+            if votes < min_votes or votes / len(query.hashes) < min_score:
                 continue
-            offset = int((k[best] & ((1 << 32) - 1)) - (1 << 31))
-            agree = (videos == video) & (np.abs(offsets - offset) <= 1)
+            agree = mine & (np.abs(offsets - offset) <= 1)
             seconds = np.sort(query.times[q[agree]]) * FRAME
+            score = votes / len(query.hashes)
             hits.append(
-                AudioHit(
-                    int(video),
-                    int(near[best]),
-                    float(near[best]) / len(query.hashes),
-                    offset * FRAME,
-                    _segments(seconds, offset * FRAME, float(near[best]) / len(query.hashes)),
-                )
+                AudioHit(int(video), votes, score, offset * FRAME, _segments(seconds, offset * FRAME, score))
             )
         return sorted(hits, key=lambda h: -h.votes)
+
+
+def _tier(video: int, fp: Fingerprint) -> Tier:
+    return fp.hashes, np.full(len(fp.hashes), video, np.int32), fp.times
 
 
 def _segments(seconds: np.ndarray, offset: float, score: float) -> list[Segment]:

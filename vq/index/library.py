@@ -259,9 +259,10 @@ class Library:
             seg = _read_segment(self.root / "segments" / f"{v.first_vector}.npz", v.n_vectors)
             self._vectors[v.first_vector : v.first_vector + v.n_vectors] = seg["vectors"]
             self._times[v.first_vector : v.first_vector + v.n_vectors] = seg["times"]
-        self._audio = AudioIndex()
-        for vid, file, n in self.db.execute("SELECT video_id, file, n FROM audio ORDER BY video_id"):
-            self._audio.add(vid, _read_audio(self.root / "segments" / file, n))
+        rows = self.db.execute("SELECT video_id, file, n FROM audio").fetchall()
+        self._audio = AudioIndex.build(
+            [(vid, _read_audio(self.root / "segments" / f, n)) for vid, f, n in rows]
+        )
         if self.write:
             self._sweep_orphans()
         self._index = None
@@ -410,6 +411,13 @@ class Library:
             removals = int(self.meta("removals", "0") or 0)
             if not rows and removals == self._removals_seen:
                 return False
+            since = (max(self.videos, default=0),)
+            sound_files = {
+                vid: (f, n)
+                for vid, f, n in self.db.execute(
+                    "SELECT video_id, file, n FROM audio WHERE video_id > ?", since
+                )
+            }
             fresh = []
             for vid, name, path, duration, metadata, first, n, _ in rows:
                 video = Video(vid, name, path, duration, json.loads(metadata or "{}"), first, n)
@@ -419,25 +427,22 @@ class Library:
                         if n
                         else {"vectors": np.zeros((0, self.config.dim), np.float16), "times": np.zeros(0)}
                     )
+                    sound = None
+                    if vid in sound_files:
+                        file, count = sound_files[vid]
+                        sound = _read_audio(self.root / "segments" / file, count)
                 except LibraryError:
-                    break  # a copy whose segment has not arrived yet: the next refresh goes on
-                fresh.append((video, seg))
+                    break  # a copy whose files have not all arrived yet: the next refresh goes on
+                fresh.append((video, seg, sound))
             removed = self._removed
             if removals != self._removals_seen:
                 live = {r[0] for r in self.db.execute("SELECT id FROM videos WHERE removed = 0")}
-                removed = {vid for vid in [*self.videos, *(v.id for v, _ in fresh)] if vid not in live}
-            sounds = {
-                vid: _read_audio(self.root / "segments" / file, n)
-                for vid, file, n in self.db.execute(
-                    "SELECT video_id, file, n FROM audio WHERE video_id > ?", (max(self.videos, default=0),)
-                )
-                if any(v.id == vid for v, _ in fresh)
-            }
+                removed = {vid for vid in [*self.videos, *(v.id for v, _, _ in fresh)] if vid not in live}
             with self._rw.writing():
-                for video, seg in fresh:
+                for video, seg, sound in fresh:
                     self._append(video, seg["vectors"], seg["times"])
-                    if video.id in sounds:
-                        self._audio.add(video.id, sounds[video.id])
+                    if sound is not None:
+                        self._audio.add(video.id, sound)
                 self._removed, self._removals_seen = removed, removals
             self._catch_up_index()
             return True

@@ -454,7 +454,6 @@ class Dedup(StagedJob):
         t = lib.config.thresholds
         hits = lib.audio_search(audio, int(t.audio_votes), t.audio_score)
         by_id = {m.ref_id: m for m in found}
-        rules = self.config.filters if self.config.filters is not None else lib.config.filters
         out = list(found)
         for hit in hits:
             video = lib.videos[hit.video]
@@ -465,7 +464,7 @@ class Dedup(StagedJob):
                 continue
             match = self._library_match(lib, hit.video, hit.segments)
             match.evidence = ["audio"]
-            if all(FILTERS.get(rule)(meta, match.to_json(), **args) for rule, args in rules.items()):
+            if self._passes_filters(lib, meta, match):
                 out.append(match)
         return sorted(out, key=lambda m: -m.score)
 
@@ -520,7 +519,6 @@ class Dedup(StagedJob):
         else:
             candidates = [vid for vid, _ in coarse_stage.vote(lib, views, cfg.k, cfg.top_n)]
         thresholds = lib.config.thresholds
-        rules = cfg.filters if cfg.filters is not None else lib.config.filters
         aligner = ALIGNERS.get(cfg.aligner)(frame_threshold=thresholds.frame)
         ref_step = 1.0 / lib.config.fps
         found: dict[int, list[Segment]] = {}
@@ -556,12 +554,18 @@ class Dedup(StagedJob):
         passed: dict[int, LibraryMatch] = {}
         for vid, segments in found.items():
             match = self._library_match(lib, vid, segments)
-            view = match.to_json()  # filters read the JSON shape (plugins included)
-            if all(FILTERS.get(rule)(meta, view, **args) for rule, args in rules.items()):
+            if self._passes_filters(lib, meta, match):
                 passed[vid] = match
         kept = best_references({vid: m.segments for vid, m in passed.items()}, thresholds.ref_margin)
         out = [self._library_match(lib, vid, segments, evidence[vid]) for vid, segments in kept.items()]
         return sorted(out, key=lambda m: -m.score)
+
+    def _passes_filters(self, lib: Library, meta: dict[str, Any], match: LibraryMatch) -> bool:
+        """The run's filter rules, else the library's (`[filters]`), over the match's JSON
+        shape (what plugin filters read)."""
+        rules = self.config.filters if self.config.filters is not None else lib.config.filters
+        view = match.to_json()
+        return all(FILTERS.get(rule)(meta, view, **args) for rule, args in rules.items())
 
     @staticmethod
     def _library_match(
