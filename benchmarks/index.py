@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from vq.bench import machine_info  # noqa: E402
 from vq.cli.output import print_table  # noqa: E402
 from vq.fsutil import atomic_write_text  # noqa: E402
+from vq.index.library import index_factory_for, rerank_depth, training_size  # noqa: E402
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -105,7 +106,13 @@ def qps(search, queries: np.ndarray, batch: int, budget: int) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def bench_size(total: int, n_queries: int, flat: bool) -> list[dict]:
+def bench_size(
+    total: int,
+    n_queries: int,
+    flat: bool,
+    nprobes: tuple[int, ...] = (16, 64, 256),
+    depths: tuple[int, ...] = (100,),
+) -> list[dict]:
     import faiss
 
     queries, sources = make_queries(total, n_queries)
@@ -147,11 +154,10 @@ def bench_size(total: int, n_queries: int, flat: bool) -> list[dict]:
         )
         del index
 
-    nlist = int(2 ** round(math.log2(min(1 << 20, max(16, 4 * math.sqrt(total))))))
-    factory = f"IVF{nlist},PQ32"
+    factory = index_factory_for(total, DIM, flat_limit=0)  # the library's policy
     index = faiss.index_factory(DIM, factory, faiss.METRIC_INNER_PRODUCT)
     t0 = time.perf_counter()
-    sample = np.random.default_rng(0).choice(total, min(total, max(64 * nlist, 200_000)), replace=False)
+    sample = np.random.default_rng(0).choice(total, training_size(factory, total), replace=False)
     index.train(store[np.sort(sample)].astype(np.float32))
     for start in range(0, total, CHUNK):
         index.add(store[start : start + CHUNK].astype(np.float32))
@@ -166,7 +172,7 @@ def bench_size(total: int, n_queries: int, flat: bool) -> list[dict]:
         scores[cand < 0] = -np.inf
         return np.take_along_axis(cand, np.argsort(-scores, 1)[:, :10], 1)
 
-    for nprobe in (16, 64, 256):
+    for nprobe in nprobes:
         faiss.extract_index_ivf(index).nprobe = nprobe
         _, found = index.search(queries, 10)
         rows.append(
@@ -181,18 +187,21 @@ def bench_size(total: int, n_queries: int, flat: bool) -> list[dict]:
                 "qps_b256": round(qps(lambda q: index.search(q, 10), queries, 256, 1024), 1),
             }
         )
-        rows.append(
-            {
-                "n": total,
-                "setting": f"{factory} nprobe={nprobe} + re-rank 100 (float16)",
-                "build_s": round(build, 1),
-                "bytes_per_vector": code_bytes + 2 * DIM,
-                "recall@10": recall_at(reranked(queries), truth),
-                "source@10": source_found(reranked(queries), sources),
-                "qps_b1": round(qps(reranked, queries, 1, 200), 1),
-                "qps_b256": round(qps(reranked, queries, 256, 1024), 1),
-            }
-        )
+        for depth in depths:
+            found = reranked(queries, depth)
+            rows.append(
+                {
+                    "n": total,
+                    "setting": f"{factory} nprobe={nprobe} + re-rank {depth} (float16)"
+                    + (" (library default)" if (nprobe, depth) == (64, rerank_depth(total)) else ""),
+                    "build_s": round(build, 1),
+                    "bytes_per_vector": code_bytes + 2 * DIM,
+                    "recall@10": recall_at(found, truth),
+                    "source@10": source_found(found, sources),
+                    "qps_b1": round(qps(lambda q, d=depth: reranked(q, d), queries, 1, 200), 1),
+                    "qps_b256": round(qps(lambda q, d=depth: reranked(q, d), queries, 256, 1024), 1),
+                }
+            )
     return rows
 
 
@@ -285,6 +294,8 @@ def main() -> None:
     parser.add_argument("--e2e", action="store_true", help="Also run the end-to-end `vq run` measurement.")
     parser.add_argument("--e2e-vectors", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--nprobes", default="16,64,256", help="Comma list of IVF nprobe settings.")
+    parser.add_argument("--rerank", default="100", help="Comma list of re-ranking depths.")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
@@ -298,7 +309,9 @@ def main() -> None:
     rows = []
     for size in (int(s) for s in args.sizes.split(",") if s):
         print(f"size {size:,}", file=sys.stderr)
-        rows.extend(bench_size(size, args.queries, flat=size <= args.flat_up_to))
+        nprobes = tuple(int(x) for x in args.nprobes.split(","))
+        depths = tuple(int(x) for x in args.rerank.split(","))
+        rows.extend(bench_size(size, args.queries, size <= args.flat_up_to, nprobes, depths))
     report["index"] = rows
     print_table(
         rows,

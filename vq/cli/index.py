@@ -8,7 +8,7 @@ import typer
 
 from vq.cli import options
 from vq.cli.output import console, print_json
-from vq.cli.run import TIMEOUT, run_and_report
+from vq.cli.run import CLUSTER, TIMEOUT, run_and_report
 from vq.errors import UsageError
 from vq.index.library import open_library
 from vq.pipelines.library import DEFAULT_FPS, DEFAULT_QUERY_FPS
@@ -78,9 +78,77 @@ def add_cmd(
     backend: str = options.BACKEND,
     json_out: bool = typer.Option(False, "--json"),
     timeout: float = TIMEOUT,
+    cluster: str = CLUSTER,
 ) -> None:
     """Ingest videos without querying (building a reference library)."""
-    run_and_report(videos, [library], backend, ingest=True, query=False, json_out=json_out, timeout=timeout)
+    run_and_report(
+        videos,
+        [library],
+        backend,
+        ingest=True,
+        query=False,
+        json_out=json_out,
+        timeout=timeout,
+        cluster=cluster,
+    )
+
+
+@app.command("backfill")
+def backfill_cmd(
+    videos: list[str] = typer.Argument(..., help="Videos: files, folders or globs."),
+    library: Path = LIBRARY,
+    backend: str = options.BACKEND,
+    address: str = typer.Option(
+        "auto",
+        "--address",
+        help="Ray cluster: auto (this machine's, else a private one), local, or an address.",
+    ),
+    workers: int = typer.Option(2, "--workers", help="Actors decoding and embedding at once."),
+    cluster: bool = typer.Option(
+        False, "--cluster", help="The library is sharded: its shards catch up as videos commit."
+    ),
+    meta: list[str] = typer.Option([], "--meta", help="KEY=VALUE metadata for every input."),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Ingest many videos with Ray Data: decode and embed on a pool of actors, this process
+    committing (resumable: videos already in the library are skipped)."""
+    from vq.cli.extras import parse_pairs
+    from vq.cli.output import err_console, print_jsonl
+    from vq.fsutil import expand_inputs
+    from vq.media import VIDEO_SUFFIXES
+    from vq.pipelines.backfill import backfill
+    from vq.progress import track
+
+    if workers < 1:
+        raise UsageError("--workers must be at least 1")
+    paths = expand_inputs(videos, VIDEO_SUFFIXES)
+    if not paths:
+        raise UsageError("no videos found in the given inputs")
+    records = backfill(
+        paths,
+        library,
+        backend=backend,
+        address=address,
+        workers=workers,
+        meta=parse_pairs(meta, "--meta"),
+        cluster=cluster,
+    )
+    failed = done = 0
+    for record in track(records, total=len(paths), description="backfill"):
+        data = record.to_json()
+        done += 1
+        failed += data["status"] != "ok"
+        if json_out:
+            print_jsonl(data)
+        elif data["status"] != "ok":
+            err_console.print(f"error: {data['error']}")
+    if not json_out:
+        console.print(
+            f"backfilled {done - failed} video(s) into {library} ({len(paths) - done} already there)"
+        )
+    if failed:
+        err_console.print(f"{failed} of {done} input(s) failed")
+        raise typer.Exit(1)
 
 
 @app.command("remove")
@@ -126,6 +194,50 @@ def query_cmd(
     backend: str = options.BACKEND,
     json_out: bool = typer.Option(False, "--json"),
     timeout: float = TIMEOUT,
+    cluster: str = CLUSTER,
 ) -> None:
     """Match one video against the libraries without adding it."""
-    run_and_report([video], library, backend, ingest=False, query=True, json_out=json_out, timeout=timeout)
+    run_and_report(
+        [video],
+        library,
+        backend,
+        ingest=False,
+        query=True,
+        json_out=json_out,
+        timeout=timeout,
+        cluster=cluster,
+    )
+
+
+@app.command("shard")
+def shard_cmd(
+    library: Path = typer.Argument(..., help="Library directory."),
+    shards: int = typer.Option(4, "--shards", help="Shards (each holds 1/N of the videos)."),
+    replicas: int = typer.Option(1, "--replicas", help="Copies of each shard (more queries per second)."),
+    address: str = typer.Option(
+        "auto", "--address", help="Where the shards run: auto, local, or a Ray address (ray://head:10001)."
+    ),
+    release: bool = typer.Option(
+        False, "--release", help="End this library's shard actors on a shared cluster instead."
+    ),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Shard a library for Ray: the trained index becomes every shard's template (train once)
+    and library.toml gains a [cluster] section; `vq run --cluster ADDRESS` then searches it."""
+    from vq.index.cluster import release_shards, shard_library
+
+    if release:
+        ended = release_shards(library, address)
+        if json_out:
+            print_json({"library": str(library), "released": ended})
+        else:
+            console.print(f"ended {ended} shard actor(s) of {library}")
+        return
+    cluster = shard_library(library, shards, replicas, address)
+    if json_out:
+        print_json({"library": str(library), **vars(cluster)})
+    else:
+        console.print(
+            f"sharded {library}: {cluster.shards} shard(s) x {cluster.replicas} replica(s); "
+            f"search it with `vq run --cluster {cluster.address}`"
+        )

@@ -19,6 +19,12 @@ from vq.pipelines.watchdog import DEFAULT_TIMEOUT
 from vq.progress import track
 from vq.runtimes import resolve_backend
 
+CLUSTER = typer.Option(
+    None,
+    "--cluster",
+    help="Search sharded libraries (`vq index shard`) through their Ray shards: auto (this "
+    "machine's cluster, else a private one), local (a private one), or an address (ray://head:10001).",
+)
 TIMEOUT = typer.Option(
     DEFAULT_TIMEOUT,
     "--timeout",
@@ -81,6 +87,7 @@ def run_cmd(
     report: Path = typer.Option(
         None, "--report", help="Also write the review page (as `vq report`) to this HTML file."
     ),
+    cluster: str = CLUSTER,
 ) -> None:
     """Find copies of each video in the libraries (segments and scores), then add it.
 
@@ -127,6 +134,7 @@ def run_cmd(
         quality=QualityOptions(model=quality_model) if score else None,
         enhance=EnhanceOptions(enhance, model=enhance_model) if enhance is not None else None,
         report=report,
+        cluster=cluster,
     )
 
 
@@ -148,6 +156,7 @@ def run_and_report(
     quality: QualityOptions | None = None,
     enhance: EnhanceOptions | None = None,
     report: Path | None = None,
+    cluster: str | None = None,
 ) -> None:
     """Run the dedup job over `inputs` and print (or write) its records; exit 1 if any failed."""
     from vq.cli.extras import parse_pairs
@@ -161,6 +170,11 @@ def run_and_report(
         require_report_extras()
     if coarse not in ("vote", "mean"):
         raise UsageError(f"--coarse must be vote or mean, got {coarse!r}")
+    if cluster is not None:
+        from vq.index.library import read_config
+
+        if not any(read_config(lib).cluster is not None for lib in libraries):
+            raise UsageError("--cluster: none of the libraries is sharded (shard one with `vq index shard`)")
     extra_meta = parse_pairs(meta or [], "--meta")
     paths = expand_inputs(inputs, VIDEO_SUFFIXES)
     if not paths:
@@ -178,6 +192,7 @@ def run_and_report(
         timeout=timeout or None,
         quality=quality,
         enhance=enhance,
+        cluster=cluster,
     )
     records: list[dict[str, Any]] = []
     for record in track(job, total=len(paths), description="run"):

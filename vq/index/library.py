@@ -52,7 +52,9 @@ from vq.audio.landmarks import Fingerprint
 from vq.errors import MissingExtraError, VqError
 from vq.fsutil import atomic_path, atomic_write_text
 from vq.index.audio import AudioHit, AudioIndex
+from vq.index.cluster import ClusterConfig, ShardedSearch
 from vq.index.rwlock import ReadWriteLock
+from vq.index.shards import Shortlist, top_k_exact
 from vq.match.thresholds import Thresholds
 
 LIBRARY_FILE = "library.toml"
@@ -89,6 +91,7 @@ class LibraryConfig:
     # post-match rules (vq.match.filters, by registry name) and their arguments
     filters: dict[str, dict[str, Any]] = field(default_factory=lambda: {"min_seconds": {"seconds": 2.0}})
     name: str = "main"
+    cluster: ClusterConfig | None = None  # sharded on Ray (`vq index shard`)
 
     def to_toml(self) -> str:
         def value(v: Any) -> str:
@@ -119,6 +122,8 @@ class LibraryConfig:
         ]
         for rule, args in self.filters.items():
             lines += ["", f"[filters.{rule}]", *(f"{k} = {value(v)}" for k, v in args.items())]
+        if self.cluster is not None:
+            lines += ["", *self.cluster.to_toml_lines()]
         return "\n".join(lines) + "\n"
 
     @classmethod
@@ -138,6 +143,7 @@ class LibraryConfig:
                 thresholds=Thresholds.from_mapping(raw.get("thresholds")),
                 filters={str(k): dict(v) for k, v in raw.get("filters", {}).items()},
                 name=str(raw.get("name", "main")),
+                cluster=ClusterConfig.from_mapping(raw["cluster"]) if "cluster" in raw else None,
             )
         except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as e:
             raise LibraryError(f"{where}: malformed library config ({e})") from None
@@ -175,7 +181,9 @@ class Video:
 class Library:
     """Open with `Library.open(path)` (readers) or `Library.open(path, write=True)`."""
 
-    def __init__(self, root: Path, config: LibraryConfig, write: bool, lock_timeout: float):
+    def __init__(
+        self, root: Path, config: LibraryConfig, write: bool, lock_timeout: float, cluster: str | None = None
+    ):
         self.root = root
         self.config = config
         self.write = write
@@ -191,6 +199,12 @@ class Library:
         self._rw = ReadWriteLock()
         self._gpu_mutex = threading.Lock()
         self._refresh_mutex = threading.Lock()
+        self._remote: ShardedSearch | None = None
+        if cluster is not None and config.cluster is None:
+            self.db.close()
+            self._release_lock()
+            raise LibraryError(f"{root} is not sharded; shard it first with `vq index shard`")
+        self._cluster_address = cluster
         self._load()
 
     # -- creation and opening -------------------------------------------------------------------
@@ -205,20 +219,28 @@ class Library:
         return cls(root, config, write=True, lock_timeout=10.0)
 
     @classmethod
-    def open(cls, root: str | os.PathLike[str], write: bool = False, lock_timeout: float = 60.0) -> Library:
+    def open(
+        cls,
+        root: str | os.PathLike[str],
+        write: bool = False,
+        lock_timeout: float = 60.0,
+        cluster: str | None = None,
+    ) -> Library:
+        """`cluster`: search through the library's Ray shards at this address ("" for the
+        address in its `[cluster]` section); this process then holds the catalog only."""
         root = Path(root)
-        path = root / LIBRARY_FILE
-        if not path.is_file():
-            raise LibraryError(
-                f"{root} is not a library (no {LIBRARY_FILE}); create one with `vq index create`"
-            )
-        config = LibraryConfig.from_toml(path.read_text(), str(path))
-        return cls(root, config, write=write, lock_timeout=lock_timeout)
+        return cls(root, read_config(root), write=write, lock_timeout=lock_timeout, cluster=cluster)
 
     def close(self) -> None:
         if self.write:
             self.flush()
+        if self._remote is not None:
+            self._remote.close()
+            self._remote = None
         self.db.close()
+        self._release_lock()
+
+    def _release_lock(self) -> None:
         if self._lock_file is not None:
             fcntl.flock(self._lock_file, fcntl.LOCK_UN)
             self._lock_file.close()
@@ -251,10 +273,12 @@ class Library:
         self._ids = np.asarray(ids, np.int64)
         self.total = int(max((v.first_vector + v.n_vectors for v in self.videos.values()), default=0))
         self._removals_seen = int(self.meta("removals", "0") or 0)
-        self._vectors = np.zeros((max(1024, self.total), self.config.dim), np.float16)
+        sharded = self._cluster_address is not None
+        # A router over shards holds no vectors: the shards do (`vectors_of` reads a file).
+        self._vectors = None if sharded else np.zeros((max(1024, self.total), self.config.dim), np.float16)
         self._times = np.zeros(max(1024, self.total), np.float64)
         for v in self.videos.values():
-            if v.n_vectors == 0:
+            if v.n_vectors == 0 or sharded:
                 continue
             seg = _read_segment(self.root / "segments" / f"{v.first_vector}.npz", v.n_vectors)
             self._vectors[v.first_vector : v.first_vector + v.n_vectors] = seg["vectors"]
@@ -269,7 +293,12 @@ class Library:
         self._index_covers = 0
         self._gpu, self._gpu_index, self._gpu_source, self._gpu_covers = False, None, None, 0
         self._means = None
-        self._load_index()
+        if sharded:
+            self._remote = ShardedSearch(
+                self.root, self.config.cluster, self.config.nprobe, self._cluster_address or None
+            )
+        else:
+            self._load_index()
 
     def _sweep_orphans(self) -> None:
         """Segments a crashed ingest wrote but never committed, and temporary files a
@@ -365,20 +394,23 @@ class Library:
             self._starts = np.append(self._starts, first)
             self._ids = np.append(self._ids, video.id)
         self._reserve(first + n)
-        self._vectors[first : first + n] = vectors
+        if self._vectors is not None:
+            self._vectors[first : first + n] = vectors
         self._times[first : first + n] = times
         self.total = max(self.total, first + n)
 
     def _reserve(self, n: int) -> None:
         """Grow the in-memory vector store geometrically (an ingest must not copy it all)."""
-        if n <= len(self._vectors):
+        if n <= len(self._times):
             return
-        capacity = max(n, 2 * len(self._vectors))
-        grown = np.zeros((capacity, self.config.dim), np.float16)
-        grown[: self.total] = self._vectors[: self.total]
+        capacity = max(n, 2 * len(self._times))
         times = np.zeros(capacity, np.float64)
         times[: self.total] = self._times[: self.total]
-        self._vectors, self._times = grown, times
+        if self._vectors is not None:
+            grown = np.zeros((capacity, self.config.dim), np.float16)
+            grown[: self.total] = self._vectors[: self.total]
+            self._vectors = grown
+        self._times = times
 
     def remove_video(self, name: str) -> bool:
         """Hide a video from queries (its vectors stay until `compact`)."""
@@ -394,6 +426,8 @@ class Library:
             vid = next(v.id for v in self._live_videos() if v.name == name)
             with self._rw.writing():
                 self._removed.add(vid)
+            if self._remote is not None:  # the shards skip it from the next search on
+                self._remote.catch_up()
         return hit
 
     def refresh(self) -> bool:
@@ -452,13 +486,11 @@ class Library:
     def factory_for(self, n: int) -> str:
         if self.config.factory != "auto":
             return self.config.factory
-        if n <= self.config.flat_limit:
-            return "Flat"
-        nlist = int(2 ** round(math.log2(min(1 << 20, max(16, 4 * math.sqrt(n))))))
-        m = 32  # PQ32, as the seed; fewer sub-quantizers only when the dimension needs it
-        while self.config.dim % m:
-            m //= 2
-        return f"IVF{nlist},PQ{m}"
+        return index_factory_for(n, self.config.dim, self.config.flat_limit)
+
+    def rerank_for(self, n: int) -> int:
+        """Candidates re-scored with exact vectors at `n` stored vectors."""
+        return rerank_depth(n, self.config.rerank)
 
     def _load_index(self) -> None:
         path = self.root / "index.faiss"
@@ -479,6 +511,9 @@ class Library:
         """Bring the in-memory index up to every stored vector (retraining if the policy
         says). Called by the one thread that changes the library; a rebuilt index is trained
         and filled aside while searches go on with the old one, then swapped in."""
+        if self._remote is not None:
+            self._remote.catch_up()
+            return
         faiss = _faiss()
         total = self.total
         wanted = self.factory_for(total)
@@ -490,7 +525,8 @@ class Library:
                 return
             index = faiss.index_factory(self.config.dim, wanted, faiss.METRIC_INNER_PRODUCT)
             if not index.is_trained:
-                sample = self._vectors[np.random.default_rng(0).permutation(total)[:200_000]].astype(
+                size = training_size(wanted, total)
+                sample = self._vectors[np.sort(np.random.default_rng(0).permutation(total)[:size])].astype(
                     np.float32
                 )
                 index.train(sample)
@@ -508,6 +544,16 @@ class Library:
                 index.add(fresh)
             with self._rw.writing():
                 self._index, self._index_covers = index, total
+
+    def trained_index(self):
+        """The index as the policy builds it now, trained (the template of a sharded
+        library); an empty library's, if its factory needs no training."""
+        if self._index is not None:
+            return self._index
+        index = _faiss().index_factory(self.config.dim, self.factory_for(0), _faiss().METRIC_INNER_PRODUCT)
+        if not index.is_trained:
+            raise LibraryError(f"{self.root}: add videos before sharding (the index needs training data)")
+        return index
 
     def _set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
@@ -534,20 +580,19 @@ class Library:
 
     def _search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         n = len(q)
+        want = max(k, self.rerank_for(self.total)) + (len(self._removed) and 32)
+        if self._remote is not None:
+            return self._remote.search(q, want, k)
         if self._index is None or self.total == 0:
             return np.full((n, k), -np.inf, np.float32), np.full((n, k), -1, np.int64)
-        want = max(k, self.config.rerank) + (len(self._removed) and 32)
-        _, cand = self._searcher().search(q, min(want, self.total))
-        scores = np.full(cand.shape, -np.inf, np.float32)
+        approx, cand = self._searcher().search(q, min(want, self.total))
         valid = cand >= 0
-        exact = self._vectors[np.where(valid, cand, 0)].astype(np.float32)  # (n, c, d)
-        scores[valid] = np.einsum("nd,ncd->nc", q, exact)[valid]
+        exact = np.full(cand.shape, -np.inf, np.float32)
+        stored = self._vectors[np.where(valid, cand, 0)].astype(np.float32)  # (n, c, d)
+        exact[valid] = np.einsum("nd,ncd->nc", q, stored)[valid]
         if self._removed:
-            scores[np.isin(self._video_of(np.where(valid, cand, 0)), list(self._removed))] = -np.inf
-        order = np.argsort(-scores, axis=1)[:, :k]
-        top_scores = np.take_along_axis(scores, order, axis=1)
-        top_ids = np.where(np.isfinite(top_scores), np.take_along_axis(cand, order, axis=1), -1)
-        return top_scores, top_ids
+            exact[np.isin(self._video_of(np.where(valid, cand, 0)), list(self._removed))] = -np.inf
+        return top_k_exact(Shortlist(approx, cand, exact), k)
 
     def audio_search(self, query: Fingerprint, min_votes: int, min_score: float) -> list[AudioHit]:
         """Live videos whose sound `query` carries (`vq.index.audio`), best first."""
@@ -567,6 +612,9 @@ class Library:
         with self._rw.reading():
             v = self.videos[video_id]
             sl = slice(v.first_vector, v.first_vector + v.n_vectors)
+            if self._vectors is None:  # a router over shards: the segment file
+                seg = _read_segment(self.root / "segments" / f"{v.first_vector}.npz", v.n_vectors)
+                return seg["vectors"].astype(np.float32), seg["times"].astype(np.float64)
             return self._vectors[sl].astype(np.float32), self._times[sl].copy()
 
     def video_means(self) -> tuple[np.ndarray, np.ndarray]:
@@ -578,6 +626,9 @@ class Library:
     def _video_means(self) -> tuple[np.ndarray, np.ndarray]:
         key = (self.total, len(self.videos), len(self._removed))
         if self._means is None or self._means[0] != key:
+            if self._remote is not None:
+                self._means = (key, *self._remote.video_means())
+                return self._means[1], self._means[2]
             live = [v for v in self._live_videos() if v.n_vectors]
             means = np.zeros((len(live), self.config.dim), np.float32)
             for k, v in enumerate(live):
@@ -619,6 +670,12 @@ class Library:
             "fps": self.config.fps,
             "query_fps": self.config.query_fps or self.config.fps,
             "search_on_gpu": self._gpu,
+            "cluster": (
+                {"shards": self.config.cluster.shards, "replicas": self.config.cluster.replicas}
+                if self.config.cluster is not None
+                else None
+            ),
+            "searched_by": "shards" if self._remote is not None else "this process",
         }
 
     def use_gpu(self) -> bool:
@@ -650,6 +707,43 @@ class Library:
             self._gpu_index.add(fresh)
             self._gpu_covers = self._index_covers
         return self._gpu_index
+
+
+def read_config(root: Path) -> LibraryConfig:
+    path = root / LIBRARY_FILE
+    if not path.is_file():
+        raise LibraryError(f"{root} is not a library (no {LIBRARY_FILE}); create one with `vq index create`")
+    return LibraryConfig.from_toml(path.read_text(), str(path))
+
+
+def index_factory_for(n: int, dim: int, flat_limit: int) -> str:
+    """The library's index policy at `n` vectors: exact inner product (`Flat`) up to
+    `flat_limit`, then IVF-PQ with nlist ~ 4 sqrt(n) (a power of two, up to 1M+ lists as the
+    seed's) and PQ32 codes. From 64K lists the coarse quantizer is an HNSW graph: a flat
+    one costs nlist dot products per query and per vector added."""
+    if n <= flat_limit:
+        return "Flat"
+    nlist = int(2 ** round(math.log2(min(1 << 20, max(16, 4 * math.sqrt(n))))))
+    m = 32  # PQ32, as the seed; fewer sub-quantizers only when the dimension needs it
+    while dim % m:
+        m //= 2
+    coarse = f"IVF{nlist}_HNSW32" if nlist >= 1 << 16 else f"IVF{nlist}"
+    return f"{coarse},PQ{m}"
+
+
+def training_size(factory: str, n: int) -> int:
+    """Vectors to train an index of `factory` on: 64 per IVF list (k-means wants 39+),
+    at least 200K (the PQ codebooks), at most what there is."""
+    nlist = int(factory[3:].split(",")[0].split("_")[0]) if factory.startswith("IVF") else 0
+    return min(n, max(200_000, 64 * nlist))
+
+
+def rerank_depth(n: int, base: int = 100) -> int:
+    """Exact re-ranking depth at `n` vectors: `base` up to 1M vectors, then growing with
+    sqrt(n). PQ32 codes order near-duplicates coarsely, and the share of the true top 10
+    that a fixed shortlist holds falls as the library grows (0.95 at 1M, 0.89 at 10M with
+    100: BENCHMARKS.md); sqrt keeps the re-ranking cost a fixed share of the IVF scan."""
+    return max(base, math.ceil(base * math.sqrt(n / 1_000_000)))
 
 
 def _set_nprobe(index, nprobe: int) -> None:

@@ -51,6 +51,7 @@ def run_job(
     timeout: float | None = DEFAULT_TIMEOUT,
     quality: Any = None,
     enhance: Any = None,
+    cluster: str | None = None,
 ) -> Iterator[VideoRecord]:
     """Match (and ingest) every video in turn; one record each, errors included.
 
@@ -62,7 +63,9 @@ def run_job(
     an error record and the batch goes on (an ingest cut short leaves the library as it
     was before that video). `timeout=None` runs in this process. `quality`
     (`vq.pipelines.upload.QualityOptions`) and `enhance` (`EnhanceOptions`) add those jobs,
-    fed by the same decode (`vq.pipelines.upload.UploadJob`).
+    fed by the same decode (`vq.pipelines.upload.UploadJob`). `cluster`: search the sharded
+    libraries through their Ray shards at this address (`vq.index.cluster`; "" for each
+    library's own `[cluster]` address).
     """
     config = config or DedupConfig()
     if config.aligner not in ALIGNERS:
@@ -71,7 +74,18 @@ def run_job(
         raise UsageError(f"unknown aligner {config.aligner!r} (choose from {', '.join(ALIGNERS.names())})")
     from vq.pipelines.watchdog import Stalled, run_items
 
-    args = (list(libraries), backend, ingest, query, config, dict(meta or {}), lock_timeout, quality, enhance)
+    args = (
+        list(libraries),
+        backend,
+        ingest,
+        query,
+        config,
+        dict(meta or {}),
+        lock_timeout,
+        quality,
+        enhance,
+        cluster,
+    )
     # The worker may wait for the write lock, then load the index, before its first video.
     start_timeout = lock_timeout + 300.0
     for result in run_items(paths, DedupWorker, args, timeout=timeout, start_timeout=start_timeout):
@@ -98,7 +112,9 @@ class DedupWorker:
         lock_timeout: float,
         quality: Any = None,
         enhance: Any = None,
+        cluster: str | None = None,
     ):
+        from vq.index.library import read_config
         from vq.stages.embed import Embedder
 
         self.ingest, self.query, self.meta = ingest, query, meta
@@ -106,7 +122,16 @@ class DedupWorker:
         self.upload = None
         try:
             for i, root in enumerate(libraries):
-                self.opened.append(Library.open(root, write=ingest and i == 0, lock_timeout=lock_timeout))
+                # --cluster searches every sharded library through its shards; others run here.
+                sharded = cluster is not None and read_config(Path(root)).cluster is not None
+                self.opened.append(
+                    Library.open(
+                        root,
+                        write=ingest and i == 0,
+                        lock_timeout=lock_timeout,
+                        cluster=cluster if sharded else None,
+                    )
+                )
             for lib in self.opened:
                 lib.use_gpu()  # faiss-gpu builds search on the GPUs; a no-op elsewhere
             self.embedder = Embedder(self.opened[0].config.model, backend=backend).open()

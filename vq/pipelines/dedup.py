@@ -207,6 +207,15 @@ class Staged:
     extra: dict[str, Any] = field(default_factory=dict)  # other jobs' results (quality, enhanced)
     audio: Fingerprint | None = None  # the soundtrack's landmarks; None: no (usable) sound
 
+    def without_pixels(self) -> Staged:
+        """This video as `complete` needs it, without the decoded images: small enough to
+        send from the process that staged it to the library's writer (`vq.pipelines.backfill`)."""
+        from dataclasses import replace
+
+        frames = self.decoded.frames
+        bare = Frames(np.zeros((0, 1, 1, 3), np.uint8), frames.times, frames.stats)
+        return replace(self, decoded=replace(self.decoded, frames=bare))
+
 
 @dataclass
 class Prepared:
@@ -264,6 +273,7 @@ class Dedup(StagedJob):
         libraries: list[Library],
         config: DedupConfig | None = None,
         ingest: list[str] | None = None,
+        ingest_fps: float | None = None,
     ):
         self.embedder = embedder
         self.libraries = libraries
@@ -279,7 +289,8 @@ class Dedup(StagedJob):
                 )
         # One decode serves every library: its ingest grid and (when querying) its query grid.
         self.fps = max((max(lib.config.fps, self.query_rate(lib)) for lib in libraries), default=0.5)
-        self.ingest_fps = max((lib.config.fps for lib in libraries), default=0.5)
+        # With no libraries (a worker that only stages, `vq.pipelines.backfill`), `ingest_fps`.
+        self.ingest_fps = max((lib.config.fps for lib in libraries), default=ingest_fps or 0.5)
 
     def query_rate(self, lib: Library) -> float:
         """Frames per second a query is matched at in `lib`."""

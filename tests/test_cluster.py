@@ -1,0 +1,179 @@
+"""Sharded libraries on a real local Ray cluster (`vq index shard`, `vq run --cluster`) and
+batch ingest with Ray Data (`vq index backfill`), each checked against the single-process
+library: same top k, same copies reported, same vectors stored."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from vq.cli.app import main
+from vq.index.library import Library, LibraryConfig
+from vq.index.shards import Shard, make_template, merge_shortlists, top_k_exact
+
+ray = pytest.importorskip("ray", reason="needs the 'cluster' extra (Ray)")
+
+DIM = 64
+
+
+def synthetic_library(root, videos: int = 40, frames: int = 100, flat_limit: int = 2000) -> Library:
+    """Videos of frames around a centre each (like a copy library's), past `flat_limit` so
+    the index is IVF-PQ; one removed."""
+    rng = np.random.default_rng(0)
+    lib = Library.create(root, LibraryConfig(model="m", model_sha256="x", dim=DIM, flat_limit=flat_limit))
+    for v in range(videos):
+        x = rng.standard_normal(DIM) + 0.8 * rng.standard_normal((frames, DIM))
+        lib.add_video(f"v{v}", x / np.linalg.norm(x, axis=1, keepdims=True), np.arange(frames) * 2.0)
+    lib.remove_video("v3")
+    return lib
+
+
+def queries(n: int = 64, seed: int = 1) -> np.ndarray:
+    q = np.random.default_rng(seed).standard_normal((n, DIM)).astype(np.float32)
+    return q / np.linalg.norm(q, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("flat_limit", [2000, 1_000_000])  # IVF-PQ, Flat
+def test_shards_merged_give_the_single_index_top_k(tmp_path, flat_limit):
+    """The merge is exact: shards built from the library's template, searched on their
+    own and merged, return what the one index returns (removed video skipped)."""
+    with synthetic_library(tmp_path / "lib", flat_limit=flat_limit) as lib:
+        make_template(lib.trained_index(), lib.root)
+        q = queries()
+        want = max(10, lib.rerank_for(lib.total)) + 32
+        shards = [Shard(lib.root, s, 3, lib.config.nprobe) for s in range(3)]
+        scores, ids = top_k_exact(merge_shortlists([s.search(q, want) for s in shards], want), 10)
+        ref_scores, ref_ids = lib.search(q, 10)
+        np.testing.assert_array_equal(ids, ref_ids)
+        np.testing.assert_allclose(scores, ref_scores, rtol=0, atol=1e-6)
+        removed = next(v.first_vector for v in lib.videos.values() if v.name == "v3")
+        assert not np.isin(ids, np.arange(removed, removed + 100)).any()
+        assert sum(s.refresh()["vectors"] for s in shards) == lib.total
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """A real local Ray instance for this module (the library's `local` address joins it)."""
+    from vq.index.cluster import connect, disconnect
+
+    connect("local")
+    yield
+    disconnect()
+
+
+def test_sharded_library_on_ray_matches_the_single_process_library(tmp_path, local_ray):
+    """4 shards x 2 replicas: same top k and video means; a writer's new video and a
+    removal reach the shards; a dead replica is stepped over."""
+    from vq.index.cluster import shard_library
+
+    root = tmp_path / "lib"
+    synthetic_library(root).close()
+    config = shard_library(root, shards=4, replicas=2, address="local")
+    assert (config.shards, config.replicas) == (4, 2)
+    q = queries()
+    with Library.open(root) as single:
+        ref = single.search(q, 10)
+        ref_means = single.video_means()
+    with Library.open(root, write=True, cluster="local") as sharded:
+        assert sharded.stats()["searched_by"] == "shards"
+        for _ in range(3):  # round robin over replicas: every one answers the same
+            ids = sharded.search(q, 10)[1]
+            np.testing.assert_array_equal(ids, ref[1])
+        means = sharded.video_means()
+        np.testing.assert_array_equal(means[0], ref_means[0])
+        np.testing.assert_allclose(means[1], ref_means[1], atol=1e-6)
+
+        # The writer commits; every replica catches up before the next search.
+        new = q[:5] * 1.0
+        added = sharded.add_video("fresh", new, np.arange(5.0))
+        found = sharded.search(q[:5], 1)[1][:, 0]
+        np.testing.assert_array_equal(found, np.arange(added.first_vector, added.first_vector + 5))
+        x, _ = sharded.vectors_of(added.id)  # read from the segment file
+        np.testing.assert_allclose(x, new, atol=1e-3)
+        assert sharded.remove_video("fresh")
+        assert not np.isin(sharded.search(q[:5], 10)[1], found).any()
+
+        # One replica of every shard dies: the other one answers.
+        for row in sharded._remote.replicas:
+            ray.kill(row[0])
+        np.testing.assert_array_equal(sharded.search(q, 10)[1], ref[1])
+
+
+def test_cluster_on_an_unsharded_library_is_one_line(tmp_path, capsys):
+    lib = tmp_path / "lib"
+    synthetic_library(lib, videos=2, frames=10).close()
+    assert main(["index", "query", str(tmp_path / "x.mp4"), "-l", str(lib), "--cluster", "local"]) != 0
+    err = capsys.readouterr().err
+    assert "none of the libraries is sharded" in err and err.count("\n") == 1
+
+
+@pytest.fixture(scope="module")
+def clips(shared_data):
+    videos = shared_data / "videos"
+    return [videos / "big_buck_bunny_0_30.webm", videos / "example2.mp4", videos / "example3.mp4"]
+
+
+def run_json(capsys, args: list[str]) -> tuple[int, list[dict]]:
+    code = main(args)
+    out = capsys.readouterr().out
+    return code, [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def copies(records: list[dict]) -> list[tuple]:
+    return [
+        (
+            r["path"],
+            m["ref_id"],
+            round(m["score"], 5),
+            [(s["query_start"], s["ref_start"]) for s in m["segments"]],
+        )
+        for r in records
+        for m in r["matches"]
+    ]
+
+
+def test_vq_run_on_shards_reports_the_same_copies(clips, tmp_path, capsys, local_ray):
+    """The README's job into a new library, single-process and through 4 x 2 shards."""
+    single, sharded = tmp_path / "single", tmp_path / "sharded"
+    args = ["--timeout", "0", "--json"]
+    code, expected = run_json(
+        capsys, ["run", *map(str, clips), "-l", str(single), "--create", "--fps", "2", *args]
+    )
+    assert code == 0 and any(r["matches"] for r in expected)
+    assert main(["index", "create", str(sharded), "--fps", "2"]) == 0
+    assert (
+        main(["index", "shard", str(sharded), "--shards", "4", "--replicas", "2", "--address", "local"]) == 0
+    )
+    capsys.readouterr()
+    code, got = run_json(capsys, ["run", *map(str, clips), "-l", str(sharded), "--cluster", "local", *args])
+    assert code == 0
+    assert copies(got) == copies(expected)
+
+
+def test_backfill_stores_what_sequential_ingest_stores(clips, tmp_path, capsys, local_ray):
+    """Ray Data backfill: the same vectors and times per video as `vq index add`; a bad
+    file is an error record and the rest commit; a re-run skips what is there."""
+    sequential, backfilled = tmp_path / "sequential", tmp_path / "backfilled"
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(clips[0].read_bytes()[:3000])
+    for lib in (sequential, backfilled):
+        assert main(["index", "create", str(lib), "--fps", "2"]) == 0
+    assert main(["index", "add", *map(str, clips), "-l", str(sequential), "--timeout", "0"]) == 0
+    capsys.readouterr()
+    inputs = [*map(str, clips), str(corrupt)]
+    code, records = run_json(
+        capsys, ["index", "backfill", *inputs, "-l", str(backfilled), "--workers", "2", "--json"]
+    )
+    assert code == 1  # the corrupt file
+    assert [r["status"] for r in records] == ["ok", "ok", "ok", "error"]
+    assert [r["path"] for r in records] == inputs  # committed in input order
+    with Library.open(sequential) as a, Library.open(backfilled) as b:
+        assert len(b.live_videos()) == len(clips)
+        for video in a.live_videos():
+            other = b.video_by_name(video.name)
+            for x, y in zip(a.vectors_of(video.id), b.vectors_of(other.id), strict=True):
+                np.testing.assert_array_equal(x, y)
+    code, records = run_json(capsys, ["index", "backfill", *map(str, clips), "-l", str(backfilled), "--json"])
+    assert code == 0 and records == []  # resumable: nothing left to do
