@@ -153,6 +153,15 @@ register_task(
         task="vq.train.qpt.task:QptTask",
     )
 )
+register_task(
+    TaskDef(
+        name="hash",
+        summary="binary library codes: hashing head on embedding vectors, ranking loss on edited pairs",
+        config="vq.train.hash.config:get_config",
+        task="vq.train.hash.task:HashTask",
+        stage="vq.stages.hash:Hasher",
+    )
+)
 # Harnesses that measure a pipeline step rather than a model task.
 EVALUATORS.register("content-box", "vq.eval.content_box:EVALUATOR")
 EVALUATORS.register("audio", "vq.eval.audio:EVALUATOR")

@@ -95,6 +95,12 @@ for _stage in ("base", "control", "distill", "student"):
         summary=f"LPM {_stage}: DiT + ControlNet rectified-flow restorer (train/models/lpm.py)",
     )
 MODELS.register(
+    "hash_head",
+    "vq.train.models.hash:HASH_HEAD",
+    extra="train",
+    summary="binary-code head on embedding vectors: linear + tanh, SimHash init",
+)
+MODELS.register(
     "sr_residual",
     "vq.train.models.sr:SR_RESIDUAL",
     extra="train",

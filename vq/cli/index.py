@@ -32,6 +32,14 @@ def create_cmd(
         None, "--frame-threshold", help="Cosine for a frame match (default: the model card's)."
     ),
     min_seconds: float = typer.Option(2.0, "--min-seconds", help="Fewest matched seconds reported."),
+    codes: str = typer.Option(
+        "pq",
+        "--codes",
+        help="Index codes past --flat-limit: pq (IVF-PQ32) or binary (learned, --hash-model).",
+    ),
+    hash_model: str = typer.Option(
+        None, "--hash-model", help="With --codes binary: the hashing model (default vq-hash)."
+    ),
     rules: list[str] = typer.Option(
         [],
         "--filter",
@@ -52,6 +60,8 @@ def create_cmd(
         frame_threshold=frame_threshold,
         min_seconds=min_seconds,
         filters=parse_filters(rules),
+        codes=codes,
+        hash_model=hash_model,
     )
     console.print(
         f"created library '{name}' at {library} ({config.model}, stores {config.fps:g} fps, "

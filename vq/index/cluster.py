@@ -210,6 +210,10 @@ def shard_library(root: Path, shards: int, replicas: int, address: str) -> Clust
     if shards < 1 or replicas < 1:
         raise LibraryError("--shards and --replicas must be at least 1")
     with Library.open(root, write=True) as lib:
+        if lib.config.codes != "pq":
+            raise LibraryError(
+                f"{root}: sharding supports float and PQ codes, not codes = {lib.config.codes!r}"
+            )
         template = make_template(lib.trained_index(), Path(root))
         lib.config.cluster = ClusterConfig(shards, replicas, address, sha256_file(template))
         atomic_write_text(Path(root) / LIBRARY_FILE, lib.config.to_toml())

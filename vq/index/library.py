@@ -86,7 +86,11 @@ class LibraryConfig:
     factory: str = "auto"  # "auto" or a faiss factory string, e.g. "IVF4096,PQ32"
     flat_limit: int = 200_000  # exact search up to this many vectors
     nprobe: int = 64
-    rerank: int = 100  # candidates re-scored with exact vectors
+    rerank: int = 100  # candidates re-scored with exact vectors (grows with sqrt(N) past 1M)
+    # "pq": IVF-PQ codes past flat_limit; "binary": learned binary codes (`hash_model`, a
+    # `vq train hash` model) in a faiss IndexBinaryIVF, compared by XOR + popcount.
+    codes: str = "pq"
+    hash_model: str | None = None
     thresholds: Thresholds = field(default_factory=Thresholds)
     # post-match rules (vq.match.filters, by registry name) and their arguments
     filters: dict[str, dict[str, Any]] = field(default_factory=lambda: {"min_seconds": {"seconds": 2.0}})
@@ -116,6 +120,8 @@ class LibraryConfig:
             f"flat_limit = {self.flat_limit}",
             f"nprobe = {self.nprobe}",
             f"rerank = {self.rerank}",
+            f"codes = {value(self.codes)}",
+            *([f"hash_model = {value(self.hash_model)}"] if self.hash_model else []),
             "",
             "[thresholds]",
             *(f"{k} = {v}" for k, v in self.thresholds.to_dict().items()),
@@ -140,6 +146,8 @@ class LibraryConfig:
                 flat_limit=int(raw["index"]["flat_limit"]),
                 nprobe=int(raw["index"]["nprobe"]),
                 rerank=int(raw["index"]["rerank"]),
+                codes=str(raw["index"].get("codes", "pq")),
+                hash_model=raw["index"].get("hash_model"),
                 thresholds=Thresholds.from_mapping(raw.get("thresholds")),
                 filters={str(k): dict(v) for k, v in raw.get("filters", {}).items()},
                 name=str(raw.get("name", "main")),
@@ -200,6 +208,7 @@ class Library:
         self._gpu_mutex = threading.Lock()
         self._refresh_mutex = threading.Lock()
         self._remote: ShardedSearch | None = None
+        self._hash_stage = None  # `codes = "binary"`: the hashing model, loaded on first use
         if cluster is not None and config.cluster is None:
             self.db.close()
             self._release_lock()
@@ -486,7 +495,24 @@ class Library:
     def factory_for(self, n: int) -> str:
         if self.config.factory != "auto":
             return self.config.factory
-        return index_factory_for(n, self.config.dim, self.config.flat_limit)
+        return index_factory_for(
+            n, self.config.dim, self.config.flat_limit, binary=self.config.codes == "binary"
+        )
+
+    def _hasher(self):
+        """The binary-code model (loaded on first use)."""
+        if self._hash_stage is None:
+            from vq.stages.hash import Hasher
+
+            if not self.config.hash_model:
+                raise LibraryError(f"{self.root}: codes = 'binary' needs hash_model in library.toml")
+            self._hash_stage = Hasher(self.config.hash_model)
+        return self._hash_stage
+
+    def _coded(self, vectors: np.ndarray, binary: bool) -> np.ndarray:
+        """What the index takes: float32 vectors, or their packed binary codes."""
+        vectors = np.ascontiguousarray(vectors, np.float32)
+        return self._hasher().codes(vectors) if binary else vectors
 
     def rerank_for(self, n: int) -> int:
         """Candidates re-scored with exact vectors at `n` stored vectors."""
@@ -497,7 +523,9 @@ class Library:
         covers = int(self.meta("index_covers", "0") or 0)
         if path.is_file() and covers <= self.total and self.meta("index_factory") == self.factory_for(covers):
             try:
-                self._index = _faiss().read_index(str(path))
+                binary = (self.meta("index_factory") or "").startswith("B")
+                read = _faiss().read_index_binary if binary else _faiss().read_index
+                self._index = read(str(path))
                 self._index_covers = covers if self._index.ntotal == covers else 0
             except RuntimeError:
                 self._index, self._index_covers = None, 0
@@ -520,27 +548,29 @@ class Library:
         index, covers = self._index, self._index_covers
         if index is not None and self.meta("index_factory") != wanted and covers < total:
             index, covers = None, 0  # the policy moved on: rebuild
+        binary = wanted.startswith("B")
         if index is None:
             if total == 0:
                 return
-            index = faiss.index_factory(self.config.dim, wanted, faiss.METRIC_INNER_PRODUCT)
+            if binary:
+                index = faiss.index_binary_factory(self._hasher().bits, wanted)
+            else:
+                index = faiss.index_factory(self.config.dim, wanted, faiss.METRIC_INNER_PRODUCT)
             if not index.is_trained:
                 size = training_size(wanted, total)
-                sample = self._vectors[np.sort(np.random.default_rng(0).permutation(total)[:size])].astype(
-                    np.float32
-                )
-                index.train(sample)
+                sample = self._vectors[np.sort(np.random.default_rng(0).permutation(total)[:size])]
+                index.train(self._coded(sample, binary))
             _set_nprobe(index, self.config.nprobe)
             if self.write:
                 self._set_meta("index_factory", wanted)
-        fresh = self._vectors[covers:total].astype(np.float32)
+        fresh = self._coded(self._vectors[covers:total], binary) if total > covers else None
         if index is self._index:
             with self._rw.writing():  # faiss must not search an index while it grows
-                if len(fresh):
+                if fresh is not None:
                     index.add(fresh)
                 self._index_covers = total
         else:
-            if len(fresh):
+            if fresh is not None:
                 index.add(fresh)
             with self._rw.writing():
                 self._index, self._index_covers = index, total
@@ -563,8 +593,9 @@ class Library:
         if not self.write or self._index is None:
             return
         faiss = _faiss()
+        binary = isinstance(self._index, faiss.IndexBinary)
         with atomic_path(self.root / "index.faiss") as tmp:
-            faiss.write_index(self._index, str(tmp))
+            (faiss.write_index_binary if binary else faiss.write_index)(self._index, str(tmp))
         self.db.execute("BEGIN IMMEDIATE")
         self._set_meta("index_covers", str(self._index_covers))
         self._set_meta("index_factory", self.factory_for(self._index_covers))
@@ -585,7 +616,11 @@ class Library:
             return self._remote.search(q, want, k)
         if self._index is None or self.total == 0:
             return np.full((n, k), -np.inf, np.float32), np.full((n, k), -1, np.int64)
-        approx, cand = self._searcher().search(q, min(want, self.total))
+        if isinstance(self._index, _faiss().IndexBinary):  # Hamming distance: smaller is nearer
+            distance, cand = self._index.search(self._coded(q, True), min(want, self.total))
+            approx = -distance.astype(np.float32)
+        else:
+            approx, cand = self._searcher().search(q, min(want, self.total))
         valid = cand >= 0
         exact = np.full(cand.shape, -np.inf, np.float32)
         stored = self._vectors[np.where(valid, cand, 0)].astype(np.float32)  # (n, c, d)
@@ -686,6 +721,8 @@ class Library:
         faiss = _faiss()
         if not hasattr(faiss, "get_num_gpus") or faiss.get_num_gpus() == 0:
             return False
+        if self.config.codes == "binary":  # faiss-gpu has no binary IVF: it stays on the CPU
+            return False
         self._gpu = True
         return True
 
@@ -716,7 +753,7 @@ def read_config(root: Path) -> LibraryConfig:
     return LibraryConfig.from_toml(path.read_text(), str(path))
 
 
-def index_factory_for(n: int, dim: int, flat_limit: int) -> str:
+def index_factory_for(n: int, dim: int, flat_limit: int, binary: bool = False) -> str:
     """The library's index policy at `n` vectors: exact inner product (`Flat`) up to
     `flat_limit`, then IVF-PQ with nlist ~ 4 sqrt(n) (a power of two, up to 1M+ lists as the
     seed's) and PQ32 codes. From 64K lists the coarse quantizer is an HNSW graph: a flat
@@ -724,6 +761,8 @@ def index_factory_for(n: int, dim: int, flat_limit: int) -> str:
     if n <= flat_limit:
         return "Flat"
     nlist = int(2 ** round(math.log2(min(1 << 20, max(16, 4 * math.sqrt(n))))))
+    if binary:  # learned codes (`codes = "binary"`): the same lists over Hamming space
+        return f"BIVF{nlist}"
     m = 32  # PQ32, as the seed; fewer sub-quantizers only when the dimension needs it
     while dim % m:
         m //= 2
@@ -734,7 +773,8 @@ def index_factory_for(n: int, dim: int, flat_limit: int) -> str:
 def training_size(factory: str, n: int) -> int:
     """Vectors to train an index of `factory` on: 64 per IVF list (k-means wants 39+),
     at least 200K (the PQ codebooks), at most what there is."""
-    nlist = int(factory[3:].split(",")[0].split("_")[0]) if factory.startswith("IVF") else 0
+    ivf = factory.removeprefix("B")
+    nlist = int(ivf[3:].split(",")[0].split("_")[0]) if ivf.startswith("IVF") else 0
     return min(n, max(200_000, 64 * nlist))
 
 

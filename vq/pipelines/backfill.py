@@ -14,6 +14,7 @@ the batch goes on.
 
 from __future__ import annotations
 
+import logging
 import pickle
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,6 +83,7 @@ def backfill(
             context = ray.data.DataContext.get_current()
             context.execution_options.preserve_order = True  # commit in input order
             context.enable_progress_bars = False  # the caller shows its own
+            logging.getLogger("ray.data").setLevel(logging.WARNING)  # its per-run INFO lines
             gpus = 1 if ray.cluster_resources().get("GPU", 0) >= workers else 0
             dataset = ray.data.from_items([{"path": str(p)} for p in todo], override_num_blocks=len(todo))
             staged = dataset.map_batches(
@@ -93,7 +95,7 @@ def backfill(
                     "config": config,
                 },
                 batch_size=1,
-                concurrency=workers,
+                compute=ray.data.ActorPoolStrategy(size=workers),
                 num_cpus=0 if gpus else 1,
                 num_gpus=gpus,
             )

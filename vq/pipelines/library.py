@@ -32,6 +32,8 @@ def create_library(
     frame_threshold: float | None = None,
     min_seconds: float = 2.0,
     filters: dict[str, dict[str, Any]] | None = None,
+    codes: str = "pq",
+    hash_model: str | None = None,
 ) -> LibraryConfig:
     """An empty library at `library` for `model` (default: the shipped embedder), storing
     `fps` frames per second and matching queries at `query_fps` (default: 2 fps, or `fps`
@@ -39,12 +41,16 @@ def create_library(
     overrides the frame cosine)."""
     from dataclasses import replace
 
-    from vq.models import ZOO_DIR, load_model
+    from vq.models import load_model
 
     if fps <= 0 or (query_fps is not None and query_fps <= 0):
         raise UsageError("--fps and --query-fps must be positive")
     if query_fps is None:  # never sparser than what is stored
         query_fps = max(DEFAULT_QUERY_FPS, fps)
+    if codes not in ("pq", "binary"):
+        raise UsageError(f"--codes must be pq or binary, got {codes!r}")
+    if codes == "binary":  # fail now, not at the first index build
+        hash_model = _reference(load_model(hash_model or "vq-hash", task="hash"))
     for rule in filters or {}:
         if rule not in FILTERS:
             raise UsageError(f"unknown filter {rule!r} (known: {', '.join(FILTERS.names())})")
@@ -52,10 +58,8 @@ def create_library(
     thresholds = Thresholds.from_card(art.card)
     if frame_threshold is not None:
         thresholds = replace(thresholds, frame=frame_threshold)
-    # Zoo models are found by name; anything else by its absolute folder (checked by sha256).
-    reference = art.name if art.root.resolve().parent == ZOO_DIR.resolve() else str(art.root.resolve())
     config = LibraryConfig(
-        model=reference,
+        model=_reference(art),
         model_sha256=art.card.files["fp32"]["sha256"],
         dim=int(art.card.outputs[0].shape[-1]),
         fps=fps,
@@ -65,6 +69,16 @@ def create_library(
         name=name,
         thresholds=thresholds,
         filters={"min_seconds": {"seconds": min_seconds}, **(filters or {})},
+        codes=codes,
+        hash_model=hash_model if codes == "binary" else None,
     )
     Library.create(library, config).close()
     return config
+
+
+def _reference(art) -> str:
+    """How a library names a model: zoo models by name, anything else by its absolute
+    folder (checked by sha256 when opened)."""
+    from vq.models import ZOO_DIR
+
+    return art.name if art.root.resolve().parent == ZOO_DIR.resolve() else str(art.root.resolve())

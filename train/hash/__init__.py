@@ -1,0 +1,1 @@
+"""Learned binary codes for the library: a hashing head on embedding vectors."""
