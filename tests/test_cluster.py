@@ -77,7 +77,9 @@ def test_sharded_library_on_ray_matches_the_single_process_library(tmp_path, loc
         ref = single.search(q, 10)
         ref_means = single.video_means()
     with Library.open(root, write=True, cluster="local") as sharded:
-        assert sharded.stats()["searched_by"] == "shards"
+        stats = sharded.stats()
+        assert stats["searched_by"] == "shards"
+        assert stats["cluster"]["template"] == "IVF256,PQ32" and not stats["cluster"]["reshard_advised"]
         for _ in range(3):  # round robin over replicas: every one answers the same
             ids = sharded.search(q, 10)[1]
             np.testing.assert_array_equal(ids, ref[1])
@@ -94,6 +96,11 @@ def test_sharded_library_on_ray_matches_the_single_process_library(tmp_path, loc
         np.testing.assert_allclose(x, new, atol=1e-3)
         assert sharded.remove_video("fresh")
         assert not np.isin(sharded.search(q[:5], 10)[1], found).any()
+        again = sharded.add_video("fresh", q[5:10], np.arange(5.0))  # the name re-used
+        assert sharded.remove_video("v7")  # a removal after it: the shards re-read the live set
+        ids = sharded.search(q[:10], 1)[1][:, 0]
+        assert not np.isin(ids[:5], found).any()
+        np.testing.assert_array_equal(ids[5:], np.arange(again.first_vector, again.first_vector + 5))
 
         # One replica of every shard dies: the other one answers.
         for row in sharded._remote.replicas:
@@ -177,3 +184,45 @@ def test_backfill_stores_what_sequential_ingest_stores(clips, tmp_path, capsys, 
                 np.testing.assert_array_equal(x, y)
     code, records = run_json(capsys, ["index", "backfill", *map(str, clips), "-l", str(backfilled), "--json"])
     assert code == 0 and records == []  # resumable: nothing left to do
+
+
+def test_shards_on_a_shared_cluster_outlive_a_run_and_are_released(clips, tmp_path):
+    """On a cluster the run did not start (`ray start --head`), the shards are named
+    detached actors: a second `vq run --cluster auto` finds them, `--release` ends them."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    ray_bin = shutil.which("ray", path=os.path.dirname(sys.executable))
+    import tempfile
+
+    short = tempfile.mkdtemp(prefix="vqray", dir="/tmp")  # Ray's socket paths must stay < 108 bytes
+    env = {**os.environ, "RAY_TMPDIR": short}
+    started = subprocess.run(
+        [ray_bin, "start", "--head", "--num-cpus", "2", "--disable-usage-stats", "--include-dashboard=false"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert started.returncode == 0, started.stderr
+    try:
+        lib = tmp_path / "lib"
+
+        def vq(*args: str) -> subprocess.CompletedProcess:
+            cmd = [sys.executable, "-m", "vq.cli.app", *args]
+            return subprocess.run(cmd, env=env, capture_output=True, text=True, check=False, timeout=300)
+
+        assert vq("index", "create", str(lib), "--fps", "2").returncode == 0
+        assert vq("index", "shard", str(lib), "--shards", "2", "--replicas", "1").returncode == 0
+        first = vq("run", str(clips[0]), str(clips[1]), "-l", str(lib), "--cluster", "auto", "--json")
+        assert first.returncode == 0, first.stderr
+        second = vq("index", "query", str(clips[1]), "-l", str(lib), "--cluster", "auto", "--json")
+        assert second.returncode == 0, second.stderr
+        assert json.loads(second.stdout.splitlines()[-1])["matches"]  # the shards held the first run's videos
+        released = vq("index", "shard", str(lib), "--release", "--json")
+        assert json.loads(released.stdout)["released"] == 2, released.stderr
+    finally:
+        subprocess.run([ray_bin, "stop", "--force"], env=env, capture_output=True, check=False)
+        shutil.rmtree(short, ignore_errors=True)

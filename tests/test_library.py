@@ -316,3 +316,24 @@ def test_audio_fingerprints_are_stored_matched_refreshed_removed_and_swept(tmp_p
     with open_library(root, write=True) as lib:
         assert not (root / "segments" / "audio-orphan.npz").exists()
         assert lib.stats()["audio_hashes"] == len(fp.hashes)  # kept until compacted, not searched
+
+
+def test_a_name_removed_and_ingested_again_is_found_by_the_writer_and_a_reader(tmp_path):
+    """Re-ingesting the last video's name after removing it must not re-use its id: the
+    writer and every reader keep the old id as removed, and would hide the new video."""
+    root = tmp_path / "lib"
+    old, new = unit(10, 1), unit(10, 2)
+    with Library.create(root, config()) as lib:
+        lib.add_video("a", unit(10, 3), np.arange(10.0))
+        lib.add_video("b", old, np.arange(10.0))
+        reader = Library.open(root)
+        assert lib.remove_video("b")
+        again = lib.add_video("b", new, np.arange(10.0))
+        assert again.id != lib.video_by_name("a").id + 1  # not the removed row's id
+        for view in (lib, reader):
+            view.refresh()
+            _, ids = view.search(new, k=1)
+            assert list(view.video_of(ids[:, 0])) == [again.id] * 10
+            _, ids = view.search(old, k=5)
+            assert not np.isin(ids, np.arange(10, 20)).any()  # the removed vectors stay hidden
+        reader.close()

@@ -46,6 +46,7 @@ class ClusterConfig:
     replicas: int = 1
     address: str = "auto"  # the default for `vq run --cluster` given no address
     template_sha256: str = ""  # the shards' template (shards/template.faiss)
+    template_factory: str = ""  # the index policy's choice when it was made
 
     def to_toml_lines(self) -> list[str]:
         return [
@@ -54,6 +55,7 @@ class ClusterConfig:
             f"replicas = {self.replicas}",
             f'address = "{self.address}"',
             f'template_sha256 = "{self.template_sha256}"',
+            f'template_factory = "{self.template_factory}"',
         ]
 
     @classmethod
@@ -63,6 +65,7 @@ class ClusterConfig:
             replicas=int(raw.get("replicas", 1)),
             address=str(raw.get("address", "auto")),
             template_sha256=str(raw.get("template_sha256", "")),
+            template_factory=str(raw.get("template_factory", "")),
         )
 
 
@@ -215,7 +218,8 @@ def shard_library(root: Path, shards: int, replicas: int, address: str) -> Clust
                 f"{root}: sharding supports float and PQ codes, not codes = {lib.config.codes!r}"
             )
         template = make_template(lib.trained_index(), Path(root))
-        lib.config.cluster = ClusterConfig(shards, replicas, address, sha256_file(template))
+        factory = lib.factory_for(lib.total)
+        lib.config.cluster = ClusterConfig(shards, replicas, address, sha256_file(template), factory)
         atomic_write_text(Path(root) / LIBRARY_FILE, lib.config.to_toml())
         return lib.config.cluster
 

@@ -368,11 +368,26 @@ class Library:
                 "DELETE FROM audio WHERE video_id IN (SELECT id FROM videos WHERE name = ? AND removed = 1)",
                 (name,),
             )
+            # Ids are never re-used: SQLite would give a re-ingested name the id of the row
+            # just deleted for it when that was the last one, and every reader that keeps
+            # the old id as removed (this process, replicas, shards) would hide the new one.
+            (last,) = self.db.execute("SELECT MAX(id) FROM videos").fetchone()
+            video_id = max(last or 0, int(self.meta("last_video_id", "0") or 0)) + 1
             self.db.execute("DELETE FROM videos WHERE name = ? AND removed = 1", (name,))
+            self._set_meta("last_video_id", str(video_id))
             cur = self.db.execute(
-                "INSERT INTO videos (name, path, duration, added, metadata, first_vector, n_vectors) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (name, path, duration, time.time(), json.dumps(metadata or {}), first, len(vectors)),
+                "INSERT INTO videos (id, name, path, duration, added, metadata, first_vector, n_vectors) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    video_id,
+                    name,
+                    path,
+                    duration,
+                    time.time(),
+                    json.dumps(metadata or {}),
+                    first,
+                    len(vectors),
+                ),
             )
             if audio_path is not None:
                 self.db.execute(
@@ -705,12 +720,20 @@ class Library:
             "fps": self.config.fps,
             "query_fps": self.config.query_fps or self.config.fps,
             "search_on_gpu": self._gpu,
-            "cluster": (
-                {"shards": self.config.cluster.shards, "replicas": self.config.cluster.replicas}
-                if self.config.cluster is not None
-                else None
-            ),
+            "cluster": self._cluster_stats(),
             "searched_by": "shards" if self._remote is not None else "this process",
+        }
+
+    def _cluster_stats(self) -> dict[str, Any] | None:
+        cluster = self.config.cluster
+        if cluster is None:
+            return None
+        return {
+            "shards": cluster.shards,
+            "replicas": cluster.replicas,
+            "template": cluster.template_factory,
+            # the single-process policy would have retrained by now: re-run `vq index shard`
+            "reshard_advised": cluster.template_factory != self.factory_for(self.total),
         }
 
     def use_gpu(self) -> bool:

@@ -147,8 +147,9 @@ class Shard:
         row = self.db.execute("SELECT value FROM meta WHERE key = 'removals'").fetchone()
         removals = int(row[0]) if row else 0
         if removals != self._removals:
-            gone = {r[0] for r in self.db.execute("SELECT id FROM videos WHERE removed = 1")}
-            self._removed = {v for v in gone if v % self.n_shards == self.shard}
+            # Not live: removed, or replaced by a re-ingest of its name (its row is gone).
+            live = {r[0] for r in self.db.execute("SELECT id FROM videos WHERE removed = 0")}
+            self._removed = {int(v) for v in self._videos if v not in live}
             self._removals = removals
         return {"videos": len(self._videos), "vectors": len(self._ids), "seen": self._seen}
 
