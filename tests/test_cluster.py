@@ -226,3 +226,28 @@ def test_shards_on_a_shared_cluster_outlive_a_run_and_are_released(clips, tmp_pa
     finally:
         subprocess.run([ray_bin, "stop", "--force"], env=env, capture_output=True, check=False)
         shutil.rmtree(short, ignore_errors=True)
+
+
+def test_vq_serve_searches_a_sharded_library(clips, tmp_path, local_ray):
+    """`vq serve --cluster`: uploads commit and reach the shards; a query is matched by them."""
+    fastapi = pytest.importorskip("fastapi", reason="the serve extra is not installed")
+    del fastapi
+    from fastapi.testclient import TestClient
+
+    from vq.index.cluster import shard_library
+    from vq.pipelines.library import create_library
+    from vq.serve.app import ServeSettings, create_app
+
+    lib = tmp_path / "lib"
+    create_library(lib, None, fps=2)
+    shard_library(lib, shards=2, replicas=1, address="local")
+    token = "test-token-0123456789abcdef"
+    auth = {"Authorization": f"Bearer {token}"}
+    settings = ServeSettings(
+        libraries=[lib], state=tmp_path / "state", token=token, root=clips[0].parent, cluster="local"
+    )
+    with TestClient(create_app(settings)) as client:
+        upload = client.post("/v1/videos?wait=120", data={"path": clips[0].name}, headers=auth).json()
+        assert upload["record"]["ingested"]
+        query = client.post("/v1/query?wait=120", data={"path": clips[1].name}, headers=auth).json()
+        assert [m["ref_id"] for m in query["record"]["matches"]] == [upload["id"]]

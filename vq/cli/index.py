@@ -8,7 +8,7 @@ import typer
 
 from vq.cli import options
 from vq.cli.output import console, print_json
-from vq.cli.run import CLUSTER, TIMEOUT, run_and_report
+from vq.cli.run import TIMEOUT, run_and_report
 from vq.errors import UsageError
 from vq.index.library import open_library
 from vq.pipelines.library import DEFAULT_FPS, DEFAULT_QUERY_FPS
@@ -88,7 +88,7 @@ def add_cmd(
     backend: str = options.BACKEND,
     json_out: bool = typer.Option(False, "--json"),
     timeout: float = TIMEOUT,
-    cluster: str = CLUSTER,
+    cluster: str = options.CLUSTER,
 ) -> None:
     """Ingest videos without querying (building a reference library)."""
     run_and_report(
@@ -204,7 +204,7 @@ def query_cmd(
     backend: str = options.BACKEND,
     json_out: bool = typer.Option(False, "--json"),
     timeout: float = TIMEOUT,
-    cluster: str = CLUSTER,
+    cluster: str = options.CLUSTER,
 ) -> None:
     """Match one video against the libraries without adding it."""
     run_and_report(

@@ -10,3 +10,10 @@ from vq.runtimes import BACKEND_CHOICES
 MODEL = typer.Option(None, "--model", "-m", help="Zoo name or artifact folder (default: the shipped model).")
 BACKEND = typer.Option("auto", "--backend", "-b", help=f"One of {', '.join(BACKEND_CHOICES)}.")
 PRECISION = typer.Option("fp32", "--precision", "-p", help="fp32, fp16 or int8 (what the artifact holds).")
+
+CLUSTER = typer.Option(
+    None,
+    "--cluster",
+    help="Search sharded libraries (`vq index shard`) through their Ray shards: auto (this "
+    "machine's cluster, else a private one), local (a private one), or an address (ray://head:10001).",
+)

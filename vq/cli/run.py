@@ -19,12 +19,6 @@ from vq.pipelines.watchdog import DEFAULT_TIMEOUT
 from vq.progress import track
 from vq.runtimes import resolve_backend
 
-CLUSTER = typer.Option(
-    None,
-    "--cluster",
-    help="Search sharded libraries (`vq index shard`) through their Ray shards: auto (this "
-    "machine's cluster, else a private one), local (a private one), or an address (ray://head:10001).",
-)
 TIMEOUT = typer.Option(
     DEFAULT_TIMEOUT,
     "--timeout",
@@ -87,7 +81,7 @@ def run_cmd(
     report: Path = typer.Option(
         None, "--report", help="Also write the review page (as `vq report`) to this HTML file."
     ),
-    cluster: str = CLUSTER,
+    cluster: str = options.CLUSTER,
 ) -> None:
     """Find copies of each video in the libraries (segments and scores), then add it.
 
@@ -171,10 +165,9 @@ def run_and_report(
     if coarse not in ("vote", "mean"):
         raise UsageError(f"--coarse must be vote or mean, got {coarse!r}")
     if cluster is not None:
-        from vq.index.library import read_config
+        from vq.index.cluster import require_sharded
 
-        if not any(read_config(lib).cluster is not None for lib in libraries):
-            raise UsageError("--cluster: none of the libraries is sharded (shard one with `vq index shard`)")
+        require_sharded(libraries)
     extra_meta = parse_pairs(meta or [], "--meta")
     paths = expand_inputs(inputs, VIDEO_SUFFIXES)
     if not paths:

@@ -49,6 +49,7 @@ def serve_cmd(
         "--keep-uploads-days",
         help="Delete an upload this many days after its job finished (0: keep all).",
     ),
+    cluster: str = options.CLUSTER,
 ) -> None:
     """Serve copy detection over HTTP: uploads matched and added in arrival order, records
     within seconds, nothing acknowledged lost (a durable queue); OpenAPI docs at /docs."""
@@ -61,6 +62,10 @@ def serve_cmd(
     for lib in library:
         if not (lib / "library.toml").exists():
             raise UsageError(f"{lib}: no library here (make one with vq index create or vq run --create)")
+    if cluster is not None:
+        from vq.index.cluster import require_sharded
+
+        require_sharded(library)
     if keep_uploads_days < 0:
         raise UsageError("--keep-uploads-days must be >= 0")
     if workers < 1:
@@ -83,6 +88,7 @@ def serve_cmd(
         workers=workers,
         read_only=read_only,
         keep_uploads_days=keep_uploads_days or None,
+        cluster=cluster,
     )
     err_console.print(
         f"vq serve on http://{host}:{port} (docs at /docs); state in {settings.state}", style="dim"

@@ -110,6 +110,15 @@ def disconnect() -> None:
         ray.shutdown()
 
 
+def require_sharded(libraries: list[Path]) -> None:
+    """`--cluster` needs at least one sharded library among `libraries` (one-line error)."""
+    from vq.errors import UsageError
+    from vq.index.library import read_config
+
+    if not any(read_config(Path(lib)).cluster is not None for lib in libraries):
+        raise UsageError("--cluster: none of the libraries is sharded (shard one with `vq index shard`)")
+
+
 def shard_actor_name(root: Path, template_sha256: str, shard: int, replica: int) -> str:
     """Named per library folder and template: a re-sharded library gets new actors."""
     key = hashlib.sha1(f"{root.resolve()}\0{template_sha256}".encode()).hexdigest()[:12]

@@ -54,6 +54,7 @@ class ServeSettings:
     workers: int = 2  # videos staged (decoded, embedded) at once, ahead of the one writer
     read_only: bool = False  # a query replica: no ingest, libraries opened read-only
     keep_uploads_days: float | None = 7.0  # uploads deleted this long after their job finished
+    cluster: str | None = None  # search sharded libraries through their Ray shards at this address
 
 
 def read_token(token_file: Path | None) -> str:
@@ -94,6 +95,7 @@ def create_app(settings: ServeSettings):
         read_only=settings.read_only,
         uploads=uploads,
         keep_uploads=None if settings.keep_uploads_days is None else settings.keep_uploads_days * 86400.0,
+        cluster=settings.cluster,
     )
 
     @asynccontextmanager

@@ -53,6 +53,7 @@ class Processor(threading.Thread):
         read_only: bool = False,
         uploads: Path | None = None,
         keep_uploads: float | None = None,
+        cluster: str | None = None,
     ):
         super().__init__(name="vq-processor", daemon=True)
         self.store, self.libraries, self.backend = store, libraries, backend
@@ -61,6 +62,7 @@ class Processor(threading.Thread):
         self.deadline, self.quality, self.workers = deadline, quality, workers
         self.read_only = read_only  # a replica: queries only, libraries opened read-only
         self.uploads, self.keep_uploads = uploads, keep_uploads
+        self.cluster = cluster  # sharded libraries searched through their Ray shards
         self.observe = observe or (lambda record, seconds: None)
         self.ready = threading.Event()
         self.stopping = threading.Event()
@@ -76,7 +78,16 @@ class Processor(threading.Thread):
         try:
             config = DedupConfig(deadline=self.deadline)
             worker = DedupWorker(
-                self.libraries, self.backend, not self.read_only, True, config, {}, 120.0, self.quality, None
+                self.libraries,
+                self.backend,
+                not self.read_only,
+                True,
+                config,
+                {},
+                120.0,
+                self.quality,
+                None,
+                self.cluster,
             )
         except BaseException as e:
             self.failure = e
