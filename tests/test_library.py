@@ -337,3 +337,20 @@ def test_a_name_removed_and_ingested_again_is_found_by_the_writer_and_a_reader(t
             _, ids = view.search(old, k=5)
             assert not np.isin(ids, np.arange(10, 20)).any()  # the removed vectors stay hidden
         reader.close()
+
+
+def test_the_index_policy_reaches_a_million_lists_with_an_hnsw_quantizer():
+    import faiss
+
+    from vq.index.library import index_factory_for, rerank_depth, training_size
+
+    assert index_factory_for(100_000, 256, 200_000) == "Flat"
+    assert index_factory_for(10_000_000, 256, 200_000) == "IVF16384,PQ32"
+    huge = index_factory_for(10**9, 256, 200_000)
+    assert huge == "IVF131072_HNSW32,PQ32"  # a flat quantizer would cost 131072 dots a vector
+    assert index_factory_for(10**12, 256, 200_000).startswith("IVF1048576_HNSW32")
+    assert index_factory_for(10_000_000, 256, 200_000, binary=True) == "BIVF16384"
+    index = faiss.index_factory(256, "IVF65536_HNSW32,PQ32", faiss.METRIC_INNER_PRODUCT)
+    assert faiss.extract_index_ivf(index).nlist == 65536  # faiss parses what the policy writes
+    assert training_size(huge, 10**9) == 64 * 131072 and training_size("BIVF1024", 5000) == 5000
+    assert rerank_depth(500_000) == 100 and rerank_depth(100_000_000) > rerank_depth(10_000_000) > 100
