@@ -160,6 +160,7 @@ register_task(
         config="vq.train.hash.config:get_config",
         task="vq.train.hash.task:HashTask",
         stage="vq.stages.hash:Hasher",
+        default_model="vq-hash",
     )
 )
 # Harnesses that measure a pipeline step rather than a model task.

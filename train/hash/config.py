@@ -31,6 +31,7 @@ class HashConfig(TrainConfig):
     )
     cache: str = field(default="runs/hash-pairs", metadata={"help": "Folder for the embedded pairs."})
     temperature: float = field(default=0.05, metadata={"help": "InfoNCE temperature on code agreement."})
+    ranking_weight: float = field(default=0.1, metadata={"help": "Weight of the pairwise ranking loss."})
     neighbour_weight: float = field(
         default=1.0, metadata={"help": "Weight of keeping the vectors' cosine order among codes."}
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from vq.media.sources import Source
 from vq.train.embed.input_pipeline import make_view
 
 CHUNK = 256
+log = logging.getLogger("vq.train")
 
 
 def embedded_pairs(
@@ -48,6 +50,7 @@ def embedded_pairs(
             index.append(i)
         a.append(stage.embed_frames(np.stack(views_a)))
         b.append(stage.embed_frames(np.stack(views_b)))
+        log.info("embedded %d of %d pairs", min(count, start + CHUNK), count)
     out = {"a": np.concatenate(a), "b": np.concatenate(b), "source": np.asarray(index, np.int32)}
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp, open(tmp, "wb") as f:

@@ -4,8 +4,9 @@ Loss, on a batch of pairs (two edited views of one source, as the embedder's vec
 
 * **ranking** (InfoNCE): a view's code agrees more with its pair's code than with any
   other row's (agreement = <code, code'> / bits, i.e. 1 - 2 Hamming / bits);
-* **neighbourhood**: code agreement follows the vectors' cosine across the batch, so a
-  Hamming shortlist holds the exact top 10 that re-ranking then orders;
+* **neighbourhood** (listwise distillation): over the batch, the softmax of code
+  agreement matches the softmax of the vectors' cosine, so a Hamming shortlist holds the
+  exact top 10 that re-ranking then orders;
 * **quantisation** (codes near +-1, so the sign loses little) and **balance** (each bit
   half on, half off: no wasted bits).
 
@@ -52,7 +53,12 @@ class HashTask:
         self.model_kwargs: dict[str, Any] = {"dim": stage.dim, "bits": config.bits}
         self.seed, self.bits = config.seed, config.bits
         self.temperature = config.temperature
-        self.weights = (config.neighbour_weight, config.quant_weight, config.balance_weight)
+        self.weights = (
+            config.ranking_weight,
+            config.neighbour_weight,
+            config.quant_weight,
+            config.balance_weight,
+        )
         train = load_sources(config.data, config.holdout, "train")
         self.pairs = embedded_pairs(train, config.embedder, config.pairs, config.seed, Path(config.cache))
         self.eval_db, self.eval_queries, self.eval_truth = self._holdout(config, stage)
@@ -101,11 +107,20 @@ class HashTask:
             optax.softmax_cross_entropy_with_integer_labels(agree / self.temperature, rows).mean()
             + optax.softmax_cross_entropy_with_integer_labels(agree.T / self.temperature, rows).mean()
         )
-        neighbour = jnp.mean((ca @ ca.T / self.bits - a @ a.T) ** 2)
+        # Listwise: over every other vector in the batch, the codes' agreement spreads as
+        # the exact cosine does (what a Hamming shortlist must keep for re-ranking).
+        pool = jnp.concatenate([a, b])
+        code_pool = jnp.concatenate([ca, cb])
+        mask = jnp.eye(a.shape[0], pool.shape[0], dtype=bool)  # a row against itself
+        target = jax.nn.softmax(jnp.where(mask, -jnp.inf, a @ pool.T) / self.temperature, axis=1)
+        logits = jnp.where(mask, -jnp.inf, ca @ code_pool.T / self.bits) / self.temperature
+        neighbour = -jnp.mean(
+            jnp.sum(target * jnp.where(mask, 0.0, jax.nn.log_softmax(logits, axis=1)), axis=1)
+        )
         quant = jnp.mean((1.0 - jnp.abs(ca)) ** 2)
         balance = jnp.mean(jnp.mean(ca, axis=0) ** 2)
-        wn, wq, wb = self.weights
-        loss = ranking + wn * neighbour + wq * quant + wb * balance
+        wr, wn, wq, wb = self.weights
+        loss = wr * ranking + wn * neighbour + wq * quant + wb * balance
         top1 = jnp.mean(jnp.argmax(agree, axis=1) == rows)
         return loss, {"ranking": ranking, "neighbour": neighbour, "quant": quant, "top1": top1}
 
@@ -146,6 +161,7 @@ def retrieval(model: nnx.Module, db: np.ndarray, queries: np.ndarray, truth: np.
         return float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth10, strict=True)]))
 
     return {
+        "source10_exact": float(np.mean(np.any(truth10 == truth[:, None], axis=1))),
         "recall10_codes": recall(codes10),
         "recall10_rerank": recall(reranked),
         "source10_codes": float(np.mean(np.any(codes10 == truth[:, None], axis=1))),
