@@ -112,6 +112,8 @@ def bench_size(
     flat: bool,
     nprobes: tuple[int, ...] = (16, 64, 256),
     depths: tuple[int, ...] = (100,),
+    pq: bool = True,
+    hash_models: tuple[str, ...] = (),
 ) -> list[dict]:
     import faiss
 
@@ -154,6 +156,18 @@ def bench_size(
         )
         del index
 
+    if pq:
+        rows.extend(bench_ivf_pq(total, store, queries, truth, sources, nprobes, depths))
+    for model in hash_models:
+        rows.extend(bench_binary(total, store, queries, truth, sources, model, depths))
+    return rows
+
+
+def bench_ivf_pq(total, store, queries, truth, sources, nprobes, depths) -> list[dict]:
+    """The library's IVF-PQ policy at this size, at each nprobe and re-ranking depth."""
+    import faiss
+
+    rows: list[dict] = []
     factory = index_factory_for(total, DIM, flat_limit=0)  # the library's policy
     index = faiss.index_factory(DIM, factory, faiss.METRIC_INNER_PRODUCT)
     t0 = time.perf_counter()
@@ -202,6 +216,51 @@ def bench_size(
                     "qps_b256": round(qps(lambda q, d=depth: reranked(q, d), queries, 256, 1024), 1),
                 }
             )
+    return rows
+
+
+def bench_binary(total, store, queries, truth, sources, model: str, depths) -> list[dict]:
+    """Binary codes of `model` (a `vq train hash` artifact) in the library's BIVF index (nprobe
+    64), re-ranked with the float16 store at each depth: the `--codes binary` option."""
+    import faiss
+
+    from vq.stages.hash import Hasher
+
+    hasher = Hasher(model)
+    factory = index_factory_for(total, DIM, flat_limit=0, binary=True)
+    t0 = time.perf_counter()
+    codes = np.concatenate([hasher.codes(store[s : s + CHUNK]) for s in range(0, total, CHUNK)])
+    index = faiss.index_binary_factory(hasher.bits, factory)
+    sample = np.random.default_rng(0).choice(total, training_size(factory, total), replace=False)
+    index.train(codes[np.sort(sample)])
+    index.add(codes)
+    index.nprobe = 64
+    build = time.perf_counter() - t0
+    del codes
+    print(f"  {factory} ({hasher.name}): built in {build:.0f} s", file=sys.stderr)
+
+    def reranked(q: np.ndarray, shortlist: int) -> np.ndarray:
+        _, cand = index.search(hasher.codes(q), shortlist)
+        exact = store[np.maximum(cand, 0)].astype(np.float32)
+        scores = np.einsum("nd,ncd->nc", q, exact)
+        scores[cand < 0] = -np.inf
+        return np.take_along_axis(cand, np.argsort(-scores, 1)[:, :10], 1)
+
+    rows = []
+    for depth in depths:
+        found = reranked(queries, depth)
+        rows.append(
+            {
+                "n": total,
+                "setting": f"{factory} ({hasher.name}) nprobe=64 + re-rank {depth} (float16)",
+                "build_s": round(build, 1),
+                "bytes_per_vector": hasher.bits // 8 + 8 + 2 * DIM,
+                "recall@10": recall_at(found, truth),
+                "source@10": source_found(found, sources),
+                "qps_b1": round(qps(lambda q, d=depth: reranked(q, d), queries, 1, 200), 1),
+                "qps_b256": round(qps(lambda q, d=depth: reranked(q, d), queries, 256, 1024), 1),
+            }
+        )
     return rows
 
 
@@ -296,6 +355,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--nprobes", default="16,64,256", help="Comma list of IVF nprobe settings.")
     parser.add_argument("--rerank", default="100", help="Comma list of re-ranking depths.")
+    parser.add_argument("--no-pq", action="store_true", help="Skip the IVF-PQ index (e.g. codes only).")
+    parser.add_argument(
+        "--hash-models", default="", help="Comma list of `vq train hash` models: binary codes (BIVF) too."
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
@@ -311,7 +374,12 @@ def main() -> None:
         print(f"size {size:,}", file=sys.stderr)
         nprobes = tuple(int(x) for x in args.nprobes.split(","))
         depths = tuple(int(x) for x in args.rerank.split(","))
-        rows.extend(bench_size(size, args.queries, size <= args.flat_up_to, nprobes, depths))
+        hash_models = tuple(m for m in args.hash_models.split(",") if m)
+        rows.extend(
+            bench_size(
+                size, args.queries, size <= args.flat_up_to, nprobes, depths, not args.no_pq, hash_models
+            )
+        )
     report["index"] = rows
     print_table(
         rows,
