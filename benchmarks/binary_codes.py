@@ -120,10 +120,7 @@ def measure(
 
     with Library.open(root) as lib:
         _, found = lib.search(queries, 10)
-        t0 = time.perf_counter()
-        for start in range(0, len(queries), 64):
-            lib.search(queries[start : start + 64], 10)
-        qps = len(queries) / (time.perf_counter() - t0)
+        qps = best_qps(lambda q: lib.search(q, 10), queries)
         index_bytes = (root / "index.faiss").stat().st_size
         return {
             "recall@10": float(
@@ -134,6 +131,17 @@ def measure(
             "index_bytes_per_vector": index_bytes / lib.total,
             "index": lib.factory_for(lib.total),
         }
+
+
+def best_qps(search, queries: np.ndarray, batch: int = 64, passes: int = 5) -> float:
+    """Queries per second at `batch`, the best of `passes` passes (short runs are noisy)."""
+    best = 0.0
+    for _ in range(passes):
+        t0 = time.perf_counter()
+        for start in range(0, len(queries), batch):
+            search(queries[start : start + batch])
+        best = max(best, len(queries) / (time.perf_counter() - t0))
+    return best
 
 
 def source_found(found: np.ndarray, owners: np.ndarray, query_owner: np.ndarray) -> float:
@@ -180,16 +188,14 @@ def main() -> None:
                 }
             )
             print(f"  {rows[-1]}", file=sys.stderr)
-        t0 = time.perf_counter()
-        for start in range(0, len(data["queries"]), 64):
-            np.argsort(-(data["queries"][start : start + 64] @ vectors.T), axis=1)[:, :10]
+        exact_qps = best_qps(lambda q: np.argsort(-(q @ vectors.T), axis=1)[:, :10], data["queries"])
         rows.insert(
             0,
             {
                 "setting": "exact (numpy, baseline)",
                 "recall@10": 1.0,
                 "source@10": source_found(truth, owners, data["query_owner"]),
-                "qps_b64": len(data["queries"]) / (time.perf_counter() - t0),
+                "qps_b64": exact_qps,
                 "index_bytes_per_vector": 1024,
             },
         )
