@@ -79,8 +79,8 @@ def queries_per_second(lib, queries: np.ndarray, batch: int, clients: int) -> fl
 
 
 def bench_search(root: Path, total: int, n_queries: int, batch: int, clients: int) -> list[dict]:
-    from vq.index.cluster import shard_library
     from vq.index.library import Library
+    from vq.index.sharding import shard_library
 
     queries, _ = make_queries(total, n_queries)
     with Library.open(root) as single:

@@ -44,13 +44,42 @@ def test_shards_merged_give_the_single_index_top_k(tmp_path, flat_limit):
         q = queries()
         want = max(10, lib.rerank_for(lib.total)) + 32
         shards = [Shard(lib.root, s, 3, lib.config.nprobe) for s in range(3)]
-        scores, ids = top_k_exact(merge_shortlists([s.search(q, want) for s in shards], want), 10)
+        gone = np.array(sorted(lib._removed))
+        parts = [s.search(q, want, lib.total, gone) for s in shards]
+        scores, ids = top_k_exact(merge_shortlists(parts, want), 10)
         ref_scores, ref_ids = lib.search(q, 10)
         np.testing.assert_array_equal(ids, ref_ids)
         np.testing.assert_allclose(scores, ref_scores, rtol=0, atol=1e-6)
         removed = next(v.first_vector for v in lib.videos.values() if v.name == "v3")
         assert not np.isin(ids, np.arange(removed, removed + 100)).any()
         assert sum(s.refresh()["vectors"] for s in shards) == lib.total
+
+        # A shard that has read past its router (another writer's commits) answers as
+        # the router's view: vector ids below what the router holds.
+        writer_view = lib.total
+        lib.add_video("later", q[:5], np.arange(5.0))
+        for s in shards:
+            s.refresh()
+        parts = [s.search(q[:5], want, writer_view, gone) for s in shards]
+        _, ids = top_k_exact(merge_shortlists(parts, want), 1)
+        assert (ids < writer_view).all()
+
+
+def test_shards_with_fewer_vectors_than_the_shortlist_or_none(tmp_path):
+    """4 videos of 50 vectors over 5 shards (one empty, one video removed): the shortlist is
+    longer than any shard, and the merge still gives the single library's top k, padded."""
+    with synthetic_library(tmp_path / "lib", videos=4, frames=50, flat_limit=10_000) as lib:
+        make_template(lib.trained_index(), lib.root)
+        q = queries(8)
+        want = max(200, lib.rerank_for(lib.total)) + 32  # as Library.search computes it for k=200
+        shards = [Shard(lib.root, s, 5, lib.config.nprobe) for s in range(5)]
+        assert sorted(s.refresh()["vectors"] for s in shards) == [0, 50, 50, 50, 50]
+        removed = np.array(sorted(lib._removed))
+        parts = [s.search(q, want, lib.total, removed) for s in shards]
+        scores, ids = top_k_exact(merge_shortlists(parts, want), 200)
+        _, ref_ids = lib.search(q, 200)
+        np.testing.assert_array_equal(ids, ref_ids)
+        assert (ids[:, 150:] == -1).all() and np.isneginf(scores[:, 150:]).all()  # 150 live vectors
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +95,7 @@ def local_ray():
 def test_sharded_library_on_ray_matches_the_single_process_library(tmp_path, local_ray):
     """4 shards x 2 replicas: same top k and video means; a writer's new video and a
     removal reach the shards; a dead replica is stepped over."""
-    from vq.index.cluster import shard_library
+    from vq.index.sharding import shard_library
 
     root = tmp_path / "lib"
     synthetic_library(root).close()
@@ -257,7 +286,7 @@ def test_vq_serve_searches_a_sharded_library(clips, tmp_path, local_ray):
     del fastapi
     from fastapi.testclient import TestClient
 
-    from vq.index.cluster import shard_library
+    from vq.index.sharding import shard_library
     from vq.pipelines.library import create_library
     from vq.serve.app import ServeSettings, create_app
 

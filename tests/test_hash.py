@@ -69,9 +69,16 @@ def test_a_binary_code_library_finds_near_duplicates_and_reopens(hash_artifact, 
     picks = np.arange(0, len(stored), 37)
     q = stored[picks] + 0.02 * rng.standard_normal((len(picks), 256))
     q /= np.linalg.norm(q, axis=1, keepdims=True)
-    with Library.open(tmp_path / "lib") as lib:  # the binary index reloads from disk
-        assert lib._index.ntotal == len(stored)
-        _, ids = lib.search(q, 10)
+    import faiss
+
+    real_factory = faiss.index_binary_factory
+    faiss.index_binary_factory = None  # reopening must load the index file, not rebuild it
+    try:
+        with Library.open(tmp_path / "lib") as lib:
+            assert lib._index.ntotal == len(stored)
+            _, ids = lib.search(q, 10)
+    finally:
+        faiss.index_binary_factory = real_factory
     assert np.mean(ids[:, 0] == picks) >= 0.95
 
 
@@ -89,3 +96,23 @@ def test_binary_codes_need_a_hash_model(tmp_path, capsys):
     )
     assert code != 0
     assert capsys.readouterr().err.count("\n") == 1
+
+
+@needs_train
+def test_a_binary_library_refuses_codes_from_another_hash_model(hash_artifact, tmp_path):
+    from vq.index.library import LibraryError
+
+    config = LibraryConfig(
+        model="m",
+        model_sha256="x",
+        dim=256,
+        flat_limit=100,
+        codes="binary",
+        hash_model=str(hash_artifact / "art"),
+        hash_model_sha256="0" * 64,  # as if the library was built by another model
+    )
+    with (
+        Library.create(tmp_path / "lib", config) as lib,
+        pytest.raises(LibraryError, match="binary codes were made by"),
+    ):
+        lib.add_video("v", np.eye(256, dtype=np.float32)[:200], np.arange(200.0))

@@ -225,16 +225,22 @@ def shard_cmd(
     shards: int = typer.Option(4, "--shards", help="Shards (each holds 1/N of the videos)."),
     replicas: int = typer.Option(1, "--replicas", help="Copies of each shard (more queries per second)."),
     address: str = typer.Option(
-        "auto", "--address", help="Where the shards run: auto, local, or a Ray address (ray://head:10001)."
+        None,
+        "--address",
+        help="Where the shards run: auto, local, or a Ray address (ray://head:10001); "
+        "recorded in [cluster] (default auto). With --release: default the recorded one.",
     ),
     release: bool = typer.Option(
-        False, "--release", help="End this library's shard actors on a shared cluster instead."
+        False,
+        "--release",
+        help="End this library's shard actors on a shared cluster instead (before re-sharding "
+        "with another layout: actors are named by layout).",
     ),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Shard a library for Ray: the trained index becomes every shard's template (train once)
     and library.toml gains a [cluster] section; `vq run --cluster ADDRESS` then searches it."""
-    from vq.index.cluster import release_shards, shard_library
+    from vq.index.sharding import release_shards, shard_library
 
     if release:
         ended = release_shards(library, address)
@@ -243,7 +249,7 @@ def shard_cmd(
         else:
             console.print(f"ended {ended} shard actor(s) of {library}")
         return
-    cluster = shard_library(library, shards, replicas, address)
+    cluster = shard_library(library, shards, replicas, address or "auto")
     if json_out:
         print_json({"library": str(library), **vars(cluster)})
     else:

@@ -165,7 +165,7 @@ def run_and_report(
     if coarse not in ("vote", "mean"):
         raise UsageError(f"--coarse must be vote or mean, got {coarse!r}")
     if cluster is not None:
-        from vq.index.cluster import require_sharded
+        from vq.index.sharding import require_sharded
 
         require_sharded(libraries)
     extra_meta = parse_pairs(meta or [], "--meta")

@@ -63,7 +63,7 @@ def serve_cmd(
         if not (lib / "library.toml").exists():
             raise UsageError(f"{lib}: no library here (make one with vq index create or vq run --create)")
     if cluster is not None:
-        from vq.index.cluster import require_sharded
+        from vq.index.sharding import require_sharded
 
         require_sharded(library)
     if keep_uploads_days < 0:

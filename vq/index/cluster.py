@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,8 +33,15 @@ import numpy as np
 
 from vq.errors import MissingExtraError
 from vq.index.shards import Shard, Shortlist, merge_shortlists, top_k_exact
+from vq.index.store import LibraryError
 
 NAMESPACE = "vq"
+CALL_TIMEOUT = 120.0  # seconds a replica may take to answer a search before the next is asked
+REFRESH_TIMEOUT = 1800.0  # a first load reads every segment of the shard
+# CPUs a shard actor reserves. Shards mostly wait on memory, and a whole-core reservation
+# left them unplaceable (waiting for ever) while other work, a backfill's actors say, held
+# the cores; a tenth lets them share. Ray then gives each one OpenMP thread.
+SHARD_CPUS = 0.1
 
 
 @dataclass
@@ -69,7 +75,7 @@ class ClusterConfig:
         )
 
 
-def _ray():
+def load_ray():
     try:
         import ray
     except ImportError as e:
@@ -85,111 +91,120 @@ def connect(address: str) -> bool:
     """Join or start Ray (see the module doc) unless connected already; True if the
     instance is private to this process (its actors end with it). Pair with `disconnect`."""
     global _private, _users
-    ray = _ray()
+    ray = load_ray()
     if not ray.is_initialized():
         quiet = {"log_to_driver": False, "logging_level": "error", "namespace": NAMESPACE}
-        _private = address in ("auto", "local")
-        if address == "auto":
-            try:
-                ray.init(address="auto", **quiet)
-                _private = False
-            except ConnectionError:
-                pass  # nothing running on this machine
-        if not ray.is_initialized():
-            ray.init(**({"include_dashboard": False} if _private else {"address": address}), **quiet)
+        private = address in ("auto", "local")
+        try:
+            if address == "auto":
+                try:
+                    ray.init(address="auto", **quiet)
+                    private = False
+                except ConnectionError:
+                    pass  # nothing running on this machine
+            if not ray.is_initialized():
+                ray.init(**({"include_dashboard": False} if private else {"address": address}), **quiet)
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise LibraryError(f"cannot reach the Ray cluster at {address!r}: {first}") from None
+        _private = private
     _users += 1
     return _private
 
 
 def disconnect() -> None:
     """One user fewer; the last one shuts a private instance down."""
-    global _users
-    ray = _ray()
+    global _users, _private
+    ray = load_ray()
     _users = max(0, _users - 1)
     if _users == 0 and _private and ray.is_initialized():
         ray.shutdown()
+        _private = False
 
 
-def require_sharded(libraries: list[Path]) -> None:
-    """`--cluster` needs at least one sharded library among `libraries` (one-line error)."""
-    from vq.errors import UsageError
-    from vq.index.library import read_config
-
-    if not any(read_config(Path(lib)).cluster is not None for lib in libraries):
-        raise UsageError("--cluster: none of the libraries is sharded (shard one with `vq index shard`)")
-
-
-def shard_actor_name(root: Path, template_sha256: str, shard: int, replica: int) -> str:
-    """Named per library folder and template: a re-sharded library gets new actors."""
-    key = hashlib.sha1(f"{root.resolve()}\0{template_sha256}".encode()).hexdigest()[:12]
-    return f"vq-{key}-s{shard}r{replica}"
+def shard_actor_name(root: Path, cluster: ClusterConfig, nprobe: int, shard: int, replica: int) -> str:
+    """Named per library folder, template and layout: a library sharded again (another
+    template, shard count or nprobe) gets new actors, never another layout's."""
+    layout = f"{root.resolve()}\0{cluster.template_sha256}\0{cluster.shards}x{cluster.replicas}\0{nprobe}"
+    return f"vq-{hashlib.sha1(layout.encode()).hexdigest()[:12]}-s{shard}r{replica}"
 
 
 class ShardedSearch:
-    """The router's view of a sharded library: fan-out search, exact merge, catch-up."""
+    """The router's view of a sharded library: fan-out search, exact merge, catch-up.
+    Safe to search from several threads (each actor runs one call at a time)."""
 
     def __init__(self, root: Path, cluster: ClusterConfig, nprobe: int, address: str | None = None):
-        ray = _ray()
-        self.root, self.cluster = Path(root), cluster
+        ray = load_ray()
+        self.root, self.cluster = Path(root).resolve(), cluster  # actors do not share our cwd
+        self.replicas: list[list[Any]] | None = None
         self._private = connect(address or cluster.address)
-        cpus = float(ray.cluster_resources().get("CPU", os.cpu_count() or 1))
-        # Shards mostly wait on memory; let every actor fit even when there are more than cores.
-        per_actor = max(0.01, min(1.0, cpus / (cluster.shards * cluster.replicas)))
-        actor = ray.remote(Shard)
-        self.replicas: list[list[Any]] | None = []
-        for s in range(cluster.shards):
-            row = []
-            for r in range(cluster.replicas):
-                options: dict[str, Any] = {"num_cpus": per_actor}
-                if not self._private:  # a shared cluster: find it loaded next time
-                    options.update(
-                        name=shard_actor_name(self.root, cluster.template_sha256, s, r),
-                        lifetime="detached",
-                        get_if_exists=True,
-                    )
-                row.append(actor.options(**options).remote(str(self.root), s, cluster.shards, nprobe))
-            self.replicas.append(row)
-        self._turn = itertools.count()
         try:
+            actor = ray.remote(Shard)
+            self.replicas = []
+            for s in range(cluster.shards):
+                row = []
+                for r in range(cluster.replicas):
+                    options: dict[str, Any] = {"num_cpus": SHARD_CPUS}
+                    if not self._private:  # a shared cluster: find it loaded next time
+                        options.update(
+                            name=shard_actor_name(self.root, cluster, nprobe, s, r),
+                            lifetime="detached",
+                            get_if_exists=True,
+                        )
+                    row.append(actor.options(**options).remote(str(self.root), s, cluster.shards, nprobe))
+                self.replicas.append(row)
+            self._turn = itertools.count()
             self.catch_up()
-        except Exception:
+        except BaseException:
             self.close()
             raise
 
-    def _call(self, shard: int, method: str, *args: Any, turn: int = 0) -> Any:
-        """An object ref for `method` on a live replica of `shard`, starting at `turn`."""
-        row = self.replicas[shard]
-        return getattr(row[turn % len(row)], method).remote(*args)
+    def _get(self, ref: Any, timeout: float) -> Any:
+        """`ray.get`, with a dead, failed or silent actor as `_Unavailable` (one line)."""
+        ray = load_ray()
+        try:
+            return ray.get(ref, timeout=timeout)
+        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError) as e:
+            raise _Unavailable(type(e).__name__) from None
+        except ray.exceptions.RayTaskError as e:
+            lines = [line for line in str(e).splitlines() if line.strip()]
+            raise _Unavailable(lines[-1] if lines else type(e).__name__) from None
 
     def _gather(self, method: str, *args: Any) -> list[Any]:
-        """`method` on one replica of every shard; a replica that died is retried on the
-        next one of its shard (the error surfaces only when a whole shard is gone)."""
-        ray = _ray()
-        from vq.index.library import LibraryError
-
+        """`method` on one replica of every shard, replicas taken in turn; one that is dead,
+        failing or silent for `CALL_TIMEOUT` s is retried on the next replica of its shard
+        (an error only when a whole shard is unavailable)."""
         turn = next(self._turn)
-        refs = [self._call(s, method, *args, turn=turn + s) for s in range(len(self.replicas))]
+        rows = self.replicas or []
+        refs = [getattr(row[(turn + s) % len(row)], method).remote(*args) for s, row in enumerate(rows)]
         out = []
-        for s, ref in enumerate(refs):
-            for attempt in range(len(self.replicas[s])):
+        for s, (row, ref) in enumerate(zip(rows, refs, strict=True)):
+            why = ""
+            for attempt in range(1, len(row) + 1):
                 try:
-                    out.append(ray.get(ref))
+                    out.append(self._get(ref, CALL_TIMEOUT))
                     break
-                except ray.exceptions.RayActorError:
-                    ref = self._call(s, method, *args, turn=turn + s + attempt + 1)
+                except _Unavailable as e:
+                    why = str(e)
+                    ref = getattr(row[(turn + s + attempt) % len(row)], method).remote(*args)
             else:
-                raise LibraryError(f"{self.root}: every replica of shard {s} is gone")
+                raise LibraryError(f"{self.root}: no replica of shard {s} answers ({why})")
         return out
 
-    def search(self, queries: np.ndarray, want: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k (scores, vector ids) as `Library.search` returns them."""
-        q = _ray().put(np.ascontiguousarray(queries, np.float32))
-        parts: list[Shortlist] = self._gather("search", q, want)
+    def search(
+        self, queries: np.ndarray, want: int, k: int, below: int, removed: set[int]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (scores, vector ids) as `Library.search` returns them, over the router's
+        view: vector ids below `below`, videos in `removed` skipped."""
+        ray = load_ray()
+        q = ray.put(np.ascontiguousarray(queries, np.float32))
+        gone = np.fromiter(removed, np.int64, len(removed))
+        parts: list[Shortlist] = self._gather("search", q, want, below, gone)
         return top_k_exact(merge_shortlists(parts, want), k)
 
-    def video_means(self) -> tuple[np.ndarray, np.ndarray]:
-        """(video ids, unit mean vectors) of every live video, by id."""
-        parts = self._gather("video_means")
+    def video_means(self, below: int, removed: set[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(video ids, unit mean vectors) of the router's live videos, by id."""
+        parts = self._gather("video_means", below, np.fromiter(removed, np.int64, len(removed)))
         ids = np.concatenate([p[0] for p in parts]).astype(np.int64)
         means = np.concatenate([p[1] for p in parts]).astype(np.float32).reshape(len(ids), -1)
         order = np.argsort(ids)
@@ -197,61 +212,32 @@ class ShardedSearch:
         means /= np.linalg.norm(means, axis=1, keepdims=True) + 1e-12
         return ids, means
 
-    def catch_up(self) -> list[dict[str, int]]:
-        """Every replica reads what the writer has committed (waits for all of them, so a
-        search after this sees it)."""
-        ray = _ray()
-        return ray.get([a.refresh.remote() for row in self.replicas for a in row])
+    def catch_up(self) -> int:
+        """Every replica reads what has been committed; waits for them, so a search after
+        this sees it. A replica that is gone is skipped while its shard has another one.
+        Returns the highest catalog id every shard has read."""
+        rows = self.replicas or []
+        refs = [[a.refresh.remote() for a in row] for row in rows]
+        seen = []
+        for s, row_refs in enumerate(refs):
+            answers, why = [], ""
+            for ref in row_refs:
+                try:
+                    answers.append(self._get(ref, REFRESH_TIMEOUT)["seen"])
+                except _Unavailable as e:
+                    why = str(e)
+            if not answers:
+                raise LibraryError(f"{self.root}: no replica of shard {s} could catch up ({why})")
+            seen.append(min(answers))
+        return min(seen, default=0)
 
     def close(self) -> None:
         """Leave the cluster; a private instance ends with its actors."""
-        if self.replicas is not None:
+        if self.replicas is not None or getattr(self, "_private", None) is not None:
             self.replicas = None
+            self._private = None
             disconnect()
 
 
-def shard_library(root: Path, shards: int, replicas: int, address: str) -> ClusterConfig:
-    """Shard the library at `root`: its trained index, emptied, becomes the template
-    every shard copies (train once), and `library.toml` gains its `[cluster]` section.
-    Re-run after the library has grown a lot: shards keep their template's quantizer
-    (`vq index stats` says when the single-process policy would have retrained)."""
-    from vq.fsutil import atomic_write_text, sha256_file
-    from vq.index.library import LIBRARY_FILE, Library, LibraryError
-    from vq.index.shards import make_template
-
-    if shards < 1 or replicas < 1:
-        raise LibraryError("--shards and --replicas must be at least 1")
-    with Library.open(root, write=True) as lib:
-        if lib.config.codes != "pq":
-            raise LibraryError(
-                f"{root}: sharding supports float and PQ codes, not codes = {lib.config.codes!r}"
-            )
-        template = make_template(lib.trained_index(), Path(root))
-        factory = lib.factory_for(lib.total)
-        lib.config.cluster = ClusterConfig(shards, replicas, address, sha256_file(template), factory)
-        atomic_write_text(Path(root) / LIBRARY_FILE, lib.config.to_toml())
-        return lib.config.cluster
-
-
-def release_shards(root: Path, address: str | None = None) -> int:
-    """End the named shard actors of the library at `root` on a shared cluster; how many."""
-    from vq.index.library import read_config
-
-    ray = _ray()
-    config = read_config(Path(root))
-    if config.cluster is None:
-        return 0
-    connect(address or config.cluster.address)
-    ended = 0
-    try:
-        for s in range(config.cluster.shards):
-            for r in range(config.cluster.replicas):
-                name = shard_actor_name(Path(root), config.cluster.template_sha256, s, r)
-                try:
-                    ray.kill(ray.get_actor(name, namespace=NAMESPACE))
-                    ended += 1
-                except ValueError:
-                    pass  # not running
-    finally:
-        disconnect()
-    return ended
+class _Unavailable(Exception):
+    """A replica that did not answer (dead, failed or timed out)."""

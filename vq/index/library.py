@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import math
 import os
 import sqlite3
@@ -49,27 +50,16 @@ from typing import Any
 import numpy as np
 
 from vq.audio.landmarks import Fingerprint
-from vq.errors import MissingExtraError, VqError
 from vq.fsutil import atomic_path, atomic_write_text
 from vq.index.audio import AudioHit, AudioIndex
 from vq.index.cluster import ClusterConfig, ShardedSearch
 from vq.index.rwlock import ReadWriteLock
 from vq.index.shards import Shortlist, top_k_exact
+from vq.index.store import LibraryError, ivf_of, load_faiss, read_audio, read_segment, set_nprobe
 from vq.match.thresholds import Thresholds
 
 LIBRARY_FILE = "library.toml"
-
-
-class LibraryError(VqError):
-    exit_code = 7
-
-
-def _faiss():
-    try:
-        import faiss
-    except ImportError as e:
-        raise MissingExtraError("the dedup library (faiss)", "cpu", e) from e
-    return faiss
+log = logging.getLogger("vq.index")
 
 
 @dataclass
@@ -86,11 +76,12 @@ class LibraryConfig:
     factory: str = "auto"  # "auto" or a faiss factory string, e.g. "IVF4096,PQ32"
     flat_limit: int = 200_000  # exact search up to this many vectors
     nprobe: int = 64
-    rerank: int = 100  # candidates re-scored with exact vectors (grows with sqrt(N) past 1M)
+    rerank: int = 100  # candidates re-scored with exact vectors, at least (`rerank_depth`)
     # "pq": IVF-PQ codes past flat_limit; "binary": learned binary codes (`hash_model`, a
     # `vq train hash` model) in a faiss IndexBinaryIVF, compared by XOR + popcount.
     codes: str = "pq"
     hash_model: str | None = None
+    hash_model_sha256: str | None = None  # its fp32 graph: codes from another model never mix
     thresholds: Thresholds = field(default_factory=Thresholds)
     # post-match rules (vq.match.filters, by registry name) and their arguments
     filters: dict[str, dict[str, Any]] = field(default_factory=lambda: {"min_seconds": {"seconds": 2.0}})
@@ -122,6 +113,7 @@ class LibraryConfig:
             f"rerank = {self.rerank}",
             f"codes = {value(self.codes)}",
             *([f"hash_model = {value(self.hash_model)}"] if self.hash_model else []),
+            *([f"hash_model_sha256 = {value(self.hash_model_sha256)}"] if self.hash_model_sha256 else []),
             "",
             "[thresholds]",
             *(f"{k} = {v}" for k, v in self.thresholds.to_dict().items()),
@@ -148,6 +140,7 @@ class LibraryConfig:
                 rerank=int(raw["index"]["rerank"]),
                 codes=str(raw["index"].get("codes", "pq")),
                 hash_model=raw["index"].get("hash_model"),
+                hash_model_sha256=raw["index"].get("hash_model_sha256"),
                 thresholds=Thresholds.from_mapping(raw.get("thresholds")),
                 filters={str(k): dict(v) for k, v in raw.get("filters", {}).items()},
                 name=str(raw.get("name", "main")),
@@ -214,7 +207,12 @@ class Library:
             self._release_lock()
             raise LibraryError(f"{root} is not sharded; shard it first with `vq index shard`")
         self._cluster_address = cluster
-        self._load()
+        try:
+            self._load()
+        except BaseException:
+            self.db.close()
+            self._release_lock()
+            raise
 
     # -- creation and opening -------------------------------------------------------------------
 
@@ -244,8 +242,9 @@ class Library:
         if self.write:
             self.flush()
         if self._remote is not None:
-            self._remote.close()
-            self._remote = None
+            with self._rw.writing():  # no search is between its shards when they go
+                self._remote.close()
+                self._remote = None
         self.db.close()
         self._release_lock()
 
@@ -285,16 +284,16 @@ class Library:
         sharded = self._cluster_address is not None
         # A router over shards holds no vectors: the shards do (`vectors_of` reads a file).
         self._vectors = None if sharded else np.zeros((max(1024, self.total), self.config.dim), np.float16)
-        self._times = np.zeros(max(1024, self.total), np.float64)
+        self._times = None if sharded else np.zeros(max(1024, self.total), np.float64)
         for v in self.videos.values():
             if v.n_vectors == 0 or sharded:
                 continue
-            seg = _read_segment(self.root / "segments" / f"{v.first_vector}.npz", v.n_vectors)
+            seg = read_segment(self.root / "segments" / f"{v.first_vector}.npz", v.n_vectors)
             self._vectors[v.first_vector : v.first_vector + v.n_vectors] = seg["vectors"]
             self._times[v.first_vector : v.first_vector + v.n_vectors] = seg["times"]
         rows = self.db.execute("SELECT video_id, file, n FROM audio").fetchall()
         self._audio = AudioIndex.build(
-            [(vid, _read_audio(self.root / "segments" / f, n)) for vid, f, n in rows]
+            [(vid, read_audio(self.root / "segments" / f, n)) for vid, f, n in rows]
         )
         if self.write:
             self._sweep_orphans()
@@ -420,21 +419,19 @@ class Library:
         self._reserve(first + n)
         if self._vectors is not None:
             self._vectors[first : first + n] = vectors
-        self._times[first : first + n] = times
+            self._times[first : first + n] = times
         self.total = max(self.total, first + n)
 
     def _reserve(self, n: int) -> None:
         """Grow the in-memory vector store geometrically (an ingest must not copy it all)."""
-        if n <= len(self._times):
+        if self._vectors is None or n <= len(self._vectors):  # a router over shards holds none
             return
-        capacity = max(n, 2 * len(self._times))
+        capacity = max(n, 2 * len(self._vectors))
+        grown = np.zeros((capacity, self.config.dim), np.float16)
+        grown[: self.total] = self._vectors[: self.total]
         times = np.zeros(capacity, np.float64)
         times[: self.total] = self._times[: self.total]
-        if self._vectors is not None:
-            grown = np.zeros((capacity, self.config.dim), np.float16)
-            grown[: self.total] = self._vectors[: self.total]
-            self._vectors = grown
-        self._times = times
+        self._vectors, self._times = grown, times
 
     def remove_video(self, name: str) -> bool:
         """Hide a video from queries (its vectors stay until `compact`)."""
@@ -481,14 +478,14 @@ class Library:
                 video = Video(vid, name, path, duration, json.loads(metadata or "{}"), first, n)
                 try:
                     seg = (
-                        _read_segment(self.root / "segments" / f"{first}.npz", n)
+                        read_segment(self.root / "segments" / f"{first}.npz", n)
                         if n
                         else {"vectors": np.zeros((0, self.config.dim), np.float16), "times": np.zeros(0)}
                     )
                     sound = None
                     if vid in sound_files:
                         file, count = sound_files[vid]
-                        sound = _read_audio(self.root / "segments" / file, count)
+                        sound = read_audio(self.root / "segments" / file, count)
                 except LibraryError:
                     break  # a copy whose files have not all arrived yet: the next refresh goes on
                 fresh.append((video, seg, sound))
@@ -521,7 +518,14 @@ class Library:
 
             if not self.config.hash_model:
                 raise LibraryError(f"{self.root}: codes = 'binary' needs hash_model in library.toml")
-            self._hash_stage = Hasher(self.config.hash_model)
+            stage = Hasher(self.config.hash_model)
+            sha = stage.card.files["fp32"]["sha256"]
+            if self.config.hash_model_sha256 and sha != self.config.hash_model_sha256:
+                raise LibraryError(
+                    f"{self.root}: its binary codes were made by {self.config.hash_model} "
+                    f"{self.config.hash_model_sha256[:12]}…, not the one found now ({sha[:12]}…)"
+                )
+            self._hash_stage = stage
         return self._hash_stage
 
     def _coded(self, vectors: np.ndarray, binary: bool) -> np.ndarray:
@@ -539,7 +543,7 @@ class Library:
         if path.is_file() and covers <= self.total and self.meta("index_factory") == self.factory_for(covers):
             try:
                 binary = (self.meta("index_factory") or "").startswith("B")
-                read = _faiss().read_index_binary if binary else _faiss().read_index
+                read = load_faiss().read_index_binary if binary else load_faiss().read_index
                 self._index = read(str(path))
                 self._index_covers = covers if self._index.ntotal == covers else 0
             except RuntimeError:
@@ -547,7 +551,7 @@ class Library:
         if self._index is None or self._index_covers == 0:
             self._index, self._index_covers = None, 0
         else:
-            _set_nprobe(self._index, self.config.nprobe)
+            set_nprobe(self._index, self.config.nprobe)
         self._catch_up_index()
 
     def _catch_up_index(self) -> None:
@@ -555,9 +559,12 @@ class Library:
         says). Called by the one thread that changes the library; a rebuilt index is trained
         and filled aside while searches go on with the old one, then swapped in."""
         if self._remote is not None:
-            self._remote.catch_up()
+            seen = self._remote.catch_up()
+            newest = max(self.videos, default=0)
+            if seen < newest:  # a shard stopped at a segment it could not read
+                log.warning("%s: a shard has read the catalog up to video %d of %d", self.root, seen, newest)
             return
-        faiss = _faiss()
+        faiss = load_faiss()
         total = self.total
         wanted = self.factory_for(total)
         index, covers = self._index, self._index_covers
@@ -575,7 +582,7 @@ class Library:
                 size = training_size(wanted, total)
                 sample = self._vectors[np.sort(np.random.default_rng(0).permutation(total)[:size])]
                 index.train(self._coded(sample, binary))
-            _set_nprobe(index, self.config.nprobe)
+            set_nprobe(index, self.config.nprobe)
             if self.write:
                 self._set_meta("index_factory", wanted)
         fresh = self._coded(self._vectors[covers:total], binary) if total > covers else None
@@ -595,7 +602,9 @@ class Library:
         library); an empty library's, if its factory needs no training."""
         if self._index is not None:
             return self._index
-        index = _faiss().index_factory(self.config.dim, self.factory_for(0), _faiss().METRIC_INNER_PRODUCT)
+        index = load_faiss().index_factory(
+            self.config.dim, self.factory_for(0), load_faiss().METRIC_INNER_PRODUCT
+        )
         if not index.is_trained:
             raise LibraryError(f"{self.root}: add videos before sharding (the index needs training data)")
         return index
@@ -607,7 +616,7 @@ class Library:
         """Persist the index cache (it can always be rebuilt, so this is an optimisation)."""
         if not self.write or self._index is None:
             return
-        faiss = _faiss()
+        faiss = load_faiss()
         binary = isinstance(self._index, faiss.IndexBinary)
         with atomic_path(self.root / "index.faiss") as tmp:
             (faiss.write_index_binary if binary else faiss.write_index)(self._index, str(tmp))
@@ -628,10 +637,10 @@ class Library:
         n = len(q)
         want = max(k, self.rerank_for(self.total)) + (len(self._removed) and 32)
         if self._remote is not None:
-            return self._remote.search(q, want, k)
+            return self._remote.search(q, want, k, below=self.total, removed=self._removed)
         if self._index is None or self.total == 0:
             return np.full((n, k), -np.inf, np.float32), np.full((n, k), -1, np.int64)
-        if isinstance(self._index, _faiss().IndexBinary):  # Hamming distance: smaller is nearer
+        if isinstance(self._index, load_faiss().IndexBinary):  # Hamming distance: smaller is nearer
             distance, cand = self._index.search(self._coded(q, True), min(want, self.total))
             approx = -distance.astype(np.float32)
         else:
@@ -663,7 +672,7 @@ class Library:
             v = self.videos[video_id]
             sl = slice(v.first_vector, v.first_vector + v.n_vectors)
             if self._vectors is None:  # a router over shards: the segment file
-                seg = _read_segment(self.root / "segments" / f"{v.first_vector}.npz", v.n_vectors)
+                seg = read_segment(self.root / "segments" / f"{v.first_vector}.npz", v.n_vectors)
                 return seg["vectors"].astype(np.float32), seg["times"].astype(np.float64)
             return self._vectors[sl].astype(np.float32), self._times[sl].copy()
 
@@ -677,7 +686,7 @@ class Library:
         key = (self.total, len(self.videos), len(self._removed))
         if self._means is None or self._means[0] != key:
             if self._remote is not None:
-                self._means = (key, *self._remote.video_means())
+                self._means = (key, *self._remote.video_means(self.total, self._removed))
                 return self._means[1], self._means[2]
             live = [v for v in self._live_videos() if v.n_vectors]
             means = np.zeros((len(live), self.config.dim), np.float32)
@@ -741,10 +750,10 @@ class Library:
 
         The CPU index stays the one that is written to disk and grown; the GPU copy mirrors
         it, taking new vectors as they arrive and re-cloned when the index is rebuilt."""
-        faiss = _faiss()
+        faiss = load_faiss()
         if not hasattr(faiss, "get_num_gpus") or faiss.get_num_gpus() == 0:
             return False
-        if self.config.codes == "binary":  # faiss-gpu has no binary IVF: it stays on the CPU
+        if self.config.codes == "binary" or self._remote is not None:  # no binary IVF on GPUs; shards search
             return False
         self._gpu = True
         return True
@@ -756,11 +765,11 @@ class Library:
             return self._gpu_searcher()
 
     def _gpu_searcher(self):
-        faiss = _faiss()
+        faiss = load_faiss()
         if self._gpu_index is None or self._gpu_source is not self._index:
             self._gpu_index = faiss.index_cpu_to_all_gpus(self._index)
             self._gpu_source, self._gpu_covers = self._index, self._index_covers
-            if self.config.nprobe and _ivf(self._index) is not None:
+            if self.config.nprobe and ivf_of(self._index) is not None:
                 faiss.GpuParameterSpace().set_index_parameter(self._gpu_index, "nprobe", self.config.nprobe)
         elif self._gpu_covers < self._index_covers:
             fresh = self._vectors[self._gpu_covers : self._index_covers].astype(np.float32)
@@ -810,44 +819,6 @@ def rerank_depth(n: int, base: int = 100) -> int:
     deeper shortlist costs throughput (10M, batch 256: 2102 queries/s at 100, 1500 at 400),
     so the depth grows slowly: 356 at 10M, 633 at 100M, 1125 at 1B."""
     return max(base, math.ceil(2 * base * (n / 1_000_000) ** 0.25))
-
-
-def _set_nprobe(index, nprobe: int) -> None:
-    if hasattr(index, "nprobe"):
-        index.nprobe = nprobe
-    else:
-        ivf = _ivf(index)
-        if ivf is not None:
-            ivf.nprobe = nprobe
-
-
-def _ivf(index):
-    try:
-        return _faiss().extract_index_ivf(index)
-    except RuntimeError:
-        return None
-
-
-def _read_audio(path: Path, n: int) -> Fingerprint:
-    try:
-        with np.load(path) as f:
-            fp = Fingerprint(f["hashes"].astype(np.int64), f["times"].astype(np.int32), 0.0)
-    except (OSError, ValueError, KeyError) as e:
-        raise LibraryError(f"{path}: unreadable audio segment ({e}); the library needs repair") from None
-    if len(fp.hashes) != n:
-        raise LibraryError(f"{path}: holds {len(fp.hashes)} audio hashes, the catalog says {n}")
-    return fp
-
-
-def _read_segment(path: Path, n: int) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path) as seg:
-            out = {"vectors": seg["vectors"], "times": seg["times"]}
-    except (OSError, ValueError, KeyError) as e:
-        raise LibraryError(f"{path}: unreadable segment ({e}); the library needs repair") from None
-    if len(out["vectors"]) != n:
-        raise LibraryError(f"{path}: holds {len(out['vectors'])} vectors, the catalog says {n}")
-    return out
 
 
 def _acquire_lock(path: Path, timeout: float):

@@ -20,7 +20,6 @@ in-process too.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from vq.fsutil import atomic_path
+from vq.index.store import LibraryError, ivf_of, load_faiss, read_segment
 
 TEMPLATE_FILE = "template.faiss"
 SHARDS_DIR = "shards"
@@ -41,9 +41,7 @@ def shard_of(video_ids: np.ndarray | int, n_shards: int) -> np.ndarray | int:
 
 def make_template(index, root: Path) -> Path:
     """Write an empty copy of the library's trained `index` as the shards' template."""
-    from vq.index.library import _faiss
-
-    faiss = _faiss()
+    faiss = load_faiss()
     template = faiss.clone_index(index)
     template.reset()
     path = root / SHARDS_DIR / TEMPLATE_FILE
@@ -92,36 +90,37 @@ def top_k_exact(shortlist: Shortlist, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 class Shard:
     """Shard `shard` of `n_shards` of the library at `root`: its videos' vectors in a
-    copy of the template index (global vector ids), their exact vectors, and which of
-    its videos are removed. Reads the catalog and segment files directly (shared
-    storage on a cluster), read-only; `refresh` catches up with the writer."""
+    copy of the template index (global vector ids) and their exact vectors. Reads the
+    catalog and segment files directly (shared storage on a cluster), read-only;
+    `refresh` catches up with the writer.
+
+    The router says what it knows with every call: a search looks only at vector ids
+    below the router's `total` and skips the router's removed videos, so a shard that has
+    read further than its router (another writer's commits) still answers as the router's
+    own single-process library would."""
 
     def __init__(self, root: str | Path, shard: int, n_shards: int, nprobe: int):
-        from vq.index.library import _faiss, _ivf, _set_nprobe
-
-        faiss = _faiss()
+        faiss = load_faiss()
         self.root, self.shard, self.n_shards = Path(root), shard, n_shards
         self.index = faiss.read_index(str(self.root / SHARDS_DIR / TEMPLATE_FILE))
         if not self.index.is_trained:
             raise ValueError(f"{self.root}: shard template is not trained")
-        if _ivf(self.index) is None:  # Flat: ids need a map
+        self.nprobe = nprobe if ivf_of(self.index) is not None else 0
+        if not self.nprobe:  # Flat: ids need a map
             self.index = faiss.IndexIDMap(self.index)
-        _set_nprobe(self.index, nprobe)
         self.dim = self.index.d
         self.db = sqlite3.connect(self.root / "catalog.sqlite", timeout=30.0, check_same_thread=False)
-        self._vectors = np.zeros((0, self.dim), np.float16)
-        self._ids = np.zeros(0, np.int64)  # global id of each held vector, ascending
+        self._n = 0  # vectors held; the buffers below grow geometrically
+        self._vectors = np.zeros((1024, self.dim), np.float16)
+        self._ids = np.zeros(1024, np.int64)  # global id of each held vector, ascending
         self._starts = np.zeros(0, np.int64)  # first vector id of each held video
         self._videos = np.zeros(0, np.int64)  # and its catalog id
-        self._removed: set[int] = set()
         self._seen = 0  # highest catalog id read
-        self._removals = -1
         self.refresh()
 
     def refresh(self) -> dict[str, int]:
-        """Read the videos committed since, and the removed set if it moved."""
-        from vq.index.library import LibraryError, _read_segment
-
+        """Read the videos committed since (a row whose segment file has not arrived yet,
+        in a copy being synced, stops the reading until next time)."""
         rows = self.db.execute(
             "SELECT id, first_vector, n_vectors FROM videos WHERE id > ? ORDER BY id", (self._seen,)
         ).fetchall()
@@ -129,9 +128,9 @@ class Shard:
         for vid, first, n in rows:
             if vid % self.n_shards == self.shard and n:
                 try:
-                    seg = _read_segment(self.root / "segments" / f"{first}.npz", n)
+                    seg = read_segment(self.root / "segments" / f"{first}.npz", n)
                 except LibraryError:
-                    break  # its file has not arrived yet (a copy in sync): next time
+                    break
                 vectors.append(seg["vectors"])
                 ids.append(np.arange(first, first + n, dtype=np.int64))
                 starts.append(first)
@@ -140,49 +139,64 @@ class Shard:
         if vectors:  # ids ascend: a later catalog row always starts past the earlier ones
             fresh, fresh_ids = np.concatenate(vectors), np.concatenate(ids)
             self.index.add_with_ids(fresh.astype(np.float32), fresh_ids)
-            self._vectors = np.concatenate([self._vectors, fresh])
-            self._ids = np.concatenate([self._ids, fresh_ids])
-            self._starts = np.concatenate([self._starts, starts])
+            self._reserve(self._n + len(fresh))
+            self._vectors[self._n : self._n + len(fresh)] = fresh
+            self._ids[self._n : self._n + len(fresh)] = fresh_ids
+            self._n += len(fresh)
+            self._starts = np.concatenate([self._starts, starts])  # one entry a video: small
             self._videos = np.concatenate([self._videos, videos])
-        row = self.db.execute("SELECT value FROM meta WHERE key = 'removals'").fetchone()
-        removals = int(row[0]) if row else 0
-        if removals != self._removals:
-            # Not live: removed, or replaced by a re-ingest of its name (its row is gone).
-            live = {r[0] for r in self.db.execute("SELECT id FROM videos WHERE removed = 0")}
-            self._removed = {int(v) for v in self._videos if v not in live}
-            self._removals = removals
-        return {"videos": len(self._videos), "vectors": len(self._ids), "seen": self._seen}
+        return {"videos": len(self._videos), "vectors": self._n, "seen": self._seen}
 
-    def search(self, queries: np.ndarray, want: int) -> Shortlist:
-        """This shard's best `want` per query by approximate score, with exact scores."""
+    def _reserve(self, n: int) -> None:
+        """Grow the buffers geometrically (a refresh must not copy the whole shard)."""
+        if n <= len(self._ids):
+            return
+        capacity = max(n, 2 * len(self._ids))
+        vectors = np.zeros((capacity, self.dim), np.float16)
+        vectors[: self._n] = self._vectors[: self._n]
+        ids = np.zeros(capacity, np.int64)
+        ids[: self._n] = self._ids[: self._n]
+        self._vectors, self._ids = vectors, ids
+
+    def search(self, queries: np.ndarray, want: int, below: int, removed: np.ndarray) -> Shortlist:
+        """This shard's best `want` per query by approximate score among vector ids below
+        `below`, with exact scores (-inf for the videos in `removed`)."""
+        faiss = load_faiss()
         q = np.ascontiguousarray(queries, np.float32)
-        n = len(q)
-        if len(self._ids) == 0:
-            empty = np.zeros((n, 0))
+        held = int(np.searchsorted(self._ids[: self._n], below))
+        if held == 0:
+            empty = np.zeros((len(q), 0))
             return Shortlist(empty.astype(np.float32), empty.astype(np.int64), empty.astype(np.float32))
-        approx, ids = self.index.search(q, min(want, len(self._ids)))
+        selector = faiss.IDSelectorRange(0, int(below))
+        params = (
+            faiss.SearchParametersIVF(sel=selector, nprobe=self.nprobe)
+            if self.nprobe
+            else faiss.SearchParameters(sel=selector)
+        )
+        approx, ids = self.index.search(q, min(want, held), params=params)
         valid = ids >= 0
-        rows = np.searchsorted(self._ids, np.where(valid, ids, 0))
+        rows = np.minimum(np.searchsorted(self._ids[:held], np.where(valid, ids, 0)), held - 1)
         exact = np.full(ids.shape, -np.inf, np.float32)
-        stored = self._vectors[np.minimum(rows, len(self._ids) - 1)].astype(np.float32)
-        exact[valid] = np.einsum("nd,ncd->nc", q, stored)[valid]
-        if self._removed:
-            exact[np.isin(self.video_of(np.where(valid, ids, 0)), list(self._removed))] = -np.inf
+        exact[valid] = np.einsum("nd,ncd->nc", q, self._vectors[rows].astype(np.float32))[valid]
+        if len(removed):
+            exact[np.isin(self.video_of(np.where(valid, ids, 0)), removed)] = -np.inf
         return Shortlist(approx.astype(np.float32), ids.astype(np.int64), exact)
 
     def video_of(self, vector_ids: np.ndarray) -> np.ndarray:
         pos = np.searchsorted(self._starts, vector_ids, side="right") - 1
         return self._videos[np.clip(pos, 0, max(0, len(self._videos) - 1))]
 
-    def video_means(self) -> tuple[np.ndarray, np.ndarray]:
-        """(video ids, mean vectors, not normalised) of this shard's live videos, computed
-        as `Library.video_means` computes them."""
-        bounds = np.append(np.searchsorted(self._ids, self._starts), len(self._ids))
-        keep = [i for i, v in enumerate(self._videos) if v not in self._removed]
+    def video_means(self, below: int, removed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(video ids, mean vectors, not normalised) of this shard's videos starting below
+        vector id `below` and not in `removed`, computed as `Library.video_means` does."""
+        bounds = np.append(np.searchsorted(self._ids[: self._n], self._starts), self._n)
+        gone = set(removed.tolist())
+        keep = [
+            i
+            for i, (v, start) in enumerate(zip(self._videos, self._starts, strict=True))
+            if start < below and v not in gone
+        ]
         means = np.zeros((len(keep), self.dim), np.float32)
         for row, i in enumerate(keep):
             means[row] = self._vectors[bounds[i] : bounds[i + 1]].mean(axis=0, dtype=np.float32)
         return self._videos[keep], means
-
-    def stats(self) -> str:
-        return json.dumps({"shard": self.shard, "videos": len(self._videos), "vectors": len(self._ids)})

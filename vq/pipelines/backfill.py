@@ -46,6 +46,10 @@ class StageWorker:
             except VqError as e:
                 staged.append(b"")
                 errors.append(str(e))
+            except Exception as e:  # a bad file is an error record, never the batch's end
+                first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+                staged.append(b"")
+                errors.append(f"{path}: {type(e).__name__}: {first}"[:500])
         return {"path": list(batch["path"]), "staged": staged, "error": errors}
 
 
@@ -64,7 +68,7 @@ def backfill(
     """Ingest `paths` into `library` (skipping names it holds), staging on `workers` Ray
     actors; one record per video staged, in input order. `cluster`: the library is
     searched through its shards too, which catch up as videos are committed."""
-    from vq.index.cluster import _ray, connect, disconnect
+    from vq.index.cluster import connect, disconnect, load_ray
     from vq.index.library import Library
     from vq.pipelines.batch import read_sidecar
     from vq.stages.embed import Embedder
@@ -75,7 +79,7 @@ def backfill(
         todo = [p for p in paths if lib.video_by_name(video_id(source_of(p))) is None]
         if not todo:
             return
-        ray = _ray()
+        ray = load_ray()
         connect(address)
         try:
             import ray.data

@@ -49,8 +49,10 @@ def create_library(
         query_fps = max(DEFAULT_QUERY_FPS, fps)
     if codes not in ("pq", "binary"):
         raise UsageError(f"--codes must be pq or binary, got {codes!r}")
+    hash_sha = None
     if codes == "binary":  # fail now, not at the first index build
-        hash_model = _reference(load_model(hash_model or "vq-hash", task="hash"))
+        hash_art = load_model(hash_model or "vq-hash", task="hash")
+        hash_model, hash_sha = _reference(hash_art), hash_art.card.files["fp32"]["sha256"]
     for rule in filters or {}:
         if rule not in FILTERS:
             raise UsageError(f"unknown filter {rule!r} (known: {', '.join(FILTERS.names())})")
@@ -71,6 +73,7 @@ def create_library(
         filters={"min_seconds": {"seconds": min_seconds}, **(filters or {})},
         codes=codes,
         hash_model=hash_model if codes == "binary" else None,
+        hash_model_sha256=hash_sha if codes == "binary" else None,
     )
     Library.create(library, config).close()
     return config
