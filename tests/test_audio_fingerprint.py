@@ -135,3 +135,20 @@ def test_the_library_audio_index_finds_the_same_whether_built_at_once_or_grown()
         (hit,) = index.search(query, min_votes=20, min_score=0.03)
         assert hit.video == 37 and hit.votes == 200 and hit.offset == pytest.approx(100 * 256 / 16000)
     assert built.search(query, 20, 0.03, skip={37}) == []
+
+
+def test_audio_segments_reach_the_clip_edges_within_a_gap_and_never_past_them():
+    from vq.index.audio import MAX_GAP, fit_to_clips
+    from vq.match.segments import Segment
+
+    # first anchor 0.8 s in, last one 0.4 s short of the end: both ends reach the clips'
+    seg = fit_to_clips(Segment(0.8, 5.6, 2.3, 7.1, 0.1), query_seconds=6.0, ref_seconds=20.0)
+    assert (seg.query_start, seg.query_end, seg.ref_start, seg.ref_end) == pytest.approx((0.0, 6.0, 1.5, 7.5))
+    # the reference starts later than the query's sound can: it starts where they line up
+    seg = fit_to_clips(Segment(3.0, 6.4, 0.5, 3.9, 0.1), query_seconds=6.0, ref_seconds=20.0)
+    assert seg.query_start == pytest.approx(2.5) and seg.ref_start == pytest.approx(0.0)
+    assert seg.query_end == 6.0  # the anchors' look-ahead ran past the query's end
+    # a stretch that starts further in than the gap keeps its start
+    far = 1.0 + MAX_GAP + 0.5
+    seg = fit_to_clips(Segment(far, 9.0, far, 9.0, 0.1), query_seconds=30.0, ref_seconds=None)
+    assert (seg.query_start, seg.query_end) == (far, 9.0)

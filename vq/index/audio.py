@@ -135,3 +135,23 @@ def _segments(seconds: np.ndarray, offset: float, score: float) -> list[Segment]
         q0, q1 = float(seconds[a]), float(seconds[z]) + 0.5
         out.append(Segment(q0, q1, max(0.0, q0 + offset), max(0.0, q1 + offset), score))
     return out
+
+
+def fit_to_clips(seg: Segment, query_seconds: float, ref_seconds: float | None) -> Segment:
+    """An audio segment's ends as far as the sound can tell. Landmarks are sparse (a bed
+    of music or noise hides some), so a stretch whose first agreeing anchor lies within
+    `MAX_GAP` of where the two clips' sound can first line up is taken to start there, as
+    a gap that short never splits a segment; the same at the end. Nothing runs past either
+    clip's end (the anchors' look-ahead could)."""
+    offset = seg.ref_start - seg.query_start  # reference time - query time (slope 1)
+    start = max(0.0, -offset)  # the first query second the reference covers
+    end = query_seconds if ref_seconds is None else min(query_seconds, ref_seconds - offset)
+    q0, q1 = seg.query_start, seg.query_end
+    if q0 - start <= MAX_GAP:
+        q0 = start
+    if end - q1 <= MAX_GAP:
+        q1 = end
+    q0, q1 = max(q0, start), min(q1, end)
+    if q1 <= q0:
+        return seg
+    return Segment(q0, q1, q0 + offset, q1 + offset, seg.score)

@@ -27,6 +27,7 @@ import numpy as np
 from vq.audio.landmarks import Fingerprint
 from vq.errors import DeadlineExceeded, VqError
 from vq.fsutil import is_url
+from vq.index.audio import fit_to_clips
 from vq.index.library import Library
 from vq.match import ALIGNERS, FILTERS
 from vq.match import coarse as coarse_stage
@@ -473,7 +474,8 @@ class Dedup(StagedJob):
                 continue
             if not hit.segments:
                 continue
-            match = self._library_match(lib, hit.video, hit.segments)
+            segments = [fit_to_clips(seg, audio.seconds, video.duration) for seg in hit.segments]
+            match = self._library_match(lib, hit.video, segments)
             match.evidence = ["audio"]
             if self._passes_filters(lib, meta, match):
                 out.append(match)
