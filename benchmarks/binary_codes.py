@@ -39,6 +39,10 @@ REPO = Path(__file__).resolve().parent.parent
 DATA = REPO.parent / "shared" / "data"
 SOURCES = [DATA / "images" / d for d in ("bsd100", "set14", "set5", "photos")] + [DATA / "videos"]
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from index import recall_at  # noqa: E402  (the recall of benchmarks/index.py)
+
 from vq.bench import machine_info  # noqa: E402
 from vq.cli.output import print_table  # noqa: E402
 from vq.fsutil import atomic_write_text  # noqa: E402
@@ -123,9 +127,7 @@ def measure(
         qps = best_qps(lambda q: lib.search(q, 10), queries)
         index_bytes = (root / "index.faiss").stat().st_size
         return {
-            "recall@10": float(
-                np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth, strict=True)])
-            ),
+            "recall@10": recall_at(found, truth),
             "source@10": source_found(found, owners, query_owner),
             "qps_b64": qps,
             "index_bytes_per_vector": index_bytes / lib.total,

@@ -26,6 +26,13 @@ def hash_artifact(shared_data, tmp_path_factory):
     return work
 
 
+def binary_config(hash_artifact, **kw) -> LibraryConfig:
+    """A 256-d library config with binary codes from the smoke-trained hashing model."""
+    return LibraryConfig(
+        model="m", model_sha256="x", dim=256, codes="binary", hash_model=str(hash_artifact / "art"), **kw
+    )
+
+
 @needs_train
 def test_smoke_training_reports_learned_and_simhash_retrieval(hash_artifact):
     lines = (hash_artifact / "run" / "metrics.jsonl").read_text().splitlines()
@@ -49,14 +56,7 @@ def test_hasher_packs_the_signs(hash_artifact):
 @needs_train
 def test_a_binary_code_library_finds_near_duplicates_and_reopens(hash_artifact, tmp_path):
     rng = np.random.default_rng(0)
-    config = LibraryConfig(
-        model="m",
-        model_sha256="x",
-        dim=256,
-        flat_limit=1000,
-        codes="binary",
-        hash_model=str(hash_artifact / "art"),
-    )
+    config = binary_config(hash_artifact, flat_limit=1000)
     stored = []
     with Library.create(tmp_path / "lib", config) as lib:
         for v in range(30):
@@ -102,15 +102,8 @@ def test_binary_codes_need_a_hash_model(tmp_path, capsys):
 def test_a_binary_library_refuses_codes_from_another_hash_model(hash_artifact, tmp_path):
     from vq.index.library import LibraryError
 
-    config = LibraryConfig(
-        model="m",
-        model_sha256="x",
-        dim=256,
-        flat_limit=100,
-        codes="binary",
-        hash_model=str(hash_artifact / "art"),
-        hash_model_sha256="0" * 64,  # as if the library was built by another model
-    )
+    # as if the library had been built by another hashing model
+    config = binary_config(hash_artifact, flat_limit=100, hash_model_sha256="0" * 64)
     with (
         Library.create(tmp_path / "lib", config) as lib,
         pytest.raises(LibraryError, match="binary codes were made by"),

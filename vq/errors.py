@@ -16,6 +16,15 @@ class VqError(Exception):
         super().__init__(" ".join(str(message).split()))
 
 
+def one_line(e: BaseException) -> str:
+    """What a record says of an error: a `VqError`'s own line; anything else as its type
+    and the first line of its message (a bad input in a batch, never a traceback)."""
+    if isinstance(e, VqError):
+        return str(e)
+    first = (str(e).strip().splitlines() or [""])[0]
+    return f"{type(e).__name__}: {first}" if first else type(e).__name__
+
+
 class UsageError(VqError):
     """Bad arguments or configuration."""
 

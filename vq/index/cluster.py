@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from vq.errors import MissingExtraError
+from vq.errors import MissingExtraError, one_line
 from vq.index.shards import Shard, Shortlist, merge_shortlists, top_k_exact
 from vq.index.store import LibraryError
 
@@ -105,8 +105,7 @@ def connect(address: str) -> bool:
             if not ray.is_initialized():
                 ray.init(**({"include_dashboard": False} if private else {"address": address}), **quiet)
         except (ConnectionError, RuntimeError, ValueError) as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise LibraryError(f"cannot reach the Ray cluster at {address!r}: {first}") from None
+            raise LibraryError(f"cannot reach the Ray cluster at {address!r}: {one_line(e)}") from None
         _private = private
     _users += 1
     return _private

@@ -202,12 +202,10 @@ class Library:
         self._refresh_mutex = threading.Lock()
         self._remote: ShardedSearch | None = None
         self._hash_stage = None  # `codes = "binary"`: the hashing model, loaded on first use
-        if cluster is not None and config.cluster is None:
-            self.db.close()
-            self._release_lock()
-            raise LibraryError(f"{root} is not sharded; shard it first with `vq index shard`")
         self._cluster_address = cluster
         try:
+            if cluster is not None and config.cluster is None:
+                raise LibraryError(f"{root} is not sharded; shard it first with `vq index shard`")
             self._load()
         except BaseException:
             self.db.close()
@@ -564,7 +562,6 @@ class Library:
             if seen < newest:  # a shard stopped at a segment it could not read
                 log.warning("%s: a shard has read the catalog up to video %d of %d", self.root, seen, newest)
             return
-        faiss = load_faiss()
         total = self.total
         wanted = self.factory_for(total)
         index, covers = self._index, self._index_covers
@@ -574,10 +571,7 @@ class Library:
         if index is None:
             if total == 0:
                 return
-            if binary:
-                index = faiss.index_binary_factory(self._hasher().bits, wanted)
-            else:
-                index = faiss.index_factory(self.config.dim, wanted, faiss.METRIC_INNER_PRODUCT)
+            index = self._new_index(wanted)
             if not index.is_trained:
                 size = training_size(wanted, total)
                 sample = self._vectors[np.sort(np.random.default_rng(0).permutation(total)[:size])]
@@ -602,12 +596,17 @@ class Library:
         library); an empty library's, if its factory needs no training."""
         if self._index is not None:
             return self._index
-        index = load_faiss().index_factory(
-            self.config.dim, self.factory_for(0), load_faiss().METRIC_INNER_PRODUCT
-        )
+        index = self._new_index(self.factory_for(0))
         if not index.is_trained:
             raise LibraryError(f"{self.root}: add videos before sharding (the index needs training data)")
         return index
+
+    def _new_index(self, factory: str):
+        """An empty index of `factory`: over binary codes for a "B..." factory."""
+        faiss = load_faiss()
+        if factory.startswith("B"):
+            return faiss.index_binary_factory(self._hasher().bits, factory)
+        return faiss.index_factory(self.config.dim, factory, faiss.METRIC_INNER_PRODUCT)
 
     def _set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))

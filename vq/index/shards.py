@@ -126,7 +126,7 @@ class Shard:
         ).fetchall()
         vectors, ids, starts, videos = [], [], [], []
         for vid, first, n in rows:
-            if vid % self.n_shards == self.shard and n:
+            if shard_of(vid, self.n_shards) == self.shard and n:
                 try:
                     seg = read_segment(self.root / "segments" / f"{first}.npz", n)
                 except LibraryError:

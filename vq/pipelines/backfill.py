@@ -35,7 +35,7 @@ class StageWorker:
         self.job = Dedup(self.embedder, [], config, ingest_fps=fps)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[Any]]:
-        from vq.errors import VqError
+        from vq.errors import VqError, one_line
 
         staged, errors = [], []
         for path in batch["path"]:
@@ -43,13 +43,9 @@ class StageWorker:
                 result = self.job.stage(source_of(str(path)), query=False)
                 staged.append(pickle.dumps(result.without_pixels()))
                 errors.append("")
-            except VqError as e:
-                staged.append(b"")
-                errors.append(str(e))
             except Exception as e:  # a bad file is an error record, never the batch's end
-                first = str(e).strip().splitlines()[0] if str(e).strip() else ""
                 staged.append(b"")
-                errors.append(f"{path}: {type(e).__name__}: {first}"[:500])
+                errors.append(one_line(e) if isinstance(e, VqError) else f"{path}: {one_line(e)}")
         return {"path": list(batch["path"]), "staged": staged, "error": errors}
 
 

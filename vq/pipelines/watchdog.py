@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from vq.errors import UsageError, VqError
+from vq.errors import UsageError, VqError, one_line
 
 DEFAULT_TIMEOUT = 600.0  # seconds per item in a batch before the watchdog gives up on it
 
@@ -73,8 +73,7 @@ def _worker_main(conn, factory: Callable[..., Callable[[Any], Any]], args: tuple
             try:
                 conn.send(("result", work(item)))
             except Exception as e:  # one bad item: say why in one line and take the next
-                first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-                conn.send(("error", f"{type(e).__name__}: {first}" if not isinstance(e, VqError) else first))
+                conn.send(("error", one_line(e)))
     except EOFError:
         pass
     finally:
