@@ -303,3 +303,22 @@ def test_vq_serve_searches_a_sharded_library(clips, tmp_path, local_ray):
         assert upload["record"]["ingested"]
         query = client.post("/v1/query?wait=120", data={"path": clips[1].name}, headers=auth).json()
         assert [m["ref_id"] for m in query["record"]["matches"]] == [upload["id"]]
+
+
+def test_an_address_nothing_answers_at_is_one_line_at_once(tmp_path):
+    """Ray would retry a dead address for minutes; vq says so in one line, at once."""
+    import subprocess
+    import sys
+
+    from vq.index.sharding import shard_library
+
+    lib = tmp_path / "lib"
+    synthetic_library(lib, videos=2, frames=10).close()
+    shard_library(lib, shards=2, replicas=1, address="auto")
+    for address, why in (("127.0.0.1:1", "nothing answers"), ("nonsense", "expected auto, local")):
+        cmd = [sys.executable, "-m", "vq.cli.app", "index", "query", str(tmp_path / "x.mp4"), "-l", str(lib)]
+        done = subprocess.run(
+            [*cmd, "--cluster", address, "--timeout", "0"], capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 7 and why in done.stderr
+        assert done.stderr.count("\n") == 1, done.stderr

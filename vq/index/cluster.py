@@ -103,12 +103,27 @@ def connect(address: str) -> bool:
                 except ConnectionError:
                     pass  # nothing running on this machine
             if not ray.is_initialized():
+                if not private:
+                    _check_reachable(address)
                 ray.init(**({"include_dashboard": False} if private else {"address": address}), **quiet)
         except (ConnectionError, RuntimeError, ValueError) as e:
             raise LibraryError(f"cannot reach the Ray cluster at {address!r}: {one_line(e)}") from None
         _private = private
     _users += 1
     return _private
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast on an address nothing answers at: Ray itself retries for minutes."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ConnectionError("expected auto, local, HOST:PORT or ray://HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise ConnectionError(f"nothing answers at {host}:{port} ({e.strerror or e})") from None
 
 
 def disconnect() -> None:
