@@ -292,7 +292,11 @@ def test_a_kept_soundtrack_under_a_new_picture_is_found_by_its_sound(shared_data
     alone, at the right place; the original matched against itself has both kinds of
     evidence; the same picture with no sound matches nothing."""
     from vq.media import open_video
-    from vq.media.encode import write_video
+    from vq.media.audio import decode_audio
+    from vq.media.encode import write_audio, write_video
+    from vq.pipelines.dedup import Dedup, DedupConfig
+    from vq.stages.embed import Embedder
+    from vq.synth.audio import change_speed
 
     original = tmp_path / "original.mp4"
     E.render(
@@ -328,6 +332,25 @@ def test_a_kept_soundtrack_under_a_new_picture_is_found_by_its_sound(shared_data
     assert records[0]["matches"] == []
     with open_library(lib) as library:
         assert library.stats()["audio_hashes"] > 0
+    # The soundtrack from 6 s on, played 6 % faster (off the search grid's 1 % points):
+    # found by the speed search, with its speed and a segment of that slope.
+    sound = decode_audio(original, 16000)[6 * 16000 : 15 * 16000]
+    wav = write_audio(tmp_path / "sped.wav", change_speed(sound, 1.063), 16000)
+    sped = tmp_path / "sped.mp4"
+    write_video(sped, picture, 10, audio_from=wav)
+    code, records = run_json(capsys, ["run", str(sped), "--library", str(lib), "--no-ingest", "--json"])
+    (match,) = records[0]["matches"]
+    assert match["evidence"] == ["audio"] and match["audio_speed"] == pytest.approx(1.063, abs=0.011)
+    (segment,) = match["segments"]
+    slope = (segment["ref_end"] - segment["ref_start"]) / (segment["query_end"] - segment["query_start"])
+    assert slope == pytest.approx(1.063, abs=0.011)
+    assert segment["ref_start"] - 1.063 * segment["query_start"] == pytest.approx(6.0, abs=0.2)
+    assert main(["run", str(sped), "--library", str(lib), "--no-ingest"]) == 0
+    assert "by sound at 1.06x speed" in capsys.readouterr().out
+    # With the speed search off, the sped-up soundtrack is not found.
+    with open_library(lib) as library:
+        job = Dedup(Embedder(library.config.model).open(), [library], DedupConfig(audio_speed_seconds=0))
+        assert job.process(sped, ingest=False).matches == []
 
 
 def test_eval_dedup_audio_suite(shared_data, tmp_path, capsys):
@@ -353,8 +376,17 @@ def test_eval_dedup_audio_suite(shared_data, tmp_path, capsys):
     assert main(args) == 0, capsys.readouterr().err
     method = json.loads(report_path.read_text())["methods"]["vq-embed"]
     kinds = method["kinds"]
-    assert {"sound_kept", "sound_replaced", "reversed", "silent", "music_free", "unrelated"} <= set(kinds)
+    assert {
+        "sound_kept",
+        "sound_sped",
+        "sound_replaced",
+        "reversed",
+        "silent",
+        "music_free",
+        "unrelated",
+    } <= set(kinds)
     assert kinds["sound_kept"]["found"] >= kinds["sound_kept"]["queries"] - 1
+    assert kinds["sound_sped"]["found"] >= kinds["sound_sped"]["queries"] - 1
     assert kinds["reversed"]["found"] >= kinds["reversed"]["queries"] - 1
     # No negative is flagged by its sound (another moment of a reference's video may still
     # be a picture look-alike).

@@ -251,7 +251,10 @@ def build_benchmark(
     if suite != "classic":  # the classic parameters stay as they were (cached benchmarks)
         params.update(suite=suite, version=HELDOUT_VERSION)
     if suite == "audio":
+        from vq.eval.dedup_audio import AUDIO_SUITE_VERSION
+
         params["audio"] = [str(Path(p).resolve()) for p in audio or []]
+        params["audio_version"] = AUDIO_SUITE_VERSION
     manifest = work / "benchmark.json"
     if manifest.exists():
         try:

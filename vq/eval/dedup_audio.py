@@ -8,6 +8,10 @@ Built on the held-out suite's clips (`vq.eval.dedup.plan_clips`), with recording
 * **sound_kept** (per reference): another clip's picture over the reference's soundtrack,
   edited by one `vq.synth.audio` family in turn (noise, music bed, EQ, re-encode, stack) --
   a slideshow over someone's song; only the sound can find it;
+* **sound_sped** (per reference): the same with the soundtrack played 3-10 % faster or
+  slower (pitch moving with it, as a sped-up video's does) -- found only by the speed
+  search (`DedupConfig.audio_speed_seconds`); drawn from a child of the suite's seed, so
+  the other kinds are the queries they were before this kind existed;
 * **sound_replaced** (per reference): the reference's picture, lightly edited, over an
   unrelated recording -- the picture must still find it;
 * **reversed** (per reference): the reference's picture played backwards, silent;
@@ -28,6 +32,7 @@ from vq.errors import UsageError
 
 RATE = 16000
 SOUND_FAMILIES = ("noise", "bed", "eq", "reencode", "stack")
+AUDIO_SUITE_VERSION = 2  # 2: sound_sped added
 
 
 def sounded(picture: str | Path, dest: Path, samples: np.ndarray | None, fps: float) -> None:
@@ -79,6 +84,7 @@ def audio_query_jobs(refs, others, recordings, rng, work: Path, fps: float, Quer
         )
     tracks = add_sound_to_references(refs, recordings, work, fps)
     spare = [x for _, x in recordings[len(refs) :]]
+    speed_rng = rng.spawn(1)[0]  # leaves `rng`'s draws (the other kinds) as they were
     jobs: list[Callable] = []
     for k, ref in enumerate(refs):
         host = others[k % len(others)]
@@ -122,7 +128,22 @@ def audio_query_jobs(refs, others, recordings, rng, work: Path, fps: float, Quer
             ]
             return Query(qid, str(path), "reversed", ["reverse"], truth)
 
-        jobs += [kept, replaced, backwards]
+        (speed,) = random_audio_chain(speed_rng, "speed", 0)
+        factor = float(speed.params["factor"])
+        sped_host = others[(k + 1) % len(others)]
+        heard = min(ref.end - ref.start, (sped_host.end - sped_host.start) * factor)  # reference seconds
+        sped_start = float(speed_rng.uniform(0.0, max(0.0, (ref.end - ref.start) - heard)))
+
+        def sped(ref=ref, host=sped_host, speed=speed, start=sped_start, heard=heard, k=k, factor=factor):
+            qid = f"sound_sped-{ref.id}-{factor:.3f}x"
+            crop = tracks[k][int(start * RATE) : int((start + heard) * RATE)]
+            path = work / "queries" / f"{qid}.mp4"
+            sounded(host.path, path, apply_audio(crop, RATE, [speed], spare), fps)
+            truth = {"ref_id": ref.id, "query_start": 0.0, "query_end": heard / factor}
+            truth |= {"ref_start": start, "ref_end": start + heard}
+            return Query(qid, str(path), "sound_sped", ["speed"], [truth])
+
+        jobs += [kept, sped, replaced, backwards]
     ref_videos = {r.source for r in refs}
     for k, other in enumerate(others):
         seconds = other.end - other.start

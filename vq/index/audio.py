@@ -13,6 +13,12 @@ vote for (video, reference time - query time); a video whose best offset gathers
 `min_votes` agreeing hashes, and at least `min_score` of the query's, is an audio match.
 Its segments are the stretches of query time those agreeing hashes cover (split where
 they leave a gap of more than `MAX_GAP` seconds), mapped to the reference by the offset.
+
+A soundtrack sped up or slowed down (a common way to slip a song past a fingerprint) no
+longer shares hashes with its source: every frequency and time gap moved. `search_speeds`
+searches the query's sound as it would be with each speed of a grid undone
+(`vq.audio.landmarks.speed_fingerprints`); a hit found that way has the speed, and its
+segments run at that slope.
 """
 
 from __future__ import annotations
@@ -36,8 +42,9 @@ class AudioHit:
     video: int
     votes: int
     score: float  # agreeing hashes / the query's hashes
-    offset: float  # reference time - query time, seconds
+    offset: float  # reference time - query time, seconds (at `speed`: of the query time undone)
     segments: list[Segment]
+    speed: float = 1.0  # the query plays the reference this many times faster
 
 
 def _sorted_tier(parts: list[Tier]) -> Tier:
@@ -94,9 +101,16 @@ class AudioIndex:
         return np.concatenate(out_q), np.concatenate(out_v), np.concatenate(out_t)
 
     def search(
-        self, query: Fingerprint, min_votes: int, min_score: float, skip: set[int] | frozenset = frozenset()
+        self,
+        query: Fingerprint,
+        min_votes: int,
+        min_score: float,
+        skip: set[int] | frozenset = frozenset(),
+        speed: float = 1.0,
     ) -> list[AudioHit]:
-        """The videos whose sound the query carries (best first); `skip`: removed videos."""
+        """The videos whose sound the query carries (best first); `skip`: removed videos.
+        `speed`: `query` is the query's sound with that speed undone (its times are the
+        query's times `speed` times over)."""
         if len(query.hashes) == 0:
             return []
         q, videos, ref_t = self.lookup(query.hashes)
@@ -112,19 +126,36 @@ class AudioIndex:
             agree = mine & (np.abs(offsets - offset) <= 1)
             seconds = np.sort(query.times[q[agree]]) * FRAME
             score = votes / len(query.hashes)
-            hits.append(
-                AudioHit(int(video), votes, score, offset * FRAME, _segments(seconds, offset * FRAME, score))
-            )
+            segments = _segments(seconds, offset * FRAME, score, speed)
+            hits.append(AudioHit(int(video), votes, score, offset * FRAME, segments, speed))
         return sorted(hits, key=lambda h: -h.votes)
+
+    def search_speeds(
+        self,
+        variants: list[tuple[float, Fingerprint]],
+        min_votes: int,
+        min_score: float,
+        skip: set[int] | frozenset = frozenset(),
+    ) -> list[AudioHit]:
+        """`search` at each (speed, fingerprint) of `variants`; per video, the speed with
+        the most votes (best first)."""
+        best: dict[int, AudioHit] = {}
+        for speed, fp in variants:
+            for hit in self.search(fp, min_votes, min_score, skip, speed):
+                if hit.video not in best or hit.votes > best[hit.video].votes:
+                    best[hit.video] = hit
+        return sorted(best.values(), key=lambda h: -h.votes)
 
 
 def _tier(video: int, fp: Fingerprint) -> Tier:
     return fp.hashes, np.full(len(fp.hashes), video, np.int32), fp.times
 
 
-def _segments(seconds: np.ndarray, offset: float, score: float) -> list[Segment]:
+def _segments(seconds: np.ndarray, offset: float, score: float, speed: float = 1.0) -> list[Segment]:
     """Runs of agreeing anchor times (split at gaps over `MAX_GAP`), as segments; each
-    spans its anchors plus the look-ahead a pair covers."""
+    spans its anchors plus the look-ahead a pair covers. `seconds` are in the time of the
+    query's sound with `speed` undone (the reference's clock): the query's own are that
+    over `speed`."""
     breaks = np.flatnonzero(np.diff(seconds) > MAX_GAP)
     starts = np.concatenate([[0], breaks + 1])
     ends = np.concatenate([breaks, [len(seconds) - 1]])
@@ -132,8 +163,11 @@ def _segments(seconds: np.ndarray, offset: float, score: float) -> list[Segment]
     for a, z in zip(starts, ends, strict=True):
         if z - a < 2:  # a few stray hashes are not a stretch of sound
             continue
-        q0, q1 = float(seconds[a]), float(seconds[z]) + 0.5
-        out.append(Segment(q0, q1, max(0.0, q0 + offset), max(0.0, q1 + offset), score))
+        t0, t1 = float(seconds[a]), float(seconds[z]) + 0.5
+        r0, r1 = t0 + offset, t1 + offset
+        if r0 < 0:  # the look-ahead of a pair, or the jitter of an anchor, before the reference
+            t0, r0 = t0 - r0, 0.0
+        out.append(Segment(t0 / speed, t1 / speed, r0, r1, score))
     return out
 
 
@@ -142,10 +176,11 @@ def fit_to_clips(seg: Segment, query_seconds: float, ref_seconds: float | None) 
     of music or noise hides some), so a stretch whose first agreeing anchor lies within
     `MAX_GAP` of where the two clips' sound can first line up is taken to start there, as
     a gap that short never splits a segment; the same at the end. Nothing runs past either
-    clip's end (the anchors' look-ahead could)."""
-    offset = seg.ref_start - seg.query_start  # reference time - query time (slope 1)
-    start = max(0.0, -offset)  # the first query second the reference covers
-    end = query_seconds if ref_seconds is None else min(query_seconds, ref_seconds - offset)
+    clip's end (the anchors' look-ahead could). The segment's slope (a speed) is kept."""
+    slope = (seg.ref_end - seg.ref_start) / max(seg.query_end - seg.query_start, 1e-9)
+    offset = seg.ref_start - slope * seg.query_start  # reference time at query time 0
+    start = max(0.0, -offset / slope)  # the first query second the reference covers
+    end = query_seconds if ref_seconds is None else min(query_seconds, (ref_seconds - offset) / slope)
     q0, q1 = seg.query_start, seg.query_end
     if q0 - start <= MAX_GAP:
         q0 = start
@@ -154,4 +189,4 @@ def fit_to_clips(seg: Segment, query_seconds: float, ref_seconds: float | None) 
     q0, q1 = max(q0, start), min(q1, end)
     if q1 <= q0:
         return seg
-    return Segment(q0, q1, q0 + offset, q1 + offset, seg.score)
+    return Segment(q0, q1, offset + slope * q0, offset + slope * q1, seg.score)

@@ -42,6 +42,7 @@ import threading
 import time
 import tomllib
 import uuid
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -652,10 +653,23 @@ class Library:
             exact[np.isin(self._video_of(np.where(valid, cand, 0)), list(self._removed))] = -np.inf
         return top_k_exact(Shortlist(approx, cand, exact), k)
 
-    def audio_search(self, query: Fingerprint, min_votes: int, min_score: float) -> list[AudioHit]:
-        """Live videos whose sound `query` carries (`vq.index.audio`), best first."""
+    def audio_search(
+        self,
+        query: Fingerprint,
+        min_votes: int,
+        min_score: float,
+        speeds: Sequence[tuple[float, Fingerprint]] = (),
+    ) -> list[AudioHit]:
+        """Live videos whose sound `query` carries (`vq.index.audio`), best first; then
+        those found only with a speed undone (`speeds`: (speed, fingerprint) variants of
+        the query's sound, `AudioIndex.search_speeds`)."""
         with self._rw.reading():
-            return self._audio.search(query, min_votes, min_score, skip=frozenset(self._removed))
+            skip = frozenset(self._removed)
+            hits = self._audio.search(query, min_votes, min_score, skip=skip)
+            if not speeds:
+                return hits
+            found = skip | {h.video for h in hits}
+            return hits + self._audio.search_speeds(list(speeds), min_votes, min_score, skip=found)
 
     def video_of(self, vector_ids: np.ndarray) -> np.ndarray:
         """Video id of each vector id (vectorised)."""

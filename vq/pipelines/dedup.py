@@ -64,6 +64,11 @@ class DedupConfig:
     # the picture; up to `audio_seconds` of it (the fallback: its first `fallback_seconds`).
     audio: bool = True
     audio_seconds: float = 600.0
+    # A query's first `audio_speed_seconds` of sound are also searched with each speed of
+    # `vq.audio.landmarks.SPEED_GRID` (0.90-1.10x) undone: a soundtrack sped up or slowed
+    # shares no landmarks with its source otherwise. 20 more fingerprints of that much
+    # sound (BENCHMARKS.md: the cost); 0 turns it off.
+    audio_speed_seconds: float = 20.0
 
 
 class FrameEmbedder(Protocol):
@@ -92,6 +97,7 @@ class LibraryMatch:
     ref_metadata: dict[str, Any] = field(default_factory=dict)
     similarity: dict[str, Any] | None = None  # the evidence a reviewer sees (`similarity_evidence`)
     evidence: list[str] = field(default_factory=list)  # what found it: "picture", "audio"
+    audio_speed: float = 1.0  # found by sound with this speed undone (the copy plays that much faster)
 
     def to_json(self) -> dict[str, Any]:
         out = {
@@ -104,6 +110,8 @@ class LibraryMatch:
         }
         if self.evidence:
             out["evidence"] = self.evidence
+        if self.audio_speed != 1.0:
+            out["audio_speed"] = self.audio_speed
         if self.similarity is not None:
             out["similarity"] = self.similarity
         return out
@@ -207,6 +215,8 @@ class Staged:
     decode_s: float
     extra: dict[str, Any] = field(default_factory=dict)  # other jobs' results (quality, enhanced)
     audio: Fingerprint | None = None  # the soundtrack's landmarks; None: no (usable) sound
+    # A query's opening sound with each other speed undone: (speed, landmarks), for matching.
+    audio_speeds: tuple[tuple[float, Fingerprint], ...] = ()
 
     def without_pixels(self) -> Staged:
         """This video as `complete` needs it, without the decoded images: small enough to
@@ -317,26 +327,36 @@ class Dedup(StagedJob):
         t1 = time.perf_counter()
         prepared = self.prepare(decoded, whole_frame=query)
         t2 = time.perf_counter()
-        audio = self.sound(path, decoded.mode) if path is not None else None
+        audio, speeds = self.sound(path, decoded.mode, query) if path is not None else (None, ())
         prepared.timings["audio"] = time.perf_counter() - t2
-        return Staged(decoded, prepared, started, decode_s=t1 - started, audio=audio)
+        return Staged(decoded, prepared, started, decode_s=t1 - started, audio=audio, audio_speeds=speeds)
 
-    def sound(self, path: Path | str, mode: str) -> Fingerprint | None:
+    def sound(
+        self, path: Path | str, mode: str, query: bool = True
+    ) -> tuple[Fingerprint | None, tuple[tuple[float, Fingerprint], ...]]:
         """The soundtrack's landmark fingerprint, or None: audio off, no audio stream, or
-        one that will not decode (the picture is still matched; never an error)."""
-        from vq.audio.landmarks import RATE, fingerprint
+        one that will not decode (the picture is still matched; never an error). For a
+        query, also its opening's fingerprints with the other speeds undone."""
+        from vq.audio.landmarks import RATE, SPEED_GRID, fingerprint, speed_fingerprints
         from vq.errors import MediaError
         from vq.media.audio import decode_audio
 
         cfg = self.config
         if not cfg.audio:
-            return None
+            return None, ()
         seconds = cfg.fallback_seconds if mode == "fallback" else cfg.audio_seconds
         try:
             samples = decode_audio(path, RATE, max_seconds=seconds)
         except MediaError:
-            return None
-        return fingerprint(samples) if len(samples) else None
+            return None, ()
+        if not len(samples):
+            return None, ()
+        fp = fingerprint(samples)
+        if not query or cfg.audio_speed_seconds <= 0 or not len(fp.hashes):
+            return fp, ()
+        opening = samples[: int(cfg.audio_speed_seconds * RATE)]
+        others = tuple(s for s in SPEED_GRID if s != 1.0)
+        return fp, tuple(speed_fingerprints(opening, others))
 
     def complete(
         self,
@@ -361,7 +381,7 @@ class Dedup(StagedJob):
         try:
             t2 = time.perf_counter()
             if query:
-                record.matches = self.match(decoded, prepared, meta, staged.audio)
+                record.matches = self.match(decoded, prepared, meta, staged.audio, staged.audio_speeds)
             t3 = time.perf_counter()
             if ingest and decoded.mode == "main":
                 record.ingested = self.ingest(record.id, path, decoded, prepared, meta, staged.audio)
@@ -424,14 +444,19 @@ class Dedup(StagedJob):
         return Prepared(box, int(keep.sum()), times, vectors, whole, timings)
 
     def match(
-        self, decoded: Decoded, prepared: Prepared, meta: dict[str, Any], audio: Fingerprint | None = None
+        self,
+        decoded: Decoded,
+        prepared: Prepared,
+        meta: dict[str, Any],
+        audio: Fingerprint | None = None,
+        audio_speeds: tuple[tuple[float, Fingerprint], ...] = (),
     ) -> list[LibraryMatch]:
         """Matches in every library: picture, then sound (a blank video with no sound
         matches nothing)."""
         out: list[LibraryMatch] = []
         if not len(prepared.vectors):
             for lib in self.libraries:
-                out.extend(self._add_audio(lib, [], audio, meta))
+                out.extend(self._add_audio(lib, [], audio, meta, audio_speeds))
             return out
         times, frames = prepared.times, decoded.frames
         for lib in self.libraries:
@@ -449,11 +474,16 @@ class Dedup(StagedJob):
             found = self._match_library(
                 lib, views, times[sel], span, meta, step, sparse=decoded.mode != "main"
             )
-            out.extend(self._add_audio(lib, found, audio, meta))
+            out.extend(self._add_audio(lib, found, audio, meta, audio_speeds))
         return out
 
     def _add_audio(
-        self, lib: Library, found: list[LibraryMatch], audio: Fingerprint | None, meta: dict[str, Any]
+        self,
+        lib: Library,
+        found: list[LibraryMatch],
+        audio: Fingerprint | None,
+        meta: dict[str, Any],
+        speeds: tuple[tuple[float, Fingerprint], ...] = (),
     ) -> list[LibraryMatch]:
         """The picture's matches in `lib`, marked where the sound agrees, plus the references
         only the sound finds (a new picture over a kept soundtrack). Sound scores are shares
@@ -464,7 +494,7 @@ class Dedup(StagedJob):
         if audio is None:
             return found
         t = lib.config.thresholds
-        hits = lib.audio_search(audio, int(t.audio_votes), t.audio_score)
+        hits = lib.audio_search(audio, int(t.audio_votes), t.audio_score, speeds)
         by_id = {m.ref_id: m for m in found}
         out = list(found)
         for hit in hits:
@@ -477,6 +507,7 @@ class Dedup(StagedJob):
             segments = [fit_to_clips(seg, audio.seconds, video.duration) for seg in hit.segments]
             match = self._library_match(lib, hit.video, segments)
             match.evidence = ["audio"]
+            match.audio_speed = hit.speed
             if self._passes_filters(lib, meta, match):
                 out.append(match)
         return sorted(out, key=lambda m: -m.score)
