@@ -152,3 +152,17 @@ def test_audio_segments_reach_the_clip_edges_within_a_gap_and_never_past_them():
     far = 1.0 + MAX_GAP + 0.5
     seg = fit_to_clips(Segment(far, 9.0, far, 9.0, 0.1), query_seconds=30.0, ref_seconds=None)
     assert (seg.query_start, seg.query_end) == (far, 9.0)
+
+
+def test_sound_segments_join_the_pictures_only_where_the_picture_has_none():
+    from vq.match.segments import Segment, only_new
+
+    picture = [Segment(0.0, 10.0, 0.0, 10.0, 0.95)]
+    sound = [
+        Segment(2.0, 9.0, 2.0, 9.0, 0.3, by_sound=True),  # inside the picture's: the same stretch
+        Segment(8.0, 20.0, 8.0, 20.0, 0.3, by_sound=True),  # mostly beyond it: the sound's own
+        Segment(30.0, 40.0, 30.0, 40.0, 0.3, by_sound=True),
+    ]
+    assert only_new(sound, picture) == sound[1:]
+    assert Segment(1.0, 2.0, 1.0, 2.0, 0.5, by_sound=True).to_json()["by_sound"] is True
+    assert "by_sound" not in picture[0].to_json()

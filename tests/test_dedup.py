@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -328,6 +329,8 @@ def test_a_kept_soundtrack_under_a_new_picture_is_found_by_its_sound(shared_data
     assert [m["evidence"] for m in records[0]["matches"]] == [["audio"]]
     code, records = run_json(capsys, ["run", str(original), "--library", str(lib), "--no-ingest", "--json"])
     assert records[0]["matches"][0]["evidence"] == ["picture", "audio"]
+    # the sound agrees where the picture already found it: one set of segments, the picture's
+    assert not any(s.get("by_sound") for s in records[0]["matches"][0]["segments"])
     code, records = run_json(capsys, ["run", str(silent), "--library", str(lib), "--no-ingest", "--json"])
     assert records[0]["matches"] == []
     with open_library(lib) as library:
@@ -341,6 +344,7 @@ def test_a_kept_soundtrack_under_a_new_picture_is_found_by_its_sound(shared_data
     code, records = run_json(capsys, ["run", str(sped), "--library", str(lib), "--no-ingest", "--json"])
     (match,) = records[0]["matches"]
     assert match["evidence"] == ["audio"] and match["audio_speed"] == pytest.approx(1.063, abs=0.011)
+    assert all(s["by_sound"] for s in match["segments"])
     (segment,) = match["segments"]
     slope = (segment["ref_end"] - segment["ref_start"]) / (segment["query_end"] - segment["query_start"])
     assert slope == pytest.approx(1.063, abs=0.011)
@@ -370,7 +374,9 @@ def test_eval_dedup_audio_suite(shared_data, tmp_path, capsys):
         write_audio(recordings / f"melody{k}.wav", song.astype(np.float32), 16000)
     videos = shared_data / "videos"
     report_path = tmp_path / "audio.json"
-    args = ["eval", "dedup", "--suite", "audio", "--audio", str(recordings), "--baselines", ""]
+    chromaprint = shutil.which("fpcalc") is not None  # the sound baseline, where it installs
+    baselines = "chromaprint" if chromaprint else ""
+    args = ["eval", "dedup", "--suite", "audio", "--audio", str(recordings), "--baselines", baselines]
     args += ["--sources", str(videos / "big_buck_bunny_0_30.webm"), "--sources", str(videos / "example.mp4")]
     args += ["--work", str(tmp_path / "work"), "--clip-seconds", "5", "--json", str(report_path)]
     assert main(args) == 0, capsys.readouterr().err
@@ -404,3 +410,19 @@ def test_eval_dedup_audio_suite(shared_data, tmp_path, capsys):
         main(["eval", "dedup", "--sources", str(videos), "--work", str(tmp_path / "w2"), "--suite", "audio"])
         != 0
     )
+    if chromaprint:  # run beside it over the same queries, scored the same way
+        baseline = json.loads(report_path.read_text())["methods"]["chromaprint"]
+        assert set(baseline["kinds"]) == set(kinds)
+        assert all(m["score"] >= 0.766 for r in baseline["records"] for m in r["matches"])
+        assert not any(r["matches"] for r in baseline["records"] if r["id"].startswith("silent"))
+    args = [
+        "eval",
+        "dedup",
+        "--sources",
+        str(videos),
+        "--work",
+        str(tmp_path / "w3"),
+        "--baselines",
+        "chromaprint",
+    ]
+    assert main(args) != 0  # a sound baseline on a picture-only suite

@@ -20,7 +20,8 @@ reference (a test card, a static shot running on, a source that contains another
 `run_method` ingests the references into a fresh library and queries every query with
 the production `Dedup` pipeline; `score` turns the matches into video-level P/R/F1, VSC
 2022 segment µAP and VCSL segment F1 (`vq.eval.metrics.retrieval`). The PDQ baseline runs through
-the same library, voting and alignment, with PDQ's reference threshold.
+the same library, voting and alignment, with PDQ's reference threshold; on the audio suite,
+Chromaprint matches the same queries' soundtracks (`vq.eval.dedup_audio.run_chromaprint`).
 """
 
 from __future__ import annotations
@@ -661,7 +662,10 @@ class DedupOptions:
     )
     aligner: str = field(default="diagonal", metadata={"help": "diagonal (the seed's) or tn."})
     coarse: str = field(default="vote", metadata={"help": "vote or mean."})
-    baselines: str = field(default="pdq", metadata={"help": "Comma list: pdq, or '' for none."})
+    baselines: str = field(
+        default="pdq",
+        metadata={"help": "Comma list: pdq (picture), chromaprint (sound; --suite audio), or '' for none."},
+    )
     pdq_bits: int = field(
         default=31,
         metadata={"help": "PDQ match distance in bits of 256 (31: PDQ's reference operating point)."},
@@ -688,8 +692,16 @@ def run(opts: DedupOptions, ui: Ui) -> Report:
     from vq.stages.embed import Embedder
 
     chosen = [b.strip() for b in opts.baselines.split(",") if b.strip()]
-    if set(chosen) - {"pdq"}:
-        raise UsageError(f"unknown baseline(s) {sorted(set(chosen) - {'pdq'})}: choose pdq")
+    if set(chosen) - {"pdq", "chromaprint"}:
+        raise UsageError(
+            f"unknown baseline(s) {sorted(set(chosen) - {'pdq', 'chromaprint'})}: choose pdq, chromaprint"
+        )
+    if "chromaprint" in chosen and opts.suite != "audio":
+        raise UsageError("the chromaprint baseline matches soundtracks: it goes with --suite audio")
+    if "chromaprint" in chosen:
+        from vq.eval.audio import Chromaprint
+
+        Chromaprint()  # fails now, in one line, where fpcalc is missing
     if opts.coarse not in ("vote", "mean"):
         raise UsageError(f"--coarse must be vote or mean, not {opts.coarse!r}")
     ALIGNERS.get(opts.aligner)  # fails early on an unknown name
@@ -733,6 +745,13 @@ def run(opts: DedupOptions, ui: Ui) -> Report:
         progress=ui.track,
         calibrate_decision=opts.calibrate,
     )
+    if "chromaprint" in chosen:
+        from vq.eval.dedup_audio import run_chromaprint
+
+        t0 = time.perf_counter()
+        records = run_chromaprint(bench, ui.track)["records"]
+        report["chromaprint"] = score(bench, records) | {"records": records}
+        report["chromaprint"]["seconds"] = time.perf_counter() - t0
     calibration_rows = [
         {"method": n, **r["calibration"]["best"]} for n, r in report.items() if "calibration" in r
     ]

@@ -163,3 +163,58 @@ def audio_query_jobs(refs, others, recordings, rng, work: Path, fps: float, Quer
 
             jobs.append(negative)
     return jobs
+
+
+# -- Chromaprint through the same queries (the audio baseline) ------------------------------------
+
+# `vq eval audio --sources runs/audio`'s Chromaprint threshold at 1 % false positives (0.766,
+# benchmarks/results/audio-fingerprints.json): one bit agreement for every query, as
+# AcoustID-style matching has; the landmarks' thresholds were set on the same recordings.
+CHROMAPRINT_MATCH = 0.766
+
+
+def run_chromaprint(bench, progress: Callable | None = None, threshold: float = CHROMAPRINT_MATCH) -> dict:
+    """Every query's soundtrack against every reference's with Chromaprint (`fpcalc`): a
+    match where the best bit agreement over offsets reaches `threshold`, its segment the
+    stretch the two sounds overlap at that offset. Records shaped like `vq run`'s, so the
+    suite's scoring applies unchanged."""
+    import time
+
+    from vq.errors import MediaError
+    from vq.eval.audio import Chromaprint
+    from vq.media.audio import decode_audio
+
+    method = Chromaprint()
+    track = progress or (lambda items, total, desc: items)
+
+    def sound(path: str) -> tuple[np.ndarray, float] | None:
+        try:
+            x = decode_audio(path, RATE)
+        except MediaError:  # a silent query: no audio stream
+            return None
+        return (method.prepare(x), len(x) / RATE) if len(x) else None
+
+    refs = []
+    for ref in track(bench.refs, len(bench.refs), "chromaprint: references"):
+        refs.append((ref.id, ref.path, sound(ref.path)))
+    records = []
+    for q in track(bench.queries, len(bench.queries), "chromaprint: querying"):
+        t0 = time.perf_counter()
+        mine = sound(q.path)
+        matches = []
+        for ref_id, ref_path, theirs in refs:
+            if mine is None or theirs is None:
+                continue
+            agreement, offset = method.compare(mine[0], theirs[0])  # offset: reference - query time
+            if agreement < threshold:
+                continue
+            q0, q1 = max(0.0, -offset), min(mine[1], theirs[1] - offset)
+            segment = {"query_start": q0, "query_end": q1, "ref_start": q0 + offset, "ref_end": q1 + offset}
+            segment["score"] = agreement
+            matches.append(
+                {"ref_id": ref_id, "ref_path": ref_path, "score": agreement, "segments": [segment]}
+            )
+        matches.sort(key=lambda m: -m["score"])
+        timings = {"total": time.perf_counter() - t0}
+        records.append({"id": q.id, "path": q.path, "status": "ok", "matches": matches, "timings": timings})
+    return {"records": records}

@@ -17,11 +17,16 @@ class Segment:
     score: float
     # Played backwards: query_start shows ref_end, query_end shows ref_start.
     reversed: bool = False
+    # Found by the soundtrack (`vq.index.audio`): its score is the share of the query's
+    # landmarks that agree, not a cosine.
+    by_sound: bool = False
 
     def to_json(self) -> dict:
-        out = {k: round(v, 3) for k, v in asdict(self).items() if k != "reversed"}
-        if self.reversed:  # said only when true: forward is what every record has meant
-            out["reversed"] = True
+        flags = ("reversed", "by_sound")
+        out = {k: round(v, 3) for k, v in asdict(self).items() if k not in flags}
+        for flag in flags:  # said only when true: forward, by picture is what every record has meant
+            if getattr(self, flag):
+                out[flag] = True
         return out
 
     def ref_at(self, t: np.ndarray) -> np.ndarray:
@@ -38,6 +43,19 @@ class Segment:
 
 def overlap(a0: float, a1: float, b0: float, b1: float) -> float:
     return max(0.0, min(a1, b1) - max(a0, b0))
+
+
+def only_new(segments: list[Segment], known: list[Segment], share: float = 0.5) -> list[Segment]:
+    """Those of `segments` that `known` does not already cover: at most `share` of each one's
+    query time overlaps any known segment (the sound's stretches beside the picture's)."""
+    return [
+        s
+        for s in segments
+        if all(
+            overlap(s.query_start, s.query_end, k.query_start, k.query_end) <= share * s.seconds
+            for k in known
+        )
+    ]
 
 
 def suppress(segments: list[Segment], overlap_share: float = 0.5) -> list[Segment]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -33,7 +33,7 @@ from vq.match import ALIGNERS, FILTERS
 from vq.match import coarse as coarse_stage
 from vq.match.align import offset_vote
 from vq.match.motion import keep_moving_together
-from vq.match.segments import Segment, best_references, extend_over_blanks
+from vq.match.segments import Segment, best_references, extend_over_blanks, only_new
 from vq.match.thresholds import Thresholds
 from vq.media.frames import Frames
 from vq.media.sampling import Request, sample_times
@@ -488,7 +488,8 @@ class Dedup(StagedJob):
         """The picture's matches in `lib`, marked where the sound agrees, plus the references
         only the sound finds (a new picture over a kept soundtrack). Sound scores are shares
         of agreeing landmarks, not cosines, so they never compete with the picture's in the
-        reference margin; the record's `evidence` says which found what."""
+        reference margin; the record's `evidence` says which found what, and a segment found
+        by sound alone says so (`by_sound`)."""
         for m in found:
             m.evidence = ["picture"]
         if audio is None:
@@ -499,12 +500,19 @@ class Dedup(StagedJob):
         out = list(found)
         for hit in hits:
             video = lib.videos[hit.video]
-            if video.name in by_id:
-                by_id[video.name].evidence.append("audio")
+            segments = [
+                replace(fit_to_clips(seg, audio.seconds, video.duration), by_sound=True)
+                for seg in hit.segments
+            ]
+            if video.name in by_id:  # one reference, one set of segments: the picture's, and
+                both = by_id[video.name]  # the stretches only the sound found
+                both.evidence.append("audio")
+                both.segments = sorted(
+                    both.segments + only_new(segments, both.segments), key=lambda s: s.query_start
+                )
                 continue
-            if not hit.segments:
+            if not segments:
                 continue
-            segments = [fit_to_clips(seg, audio.seconds, video.duration) for seg in hit.segments]
             match = self._library_match(lib, hit.video, segments)
             match.evidence = ["audio"]
             match.audio_speed = hit.speed
