@@ -166,3 +166,17 @@ def test_sound_segments_join_the_pictures_only_where_the_picture_has_none():
     assert only_new(sound, picture) == sound[1:]
     assert Segment(1.0, 2.0, 1.0, 2.0, 0.5, by_sound=True).to_json()["by_sound"] is True
     assert "by_sound" not in picture[0].to_json()
+
+
+def test_the_chance_of_agreement_is_a_poisson_tail_over_the_offsets_and_videos():
+    from math import exp, lgamma, log, log10
+
+    from vq.audio.landmarks import log10_chance
+
+    rate = 3 * 18 / 631
+    tail = sum(exp(-rate + k * log(rate) - lgamma(k + 1)) for k in range(16, 300))
+    assert log10_chance(16, 18, 631, 16) == pytest.approx(log10(tail * 631 * 16), abs=1e-6)
+    # more votes from the same collisions: less likely; more videos tried: more likely
+    assert log10_chance(20, 18, 631, 16) < log10_chance(16, 18, 631, 16) < log10_chance(16, 18, 631, 1600)
+    assert log10_chance(1, 50, 100, 10) == 0.0  # a vote or two is what chance gives: no evidence
+    assert log10_chance(0, 0, 100) == 0.0

@@ -162,6 +162,26 @@ def _votes_at(wanted: np.ndarray, values: np.ndarray, votes: np.ndarray) -> np.n
     return np.where(values[i] == wanted, votes[i], 0)
 
 
+def log10_chance(votes: int, collisions: int, offsets: int, tries: int = 1) -> float:
+    """log10 of the chance that `votes` of `collisions` hashes shared by chance agree on one
+    offset (with its two neighbours, as `best_offset` counts) when chance spreads them
+    evenly over `offsets` possible offsets, over `tries` such comparisons (the library's
+    videos): a Poisson tail, times the offsets and tries (Bonferroni). Sound with shared
+    material (one composer's motifs, one stock jingle) agrees more often than this; the
+    decision's vote count is what guards against that, this only ranks."""
+    if votes <= 0 or collisions <= 0:
+        return 0.0
+    rate = 3.0 * collisions / max(offsets, 1)
+    k = np.arange(votes, votes + 200, dtype=np.float64)
+    log_fact = np.log(np.arange(1, votes + 1, dtype=np.float64)).sum() + np.concatenate(
+        [[0.0], np.cumsum(np.log(k[1:]))]
+    )
+    terms = -rate + k * np.log(rate) - log_fact
+    top = terms.max()
+    tail = (top + np.log(np.exp(terms - top).sum())) / np.log(10)
+    return float(min(0.0, tail + np.log10(max(offsets, 1) * max(tries, 1))))
+
+
 SPEED_GRID = tuple(round(0.90 + 0.01 * k, 2) for k in range(21))  # a copy played 0.9x .. 1.1x
 
 

@@ -233,6 +233,6 @@ def _print_summary(record: dict[str, Any]) -> None:
             for s in m["segments"][:3]
         )
         found_by = " by sound" if m.get("evidence") == ["audio"] else ""
-        if m.get("audio_speed"):
-            found_by += f" at {m['audio_speed']:.2f}x speed"
+        if m.get("audio") and m["audio"]["speed"] != 1.0:
+            found_by += f" at {m['audio']['speed']:.2f}x speed"
         console.print(f"  [{m['library']}] {m['ref_id']}  score {m['score']:.2f}{found_by}  {segs}")

@@ -11,6 +11,9 @@ Opening a library sorts all stored hashes once (`AudioIndex.build`).
 Matching is the landmark method's offset voting, per reference video: the query's hashes
 vote for (video, reference time - query time); a video whose best offset gathers at least
 `min_votes` agreeing hashes, and at least `min_score` of the query's, is an audio match.
+Its confidence is one minus the chance that unrelated sound agrees that well
+(`vq.audio.landmarks.log10_chance`): the score its segments carry, so that a soundtrack
+found beyond doubt ranks above a picture that only looks alike.
 Its segments are the stretches of query time those agreeing hashes cover (split where
 they leave a gap of more than `MAX_GAP` seconds), mapped to the reference by the offset.
 
@@ -23,11 +26,11 @@ segments run at that slope.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from vq.audio.landmarks import HOP, RATE, Fingerprint, best_offset, shared_hashes
+from vq.audio.landmarks import HOP, RATE, Fingerprint, best_offset, log10_chance, shared_hashes
 from vq.match.segments import Segment
 
 FRAME = HOP / RATE  # seconds per landmark time step
@@ -45,6 +48,19 @@ class AudioHit:
     offset: float  # reference time - query time, seconds (at `speed`: of the query time undone)
     segments: list[Segment]
     speed: float = 1.0  # the query plays the reference this many times faster
+    log10_chance: float = 0.0  # of unrelated sound agreeing this well (`log10_chance`)
+
+    @property
+    def confidence(self) -> float:
+        return 1.0 - 10.0**self.log10_chance
+
+    def to_json(self) -> dict:
+        return {
+            "votes": self.votes,
+            "share": round(self.score, 4),
+            "log10_chance": round(self.log10_chance, 1),
+            "speed": self.speed,
+        }
 
 
 def _sorted_tier(parts: list[Tier]) -> Tier:
@@ -65,12 +81,14 @@ class AudioIndex:
     def __init__(self) -> None:
         self._main = self._recent = _sorted_tier([])
         self._runs: list[Tier] = []
+        self._frames: dict[int, int] = {}  # each video's sound, in landmark frames (its last anchor)
 
     @classmethod
     def build(cls, fingerprints: list[tuple[int, Fingerprint]]) -> AudioIndex:
         """An index of (video, fingerprint) pairs, sorted once."""
         index = cls()
         index._main = _sorted_tier([_tier(video, fp) for video, fp in fingerprints])
+        index._frames = {video: _frames(fp) for video, fp in fingerprints if len(fp.hashes)}
         return index
 
     def __len__(self) -> int:
@@ -84,6 +102,7 @@ class AudioIndex:
         if len(fp.hashes) == 0:
             return
         self._runs.append(_tier(video, fp))
+        self._frames[video] = _frames(fp)
         if len(self._runs) >= MERGE_RUNS:
             self._recent, self._runs = _sorted_tier([self._recent, *self._runs]), []
             if len(self._recent[0]) * 8 >= len(self._main[0]):
@@ -126,8 +145,10 @@ class AudioIndex:
             agree = mine & (np.abs(offsets - offset) <= 1)
             seconds = np.sort(query.times[q[agree]]) * FRAME
             score = votes / len(query.hashes)
-            segments = _segments(seconds, offset * FRAME, score, speed)
-            hits.append(AudioHit(int(video), votes, score, offset * FRAME, segments, speed))
+            span = _frames(query) + self._frames.get(int(video), 0)  # the offsets chance could take
+            chance = log10_chance(votes, int(mine.sum()), span, len(self._frames))
+            hit = AudioHit(int(video), votes, score, offset * FRAME, [], speed, chance)
+            hits.append(replace(hit, segments=_segments(seconds, offset * FRAME, hit.confidence, speed)))
         return sorted(hits, key=lambda h: -h.votes)
 
     def search_speeds(
@@ -145,6 +166,10 @@ class AudioIndex:
                 if hit.video not in best or hit.votes > best[hit.video].votes:
                     best[hit.video] = hit
         return sorted(best.values(), key=lambda h: -h.votes)
+
+
+def _frames(fp: Fingerprint) -> int:
+    return int(fp.times.max()) + 1 if len(fp.times) else 0
 
 
 def _tier(video: int, fp: Fingerprint) -> Tier:

@@ -17,8 +17,8 @@ class Segment:
     score: float
     # Played backwards: query_start shows ref_end, query_end shows ref_start.
     reversed: bool = False
-    # Found by the soundtrack (`vq.index.audio`): its score is the share of the query's
-    # landmarks that agree, not a cosine.
+    # Found by the soundtrack alone (`vq.index.audio`): its score is a confidence (one minus
+    # the chance of that much agreement by luck), not a cosine.
     by_sound: bool = False
 
     def to_json(self) -> dict:

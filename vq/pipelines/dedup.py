@@ -33,7 +33,7 @@ from vq.match import ALIGNERS, FILTERS
 from vq.match import coarse as coarse_stage
 from vq.match.align import offset_vote
 from vq.match.motion import keep_moving_together
-from vq.match.segments import Segment, best_references, extend_over_blanks, only_new
+from vq.match.segments import Segment, best_references, extend_over_blanks, only_new, overlap
 from vq.match.thresholds import Thresholds
 from vq.media.frames import Frames
 from vq.media.sampling import Request, sample_times
@@ -97,7 +97,9 @@ class LibraryMatch:
     ref_metadata: dict[str, Any] = field(default_factory=dict)
     similarity: dict[str, Any] | None = None  # the evidence a reviewer sees (`similarity_evidence`)
     evidence: list[str] = field(default_factory=list)  # what found it: "picture", "audio"
-    audio_speed: float = 1.0  # found by sound with this speed undone (the copy plays that much faster)
+    # The sound's evidence (`vq.index.audio.AudioHit.to_json`): agreeing landmarks, their
+    # share of the query's, the chance of that by luck, the speed it was found at.
+    audio: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         out = {
@@ -110,8 +112,8 @@ class LibraryMatch:
         }
         if self.evidence:
             out["evidence"] = self.evidence
-        if self.audio_speed != 1.0:
-            out["audio_speed"] = self.audio_speed
+        if self.audio is not None:
+            out["audio"] = self.audio
         if self.similarity is not None:
             out["similarity"] = self.similarity
         return out
@@ -486,10 +488,12 @@ class Dedup(StagedJob):
         speeds: tuple[tuple[float, Fingerprint], ...] = (),
     ) -> list[LibraryMatch]:
         """The picture's matches in `lib`, marked where the sound agrees, plus the references
-        only the sound finds (a new picture over a kept soundtrack). Sound scores are shares
-        of agreeing landmarks, not cosines, so they never compete with the picture's in the
-        reference margin; the record's `evidence` says which found what, and a segment found
-        by sound alone says so (`by_sound`)."""
+        only the sound finds (a new picture over a kept soundtrack). A sound match scores its
+        confidence, one minus the chance of that much agreement by luck (`AudioHit`), so a
+        soundtrack found beyond doubt ranks above a picture that only looks alike; a
+        picture segment the sound confirms takes it too. Sound never enters the picture's
+        reference margin. The record's `evidence` says which found what, `audio` what the
+        sound saw, and a segment only the sound found says so (`by_sound`)."""
         for m in found:
             m.evidence = ["picture"]
         if audio is None:
@@ -507,15 +511,16 @@ class Dedup(StagedJob):
             if video.name in by_id:  # one reference, one set of segments: the picture's, and
                 both = by_id[video.name]  # the stretches only the sound found
                 both.evidence.append("audio")
-                both.segments = sorted(
-                    both.segments + only_new(segments, both.segments), key=lambda s: s.query_start
-                )
+                both.audio = hit.to_json()
+                both.score = max(both.score, hit.confidence)
+                heard = [_confirmed(p, segments, hit.confidence) for p in both.segments]
+                both.segments = sorted(heard + only_new(segments, heard), key=lambda s: s.query_start)
                 continue
             if not segments:
                 continue
             match = self._library_match(lib, hit.video, segments)
             match.evidence = ["audio"]
-            match.audio_speed = hit.speed
+            match.audio = hit.to_json()
             if self._passes_filters(lib, meta, match):
                 out.append(match)
         return sorted(out, key=lambda m: -m.score)
@@ -633,6 +638,17 @@ class Dedup(StagedJob):
             ref_metadata=video.metadata,
             similarity=similarity,
         )
+
+
+def _confirmed(seen: Segment, heard: list[Segment], confidence: float) -> Segment:
+    """A picture segment the sound also finds (the same stretches of both videos) is as
+    sure as the surer of the two."""
+    both = any(
+        overlap(seen.query_start, seen.query_end, h.query_start, h.query_end) > 0
+        and overlap(seen.ref_start, seen.ref_end, h.ref_start, h.ref_end) > 0
+        for h in heard
+    )
+    return replace(seen, score=max(seen.score, confidence)) if both else seen
 
 
 def source_of(path: Path | str) -> Path | str:
