@@ -428,3 +428,7 @@ def test_eval_dedup_audio_suite(shared_data, tmp_path, capsys):
         "chromaprint",
     ]
     assert main(args) != 0  # a sound baseline on a picture-only suite
+    assert (
+        main(["eval", "dedup", "--sources", str(videos), "--work", str(tmp_path / "w4"), "--deadline", "-1"])
+        != 0
+    )

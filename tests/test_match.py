@@ -198,3 +198,20 @@ def test_a_stretch_played_backwards_is_a_reversed_segment():
     still = np.full((10, 10), 0.9)
     assert [s.reversed for s in aligner(still, times(10), times(10), STEP)] == [False]
     assert not any(s.reversed for s in DiagonalAligner(reverse=False)(sim, times(30), times(40), STEP))
+
+
+def test_a_segment_turned_round_is_placed_on_its_reversed_line():
+    """A slow pan played backwards: everything is alike, the aligner's forward line runs
+    through the wrong part of the reference; turned round, the segment is refitted on the
+    best reversed line through its query stretch (the whole reference)."""
+    from vq.match.align import best_line
+
+    q, r = np.arange(12) * 0.5, np.arange(6) * 1.0  # query 2 fps, library 1 fps
+    shown = 5.75 - q  # the reference second each query frame shows
+    sim = 0.99 - 0.03 * np.abs(shown[:, None] - r[None, :])  # alike everywhere, best on the line
+    found_forward = Segment(0.0, 6.0, 2.0, 6.0, 0.95)
+    turned = best_line(sim, q, r, 0.5, 1.0, Segment(0.0, 6.0, 2.0, 6.0, 0.95, reversed=True))
+    assert turned.reversed and (turned.ref_start, turned.ref_end) == (0.0, 6.0)
+    assert turned.query_start == 0.0 and turned.query_end == 6.0 and turned.score == 0.95
+    forward = best_line(sim, q, r, 0.5, 1.0, found_forward)
+    assert not forward.reversed

@@ -163,6 +163,16 @@ register_task(
         default_model="vq-hash",
     )
 )
+register_task(
+    TaskDef(
+        name="audiofp",
+        summary="learned audio fingerprint: a vector per second of log-mel, InfoNCE on edited recordings",
+        config="vq.train.audiofp.config:get_config",
+        task="vq.train.audiofp.task:AudioFpTask",
+        stage="vq.stages.audio_fingerprint:AudioFingerprinter",
+        default_model="vq-audiofp",
+    )
+)
 # Harnesses that measure a pipeline step rather than a model task.
 EVALUATORS.register("content-box", "vq.eval.content_box:EVALUATOR")
 EVALUATORS.register("audio", "vq.eval.audio:EVALUATOR")

@@ -101,6 +101,12 @@ MODELS.register(
     summary="binary-code head on embedding vectors: linear + tanh, SimHash init",
 )
 MODELS.register(
+    "audio_fp",
+    "vq.train.models.audiofp:AUDIO_FP",
+    extra="train",
+    summary="learned audio fingerprint: strided convs over a 1 s log-mel window, unit vector",
+)
+MODELS.register(
     "sr_residual",
     "vq.train.models.sr:SR_RESIDUAL",
     extra="train",

@@ -1,4 +1,5 @@
-"""`vq eval audio`: audio fingerprints on edited soundtracks, landmarks against Chromaprint.
+"""`vq eval audio`: audio fingerprints on edited soundtracks: landmarks, the learned
+fingerprint (`vq-audiofp`) and Chromaprint.
 
 The question the audio issue asks first: which fingerprint finds a soundtrack that was
 kept under a new picture and edited (noise or a music bed underneath, EQ, a low-bitrate
@@ -15,8 +16,11 @@ videos with sound; each decoded to 16 kHz mono, at most `--max-seconds`):
 Reported per method and edit family: TPR at 1 % FPR (one threshold per method, from all its
 negatives), top-1 (the true source scores best), and offset accuracy (the alignment
 within 0.25 s of the crop's start; speed changes excluded, where one offset cannot hold).
-Chromaprint (`fpcalc`, Debian's `libchromaprint-tools`) runs beside it on the same queries,
-matched the way AcoustID compares fingerprints: the best bit agreement over offsets.
+The learned fingerprint (`--learned`, default `vq-audiofp`: a vector per second of log-mel,
+`vq train audiofp`) and Chromaprint (`fpcalc`, Debian's `libchromaprint-tools`, matched the
+way AcoustID compares fingerprints: the best bit agreement over offsets) run beside it on
+the same queries. The learned model trained on some of these recordings: its card names
+them, and its held-out figures come from the rest (`vq train audiofp`'s evaluation).
 """
 
 from __future__ import annotations
@@ -49,6 +53,10 @@ class AudioOptions:
     seconds: float = field(default=8.0, metadata={"help": "Length of a query crop."})
     max_seconds: float = field(default=60.0, metadata={"help": "Longest stretch of a source used."})
     baselines: str = field(default="chromaprint", metadata={"help": "Comma list: chromaprint, or ''."})
+    learned: str = field(
+        default="",
+        metadata={"help": "Learned fingerprint model (`vq train audiofp`) run beside the landmarks, or ''."},
+    )
     seed: int = field(default=0, metadata={"help": "Seed for the crops and edits."})
 
 
@@ -141,6 +149,28 @@ class Landmarks:
 
         m = match_speeds(query, ref) if self.speed_search else match(query, ref)
         return m.score, m.offset
+
+
+class LearnedFp:
+    """A `vq train audiofp` model (`vq.stages.audio_fingerprint`): a vector per 1 s window
+    every 0.5 s, compared along a common offset (`match`)."""
+
+    def __init__(self, model: str):
+        from vq.stages.audio_fingerprint import AudioFingerprinter
+
+        self.stage = AudioFingerprinter(model, backend="ort-cpu").open()
+        self.name = self.stage.name
+
+    def prepare(self, x: np.ndarray) -> np.ndarray:
+        return self.stage.vectors(x)
+
+    def prepare_query(self, x: np.ndarray) -> np.ndarray:
+        return self.prepare(x)
+
+    def compare(self, query: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
+        from vq.stages.audio_fingerprint import match
+
+        return match(query, ref)
 
 
 class Chromaprint:
@@ -237,7 +267,9 @@ def run(opts: AudioOptions, ui: Ui) -> Report:
         raise UsageError(f"unknown baseline(s) {sorted(set(chosen) - {'chromaprint'})}: choose chromaprint")
     if opts.per_source < 1 or opts.seconds <= 0:
         raise UsageError("--per-source must be >= 1 and --seconds > 0")
-    methods: list[Any] = [Landmarks(False), Landmarks(True)] + ([Chromaprint()] if chosen else [])
+    methods: list[Any] = [Landmarks(False), Landmarks(True)]
+    methods += [LearnedFp(opts.learned)] if opts.learned else []
+    methods += [Chromaprint()] if chosen else []
     recordings = load_recordings(opts.sources, opts.max_seconds, ui)
     if len(recordings) < 2:
         raise UsageError(f"need at least 2 sources with sound, found {len(recordings)}")
@@ -281,7 +313,8 @@ def run(opts: AudioOptions, ui: Ui) -> Report:
 
 
 EVALUATOR = Evaluator(
-    summary="audio fingerprints on edited soundtracks: landmarks vs Chromaprint (TPR at 1% FPR, top-1)",
+    summary="audio fingerprints on edited soundtracks: landmarks vs the learned one and Chromaprint "
+    "(TPR at 1% FPR, top-1)",
     options=AudioOptions,
     run=run,
 )

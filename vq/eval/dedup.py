@@ -429,6 +429,8 @@ def run_method(
     """Ingest the references into a fresh library at `library_dir` (storing `fps`,
     matching queries at `query_fps`, deciding with `thresholds`, default the model's),
     query every query."""
+    from dataclasses import replace
+
     from vq.index.library import Library, LibraryConfig
     from vq.pipelines.dedup import Dedup
 
@@ -445,8 +447,11 @@ def run_method(
     records = []
     with Library.create(library_dir, lib_config) as lib:
         dedup = Dedup(embedder, [lib], config)
+        # References are ingested whole (a library holds main-path vectors); only the queries
+        # meet the deadline.
+        ingest = Dedup(embedder, [lib], replace(config, deadline=None)) if config else dedup
         for ref in track(bench.refs, len(bench.refs), f"{embedder.name}: ingesting"):
-            rec = dedup.process(ref.path, name=ref.id, query=False)
+            rec = ingest.process(ref.path, name=ref.id, query=False)
             if rec.status != "ok":
                 raise UsageError(f"reference {ref.id} failed: {rec.error}")
         for q in track(bench.queries, len(bench.queries), f"{embedder.name}: querying"):
@@ -672,6 +677,14 @@ class DedupOptions:
     )
     seed: int = field(default=0, metadata={"help": "Seed for the edits."})
     clip_seconds: float = field(default=6.0, metadata={"help": "Length of the reference clips."})
+    deadline: float | None = field(
+        default=None,
+        metadata={
+            "help": "Seconds of decoding before a query takes the timeout fallback (0: every query does; "
+            "as vq run --deadline)."
+        },
+    )
+    sound: bool = field(default=True, metadata={"help": "Match soundtracks too (--no-sound: picture only)."})
     calibrate: bool = field(
         default=False,
         metadata={"help": "Also find the segment-score threshold and reference margin that do best here."},
@@ -714,6 +727,8 @@ def run(opts: DedupOptions, ui: Ui) -> Report:
     query_fps = opts.query_fps or (fps if classic else max(DEFAULT_QUERY_FPS, fps))
     if fps <= 0 or query_fps <= 0:
         raise UsageError("--fps and --query-fps must be positive")
+    if opts.deadline is not None and opts.deadline < 0:
+        raise UsageError("--deadline must be >= 0")
 
     bench = build_benchmark(
         opts.sources,
@@ -734,7 +749,7 @@ def run(opts: DedupOptions, ui: Ui) -> Report:
     methods: dict[str, Any] = {embedder.name: embedder}
     if "pdq" in chosen:
         methods["pdq"] = PdqFrames(bits=opts.pdq_bits)
-    config = DedupConfig(coarse=opts.coarse, aligner=opts.aligner)
+    config = DedupConfig(coarse=opts.coarse, aligner=opts.aligner, deadline=opts.deadline, audio=opts.sound)
     report = evaluate(
         bench,
         methods,

@@ -167,3 +167,40 @@ def offset_vote(
         return []
     q, r, s = q[members], r[members], s[members]
     return [Segment(float(q.min()), float(q.max()), float(r.min()), float(r.max()), float(s.mean()))]
+
+
+def best_line(
+    sim: np.ndarray,
+    q_times: np.ndarray,
+    r_times: np.ndarray,
+    step: float,
+    ref_step: float,
+    segment: Segment,
+    slopes: tuple[float, ...] = SLOPES,
+) -> Segment:
+    """The line of `segment`'s direction (forward or backwards) with the highest mean
+    similarity over its query stretch, covering at least half of that stretch's frames,
+    as a segment (its score kept). For a segment turned round by the look-alike test
+    (`vq.match.motion`): the forward line it was found on says nothing of where the
+    reversed one runs on the reference."""
+    rows = np.flatnonzero((q_times >= segment.query_start - 1e-6) & (q_times < segment.query_end - 1e-6))
+    m = sim.shape[1]
+    if len(rows) == 0 or m == 0:
+        return segment
+    rate = step / ref_step
+    direction = -1.0 if segment.reversed else 1.0
+    best, best_cols = -np.inf, None
+    for speed in slopes:
+        slope = direction * speed * rate
+        for b in np.arange(-abs(slope) * len(sim) - 1, m + abs(slope) * len(sim) + 1):
+            cols = np.round(slope * rows + b).astype(int)
+            ok = (cols >= 0) & (cols < m)
+            if 2 * ok.sum() < len(rows):
+                continue
+            score = float(sim[rows[ok], cols[ok]].mean())
+            if score > best:
+                best, best_cols = score, cols[ok]
+    if best_cols is None:
+        return segment
+    r0, r1 = float(r_times[best_cols.min()]), float(r_times[best_cols.max()] + ref_step)
+    return Segment(segment.query_start, segment.query_end, r0, r1, segment.score, segment.reversed)

@@ -20,6 +20,7 @@ barely changes along the segment (a test card, a still) has nothing to agree on:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -83,12 +84,15 @@ def keep_moving_together(
     floor: float = 0.0,
     sim: np.ndarray | None = None,
     frame: float = -1.0,
+    refit: Callable[[Segment], Segment] | None = None,
 ) -> list[Segment]:
     """The segments whose two sides change together (agreement >= `min_motion`); kept
     without judgement: too short, or a reference changing less than `floor`. A segment
     whose changes agree only when one side is played the other way (by `FLIP_MARGIN` more)
     is that: a slow scene played backwards fits a forward line about as well as the
-    reversed one, and its changes tell the direction."""
+    reversed one, and its changes tell the direction. `refit` places a turned segment on
+    the reference (`vq.match.align.best_line`); without it the turned segment keeps the
+    forward line's reference span."""
     kept = []
     for s in segments:
         motion = segment_motion(views, times, ref, ref_times, s, sim, frame)
@@ -96,6 +100,8 @@ def keep_moving_together(
             kept.append(s)
             continue
         flipped = replace(s, reversed=not s.reversed)
+        if refit is not None:
+            flipped = refit(flipped)
         other_way = segment_motion(views, times, ref, ref_times, flipped, sim, frame)
         if other_way is not None and other_way.agreement >= min_motion + FLIP_MARGIN:
             kept.append(flipped)

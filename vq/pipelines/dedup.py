@@ -31,7 +31,7 @@ from vq.index.audio import fit_to_clips
 from vq.index.library import Library
 from vq.match import ALIGNERS, FILTERS
 from vq.match import coarse as coarse_stage
-from vq.match.align import offset_vote
+from vq.match.align import best_line, offset_vote
 from vq.match.motion import keep_moving_together
 from vq.match.segments import Segment, best_references, extend_over_blanks, only_new, overlap
 from vq.match.thresholds import Thresholds
@@ -599,6 +599,9 @@ class Dedup(StagedJob):
                     thresholds.motion_floor,
                     sim,
                     thresholds.frame,
+                    refit=lambda s, sim=sim, ref_times=ref_times: best_line(
+                        sim, times, ref_times, step, ref_step, s
+                    ),
                 )
             if segments:
                 video = lib.videos[vid]
