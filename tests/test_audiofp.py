@@ -64,7 +64,13 @@ def audiofp_run(tmp_path_factory):
 def test_smoke_training_evaluates_beside_the_landmarks_on_held_out_recordings(audiofp_run):
     lines = (audiofp_run / "run" / "metrics.jsonl").read_text().splitlines()
     metrics = [json.loads(line) for line in lines if "eval/holdout_learned_tpr" in line][-1]
-    for name in ("learned_tpr", "learned_top1", "landmarks_tpr", "landmarks_speed_tpr"):
+    for name in (
+        "learned_tpr",
+        "learned_top1",
+        "landmarks_tpr",
+        "landmarks_searched_tpr",
+        "learned_family_speed_tpr",
+    ):
         assert 0.0 <= metrics[f"eval/holdout_{name}"] <= 1.0
     facts = json.loads((audiofp_run / "run" / "config.json").read_text())["data"]
     assert sorted(facts["holdout_recordings"]) == ["song0.wav", "song4.wav", "song5.wav"]

@@ -99,13 +99,17 @@ class AudioFpTask:
 
         queries = make_queries(self.held, self.eval_queries, 8.0, self.seed, QuietUi())
         out: dict[str, float] = {}
-        for method in (Learned(model), Landmarks(False), Landmarks(True)):
+        methods = {
+            "learned": Learned(model),
+            "landmarks": Landmarks(False),
+            "landmarks_searched": Landmarks(True),
+        }
+        for key, method in methods.items():
             result = score_method(method, self.held, queries, QuietUi())
-            key = method.name.replace("+", "_")
             out[f"holdout_{key}_tpr"] = result["tpr_at_1pct_fpr"]
             out[f"holdout_{key}_top1"] = result["top1"]
             for family, f in result["families"].items():
-                out[f"holdout_{key}_{family}_tpr"] = f["tpr_at_1pct_fpr"]
+                out[f"holdout_{key}_family_{family}_tpr"] = f["tpr_at_1pct_fpr"]
         return out
 
 
