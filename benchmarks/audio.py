@@ -7,6 +7,7 @@ of the sample videos' sound tracks end to end, written to an AAC file as an uplo
 carries it: once with the speed search off (`audio_speed_seconds=0`) and once at the
 default, interleaved `--repeats` times in this one process (the best of each is
 compared). The speed search fingerprints the first 20 s again at 20 other speeds.
+`--learned vq-audiofp` also times the learned fingerprint (log-mel + the model) beside them.
 """
 
 from __future__ import annotations
@@ -53,18 +54,27 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--learned", default="", help="also time a learned fingerprint model (vq-audiofp)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
+    from vq.media.audio import decode_audio
+    from vq.stages.audio_fingerprint import AudioFingerprinter
+
     plain = Dedup(None, [], DedupConfig(audio_speed_seconds=0))  # sound only: no embedder, no library
     speedy = Dedup(None, [], DedupConfig())
+    learned = AudioFingerprinter(args.learned, backend="ort-cpu").open() if args.learned else None
     with tempfile.TemporaryDirectory() as tmp:
         path = soundtrack(args.seconds, Path(tmp) / "upload.m4a")
         plain.sound(path, "main")  # warm up
-        runs = {"plain": [], "speed": []}
-        for _ in range(args.repeats):  # interleaved, so drift hits both sides alike
+        runs: dict[str, list[float]] = {"plain": [], "speed": [], "learned": []}
+        for _ in range(args.repeats):  # interleaved, so drift hits every side alike
             runs["plain"].append(best_time(plain, path, 1))
             runs["speed"].append(best_time(speedy, path, 1))
-    best = {k: min(v) for k, v in runs.items()}
+            if learned is not None:
+                t0 = time.perf_counter()
+                learned.vectors(decode_audio(path, RATE))
+                runs["learned"].append(time.perf_counter() - t0)
+    best = {k: min(v) for k, v in runs.items() if v}
     rows = [
         {"what": "decode + landmarks", "seconds": round(best["plain"], 3), "ratio": 1.0},
         {
@@ -73,6 +83,14 @@ def main() -> None:
             "ratio": round(best["speed"] / best["plain"], 2),
         },
     ]
+    if "learned" in best:
+        rows.append(
+            {
+                "what": f"decode + learned vectors ({args.learned})",
+                "seconds": round(best["learned"], 3),
+                "ratio": round(best["learned"] / best["plain"], 2),
+            }
+        )
     print_table(
         rows, [("what", ""), ("seconds", "s"), ("ratio", "x")], f"sound of a {args.seconds:.0f} s upload"
     )

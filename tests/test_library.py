@@ -354,3 +354,43 @@ def test_the_index_policy_reaches_a_million_lists_with_an_hnsw_quantizer():
     assert faiss.extract_index_ivf(index).nlist == 65536  # faiss parses what the policy writes
     assert training_size(huge, 10**9) == 64 * 131072 and training_size("BIVF1024", 5000) == 5000
     assert rerank_depth(10_000) == 100 and (rerank_depth(10**6), rerank_depth(10**7)) == (200, 356)
+
+
+def test_a_weak_landmark_lead_is_confirmed_by_the_stored_learned_vectors(tmp_path):
+    """A reference's learned window vectors are stored with its landmarks (and seen by a
+    reader); a lead of a few agreeing landmarks becomes a sound match only where the
+    query's vectors match the stored ones at the landmarks' offset."""
+    from vq.audio.landmarks import Fingerprint
+    from vq.pipelines.dedup import confirmed_leads
+    from vq.stages.audio_fingerprint import WINDOW_HOP
+
+    rng = np.random.default_rng(0)
+    hashes = np.sort(rng.choice(1 << 30, 400, replace=False)).astype(np.int64)
+    times = rng.integers(0, 1875, 400).astype(np.int32)  # 30 s of 16 ms frames
+    ref = Fingerprint(hashes, times[np.argsort(hashes, kind="stable")], 30.0)
+    ref_vectors = rng.standard_normal((59, 128)).astype(np.float32)
+    ref_vectors /= np.linalg.norm(ref_vectors, axis=1, keepdims=True)
+    # The query: 8 of the reference's hashes, 10 s (625 frames) earlier, among others.
+    pick = np.flatnonzero(ref.times >= 625)[:8]
+    q_hashes = np.concatenate([ref.hashes[pick], rng.choice(1 << 30, 200).astype(np.int64) + (1 << 31)])
+    q_times = np.concatenate([ref.times[pick] - 625, rng.integers(0, 500, 200)]).astype(np.int32)
+    order = np.argsort(q_hashes, kind="stable")
+    query = Fingerprint(q_hashes[order], q_times[order], 8.0)
+    same = ref_vectors[int(10 / WINDOW_HOP) : int(10 / WINDOW_HOP) + 15]  # the same 8 s, 10 s in
+    root = tmp_path / "lib"
+    with Library.create(root, config()) as lib:
+        vid = lib.add_video("a", unit(5, 1), np.arange(5.0), audio=ref, audio_vectors=ref_vectors).id
+        assert lib.audio_search(query, 20, 0.03) == []  # too few to decide alone
+        (hit,) = confirmed_leads(lib, query, same, set())
+        assert hit.video == vid and hit.learned == pytest.approx(1.0, abs=1e-3)
+        assert abs(hit.offset - 10.0) < 0.05 and hit.to_json()["learned"] == pytest.approx(1.0, abs=1e-3)
+        other = rng.standard_normal((15, 128)).astype(np.float32)
+        other /= np.linalg.norm(other, axis=1, keepdims=True)
+        assert confirmed_leads(lib, query, other, set()) == []  # the vectors disagree
+        shifted = ref_vectors[:15]  # they agree, but 10 s from where the landmarks put it
+        assert confirmed_leads(lib, query, shifted, set()) == []
+        assert confirmed_leads(lib, query, same, {vid}) == []  # already matched
+        lib.add_video("b", unit(5, 2), np.arange(5.0), audio=ref)  # stored without vectors
+    with Library.open(root) as reader:
+        np.testing.assert_allclose(reader.audio_vectors(vid), ref_vectors, atol=1e-3)
+        assert reader.audio_vectors(reader.video_by_name("b").id) is None

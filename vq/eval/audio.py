@@ -54,7 +54,7 @@ class AudioOptions:
     max_seconds: float = field(default=60.0, metadata={"help": "Longest stretch of a source used."})
     baselines: str = field(default="chromaprint", metadata={"help": "Comma list: chromaprint, or ''."})
     learned: str = field(
-        default="",
+        default="vq-audiofp",
         metadata={"help": "Learned fingerprint model (`vq train audiofp`) run beside the landmarks, or ''."},
     )
     seed: int = field(default=0, metadata={"help": "Seed for the crops and edits."})

@@ -49,18 +49,22 @@ class AudioHit:
     segments: list[Segment]
     speed: float = 1.0  # the query plays the reference this many times faster
     log10_chance: float = 0.0  # of unrelated sound agreeing this well (`log10_chance`)
+    learned: float | None = None  # the learned fingerprint's match score, where it was asked
 
     @property
     def confidence(self) -> float:
         return 1.0 - 10.0**self.log10_chance
 
     def to_json(self) -> dict:
-        return {
+        out = {
             "votes": self.votes,
             "share": round(self.score, 4),
             "log10_chance": round(self.log10_chance, 1),
             "speed": self.speed,
         }
+        if self.learned is not None:
+            out["learned"] = round(self.learned, 4)
+        return out
 
 
 def _sorted_tier(parts: list[Tier]) -> Tier:

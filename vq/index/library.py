@@ -56,7 +56,15 @@ from vq.index.audio import AudioHit, AudioIndex
 from vq.index.cluster import ClusterConfig, ShardedSearch
 from vq.index.rwlock import ReadWriteLock
 from vq.index.shards import Shortlist, top_k_exact
-from vq.index.store import LibraryError, ivf_of, load_faiss, read_audio, read_segment, set_nprobe
+from vq.index.store import (
+    LibraryError,
+    ivf_of,
+    load_faiss,
+    read_audio,
+    read_audio_vectors,
+    read_segment,
+    set_nprobe,
+)
 from vq.match.thresholds import Thresholds
 
 LIBRARY_FILE = "library.toml"
@@ -291,6 +299,7 @@ class Library:
             self._vectors[v.first_vector : v.first_vector + v.n_vectors] = seg["vectors"]
             self._times[v.first_vector : v.first_vector + v.n_vectors] = seg["times"]
         rows = self.db.execute("SELECT video_id, file, n FROM audio").fetchall()
+        self._audio_files = {vid: f for vid, f, _ in rows}  # video id -> its audio file
         self._audio = AudioIndex.build(
             [(vid, read_audio(self.root / "segments" / f, n)) for vid, f, n in rows]
         )
@@ -336,8 +345,10 @@ class Library:
         duration: float | None = None,
         metadata: dict[str, Any] | None = None,
         audio: Fingerprint | None = None,
+        audio_vectors: np.ndarray | None = None,
     ) -> Video:
-        """Ingest one video's frame vectors (and its sound's fingerprint, if it has one).
+        """Ingest one video's frame vectors (and its sound's fingerprint, if it has one,
+        with the learned fingerprint's window vectors beside it: `audio_vectors`).
         Atomic: all of it is committed or none."""
         if not self.write:
             raise LibraryError("library opened read-only; open with write=True to add")
@@ -358,8 +369,9 @@ class Library:
         audio_path = None
         if audio is not None and len(audio.hashes):
             audio_path = self.root / "segments" / f"audio-{uuid.uuid4().hex}.npz"
+            extra = {} if audio_vectors is None else {"vectors": np.asarray(audio_vectors, np.float16)}
             with atomic_path(audio_path) as tmp, open(tmp, "wb") as f:
-                np.savez(f, hashes=audio.hashes, times=audio.times)
+                np.savez(f, hashes=audio.hashes, times=audio.times, **extra)
         try:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.execute(
@@ -405,6 +417,7 @@ class Library:
             self._append(video, vectors, np.asarray(times, np.float64))
             if audio_path is not None:
                 self._audio.add(video.id, audio)
+                self._audio_files[video.id] = audio_path.name
         self._catch_up_index()
         return video
 
@@ -497,6 +510,7 @@ class Library:
                     self._append(video, seg["vectors"], seg["times"])
                     if sound is not None:
                         self._audio.add(video.id, sound)
+                        self._audio_files[video.id] = sound_files[video.id][0]
                 self._removed, self._removals_seen = removed, removals
             self._catch_up_index()
             return True
@@ -670,6 +684,13 @@ class Library:
                 return hits
             found = skip | {h.video for h in hits}
             return hits + self._audio.search_speeds(list(speeds), min_votes, min_score, skip=found)
+
+    def audio_vectors(self, video_id: int) -> np.ndarray | None:
+        """The learned fingerprint's window vectors stored with a video's sound (None: no
+        sound, or ingested without them)."""
+        with self._rw.reading():
+            file = self._audio_files.get(video_id)
+        return None if file is None else read_audio_vectors(self.root / "segments" / file)
 
     def video_of(self, vector_ids: np.ndarray) -> np.ndarray:
         """Video id of each vector id (vectorised)."""

@@ -51,6 +51,15 @@ def read_audio(path: Path, n: int) -> Fingerprint:
     return fp
 
 
+def read_audio_vectors(path: Path) -> np.ndarray | None:
+    """The learned fingerprint's vectors in a video's audio file (None: stored without them)."""
+    try:
+        with np.load(path) as f:
+            return f["vectors"].astype(np.float32) if "vectors" in f.files else None
+    except (OSError, ValueError) as e:
+        raise LibraryError(f"{path}: unreadable audio segment ({e}); the library needs repair") from None
+
+
 def read_segment(path: Path, n: int) -> dict[str, np.ndarray]:
     try:
         with np.load(path) as seg:

@@ -31,6 +31,12 @@ class Thresholds:
     # query's (`vq eval audio`: 1 % of other recordings reach 0.008).
     audio_votes: float = 20.0
     audio_score: float = 0.03
+    # ... or, with fewer agreeing landmarks (at least `audio_lead_votes`: a lead, not a
+    # match), the learned fingerprint (`vq-audiofp`) agrees: its window vectors match the
+    # reference's at least this well, at the landmarks' offset. 0.46 is its match score at
+    # 1 % false positives on its held-out recordings (`vq eval audio`, 4 s queries).
+    audio_learned: float = 0.46
+    audio_lead_votes: float = 5.0
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any] | None) -> Thresholds:

@@ -19,6 +19,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,7 +28,7 @@ import numpy as np
 from vq.audio.landmarks import Fingerprint
 from vq.errors import DeadlineExceeded, VqError
 from vq.fsutil import is_url
-from vq.index.audio import fit_to_clips
+from vq.index.audio import AudioHit, fit_to_clips
 from vq.index.library import Library
 from vq.match import ALIGNERS, FILTERS
 from vq.match import coarse as coarse_stage
@@ -69,6 +70,9 @@ class DedupConfig:
     # shares no landmarks with its source otherwise. 20 more fingerprints of that much
     # sound (BENCHMARKS.md: the cost); 0 turns it off.
     audio_speed_seconds: float = 20.0
+    # The learned fingerprint (`vq train audiofp`) stored beside the landmarks and asked to
+    # confirm a landmark lead too weak to decide alone (`Thresholds.audio_learned`); None: off.
+    audio_model: str | None = "vq-audiofp"
 
 
 class FrameEmbedder(Protocol):
@@ -219,6 +223,7 @@ class Staged:
     audio: Fingerprint | None = None  # the soundtrack's landmarks; None: no (usable) sound
     # A query's opening sound with each other speed undone: (speed, landmarks), for matching.
     audio_speeds: tuple[tuple[float, Fingerprint], ...] = ()
+    audio_vectors: np.ndarray | None = None  # the learned fingerprint's window vectors
 
     def without_pixels(self) -> Staged:
         """This video as `complete` needs it, without the decoded images: small enough to
@@ -329,36 +334,59 @@ class Dedup(StagedJob):
         t1 = time.perf_counter()
         prepared = self.prepare(decoded, whole_frame=query)
         t2 = time.perf_counter()
-        audio, speeds = self.sound(path, decoded.mode, query) if path is not None else (None, ())
+        audio, speeds, vectors = (
+            self.sound(path, decoded.mode, query) if path is not None else (None, (), None)
+        )
         prepared.timings["audio"] = time.perf_counter() - t2
-        return Staged(decoded, prepared, started, decode_s=t1 - started, audio=audio, audio_speeds=speeds)
+        return Staged(
+            decoded,
+            prepared,
+            started,
+            decode_s=t1 - started,
+            audio=audio,
+            audio_speeds=speeds,
+            audio_vectors=vectors,
+        )
 
     def sound(
         self, path: Path | str, mode: str, query: bool = True
-    ) -> tuple[Fingerprint | None, tuple[tuple[float, Fingerprint], ...]]:
+    ) -> tuple[Fingerprint | None, tuple[tuple[float, Fingerprint], ...], np.ndarray | None]:
         """The soundtrack's landmark fingerprint, or None: audio off, no audio stream, or
-        one that will not decode (the picture is still matched; never an error). For a
-        query, also its opening's fingerprints with the other speeds undone."""
+        one that will not decode (the picture is still matched; never an error); the
+        learned fingerprint's vectors (None: `audio_model` off). For a query, also its
+        opening's landmarks with the other speeds undone."""
         from vq.audio.landmarks import RATE, SPEED_GRID, fingerprint, speed_fingerprints
         from vq.errors import MediaError
         from vq.media.audio import decode_audio
 
         cfg = self.config
         if not cfg.audio:
-            return None, ()
+            return None, (), None
         seconds = cfg.fallback_seconds if mode == "fallback" else cfg.audio_seconds
         try:
             samples = decode_audio(path, RATE, max_seconds=seconds)
         except MediaError:
-            return None, ()
+            return None, (), None
         if not len(samples):
-            return None, ()
+            return None, (), None
         fp = fingerprint(samples)
-        if not query or cfg.audio_speed_seconds <= 0 or not len(fp.hashes):
-            return fp, ()
+        if not len(fp.hashes):  # nothing that counts as sound (silence, room tone)
+            return fp, (), None
+        vectors = self.fingerprinter.vectors(samples) if self.fingerprinter is not None else None
+        if not query or cfg.audio_speed_seconds <= 0:
+            return fp, (), vectors
         opening = samples[: int(cfg.audio_speed_seconds * RATE)]
         others = tuple(s for s in SPEED_GRID if s != 1.0)
-        return fp, tuple(speed_fingerprints(opening, others))
+        return fp, tuple(speed_fingerprints(opening, others)), vectors
+
+    @cached_property
+    def fingerprinter(self):
+        """The learned audio fingerprint's stage (`audio_model`), loaded on first use."""
+        if not self.config.audio_model:
+            return None
+        from vq.stages.audio_fingerprint import AudioFingerprinter
+
+        return AudioFingerprinter(self.config.audio_model, backend="ort-cpu").open()
 
     def complete(
         self,
@@ -383,10 +411,14 @@ class Dedup(StagedJob):
         try:
             t2 = time.perf_counter()
             if query:
-                record.matches = self.match(decoded, prepared, meta, staged.audio, staged.audio_speeds)
+                record.matches = self.match(
+                    decoded, prepared, meta, staged.audio, staged.audio_speeds, staged.audio_vectors
+                )
             t3 = time.perf_counter()
             if ingest and decoded.mode == "main":
-                record.ingested = self.ingest(record.id, path, decoded, prepared, meta, staged.audio)
+                record.ingested = self.ingest(
+                    record.id, path, decoded, prepared, meta, staged.audio, staged.audio_vectors
+                )
             t4 = time.perf_counter()
         except VqError as e:
             record.status, record.error = "error", str(e)
@@ -452,13 +484,14 @@ class Dedup(StagedJob):
         meta: dict[str, Any],
         audio: Fingerprint | None = None,
         audio_speeds: tuple[tuple[float, Fingerprint], ...] = (),
+        audio_vectors: np.ndarray | None = None,
     ) -> list[LibraryMatch]:
         """Matches in every library: picture, then sound (a blank video with no sound
         matches nothing)."""
         out: list[LibraryMatch] = []
         if not len(prepared.vectors):
             for lib in self.libraries:
-                out.extend(self._add_audio(lib, [], audio, meta, audio_speeds))
+                out.extend(self._add_audio(lib, [], audio, meta, audio_speeds, audio_vectors))
             return out
         times, frames = prepared.times, decoded.frames
         for lib in self.libraries:
@@ -476,7 +509,7 @@ class Dedup(StagedJob):
             found = self._match_library(
                 lib, views, times[sel], span, meta, step, sparse=decoded.mode != "main"
             )
-            out.extend(self._add_audio(lib, found, audio, meta, audio_speeds))
+            out.extend(self._add_audio(lib, found, audio, meta, audio_speeds, audio_vectors))
         return out
 
     def _add_audio(
@@ -486,6 +519,7 @@ class Dedup(StagedJob):
         audio: Fingerprint | None,
         meta: dict[str, Any],
         speeds: tuple[tuple[float, Fingerprint], ...] = (),
+        vectors: np.ndarray | None = None,
     ) -> list[LibraryMatch]:
         """The picture's matches in `lib`, marked where the sound agrees, plus the references
         only the sound finds (a new picture over a kept soundtrack). A sound match scores its
@@ -500,13 +534,15 @@ class Dedup(StagedJob):
             return found
         t = lib.config.thresholds
         hits = lib.audio_search(audio, int(t.audio_votes), t.audio_score, speeds)
+        if vectors is not None and t.audio_learned > 0:
+            hits += confirmed_leads(lib, audio, vectors, {h.video for h in hits})
         by_id = {m.ref_id: m for m in found}
         out = list(found)
         for hit in hits:
             video = lib.videos[hit.video]
             segments = [
                 replace(fit_to_clips(seg, audio.seconds, video.duration), by_sound=True)
-                for seg in hit.segments
+                for seg in hit.segments or [whole_overlap(hit, audio.seconds)]
             ]
             if video.name in by_id:  # one reference, one set of segments: the picture's, and
                 both = by_id[video.name]  # the stretches only the sound found
@@ -533,6 +569,7 @@ class Dedup(StagedJob):
         prepared: Prepared,
         meta: dict[str, Any],
         audio: Fingerprint | None = None,
+        audio_vectors: np.ndarray | None = None,
     ) -> bool:
         """Add the video to the libraries it goes into (once: a known name is skipped)."""
         added = False
@@ -547,6 +584,7 @@ class Dedup(StagedJob):
                     duration=decoded.duration,
                     metadata=meta,
                     audio=audio,
+                    audio_vectors=audio_vectors,
                 )
                 added = True
         return added
@@ -641,6 +679,43 @@ class Dedup(StagedJob):
             ref_metadata=video.metadata,
             similarity=similarity,
         )
+
+
+# Seconds the learned fingerprint's offset may differ from the landmarks': its windows sit
+# on a 0.5 s grid (a quarter second of rounding) and its match takes the best within one
+# window of the line (another 0.5 s).
+LEAD_OFFSET = 0.75
+
+
+def confirmed_leads(lib: Library, audio: Fingerprint, vectors: np.ndarray, known: set[int]) -> list[AudioHit]:
+    """Landmark leads too weak to decide alone (at least `audio_lead_votes` agreeing, not
+    `audio_votes`) that the learned fingerprint confirms: the query's window vectors match
+    the reference's stored ones at least `audio_learned` well, at the landmarks' offset.
+    Two different fingerprints agreeing on one reference and one offset: a noise bed that
+    hides most spectral peaks leaves the learned vectors' match standing (BENCHMARKS.md)."""
+    from vq.stages.audio_fingerprint import match
+
+    t = lib.config.thresholds
+    out = []
+    for lead in lib.audio_search(audio, int(t.audio_lead_votes), 0.0):
+        if lead.video in known:
+            continue
+        theirs = lib.audio_vectors(lead.video)
+        if theirs is None:
+            continue
+        score, offset = match(vectors, theirs)
+        if score >= t.audio_learned and abs(offset - lead.offset) <= LEAD_OFFSET:
+            # The learned score is the mean over every query window at that offset: the
+            # whole overlap agrees, not only where the few landmarks fell.
+            out.append(replace(lead, learned=score, segments=[whole_overlap(lead, audio.seconds)]))
+    return out
+
+
+def whole_overlap(hit: AudioHit, query_seconds: float) -> Segment:
+    """Where a hit with too few anchors to trace a stretch lines the two sounds up: all the
+    query the reference can cover at its offset (`fit_to_clips` then trims the reference end)."""
+    start = max(0.0, -hit.offset)
+    return Segment(start, query_seconds, start + hit.offset, query_seconds + hit.offset, hit.confidence)
 
 
 def _confirmed(seen: Segment, heard: list[Segment], confidence: float) -> Segment:
