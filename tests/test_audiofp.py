@@ -69,7 +69,7 @@ def test_smoke_training_evaluates_beside_the_landmarks_on_held_out_recordings(au
         "learned_top1",
         "landmarks_tpr",
         "landmarks_searched_tpr",
-        "learned_family_speed_tpr",
+        "learned_family_bed_tpr",
     ):
         assert 0.0 <= metrics[f"eval/holdout_{name}"] <= 1.0
     facts = json.loads((audiofp_run / "run" / "config.json").read_text())["data"]
