@@ -685,6 +685,7 @@ class Dedup(StagedJob):
 # on a 0.5 s grid (a quarter second of rounding) and its match takes the best within one
 # window of the line (another 0.5 s).
 LEAD_OFFSET = 0.75
+MAX_LEADS = 20  # weak leads checked per query and library
 
 
 def confirmed_leads(lib: Library, audio: Fingerprint, vectors: np.ndarray, known: set[int]) -> list[AudioHit]:
@@ -697,16 +698,16 @@ def confirmed_leads(lib: Library, audio: Fingerprint, vectors: np.ndarray, known
 
     t = lib.config.thresholds
     out = []
-    for lead in lib.audio_search(audio, int(t.audio_lead_votes), 0.0):
-        if lead.video in known:
-            continue
+    leads = [h for h in lib.audio_search(audio, int(t.audio_lead_votes), 0.0) if h.video not in known]
+    for lead in leads[:MAX_LEADS]:  # the strongest: each costs a file read and a match
         theirs = lib.audio_vectors(lead.video)
         if theirs is None:
             continue
         score, offset = match(vectors, theirs)
         if score >= t.audio_learned and abs(offset - lead.offset) <= LEAD_OFFSET:
             # The learned score is the mean over every query window at that offset: the
-            # whole overlap agrees, not only where the few landmarks fell.
+            # whole overlap agrees, not only where the few landmarks fell (a short copy
+            # inside a long upload does not reach the mean, and is left to the landmarks).
             out.append(replace(lead, learned=score, segments=[whole_overlap(lead, audio.seconds)]))
     return out
 
