@@ -390,7 +390,18 @@ def test_a_weak_landmark_lead_is_confirmed_by_the_stored_learned_vectors(tmp_pat
         shifted = ref_vectors[:15]  # they agree, but 10 s from where the landmarks put it
         assert confirmed_leads(lib, query, shifted, set()) == []
         assert confirmed_leads(lib, query, same, {vid}) == []  # already matched
+        assert confirmed_leads(lib, query, same[:, :64], set()) == []  # another model's vectors
         lib.add_video("b", unit(5, 2), np.arange(5.0), audio=ref)  # stored without vectors
     with Library.open(root) as reader:
         np.testing.assert_allclose(reader.audio_vectors(vid), ref_vectors, atol=1e-3)
         assert reader.audio_vectors(reader.video_by_name("b").id) is None
+
+
+def test_a_whole_overlap_follows_the_hits_speed():
+    from vq.index.audio import AudioHit
+    from vq.pipelines.dedup import whole_overlap
+
+    seg = whole_overlap(AudioHit(1, 9, 0.1, 10.0, [], speed=1.05), 30.0)
+    assert (seg.query_start, seg.query_end, seg.ref_start, seg.ref_end) == pytest.approx((0, 30, 10, 41.5))
+    seg = whole_overlap(AudioHit(1, 9, 0.1, -4.2, [], speed=1.05), 30.0)  # the reference starts 4 s in
+    assert seg.query_start == pytest.approx(4.0) and seg.ref_start == pytest.approx(0.0)

@@ -213,5 +213,6 @@ def test_a_segment_turned_round_is_placed_on_its_reversed_line():
     turned = best_line(sim, q, r, 0.5, 1.0, Segment(0.0, 6.0, 2.0, 6.0, 0.95, reversed=True))
     assert turned.reversed and (turned.ref_start, turned.ref_end) == (0.0, 6.0)
     assert turned.query_start == 0.0 and turned.query_end == 6.0 and turned.score == 0.95
+    # kept forward, the best forward line through the same stretch is a different one
     forward = best_line(sim, q, r, 0.5, 1.0, found_forward)
-    assert not forward.reversed
+    assert not forward.reversed and (forward.ref_start, forward.ref_end) != (0.0, 6.0)

@@ -4,6 +4,7 @@ extra), its IVF helpers and the readers of segment files. `vq.index.library`,
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +57,7 @@ def read_audio_vectors(path: Path) -> np.ndarray | None:
     try:
         with np.load(path) as f:
             return f["vectors"].astype(np.float32) if "vectors" in f.files else None
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
         raise LibraryError(f"{path}: unreadable audio segment ({e}); the library needs repair") from None
 
 

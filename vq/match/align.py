@@ -192,7 +192,8 @@ def best_line(
     best, best_cols = -np.inf, None
     for speed in slopes:
         slope = direction * speed * rate
-        for b in np.arange(-abs(slope) * len(sim) - 1, m + abs(slope) * len(sim) + 1):
+        ends = (slope * rows[0], slope * rows[-1])  # only lines that cross the reference there
+        for b in np.arange(np.floor(-max(ends)) - 1, np.ceil(m - min(ends)) + 1):
             cols = np.round(slope * rows + b).astype(int)
             ok = (cols >= 0) & (cols < m)
             if 2 * ok.sum() < len(rows):

@@ -30,6 +30,7 @@ from vq.errors import DeadlineExceeded, VqError
 from vq.fsutil import is_url
 from vq.index.audio import AudioHit, fit_to_clips
 from vq.index.library import Library
+from vq.index.store import LibraryError
 from vq.match import ALIGNERS, FILTERS
 from vq.match import coarse as coarse_stage
 from vq.match.align import best_line, offset_vote
@@ -542,7 +543,7 @@ class Dedup(StagedJob):
             video = lib.videos[hit.video]
             segments = [
                 replace(fit_to_clips(seg, audio.seconds, video.duration), by_sound=True)
-                for seg in hit.segments or [whole_overlap(hit, audio.seconds)]
+                for seg in hit.segments
             ]
             if video.name in by_id:  # one reference, one set of segments: the picture's, and
                 both = by_id[video.name]  # the stretches only the sound found
@@ -700,8 +701,11 @@ def confirmed_leads(lib: Library, audio: Fingerprint, vectors: np.ndarray, known
     out = []
     leads = [h for h in lib.audio_search(audio, int(t.audio_lead_votes), 0.0) if h.video not in known]
     for lead in leads[:MAX_LEADS]:  # the strongest: each costs a file read and a match
-        theirs = lib.audio_vectors(lead.video)
-        if theirs is None:
+        try:
+            theirs = lib.audio_vectors(lead.video)
+        except LibraryError:  # a file gone or damaged under a reader: a lead, not a failure
+            continue
+        if theirs is None or theirs.shape[1:] != vectors.shape[1:]:  # none, or another model's
             continue
         score, offset = match(vectors, theirs)
         if score >= t.audio_learned and abs(offset - lead.offset) <= LEAD_OFFSET:
@@ -713,10 +717,11 @@ def confirmed_leads(lib: Library, audio: Fingerprint, vectors: np.ndarray, known
 
 
 def whole_overlap(hit: AudioHit, query_seconds: float) -> Segment:
-    """Where a hit with too few anchors to trace a stretch lines the two sounds up: all the
-    query the reference can cover at its offset (`fit_to_clips` then trims the reference end)."""
-    start = max(0.0, -hit.offset)
-    return Segment(start, query_seconds, start + hit.offset, query_seconds + hit.offset, hit.confidence)
+    """All the query a hit's reference can cover at its offset and speed (query time q shows
+    reference time offset + speed q; `fit_to_clips` then trims the reference end)."""
+    start = min(max(0.0, -hit.offset / hit.speed), query_seconds)
+    ref = hit.offset + hit.speed * np.array([start, query_seconds])
+    return Segment(start, query_seconds, float(ref[0]), float(ref[1]), hit.confidence)
 
 
 def _confirmed(seen: Segment, heard: list[Segment], confidence: float) -> Segment:
