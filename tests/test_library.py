@@ -379,7 +379,9 @@ def test_a_weak_landmark_lead_is_confirmed_by_the_stored_learned_vectors(tmp_pat
     same = ref_vectors[int(10 / WINDOW_HOP) : int(10 / WINDOW_HOP) + 15]  # the same 8 s, 10 s in
     root = tmp_path / "lib"
     with Library.create(root, config()) as lib:
-        vid = lib.add_video("a", unit(5, 1), np.arange(5.0), audio=ref, audio_vectors=ref_vectors).id
+        vid = lib.add_video(
+            "a", unit(5, 1), np.arange(5.0), audio=ref, audio_vectors=ref_vectors, audio_model="sha-1"
+        ).id
         assert lib.audio_search(query, 20, 0.03) == []  # too few to decide alone
         (hit,) = confirmed_leads(lib, query, same, set())
         assert hit.video == vid and hit.learned == pytest.approx(1.0, abs=1e-3)
@@ -391,6 +393,8 @@ def test_a_weak_landmark_lead_is_confirmed_by_the_stored_learned_vectors(tmp_pat
         assert confirmed_leads(lib, query, shifted, set()) == []
         assert confirmed_leads(lib, query, same, {vid}) == []  # already matched
         assert confirmed_leads(lib, query, same[:, :64], set()) == []  # another model's vectors
+        assert len(confirmed_leads(lib, query, same, set(), "sha-1")) == 1
+        assert confirmed_leads(lib, query, same, set(), "sha-2") == []  # recorded as another model's
         lib.add_video("b", unit(5, 2), np.arange(5.0), audio=ref)  # stored without vectors
     with Library.open(root) as reader:
         np.testing.assert_allclose(reader.audio_vectors(vid), ref_vectors, atol=1e-3)

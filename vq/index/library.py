@@ -346,9 +346,11 @@ class Library:
         metadata: dict[str, Any] | None = None,
         audio: Fingerprint | None = None,
         audio_vectors: np.ndarray | None = None,
+        audio_model: str | None = None,
     ) -> Video:
         """Ingest one video's frame vectors (and its sound's fingerprint, if it has one,
-        with the learned fingerprint's window vectors beside it: `audio_vectors`).
+        with the learned fingerprint's window vectors beside it: `audio_vectors`, from the
+        model whose sha256 is `audio_model`).
         Atomic: all of it is committed or none."""
         if not self.write:
             raise LibraryError("library opened read-only; open with write=True to add")
@@ -370,6 +372,8 @@ class Library:
         if audio is not None and len(audio.hashes):
             audio_path = self.root / "segments" / f"audio-{uuid.uuid4().hex}.npz"
             extra = {} if audio_vectors is None else {"vectors": np.asarray(audio_vectors, np.float16)}
+            if audio_vectors is not None and audio_model:
+                extra["model"] = np.array(audio_model)
             with atomic_path(audio_path) as tmp, open(tmp, "wb") as f:
                 np.savez(f, hashes=audio.hashes, times=audio.times, **extra)
         try:
@@ -685,12 +689,12 @@ class Library:
             found = skip | {h.video for h in hits}
             return hits + self._audio.search_speeds(list(speeds), min_votes, min_score, skip=found)
 
-    def audio_vectors(self, video_id: int) -> np.ndarray | None:
+    def audio_vectors(self, video_id: int, model: str | None = None) -> np.ndarray | None:
         """The learned fingerprint's window vectors stored with a video's sound (None: no
-        sound, or ingested without them)."""
+        sound, ingested without them, or by another model than `model`'s sha256)."""
         with self._rw.reading():
             file = self._audio_files.get(video_id)
-        return None if file is None else read_audio_vectors(self.root / "segments" / file)
+        return None if file is None else read_audio_vectors(self.root / "segments" / file, model)
 
     def video_of(self, vector_ids: np.ndarray) -> np.ndarray:
         """Video id of each vector id (vectorised)."""

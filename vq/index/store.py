@@ -52,11 +52,16 @@ def read_audio(path: Path, n: int) -> Fingerprint:
     return fp
 
 
-def read_audio_vectors(path: Path) -> np.ndarray | None:
-    """The learned fingerprint's vectors in a video's audio file (None: stored without them)."""
+def read_audio_vectors(path: Path, model: str | None = None) -> np.ndarray | None:
+    """The learned fingerprint's vectors in a video's audio file (None: stored without
+    them, or recorded as another model's than sha256 `model`)."""
     try:
         with np.load(path) as f:
-            return f["vectors"].astype(np.float32) if "vectors" in f.files else None
+            if "vectors" not in f.files:
+                return None
+            if model and "model" in f.files and str(f["model"]) != model:
+                return None
+            return f["vectors"].astype(np.float32)
     except (OSError, ValueError, zipfile.BadZipFile) as e:
         raise LibraryError(f"{path}: unreadable audio segment ({e}); the library needs repair") from None
 

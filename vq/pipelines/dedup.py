@@ -380,6 +380,12 @@ class Dedup(StagedJob):
         others = tuple(s for s in SPEED_GRID if s != 1.0)
         return fp, tuple(speed_fingerprints(opening, others)), vectors
 
+    @property
+    def audio_model_sha(self) -> str | None:
+        """sha256 of the learned fingerprint's graph (stored with its vectors, checked on use)."""
+        stage = self.fingerprinter
+        return None if stage is None else stage.card.files["fp32"]["sha256"]
+
     @cached_property
     def fingerprinter(self):
         """The learned audio fingerprint's stage (`audio_model`), loaded on first use."""
@@ -536,7 +542,7 @@ class Dedup(StagedJob):
         t = lib.config.thresholds
         hits = lib.audio_search(audio, int(t.audio_votes), t.audio_score, speeds)
         if vectors is not None and t.audio_learned > 0:
-            hits += confirmed_leads(lib, audio, vectors, {h.video for h in hits})
+            hits += confirmed_leads(lib, audio, vectors, {h.video for h in hits}, self.audio_model_sha)
         by_id = {m.ref_id: m for m in found}
         out = list(found)
         for hit in hits:
@@ -586,6 +592,7 @@ class Dedup(StagedJob):
                     metadata=meta,
                     audio=audio,
                     audio_vectors=audio_vectors,
+                    audio_model=self.audio_model_sha,
                 )
                 added = True
         return added
@@ -689,12 +696,16 @@ LEAD_OFFSET = 0.75
 MAX_LEADS = 20  # weak leads checked per query and library
 
 
-def confirmed_leads(lib: Library, audio: Fingerprint, vectors: np.ndarray, known: set[int]) -> list[AudioHit]:
+def confirmed_leads(
+    lib: Library, audio: Fingerprint, vectors: np.ndarray, known: set[int], model: str | None = None
+) -> list[AudioHit]:
     """Landmark leads too weak to decide alone (at least `audio_lead_votes` agreeing, not
     `audio_votes`) that the learned fingerprint confirms: the query's window vectors match
     the reference's stored ones at least `audio_learned` well, at the landmarks' offset.
     Two different fingerprints agreeing on one reference and one offset: a noise bed that
-    hides most spectral peaks leaves the learned vectors' match standing (BENCHMARKS.md)."""
+    hides most spectral peaks leaves the learned vectors' match standing (BENCHMARKS.md).
+    `model`: the sha256 of the model that made `vectors`; another model's stored vectors are
+    not compared."""
     from vq.stages.audio_fingerprint import match
 
     t = lib.config.thresholds
@@ -702,7 +713,7 @@ def confirmed_leads(lib: Library, audio: Fingerprint, vectors: np.ndarray, known
     leads = [h for h in lib.audio_search(audio, int(t.audio_lead_votes), 0.0) if h.video not in known]
     for lead in leads[:MAX_LEADS]:  # the strongest: each costs a file read and a match
         try:
-            theirs = lib.audio_vectors(lead.video)
+            theirs = lib.audio_vectors(lead.video, model)
         except LibraryError:  # a file gone or damaged under a reader: a lead, not a failure
             continue
         if theirs is None or theirs.shape[1:] != vectors.shape[1:]:  # none, or another model's
