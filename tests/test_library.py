@@ -409,3 +409,19 @@ def test_a_whole_overlap_follows_the_hits_speed():
     assert (seg.query_start, seg.query_end, seg.ref_start, seg.ref_end) == pytest.approx((0, 30, 10, 41.5))
     seg = whole_overlap(AudioHit(1, 9, 0.1, -4.2, [], speed=1.05), 30.0)  # the reference starts 4 s in
     assert seg.query_start == pytest.approx(4.0) and seg.ref_start == pytest.approx(0.0)
+
+
+def test_a_damaged_segment_file_is_one_library_error_line(tmp_path):
+    from vq.index.store import LibraryError, read_audio, read_audio_vectors, read_segment
+
+    truncated = tmp_path / "seg.npz"
+    np.savez(truncated, vectors=np.zeros((3, 4), np.float16), times=np.arange(3.0))
+    truncated.write_bytes(truncated.read_bytes()[:40])  # a zip cut short
+    for read in (lambda p: read_segment(p, 3), lambda p: read_audio(p, 3), read_audio_vectors):
+        with pytest.raises(LibraryError, match="unreadable") as err:
+            read(truncated)
+        assert "\n" not in str(err.value)
+    np.savez(tmp_path / "old.npz", hashes=np.arange(3), times=np.arange(3))
+    assert read_audio_vectors(tmp_path / "old.npz") is None  # stored before learned vectors
+    with pytest.raises(LibraryError, match="unreadable"):
+        read_segment(tmp_path / "old.npz", 3)  # a required array missing

@@ -30,7 +30,7 @@ from flax import nnx
 from vq.errors import UsageError
 from vq.eval.base import QuietUi
 from vq.media.sources import held_out
-from vq.stages.audio_fingerprint import FRAMES, RATE, log_mel, match, mel_windows
+from vq.stages.audio_fingerprint import FRAMES, RATE, log_mel, window_vectors
 from vq.train.audiofp.config import AudioFpConfig
 from vq.train.models import create_model
 
@@ -95,12 +95,16 @@ class AudioFpTask:
     def evaluate(self, model: nnx.Module) -> dict[str, float]:
         if len(self.held) < 2:
             return {}
-        from vq.eval.audio import Landmarks, make_queries, score_method
+        from vq.eval.audio import Landmarks, LearnedFp, make_queries, score_method
 
         queries = make_queries(self.held, self.eval_queries, 8.0, self.seed, QuietUi())
         out: dict[str, float] = {}
+
+        def embed(windows: np.ndarray) -> jax.Array:
+            return model(jnp.asarray(windows))
+
         methods = {
-            "learned": Learned(model),
+            "learned": LearnedFp("learned", lambda x: window_vectors(x, embed)),
             "landmarks": Landmarks(False),
             "landmarks_searched": Landmarks(True),
         }
@@ -111,26 +115,6 @@ class AudioFpTask:
             for family, f in result["families"].items():
                 out[f"holdout_{key}_family_{family}_tpr"] = f["tpr_at_1pct_fpr"]
         return out
-
-
-class Learned:
-    """The in-training model as a `vq.eval.audio` method (the exported one: `vq.eval.audio.LearnedFp`)."""
-
-    name = "learned"
-
-    def __init__(self, model: nnx.Module):
-        self.model = model
-
-    def prepare(self, x: np.ndarray) -> np.ndarray:
-        windows = mel_windows(log_mel(x))
-        return np.concatenate(
-            [np.asarray(self.model(jnp.asarray(windows[k : k + 256]))) for k in range(0, len(windows), 256)]
-        )
-
-    prepare_query = prepare
-
-    def compare(self, query: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
-        return match(query, ref)
 
 
 def _window(mel: np.ndarray, start: int) -> np.ndarray:

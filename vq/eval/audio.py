@@ -29,6 +29,7 @@ import json
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,17 +153,23 @@ class Landmarks:
 
 
 class LearnedFp:
-    """A `vq train audiofp` model (`vq.stages.audio_fingerprint`): a vector per 1 s window
-    every 0.5 s, compared along a common offset (`match`)."""
+    """A learned fingerprint (`vq.stages.audio_fingerprint`): `vectors` gives a vector per
+    1 s window every 0.5 s, and two recordings compare along a common offset (`match`).
+    `from_model` runs an exported `vq train audiofp` model; the training task passes the
+    model it is training."""
 
-    def __init__(self, model: str):
+    def __init__(self, name: str, vectors: Callable[[np.ndarray], np.ndarray]):
+        self.name, self.vectors = name, vectors
+
+    @classmethod
+    def from_model(cls, model: str) -> LearnedFp:
         from vq.stages.audio_fingerprint import AudioFingerprinter
 
-        self.stage = AudioFingerprinter(model, backend="ort-cpu").open()
-        self.name = self.stage.name
+        stage = AudioFingerprinter(model, backend="ort-cpu").open()
+        return cls(stage.name, stage.vectors)
 
     def prepare(self, x: np.ndarray) -> np.ndarray:
-        return self.stage.vectors(x)
+        return self.vectors(x)
 
     def prepare_query(self, x: np.ndarray) -> np.ndarray:
         return self.prepare(x)
@@ -268,7 +275,7 @@ def run(opts: AudioOptions, ui: Ui) -> Report:
     if opts.per_source < 1 or opts.seconds <= 0:
         raise UsageError("--per-source must be >= 1 and --seconds > 0")
     methods: list[Any] = [Landmarks(False), Landmarks(True)]
-    methods += [LearnedFp(opts.learned)] if opts.learned else []
+    methods += [LearnedFp.from_model(opts.learned)] if opts.learned else []
     methods += [Chromaprint()] if chosen else []
     recordings = load_recordings(opts.sources, opts.max_seconds, ui)
     if len(recordings) < 2:

@@ -671,23 +671,25 @@ class Library:
             exact[np.isin(self._video_of(np.where(valid, cand, 0)), list(self._removed))] = -np.inf
         return top_k_exact(Shortlist(approx, cand, exact), k)
 
-    def audio_search(
+    def audio_search(self, query: Fingerprint, min_votes: int, min_score: float) -> list[AudioHit]:
+        """Live videos whose sound `query` carries (`vq.index.audio`), best first."""
+        with self._rw.reading():
+            return self._audio.search(query, min_votes, min_score, skip=frozenset(self._removed))
+
+    def audio_search_speeds(
         self,
-        query: Fingerprint,
+        variants: Sequence[tuple[float, Fingerprint]],
         min_votes: int,
         min_score: float,
-        speeds: Sequence[tuple[float, Fingerprint]] = (),
+        skip: set[int] | frozenset = frozenset(),
     ) -> list[AudioHit]:
-        """Live videos whose sound `query` carries (`vq.index.audio`), best first; then
-        those found only with a speed undone (`speeds`: (speed, fingerprint) variants of
-        the query's sound, `AudioIndex.search_speeds`)."""
+        """Live videos (not in `skip`) whose sound the query carries with a speed undone
+        (`variants`: (speed, fingerprint) of the query's sound, `AudioIndex.search_speeds`)."""
+        if not variants:
+            return []
         with self._rw.reading():
-            skip = frozenset(self._removed)
-            hits = self._audio.search(query, min_votes, min_score, skip=skip)
-            if not speeds:
-                return hits
-            found = skip | {h.video for h in hits}
-            return hits + self._audio.search_speeds(list(speeds), min_votes, min_score, skip=found)
+            skip = frozenset(skip) | frozenset(self._removed)
+            return self._audio.search_speeds(list(variants), min_votes, min_score, skip=skip)
 
     def audio_vectors(self, video_id: int, model: str | None = None) -> np.ndarray | None:
         """The learned fingerprint's window vectors stored with a video's sound (None: no

@@ -41,12 +41,20 @@ def ivf_of(index):
         return None
 
 
-def read_audio(path: Path, n: int) -> Fingerprint:
+def _read_npz(path: Path, what: str, required: tuple[str, ...], optional: tuple[str, ...] = ()):
+    """A segment file's `required` arrays and those of `optional` it has; anything
+    unreadable -- missing, truncated, not an npz, a required key gone -- is one
+    `LibraryError` line."""
     try:
         with np.load(path) as f:
-            fp = Fingerprint(f["hashes"].astype(np.int64), f["times"].astype(np.int32), 0.0)
-    except (OSError, ValueError, KeyError) as e:
-        raise LibraryError(f"{path}: unreadable audio segment ({e}); the library needs repair") from None
+            return {k: f[k] for k in required} | {k: f[k] for k in optional if k in f.files}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+        raise LibraryError(f"{path}: unreadable {what} ({e}); the library needs repair") from None
+
+
+def read_audio(path: Path, n: int) -> Fingerprint:
+    f = _read_npz(path, "audio segment", ("hashes", "times"))
+    fp = Fingerprint(f["hashes"].astype(np.int64), f["times"].astype(np.int32), 0.0)
     if len(fp.hashes) != n:
         raise LibraryError(f"{path}: holds {len(fp.hashes)} audio hashes, the catalog says {n}")
     return fp
@@ -55,23 +63,14 @@ def read_audio(path: Path, n: int) -> Fingerprint:
 def read_audio_vectors(path: Path, model: str | None = None) -> np.ndarray | None:
     """The learned fingerprint's vectors in a video's audio file (None: stored without
     them, or recorded as another model's than sha256 `model`)."""
-    try:
-        with np.load(path) as f:
-            if "vectors" not in f.files:
-                return None
-            if model and "model" in f.files and str(f["model"]) != model:
-                return None
-            return f["vectors"].astype(np.float32)
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
-        raise LibraryError(f"{path}: unreadable audio segment ({e}); the library needs repair") from None
+    f = _read_npz(path, "audio segment", (), ("vectors", "model"))
+    if "vectors" not in f or (model and "model" in f and str(f["model"]) != model):
+        return None
+    return f["vectors"].astype(np.float32)
 
 
 def read_segment(path: Path, n: int) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path) as seg:
-            out = {"vectors": seg["vectors"], "times": seg["times"]}
-    except (OSError, ValueError, KeyError) as e:
-        raise LibraryError(f"{path}: unreadable segment ({e}); the library needs repair") from None
+    out = _read_npz(path, "segment", ("vectors", "times"))
     if len(out["vectors"]) != n:
         raise LibraryError(f"{path}: holds {len(out['vectors'])} vectors, the catalog says {n}")
     return out

@@ -540,9 +540,17 @@ class Dedup(StagedJob):
         if audio is None:
             return found
         t = lib.config.thresholds
-        hits = lib.audio_search(audio, int(t.audio_votes), t.audio_score, speeds)
-        if vectors is not None and t.audio_learned > 0:
-            hits += confirmed_leads(lib, audio, vectors, {h.video for h in hits}, self.audio_model_sha)
+        learned = vectors is not None and t.audio_learned > 0
+        # One lookup: down to the leads' floor when the learned fingerprint may confirm them.
+        floor = min(t.audio_votes, t.audio_lead_votes) if learned else t.audio_votes
+        heard = lib.audio_search(audio, int(floor), 0.0 if learned else t.audio_score)
+        hits = [h for h in heard if h.votes >= t.audio_votes and h.score >= t.audio_score]
+        hits += lib.audio_search_speeds(
+            speeds, int(t.audio_votes), t.audio_score, skip={h.video for h in hits}
+        )
+        if learned:
+            known = {h.video for h in hits}
+            hits += confirmed_leads(lib, audio, vectors, known, self.audio_model_sha, heard)
         by_id = {m.ref_id: m for m in found}
         out = list(found)
         for hit in hits:
@@ -697,7 +705,12 @@ MAX_LEADS = 20  # weak leads checked per query and library
 
 
 def confirmed_leads(
-    lib: Library, audio: Fingerprint, vectors: np.ndarray, known: set[int], model: str | None = None
+    lib: Library,
+    audio: Fingerprint,
+    vectors: np.ndarray,
+    known: set[int],
+    model: str | None = None,
+    heard: list[AudioHit] | None = None,
 ) -> list[AudioHit]:
     """Landmark leads too weak to decide alone (at least `audio_lead_votes` agreeing, not
     `audio_votes`) that the learned fingerprint confirms: the query's window vectors match
@@ -705,12 +718,14 @@ def confirmed_leads(
     Two different fingerprints agreeing on one reference and one offset: a noise bed that
     hides most spectral peaks leaves the learned vectors' match standing (BENCHMARKS.md).
     `model`: the sha256 of the model that made `vectors`; another model's stored vectors are
-    not compared."""
+    not compared. `heard`: the query's landmark hits if already looked up (else a lookup)."""
     from vq.stages.audio_fingerprint import match
 
     t = lib.config.thresholds
     out = []
-    leads = [h for h in lib.audio_search(audio, int(t.audio_lead_votes), 0.0) if h.video not in known]
+    if heard is None:
+        heard = lib.audio_search(audio, int(t.audio_lead_votes), 0.0)
+    leads = [h for h in heard if h.votes >= t.audio_lead_votes and h.video not in known]
     for lead in leads[:MAX_LEADS]:  # the strongest: each costs a file read and a match
         try:
             theirs = lib.audio_vectors(lead.video, model)

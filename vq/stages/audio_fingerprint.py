@@ -10,6 +10,8 @@ land near it. `match` compares two recordings' vector sequences along a common o
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from vq.stages.base import Stage
@@ -39,6 +41,17 @@ def mel_windows(mel: np.ndarray, hop: int = HOP_FRAMES) -> np.ndarray:
     starts = np.arange(0, len(mel) - FRAMES + 1, hop)
     view = np.lib.stride_tricks.sliding_window_view(mel, FRAMES, axis=0)[starts]  # (N, BANDS, FRAMES)
     return np.ascontiguousarray(view.transpose(0, 2, 1))
+
+
+def window_vectors(
+    samples: np.ndarray, embed: Callable[[np.ndarray], np.ndarray], batch: int = 256
+) -> np.ndarray:
+    """(N, D) float32 vectors of 16 kHz mono samples, one per 1 s window every 0.5 s:
+    `embed` maps a (B, FRAMES, BANDS) batch of windows to vectors (the exported model, or
+    the model in training)."""
+    windows = mel_windows(log_mel(samples))
+    out = [np.asarray(embed(windows[k : k + batch])) for k in range(0, len(windows), batch)]
+    return np.concatenate(out).astype(np.float32)
 
 
 def match(query: np.ndarray, ref: np.ndarray, least: float = 0.5) -> tuple[float, float]:
@@ -76,9 +89,5 @@ class AudioFingerprinter(Stage):
 
     def vectors(self, samples: np.ndarray) -> np.ndarray:
         """(N, D) unit vectors, one per 1 s window every 0.5 s, of 16 kHz mono samples."""
-        windows = mel_windows(log_mel(samples))
         name, output = self.card.inputs[0].name, self.card.outputs[0].name
-        out = [
-            self.run({name: windows[k : k + self.batch]})[output] for k in range(0, len(windows), self.batch)
-        ]
-        return np.concatenate(out).astype(np.float32)
+        return window_vectors(samples, lambda w: self.run({name: w})[output], self.batch)
