@@ -112,6 +112,29 @@ def test_run_finds_the_copy_and_skips_bad_files(clips, tmp_path, capsys):
     assert all(not m["ref_id"].endswith("original.mp4") for m in record["matches"])
 
 
+def test_a_luma_library_finds_a_strongly_graded_copy(clips, tmp_path, capsys):
+    """`vq run --create --model vq-embed-luma`: the library is bound to the luma model, and
+    a copy under a strong grade (hue turned a third round, desaturated, a film curve) is
+    found with its stretch."""
+    from vq.synth.pixel import ColorGrade
+
+    graded = tmp_path / "graded.mp4"
+    look = ColorGrade(hue=120.0, saturation=0.4, gamma=0.7, contrast=0.5, highlights=(0.12, 0.06, 0.0))
+    E.render(clips["original"], graded, [look], fps=10, size=(320, 180), audio=False)
+    lib = tmp_path / "lib"
+    args = ["run", str(clips["original"]), str(graded), "--library", str(lib), "--json"]
+    code, records = run_json(capsys, [*args, "--create", "--model", "vq-embed-luma"])
+    assert code == 0
+    with open_library(lib) as opened:
+        assert opened.config.model == "vq-embed-luma" and opened.config.fps == 2.0
+    (match,) = records[1]["matches"]
+    assert match["ref_id"].endswith("original.mp4")
+    seg = max(match["segments"], key=lambda s: s["query_end"] - s["query_start"])
+    assert seg["query_end"] - seg["query_start"] > 8 and abs(seg["ref_start"] - seg["query_start"]) < 1.1
+    # The model is chosen when the library is made, not later.
+    assert main(["run", str(graded), "--library", str(lib), "--model", "vq-embed-luma"]) == 2
+
+
 def test_a_second_writer_waits_then_fails_clearly(clips, tmp_path):
     lib = tmp_path / "lib"
     assert main(["index", "create", str(lib)]) == 0
@@ -270,7 +293,7 @@ def test_a_copy_played_backwards_is_found_and_said_to_be(clips, tmp_path, capsys
     )
     assert record.segments[0][2:] == pytest.approx((3.0, 9.0), abs=0.15)  # source span, low to high
     lib = tmp_path / "lib"
-    assert main(["index", "create", str(lib), "--fps", "1"]) == 0
+    assert main(["index", "create", str(lib)]) == 0  # the default rates: 2 fps stored and matched
     assert main(["run", str(clips["original"]), "--library", str(lib)]) == 0
     capsys.readouterr()
     code, records = run_json(capsys, ["run", str(backwards), "--library", str(lib), "--no-ingest", "--json"])

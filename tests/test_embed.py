@@ -191,3 +191,68 @@ def test_hard_negative_options_train(tmp_path):
     assert all(np.isfinite(x["in_batch"]) for x in lines if "loss" in x)
     recorded = json.loads((work / "config.json").read_text())["train"]
     assert recorded["scene_share"] == 0.5 and recorded["batch_weight"] == 1.0
+
+
+def test_equalised_luma_input_trains_and_exports(tmp_path):
+    """`--set encoder_kwargs.color=equalised-luma`: the views are trained on as the
+    runtime will feed them, and the exported card says so."""
+    from vq.train.embed.config import get_config
+    from vq.train.embed.task import EmbedTask
+
+    data = tmp_path / "data"
+    write_images(data, smooth_images(4, (72, 96), seed=7))
+    config = get_config(smoke=True)
+    config.data = [str(data)]
+    config.encoder_kwargs = {**config.encoder_kwargs, "color": "equalised-luma"}
+    batch = EmbedTask(config).batch(0, range(4))
+    for views in (batch["view_a"], batch["view_b"]):
+        assert (views[..., 0] == views[..., 1]).all() and views.max() == 255
+    work = tmp_path / "work"
+    args = ["train", "embed", "--data", str(data), "--out", str(work), "--smoke"]
+    assert main([*args, "--set", "encoder_kwargs.color=equalised-luma"]) == 0
+    art = tmp_path / "art"
+    assert (
+        main(["export", "onnx", str(work), "--out", str(art), "--name", "luma", "-p", "fp32", "--no-params"])
+        == 0
+    )
+    card = json.loads((art / "card.json").read_text())
+    assert card["preprocessing"]["color"] == "equalised-luma"
+
+
+def test_the_shipped_luma_embedder_sees_through_a_colour_grade(shared_data):
+    """vq-embed-luma (trained here; card: vq/zoo/vq-embed-luma) matches a strongly graded
+    photo above its frame threshold, where vq-embed falls under its own, and still tells
+    the photo from other photos."""
+    from PIL import Image
+
+    from vq.match.thresholds import Thresholds
+    from vq.stages.embed import Embedder
+    from vq.synth.pixel import ColorGrade
+
+    names = ["bsd100/img_005.png", "bsd100/img_001.png", "set14/img_003.png", "set5/img_001.png"]
+    photos = [
+        np.asarray(Image.open(shared_data / "images" / n).convert("RGB").resize((128, 128))) for n in names
+    ]
+    look = ColorGrade(
+        hue=120.0, saturation=0.4, gamma=0.7, contrast=0.5, highlights=(0.12, 0.06, 0.0), fade=0.08
+    )
+    graded = look(np.ascontiguousarray(photos[0]), 0.0)
+    cosines = {}
+    for name in ("vq-embed-luma", "vq-embed"):
+        with Embedder(name, backend="ort-cpu", crop=False) as e:
+            v = e.embed_frames(np.stack([graded, *photos]))
+            cosines[name] = (
+                float(v[0] @ v[1]),
+                float(np.max(v[2:] @ v[1])),
+                Thresholds.from_card(e.artifact.card),
+            )
+    same, other, luma = cosines["vq-embed-luma"]
+    assert card_preprocessing("vq-embed-luma")["color"] == "equalised-luma"
+    assert same > luma.frame > other, cosines
+    assert cosines["vq-embed"][0] < cosines["vq-embed"][2].frame < same, cosines
+
+
+def card_preprocessing(name: str) -> dict:
+    from vq.models import load_model
+
+    return load_model(name).card.preprocessing

@@ -58,7 +58,7 @@ def test_int8_enhancer_within_two_grey_levels_on_held_out_images(shared_data):
 def test_shipped_cpu_graphs_record_their_weight_bits():
     from vq.models import load_model
 
-    for name in ("vq-embed", "vq-enhance-x2"):
+    for name in ("vq-embed", "vq-embed-luma", "vq-enhance-x2"):
         facts = load_model(name).card.export["int8"]
         assert facts["cpu"]["weight_bits"] == 7 and facts["gpu"]["weight_bits"] == 8
         assert facts["cpu"]["measured_on"]["int8_isa"]

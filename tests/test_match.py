@@ -161,6 +161,9 @@ def test_motion_agreement_tells_a_copy_from_another_moment_of_the_same_scene():
     short = Segment(0.0, 1.0, 0.0, 1.0, 0.95)
     assert segment_motion([other], times, ref, ref_times, short) is None
     assert keep_moving_together([line, short], [other], times, ref, ref_times, 0.1) == [short]
+    (kept,) = keep_moving_together([line], [copy], times, ref, ref_times, 0.3)
+    assert kept.motion > 0.8 and kept.score == line.score  # the agreement travels with it
+    assert kept.to_json()["motion"] == round(kept.motion, 3) and "motion" not in line.to_json()
     # A copy at half speed: query time 2i shows reference time i.
     slow = Segment(0.0, 2 * (n - 1.0), 0.0, n - 1.0, 0.95)
     assert segment_motion([copy], 2 * times, ref, ref_times, slow).agreement > 0.8

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vq.preprocess.normalize import to_model_input
+from vq.preprocess.normalize import equalise_luma, to_model_input
 from vq.preprocess.resize import pass_order, resize, resize_weights
 
 PIL_FILTER = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}
@@ -90,3 +90,42 @@ def test_normalisation_follows_the_card():
     out = to_model_input(frames, prep)
     np.testing.assert_allclose(out[0, 0, 0], [(0 - 0.5) / 0.25, (128 / 255 - 0.5) / 0.5, 0.5], atol=1e-6)
     assert out.dtype == np.float32
+
+
+def test_equalised_luma_is_blind_to_colour_grades(images):
+    """A grade (grey, a tone curve, a film look) keeps what is brighter than what: the
+    equalised luma of a graded picture is the original's, to a few levels; another
+    picture's is far from it."""
+    from vq.synth.pixel import ColorGrade
+
+    image = np.ascontiguousarray(images[0][:128, :128])
+    plain = equalise_luma(image[None])[0].astype(int)
+    assert plain.shape == image.shape and (plain[..., 0] == plain[..., 2]).all()
+    assert plain.min() == 0 and plain.max() == 255  # stretched over the whole range
+    grey = np.repeat(
+        np.rint(image.astype(np.float32) @ [0.299, 0.587, 0.114]).astype(np.uint8)[..., None], 3, -1
+    )
+    grades = [
+        grey,
+        ColorGrade(gamma=0.6, contrast=0.6)(image, 0.0),
+        ColorGrade(hue=40.0, saturation=0.3, highlights=(0.1, 0.05, 0.0), fade=0.1)(image, 0.0),
+    ]
+    other = np.ascontiguousarray(images[1][:128, :128])
+    far = np.abs(equalise_luma(other[None])[0].astype(int) - plain).mean()
+    for graded in grades:
+        near = np.abs(equalise_luma(graded[None])[0].astype(int) - plain).mean()
+        raw = np.abs(graded.astype(int) - image.astype(int)).mean()
+        assert near < 0.35 * raw and near < 0.2 * far, (near, raw, far)
+    # A flat picture has nothing to equalise; a batch is equalised picture by picture.
+    assert (equalise_luma(np.full((2, 8, 8, 3), 77, np.uint8)) == 0).all()
+    both = equalise_luma(np.stack([image, other]))
+    np.testing.assert_array_equal(both[0], plain)
+
+
+def test_a_card_asking_for_equalised_luma_gets_it():
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
+    prep = {"scale": 1 / 255, "mean": [0.0] * 3, "std": [1.0] * 3}
+    out = to_model_input(frames, {**prep, "color": "equalised-luma"})
+    np.testing.assert_allclose(out, equalise_luma(frames) / 255.0, atol=1e-6)
+    assert not np.allclose(to_model_input(frames, {**prep, "color": "RGB"}), out)

@@ -147,7 +147,9 @@ class ResNet(nnx.Module):
         return z * jax.lax.rsqrt(jnp.sum(z * z, axis=-1, keepdims=True) + 1e-12)
 
 
-def _resnet_io(image_size: int, embed_dim: int, **_: Any) -> ModelIO:
+def _resnet_io(image_size: int, embed_dim: int, color: str = "RGB", **_: Any) -> ModelIO:
+    """`color`: "RGB", or "equalised-luma" (`vq.preprocess.normalize.equalise_luma`: the
+    model sees each picture's equalised brightness, blind to colour grades)."""
     return ModelIO(
         inputs=[TensorSpec("image", "float32", ("B", image_size, image_size, 3))],
         outputs=[TensorSpec("embedding", "float32", ("B", embed_dim))],
@@ -156,7 +158,7 @@ def _resnet_io(image_size: int, embed_dim: int, **_: Any) -> ModelIO:
             "scale": 1 / 255,
             "mean": list(IMAGENET_MEAN),
             "std": list(IMAGENET_STD),
-            "color": "RGB",
+            "color": color,
             "resize": "bilinear-antialias",
         },
     )
@@ -165,9 +167,10 @@ def _resnet_io(image_size: int, embed_dim: int, **_: Any) -> ModelIO:
 def _resnet_def(stages: tuple[int, ...], block: type, summary: str) -> ModelDef:
     def build(*, rngs: nnx.Rngs, image_size: int, **kwargs: Any) -> ResNet:
         del image_size  # fully convolutional trunk; the size only shapes the export
+        kwargs.pop("color", None)  # the input's preprocessing (`_resnet_io`), not a layer
         return ResNet(stages, block, rngs=rngs, **kwargs)
 
-    defaults = {"image_size": 160, "embed_dim": 256, "width_mult": 1.0, "pooling": "gem"}
+    defaults = {"image_size": 160, "embed_dim": 256, "width_mult": 1.0, "pooling": "gem", "color": "RGB"}
     return ModelDef(build=build, io=_resnet_io, defaults=defaults, summary=summary)
 
 
@@ -176,8 +179,8 @@ RESNET34 = _resnet_def((3, 4, 6, 3), BasicBlock, "ResNet-34")
 RESNET50 = _resnet_def((3, 4, 6, 3), Bottleneck, "ResNet-50")
 # A two-stage toy for tests only: exported and trained in seconds.
 _RESNET_TINY = ModelDef(
-    build=lambda *, rngs, image_size, **kw: ResNet((1, 1), BasicBlock, rngs=rngs, **kw),
+    build=lambda *, rngs, image_size, color, **kw: ResNet((1, 1), BasicBlock, rngs=rngs, **kw),
     io=_resnet_io,
-    defaults={"image_size": 32, "embed_dim": 16, "width_mult": 0.125, "pooling": "gem"},
+    defaults={"image_size": 32, "embed_dim": 16, "width_mult": 0.125, "pooling": "gem", "color": "RGB"},
     summary="tiny test-only ResNet",
 )

@@ -56,12 +56,19 @@ def run_cmd(
     fps: float = typer.Option(
         None,
         "--fps",
-        help="With --create: the new library's sampling rate (default 1; the seed's 2s1f is 0.5).",
+        help="With --create: the new library's sampling rate (default 2; the seed's 2s1f is 0.5).",
     ),
     query_fps: float = typer.Option(
         None,
         "--query-fps",
         help="With --create: the rate queries are matched at (default 2, or --fps if denser).",
+    ),
+    model: str = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="With --create: the new library's embedding model (default vq-embed; vq-embed-luma is blind "
+        "to colour grades).",
     ),
     timeout: float = TIMEOUT,
     score: bool = typer.Option(
@@ -93,9 +100,10 @@ def run_cmd(
         raise UsageError("--enhance-model applies with --enhance DIR")
     if enhance is not None and deadline is not None:
         raise UsageError("--deadline does not go with --enhance: enhancement decodes every frame")
-    if (fps is not None or query_fps is not None) and not create:
+    if (fps is not None or query_fps is not None or model is not None) and not create:
         raise UsageError(
-            "--fps and --query-fps apply with --create only: a library's rates are set when it is made"
+            "--fps, --query-fps and --model apply with --create only: a library's model and rates are "
+            "set when it is made"
         )
     if create:
         from vq.pipelines.library import create_library
@@ -104,7 +112,7 @@ def run_cmd(
             if not (lib / "library.toml").exists():
                 name = "main" if lib == library[0] else lib.name
                 config = create_library(
-                    lib, None, name=name, fps=fps if fps is not None else DEFAULT_FPS, query_fps=query_fps
+                    lib, model, name=name, fps=fps if fps is not None else DEFAULT_FPS, query_fps=query_fps
                 )
                 err_console.print(
                     f"created library '{name}' at {lib} ({config.model}, stores {config.fps:g} fps, "

@@ -16,6 +16,8 @@ for a speed change. The seed's fine stage, vectorised:
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from vq.match.segments import Segment, frame_span, suppress
@@ -204,4 +206,4 @@ def best_line(
     if best_cols is None:
         return segment
     r0, r1 = float(r_times[best_cols.min()]), float(r_times[best_cols.max()] + ref_step)
-    return Segment(segment.query_start, segment.query_end, r0, r1, segment.score, segment.reversed)
+    return replace(segment, ref_start=r0, ref_end=r1)

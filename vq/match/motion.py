@@ -28,10 +28,12 @@ import numpy as np
 from vq.match.segments import Segment
 
 MIN_FRAMES = 3  # fewer query frames in a segment than this: no judgement (kept)
-# Turning a segment round needs this much more agreement than keeping it: two directions
-# tried give a look-alike two chances to pass by luck (at +0, held-out seeds 0 and 1 each
-# flagged one more look-alike).
-FLIP_MARGIN = 0.2
+# Turning a segment round needs at least this agreement (and `min_motion`): two directions
+# tried give a look-alike two chances to pass by luck. 0.5 was validated as 0.2 over a 0.3
+# cut (at +0, held-out seeds 0 and 1 each flagged one more look-alike); kept as a level,
+# not a margin, since the cut moved with the library's rate (0.4 at 2 fps: +0.2 lost 2 of
+# 16 reversed fixed-camera copies, at 0.52 and 0.598; 0.3 + 0.1 let 2 more look-alikes in).
+FLIP_AGREEMENT = 0.5
 
 
 @dataclass(frozen=True)
@@ -86,9 +88,10 @@ def keep_moving_together(
     frame: float = -1.0,
     refit: Callable[[Segment], Segment] | None = None,
 ) -> list[Segment]:
-    """The segments whose two sides change together (agreement >= `min_motion`); kept
-    without judgement: too short, or a reference changing less than `floor`. A segment
-    whose changes agree only when one side is played the other way (by `FLIP_MARGIN` more)
+    """The segments whose two sides change together (agreement >= `min_motion`, recorded
+    as `Segment.motion`); kept without judgement: too short, or a reference changing less
+    than `floor`. A segment
+    whose changes agree only when one side is played the other way (`FLIP_AGREEMENT`)
     is that: a slow scene played backwards fits a forward line about as well as the
     reversed one, and its changes tell the direction. `refit` places a turned segment on
     the reference (`vq.match.align.best_line`); without it the turned segment keeps the
@@ -96,13 +99,16 @@ def keep_moving_together(
     kept = []
     for s in segments:
         motion = segment_motion(views, times, ref, ref_times, s, sim, frame)
-        if motion is None or motion.change < floor or motion.agreement >= min_motion:
-            kept.append(s)
+        if motion is None or motion.change < floor:
+            kept.append(s)  # not judged: `motion` stays None
+            continue
+        if motion.agreement >= min_motion:
+            kept.append(replace(s, motion=motion.agreement))
             continue
         flipped = replace(s, reversed=not s.reversed)
         if refit is not None:
             flipped = refit(flipped)
         other_way = segment_motion(views, times, ref, ref_times, flipped, sim, frame)
-        if other_way is not None and other_way.agreement >= min_motion + FLIP_MARGIN:
-            kept.append(flipped)
+        if other_way is not None and other_way.agreement >= max(min_motion, FLIP_AGREEMENT):
+            kept.append(replace(flipped, motion=other_way.agreement))
     return kept

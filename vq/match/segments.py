@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Hashable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -20,13 +20,18 @@ class Segment:
     # Found by the soundtrack alone (`vq.index.audio`): its score is a confidence (one minus
     # the chance of that much agreement by luck), not a cosine.
     by_sound: bool = False
+    # How well the two sides' changes agree along the line (`vq.match.motion`, -1..1); None
+    # where the look-alike test did not judge (off, too few frames, a still reference).
+    motion: float | None = None
 
     def to_json(self) -> dict:
         flags = ("reversed", "by_sound")
-        out = {k: round(v, 3) for k, v in asdict(self).items() if k not in flags}
+        out = {k: round(v, 3) for k, v in asdict(self).items() if k not in (*flags, "motion")}
         for flag in flags:  # said only when true: forward, by picture is what every record has meant
             if getattr(self, flag):
                 out[flag] = True
+        if self.motion is not None:
+            out["motion"] = round(self.motion, 3)
         return out
 
     def ref_at(self, t: np.ndarray) -> np.ndarray:
@@ -153,4 +158,4 @@ def extend_over_blanks(
     if abs(q1 - q_last) <= near and abs(r1 - r_last) <= near and q_last < q_end and r_last < r_end:
         tail = max(0.0, min(q_end - q1, (r_end - r1) / max(slope, 1e-6)))
         q1, r1 = q1 + tail, r1 + tail * slope
-    return Segment(q0, q1, r0, r1, seg.score)
+    return replace(seg, query_start=q0, query_end=q1, ref_start=r0, ref_end=r1)
