@@ -131,8 +131,16 @@ def test_a_luma_library_finds_a_strongly_graded_copy(clips, tmp_path, capsys):
     assert match["ref_id"].endswith("original.mp4")
     seg = max(match["segments"], key=lambda s: s["query_end"] - s["query_start"])
     assert seg["query_end"] - seg["query_start"] > 8 and abs(seg["ref_start"] - seg["query_start"]) < 1.1
-    # The model is chosen when the library is made, not later.
+    # The model is chosen when the library is made, not later; the same command again is
+    # fine, another model or a misspelt one fails before anything is made.
     assert main(["run", str(graded), "--library", str(lib), "--model", "vq-embed-luma"]) == 2
+    assert main([*args, "--no-ingest", "--create", "--model", "vq-embed-luma"]) == 0
+    fresh = tmp_path / "fresh"
+    for model, code in (("vq-embed", 2), ("vq-embd", 4)):  # a usage error; no such model
+        assert (
+            main(["run", str(graded), "-l", str(lib), "-l", str(fresh), "--create", "--model", model]) == code
+        )
+        assert not fresh.exists()
 
 
 def test_a_second_writer_waits_then_fails_clearly(clips, tmp_path):

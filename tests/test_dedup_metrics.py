@@ -90,3 +90,20 @@ def test_calibration_finds_the_decision_that_separates_copies_from_look_alikes()
     assert 0.85 < best["min_score"] <= 0.95 and best["ref_margin"] < 0.05
     kept = decide(records, min_score=0.8, ref_margin=1.0)  # no suppression: B stays
     assert [m["ref_id"] for m in kept[0]["matches"]] == ["A", "B"]
+
+    # A look-alike scoring above the copy: only the look-alike test's cut tells them apart.
+    def judged(ref, score, motion):
+        m = match(ref, score)
+        m["segments"][0]["motion"] = motion
+        return m
+
+    records = [
+        {"id": "copy", "status": "ok", "matches": [judged("A", 0.93, 0.7)]},
+        {"id": "look", "status": "ok", "matches": [judged("A", 0.97, 0.05)]},
+    ]
+    best = calibrate(bench, records)["best"]
+    assert best["f1"] == 1.0 and 0.05 < best["min_motion"] <= 0.7
+    assert (
+        calibrate(bench, [dict(r, matches=[match("A", 0.9)]) for r in records])["best"]["min_motion"] == -1.0
+    )
+    assert decide(records, 0.9, 1.0, min_motion=0.5)[1]["matches"] == []

@@ -164,6 +164,24 @@ def test_motion_agreement_tells_a_copy_from_another_moment_of_the_same_scene():
     (kept,) = keep_moving_together([line], [copy], times, ref, ref_times, 0.3)
     assert kept.motion > 0.8 and kept.score == line.score  # the agreement travels with it
     assert kept.to_json()["motion"] == round(kept.motion, 3) and "motion" not in line.to_json()
+    # Stretching over blanks and refitting keep what a segment carries.
+    from dataclasses import replace
+
+    from vq.match.segments import extend_over_blanks
+
+    stretched = extend_over_blanks(
+        replace(kept, query_start=1.0, ref_start=1.0), (0, 1, 19, 19), (0, 1, 19, 19), 1
+    )
+    assert stretched.query_start == 0.0 and stretched.motion == kept.motion
+    # Turning a segment round needs agreement FLIP_AGREEMENT (0.5), or min_motion if higher.
+    from vq.match.motion import FLIP_AGREEMENT
+
+    backwards = copy[::-1]
+    (turned,) = keep_moving_together([line], [backwards], times, ref, ref_times, 0.3)
+    assert turned.reversed and turned.motion >= FLIP_AGREEMENT
+    assert (
+        keep_moving_together([line], [backwards], times, ref, ref_times, min(turned.motion + 0.01, 1.0)) == []
+    )
     # A copy at half speed: query time 2i shows reference time i.
     slow = Segment(0.0, 2 * (n - 1.0), 0.0, n - 1.0, 0.95)
     assert segment_motion([copy], 2 * times, ref, ref_times, slow).agreement > 0.8

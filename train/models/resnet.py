@@ -150,6 +150,10 @@ class ResNet(nnx.Module):
 def _resnet_io(image_size: int, embed_dim: int, color: str = "RGB", **_: Any) -> ModelIO:
     """`color`: "RGB", or "equalised-luma" (`vq.preprocess.normalize.equalise_luma`: the
     model sees each picture's equalised brightness, blind to colour grades)."""
+    from vq.preprocess.normalize import COLOR_MODES
+
+    if color not in COLOR_MODES:
+        raise ValueError(f"color must be one of {COLOR_MODES}, got {color!r}")
     return ModelIO(
         inputs=[TensorSpec("image", "float32", ("B", image_size, image_size, 3))],
         outputs=[TensorSpec("embedding", "float32", ("B", embed_dim))],

@@ -51,7 +51,9 @@ def run_cmd(
         "(matched, not ingested).",
     ),
     create: bool = typer.Option(
-        False, "--create", help="Create a missing library with the default model (as `vq index create`)."
+        False,
+        "--create",
+        help="Create a missing library (as `vq index create`), with --model or the default model.",
     ),
     fps: float = typer.Option(
         None,
@@ -108,6 +110,7 @@ def run_cmd(
     if create:
         from vq.pipelines.library import create_library
 
+        _check_one_model(library, model)
         for lib in library:
             if not (lib / "library.toml").exists():
                 name = "main" if lib == library[0] else lib.name
@@ -244,3 +247,22 @@ def _print_summary(record: dict[str, Any]) -> None:
         if m.get("audio") and m["audio"]["speed"] != 1.0:
             found_by += f" at {m['audio']['speed']:.2f}x speed"
         console.print(f"  [{m['library']}] {m['ref_id']}  score {m['score']:.2f}{found_by}  {segs}")
+
+
+def _check_one_model(libraries: list[Path], model: str | None) -> None:
+    """Before `--create` makes anything: a run's libraries share one embedding model, so a
+    library about to be made with `model` (default: the shipped one) must match the ones
+    that exist, and a misspelt `model` fails here, not after a library was written."""
+    from vq.index.library import read_config
+    from vq.models import load_model
+
+    if model is None and all((lib / "library.toml").exists() for lib in libraries):
+        return  # nothing to make, and nothing asked of the existing ones
+    art = load_model(model, task="embed")
+    sha = art.card.files["fp32"]["sha256"]
+    for lib in libraries:
+        if (lib / "library.toml").exists() and read_config(lib).model_sha256 != sha:
+            raise UsageError(
+                f"library {lib} was built with model {read_config(lib).model}, not {art.name}: "
+                "a run's libraries share one model"
+            )

@@ -31,6 +31,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from itertools import product
 from pathlib import Path
 from typing import Any
 
@@ -533,6 +534,8 @@ def evaluate(
         if calibrate_decision:
             base = embedder.matching
             loose = replace(base, min_score=min(base.frame, MIN_SCORES[0]), ref_margin=REF_MARGINS[-1])
+            if base.min_motion > -1.0:  # judge every segment, drop none: each records its agreement
+                loose = replace(loose, min_motion=LOOSE_MOTION)
         run = run_method(
             bench,
             embedder,
@@ -555,18 +558,31 @@ def evaluate(
 
 MIN_SCORES = tuple(round(0.70 + 0.01 * k, 2) for k in range(30))  # 0.70 .. 0.99
 REF_MARGINS = (0.0, 0.01, 0.02, 0.03, 0.05, 1.0)  # 1.0: no cross-reference suppression
+# The look-alike test's cut (`vq.match.motion`; -1: off). The loose run judges every
+# segment at LOOSE_MOTION, which keeps them all, so each cut can be replayed from its
+# records. (A segment only its reversed direction would pass is not replayed: the loose
+# run keeps it forwards.)
+MIN_MOTIONS = (-1.0, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
+LOOSE_MOTION = -0.999
 
 
-def decide(records: list[dict[str, Any]], min_score: float, ref_margin: float) -> list[dict[str, Any]]:
+def decide(
+    records: list[dict[str, Any]], min_score: float, ref_margin: float, min_motion: float = -1.0
+) -> list[dict[str, Any]]:
     """`records` as a library with these thresholds would have reported them (from a run
-    whose thresholds were looser: lowest segment score, no cross-reference suppression)."""
+    whose thresholds were looser: lowest segment score, no cross-reference suppression,
+    every segment's motion agreement recorded; one without it is kept, as the library
+    keeps a segment it cannot judge)."""
     from vq.match.segments import Segment, best_references
+
+    def stands(s: dict[str, Any]) -> bool:
+        return s["score"] >= min_score and (s.get("motion") is None or s["motion"] >= min_motion)
 
     out = []
     for rec in records:
         by_ref: dict[str, list[Segment]] = {}
         for m in rec.get("matches", []):
-            kept = [Segment(**s) for s in m["segments"] if s["score"] >= min_score]
+            kept = [Segment(**s) for s in m["segments"] if stands(s)]
             if kept:
                 by_ref[m["ref_id"]] = kept
         matches = [
@@ -578,24 +594,26 @@ def decide(records: list[dict[str, Any]], min_score: float, ref_margin: float) -
 
 
 def calibrate(bench: Benchmark, records: list[dict[str, Any]]) -> dict[str, Any]:
-    """The (min_score, ref_margin) that maximises video F1 on this benchmark (ties: the
-    stricter score, then the smaller margin), with the whole grid for the report."""
+    """The (min_score, ref_margin, min_motion) that maximises video F1 on this benchmark
+    (ties: the stricter score, then the smaller margin, then the stricter cut), with the
+    whole grid for the report. The cut is searched only where the records carry agreements."""
+    judged = any("motion" in s for r in records for m in r.get("matches", []) for s in m["segments"])
     grid = []
-    for margin in REF_MARGINS:
-        for min_score in MIN_SCORES:
-            result = score(bench, decide(records, min_score, margin))
-            grid.append(
-                {
-                    "min_score": min_score,
-                    "ref_margin": margin,
-                    "f1": result["video"]["f1"],
-                    "precision": result["video"]["precision"],
-                    "recall": result["video"]["recall"],
-                    "segment_uap": result["segment_uap"],
-                    "look_alikes_flagged": result["kinds"]["look_alike"]["flagged"],
-                }
-            )
-    best = max(grid, key=lambda g: (round(g["f1"], 6), g["min_score"], -g["ref_margin"]))
+    for margin, min_score, min_motion in product(REF_MARGINS, MIN_SCORES, MIN_MOTIONS if judged else (-1.0,)):
+        result = score(bench, decide(records, min_score, margin, min_motion))
+        grid.append(
+            {
+                "min_score": min_score,
+                "ref_margin": margin,
+                "min_motion": min_motion,
+                "f1": result["video"]["f1"],
+                "precision": result["video"]["precision"],
+                "recall": result["video"]["recall"],
+                "segment_uap": result["segment_uap"],
+                "look_alikes_flagged": result["kinds"]["look_alike"]["flagged"],
+            }
+        )
+    best = max(grid, key=lambda g: (round(g["f1"], 6), g["min_score"], -g["ref_margin"], g["min_motion"]))
     return {"best": best, "grid": grid}
 
 
@@ -611,6 +629,8 @@ def save_matching(artifact: Any, best: dict[str, Any], how: str) -> None:
     matching = dict(card.get("matching") or {})
     earlier = matching.get("how")
     matching.update(min_score=best["min_score"], ref_margin=best["ref_margin"])
+    if best.get("min_motion", -1.0) > -1.0:
+        matching["min_motion"] = best["min_motion"]
     matching["how"] = f"{earlier}; then {how}" if earlier else how
     card["matching"] = matching
     try:
@@ -774,7 +794,10 @@ def run(opts: DedupOptions, ui: Ui) -> Report:
         best = report[embedder.name]["calibration"]["best"]
         save_matching(embedder.artifact, best, f"vq eval dedup --calibrate, seed {opts.seed}")
         where = embedder.artifact.root
-        ui.note(f"saved min_score {best['min_score']}, ref_margin {best['ref_margin']} in {where}")
+        ui.note(
+            f"saved min_score {best['min_score']}, ref_margin {best['ref_margin']}, "
+            f"min_motion {best.get('min_motion', -1.0)} in {where}"
+        )
 
     rows = [
         {
@@ -820,6 +843,7 @@ def run(opts: DedupOptions, ui: Ui) -> Report:
                             ("method", "method"),
                             ("min_score", "min segment score"),
                             ("ref_margin", "reference margin"),
+                            ("min_motion", "min motion"),
                             ("f1", "video F1"),
                             ("precision", "video P"),
                             ("recall", "video R"),

@@ -16,7 +16,7 @@ from vq.match.thresholds import Thresholds
 # mostly lost (4 of 16 found on the held-out benchmark). Queries are matched at 2 fps, and
 # the library stores 2 fps too: the look-alike test (`vq.match.motion`) correlates how the
 # two sides change, and with twice the reference frames a true copy's agreement stands
-# clear of another moment's (held-out seed 0: F1 0.802 -> 0.832, segment µAP 0.635 ->
+# clear of another moment's (held-out seed 0: F1 0.802 -> 0.837, segment µAP 0.635 ->
 # 0.702; BENCHMARKS.md), for four times the seed's library vectors. At billions of
 # vectors an operator may store 1 or 0.5 fps (`--fps`) and keep 2 fps queries.
 DEFAULT_FPS = 2.0

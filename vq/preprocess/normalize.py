@@ -6,8 +6,11 @@ from typing import Any
 
 import numpy as np
 
-# The luma weights of BT.601: what "brightness" means to a grade's tone curve.
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+# The luma weights of BT.601 in thousandths: what "brightness" means to a grade's tone
+# curve. Integers, so a pixel's luma is exact and the same on every CPU.
+LUMA = np.array([299, 587, 114], np.int32)
+# What a card's preprocessing may ask of the colours (`to_model_input`).
+COLOR_MODES = ("RGB", "equalised-luma")
 
 
 def equalise_luma(frames: np.ndarray) -> np.ndarray:
@@ -21,7 +24,7 @@ def equalise_luma(frames: np.ndarray) -> np.ndarray:
     batch with one `bincount`."""
     if frames.dtype != np.uint8 or frames.ndim < 3 or frames.shape[-1] != 3:
         raise ValueError(f"expected uint8 (..., H, W, 3) RGB frames, got {frames.dtype} {frames.shape}")
-    luma = np.rint(frames.astype(np.float32) @ LUMA).astype(np.int64)
+    luma = (frames.astype(np.int32) @ LUMA + 500) // 1000
     flat = luma.reshape(-1, luma.shape[-2] * luma.shape[-1])
     n, pixels = flat.shape
     counts = np.bincount((flat + 256 * np.arange(n)[:, None]).ravel(), minlength=256 * n).reshape(n, 256)
@@ -43,7 +46,10 @@ def to_model_input(frames: np.ndarray, preprocessing: dict[str, Any]) -> np.ndar
     """
     if frames.dtype != np.uint8 or frames.ndim < 4 or frames.shape[-1] != 3:
         raise ValueError(f"expected uint8 (..., H, W, 3) RGB frames, got {frames.dtype} {frames.shape}")
-    if preprocessing.get("color") == "equalised-luma":
+    color = preprocessing.get("color", "RGB")
+    if color not in COLOR_MODES:
+        raise ValueError(f"unknown colour mode {color!r} in the card's preprocessing (known: {COLOR_MODES})")
+    if color == "equalised-luma":
         frames = equalise_luma(frames)
     scale = float(preprocessing.get("scale", 1 / 255))
     mean = np.asarray(preprocessing.get("mean", (0.0, 0.0, 0.0)), dtype=np.float32)
