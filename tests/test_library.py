@@ -425,3 +425,21 @@ def test_a_damaged_segment_file_is_one_library_error_line(tmp_path):
     assert read_audio_vectors(tmp_path / "old.npz") is None  # stored before learned vectors
     with pytest.raises(LibraryError, match="unreadable"):
         read_segment(tmp_path / "old.npz", 3)  # a required array missing
+
+
+def test_a_new_library_takes_the_look_alike_cut_of_its_rate(tmp_path):
+    """vq-embed's card gives `min_motion` per library rate (the test sees more reference
+    frames at 2 fps, and its best cut moves up); `vq index create` picks the nearest rate."""
+    from vq.index.library import read_config
+    from vq.models import load_model
+    from vq.pipelines.library import create_library
+
+    table = load_model("vq-embed").card.extra["matching"]["min_motion_at_fps"]
+    assert table == {"1": 0.3, "2": 0.4}
+    for fps, cut in ((2.0, 0.4), (1.0, 0.3), (0.5, 0.3), (4.0, 0.4), (1.5, 0.3)):
+        lib = tmp_path / f"lib-{fps:g}"
+        create_library(lib, None, fps=fps)
+        assert read_config(lib).thresholds.min_motion == cut, fps
+    # A model whose card gives one cut uses it at every rate.
+    create_library(tmp_path / "luma", "vq-embed-luma", fps=1.0)
+    assert read_config(tmp_path / "luma").thresholds.min_motion == 0.3

@@ -442,7 +442,7 @@ def run_method(
         dim=embedder.dim,
         fps=fps,
         query_fps=query_fps,
-        thresholds=thresholds or embedder.matching,
+        thresholds=thresholds or _matching_at(embedder, fps),
     )
     track = progress or (lambda items, total, desc: items)
     records = []
@@ -458,6 +458,15 @@ def run_method(
         for q in track(bench.queries, len(bench.queries), f"{embedder.name}: querying"):
             records.append(dedup.process(q.path, name=q.id, ingest=False).to_json())
     return {"records": records}
+
+
+def _matching_at(embedder: Any, fps: float) -> Any:
+    """The thresholds a library storing `fps` starts with (as `vq index create` gives it):
+    the card's, at that rate, for a model with a card; a baseline's own otherwise."""
+    from vq.match.thresholds import Thresholds
+
+    artifact = getattr(embedder, "artifact", None)
+    return Thresholds.from_card(artifact.card, fps) if artifact is not None else embedder.matching
 
 
 def predictions_of(records: list[dict[str, Any]]) -> list[Match]:
@@ -617,9 +626,11 @@ def calibrate(bench: Benchmark, records: list[dict[str, Any]]) -> dict[str, Any]
     return {"best": best, "grid": grid}
 
 
-def save_matching(artifact: Any, best: dict[str, Any], how: str) -> None:
+def save_matching(artifact: Any, best: dict[str, Any], how: str, fps: float | None = None) -> None:
     """Record a calibrated decision in the model card's `matching` block (read by `vq index
-    create` for new libraries). Cards are not checksummed: nothing else changes."""
+    create` for new libraries; the look-alike cut also for the library rate `fps` it was
+    calibrated at, where the card gives cuts per rate). Cards are not checksummed: nothing
+    else changes."""
     import json as _json
 
     from vq.models import CARD_FILE
@@ -631,6 +642,8 @@ def save_matching(artifact: Any, best: dict[str, Any], how: str) -> None:
     matching.update(min_score=best["min_score"], ref_margin=best["ref_margin"])
     if best.get("min_motion", -1.0) > -1.0:
         matching["min_motion"] = best["min_motion"]
+        if fps is not None and matching.get("min_motion_at_fps"):
+            matching["min_motion_at_fps"] = {**matching["min_motion_at_fps"], f"{fps:g}": best["min_motion"]}
     matching["how"] = f"{earlier}; then {how}" if earlier else how
     card["matching"] = matching
     try:
@@ -792,7 +805,7 @@ def run(opts: DedupOptions, ui: Ui) -> Report:
     ]
     if opts.save_thresholds:
         best = report[embedder.name]["calibration"]["best"]
-        save_matching(embedder.artifact, best, f"vq eval dedup --calibrate, seed {opts.seed}")
+        save_matching(embedder.artifact, best, f"vq eval dedup --calibrate, seed {opts.seed}", fps)
         where = embedder.artifact.root
         ui.note(
             f"saved min_score {best['min_score']}, ref_margin {best['ref_margin']}, "

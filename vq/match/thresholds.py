@@ -46,9 +46,17 @@ class Thresholds:
         return cls(**{k: float(v) for k, v in (values or {}).items() if k in names})
 
     @classmethod
-    def from_card(cls, card: Any) -> Thresholds:
-        """What a model card recommends (its ``matching`` block), over the defaults."""
-        return cls.from_mapping(card.extra.get("matching"))
+    def from_card(cls, card: Any, fps: float | None = None) -> Thresholds:
+        """What a model card recommends (its ``matching`` block), over the defaults; for a
+        library storing `fps`, the look-alike cut of the nearest rate the card gives one for
+        (``min_motion_at_fps``: {rate: cut}): the test sees more reference frames at a
+        denser rate, and its best cut moves with them (`BENCHMARKS.md`)."""
+        matching = dict(card.extra.get("matching") or {})
+        by_rate = matching.get("min_motion_at_fps")
+        if fps is not None and by_rate:
+            nearest = min(by_rate, key=lambda rate: (abs(float(rate) - fps), float(rate)))
+            matching["min_motion"] = by_rate[nearest]
+        return cls.from_mapping(matching)
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)

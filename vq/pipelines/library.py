@@ -60,7 +60,7 @@ def create_library(
         if rule not in FILTERS:
             raise UsageError(f"unknown filter {rule!r} (known: {', '.join(FILTERS.names())})")
     art = load_model(model, task="embed")
-    thresholds = Thresholds.from_card(art.card)
+    thresholds = Thresholds.from_card(art.card, fps)
     if frame_threshold is not None:
         thresholds = replace(thresholds, frame=frame_threshold)
     config = LibraryConfig(
