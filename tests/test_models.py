@@ -84,6 +84,7 @@ def test_int8_graph_depends_on_device(tmp_path):
         (lambda c: c["files"].pop("fp32"), "must include an fp32"),
         (lambda c: c["files"].update(int3={"path": "x", "sha256": "y"}), "unknown graph variant"),
         (lambda c: c["inputs"][0].pop("shape"), "malformed card"),
+        (lambda c: c.setdefault("preprocessing", {}).update(color="luma"), "unknown preprocessing.color"),
     ],
 )
 def test_malformed_cards_give_one_line_errors(tmp_path, mutate, message):

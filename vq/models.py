@@ -26,6 +26,7 @@ from typing import Any
 
 from vq.errors import ModelError, UsageError
 from vq.fsutil import atomic_write_text, sha256_file
+from vq.preprocess.normalize import COLOR_MODES
 
 CARD_FILE = "card.json"
 CARD_SCHEMA_VERSION = 1
@@ -102,6 +103,9 @@ class ModelCard:
                     raise ValueError(f"files.{graph} needs 'path' and 'sha256'")
             if "fp32" not in files:
                 raise ValueError("files must include an fp32 model")
+            color = obj.get("preprocessing", {}).get("color", "RGB")
+            if color not in COLOR_MODES:  # read at load, not at the first frame
+                raise ValueError(f"unknown preprocessing.color {color!r} (known: {', '.join(COLOR_MODES)})")
             return cls(
                 name=str(obj["name"]),
                 task=str(obj["task"]),

@@ -18,7 +18,7 @@ from flax import nnx
 
 from vq.errors import UsageError
 from vq.media.sources import load_sources
-from vq.preprocess.normalize import equalise_luma
+from vq.preprocess.normalize import card_colours
 from vq.train.embed.config import EmbedConfig
 from vq.train.embed.input_pipeline import make_view, pair_batch, siblings_of
 from vq.train.models import create_model, model_io
@@ -45,8 +45,7 @@ class EmbedTask:
         prep = io.preprocessing
         self.mean = np.asarray(prep["mean"], np.float32)
         self.std = np.asarray(prep["std"], np.float32)
-        # What the runtime does to a frame before the affine map, done to every view here.
-        self.luma = prep.get("color") == "equalised-luma"
+        self.preprocessing = prep  # its colour step is done to every view, as the runtime does
         self.seed = config.seed
         self.train_sources = load_sources(data, holdout, "train")
         self.siblings = siblings_of(self.train_sources)
@@ -126,8 +125,8 @@ class EmbedTask:
             views = resize(out["view_a"], (spec.shape[2], spec.shape[1]))
             feeds = to_model_input(views, self.teacher.artifact.card.preprocessing)
             out["teacher_a"] = self.teacher.run({spec.name: feeds})[self.teacher.output_names[0]]
-        if self.luma:  # after the teacher, which sees the views as its own card says
-            out["view_a"], out["view_b"] = equalise_luma(out["view_a"]), equalise_luma(out["view_b"])
+        for key in ("view_a", "view_b"):  # after the teacher, which sees them as its own card says
+            out[key] = card_colours(out[key], self.preprocessing)
         return out
 
     def evaluate(self, model: nnx.Module) -> dict[str, float]:
@@ -145,11 +144,8 @@ class EmbedTask:
         for src in self.eval_sources:
             originals.append(_plain(src.image, self.size))
             queries.append(make_view(src.image, rng, self.size, backgrounds))
-        if self.luma:
-            originals, queries = (
-                list(equalise_luma(np.stack(originals))),
-                list(equalise_luma(np.stack(queries))),
-            )
+        originals = list(card_colours(np.stack(originals), self.preprocessing))
+        queries = list(card_colours(np.stack(queries), self.preprocessing))
         ref = np.concatenate(
             [
                 np.asarray(apply(state, self._normalise(jnp.asarray(np.stack(originals[i : i + 64])))))

@@ -169,9 +169,8 @@ def _resnet_io(image_size: int, embed_dim: int, color: str = "RGB", **_: Any) ->
 
 
 def _resnet_def(stages: tuple[int, ...], block: type, summary: str) -> ModelDef:
-    def build(*, rngs: nnx.Rngs, image_size: int, **kwargs: Any) -> ResNet:
-        del image_size  # fully convolutional trunk; the size only shapes the export
-        kwargs.pop("color", None)  # the input's preprocessing (`_resnet_io`), not a layer
+    def build(*, rngs: nnx.Rngs, image_size: int, color: str, **kwargs: Any) -> ResNet:
+        del image_size, color  # the export's input size and preprocessing (`_resnet_io`), not layers
         return ResNet(stages, block, rngs=rngs, **kwargs)
 
     defaults = {"image_size": 160, "embed_dim": 256, "width_mult": 1.0, "pooling": "gem", "color": "RGB"}

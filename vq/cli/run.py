@@ -260,9 +260,10 @@ def _check_one_model(libraries: list[Path], model: str | None) -> None:
         return  # nothing to make, and nothing asked of the existing ones
     art = load_model(model, task="embed")
     sha = art.card.files["fp32"]["sha256"]
-    for lib in libraries:
-        if (lib / "library.toml").exists() and read_config(lib).model_sha256 != sha:
+    for lib in (lib for lib in libraries if (lib / "library.toml").exists()):
+        config = read_config(lib)
+        if config.model_sha256 != sha:
             raise UsageError(
-                f"library {lib} was built with model {read_config(lib).model}, not {art.name}: "
+                f"library {lib} was built with model {config.model}, not {art.name}: "
                 "a run's libraries share one model"
             )

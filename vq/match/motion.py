@@ -90,10 +90,9 @@ def keep_moving_together(
 ) -> list[Segment]:
     """The segments whose two sides change together (agreement >= `min_motion`, recorded
     as `Segment.motion`); kept without judgement: too short, or a reference changing less
-    than `floor`. A segment
-    whose changes agree only when one side is played the other way (`FLIP_AGREEMENT`)
-    is that: a slow scene played backwards fits a forward line about as well as the
-    reversed one, and its changes tell the direction. `refit` places a turned segment on
+    than `floor`. A segment whose changes agree only when one side is played the other way
+    (at least `FLIP_AGREEMENT`) is that: a slow scene played backwards fits a forward line
+    about as well as the reversed one, and its changes tell the direction. `refit` places a turned segment on
     the reference (`vq.match.align.best_line`); without it the turned segment keeps the
     forward line's reference span."""
     kept = []

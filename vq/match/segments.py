@@ -26,12 +26,10 @@ class Segment:
 
     def to_json(self) -> dict:
         flags = ("reversed", "by_sound")
-        out = {k: round(v, 3) for k, v in asdict(self).items() if k not in (*flags, "motion")}
+        out = {k: round(v, 3) for k, v in asdict(self).items() if k not in flags and v is not None}
         for flag in flags:  # said only when true: forward, by picture is what every record has meant
             if getattr(self, flag):
                 out[flag] = True
-        if self.motion is not None:
-            out["motion"] = round(self.motion, 3)
         return out
 
     def ref_at(self, t: np.ndarray) -> np.ndarray:

@@ -36,21 +36,27 @@ def equalise_luma(frames: np.ndarray) -> np.ndarray:
     return np.repeat(out[..., None], 3, axis=-1)
 
 
+def card_colours(frames: np.ndarray, preprocessing: dict[str, Any]) -> np.ndarray:
+    """uint8 RGB frames as the card's ``color`` asks (`COLOR_MODES`): unchanged for "RGB",
+    `equalise_luma` for "equalised-luma". The one place the colour mode is applied: the
+    runtime (`to_model_input`) and training both come through here."""
+    color = preprocessing.get("color", "RGB")
+    if color not in COLOR_MODES:
+        raise ValueError(f"unknown colour mode {color!r} in the card's preprocessing (known: {COLOR_MODES})")
+    return equalise_luma(frames) if color == "equalised-luma" else frames
+
+
 def to_model_input(frames: np.ndarray, preprocessing: dict[str, Any]) -> np.ndarray:
     """uint8 RGB ``(..., H, W, 3)`` (a frame batch, a clip batch) -> float32
-    ``(x * scale - mean) / std`` per the card's preprocessing; a card whose ``color`` is
-    ``"equalised-luma"`` sees `equalise_luma` of the frames instead of their colours.
+    ``(x * scale - mean) / std`` per the card's preprocessing, after its colour step
+    (`card_colours`).
 
     The affine map is folded into one multiply-add per channel, so a batch of frames
     costs two vectorised passes, whatever the card says.
     """
     if frames.dtype != np.uint8 or frames.ndim < 4 or frames.shape[-1] != 3:
         raise ValueError(f"expected uint8 (..., H, W, 3) RGB frames, got {frames.dtype} {frames.shape}")
-    color = preprocessing.get("color", "RGB")
-    if color not in COLOR_MODES:
-        raise ValueError(f"unknown colour mode {color!r} in the card's preprocessing (known: {COLOR_MODES})")
-    if color == "equalised-luma":
-        frames = equalise_luma(frames)
+    frames = card_colours(frames, preprocessing)
     scale = float(preprocessing.get("scale", 1 / 255))
     mean = np.asarray(preprocessing.get("mean", (0.0, 0.0, 0.0)), dtype=np.float32)
     std = np.asarray(preprocessing.get("std", (1.0, 1.0, 1.0)), dtype=np.float32)
