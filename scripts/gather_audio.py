@@ -9,7 +9,7 @@ folder:
    `hyperrogue-music` (HyperRogue soundtrack), fetched with `apt-get download` (no root
    needed) and unpacked with `dpkg-deb -x`; every Ogg/MP3 of at least 20 s is kept (the
    games' short sound effects are not). Licences: GPL-2+ (both packages' `copyright`
-   files, copied into the manifest).
+   files, recorded in the manifest). `--packages` picks others among `LICENCES`.
 2. **Speech**: fixed English and German sentences spoken by `espeak-ng` at several voices
    and speeds (Debian `espeak-ng`, GPL-3+; the synthesised audio carries no licence of
    its own). Skipped with a note where espeak-ng is missing.
@@ -17,7 +17,13 @@ folder:
    (`big_buck_bunny_0_30.webm`: CC-BY 3.0; `chaplin.mp4`: public domain), as WAV.
 4. `manifest.json`: every file, its kind, where it came from and its licence.
 
-`vq eval audio --sources runs/audio` reads the folder.
+`vq eval audio --sources runs/audio` reads the folder; `vq train audiofp` trains on it.
+
+Music nobody trained on, for the audio suite of `vq eval dedup` (its references should
+carry sound `vq-audiofp` never heard; the suite puts those first):
+
+    python scripts/gather_audio.py --out runs/audio-unheard --music-only \
+        --packages extremetuxracer-data,frozen-bubble-data,lincity-ng-data
 """
 
 from __future__ import annotations
@@ -32,7 +38,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 VIDEOS = REPO.parent / "shared" / "data" / "videos"
-PACKAGES = {"asc-music": "GPL-2+", "hyperrogue-music": "GPL-2+"}
+# Debian packages whose music may be gathered, with the licence their `copyright` file gives
+# the music (checked by hand when added).
+LICENCES = {
+    "asc-music": "GPL-2+",
+    "hyperrogue-music": "GPL-2+",
+    "extremetuxracer-data": "GPL-2+",
+    "frozen-bubble-data": "GPL-2",
+    "lincity-ng-data": "GPL-2+",
+}
+DEFAULT_PACKAGES = ("asc-music", "hyperrogue-music")
 MIN_SECONDS = 20.0
 SENTENCES = [
     "The quick brown fox jumps over the lazy dog while the river keeps running to the sea.",
@@ -57,13 +72,14 @@ def audio_seconds(path: Path) -> float:
         return float(container.duration or 0) / 1_000_000  # AV_TIME_BASE
 
 
-def fetch_music(out: Path, notes: list[str]) -> list[dict]:
+def fetch_music(out: Path, notes: list[str], packages: tuple[str, ...] = DEFAULT_PACKAGES) -> list[dict]:
     if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
         notes.append("music skipped: needs Debian's apt-get and dpkg-deb")
         return []
     files = []
     with tempfile.TemporaryDirectory() as tmp:
-        for package, licence in PACKAGES.items():
+        for package in packages:
+            licence = LICENCES[package]
             subprocess.run(["apt-get", "download", "-q", package], check=True, cwd=tmp, capture_output=True)
             deb = next(Path(tmp).glob(f"{package}_*.deb"))
             root = Path(tmp) / package
@@ -78,7 +94,7 @@ def fetch_music(out: Path, notes: list[str]) -> list[dict]:
                     continue
                 if seconds < MIN_SECONDS:
                     continue
-                dest = out / "music" / f"{package}-{f.name}"
+                dest = out / "music" / f"{package}-{f.name.replace(' ', '_')}"
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(f, dest)
                 files.append(entry(out, dest, "music", f"debian:{package}", licence))
@@ -123,10 +139,22 @@ def video_tracks(out: Path, notes: list[str]) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("runs/audio"))
+    parser.add_argument(
+        "--packages",
+        default=",".join(DEFAULT_PACKAGES),
+        help=f"Comma list of Debian packages to take music from, among {', '.join(LICENCES)}.",
+    )
+    parser.add_argument("--music-only", action="store_true", help="No speech, no sample soundtracks.")
     args = parser.parse_args()
+    packages = tuple(p.strip() for p in args.packages.split(",") if p.strip())
+    unknown = [p for p in packages if p not in LICENCES]
+    if unknown:
+        parser.error(f"no licence on record for {', '.join(unknown)}: choose among {', '.join(LICENCES)}")
     args.out.mkdir(parents=True, exist_ok=True)
     notes: list[str] = []
-    files = fetch_music(args.out, notes) + synthesise_speech(args.out, notes) + video_tracks(args.out, notes)
+    files = fetch_music(args.out, notes, packages)
+    if not args.music_only:
+        files += synthesise_speech(args.out, notes) + video_tracks(args.out, notes)
     manifest = {"files": files, "notes": notes}
     (args.out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     for n in notes:

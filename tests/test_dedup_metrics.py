@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from vq.eval.metrics.retrieval import Match, intersection_length, segment_ap, union_length, vcsl_f1, video_prf
@@ -107,3 +108,22 @@ def test_calibration_finds_the_decision_that_separates_copies_from_look_alikes()
         calibrate(bench, [dict(r, matches=[match("A", 0.9)]) for r in records])["best"]["min_motion"] == -1.0
     )
     assert decide(records, 0.9, 1.0, min_motion=0.5)[1]["matches"] == []
+
+
+def test_the_audio_suite_gives_references_sound_the_learned_fingerprint_never_heard():
+    """A find on music the fingerprint trained on says nothing about new music: the suite's
+    references take the recordings outside vq-audiofp's training list first."""
+    from vq.eval.dedup_audio import heard_by, unheard_first
+
+    heard = heard_by("vq-audiofp")
+    assert "asc-music-frontiers.mp3" in heard and "hyperrogue-music-hr3-mirror.ogg" not in heard
+    assert heard_by(None) == []
+    recordings = [
+        (name, np.zeros(1)) for name in ("asc-music-frontiers.mp3", "new-a.ogg", "chaplin.wav", "new-b.ogg")
+    ]
+    assert [n for n, _ in unheard_first(recordings, heard)] == [
+        "new-a.ogg",
+        "new-b.ogg",
+        "asc-music-frontiers.mp3",
+        "chaplin.wav",
+    ]

@@ -443,3 +443,10 @@ def test_a_new_library_takes_the_look_alike_cut_of_its_rate(tmp_path):
     # A model whose card gives one cut uses it at every rate.
     create_library(tmp_path / "luma", "vq-embed-luma", fps=1.0)
     assert read_config(tmp_path / "luma").thresholds.min_motion == 0.3
+    # The moving-query test over still references comes from the card too; a library made
+    # before it (no such key in library.toml) has it off.
+    assert read_config(lib).thresholds.moving_query == 0.2
+    from vq.match.motion import NO_MOVING_QUERY
+    from vq.match.thresholds import Thresholds
+
+    assert Thresholds.from_mapping({"min_motion": 0.3}).moving_query == NO_MOVING_QUERY

@@ -195,6 +195,21 @@ def test_motion_agreement_tells_a_copy_from_another_moment_of_the_same_scene():
     still = np.repeat(ref[:1], n, axis=0) + 1e-3 * rng.standard_normal((n, dim))
     assert segment_motion([other], times, still, ref_times, line).change < 0.06
     assert keep_moving_together([line], [other], times, still, ref_times, 0.3, floor=0.06) == [line]
+    # ... but a still is copied by a picture that holds still too: a query moving along the
+    # segment (another moment of the fixed camera, someone passing) is not its copy.
+    still_copy = still + 0.5 * rng.standard_normal(dim) + 1e-3 * rng.standard_normal((n, dim))
+    moving = segment_motion([other], times, still, ref_times, line)
+    assert (
+        moving.query_change > 0.2 > segment_motion([still_copy], times, still, ref_times, line).query_change
+    )
+    assert keep_moving_together([line], [other], times, still, ref_times, 0.3, 0.06, moving_query=0.2) == []
+    assert keep_moving_together(
+        [line], [still_copy], times, still, ref_times, 0.3, 0.06, moving_query=0.2
+    ) == [line]
+    # The query's stillest view counts (a moving overlay in one view, the still in another).
+    assert keep_moving_together(
+        [line], [other, still_copy], times, still, ref_times, 0.3, 0.06, moving_query=0.2
+    ) == [line]
 
 
 def test_a_stretch_played_backwards_is_a_reversed_segment():

@@ -253,10 +253,12 @@ def build_benchmark(
     if suite != "classic":  # the classic parameters stay as they were (cached benchmarks)
         params.update(suite=suite, version=HELDOUT_VERSION)
     if suite == "audio":
-        from vq.eval.dedup_audio import AUDIO_SUITE_VERSION
+        from vq.eval.dedup_audio import AUDIO_SUITE_VERSION, heard_by
+        from vq.pipelines.dedup import DedupConfig
 
         params["audio"] = [str(Path(p).resolve()) for p in audio or []]
         params["audio_version"] = AUDIO_SUITE_VERSION
+        params["audio_heard"] = heard_by(DedupConfig().audio_model)
     manifest = work / "benchmark.json"
     if manifest.exists():
         try:
@@ -290,9 +292,15 @@ def build_benchmark(
     if suite == "audio":
         from vq.eval.audio import load_recordings
         from vq.eval.base import QuietUi
-        from vq.eval.dedup_audio import audio_query_jobs
+        from vq.eval.dedup_audio import audio_query_jobs, unheard_first
 
-        recordings = load_recordings(list(audio or []), 60.0, QuietUi())
+        recordings = unheard_first(load_recordings(list(audio or []), 60.0, QuietUi()), params["audio_heard"])
+        unheard = sum(name not in params["audio_heard"] for name, _ in recordings)
+        if unheard < len(refs):
+            warn(
+                f"{len(refs) - unheard} of {len(refs)} references carry a recording the learned audio "
+                "fingerprint trained on (add unheard music: scripts/gather_audio.py --packages)"
+            )
         jobs = audio_query_jobs(refs, others, recordings, rng, work, fps, Query)
     else:
         jobs = _query_jobs(suite, refs, others, rng, backgrounds, work, fps)

@@ -4,7 +4,9 @@ Built on the held-out suite's clips (`vq.eval.dedup.plan_clips`), with recording
 `--audio` (`scripts/gather_audio.py`: music, speech, soundtracks) as soundtracks:
 
 * every reference clip gets a recording of its own, from its start (so the library holds
-  picture and sound); the recordings left over are the unrelated sounds below;
+  picture and sound), first those the learned fingerprint never trained on
+  (`unheard_first`: a find on its training music says nothing about new music); the
+  recordings left over are the unrelated sounds below;
 * **sound_kept** (per reference): another clip's picture over the reference's soundtrack,
   edited by one `vq.synth.audio` family in turn (noise, music bed, EQ, re-encode, stack) --
   a slideshow over someone's song; only the sound can find it;
@@ -32,7 +34,24 @@ from vq.errors import UsageError
 
 RATE = 16000
 SOUND_FAMILIES = ("noise", "bed", "eq", "reencode", "stack")
-AUDIO_SUITE_VERSION = 2  # 2: sound_sped added
+AUDIO_SUITE_VERSION = 3  # 2: sound_sped added; 3: references carry unheard recordings first
+
+
+def heard_by(model: str | None) -> list[str]:
+    """The recordings (file names) the learned fingerprint `model` trained on, from its
+    card; none for no model."""
+    if not model:
+        return []
+    from vq.models import load_model
+
+    data = load_model(model).card.training.get("data", {})
+    return sorted(data.get("train_recordings", []))
+
+
+def unheard_first(recordings: list[tuple[str, np.ndarray]], heard: list[str]) -> list[tuple[str, np.ndarray]]:
+    """`recordings` with those not in `heard` first, each group in its own order."""
+    known = set(heard)
+    return [r for r in recordings if r[0] not in known] + [r for r in recordings if r[0] in known]
 
 
 def sounded(picture: str | Path, dest: Path, samples: np.ndarray | None, fps: float) -> None:

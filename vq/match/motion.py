@@ -15,7 +15,13 @@ a segment's ends and bridged gaps may hold frames that are not the copy (a parti
 between other footage), and their changes would drown the copy's. And a reference that
 barely changes along the segment (a test card, a still) has nothing to agree on: its
 "changes" are noise, a true copy's agreement with them is low, so the test abstains there
-(`Motion.change` under the library's `motion_floor`).
+(`Motion.change` under the library's `motion_floor`). It abstains on the agreement only: a
+still is copied by a picture that holds still too, so a query that moves along such a
+segment (`Motion.query_change` at least the library's `moving_query`) is not its copy. It is
+another moment of the fixed camera with someone passing, or other footage that happens to
+look like the still. Edits that move over a copy (scrolling comments, a live-stream frame)
+moved true copies of stills by at most 0.16 on the held-out suites; those other moments, by
+0.27-0.40 (`BENCHMARKS.md`).
 """
 
 from __future__ import annotations
@@ -36,10 +42,16 @@ MIN_FRAMES = 3  # fewer query frames in a segment than this: no judgement (kept)
 FLIP_AGREEMENT = 0.5
 
 
+# `moving_query` at this value turns the moving-query test off: no change reaches it (unit
+# vectors lie within 2 of their mean).
+NO_MOVING_QUERY = 2.0
+
+
 @dataclass(frozen=True)
 class Motion:
     agreement: float  # correlation of the two sides' changes, -1..1
     change: float  # how far the reference's vectors move from their mean (mean distance)
+    query_change: float  # the same for the query (its stillest view)
 
 
 def segment_motion(
@@ -54,7 +66,7 @@ def segment_motion(
     """Along `segment`'s line, over the query frames whose similarity `sim` (query x
     reference) on the line is at least `frame`: the correlation of the query's and the
     reference's mean-removed vectors (the better of the query's views: crop, whole frame)
-    and how much the reference changes. None when fewer than `MIN_FRAMES` frames are left."""
+    and how much each side changes. None when fewer than `MIN_FRAMES` frames are left."""
     if len(ref_times) == 0:
         return None
     inside = np.flatnonzero((times >= segment.query_start - 1e-6) & (times <= segment.query_end + 1e-6))
@@ -67,13 +79,14 @@ def segment_motion(
         return None
     r = ref[nearest] - ref[nearest].mean(axis=0)
     change = float(np.linalg.norm(r, axis=1).mean())
-    best = -1.0
+    best, query_change = -1.0, np.inf
     for view in views:
         q = view[inside] - view[inside].mean(axis=0)
+        query_change = min(query_change, float(np.linalg.norm(q, axis=1).mean()))
         den = np.sqrt(float((q * q).sum()) * float((r * r).sum()))
         if den > 0:
             best = max(best, float((q * r).sum()) / den)
-    return Motion(best, change)
+    return Motion(best, change, query_change)
 
 
 def keep_moving_together(
@@ -87,19 +100,25 @@ def keep_moving_together(
     sim: np.ndarray | None = None,
     frame: float = -1.0,
     refit: Callable[[Segment], Segment] | None = None,
+    moving_query: float = NO_MOVING_QUERY,
 ) -> list[Segment]:
     """The segments whose two sides change together (agreement >= `min_motion`, recorded
     as `Segment.motion`); kept without judgement: too short, or a reference changing less
-    than `floor`. A segment whose changes agree only when one side is played the other way
-    (at least `FLIP_AGREEMENT`) is that: a slow scene played backwards fits a forward line
-    about as well as the reversed one, and its changes tell the direction. `refit` places a turned segment on
-    the reference (`vq.match.align.best_line`); without it the turned segment keeps the
-    forward line's reference span."""
+    than `floor` while the query changes less than `moving_query`. A segment whose changes
+    agree only when one side is played the other way (at least `FLIP_AGREEMENT`) is that:
+    a slow scene played backwards fits a forward line about as well as the reversed one,
+    and its changes tell the direction. `refit` places a turned segment on the reference
+    (`vq.match.align.best_line`); without it the turned segment keeps the forward line's
+    reference span."""
     kept = []
     for s in segments:
         motion = segment_motion(views, times, ref, ref_times, s, sim, frame)
-        if motion is None or motion.change < floor:
-            kept.append(s)  # not judged: `motion` stays None
+        if motion is None:
+            kept.append(s)  # too short to judge: `motion` stays None
+            continue
+        if motion.change < floor:  # a still reference: nothing to agree on
+            if motion.query_change < moving_query:
+                kept.append(s)  # not judged: `motion` stays None
             continue
         if motion.agreement >= min_motion:
             kept.append(replace(s, motion=motion.agreement))

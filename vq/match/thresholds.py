@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from vq.match.motion import NO_MOVING_QUERY
+
 
 @dataclass(frozen=True)
 class Thresholds:
@@ -26,6 +28,9 @@ class Thresholds:
     # ... unless the reference barely changes along the segment (a still, a test card):
     # below this mean distance of its vectors from their mean the test abstains.
     motion_floor: float = 0.06
+    # ... and there, a query whose vectors move at least this far from their mean is not
+    # the still's copy (`vq.match.motion`); the default turns this off (libraries made before it).
+    moving_query: float = NO_MOVING_QUERY
     # The soundtrack (`vq.index.audio`): a reference whose sound the query carries has at
     # least this many landmark hashes agreeing on one offset, and this share of the
     # query's (`vq eval audio`: 1 % of other recordings reach 0.008).

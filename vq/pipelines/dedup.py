@@ -656,6 +656,7 @@ class Dedup(StagedJob):
                     refit=lambda s, sim=sim, ref_times=ref_times: best_line(
                         sim, times, ref_times, step, ref_step, s
                     ),
+                    moving_query=thresholds.moving_query,
                 )
             if segments:
                 video = lib.videos[vid]
