@@ -437,6 +437,13 @@ def test_eval_dedup_audio_suite(shared_data, tmp_path, capsys):
         if "audio" in m.get("evidence", [])
     ]
     assert by_sound == []
+    # The pool of queries whose picture shows no copy scores the sound alone, its false
+    # alarms on the negatives included.
+    pool = method["pools"]["sound alone"]
+    negatives = ("silent", "music_free", "unrelated")
+    assert pool["queries"] == sum(kinds[k]["queries"] for k in ("sound_kept", "sound_sped", *negatives))
+    assert pool["video"]["tp"] == kinds["sound_kept"]["found"] + kinds["sound_sped"]["found"]
+    assert pool["video"]["fp"] >= sum(kinds[k]["flagged"] for k in negatives)
     kept = [r for r in method["records"] if r["id"].startswith("sound_kept")]
     assert sum(any(m.get("evidence") == ["audio"] for m in r["matches"]) for r in kept) >= len(kept) - 1
     assert (
