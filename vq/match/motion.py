@@ -19,9 +19,9 @@ barely changes along the segment (a test card, a still) has nothing to agree on:
 still is copied by a picture that holds still too, so a query that moves along such a
 segment (`Motion.query_change` at least the library's `moving_query`) is not its copy. It is
 another moment of the fixed camera with someone passing, or other footage that happens to
-look like the still. Edits that move over a copy (scrolling comments, a live-stream frame)
-moved true copies of stills by at most 0.16 on the held-out suites; those other moments, by
-0.27-0.40 (`BENCHMARKS.md`).
+look like the still. Edits over a copy (scrolling comments, grades, crops) moved true
+copies of stills by at most 0.08 on the held-out suites; other moments of a fixed camera
+and other footage matched to a still, by 0.27-0.40 (`BENCHMARKS.md`).
 """
 
 from __future__ import annotations
