@@ -194,13 +194,16 @@ def test_vq_run_on_shards_reports_the_same_copies(clips, tmp_path, capsys, local
 
 
 def test_backfill_stores_what_sequential_ingest_stores(clips, tmp_path, capsys, local_ray):
-    """Ray Data backfill: the same vectors and times per video as `vq index add`; a bad
-    file is an error record and the rest commit; a re-run skips what is there."""
+    """Ray Data backfill: the same vectors and times per video as `vq index add`, in the
+    library and its companion; a bad file is an error record and the rest commit; a
+    re-run skips what is there."""
+    from vq.index.library import companions_of
+
     sequential, backfilled = tmp_path / "sequential", tmp_path / "backfilled"
     corrupt = tmp_path / "corrupt.mp4"
     corrupt.write_bytes(clips[0].read_bytes()[:3000])
     for lib in (sequential, backfilled):
-        assert main(["index", "create", str(lib), "--fps", "2"]) == 0
+        assert main(["index", "create", str(lib), "--fps", "2", "--companion", "vq-embed-luma"]) == 0
     assert main(["index", "add", *map(str, clips), "-l", str(sequential), "--timeout", "0"]) == 0
     capsys.readouterr()
     inputs = [*map(str, clips), str(corrupt)]
@@ -210,12 +213,18 @@ def test_backfill_stores_what_sequential_ingest_stores(clips, tmp_path, capsys, 
     assert code == 1  # the corrupt file
     assert [r["status"] for r in records] == ["ok", "ok", "ok", "error"]
     assert [r["path"] for r in records] == inputs  # committed in input order
-    with Library.open(sequential) as a, Library.open(backfilled) as b:
-        assert len(b.live_videos()) == len(clips)
-        for video in a.live_videos():
-            other = b.video_by_name(video.name)
-            for x, y in zip(a.vectors_of(video.id), b.vectors_of(other.id), strict=True):
-                np.testing.assert_array_equal(x, y)
+    pairs = [
+        (sequential, backfilled),
+        *zip(companions_of(sequential), companions_of(backfilled), strict=True),
+    ]
+    assert len(pairs) == 2
+    for one, two in pairs:
+        with Library.open(one) as a, Library.open(two) as b:
+            assert len(b.live_videos()) == len(clips)
+            for video in a.live_videos():
+                other = b.video_by_name(video.name)
+                for x, y in zip(a.vectors_of(video.id), b.vectors_of(other.id), strict=True):
+                    np.testing.assert_array_equal(x, y)
     code, records = run_json(capsys, ["index", "backfill", *map(str, clips), "-l", str(backfilled), "--json"])
     assert code == 0 and records == []  # resumable: nothing left to do
 

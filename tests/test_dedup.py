@@ -132,15 +132,62 @@ def test_a_luma_library_finds_a_strongly_graded_copy(clips, tmp_path, capsys):
     seg = max(match["segments"], key=lambda s: s["query_end"] - s["query_start"])
     assert seg["query_end"] - seg["query_start"] > 8 and abs(seg["ref_start"] - seg["query_start"]) < 1.1
     # The model is chosen when the library is made, not later; the same command again is
-    # fine, another model or a misspelt one fails before anything is made.
+    # fine, a misspelt model fails before anything is made.
     assert main(["run", str(graded), "--library", str(lib), "--model", "vq-embed-luma"]) == 2
     assert main([*args, "--no-ingest", "--create", "--model", "vq-embed-luma"]) == 0
     fresh = tmp_path / "fresh"
-    for model, code in (("vq-embed", 2), ("vq-embd", 4)):  # a usage error; no such model
-        assert (
-            main(["run", str(graded), "-l", str(lib), "-l", str(fresh), "--create", "--model", model]) == code
-        )
-        assert not fresh.exists()
+    make = ["run", str(graded), "-l", str(lib), "-l", str(fresh), "--no-ingest", "--create"]
+    assert main([*make, "--model", "vq-embd"]) == 4  # no such model
+    assert main([*make, "--companion", "vq-embd"]) == 4
+    assert not fresh.exists()
+    # A run's libraries may use different models: each is searched with its own vectors.
+    capsys.readouterr()
+    code, (record,) = run_json(capsys, [*make, "--model", "vq-embed", "--json"])
+    assert code == 0 and [m["library"] for m in record["matches"]] == ["main"]
+    with open_library(fresh) as opened:
+        assert opened.config.model == "vq-embed"
+
+
+def test_a_companion_library_finds_what_either_model_finds(clips, tmp_path, capsys):
+    """`vq run --create --companion vq-embed-luma`: every video is embedded by both models,
+    the companion library inside the main one holds the luma vectors, and the strongly
+    graded copy that the colour model misses is one match of the main library, said to be
+    found by the luma model."""
+    from vq.index.library import companions_of
+    from vq.synth.pixel import ColorGrade
+
+    graded = tmp_path / "graded.mp4"
+    look = ColorGrade(hue=120.0, saturation=0.4, gamma=0.7, contrast=0.5, highlights=(0.12, 0.06, 0.0))
+    E.render(clips["original"], graded, [look], fps=10, size=(320, 180), audio=False)
+    lib = tmp_path / "lib"
+    args = ["run", str(clips["original"]), str(clips["copy"]), str(graded), "--library", str(lib)]
+    code, records = run_json(capsys, [*args, "--json", "--create", "--companion", "vq-embed-luma"])
+    assert code == 0
+    (companion,) = companions_of(lib)
+    with open_library(lib) as main_lib, open_library(companion) as partner:
+        assert main_lib.config.model == "vq-embed" and partner.config.model == "vq-embed-luma"
+        assert partner.config.companion_of == "main" and partner.config.fps == main_lib.config.fps
+        assert [v.name for v in partner.live_videos()] == [v.name for v in main_lib.live_videos()]
+        assert partner.stats()["vectors"] > 0
+    for record in records[1:]:  # the cropped copy and the graded one: one match each
+        (match,) = record["matches"]
+        assert match["library"] == "main" and match["ref_id"].endswith("original.mp4")
+        assert set(match["models"]) <= {"vq-embed", "vq-embed-luma"} and match["models"]
+        starts = [s["query_start"] for s in match["segments"]]
+        assert starts == sorted(starts)
+    assert "vq-embed-luma" in records[2]["matches"][0]["models"]
+
+    # stats names the companions; remove hides a video in both.
+    code = main(["index", "stats", "--library", str(lib), "--json"])
+    assert code == 0 and json.loads(capsys.readouterr().out)["companions"] == "vq-embed-luma"
+    assert main(["index", "remove", records[0]["id"], "--library", str(lib)]) == 0
+    code, (record,) = run_json(capsys, ["index", "query", str(graded), "--library", str(lib), "--json"])
+    assert code == 0 and not any(m["ref_id"].endswith("original.mp4") for m in record["matches"])
+
+    # A companion under the library's own model is refused before anything is made.
+    twin = tmp_path / "twin"
+    assert main(["index", "create", str(twin), "--companion", "vq-embed"]) == 2
+    assert not twin.exists()
 
 
 def test_a_second_writer_waits_then_fails_clearly(clips, tmp_path):
@@ -470,3 +517,37 @@ def test_eval_dedup_audio_suite(shared_data, tmp_path, capsys):
         main(["eval", "dedup", "--sources", str(videos), "--work", str(tmp_path / "w4"), "--deadline", "-1"])
         != 0
     )
+    calibrate_both = ["--companion", "vq-embed-luma", "--calibrate"]
+    assert (
+        main(["eval", "dedup", "--sources", str(videos), "--work", str(tmp_path / "w5"), *calibrate_both])
+        == 2
+    )
+    assert not (tmp_path / "w5").exists()
+
+
+def test_companion_matches_fold_into_their_library():
+    """One match per reference: the companion's segments join the library's, a stretch both
+    models found is kept once (the better-scoring), and `models` says who found it."""
+    from vq.index.library import LibraryConfig
+    from vq.match.segments import Segment
+    from vq.pipelines.dedup import LibraryMatch, with_companions
+
+    def config(name, model, companion_of=None):
+        return LibraryConfig(model=model, model_sha256=model, dim=8, name=name, companion_of=companion_of)
+
+    configs = [config("main", "vq-embed"), config("main+vq-embed-luma", "vq-embed-luma", "main")]
+    early, late = Segment(0.0, 5.0, 10.0, 15.0, 0.8), Segment(20.0, 30.0, 40.0, 50.0, 0.7)
+    again = Segment(0.5, 5.5, 10.5, 15.5, 0.9)  # the early stretch, seen by the other model
+    picture = LibraryMatch("main", "a", None, 0.8, [early], evidence=["picture"])
+    sound = LibraryMatch(
+        "main", "b", None, 0.99, [Segment(0, 9, 0, 9, 0.99, by_sound=True)], evidence=["audio"]
+    )
+    luma = LibraryMatch("main+vq-embed-luma", "a", None, 0.9, [late, again], evidence=["picture"])
+    merged = with_companions([sound, picture, luma], configs)
+    assert [(m.library, m.ref_id) for m in merged] == [("main", "b"), ("main", "a")]
+    assert merged[0].models == []  # heard, not seen
+    a = merged[1]
+    assert a.segments == [again, late] and a.score == 0.9
+    assert a.models == ["vq-embed", "vq-embed-luma"]
+    # Without companions the matches pass through untouched.
+    assert with_companions([picture], configs[:1]) == [picture]

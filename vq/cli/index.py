@@ -45,8 +45,9 @@ def create_cmd(
         "--filter",
         help="More post-match rules, NAME or NAME:KEY=VALUE,... (same_uploader, min_ratio:ratio=0.2).",
     ),
+    companion: list[str] = options.COMPANION,
 ) -> None:
-    """Create an empty library bound to one embedding model."""
+    """Create an empty library bound to one embedding model (and companions under others)."""
     from vq.pipelines.library import create_library
 
     config = create_library(
@@ -62,10 +63,11 @@ def create_cmd(
         filters=parse_filters(rules),
         codes=codes,
         hash_model=hash_model,
+        companions=companion,
     )
     console.print(
         f"created library '{name}' at {library} ({config.model}, stores {config.fps:g} fps, "
-        f"queries at {config.query_fps:g} fps)"
+        f"queries at {config.query_fps:g} fps{''.join(f'; companion {c}' for c in companion)})"
     )
 
 
@@ -166,10 +168,15 @@ def remove_cmd(
     name: str = typer.Argument(..., help="Video id as stored (see `stats --videos`)."),
     library: Path = LIBRARY,
 ) -> None:
-    """Hide a video from future queries."""
+    """Hide a video from future queries (in the library's companions too)."""
+    from vq.index.library import companions_of
+
     with open_library(library, write=True) as lib:
         if not lib.remove_video(name):
             raise UsageError(f"no video {name!r} in {library}")
+        for companion in companions_of(library):
+            with open_library(companion, write=True) as partner:
+                partner.remove_video(name)
     console.print(f"removed {name}")
 
 
@@ -180,8 +187,12 @@ def stats_cmd(
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Videos, vectors, index type and sizes."""
+    from vq.index.library import companions_of
+
     with open_library(library) as lib:
         stats = lib.stats()
+        if companions := companions_of(library):
+            stats["companions"] = ", ".join(c.name for c in companions)
         if videos:
             stats["video_list"] = [
                 {"id": v.name, "path": v.path, "duration": v.duration, "vectors": v.n_vectors}

@@ -8,6 +8,12 @@ import typer
 from vq.runtimes import BACKEND_CHOICES
 
 MODEL = typer.Option(None, "--model", "-m", help="Zoo name or artifact folder (default: the shipped model).")
+COMPANION = typer.Option(
+    [],
+    "--companion",
+    help="Also embed every video with this model, in a companion library inside the new one; a "
+    "reference either model finds is one match (repeatable; vq-embed-luma: blind to colour grades).",
+)
 BACKEND = typer.Option("auto", "--backend", "-b", help=f"One of {', '.join(BACKEND_CHOICES)}.")
 PRECISION = typer.Option("fp32", "--precision", "-p", help="fp32, fp16 or int8 (what the artifact holds).")
 

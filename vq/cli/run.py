@@ -72,6 +72,7 @@ def run_cmd(
         help="With --create: the new library's embedding model (default vq-embed; vq-embed-luma is blind "
         "to colour grades).",
     ),
+    companion: list[str] = options.COMPANION,
     timeout: float = TIMEOUT,
     score: bool = typer.Option(
         False, "--score", help="Also score quality (1-5, as `vq score`) from the same decode."
@@ -102,24 +103,31 @@ def run_cmd(
         raise UsageError("--enhance-model applies with --enhance DIR")
     if enhance is not None and deadline is not None:
         raise UsageError("--deadline does not go with --enhance: enhancement decodes every frame")
-    if (fps is not None or query_fps is not None or model is not None) and not create:
+    if (fps is not None or query_fps is not None or model is not None or companion) and not create:
         raise UsageError(
-            "--fps, --query-fps and --model apply with --create only: a library's model and rates are "
-            "set when it is made"
+            "--fps, --query-fps, --model and --companion apply with --create only: a library's models and "
+            "rates are set when it is made"
         )
     if create:
+        from vq.models import load_model
         from vq.pipelines.library import create_library
 
-        _check_one_model(library, model)
+        for m in [model, *companion]:  # a misspelt model fails before any library is made
+            load_model(m, task="embed")
         for lib in library:
             if not (lib / "library.toml").exists():
                 name = "main" if lib == library[0] else lib.name
                 config = create_library(
-                    lib, model, name=name, fps=fps if fps is not None else DEFAULT_FPS, query_fps=query_fps
+                    lib,
+                    model,
+                    name=name,
+                    fps=fps if fps is not None else DEFAULT_FPS,
+                    query_fps=query_fps,
+                    companions=companion,
                 )
                 err_console.print(
                     f"created library '{name}' at {lib} ({config.model}, stores {config.fps:g} fps, "
-                    f"queries at {config.query_fps:g} fps)",
+                    f"queries at {config.query_fps:g} fps{''.join(f'; companion {c}' for c in companion)})",
                     style="dim",
                 )
     run_and_report(
@@ -246,24 +254,6 @@ def _print_summary(record: dict[str, Any]) -> None:
         found_by = " by sound" if m.get("evidence") == ["audio"] else ""
         if m.get("audio") and m["audio"]["speed"] != 1.0:
             found_by += f" at {m['audio']['speed']:.2f}x speed"
+        if m.get("models"):  # a library with companions: which models' pictures found it
+            found_by += f" ({', '.join(m['models'])})"
         console.print(f"  [{m['library']}] {m['ref_id']}  score {m['score']:.2f}{found_by}  {segs}")
-
-
-def _check_one_model(libraries: list[Path], model: str | None) -> None:
-    """Before `--create` makes anything: a run's libraries share one embedding model, so a
-    library about to be made with `model` (default: the shipped one) must match the ones
-    that exist, and a misspelt `model` fails here, not after a library was written."""
-    from vq.index.library import read_config
-    from vq.models import load_model
-
-    if model is None and all((lib / "library.toml").exists() for lib in libraries):
-        return  # nothing to make, and nothing asked of the existing ones
-    art = load_model(model, task="embed")
-    sha = art.card.files["fp32"]["sha256"]
-    for lib in (lib for lib in libraries if (lib / "library.toml").exists()):
-        config = read_config(lib)
-        if config.model_sha256 != sha:
-            raise UsageError(
-                f"library {lib} was built with model {config.model}, not {art.name}: "
-                "a run's libraries share one model"
-            )

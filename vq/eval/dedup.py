@@ -442,33 +442,43 @@ def run_method(
 ) -> dict[str, Any]:
     """Ingest the references into a fresh library at `library_dir` (storing `fps`,
     matching queries at `query_fps`, deciding with `thresholds`, default the model's),
-    query every query."""
+    query every query. `embedder` may be a list: the library's, then one companion
+    library's per further embedder (each with its own model's thresholds)."""
+    from contextlib import ExitStack
     from dataclasses import replace
 
-    from vq.index.library import Library, LibraryConfig
+    from vq.index.library import COMPANIONS, Library, LibraryConfig
     from vq.pipelines.dedup import Dedup
 
+    embedders = list(embedder) if isinstance(embedder, (list, tuple)) else [embedder]
     shutil.rmtree(library_dir, ignore_errors=True)
-    lib_config = LibraryConfig(
-        model=embedder.name,
-        model_sha256=embedder.fingerprint,
-        dim=embedder.dim,
-        fps=fps,
-        query_fps=query_fps,
-        thresholds=thresholds or _matching_at(embedder, fps),
-    )
     track = progress or (lambda items, total, desc: items)
+    label = "+".join(e.name for e in embedders)
     records = []
-    with Library.create(library_dir, lib_config) as lib:
-        dedup = Dedup(embedder, [lib], config)
+    with ExitStack() as stack:
+        libs = []
+        for k, e in enumerate(embedders):
+            lib_config = LibraryConfig(
+                model=e.name,
+                model_sha256=e.fingerprint,
+                dim=e.dim,
+                fps=fps,
+                query_fps=query_fps,
+                thresholds=thresholds or _matching_at(e, fps),
+                name="main" if k == 0 else f"main+{e.name}",
+                companion_of=None if k == 0 else "main",
+            )
+            root = library_dir if k == 0 else library_dir / COMPANIONS / e.name
+            libs.append(stack.enter_context(Library.create(root, lib_config)))
+        dedup = Dedup(embedders, libs, config)
         # References are ingested whole (a library holds main-path vectors); only the queries
         # meet the deadline.
-        ingest = Dedup(embedder, [lib], replace(config, deadline=None)) if config else dedup
-        for ref in track(bench.refs, len(bench.refs), f"{embedder.name}: ingesting"):
+        ingest = Dedup(embedders, libs, replace(config, deadline=None)) if config else dedup
+        for ref in track(bench.refs, len(bench.refs), f"{label}: ingesting"):
             rec = ingest.process(ref.path, name=ref.id, query=False)
             if rec.status != "ok":
                 raise UsageError(f"reference {ref.id} failed: {rec.error}")
-        for q in track(bench.queries, len(bench.queries), f"{embedder.name}: querying"):
+        for q in track(bench.queries, len(bench.queries), f"{label}: querying"):
             records.append(dedup.process(q.path, name=q.id, ingest=False).to_json())
     return {"records": records}
 
@@ -704,6 +714,13 @@ class DedupOptions:
         metadata={"help": "Where the benchmark and its libraries are built.", "required": True}
     )
     model: str | None = model_option()
+    companion: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "Also run the model with a companion library under this model (as vq index create "
+            "--companion; repeatable): one method, both models' finds."
+        },
+    )
     backend: str = backend_option()
     suite: str = field(
         default="heldout",
@@ -781,6 +798,8 @@ def run(opts: DedupOptions, ui: Ui) -> Report:
 
     if opts.save_thresholds and not opts.calibrate:
         raise UsageError("--save-thresholds needs --calibrate")
+    if opts.companion and opts.calibrate:
+        raise UsageError("--calibrate tunes one model's thresholds: run it without --companion")
     classic = opts.suite == "classic"
     fps = opts.fps or (2.0 if classic else DEFAULT_FPS)
     query_fps = opts.query_fps or (fps if classic else max(DEFAULT_QUERY_FPS, fps))
@@ -806,6 +825,9 @@ def run(opts: DedupOptions, ui: Ui) -> Report:
     )
     embedder = Embedder(opts.model, backend=opts.backend).open()
     methods: dict[str, Any] = {embedder.name: embedder}
+    if opts.companion:
+        partners = [Embedder(m, backend=opts.backend).open() for m in opts.companion]
+        methods = {"+".join(e.name for e in (embedder, *partners)): [embedder, *partners]}
     if "pdq" in chosen:
         methods["pdq"] = PdqFrames(bits=opts.pdq_bits)
     config = DedupConfig(coarse=opts.coarse, aligner=opts.aligner, deadline=opts.deadline, audio=opts.sound)

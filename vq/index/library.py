@@ -8,6 +8,8 @@ Layout of a library directory::
     segments/audio-*.npz  a video's audio landmark hashes and times (`vq.index.audio`)
     index.faiss       the search index over all vectors: a derived cache
     .lock             held by the one writer
+    companions/M/     a companion library (optional): the same videos under embedding
+                      model M, written and matched with this one (`companions_of`)
 
 The catalog and the segment files are the source of truth; the faiss index is rebuilt
 from them when missing and caught up when behind. An ingest writes its segment file
@@ -96,6 +98,9 @@ class LibraryConfig:
     filters: dict[str, dict[str, Any]] = field(default_factory=lambda: {"min_seconds": {"seconds": 2.0}})
     name: str = "main"
     cluster: ClusterConfig | None = None  # sharded on Ray (`vq index shard`)
+    # A companion holds the same videos as the library named here, under another model;
+    # its matches are that library's (`vq.pipelines.dedup`), its folder is inside it.
+    companion_of: str | None = None
 
     def to_toml(self) -> str:
         def value(v: Any) -> str:
@@ -105,6 +110,7 @@ class LibraryConfig:
 
         lines = [
             f"name = {value(self.name)}",
+            *([f"companion_of = {value(self.companion_of)}"] if self.companion_of else []),
             "",
             "[model]",
             f"name = {value(self.model)}",
@@ -154,6 +160,7 @@ class LibraryConfig:
                 filters={str(k): dict(v) for k, v in raw.get("filters", {}).items()},
                 name=str(raw.get("name", "main")),
                 cluster=ClusterConfig.from_mapping(raw["cluster"]) if "cluster" in raw else None,
+                companion_of=str(raw["companion_of"]) if "companion_of" in raw else None,
             )
         except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as e:
             raise LibraryError(f"{where}: malformed library config ({e})") from None
@@ -875,6 +882,18 @@ def _acquire_lock(path: Path, timeout: float):
                     f"{path.parent}: another process is writing to this library (waited {timeout:.0f} s)"
                 ) from None
             time.sleep(0.2)
+
+
+COMPANIONS = "companions"
+
+
+def companions_of(root: str | os.PathLike[str]) -> list[Path]:
+    """The companion libraries inside the library at `root` (`companions/<model>/`), in
+    name order: the same videos under other embedding models."""
+    folder = Path(root) / COMPANIONS
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if (p / "library.toml").is_file())
 
 
 @contextmanager

@@ -26,13 +26,14 @@ from vq.pipelines.dedup import Dedup, DedupConfig, VideoRecord, source_of, video
 
 
 class StageWorker:
-    """A Ray Data actor: the embedding model, loaded once; stages one batch of paths."""
+    """A Ray Data actor: the embedding models (the library's, and its companions'), loaded
+    once; stages one batch of paths."""
 
-    def __init__(self, model: str, backend: str, fps: float, config: DedupConfig):
+    def __init__(self, models: list[str], backend: str, fps: float, config: DedupConfig):
         from vq.stages.embed import Embedder
 
-        self.embedder = Embedder(model, backend=backend).open()
-        self.job = Dedup(self.embedder, [], config, ingest_fps=fps)
+        self.embedders = [Embedder(model, backend=backend).open() for model in models]
+        self.job = Dedup(self.embedders, [], config, ingest_fps=fps)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[Any]]:
         from vq.errors import VqError, one_line
@@ -65,13 +66,16 @@ def backfill(
     actors; one record per video staged, in input order. `cluster`: the library is
     searched through its shards too, which catch up as videos are committed."""
     from vq.index.cluster import connect, disconnect, load_ray
-    from vq.index.library import Library
+    from vq.index.library import Library, companions_of
     from vq.pipelines.batch import read_sidecar
     from vq.stages.embed import Embedder
 
     config = config or DedupConfig()
     lib = Library.open(library, write=True, lock_timeout=lock_timeout, cluster=address if cluster else None)
+    libs = [lib]
     try:
+        libs += [Library.open(c, write=True, lock_timeout=lock_timeout) for c in companions_of(library)]
+        models = [x.config.model for x in libs]
         todo = [p for p in paths if lib.video_by_name(video_id(source_of(p))) is None]
         if not todo:
             return
@@ -89,7 +93,7 @@ def backfill(
             staged = dataset.map_batches(
                 StageWorker,
                 fn_constructor_kwargs={
-                    "model": lib.config.model,
+                    "models": models,
                     "backend": backend,
                     "fps": lib.config.fps,
                     "config": config,
@@ -99,7 +103,7 @@ def backfill(
                 num_cpus=0 if gpus else 1,
                 num_gpus=gpus,
             )
-            writer = Dedup(Embedder(lib.config.model, backend=backend), [lib], config)
+            writer = Dedup([Embedder(m, backend=backend) for m in models], libs, config)
             for row in staged.iter_rows():
                 path = source_of(row["path"])
                 if row["error"]:
@@ -110,4 +114,5 @@ def backfill(
         finally:
             disconnect()
     finally:
-        lib.close()
+        for x in libs:
+            x.close()

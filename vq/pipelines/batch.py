@@ -114,28 +114,34 @@ class DedupWorker:
         enhance: Any = None,
         cluster: str | None = None,
     ):
-        from vq.index.library import read_config
+        from vq.index.library import companions_of, read_config
         from vq.stages.embed import Embedder
 
         self.ingest, self.query, self.meta = ingest, query, meta
         self.opened: list[Library] = []
+        self.embedders: list[Embedder] = []
         self.upload = None
         try:
             for i, root in enumerate(libraries):
-                # --cluster searches every sharded library through its shards; others run here.
-                sharded = cluster is not None and read_config(Path(root)).cluster is not None
-                self.opened.append(
-                    Library.open(
-                        root,
-                        write=ingest and i == 0,
-                        lock_timeout=lock_timeout,
-                        cluster=cluster if sharded else None,
+                for where in (Path(root), *companions_of(root)):  # a companion goes with its library
+                    # --cluster searches every sharded library through its shards; others run here.
+                    sharded = cluster is not None and read_config(where).cluster is not None
+                    self.opened.append(
+                        Library.open(
+                            where,
+                            write=ingest and i == 0,
+                            lock_timeout=lock_timeout,
+                            cluster=cluster if sharded else None,
+                        )
                     )
-                )
             for lib in self.opened:
                 lib.use_gpu()  # faiss-gpu builds search on the GPUs; a no-op elsewhere
-            self.embedder = Embedder(self.opened[0].config.model, backend=backend).open()
-            self.job = Dedup(self.embedder, self.opened, config)
+            # One embedder per model the libraries use, the main library's first.
+            models = {lib.config.model_sha256: lib.config.model for lib in self.opened}
+            for model in models.values():
+                self.embedders.append(Embedder(model, backend=backend).open())
+            self.embedder = self.embedders[0]
+            self.job = Dedup(self.embedders, self.opened, config)
             if quality is not None or enhance is not None:
                 self.upload = UploadJob(self.job, backend, quality, enhance)
         except BaseException:
@@ -153,9 +159,9 @@ class DedupWorker:
         if getattr(self, "upload", None) is not None:
             self.upload.close()
             self.upload = None
-        embedder = getattr(self, "embedder", None)
-        if embedder is not None:
+        for embedder in getattr(self, "embedders", []):
             embedder.close()
+        self.embedders = []
         for lib in self.opened:
             lib.close()
         self.opened = []

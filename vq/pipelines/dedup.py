@@ -1,7 +1,9 @@
 """The copy-detection job: decode once, embed, query every library, align, filter, ingest.
 
-One `Dedup` holds the embedder and the open libraries (the main library and downstream
-ones such as copyright or blocklist, each with its own sampling, index and thresholds).
+One `Dedup` holds the embedders and the open libraries (the main library and downstream
+ones such as copyright or blocklist, each with its own sampling, index and thresholds;
+a library may have companions: the same videos under another embedding model, whose
+finds are that library's matches).
 `process(path)` runs the named steps in order and returns a `VideoRecord`:
 
 1. `decode`   sample frames at the libraries' rate (or the seed's timeout fallback);
@@ -29,7 +31,7 @@ from vq.audio.landmarks import Fingerprint
 from vq.errors import DeadlineExceeded, VqError
 from vq.fsutil import is_url
 from vq.index.audio import AudioHit, fit_to_clips
-from vq.index.library import Library
+from vq.index.library import Library, LibraryConfig
 from vq.index.store import LibraryError
 from vq.match import ALIGNERS, FILTERS
 from vq.match import coarse as coarse_stage
@@ -105,6 +107,8 @@ class LibraryMatch:
     # The sound's evidence (`vq.index.audio.AudioHit.to_json`): agreeing landmarks, their
     # share of the query's, the chance of that by luck, the speed it was found at.
     audio: dict[str, Any] | None = None
+    # With companions: the embedding models whose picture found it (None: no companions).
+    models: list[str] | None = None
 
     def to_json(self) -> dict[str, Any]:
         out = {
@@ -119,6 +123,8 @@ class LibraryMatch:
             out["evidence"] = self.evidence
         if self.audio is not None:
             out["audio"] = self.audio
+        if self.models is not None:
+            out["models"] = self.models
         if self.similarity is not None:
             out["similarity"] = self.similarity
         return out
@@ -241,9 +247,15 @@ class Prepared:
     box: ContentBox | None
     images_kept: int
     times: np.ndarray  # of the informative frames
-    vectors: np.ndarray  # (N, D), cropped to the content box
+    vectors: np.ndarray  # (N, D), cropped to the content box (the first embedder's)
     whole: np.ndarray | None  # (N, D) of the whole frames, for a cropped query
     timings: dict[str, float] = field(default_factory=dict)  # content_box, embed
+    # Every embedder's (vectors, whole), by model fingerprint (companion libraries).
+    by_model: dict[str, tuple[np.ndarray, np.ndarray | None]] = field(default_factory=dict)
+
+    def of(self, fingerprint: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """(vectors, whole) of the embedder with this fingerprint."""
+        return self.by_model.get(fingerprint, (self.vectors, self.whole))
 
 
 class StagedJob(ABC):
@@ -288,23 +300,28 @@ class StagedJob(ABC):
 class Dedup(StagedJob):
     def __init__(
         self,
-        embedder: FrameEmbedder,
+        embedder: FrameEmbedder | Sequence[FrameEmbedder],
         libraries: list[Library],
         config: DedupConfig | None = None,
         ingest: list[str] | None = None,
         ingest_fps: float | None = None,
     ):
-        self.embedder = embedder
+        """`embedder`: one, or one per model the libraries use (the first is the main
+        library's). A library's companions ingest whenever it does."""
+        self.embedders = [embedder] if not isinstance(embedder, Sequence) else list(embedder)
+        self.embedder = self.embedders[0]
         self.libraries = libraries
         self.config = config or DedupConfig()
         self.ingest_into = set(
             ingest if ingest is not None else [libraries[0].config.name] if libraries else []
         )
+        models = {e.fingerprint: e for e in self.embedders}
         for lib in libraries:
-            if lib.config.model_sha256 != embedder.fingerprint:
+            if lib.config.model_sha256 not in models:
+                names = ", ".join(e.name for e in self.embedders)
                 raise VqError(
                     f"library '{lib.config.name}' was built with model {lib.config.model} "
-                    f"({lib.config.model_sha256[:12]}…), not {embedder.name}"
+                    f"({lib.config.model_sha256[:12]}…), not {names}"
                 )
         # One decode serves every library: its ingest grid and (when querying) its query grid.
         self.fps = max((max(lib.config.fps, self.query_rate(lib)) for lib in libraries), default=0.5)
@@ -478,11 +495,15 @@ class Dedup(StagedJob):
         keep = informative_frames(images, box, cfg.min_frame_std)
         images, times = images[keep], decoded.frames.times[keep]
         t1 = time.perf_counter()
-        vectors = self.embedder.embed_frames(images, box)
         cropped = box is not None and box.method != "full"
-        whole = self.embedder.embed_frames(images) if whole_frame and cropped and cfg.whole_frame else None
+        by_model = {}
+        for embedder in self.embedders:
+            vectors = embedder.embed_frames(images, box)
+            whole = embedder.embed_frames(images) if whole_frame and cropped and cfg.whole_frame else None
+            by_model[embedder.fingerprint] = (vectors, whole)
         timings = {"content_box": t1 - t0, "embed": time.perf_counter() - t1}
-        return Prepared(box, int(keep.sum()), times, vectors, whole, timings)
+        vectors, whole = by_model[self.embedder.fingerprint]
+        return Prepared(box, int(keep.sum()), times, vectors, whole, timings, by_model)
 
     def match(
         self,
@@ -498,13 +519,15 @@ class Dedup(StagedJob):
         out: list[LibraryMatch] = []
         if not len(prepared.vectors):
             for lib in self.libraries:
-                out.extend(self._add_audio(lib, [], audio, meta, audio_speeds, audio_vectors))
+                if lib.config.companion_of is None:  # a companion holds no sound
+                    out.extend(self._add_audio(lib, [], audio, meta, audio_speeds, audio_vectors))
             return out
         times, frames = prepared.times, decoded.frames
         for lib in self.libraries:
             q_fps = self.query_rate(lib)
             sel = _on_grid(times, q_fps) if decoded.mode == "main" else np.arange(len(times))
-            views = [prepared.vectors[sel]] + ([prepared.whole[sel]] if prepared.whole is not None else [])
+            vectors, whole = prepared.of(lib.config.model_sha256)
+            views = [vectors[sel]] + ([whole[sel]] if whole is not None else [])
             step = 1.0 / q_fps
             # (start, first picture, end of last picture, end): for blank lead-ins and tails
             span = (
@@ -516,8 +539,10 @@ class Dedup(StagedJob):
             found = self._match_library(
                 lib, views, times[sel], span, meta, step, sparse=decoded.mode != "main"
             )
-            out.extend(self._add_audio(lib, found, audio, meta, audio_speeds, audio_vectors))
-        return out
+            if lib.config.companion_of is None:
+                found = self._add_audio(lib, found, audio, meta, audio_speeds, audio_vectors)
+            out.extend(found)
+        return with_companions(out, [lib.config for lib in self.libraries])
 
     def _add_audio(
         self,
@@ -589,18 +614,20 @@ class Dedup(StagedJob):
         """Add the video to the libraries it goes into (once: a known name is skipped)."""
         added = False
         for lib in self.libraries:
-            if lib.config.name in self.ingest_into and lib.write and lib.video_by_name(name) is None:
+            into = (lib.config.companion_of or lib.config.name) in self.ingest_into
+            if into and lib.write and lib.video_by_name(name) is None:
                 sel = _on_grid(prepared.times, lib.config.fps)
+                sound = lib.config.companion_of is None  # the sound is stored once, in the library
                 lib.add_video(
                     name,
-                    prepared.vectors[sel],
+                    prepared.of(lib.config.model_sha256)[0][sel],
                     prepared.times[sel],
                     path=str(path),
                     duration=decoded.duration,
                     metadata=meta,
-                    audio=audio,
-                    audio_vectors=audio_vectors,
-                    audio_model=self.audio_model_sha,
+                    audio=audio if sound else None,
+                    audio_vectors=audio_vectors if sound else None,
+                    audio_model=self.audio_model_sha if sound else None,
                 )
                 added = True
         return added
@@ -703,6 +730,37 @@ class Dedup(StagedJob):
 # window of the line (another 0.5 s).
 LEAD_OFFSET = 0.75
 MAX_LEADS = 20  # weak leads checked per query and library
+
+
+def with_companions(matches: list[LibraryMatch], configs: list[LibraryConfig]) -> list[LibraryMatch]:
+    """`matches` with each companion library's folded into its library's: one match per
+    reference, the segments of every model (a segment mostly covered by a better-scoring
+    one is dropped: the same stretch found twice), `models` saying which found it. The
+    two models' scores are not on one scale, so no reference margin is applied across them."""
+    parent = {c.name: c.companion_of for c in configs if c.companion_of}
+    if not parent:
+        return matches
+    model = {c.name: c.model for c in configs}
+    merged: dict[tuple[str, str], LibraryMatch] = {}
+    for m in matches:
+        home = parent.get(m.library, m.library)
+        found_by = [model[m.library]] if m.evidence != ["audio"] else []
+        key = (home, m.ref_id)
+        if key not in merged:
+            merged[key] = replace(m, library=home, models=found_by)
+            continue
+        into = merged[key]
+        best_first = sorted(into.segments + m.segments, key=lambda s: -s.score)
+        kept: list[Segment] = []
+        for seg in best_first:
+            kept += only_new([seg], kept)
+        into.segments = sorted(kept, key=lambda s: s.query_start)
+        into.score = max(into.score, m.score)
+        into.models = list(dict.fromkeys(into.models + found_by))
+        into.evidence = list(dict.fromkeys(into.evidence + m.evidence))
+        into.audio = into.audio or m.audio
+        into.similarity = into.similarity or m.similarity
+    return sorted(merged.values(), key=lambda m: -m.score)
 
 
 def confirmed_leads(

@@ -1,13 +1,14 @@
-"""Creating a copy-detection library bound to one embedding model (`vq index create`,
-`vq run --create`)."""
+"""Creating a copy-detection library bound to one embedding model, with companions under
+others (`vq index create`, `vq run --create`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from vq.errors import UsageError
-from vq.index.library import Library, LibraryConfig
+from vq.index.library import COMPANIONS, Library, LibraryConfig
 from vq.match import FILTERS
 from vq.match.thresholds import Thresholds
 
@@ -37,11 +38,15 @@ def create_library(
     filters: dict[str, dict[str, Any]] | None = None,
     codes: str = "pq",
     hash_model: str | None = None,
+    companions: Sequence[str] = (),
+    companion_of: str | None = None,
 ) -> LibraryConfig:
     """An empty library at `library` for `model` (default: the shipped embedder), storing
     `fps` frames per second and matching queries at `query_fps` (default: 2 fps, or `fps`
     if that is denser), with the thresholds its card recommends (`frame_threshold`
-    overrides the frame cosine)."""
+    overrides the frame cosine). Each of `companions` (other embedding models) gets a
+    companion library inside it (`vq.index.library.companions_of`), made alike: every video
+    is embedded by each model, and a reference either model finds is one match."""
     from dataclasses import replace
 
     from vq.models import load_model
@@ -60,6 +65,10 @@ def create_library(
         if rule not in FILTERS:
             raise UsageError(f"unknown filter {rule!r} (known: {', '.join(FILTERS.names())})")
     art = load_model(model, task="embed")
+    partners = [load_model(m, task="embed") for m in companions]  # every name checked first
+    shas = [a.card.files["fp32"]["sha256"] for a in (art, *partners)]
+    if len(set(shas)) < len(shas):
+        raise UsageError("a companion must use another model than its library and the other companions")
     thresholds = Thresholds.from_card(art.card, fps)
     if frame_threshold is not None:
         thresholds = replace(thresholds, frame=frame_threshold)
@@ -77,8 +86,22 @@ def create_library(
         codes=codes,
         hash_model=hash_model if codes == "binary" else None,
         hash_model_sha256=hash_sha if codes == "binary" else None,
+        companion_of=companion_of,
     )
     Library.create(library, config).close()
+    for partner in partners:
+        create_library(
+            Path(library) / COMPANIONS / partner.name,
+            str(partner.root),
+            name=f"{name}+{partner.name}",
+            fps=fps,
+            query_fps=query_fps,
+            factory=factory,
+            flat_limit=flat_limit,
+            min_seconds=min_seconds,
+            filters=filters,
+            companion_of=name,
+        )
     return config
 
 
