@@ -42,6 +42,7 @@ from vq.bench import machine_info  # noqa: E402
 from vq.cli.output import print_table  # noqa: E402
 from vq.fsutil import atomic_write_text  # noqa: E402
 from vq.index.library import index_factory_for, rerank_depth, training_size  # noqa: E402
+from vq.index.store import float_index  # noqa: E402
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -169,7 +170,7 @@ def bench_ivf_pq(total, store, queries, truth, sources, nprobes, depths) -> list
 
     rows: list[dict] = []
     factory = index_factory_for(total, DIM, flat_limit=0)  # the library's policy
-    index = faiss.index_factory(DIM, factory, faiss.METRIC_INNER_PRODUCT)
+    index = float_index(DIM, factory)  # as the library builds it
     t0 = time.perf_counter()
     sample = np.random.default_rng(0).choice(total, training_size(factory, total), replace=False)
     index.train(store[np.sort(sample)].astype(np.float32))

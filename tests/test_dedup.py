@@ -551,3 +551,27 @@ def test_companion_matches_fold_into_their_library():
     assert a.models == ["vq-embed", "vq-embed-luma"]
     # Without companions the matches pass through untouched.
     assert with_companions([picture], configs[:1]) == [picture]
+
+
+def test_rival_references_of_two_models_are_settled_by_agreement():
+    """Two references, each found by one model only, over one stretch: the better agreement
+    keeps it (a judged segment beats an unjudged still); a segment elsewhere, a reference
+    both models found and a tie are left alone."""
+    from vq.match.segments import Segment
+    from vq.pipelines.dedup import LibraryMatch, settle_across_models
+
+    def match(ref, models, *segments):
+        return LibraryMatch("main", ref, None, max(s.score for s in segments), list(segments), models=models)
+
+    colour = match(
+        "c", ["vq-embed"], Segment(0, 6, 0, 6, 0.95, motion=0.44), Segment(10, 14, 0, 4, 0.9, motion=0.2)
+    )
+    luma = match("l", ["vq-embed-luma"], Segment(0, 6, 10, 16, 0.92, motion=0.31))
+    still = match("s", ["vq-embed"], Segment(20, 26, 0, 6, 0.93))  # a still reference: unjudged
+    judged = match("j", ["vq-embed-luma"], Segment(20, 26, 30, 36, 0.87, motion=0.32))
+    both = match("b", ["vq-embed", "vq-embed-luma"], Segment(0, 6, 40, 46, 0.99, motion=0.1))
+    tie = match("t", ["vq-embed-luma"], Segment(10, 14, 20, 24, 0.8, motion=0.2))
+    settled = settle_across_models([both, colour, luma, still, judged, tie])
+    assert [m.ref_id for m in settled] == ["b", "c", "j", "t"]
+    assert settled[1].segments == colour.segments  # its second segment tied: kept
+    assert settle_across_models([colour, match("x", None, Segment(0, 6, 0, 6, 0.99))])[1].ref_id == "x"

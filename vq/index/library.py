@@ -60,6 +60,7 @@ from vq.index.rwlock import ReadWriteLock
 from vq.index.shards import Shortlist, top_k_exact
 from vq.index.store import (
     LibraryError,
+    float_index,
     ivf_of,
     load_faiss,
     read_audio,
@@ -632,7 +633,7 @@ class Library:
         faiss = load_faiss()
         if factory.startswith("B"):
             return faiss.index_binary_factory(self._hasher().bits, factory)
-        return faiss.index_factory(self.config.dim, factory, faiss.METRIC_INNER_PRODUCT)
+        return float_index(self.config.dim, factory)
 
     def _set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))

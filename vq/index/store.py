@@ -25,6 +25,20 @@ def load_faiss():
     return faiss
 
 
+def float_index(dim: int, factory: str):
+    """An empty inner-product index of `factory` over float vectors, without polysemous
+    training. faiss's factory turns that on for PQ codes; it only relabels the codes so
+    that Hamming distance can pre-filter a search, which nothing here does, and it cost
+    50-95 s per training on 2 cores whatever the library's size (`benchmarks/pq_training.py`).
+    Search results are those of the same index trained without it."""
+    faiss = load_faiss()
+    index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+    for part in (index, ivf_of(index)):
+        if hasattr(part, "do_polysemous_training"):
+            part.do_polysemous_training = False
+    return index
+
+
 def set_nprobe(index, nprobe: int) -> None:
     if hasattr(index, "nprobe"):
         index.nprobe = nprobe

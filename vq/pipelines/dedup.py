@@ -736,7 +736,8 @@ def with_companions(matches: list[LibraryMatch], configs: list[LibraryConfig]) -
     """`matches` with each companion library's folded into its library's: one match per
     reference, the segments of every model (a segment mostly covered by a better-scoring
     one is dropped: the same stretch found twice), `models` saying which found it. The
-    two models' scores are not on one scale, so no reference margin is applied across them."""
+    two models' scores are not on one scale, so no reference margin is applied across
+    them; rival references of one stretch are settled by agreement (`settle_across_models`)."""
     parent = {c.name: c.companion_of for c in configs if c.companion_of}
     if not parent:
         return matches
@@ -760,7 +761,46 @@ def with_companions(matches: list[LibraryMatch], configs: list[LibraryConfig]) -
         into.evidence = list(dict.fromkeys(into.evidence + m.evidence))
         into.audio = into.audio or m.audio
         into.similarity = into.similarity or m.similarity
-    return sorted(merged.values(), key=lambda m: -m.score)
+    return settle_across_models(sorted(merged.values(), key=lambda m: -m.score))
+
+
+def agreement_rank(segment: Segment) -> tuple[bool, float]:
+    """How well a segment's changes agree with its reference's (`vq.match.motion`), a
+    correlation and so on one scale for every model: judged above unjudged (a still
+    reference gives the test nothing to judge), then by the agreement."""
+    return (segment.motion is not None, -1.0 if segment.motion is None else segment.motion)
+
+
+def settle_across_models(matches: list[LibraryMatch]) -> list[LibraryMatch]:
+    """Where references that different models found (each by one model only) claim the
+    same stretch of the query, it goes to the one whose changes agree better with the
+    query's: two models' cosines are not on one scale, their agreements are. A segment
+    losing its stretch is dropped, and a match left with none."""
+    dropped: set[tuple[int, int]] = set()
+    for i, a in enumerate(matches):
+        for j in range(i + 1, len(matches)):
+            b = matches[j]
+            if a.library != b.library or not a.models or not b.models or set(a.models) & set(b.models):
+                continue  # not two models' rival finds
+            for k, sa in enumerate(a.segments):
+                for n, sb in enumerate(b.segments):
+                    shared = overlap(sa.query_start, sa.query_end, sb.query_start, sb.query_end)
+                    if sa.by_sound or sb.by_sound or shared <= 0.5 * min(sa.seconds, sb.seconds):
+                        continue
+                    if agreement_rank(sa) < agreement_rank(sb):
+                        dropped.add((i, k))
+                    elif agreement_rank(sb) < agreement_rank(sa):
+                        dropped.add((j, n))
+    if not dropped:
+        return matches
+    out = []
+    for i, m in enumerate(matches):
+        kept = [seg for k, seg in enumerate(m.segments) if (i, k) not in dropped]
+        if len(kept) == len(m.segments):
+            out.append(m)
+        elif kept:
+            out.append(replace(m, segments=kept, score=float(max(seg.score for seg in kept))))
+    return sorted(out, key=lambda m: -m.score)
 
 
 def confirmed_leads(
