@@ -437,6 +437,7 @@ def test_a_kept_soundtrack_under_a_new_picture_is_found_by_its_sound(shared_data
         assert job.process(sped, ingest=False).matches == []
 
 
+@pytest.mark.slow
 def test_eval_dedup_audio_suite(shared_data, tmp_path, capsys):
     """The audio suite on two short sources with synthetic melodies as soundtracks: every
     kind is built, sound-kept copies are found by sound, reversed copies by picture, and

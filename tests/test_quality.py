@@ -225,6 +225,7 @@ def test_label_free_set_is_split_by_source_cached_and_labelled(tmp_path):
         build_quality_set(sources, tmp_path / "set", holdout=0.5, chains=1, seed=0, frames=8)
 
 
+@pytest.mark.slow
 def test_kvq_trains_exports_scores_and_evaluates(tmp_path, capsys):
     from vq.stages.quality import QualityScorer
 

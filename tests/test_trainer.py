@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from conftest import TESTS, needs_train
 
@@ -41,6 +42,7 @@ def run_probe(workdir: Path, devices: int) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_one_and_eight_devices_follow_the_same_loss_trajectory(tmp_path):
     one = run_probe(tmp_path / "one", 1)
     eight = run_probe(tmp_path / "eight", 8)
