@@ -11,6 +11,7 @@ import pytest
 from tests.helpers import smooth_images, write_images
 from tests.media_factory import clip_frames, make_clip
 from vq.cli.app import main
+from vq.eval.quality import VMAF_ROW
 from vq.preprocess.fragments import fragments
 from vq.synth.degrade import KINDS, Chain, Degradation, random_chain, random_stage
 
@@ -83,6 +84,34 @@ def test_fragments_keep_native_pixels_and_fit_small_frames():
     np.testing.assert_array_equal(fragments(clip, 4, 32), frag)  # no rng: deterministic
     small = fragments(clip[:, :20, :40], grid=4, patch=32)
     assert small.shape == (3, 128, 128, 3)
+
+
+def test_aligned_fragments_start_on_the_codec_grid_inside_the_frame():
+    from vq.preprocess.fragments import fragment_origins
+
+    rng = np.random.default_rng(1)
+    for size in (37, 200, 333, 720, 1080):
+        for _ in range(20):
+            origin = fragment_origins(size, 4, 32, rng, align=16)
+            assert np.all(origin % 16 == 0) and np.all(origin >= 0) and np.all(origin <= max(0, size - 32))
+    free = fragment_origins(300, 4, 32, np.random.default_rng(2))
+    assert np.any(free % 16)  # align=1 leaves origins free, as before
+    clip = np.random.default_rng(0).integers(0, 256, (2, 200, 300, 3), dtype=np.uint8)
+    frag = fragments(clip, 4, 32, align=16)
+    y, x = fragment_origins(200, 4, 32, align=16)[0], fragment_origins(300, 4, 32, align=16)[0]
+    np.testing.assert_array_equal(frag[:, :32, :32], clip[:, y : y + 32, x : x + 32])
+
+
+def test_dihedral_turns_are_the_eight_flips_and_quarter_turns():
+    from vq.train.kvq.task import dihedral
+
+    clip = np.random.default_rng(0).integers(0, 256, (2, 8, 8, 3), dtype=np.uint8)
+    turned = [dihedral(clip, t) for t in range(8)]
+    np.testing.assert_array_equal(turned[0], clip)
+    assert len({t.tobytes() for t in turned}) == 8  # all different
+    expected = {np.rot90(clip, k, axes=(1, 2)).tobytes() for k in range(4)}
+    expected |= {np.rot90(clip[:, :, ::-1], k, axes=(1, 2)).tobytes() for k in range(4)}
+    assert {t.tobytes() for t in turned} == expected
 
 
 def test_keyframe_selection_marks_the_largest_kl_frames():
@@ -223,6 +252,37 @@ def test_label_free_set_is_split_by_source_cached_and_labelled(tmp_path):
     assert chain_rank_accuracy(truth, rows) == 1.0 and chain_rank_accuracy(-truth, rows) == 0.0
     with pytest.raises(Exception, match="other settings"):
         build_quality_set(sources, tmp_path / "set", holdout=0.5, chains=1, seed=0, frames=8)
+    # Pairs closer than `min_gap` VMAF do not count; none left is an error, not a number.
+    assert chain_rank_accuracy(truth, rows, min_gap=6.0) == 1.0
+    with pytest.raises(Exception, match="VMAF apart"):
+        chain_rank_accuracy(truth, rows, min_gap=1000.0)
+
+
+def test_more_windows_add_training_clips_and_leave_the_bench_alone(tmp_path):
+    from vq.synth.quality_data import build_quality_set, built_windows, source_of
+
+    sources = _sources(tmp_path)
+    one = build_quality_set(sources, tmp_path / "one", chains=1, seed=0, frames=8)
+    three = build_quality_set(sources, tmp_path / "three", chains=1, seed=0, frames=8, windows=3)
+    assert built_windows(tmp_path / "three") == 3 and built_windows(tmp_path / "one") == 1
+    assert built_windows(tmp_path / "none") == 1
+    held = lambda rows: [r.to_json() for r in rows if r.split == "holdout"]  # noqa: E731
+    assert held(three) == held(one)  # the held-out bench does not depend on windows
+    train_one = {r.source for r in one if r.split == "train"}
+    train_three = {r.source for r in three if r.split == "train"}
+    assert {source_of(s) for s in train_three} == train_one and len(train_three) == 3 * len(train_one)
+    # Another window of a photo is another camera move over it, with chains of its own.
+    first = next(
+        r
+        for r in three
+        if r.split == "train" and r.level == 0 and "photos/" in r.source and "#w" not in r.source
+    )
+    other = next(r for r in three if r.source == first.source + "#w1" and r.level == 0)
+    assert not np.array_equal(
+        np.load(tmp_path / "three" / first.file), np.load(tmp_path / "three" / other.file)
+    )
+    with pytest.raises(Exception, match="other settings"):
+        build_quality_set(sources, tmp_path / "three", chains=1, seed=0, frames=8)
 
 
 @pytest.mark.slow
@@ -317,7 +377,9 @@ def test_kvq_trains_exports_scores_and_evaluates(tmp_path, capsys):
     result = json.loads(report.read_text())
     methods = [row["method"] for row in result["overall"]]
     # NIQE needs 40 sharp patches of pristine train clips; this bench is too small for it.
-    assert methods[1:] == ["laplacian variance"] and "NIQE left out" in capsys.readouterr().err
+    assert methods[1:] == ["laplacian variance", VMAF_ROW] and "NIQE left out" in capsys.readouterr().err
+    vmaf_row = result["overall"][-1]
+    assert vmaf_row["srocc"] == pytest.approx(1.0) and 0.5 <= vmaf_row["rank_acc"] <= 1.0
     assert all(np.isfinite(row["srocc"]) for row in result["overall"])
 
 

@@ -32,6 +32,16 @@ class KvqConfig(TrainConfig):
     )
     holdout: float = field(default=0.25, metadata={"help": "Share of whole sources held out (per kind)."})
     chains: int = field(default=8, metadata={"help": "Degradation chains per source."})
+    windows: int = field(
+        default=1,
+        metadata={
+            "help": "Clips per training source (other moments of a video, other camera moves "
+            "over a photo); held-out sources keep one."
+        },
+    )
+    flips: bool = field(
+        default=True, metadata={"help": "Train on random flips and quarter turns of the fragments."}
+    )
     pretrained: str | None = field(
         default=None, metadata={"help": "A QPT workdir (vq train qpt) whose backbone initialises the model."}
     )

@@ -5,7 +5,12 @@ and VMAF pseudo-MOS; training reads the train split only. A batch is whole chain
 chains of four clips (the pristine clip and its levels; short chains are filled with
 levels of another chain of the same source), every clip of a chain cut at the same time
 and the same fragment positions, so the only difference inside a group is the
-degradation.
+degradation. Each group is also shown in one of the 8 flips and quarter turns
+(`dihedral`, ``--flips``): quality does not depend on which way a picture faces. With
+``--windows K`` every training source gives K clips (other moments of a video, other
+camera moves over a photo), each with its own chains; the held-out bench stays one clip
+per source. Models trained with ``model_kwargs.align=16`` cut fragments on the codec's
+block grid (`vq.preprocess.fragments`), and their card tells the runtime to do the same.
 
 Loss: L1 to the pseudo-MOS (the 1-5 scale), 1 - PLCC over the batch, and a margin rank
 loss over pairs whose order is known, both the in-chain order (level k+1 is worse than
@@ -36,6 +41,7 @@ from vq.synth.quality_data import (
     chains_of,
     load_quality_set,
     middle_window,
+    source_of,
 )
 from vq.train.kvq.config import KvqConfig
 from vq.train.models import create_model, model_def, model_io
@@ -61,6 +67,8 @@ class KvqTask:
         prep = io.preprocessing
         self.frames, self.grid = kwargs["frames"], prep["fragments"]["grid"]
         self.patch = prep["fragments"]["patch"]
+        self.align = int(prep["fragments"].get("align", 1))
+        self.flips = config.flips
         self.preprocessing = prep
         if config.data:
             from vq.progress import TerminalUi
@@ -71,6 +79,7 @@ class KvqTask:
                 holdout=config.holdout,
                 chains=config.chains,
                 seed=config.seed,
+                windows=config.windows,
                 ui=TerminalUi(),
             )
         self.set_dir = Path(config.set_dir)
@@ -86,7 +95,8 @@ class KvqTask:
         self.data_facts = {
             "train": list(config.data),
             "set_dir": str(self.set_dir),
-            "train_sources": len({r.source for r in self.train_rows}),
+            "train_sources": len({source_of(r.source) for r in self.train_rows}),
+            "train_windows": len({r.source for r in self.train_rows}),
             "train_clips": len(self.train_rows),
             "holdout_sources": len({r.source for r in self.eval_rows}),
             "holdout_clips": len(self.eval_rows),
@@ -103,7 +113,7 @@ class KvqTask:
 
     def fragment_clip(self, row: Version, start: int, rng: np.random.Generator | None) -> np.ndarray:
         window = self.clip(row)[start : start + self.frames]
-        return fragments(np.asarray(window), self.grid, self.patch, rng)
+        return fragments(np.asarray(window), self.grid, self.patch, rng, self.align)
 
     def normalise(self, x: np.ndarray) -> np.ndarray:
         return to_model_input(x, self.preprocessing)
@@ -116,11 +126,13 @@ class KvqTask:
             position_seed = int(rng.integers(2**31))
             length = len(self.clip(members[0][0]))
             start = int(rng.integers(0, max(1, length - self.frames + 1)))
+            turn = int(rng.integers(8)) if self.flips else 0
             for i, (row, in_chain) in enumerate(members):
                 if g * GROUP + i not in rows:
                     continue
                 # One position draw per group: the same pixels of every version.
-                clips.append(self.fragment_clip(row, start, np.random.default_rng(position_seed)))
+                frag = self.fragment_clip(row, start, np.random.default_rng(position_seed))
+                clips.append(dihedral(frag, turn))
                 mos.append(row.mos)
                 level.append(row.level if in_chain else -1)
                 group.append(g)
@@ -168,7 +180,12 @@ class KvqTask:
         for i in range(0, len(rows), batch):
             chunk = rows[i : i + batch]
             x = np.stack(
-                [fragments(middle_window(self.clip(r), self.frames), self.grid, self.patch) for r in chunk]
+                [
+                    fragments(
+                        middle_window(self.clip(r), self.frames), self.grid, self.patch, None, self.align
+                    )
+                    for r in chunk
+                ]
             )
             out.append(np.asarray(apply(state, self.normalise(x))))
         return np.concatenate(out) if out else np.zeros(0)
@@ -186,6 +203,21 @@ class KvqTask:
             "holdout/chain_rank_acc": chain_rank_accuracy(pred, self.eval_rows),
             "holdout/mae_mos": float(np.mean(np.abs(pred - np.asarray([r.mos for r in self.eval_rows])))),
         }
+
+
+def dihedral(clip: np.ndarray, turn: int) -> np.ndarray:
+    """One of the 8 flips and quarter turns of a (T, S, S, C) fragment clip (`turn` 0-7;
+    0 is the clip itself). Quality does not depend on which way a picture faces, and the
+    labels of a chain do not change under it; 116 sources look like 8 times as many
+    layouts. A flip of a 32 px mini-patch keeps codec seams on multiples of 8 (its grid
+    phase), so aligned fragments stay aligned."""
+    if turn & 1:
+        clip = clip[:, :, ::-1]
+    if turn & 2:
+        clip = clip[:, ::-1]
+    if turn & 4:
+        clip = clip.transpose(0, 2, 1, 3)
+    return np.ascontiguousarray(clip)
 
 
 def pick_group(

@@ -229,8 +229,10 @@ class KVQ(nnx.Module):
         branches: str = "short+long",
         stem: str = "energy",
         energy_filters: int = 32,
+        align: int = 1,
         rngs: nnx.Rngs,
     ):
+        del align  # where fragments are cut (a preprocessing fact the card carries), not a weight
         if size % token:
             raise ValueError(f"fragment size {size} is not a multiple of the token size {token}")
         if branches not in ("short+long", "short", "long"):
@@ -343,7 +345,7 @@ class KVQ(nnx.Module):
         return 1.0 + 4.0 * jax.nn.sigmoid(logit), kl
 
 
-def _kvq_io(frames: int, size: int, keyframes: int, **_: Any) -> ModelIO:
+def _kvq_io(frames: int, size: int, keyframes: int, align: int = 1, **_: Any) -> ModelIO:
     return ModelIO(
         inputs=[TensorSpec("clip", "float32", ("B", frames, size, size, 3))],
         outputs=[TensorSpec("score", "float32", ("B",)), TensorSpec("frame_kl", "float32", ("B", frames))],
@@ -353,7 +355,7 @@ def _kvq_io(frames: int, size: int, keyframes: int, **_: Any) -> ModelIO:
             "mean": [0.45, 0.45, 0.45],
             "std": [0.25, 0.25, 0.25],
             "color": "RGB",
-            "fragments": {"grid": size // 32, "patch": 32},
+            "fragments": {"grid": size // 32, "patch": 32, "align": align},
             "frames": frames,
             "keyframes": keyframes,
             "score_range": [1.0, 5.0],
@@ -376,6 +378,7 @@ KVQ_MODEL = ModelDef(
         "branches": "short+long",
         "stem": "energy",
         "energy_filters": 32,
+        "align": 1,
     },
     summary="KVQ video transformer: fragment tokens, KL key-frame attention, short + long branches",
 )

@@ -9,7 +9,12 @@ backend, and reports, overall and per degradation kind:
 * SROCC / KROCC / PLCC (after the VQEG 4-parameter logistic) against VMAF;
 * in-chain rank accuracy: within each chain, pristine > level 1 > level 2 ... by
   construction (the label that needs no reference metric at all);
+* the same on the pairs at least one just-noticeable difference apart (6 VMAF points);
 * the NTIRE 2024 KVQ challenge score, 0.45 SROCC + 0.45 PLCC + 0.1 rank accuracy.
+
+VMAF itself is a row too: its SROCC is 1 by definition, and its in-chain rank accuracy is
+how often the full-reference label agrees with the constructed order -- the ceiling a
+model trained on that label can be expected to reach.
 
 Baselines run beside it on the same clips: NIQE (`vq.eval.metrics.niqe`, its pristine
 model fitted on the train split's pristine clips), the variance of the Laplacian (the
@@ -28,6 +33,9 @@ import numpy as np
 
 from vq.errors import UsageError
 from vq.eval.base import Evaluator, Report, Table, Ui, backend_option, model_option, precision_option
+
+JND = 6.0  # VMAF points to one just-noticeable difference (the usual rule of thumb)
+VMAF_ROW = "VMAF (full reference: the label)"
 
 
 @dataclass
@@ -68,7 +76,7 @@ def laplacian_variance(clip: np.ndarray) -> float:
 def run(opts: QualityOptions, ui: Ui) -> Report:
     from vq.eval.metrics.correlation import krocc, kvq_score, plcc, srocc
     from vq.stages.quality import QualityScorer
-    from vq.synth.quality_data import build_quality_set, chain_rank_accuracy, middle_window
+    from vq.synth.quality_data import build_quality_set, built_windows, chain_rank_accuracy, middle_window
 
     if opts.split not in ("holdout", "all"):
         raise UsageError(f"--split must be holdout or all, got {opts.split!r}")
@@ -81,6 +89,7 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
         chains=opts.chains,
         seed=opts.seed,
         splits=("train", "holdout") if opts.niqe else splits,
+        windows=built_windows(opts.work),
         ui=ui,
     )
     rows = [r for r in every if r.split in splits]
@@ -122,6 +131,7 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
     methods["laplacian variance"] = np.asarray(
         [laplacian_variance(_load(opts.work, r)) for r in ui.track(rows, len(rows), "laplacian")]
     )
+    methods[VMAF_ROW] = vmaf
 
     def summary(pred: np.ndarray, subset: list[int]) -> dict[str, float]:
         p, v = pred[subset], vmaf[subset]
@@ -129,6 +139,7 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
         for name, fn in (("srocc", srocc), ("krocc", krocc), ("plcc", plcc)):
             out[name] = _or_nan(fn, p, v)
         out["rank_acc"] = _or_nan(chain_rank_accuracy, p, [rows[i] for i in subset])
+        out["rank_acc_jnd"] = _or_nan(chain_rank_accuracy, p, [rows[i] for i in subset], JND)
         out["kvq"] = kvq_score(out["srocc"], out["plcc"], out["rank_acc"])
         return out
 
@@ -151,6 +162,7 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
         ("krocc", "KROCC"),
         ("plcc", "PLCC"),
         ("rank_acc", "in-chain rank acc"),
+        ("rank_acc_jnd", f"rank acc, pairs >= {JND:g} VMAF apart"),
         ("kvq", "KVQ score"),
     ]
     return Report(

@@ -47,6 +47,7 @@ class QualityScorer(Stage):
         self.frames = int(prep["frames"])
         self.keyframes = int(prep.get("keyframes", 4))
         self.grid, self.patch = int(prep["fragments"]["grid"]), int(prep["fragments"]["patch"])
+        self.align = int(prep["fragments"].get("align", 1))  # cards before aligned fragments: free
         self.score_range = tuple(prep.get("score_range", (1.0, 5.0)))
         self.batch = batch
 
@@ -62,7 +63,9 @@ class QualityScorer(Stage):
         seeds = [None] if self.views == 1 else list(range(1, self.views + 1))
         frags = np.stack(
             [
-                fragments(w, self.grid, self.patch, None if v is None else np.random.default_rng(v))
+                fragments(
+                    w, self.grid, self.patch, None if v is None else np.random.default_rng(v), self.align
+                )
                 for v in seeds
                 for w in windows
             ]

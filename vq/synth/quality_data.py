@@ -156,6 +156,17 @@ def _save_clip(path: Path, clip: np.ndarray) -> None:
         np.save(f, clip)
 
 
+def window_name(source: str, window: int) -> str:
+    """The name of a source's `window`-th clip: window 0 is the source itself (so a set
+    built with one window per source is unchanged), others add ``#w<k>``."""
+    return source if window == 0 else f"{source}#w{window}"
+
+
+def source_of(name: str) -> str:
+    """The source a clip's name belongs to (`window_name` undone)."""
+    return name.split("#w", 1)[0]
+
+
 def build_source(
     source: QualitySource,
     out: Path,
@@ -164,12 +175,17 @@ def build_source(
     seed: int,
     frames: int = CLIP_FRAMES,
     depth: tuple[int, int] = (1, 4),
+    window: int = 0,
 ) -> list[Version]:
-    """Every version of one source (pristine + each chain's levels), written under `out`."""
+    """Every version of one source's `window`-th clip (pristine + each chain's levels),
+    written under `out`. Each window draws its own moment (video) or camera move (photo)
+    and its own chains; its records name it as a source of its own (`window_name`), so
+    chains never mix two windows."""
     from vq.eval.metrics.vmaf import vmaf, vmaf_to_mos
 
-    key = _key(source.name)
-    rng = np.random.default_rng([seed, _hash(source.name)])
+    name = window_name(source.name, window)
+    key = _key(name)
+    rng = np.random.default_rng([seed, _hash(name)])
     clip, fps = pristine_clip(source, rng, frames)
     (out / "clips" / key).mkdir(parents=True, exist_ok=True)
 
@@ -178,9 +194,7 @@ def build_source(
         rel = f"clips/{vid}.npy"
         _save_clip(out / rel, frames_)
         score = float(np.mean(vmaf(frames_, clip, fps)))
-        return Version(
-            vid, source.name, split, chain_no, level, stages, score, float(vmaf_to_mos(score)), fps, rel
-        )
+        return Version(vid, name, split, chain_no, level, stages, score, float(vmaf_to_mos(score)), fps, rel)
 
     versions = [version(-1, 0, [], clip)]
     for c in range(chains):
@@ -199,9 +213,12 @@ def build_quality_set(
     seed: int = 0,
     frames: int = CLIP_FRAMES,
     splits: tuple[str, ...] = ("train", "holdout"),
+    windows: int = 1,
     ui: Any = None,
 ) -> list[Version]:
     """Build (or finish building) the set under `out`; returns every version's record.
+    Training sources give `windows` clips each (more content per source: other moments,
+    other camera moves), held-out sources one, so the bench is the same at any `windows`.
     Sources that cannot be read are skipped with a note (a batch goes on)."""
     from vq.eval.base import QuietUi
 
@@ -211,6 +228,8 @@ def build_quality_set(
     split_of = split_sources(found, holdout)
     sources = [s for s in found if split_of[s.name] in splits]
     settings = {"holdout": holdout, "chains": chains, "seed": seed, "frames": frames}
+    if windows > 1:  # sets built before windows existed keep their settings file valid
+        settings["windows"] = windows
     settings_file = out / "settings.json"
     if settings_file.exists() and json.loads(settings_file.read_text()) != settings:
         raise UsageError(
@@ -218,20 +237,31 @@ def build_quality_set(
         )
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(settings_file, json.dumps(settings))
+    units = [(s, 0) for s in sources] + [
+        (s, w) for s in sources if split_of[s.name] == "train" for w in range(1, windows)
+    ]
     records: list[Version] = []
-    for source in ui.track(sources, len(sources), "building quality set"):
-        label_file = out / "labels" / f"{_key(source.name)}.json"
+    for source, window in ui.track(units, len(units), "building quality set"):
+        name = window_name(source.name, window)
+        label_file = out / "labels" / f"{_key(name)}.json"
         if label_file.exists():
             records.extend(Version(**r) for r in json.loads(label_file.read_text()))
             continue
         try:
-            versions = build_source(source, out, split_of[source.name], chains, seed, frames)
+            versions = build_source(source, out, split_of[source.name], chains, seed, frames, window=window)
         except MediaError as e:
-            ui.note(f"skipped {source.name}: {e}", warn=True)
+            ui.note(f"skipped {name}: {e}", warn=True)
             continue
         atomic_write_text(label_file, json.dumps([v.to_json() for v in versions], indent=1))
         records.extend(versions)
     return records
+
+
+def built_windows(folder: str | Path) -> int:
+    """Windows per training source of the set built in `folder` (1 if none is built yet):
+    an evaluation reads a training run's set as it was built."""
+    settings = Path(folder) / "settings.json"
+    return int(json.loads(settings.read_text()).get("windows", 1)) if settings.exists() else 1
 
 
 def load_quality_set(folder: str | Path, split: str | None = None) -> list[Version]:
@@ -254,15 +284,33 @@ def chains_of(rows: list[Version]) -> dict[tuple[str, int], list[Version]]:
     return {k: [pristine[k[0]], *sorted(v, key=lambda r: r.level)] for k, v in sorted(chains.items())}
 
 
-def chain_rank_accuracy(pred: np.ndarray, rows: list[Version]) -> float:
-    """Share of in-chain pairs (pristine included) scored in the constructed order."""
+def chain_rank_accuracy(pred: np.ndarray, rows: list[Version], min_gap: float = 0.0) -> float:
+    """Share of in-chain pairs (pristine included) scored in the constructed order.
+
+    `min_gap` > 0 counts only the pairs whose VMAF differs by at least that much: one
+    just-noticeable difference is about 6 VMAF points, and a stage that VMAF barely sees
+    (a mild grade, light noise) makes a pair whose order no viewer could confirm."""
     from vq.eval.metrics.correlation import rank_accuracy
 
-    scores, truth, groups = [], [], []
+    if min_gap <= 0:
+        scores, truth, groups = [], [], []
+        index = {id(r): i for i, r in enumerate(rows)}
+        for (source, chain), members in chains_of(rows).items():
+            for r in members:
+                scores.append(pred[index[id(r)]])
+                truth.append(-r.level)
+                groups.append(f"{source}#{chain}")
+        return rank_accuracy(scores, truth, groups)
     index = {id(r): i for i, r in enumerate(rows)}
-    for (source, chain), members in chains_of(rows).items():
-        for r in members:
-            scores.append(pred[index[id(r)]])
-            truth.append(-r.level)
-            groups.append(f"{source}#{chain}")
-    return rank_accuracy(scores, truth, groups)
+    right = total = 0.0
+    for members in chains_of(rows).values():
+        p = np.asarray([pred[index[id(r)]] for r in members], np.float64)
+        v = np.asarray([r.vmaf for r in members])
+        level = np.asarray([r.level for r in members])
+        ordered = (level[:, None] < level[None, :]) & (np.abs(v[:, None] - v[None, :]) >= min_gap)
+        d = np.sign(p[:, None] - p[None, :])[ordered]
+        total += ordered.sum()
+        right += np.sum(d > 0) + 0.5 * np.sum(d == 0)
+    if total == 0:
+        raise UsageError(f"no in-chain pairs {min_gap} VMAF apart")
+    return float(right / total)
