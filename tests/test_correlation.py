@@ -38,6 +38,11 @@ def test_rank_accuracy_counts_pairs_within_groups_only():
     assert rank_accuracy([3, 2, 1, 1, 1], truth, groups) == pytest.approx(3.5 / 4)
     with pytest.raises(UsageError):
         rank_accuracy([1, 2], [1, 1], ["a", "a"])
+    # Pairs closer than min_gap in `apart` do not count: a's two pairs with its last item, b's pair.
+    apart = [10.0, 8.0, 0.0, 0.0, 9.0]
+    assert rank_accuracy([3, 2, 1, 2, 1], truth, groups, apart, min_gap=5.0) == pytest.approx(2 / 3)
+    with pytest.raises(UsageError, match="apart"):
+        rank_accuracy(scores, truth, groups, apart, min_gap=100.0)
 
 
 def test_kvq_score_weights():

@@ -292,25 +292,12 @@ def chain_rank_accuracy(pred: np.ndarray, rows: list[Version], min_gap: float = 
     (a mild grade, light noise) makes a pair whose order no viewer could confirm."""
     from vq.eval.metrics.correlation import rank_accuracy
 
-    if min_gap <= 0:
-        scores, truth, groups = [], [], []
-        index = {id(r): i for i, r in enumerate(rows)}
-        for (source, chain), members in chains_of(rows).items():
-            for r in members:
-                scores.append(pred[index[id(r)]])
-                truth.append(-r.level)
-                groups.append(f"{source}#{chain}")
-        return rank_accuracy(scores, truth, groups)
+    scores, truth, groups, vmaf = [], [], [], []
     index = {id(r): i for i, r in enumerate(rows)}
-    right = total = 0.0
-    for members in chains_of(rows).values():
-        p = np.asarray([pred[index[id(r)]] for r in members], np.float64)
-        v = np.asarray([r.vmaf for r in members])
-        level = np.asarray([r.level for r in members])
-        ordered = (level[:, None] < level[None, :]) & (np.abs(v[:, None] - v[None, :]) >= min_gap)
-        d = np.sign(p[:, None] - p[None, :])[ordered]
-        total += ordered.sum()
-        right += np.sum(d > 0) + 0.5 * np.sum(d == 0)
-    if total == 0:
-        raise UsageError(f"no in-chain pairs {min_gap} VMAF apart")
-    return float(right / total)
+    for (source, chain), members in chains_of(rows).items():
+        for r in members:
+            scores.append(pred[index[id(r)]])
+            truth.append(-r.level)
+            groups.append(f"{source}#{chain}")
+            vmaf.append(r.vmaf)
+    return rank_accuracy(scores, truth, groups, vmaf, min_gap)

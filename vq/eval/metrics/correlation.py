@@ -79,10 +79,18 @@ def plcc(pred: Sequence[float], target: Sequence[float], fit: bool = True) -> fl
     return float(np.corrcoef(p, t)[0, 1])
 
 
-def rank_accuracy(scores: Sequence[float], truth: Sequence[float], groups: Sequence[str]) -> float:
+def rank_accuracy(
+    scores: Sequence[float],
+    truth: Sequence[float],
+    groups: Sequence[str],
+    apart: Sequence[float] | None = None,
+    min_gap: float = 0.0,
+) -> float:
     """Share of within-group pairs with different true quality that `scores` order the
-    same way (ties in `scores` count half)."""
+    same way (ties in `scores` count half). With `apart` (a value per item, say VMAF),
+    only the pairs whose values differ by at least `min_gap` count."""
     s, t = np.asarray(scores, np.float64), np.asarray(truth, np.float64)
+    a = np.zeros_like(s) if apart is None else np.asarray(apart, np.float64)
     g = np.asarray(groups)
     right = total = 0.0
     for group in np.unique(g):
@@ -90,10 +98,14 @@ def rank_accuracy(scores: Sequence[float], truth: Sequence[float], groups: Seque
         ds = np.sign(s[idx, None] - s[None, idx])
         dt = np.sign(t[idx, None] - t[None, idx])
         upper = np.triu(np.ones((len(idx), len(idx)), bool), 1) & (dt != 0)
+        upper &= np.abs(a[idx, None] - a[None, idx]) >= min_gap
         total += upper.sum()
         right += np.sum(ds[upper] == dt[upper]) + 0.5 * np.sum(ds[upper] == 0)
     if total == 0:
-        raise UsageError("rank accuracy needs groups with at least two different true qualities")
+        raise UsageError(
+            "rank accuracy needs groups with at least two different true qualities"
+            + (f" at least {min_gap:g} apart" if min_gap > 0 else "")
+        )
     return float(right / total)
 
 
