@@ -141,21 +141,17 @@ def test_train_smoke_then_export_the_workdir(capsys, tmp_path):
     write_images(tmp_path / "hr", smooth_images(4, (40, 40), seed=3))
     write_images(tmp_path / "heldout", smooth_images(2, (32, 36), seed=4))
     work = tmp_path / "work"
-    code, out, err = run(
-        capsys,
-        "train",
-        "enhance",
-        "--data",
-        str(tmp_path / "hr"),
-        "--eval-data",
-        str(tmp_path / "heldout"),
-        "--out",
-        str(work),
-        "--smoke",
-    )
+    args = ["train", "enhance", "--data", str(tmp_path / "hr"), "--eval-data", str(tmp_path / "heldout")]
+    args += ["--out", str(work), "--smoke"]
+    # a time-sliced job: pause after step 2 (checkpointed, no final evaluation), then resume
+    code, out, err = run(capsys, *args, "--stop-at", "2")
+    assert code == 0, err
+    paused = json.loads(out)
+    assert paused["step"] == 2 and "eval/heldout/psnr_y" not in paused and "paused" in err
+    code, out, err = run(capsys, *args)
     assert code == 0, err
     final = json.loads(out)
-    assert final["step"] == 4 and "eval/heldout/psnr_y" in final
+    assert final["step"] == 4 and "eval/heldout/psnr_y" in final and "resumed from step 2" in err
     code, out, err = run(capsys, "export", "onnx", str(work), "--out", str(tmp_path / "art"))
     assert code == 0, err
     card = json.loads((tmp_path / "art" / "card.json").read_text())

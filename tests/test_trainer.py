@@ -80,6 +80,9 @@ def test_resume_continues_exactly(tmp_path):
     straight = train_and_evaluate(RegressionTask(), cfg(6), tmp_path / "a")
     first = train_and_evaluate(RegressionTask(), cfg(6), tmp_path / "b", stop_at=4)
     assert first["final"]["step"] == 4 and "eval/mse" not in first["final"]
+    # a stop before the checkpoint already reached trains nothing and reports where it stands
+    again = train_and_evaluate(RegressionTask(), cfg(6), tmp_path / "b", stop_at=3)
+    assert again["final"]["step"] == 4 and again["resumed_from"] == 4 and again["history"] == []
     # a crash after step 4's log line but before any later checkpoint: the resumed run
     # re-logs from the checkpoint instead of duplicating lines
     with open(tmp_path / "b" / "metrics.jsonl", "a") as f:

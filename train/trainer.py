@@ -260,7 +260,7 @@ def train_and_evaluate(
     last: dict[str, Any] = {}
     t_last, steps_since = time.perf_counter(), 0
     bar = _progress(start, config.steps, task.name) if is_main else None
-    end = config.steps if stop_at is None else min(stop_at, config.steps)
+    end = config.steps if stop_at is None else max(start, min(stop_at, config.steps))
     for step in range(start, end):
         batch = shard_batch(task.batch(step, rows), mesh)
         rng = jax.random.fold_in(base_rng, step)

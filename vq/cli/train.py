@@ -53,6 +53,13 @@ COMMON = [
         "smoke", False, "--smoke", help="Seconds-long run with a tiny model (CI, laptops).", annotation=bool
     ),
     _option(
+        "stop_at",
+        None,
+        "--stop-at",
+        help="End this run after STEP (a checkpoint is written); run again to resume the schedule.",
+        annotation=int | None,
+    ),
+    _option(
         "coordinator",
         None,
         "--coordinator",
@@ -105,9 +112,14 @@ def _runner(name: str, config_cls: type):
         trainer.initialize_distributed(values["coordinator"], values["num_processes"], values["process_id"])
         task = defn.build_task(config)
         out = values["out"]
-        result = trainer.train_and_evaluate(task, config, out, run_facts={"command": command_line()})
+        result = trainer.train_and_evaluate(
+            task, config, out, run_facts={"command": command_line()}, stop_at=values["stop_at"]
+        )
+        done = "paused" if result["final"]["step"] < config.steps else "trained"
         err_console.print(
-            f"trained {name} into {out} (resumed from step {result['resumed_from']})", style="dim"
+            f"{done} {name} into {out} at step {result['final']['step']} of {config.steps}"
+            f" (resumed from step {result['resumed_from']})",
+            style="dim",
         )
         print_json(result["final"])
 
