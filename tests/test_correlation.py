@@ -6,7 +6,17 @@ import numpy as np
 import pytest
 
 from vq.errors import UsageError
-from vq.eval.metrics.correlation import fit_logistic, krocc, kvq_score, logistic4, plcc, rank_accuracy, srocc
+from vq.eval.metrics.correlation import (
+    between_group_share,
+    fit_logistic,
+    krocc,
+    kvq_score,
+    logistic4,
+    plcc,
+    rank_accuracy,
+    srocc,
+    within_group_srocc,
+)
 
 
 def test_rank_correlations_on_known_orders():
@@ -43,6 +53,25 @@ def test_rank_accuracy_counts_pairs_within_groups_only():
     assert rank_accuracy([3, 2, 1, 2, 1], truth, groups, apart, min_gap=5.0) == pytest.approx(2 / 3)
     with pytest.raises(UsageError, match="apart"):
         rank_accuracy(scores, truth, groups, apart, min_gap=100.0)
+
+
+def test_within_group_srocc_ignores_where_the_groups_sit():
+    # each source's versions are ordered right, but source b's level is far off: overall
+    # SROCC suffers, the within-source figure does not
+    truth = [5.0, 4.0, 3.0, 5.0, 4.0, 3.0]
+    pred = [5.0, 4.0, 3.0, 2.0, 1.0, 0.0]
+    groups = ["a", "a", "a", "b", "b", "b"]
+    assert srocc(pred, truth) < 0.6
+    assert within_group_srocc(pred, truth, groups) == pytest.approx(1.0)
+    # one group reversed: the mean of +1 and -1; groups too small or flat do not count
+    assert within_group_srocc([1, 2, 3, 5, 4, 3, 9, 9], [*truth, 1, 2], [*groups, "c", "c"]) == pytest.approx(
+        0.0
+    )
+    with pytest.raises(UsageError):
+        within_group_srocc([1, 2, 3], [1, 1, 1], ["a", "a", "a"])
+    # between-group share: all of it when groups are constant, none when group means agree
+    assert between_group_share([1, 1, 3, 3], ["a", "a", "b", "b"]) == pytest.approx(1.0)
+    assert between_group_share([1, 3, 1, 3], ["a", "a", "b", "b"]) == pytest.approx(0.0)
 
 
 def test_kvq_score_weights():

@@ -381,6 +381,9 @@ def test_kvq_trains_exports_scores_and_evaluates(tmp_path, capsys):
     vmaf_row = result["overall"][-1]
     assert vmaf_row["srocc"] == pytest.approx(1.0) and 0.5 <= vmaf_row["rank_acc"] <= 1.0
     assert all(np.isfinite(row["srocc"]) for row in result["overall"])
+    assert (
+        vmaf_row["srocc_within"] == pytest.approx(1.0) and 0.0 <= result["vmaf_between_source_share"] <= 1.0
+    )
 
 
 def test_shipped_model_scores_the_same_on_every_backend_and_sees_damage(shared_data, tmp_path):

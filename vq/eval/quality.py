@@ -74,7 +74,14 @@ def laplacian_variance(clip: np.ndarray) -> float:
 
 
 def run(opts: QualityOptions, ui: Ui) -> Report:
-    from vq.eval.metrics.correlation import krocc, kvq_score, plcc, srocc
+    from vq.eval.metrics.correlation import (
+        between_group_share,
+        krocc,
+        kvq_score,
+        plcc,
+        srocc,
+        within_group_srocc,
+    )
     from vq.stages.quality import QualityScorer
     from vq.synth.quality_data import build_quality_set, built_windows, chain_rank_accuracy, middle_window
 
@@ -141,6 +148,7 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
         out["rank_acc"] = _or_nan(chain_rank_accuracy, p, [rows[i] for i in subset])
         out["rank_acc_jnd"] = _or_nan(chain_rank_accuracy, p, [rows[i] for i in subset], JND)
         out["kvq"] = kvq_score(out["srocc"], out["plcc"], out["rank_acc"])
+        out["srocc_within"] = _or_nan(within_group_srocc, p, v, [rows[i].source for i in subset])
         return out
 
     everything = list(range(len(rows)))
@@ -164,7 +172,14 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
         ("rank_acc", "in-chain rank acc"),
         ("rank_acc_jnd", f"rank acc, pairs >= {JND:g} VMAF apart"),
         ("kvq", "KVQ score"),
+        ("srocc_within", "SROCC within a source"),
     ]
+    between = _or_nan(between_group_share, vmaf, [r.source for r in rows])
+    if np.isfinite(between):
+        ui.note(
+            f"{between:.0%} of VMAF's variance lies between sources; SROCC within a source is what a "
+            "no-reference score reaches where each source's own level is given"
+        )
     return Report(
         tables=[
             Table(
@@ -181,6 +196,7 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
         data={
             "overall": overall,
             "per_kind": per_kind,
+            "vmaf_between_source_share": between,
             "models": described,
             "clips": [r.to_json() for r in rows],
             "scores": {m: p.tolist() for m, p in methods.items()},

@@ -7,6 +7,9 @@ report them.
   non-linear scale); `plcc(..., fit=False)` is the raw coefficient;
 * `rank_accuracy`: within groups whose true order is known (levels of one degradation
   chain), the share of pairs a model orders the right way;
+* `within_group_srocc`: the mean SROCC inside groups (clips of one source), the figure
+  a no-reference score would reach if it knew each source's own level;
+  `between_group_share`: how much of the target's variance lies between groups;
 * `kvq_score`: the NTIRE 2024 KVQ challenge's 0.45 SROCC + 0.45 PLCC + 0.1 rank accuracy.
 
 scipy does the statistics and the fit (`vq[eval]`).
@@ -107,6 +110,35 @@ def rank_accuracy(
             + (f" at least {min_gap:g} apart" if min_gap > 0 else "")
         )
     return float(right / total)
+
+
+def within_group_srocc(pred: Sequence[float], target: Sequence[float], groups: Sequence[str]) -> float:
+    """Mean SROCC over the groups of at least 3 items whose targets differ.
+
+    A full-reference label scores every source's pristine clip alike, however good the
+    source looks; a no-reference model cannot know that level. Inside one source the level
+    is shared, so this separates "orders one source's versions" from "places sources"."""
+    p, t = _pair(pred, target)
+    g = np.asarray(groups)
+    values = [
+        srocc(p[g == group], t[g == group])
+        for group in np.unique(g)
+        if np.sum(g == group) >= 3 and np.ptp(t[g == group]) > 0
+    ]
+    if not values:
+        raise UsageError("within-group SROCC needs a group of at least 3 items with different targets")
+    return float(np.mean(values))
+
+
+def between_group_share(target: Sequence[float], groups: Sequence[str]) -> float:
+    """Share of the target's variance explained by the group means (0: all within groups)."""
+    t, g = np.asarray(target, np.float64), np.asarray(groups)
+    if t.shape != g.shape or t.var() == 0:
+        raise UsageError("between-group share needs one group per target and targets that differ")
+    means = np.zeros_like(t)
+    for group in np.unique(g):
+        means[g == group] = t[g == group].mean()
+    return float(means.var() / t.var())
 
 
 def kvq_score(srocc_value: float, plcc_value: float, rank_acc: float) -> float:
