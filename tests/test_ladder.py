@@ -45,6 +45,27 @@ def test_choice_walks_the_hull():
         choose_rung(kbps, score, hull, target_score=3.0, max_drop=0.1)
 
 
+def test_choice_anchored_at_a_fixed_ladders_rung():
+    kbps, score = [100, 400, 900], [2.0, 3.5, 4.0]
+    hull = upper_hull(kbps, score)
+    assert choose_rung(kbps, score, hull, max_drop=0.0, anchor=1)[0] == 1
+    assert choose_rung(kbps, score, hull, max_drop=1.5, anchor=1)[0] == 0
+    index, why = choose_rung(kbps, score, hull, max_drop=-0.4, anchor=1)  # better than the anchor
+    assert index == 2 and "rung 1" in why
+    # an anchor under the hull: a cheaper hull rung scoring as well wins
+    kbps, score = [100, 500, 400, 900], [2.0, 3.0, 3.5, 4.0]
+    hull = upper_hull(kbps, score)
+    assert hull == [0, 2, 3] and choose_rung(kbps, score, hull, max_drop=0.0, anchor=1)[0] == 2
+    # ...and where every hull rung that reaches it is dearer, the anchor itself ships
+    kbps, score = [100, 300, 900], [2.0, 2.4, 4.0]
+    hull = upper_hull(kbps, score)
+    assert hull == [0, 2] and choose_rung(kbps, score, hull, max_drop=0.0, anchor=1)[0] == 1
+    index, why = choose_rung(kbps, score, hull, max_drop=-2.0, anchor=1)
+    assert index == 2 and "no rung scores 2 above" in why
+    with pytest.raises(ValueError):
+        choose_rung(kbps, score, hull, target_score=3.0, anchor=1)
+
+
 def test_client_decision_ships_the_cheapest_rung_that_beats_the_chosen_one():
     kbps, score = [100, 400, 900], [2.0, 3.5, 4.0]
     hull = [0, 1, 2]
@@ -106,6 +127,19 @@ def test_ladder_client_post_replaces_a_rung_it_beats(clip, capsys):
     assert record["shipped"]["post"] == decision["post"] and decision["saved_fraction"] > 0
 
 
+def test_ladder_matches_a_fixed_rung_at_fewer_bits(clip, capsys):
+    """--match-crf adds its CRF to the grid and ships the cheapest rung the model scores at
+    least as high as the full-height rung at that CRF."""
+    args = ["ladder", str(clip), "--crf", "20", "--crf", "44", "--heights", "240", "--max-seconds", "1"]
+    assert main([*args, "--match-crf", "30", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    rungs = {r["crf"]: r for r in record["rungs"]}
+    assert set(rungs) == {20, 30, 44} and record["target"] == {"max_drop": 0.0, "match_crf": 30}
+    chosen = record["chosen"]
+    assert chosen["kbps"] <= rungs[30]["kbps"] and chosen["score"] >= rungs[30]["score"]
+    assert "rung 1" in chosen["why"]
+
+
 def test_ladder_refuses_bad_input(tmp_path, clip, capsys):
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(clip.read_bytes()[:3000])
@@ -118,6 +152,11 @@ def test_ladder_refuses_bad_input(tmp_path, clip, capsys):
     assert main(["ladder", str(clip), "--client-post", "magic", "--heights", "120", "--crf", "30"]) != 0
     assert "unknown client post-processing" in capsys.readouterr().err
     assert main(["ladder", str(tmp_path / "missing.mp4")]) != 0
+    assert main(["ladder", str(clip), "--match-crf", "23", "--target-score", "4"]) != 0
+    assert "--match-crf goes with --max-drop" in capsys.readouterr().err
+    assert main(["ladder", str(clip), "--max-drop", "-0.1"]) != 0
+    assert "--max-drop must be >= 0" in capsys.readouterr().err
+    assert main(["ladder", str(clip), "--match-crf", "60"]) != 0
 
 
 def test_eval_ladder_tunes_on_one_set_and_reports_another(shared_data, tmp_path, capsys):
@@ -145,12 +184,16 @@ def test_eval_ladder_tunes_on_one_set_and_reports_another(shared_data, tmp_path,
     summary = data["summary"]
     assert summary["tuning_sources"] == 1 and summary["test_sources"] == 1
     assert 1.0 <= summary["score_target"] <= 5.0 and 0.0 <= summary["vmaf_target"] <= 100.0
-    assert 0.0 <= summary["max_drop"] <= 2.0
+    assert 0.0 <= summary["max_drop"] <= 2.0 and -1.0 <= summary["match_drop"] <= 2.0
     (row,) = data["rows"]
     assert row["fixed"] == "240p/23" and 0 <= row["fixed_vmaf"] <= 100
     assert summary["bitrate_saved_vs_fixed"] == pytest.approx(
         1 - row["kvq_kbps"] / row["fixed_kbps"], abs=1e-3
     )
+    # VMAF anchored at the fixed rung never spends more than it and never loses VMAF to it
+    assert row["vmaf_match_kbps"] <= row["fixed_kbps"] and row["vmaf_match_vmaf"] >= row["fixed_vmaf"]
+    assert summary["vmaf_match_bitrate_saved"] >= 0 and summary["vmaf_match_vmaf_change"] >= 0
+    assert summary["match_agreement_with_vmaf"] == float(row["kvq_match"] == row["vmaf_match"])
     losses = [r["client_vmaf_loss"] for r in data["rows"] if r["client_vmaf_loss"] is not None]
     assert summary["client_violations"] == sum(loss > 1.0 for loss in losses)
     assert summary["client_decisions"] == len(losses)

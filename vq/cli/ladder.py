@@ -31,6 +31,12 @@ def ladder_cmd(
         help="Ship the cheapest rung within this many score points of the best rung "
         "(the default rule, 0.015: tuned by vq eval ladder).",
     ),
+    match_crf: int | None = typer.Option(
+        None,
+        "--match-crf",
+        help="Count --max-drop (default 0 here) from the full-height rung at this CRF instead of "
+        "the best rung: a fixed ladder's quality at fewer bits.",
+    ),
     target_score: float | None = typer.Option(
         None, "--target-score", help="Ship the cheapest rung scoring at least this (1-5)."
     ),
@@ -79,6 +85,7 @@ def ladder_cmd(
         target_score=target_score,
         max_kbps=max_kbps,
         max_drop=max_drop,
+        match_crf=match_crf,
         client_post=list(client_post),
         client_margin=client_margin,
         client_model=client_model,

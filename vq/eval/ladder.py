@@ -12,6 +12,12 @@ thresholds (they may be sources the quality model trained on), `sources` are rep
   target V (the full-reference search, as ab-av1 / Av1an do it) is found the same way.
   On the test sources: bitrate saved against the fixed ladder, the VMAF change, and how
   often the KVQ choice is the VMAF choice.
+* **Matching the fixed ladder.** The same, anchored: the cheapest rung scoring at least
+  the fixed ladder's own rung less a drop D (`vq ladder --match-crf`), D tuned the same
+  way; it needs only the model's ordering of one video's encodes, not its level across
+  videos. Beside it, VMAF anchored the same way with no drop (the cheapest rung with at
+  least the fixed rung's VMAF): the most any per-title choice on this rung grid saves at
+  each video's own VMAF, and the choice the KVQ one is checked against.
 * **Device-cloud decision.** The margin is the smallest for which no tuning source ships
   a post-processed rung more than `max_vmaf_loss` VMAF below the rung it replaces. On the
   test sources: how often the rule fires, its violations, and the bandwidth saved.
@@ -40,6 +46,7 @@ from vq.pipelines.ladder import LadderOptions, run_ladder
 # Each grid runs from the dearest setting to the cheapest.
 SCORE_GRID = np.round(np.arange(5.0, 0.9999, -0.01), 2)
 DROP_GRID = np.round(np.arange(0.0, 2.0001, 0.005), 3)
+MATCH_GRID = np.round(np.arange(-1.0, 2.0001, 0.005), 3)
 VMAF_GRID = np.round(np.arange(100.0, -0.0001, -0.1), 1)
 MARGIN_GRID = np.round(np.arange(0.0, 1.0001, 0.01), 2)
 
@@ -113,12 +120,14 @@ def _cached_ladder(path: Path, lopts: LadderOptions, work: Path) -> dict[str, An
     return record
 
 
-def pick(record: dict[str, Any], metric: str, **rule: float) -> int:
-    """The rung `choose_rung` ships for one source on `metric` ("score" or "vmaf")."""
+def pick(record: dict[str, Any], metric: str, match_crf: int | None = None, **rule: float) -> int:
+    """The rung `choose_rung` ships for one source on `metric` ("score" or "vmaf"); with
+    `match_crf`, anchored at the fixed ladder's rung at that CRF."""
     rungs = record["rungs"]
     kbps = [r["kbps"] for r in rungs]
     values = [r[metric] for r in rungs]
-    return choose_rung(kbps, values, upper_hull(kbps, values), **rule)[0]
+    anchor = None if match_crf is None else baseline(record, match_crf)
+    return choose_rung(kbps, values, upper_hull(kbps, values), anchor=anchor, **rule)[0]
 
 
 def baseline(record: dict[str, Any], baseline_crf: int) -> int:
@@ -132,12 +141,14 @@ def _mean_vmaf(records: list[dict], picks: list[int]) -> float:
     return float(np.mean([r["rungs"][i]["vmaf"] for r, i in zip(records, picks, strict=True)]))
 
 
-def tune_rule(records: list[dict], floor: float, metric: str, key: str, grid: np.ndarray) -> float:
+def tune_rule(
+    records: list[dict], floor: float, metric: str, key: str, grid: np.ndarray, **fixed: Any
+) -> float:
     """The cheapest setting of one rule (`key` over `grid`, walked from the dearest end)
     whose choices keep the tuning sources' mean VMAF at `floor` or above."""
     best = float(grid[0])
     for value in grid:
-        picks = [pick(r, metric, **{key: float(value)}) for r in records]
+        picks = [pick(r, metric, **fixed, **{key: float(value)}) for r in records]
         if _mean_vmaf(records, picks) < floor:
             break
         best = float(value)
@@ -199,25 +210,31 @@ def run(opts: LadderEvalOptions, ui: Ui) -> Report:
     if overlap:
         raise UsageError(f"tuning and test sources overlap: {sorted(overlap)}")
     floor = _mean_vmaf(tune_recs, [baseline(r, opts.baseline_crf) for r in tune_recs])
-    rules = {
-        "kvq_drop": ("score", "max_drop", tune_rule(tune_recs, floor, "score", "max_drop", DROP_GRID)),
+    anchored = {"match_crf": opts.baseline_crf}
+    # name -> (metric, the rule's settings); tuned settings keep the tuning sources' VMAF
+    rules: dict[str, tuple[str, dict[str, Any]]] = {
+        "kvq_drop": ("score", {"max_drop": tune_rule(tune_recs, floor, "score", "max_drop", DROP_GRID)}),
         "kvq_target": (
             "score",
-            "target_score",
-            tune_rule(tune_recs, floor, "score", "target_score", SCORE_GRID),
+            {"target_score": tune_rule(tune_recs, floor, "score", "target_score", SCORE_GRID)},
+        ),
+        "kvq_match": (
+            "score",
+            {
+                "max_drop": tune_rule(tune_recs, floor, "score", "max_drop", MATCH_GRID, **anchored),
+                **anchored,
+            },
         ),
         "vmaf_target": (
             "vmaf",
-            "target_score",
-            tune_rule(tune_recs, floor, "vmaf", "target_score", VMAF_GRID),
+            {"target_score": tune_rule(tune_recs, floor, "vmaf", "target_score", VMAF_GRID)},
         ),
+        "vmaf_match": ("vmaf", {"max_drop": 0.0, **anchored}),  # not tuned: each video's own VMAF
     }
 
     def picks_of(record: dict[str, Any]) -> dict[str, int]:
         out = {"fixed": baseline(record, opts.baseline_crf)}
-        out.update(
-            {name: pick(record, metric, **{key: value}) for name, (metric, key, value) in rules.items()}
-        )
+        out.update({name: pick(record, metric, **rule) for name, (metric, rule) in rules.items()})
         return out
 
     margin = tune_margin(tune_recs, [picks_of(r)["kvq_drop"] for r in tune_recs], opts.max_vmaf_loss)
@@ -227,7 +244,7 @@ def run(opts: LadderEvalOptions, ui: Ui) -> Report:
         picks = picks_of(r)
         rungs = r["rungs"]
         b, k, v = rungs[picks["fixed"]], rungs[picks["kvq_drop"]], rungs[picks["vmaf_target"]]
-        a = rungs[picks["kvq_target"]]
+        a, m, o = rungs[picks["kvq_target"]], rungs[picks["kvq_match"]], rungs[picks["vmaf_match"]]
         decision = device_cloud(r, picks["kvq_drop"], margin)
         shipped = None if decision is None else rungs[decision["ship"]]
         rows.append(
@@ -246,6 +263,13 @@ def run(opts: LadderEvalOptions, ui: Ui) -> Report:
                 "vmaf_pick_kbps": v["kbps"],
                 "vmaf_pick_vmaf": v["vmaf"],
                 "agree": picks["kvq_drop"] == picks["vmaf_target"],
+                "kvq_match": f"{m['height']}p/{m['crf']}",
+                "kvq_match_kbps": m["kbps"],
+                "kvq_match_vmaf": m["vmaf"],
+                "vmaf_match": f"{o['height']}p/{o['crf']}",
+                "vmaf_match_kbps": o["kbps"],
+                "vmaf_match_vmaf": o["vmaf"],
+                "match_agree": picks["kvq_match"] == picks["vmaf_match"],
                 "client": None
                 if shipped is None
                 else f"{shipped['height']}p/{shipped['crf']}+{decision['post']}",
@@ -267,9 +291,10 @@ def run(opts: LadderEvalOptions, ui: Ui) -> Report:
     summary = {
         "tuning_sources": len(tune_recs),
         "test_sources": len(test_recs),
-        "max_drop": rules["kvq_drop"][2],
-        "score_target": rules["kvq_target"][2],
-        "vmaf_target": rules["vmaf_target"][2],
+        "max_drop": rules["kvq_drop"][1]["max_drop"],
+        "score_target": rules["kvq_target"][1]["target_score"],
+        "vmaf_target": rules["vmaf_target"][1]["target_score"],
+        "match_drop": rules["kvq_match"][1]["max_drop"],
         "client_margin": margin,
         "bitrate_saved_vs_fixed": saved("kvq"),
         "vmaf_change_vs_fixed": vmaf_change("kvq"),
@@ -278,6 +303,11 @@ def run(opts: LadderEvalOptions, ui: Ui) -> Report:
         "score_target_vmaf_change": vmaf_change("kvq_target"),
         "vmaf_driven_bitrate_saved": saved("vmaf_pick"),
         "vmaf_driven_vmaf_change": vmaf_change("vmaf_pick"),
+        "match_bitrate_saved": saved("kvq_match"),
+        "match_vmaf_change": vmaf_change("kvq_match"),
+        "match_agreement_with_vmaf": round(float(np.mean([x["match_agree"] for x in rows])), 4),
+        "vmaf_match_bitrate_saved": saved("vmaf_match"),
+        "vmaf_match_vmaf_change": vmaf_change("vmaf_match"),
         "client_decisions": len(losses),
         "client_violations": int(sum(loss > opts.max_vmaf_loss for loss in losses)),
         "client_worst_vmaf_loss": max(losses) if losses else None,
@@ -288,8 +318,8 @@ def run(opts: LadderEvalOptions, ui: Ui) -> Report:
     tables = [
         Table(
             f"Per-title ladder on {len(test_recs)} test sources (tuned on {len(tune_recs)}: KVQ within "
-            f"{rules['kvq_drop'][2]:g} of the best rung, VMAF >= {rules['vmaf_target'][2]:g}; "
-            f"client margin {margin:g})",
+            f"{summary['max_drop']:g} of the best rung, VMAF >= {summary['vmaf_target']:g}; KVQ within "
+            f"{summary['match_drop']:g} of the fixed rung; client margin {margin:g})",
             [
                 ("source", "source"),
                 ("fixed", f"fixed crf {opts.baseline_crf}"),
@@ -300,6 +330,10 @@ def run(opts: LadderEvalOptions, ui: Ui) -> Report:
                 ("kvq_vmaf", "VMAF"),
                 ("vmaf_pick", "VMAF pick"),
                 ("agree", "agree"),
+                ("kvq_match", "KVQ match pick"),
+                ("kvq_match_kbps", "kbps"),
+                ("kvq_match_vmaf", "VMAF"),
+                ("vmaf_match", "VMAF match pick"),
                 ("client", "client ships"),
                 ("client_vmaf_loss", "VMAF lost"),
             ],

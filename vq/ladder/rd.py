@@ -75,6 +75,7 @@ def choose_rung(
     target_score: float | None = None,
     max_kbps: float | None = None,
     max_drop: float | None = None,
+    anchor: int | None = None,
 ) -> tuple[int, str]:
     """(index, why) of the hull point to ship.
 
@@ -84,15 +85,32 @@ def choose_rung(
     score -- a target relative to what this upload can look like, which needs only the
     quality model's ordering of one video's encodes, not its absolute scale across
     videos. Exactly one of the three must be given.
+
+    With `anchor` (a rung index, on the hull or not), `max_drop` counts from that rung's
+    score instead of the best: the cheapest of the hull points and the anchor itself that
+    is at least as good as, say, the full-height CRF 23 encode a fixed ladder ships (so
+    never dearer than the anchor unless a negative drop asks for better than it). Also
+    only an ordering of one video's encodes; where nothing reaches, the best hull point.
     """
     if sum(x is not None for x in (target_score, max_kbps, max_drop)) != 1:
         raise ValueError("give exactly one of target_score, max_kbps and max_drop")
+    if anchor is not None and max_drop is None:
+        raise ValueError("an anchor rung needs max_drop")
     if not hull:
         raise ValueError("no rung to choose from")
     if max_drop is not None:
         best = max(score[i] for i in hull)
-        index = next(i for i in hull if score[i] >= best - max_drop)
-        return index, f"cheapest rung within {max_drop:g} of the best score ({best:.3f})"
+        if anchor is None:
+            index = next(i for i in hull if score[i] >= best - max_drop)
+            return index, f"cheapest rung within {max_drop:g} of the best score ({best:.3f})"
+        level = score[anchor] - max_drop
+        candidates = sorted({*hull, anchor}, key=lambda i: (kbps[i], -score[i]))
+        reaching = [i for i in candidates if score[i] >= level]
+        if not reaching:
+            best_i = max(hull, key=lambda i: score[i])
+            return best_i, f"no rung scores {-max_drop:g} above rung {anchor} ({score[anchor]:.3f}): the best"
+        why = f"cheapest rung scoring at least rung {anchor}'s {score[anchor]:.3f}"
+        return reaching[0], why + (f" less {max_drop:g}" if max_drop else "")
     if target_score is not None:
         reaching = [i for i in hull if score[i] >= target_score]
         if reaching:

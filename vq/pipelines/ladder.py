@@ -8,8 +8,10 @@ The seed's two uses of the quality score at pre-encode time:
    consecutive frames; at each height the scores are made non-increasing in CRF
    (`monotone_in_crf`: the model's noise, not the encoder, makes them rise; the record
    keeps `raw_score`). The (kbps, score) points give the convex hull
-   (`vq.ladder.rd.upper_hull`); the rung shipped is the cheapest hull point that reaches
-   the target score, or the best within a bitrate budget. No pristine reference is needed,
+   (`vq.ladder.rd.upper_hull`); the rung shipped is the cheapest hull point within
+   `max_drop` of the best rung, or within `max_drop` of the full-height rung at
+   `match_crf` (a fixed ladder's quality at fewer bits), or that reaches a target score,
+   or the best within a bitrate budget. No pristine reference is needed,
    which is what VMAF-driven searches (ab-av1, Av1an) need and uploads do not have.
 2. **Device-cloud post-processing.** With `client_post`, cheaper hull rungs are scored
    again after the phone's post-processing (`vq.ladder.client`); if one beats the chosen
@@ -58,6 +60,7 @@ class LadderOptions:
     target_score: float | None = None
     max_kbps: float | None = None
     max_drop: float | None = None
+    match_crf: int | None = None  # max_drop counts from the full-height rung at this CRF
     client_post: list[str] = field(default_factory=list)
     client_margin: float = 0.0
     client_model: str | None = None
@@ -78,16 +81,23 @@ class LadderOptions:
         given = [x is not None for x in (self.target_score, self.max_kbps, self.max_drop)]
         if sum(given) > 1:
             raise UsageError("give one of --target-score, --max-kbps and --max-drop, not both")
+        if self.match_crf is not None and (self.target_score is not None or self.max_kbps is not None):
+            raise UsageError("--match-crf goes with --max-drop, not with --target-score or --max-kbps")
         if not any(given):
-            self.max_drop = DEFAULT_MAX_DROP
-        if self.max_drop is not None and self.max_drop < 0:
-            raise UsageError("--max-drop must be >= 0")
+            # matching a fixed ladder's rung: as good as it, by the model; otherwise the tuned drop
+            self.max_drop = DEFAULT_MAX_DROP if self.match_crf is None else 0.0
+        if self.max_drop is not None and self.max_drop < 0 and self.match_crf is None:
+            raise UsageError(
+                "--max-drop must be >= 0 (a negative drop asks for better than --match-crf's rung)"
+            )
         if self.max_kbps is not None and self.max_kbps <= 0:
             raise UsageError("--max-kbps must be > 0")
         if any(h < 16 for h in self.heights):
             raise UsageError("--heights must be >= 16 px")
         lo, hi = (0, 63) if self.codec == "av1" else (0, 51)
-        if any(not lo <= c <= hi for c in self.crfs):
+        if any(
+            not lo <= c <= hi for c in [*self.crfs, *([] if self.match_crf is None else [self.match_crf])]
+        ):
             raise UsageError(f"{self.codec} CRFs run from {lo} to {hi}")
         if self.views < 1:
             raise UsageError("--views must be >= 1")
@@ -203,7 +213,7 @@ def run_ladder(
     source = load_source(path, opts.max_seconds)
     n, fps, display = len(source.frames), source.fps, source.display
     heights = sorted(set(opts.heights or default_heights(display[1])), reverse=True)
-    crfs = sorted(set(opts.crfs or DEFAULT_CRFS[opts.codec]))
+    crfs = sorted(set(opts.crfs or DEFAULT_CRFS[opts.codec]) | ({opts.match_crf} - {None}))
     clock = dict.fromkeys(("encode_s", "score_s", "post_s", "vmaf_s"), 0.0)
     clock["decode_s"] = time.perf_counter() - started
 
@@ -278,7 +288,10 @@ def run_ladder(
         hull = upper_hull(kbps, scores)
         for i, r in enumerate(rungs):
             r["on_hull"] = i in hull
-        chosen, why = choose_rung(kbps, scores, hull, opts.target_score, opts.max_kbps, opts.max_drop)
+        anchor = None
+        if opts.match_crf is not None:  # the fixed ladder's rung: full height at that CRF
+            anchor = next(i for i, (h, c) in enumerate(grid) if h == heights[0] and c == opts.match_crf)
+        chosen, why = choose_rung(kbps, scores, hull, opts.target_score, opts.max_kbps, opts.max_drop, anchor)
         record: dict[str, Any] = {
             "path": str(path),
             "status": "ok",
@@ -294,6 +307,7 @@ def run_ladder(
                     ("score", opts.target_score),
                     ("max_kbps", opts.max_kbps),
                     ("max_drop", opts.max_drop),
+                    ("match_crf", opts.match_crf),
                 )
                 if v is not None
             },
