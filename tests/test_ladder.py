@@ -66,6 +66,36 @@ def test_choice_anchored_at_a_fixed_ladders_rung():
         choose_rung(kbps, score, hull, target_score=3.0, anchor=1)
 
 
+def test_most_saved_at_equal_vmaf_is_the_exact_knapsack():
+    import itertools
+
+    from vq.eval.ladder import most_saved_at_equal_vmaf
+
+    rng = np.random.default_rng(0)
+    records = []
+    for _ in range(4):
+        crfs = [18, 23, 28, 33]
+        vmaf = np.sort(rng.uniform(60, 99, 4))[::-1]
+        kbps = np.sort(rng.uniform(50, 900, 4))[::-1]
+        rungs = [
+            {"height": 360, "crf": c, "vmaf": round(float(v), 2), "kbps": round(float(k), 2)}
+            for c, v, k in zip(crfs, vmaf, kbps, strict=True)
+        ]
+        records.append({"rungs": rungs})
+    fixed = [r["rungs"][1] for r in records]
+    floor, total = sum(x["vmaf"] for x in fixed), sum(x["kbps"] for x in fixed)
+    least = min(
+        sum(x["kbps"] for x in pick)
+        for pick in itertools.product(*[r["rungs"] for r in records])
+        if sum(x["vmaf"] for x in pick) >= floor - 1e-9
+    )
+    assert most_saved_at_equal_vmaf(records, 23) == pytest.approx(1 - least / total, abs=1e-9)
+    assert most_saved_at_equal_vmaf(records, 23) >= 0.0  # the fixed rungs themselves qualify
+    # one record: only its own rungs at least as good as the fixed one count
+    one = records[:1]
+    assert most_saved_at_equal_vmaf(one, 23) == pytest.approx(0.0)
+
+
 def test_client_decision_ships_the_cheapest_rung_that_beats_the_chosen_one():
     kbps, score = [100, 400, 900], [2.0, 3.5, 4.0]
     hull = [0, 1, 2]
@@ -194,6 +224,8 @@ def test_eval_ladder_tunes_on_one_set_and_reports_another(shared_data, tmp_path,
     assert row["vmaf_match_kbps"] <= row["fixed_kbps"] and row["vmaf_match_vmaf"] >= row["fixed_vmaf"]
     assert summary["vmaf_match_bitrate_saved"] >= 0 and summary["vmaf_match_vmaf_change"] >= 0
     assert summary["match_agreement_with_vmaf"] == float(row["kvq_match"] == row["vmaf_match"])
+    # the anchored VMAF choice keeps every video's VMAF, so the oracle saves at least as much
+    assert summary["oracle_bitrate_saved"] >= summary["vmaf_match_bitrate_saved"] - 1e-3
     losses = [r["client_vmaf_loss"] for r in data["rows"] if r["client_vmaf_loss"] is not None]
     assert summary["client_violations"] == sum(loss > 1.0 for loss in losses)
     assert summary["client_decisions"] == len(losses)

@@ -18,6 +18,10 @@ thresholds (they may be sources the quality model trained on), `sources` are rep
   videos. Beside it, VMAF anchored the same way with no drop (the cheapest rung with at
   least the fixed rung's VMAF): the most any per-title choice on this rung grid saves at
   each video's own VMAF, and the choice the KVQ one is checked against.
+* **The most there is to save.** `most_saved_at_equal_vmaf`: the least total bitrate any
+  choice of one rung per video reaches at the fixed ladder's mean VMAF, knowing every
+  rung's VMAF (an oracle over the test sources, not a rule): how much a per-title target
+  on this rung grid could save at all, full reference or not.
 * **Device-cloud decision.** The margin is the smallest for which no tuning source ships
   a post-processed rung more than `max_vmaf_loss` VMAF below the rung it replaces. On the
   test sources: how often the rule fires, its violations, and the bandwidth saved.
@@ -153,6 +157,27 @@ def tune_rule(
             break
         best = float(value)
     return best
+
+
+def most_saved_at_equal_vmaf(records: list[dict], baseline_crf: int, units: int = 100) -> float:
+    """1 - (least total kbps of one rung per record with mean VMAF >= the fixed rungs')
+    / (the fixed rungs' total kbps): an exact knapsack over VMAF summed in 1/`units` steps."""
+    # least[s]: the fewest kbps whose rungs' VMAF sum to exactly s units (inf: unreachable)
+    least = np.zeros(1)
+    need = 0
+    fixed_kbps = 0.0
+    for record in records:
+        rungs = record["rungs"]
+        vmaf = np.round(np.clip([r["vmaf"] for r in rungs], 0.0, None) * units).astype(int)
+        kbps = np.asarray([r["kbps"] for r in rungs], np.float64)
+        grown = np.full(len(least) + int(vmaf.max()), np.inf)
+        for v, k in zip(vmaf, kbps, strict=True):
+            np.minimum(grown[v : v + len(least)], least + k, out=grown[v : v + len(least)])
+        least = grown
+        fixed = baseline(record, baseline_crf)
+        need += int(vmaf[fixed])
+        fixed_kbps += float(kbps[fixed])
+    return float(1.0 - least[need:].min() / fixed_kbps)
 
 
 def device_cloud(record: dict[str, Any], chosen: int, margin: float) -> dict | None:
@@ -308,6 +333,8 @@ def run(opts: LadderEvalOptions, ui: Ui) -> Report:
         "match_agreement_with_vmaf": round(float(np.mean([x["match_agree"] for x in rows])), 4),
         "vmaf_match_bitrate_saved": saved("vmaf_match"),
         "vmaf_match_vmaf_change": vmaf_change("vmaf_match"),
+        "oracle_bitrate_saved": round(most_saved_at_equal_vmaf(test_recs, opts.baseline_crf), 4),
+        "oracle_bitrate_saved_tuning": round(most_saved_at_equal_vmaf(tune_recs, opts.baseline_crf), 4),
         "client_decisions": len(losses),
         "client_violations": int(sum(loss > opts.max_vmaf_loss for loss in losses)),
         "client_worst_vmaf_loss": max(losses) if losses else None,
