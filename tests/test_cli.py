@@ -144,6 +144,8 @@ def test_train_smoke_then_export_the_workdir(capsys, tmp_path):
     args = ["train", "enhance", "--data", str(tmp_path / "hr"), "--eval-data", str(tmp_path / "heldout")]
     args += ["--out", str(work), "--smoke"]
     # a time-sliced job: pause after step 2 (checkpointed, no final evaluation), then resume
+    code, out, err = run(capsys, *args, "--stop-at", "0")
+    assert code != 0 and "--stop-at must be a step >= 1" in err
     code, out, err = run(capsys, *args, "--stop-at", "2")
     assert code == 0, err
     paused = json.loads(out)

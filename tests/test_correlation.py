@@ -69,6 +69,8 @@ def test_within_group_srocc_ignores_where_the_groups_sit():
     )
     with pytest.raises(UsageError):
         within_group_srocc([1, 2, 3], [1, 1, 1], ["a", "a", "a"])
+    # a score constant over one source orders nothing there (0), and the mean stays finite
+    assert within_group_srocc([1, 2, 3, 7, 7, 7], truth, groups) == pytest.approx(-0.5)
     # between-group share: all of it when groups are constant, none when group means agree
     assert between_group_share([1, 1, 3, 3], ["a", "a", "b", "b"]) == pytest.approx(1.0)
     assert between_group_share([1, 3, 1, 3], ["a", "a", "b", "b"]) == pytest.approx(0.0)

@@ -52,7 +52,11 @@ def test_choice_anchored_at_a_fixed_ladders_rung():
     assert choose_rung(kbps, score, hull, max_drop=1.5, anchor=1)[0] == 0
     index, why = choose_rung(kbps, score, hull, max_drop=-0.4, anchor=1)  # better than the anchor
     assert index == 2 and "rung 1" in why
-    # an anchor under the hull: a cheaper hull rung scoring as well wins
+    # an anchor under the hull: a cheaper rung scoring as well wins, on the hull or not
+    kbps, score = [100, 200, 210, 500], [1.0, 3.05, 3.9, 3.0]
+    assert (
+        upper_hull(kbps, score) == [0, 2] and choose_rung(kbps, score, [0, 2], max_drop=0.0, anchor=3)[0] == 1
+    )
     kbps, score = [100, 500, 400, 900], [2.0, 3.0, 3.5, 4.0]
     hull = upper_hull(kbps, score)
     assert hull == [0, 2, 3] and choose_rung(kbps, score, hull, max_drop=0.0, anchor=1)[0] == 2
@@ -187,6 +191,7 @@ def test_ladder_refuses_bad_input(tmp_path, clip, capsys):
     assert main(["ladder", str(clip), "--max-drop", "-0.1"]) != 0
     assert "--max-drop must be >= 0" in capsys.readouterr().err
     assert main(["ladder", str(clip), "--match-crf", "60"]) != 0
+    assert "CRFs run from 0 to 51" in capsys.readouterr().err
 
 
 def test_eval_ladder_tunes_on_one_set_and_reports_another(shared_data, tmp_path, capsys):

@@ -270,7 +270,7 @@ def train_and_evaluate(
         state = {"params": params, "rest": rest, "opt_state": opt_state}
         done = step + 1
         steps_since += 1
-        if done % config.log_every == 0 or done == config.steps:
+        if done % config.log_every == 0 or done in (config.steps, end):
             now = time.perf_counter()
             last = {k: float(v) for k, v in jax.device_get(metrics).items()}
             record = {

@@ -35,7 +35,7 @@ def ladder_cmd(
         None,
         "--match-crf",
         help="Count --max-drop (default 0 here) from the full-height rung at this CRF instead of "
-        "the best rung: a fixed ladder's quality at fewer bits.",
+        "the best rung: a fixed ladder's quality at fewer bits (the CRF joins the grid at every height).",
     ),
     target_score: float | None = typer.Option(
         None, "--target-score", help="Ship the cheapest rung scoring at least this (1-5)."

@@ -18,6 +18,7 @@ from vq.cli import command_line
 from vq.cli.dataclass_options import field_parameters, given, make_command
 from vq.cli.extras import require_train
 from vq.cli.output import err_console, print_json
+from vq.errors import UsageError
 
 
 def _option(name: str, default: Any, *decls: str, help: str, annotation: Any) -> inspect.Parameter:
@@ -102,6 +103,8 @@ def _runner(name: str, config_cls: type):
         config_mod = require_train("vq.train.config", f"vq train {name}")
         trainer = require_train("vq.train.trainer", f"vq train {name}")
         defn = task_def(name)
+        if values["stop_at"] is not None and values["stop_at"] < 1:
+            raise UsageError(f"--stop-at must be a step >= 1 (got {values['stop_at']})")
         config = defn.get_config(smoke=values["smoke"])
         if values["config_file"] is not None:
             config = config_mod.override(

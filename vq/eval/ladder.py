@@ -163,6 +163,8 @@ def most_saved_at_equal_vmaf(records: list[dict], baseline_crf: int, units: int 
     """1 - (least total kbps of one rung per record with mean VMAF >= the fixed rungs')
     / (the fixed rungs' total kbps): an exact knapsack over VMAF summed in 1/`units` steps."""
     # least[s]: the fewest kbps whose rungs' VMAF sum to exactly s units (inf: unreachable)
+    if any(not np.isfinite(r["vmaf"]) for record in records for r in record["rungs"]):
+        raise UsageError("a rung without a finite VMAF: the bitrate oracle needs every rung's")
     least = np.zeros(1)
     need = 0
     fixed_kbps = 0.0
@@ -346,7 +348,7 @@ def run(opts: LadderEvalOptions, ui: Ui) -> Report:
         Table(
             f"Per-title ladder on {len(test_recs)} test sources (tuned on {len(tune_recs)}: KVQ within "
             f"{summary['max_drop']:g} of the best rung, VMAF >= {summary['vmaf_target']:g}; KVQ within "
-            f"{summary['match_drop']:g} of the fixed rung; client margin {margin:g})",
+            f"{summary['match_drop']:g} of the fixed rung's score or above; client margin {margin:g})",
             [
                 ("source", "source"),
                 ("fixed", f"fixed crf {opts.baseline_crf}"),

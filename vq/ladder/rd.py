@@ -86,11 +86,11 @@ def choose_rung(
     quality model's ordering of one video's encodes, not its absolute scale across
     videos. Exactly one of the three must be given.
 
-    With `anchor` (a rung index, on the hull or not), `max_drop` counts from that rung's
-    score instead of the best: the cheapest of the hull points and the anchor itself that
-    is at least as good as, say, the full-height CRF 23 encode a fixed ladder ships (so
-    never dearer than the anchor unless a negative drop asks for better than it). Also
-    only an ordering of one video's encodes; where nothing reaches, the best hull point.
+    With `anchor` (a rung index), `max_drop` counts from that rung's score instead of the
+    best: the cheapest rung of all, on the hull or not, that is at least as good as, say,
+    the full-height CRF 23 encode a fixed ladder ships (so never dearer than the anchor
+    unless a negative drop asks for better than it). Also only an ordering of one video's
+    encodes; where nothing reaches, the best hull point.
     """
     if sum(x is not None for x in (target_score, max_kbps, max_drop)) != 1:
         raise ValueError("give exactly one of target_score, max_kbps and max_drop")
@@ -104,13 +104,15 @@ def choose_rung(
             index = next(i for i in hull if score[i] >= best - max_drop)
             return index, f"cheapest rung within {max_drop:g} of the best score ({best:.3f})"
         level = score[anchor] - max_drop
-        candidates = sorted({*hull, anchor}, key=lambda i: (kbps[i], -score[i]))
+        candidates = sorted(range(len(kbps)), key=lambda i: (kbps[i], -score[i]))
         reaching = [i for i in candidates if score[i] >= level]
         if not reaching:
             best_i = max(hull, key=lambda i: score[i])
             return best_i, f"no rung scores {-max_drop:g} above rung {anchor} ({score[anchor]:.3f}): the best"
         why = f"cheapest rung scoring at least rung {anchor}'s {score[anchor]:.3f}"
-        return reaching[0], why + (f" less {max_drop:g}" if max_drop else "")
+        if max_drop:
+            why += f" less {max_drop:g}" if max_drop > 0 else f" plus {-max_drop:g}"
+        return reaching[0], why
     if target_score is not None:
         reaching = [i for i in hull if score[i] >= target_score]
         if reaching:

@@ -120,8 +120,9 @@ def within_group_srocc(pred: Sequence[float], target: Sequence[float], groups: S
     is shared, so this separates "orders one source's versions" from "places sources"."""
     p, t = _pair(pred, target)
     g = np.asarray(groups)
+    # a score that is constant over one source orders nothing there: 0, not NaN
     values = [
-        srocc(p[g == group], t[g == group])
+        srocc(p[g == group], t[g == group]) if np.ptp(p[g == group]) > 0 else 0.0
         for group in np.unique(g)
         if np.sum(g == group) >= 3 and np.ptp(t[g == group]) > 0
     ]
