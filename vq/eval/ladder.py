@@ -43,7 +43,7 @@ import numpy as np
 from vq.errors import UsageError, VqError
 from vq.eval.base import Evaluator, Report, Table, Ui, backend_option, model_option, precision_option
 from vq.fsutil import atomic_write_text, expand_inputs
-from vq.ladder.rd import choose_rung, client_decision, upper_hull
+from vq.ladder.rd import choose_rung, client_decision, full_height_rung, upper_hull
 from vq.media import VIDEO_SUFFIXES
 from vq.pipelines.ladder import LadderOptions, run_ladder
 
@@ -136,9 +136,7 @@ def pick(record: dict[str, Any], metric: str, match_crf: int | None = None, **ru
 
 def baseline(record: dict[str, Any], baseline_crf: int) -> int:
     """The fixed ladder's rung: `baseline_crf` at the source's own (the tallest) height."""
-    rungs = record["rungs"]
-    top = max(r["height"] for r in rungs)
-    return next(i for i, r in enumerate(rungs) if r["height"] == top and r["crf"] == baseline_crf)
+    return full_height_rung(record["rungs"], baseline_crf)
 
 
 def _mean_vmaf(records: list[dict], picks: list[int]) -> float:
@@ -228,6 +226,14 @@ def _ladders(
     return records
 
 
+def _rung_columns(column: str, rung: dict[str, Any]) -> dict[str, Any]:
+    return {
+        column: f"{rung['height']}p/{rung['crf']}",
+        f"{column}_kbps": rung["kbps"],
+        f"{column}_vmaf": rung["vmaf"],
+    }
+
+
 def run(opts: LadderEvalOptions, ui: Ui) -> Report:
     lopts = _ladder_options(opts)
     failed: list[dict[str, str]] = []
@@ -270,32 +276,26 @@ def run(opts: LadderEvalOptions, ui: Ui) -> Report:
     for r in test_recs:
         picks = picks_of(r)
         rungs = r["rungs"]
-        b, k, v = rungs[picks["fixed"]], rungs[picks["kvq_drop"]], rungs[picks["vmaf_target"]]
-        a, m, o = rungs[picks["kvq_target"]], rungs[picks["kvq_match"]], rungs[picks["vmaf_match"]]
         decision = device_cloud(r, picks["kvq_drop"], margin)
         shipped = None if decision is None else rungs[decision["ship"]]
+        # report column -> rule; each gives "<column>", "<column>_kbps", "<column>_vmaf"
+        columns = {
+            "fixed": "fixed",
+            "kvq": "kvq_drop",
+            "kvq_target": "kvq_target",
+            "vmaf_pick": "vmaf_target",
+            "kvq_match": "kvq_match",
+            "vmaf_match": "vmaf_match",
+        }
         rows.append(
             {
                 "source": Path(r["path"]).name,
-                "fixed": f"{b['height']}p/{b['crf']}",
-                "fixed_kbps": b["kbps"],
-                "fixed_vmaf": b["vmaf"],
-                "kvq": f"{k['height']}p/{k['crf']}",
-                "kvq_kbps": k["kbps"],
-                "kvq_vmaf": k["vmaf"],
-                "kvq_target": f"{a['height']}p/{a['crf']}",
-                "kvq_target_kbps": a["kbps"],
-                "kvq_target_vmaf": a["vmaf"],
-                "vmaf_pick": f"{v['height']}p/{v['crf']}",
-                "vmaf_pick_kbps": v["kbps"],
-                "vmaf_pick_vmaf": v["vmaf"],
+                **{
+                    k: v
+                    for col, rule in columns.items()
+                    for k, v in _rung_columns(col, rungs[picks[rule]]).items()
+                },
                 "agree": picks["kvq_drop"] == picks["vmaf_target"],
-                "kvq_match": f"{m['height']}p/{m['crf']}",
-                "kvq_match_kbps": m["kbps"],
-                "kvq_match_vmaf": m["vmaf"],
-                "vmaf_match": f"{o['height']}p/{o['crf']}",
-                "vmaf_match_kbps": o["kbps"],
-                "vmaf_match_vmaf": o["vmaf"],
                 "match_agree": picks["kvq_match"] == picks["vmaf_match"],
                 "client": None
                 if shipped is None

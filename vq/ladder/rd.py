@@ -68,6 +68,15 @@ def upper_hull(kbps: Sequence[float], score: Sequence[float]) -> list[int]:
     return hull
 
 
+def full_height_rung(rungs: Sequence[dict], crf: int) -> int:
+    """Index of the rung a fixed ladder ships: `crf` at the tallest height of the grid."""
+    top = max(r["height"] for r in rungs)
+    for i, r in enumerate(rungs):
+        if r["height"] == top and r["crf"] == crf:
+            return i
+    raise ValueError(f"no full-height rung at CRF {crf}")
+
+
 def choose_rung(
     kbps: Sequence[float],
     score: Sequence[float],

@@ -38,7 +38,7 @@ import numpy as np
 
 from vq.errors import MediaError, UsageError
 from vq.ladder.client import CLIENT_MODES, ClientPost, to_display
-from vq.ladder.rd import choose_rung, client_decision, monotone_in_crf, upper_hull
+from vq.ladder.rd import choose_rung, client_decision, full_height_rung, monotone_in_crf, upper_hull
 from vq.pipelines.score import segment_windows
 from vq.preprocess.resize import resize
 from vq.stages.quality import QualityScorer
@@ -95,9 +95,7 @@ class LadderOptions:
         if any(h < 16 for h in self.heights):
             raise UsageError("--heights must be >= 16 px")
         lo, hi = (0, 63) if self.codec == "av1" else (0, 51)
-        if any(
-            not lo <= c <= hi for c in [*self.crfs, *([] if self.match_crf is None else [self.match_crf])]
-        ):
+        if any(not lo <= c <= hi for c in self.crf_grid()):
             raise UsageError(f"{self.codec} CRFs run from {lo} to {hi}")
         if self.views < 1:
             raise UsageError("--views must be >= 1")
@@ -107,6 +105,11 @@ class LadderOptions:
         if self.max_seconds <= 0 or self.segment <= 0:
             raise UsageError("--max-seconds and --segment must be > 0")
         return self
+
+    def crf_grid(self) -> list[int]:
+        """The CRFs every height is encoded at: the given (or default) grid and `match_crf`."""
+        grid = set(self.crfs or DEFAULT_CRFS[self.codec])
+        return sorted(grid if self.match_crf is None else grid | {self.match_crf})
 
 
 def default_heights(source_height: int) -> list[int]:
@@ -213,7 +216,7 @@ def run_ladder(
     source = load_source(path, opts.max_seconds)
     n, fps, display = len(source.frames), source.fps, source.display
     heights = sorted(set(opts.heights or default_heights(display[1])), reverse=True)
-    crfs = sorted(set(opts.crfs or DEFAULT_CRFS[opts.codec]) | ({opts.match_crf} - {None}))
+    crfs = opts.crf_grid()
     clock = dict.fromkeys(("encode_s", "score_s", "post_s", "vmaf_s"), 0.0)
     clock["decode_s"] = time.perf_counter() - started
 
@@ -288,9 +291,7 @@ def run_ladder(
         hull = upper_hull(kbps, scores)
         for i, r in enumerate(rungs):
             r["on_hull"] = i in hull
-        anchor = None
-        if opts.match_crf is not None:  # the fixed ladder's rung: full height at that CRF
-            anchor = next(i for i, (h, c) in enumerate(grid) if h == heights[0] and c == opts.match_crf)
+        anchor = None if opts.match_crf is None else full_height_rung(rungs, opts.match_crf)
         chosen, why = choose_rung(kbps, scores, hull, opts.target_score, opts.max_kbps, opts.max_drop, anchor)
         record: dict[str, Any] = {
             "path": str(path),

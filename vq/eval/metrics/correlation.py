@@ -136,10 +136,9 @@ def between_group_share(target: Sequence[float], groups: Sequence[str]) -> float
     t, g = np.asarray(target, np.float64), np.asarray(groups)
     if t.shape != g.shape or t.var() == 0:
         raise UsageError("between-group share needs one group per target and targets that differ")
-    means = np.zeros_like(t)
-    for group in np.unique(g):
-        means[g == group] = t[g == group].mean()
-    return float(means.var() / t.var())
+    _, member = np.unique(g, return_inverse=True)
+    means = np.bincount(member, t) / np.bincount(member)
+    return float(means[member].var() / t.var())
 
 
 def kvq_score(srocc_value: float, plcc_value: float, rank_acc: float) -> float:
