@@ -205,6 +205,34 @@ def test_coarse_stages_find_the_copied_video(tmp_path):
         assert all(vid != target for vid, _ in mean_vector(lib, query, threshold=-1.0, top_n=10))
 
 
+def test_look_alike_references_do_not_crowd_a_short_copy_out_of_the_vote(tmp_path):
+    """Five references cut from one fixed camera each take a vote from every frame of that
+    camera in the query; a short copy of another video spliced between two such stretches
+    polls below all five, but each of its frames is nearest to it, so it is still aligned
+    (and only then: with `min_nearest=0` it is lost)."""
+    from vq.match.coarse import vote
+
+    rng = np.random.default_rng(3)
+    camera = unit(1, 7)[0]  # the fixed camera's look, shared by its five references
+
+    def clip(look: np.ndarray, n: int, spread: float) -> np.ndarray:
+        x = look + spread * rng.normal(size=(n, look.size))
+        return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+    with Library.create(tmp_path / "lib", config()) as lib:
+        for i in range(5):
+            lib.add_video(f"camera@{i}", clip(camera, 12, 0.02), np.arange(12) * 0.5)
+        lib.add_video("photo", clip(unit(1, 8)[0], 12, 0.02), np.arange(12) * 0.5)
+        photo = lib.video_by_name("photo").id
+        copy = lib.vectors_of(photo)[0][3:9]
+        query = np.concatenate([clip(camera, 8, 0.02), copy, clip(camera, 8, 0.02)])
+        by_votes = vote(lib, query, k=10, top_n=5, min_nearest=0)
+        assert photo not in [vid for vid, _ in by_votes]  # crowded out
+        ranked = vote(lib, query, k=10, top_n=5)
+        assert [vid for vid, _ in ranked][:5] == [vid for vid, _ in by_votes]
+        assert (photo, len(copy)) in ranked
+
+
 def test_a_writer_sweeps_temporary_files_a_killed_writer_left(tmp_path):
     """kill -9 during a segment or index write leaves `.NAME.XXXX.tmp` beside it; the next
     writer removes them (readers never look at them)."""

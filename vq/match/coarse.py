@@ -3,7 +3,9 @@
 Two modes, as in the copy-detection seed:
 
 * `vote` (its copyright mode): each query frame's top-k nearest library frames vote for
-  their videos, once per video per frame; the top-N videos by votes go on to alignment;
+  their videos, once per video per frame; the top-N videos by votes go on to alignment,
+  and so does any video that holds the nearest frame of at least `min_nearest` query
+  frames (see `vote`);
 * `mean` (its dedup mode): the query's mean vector against each video's mean vector,
   with a loose threshold (recall first; the fine stage restores precision).
 """
@@ -21,26 +23,41 @@ def vote(
     k: int = 10,
     top_n: int = 5,
     min_score: float = 0.35,
+    min_nearest: int = 2,
 ) -> list[tuple[int, int]]:
-    """[(video id, votes)] for the top-N videos by the number of query frames voting.
-    `vectors` may be several views of the same frames (row i of each is frame i): a frame
-    votes once per video whichever view found it."""
+    """[(video id, votes)]: the top-N videos by the number of query frames voting, then any
+    other video that holds the nearest library frame of at least `min_nearest` query frames
+    (0: none added), by votes.
+
+    Why the second rule: look-alike references crowd the vote. Five references cut from one
+    fixed camera each collect a vote from every frame of that camera in the query, so a
+    3 s copy of another video spliced between two such stretches polls below all five and
+    is never aligned, though each of its frames is nearest to it. `vectors` may be several
+    views of the same frames (row i of each is frame i): a frame votes once per video
+    whichever view found it, and its nearest frame is the best over the views."""
     views = vectors if isinstance(vectors, list) else [vectors]
     if len(views[0]) == 0:
         return []
     scores, ids = library.search(np.concatenate(views), k)
     scores = np.concatenate(np.split(scores, len(views)), axis=1)  # (frames, k * views)
     ids = np.concatenate(np.split(ids, len(views)), axis=1)
-    vectors = views[0]
     valid = (ids >= 0) & (scores >= min_score)
     if not valid.any():
         return []
-    frames = np.broadcast_to(np.arange(len(vectors))[:, None], ids.shape)[valid]
+    frames = np.broadcast_to(np.arange(len(views[0]))[:, None], ids.shape)[valid]
     videos = library.video_of(ids[valid])
     pairs = np.unique(np.stack([frames, videos], axis=1), axis=0)  # one vote per (frame, video)
     vids, votes = np.unique(pairs[:, 1], return_counts=True)
-    order = np.argsort(-votes, kind="stable")[:top_n]
-    return [(int(vids[i]), int(votes[i])) for i in order]
+    order = np.argsort(-votes, kind="stable")
+    chosen = order[:top_n]
+    if min_nearest > 0:
+        has_match = valid.any(axis=1)
+        best = np.argmax(np.where(valid, scores, -np.inf), axis=1)[has_match]
+        nearest_video = library.video_of(ids[has_match, best])
+        held, counts = np.unique(nearest_video, return_counts=True)
+        holders = np.isin(vids[order[top_n:]], held[counts >= min_nearest])
+        chosen = np.concatenate([chosen, order[top_n:][holders]])
+    return [(int(vids[i]), int(votes[i])) for i in chosen]
 
 
 def mean_vector(

@@ -50,6 +50,9 @@ class DedupConfig:
     coarse: str = "vote"  # vote | mean
     k: int = 10
     top_n: int = 5
+    # Also align any video nearest to this many query frames, beyond the top N by votes
+    # (look-alike references must not crowd a short copy out: `vq.match.coarse.vote`).
+    min_nearest: int = 2
     mean_threshold: float = 0.5
     aligner: str = "diagonal"  # a registry name: diagonal | tn
     filters: dict[str, dict[str, Any]] | None = None  # None: each library's own [filters]
@@ -655,7 +658,9 @@ class Dedup(StagedJob):
                 )
             )
         else:
-            candidates = [vid for vid, _ in coarse_stage.vote(lib, views, cfg.k, cfg.top_n)]
+            candidates = [
+                vid for vid, _ in coarse_stage.vote(lib, views, cfg.k, cfg.top_n, min_nearest=cfg.min_nearest)
+            ]
         thresholds = lib.config.thresholds
         aligner = ALIGNERS.get(cfg.aligner)(frame_threshold=thresholds.frame)
         ref_step = 1.0 / lib.config.fps
