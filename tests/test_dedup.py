@@ -270,6 +270,9 @@ def test_eval_dedup_small_benchmark(shared_data, tmp_path, capsys):
     report = json.loads(report_path.read_text())
     bench = report["benchmark"]
     assert bench["references"] >= 3 and bench["kinds"]["non_copy"] >= 3
+    from vq.pipelines.dedup import DedupConfig
+
+    assert report["min_nearest"] == DedupConfig().min_nearest  # the eval runs the product's rule
     model, pdq = report["methods"]["vq-embed"], report["methods"]["pdq"]
     for method in (model, pdq):
         assert 0.0 <= method["segment_uap"] <= 1.0 and 0.0 <= method["vcsl"]["f1"] <= 1.0

@@ -743,6 +743,10 @@ class DedupOptions:
     )
     aligner: str = field(default="diagonal", metadata={"help": "diagonal (the seed's) or tn."})
     coarse: str = field(default="vote", metadata={"help": "vote or mean."})
+    min_nearest: int = field(
+        default=2,  # DedupConfig.min_nearest (not imported here: the CLI stays light)
+        metadata={"help": "vote: also align videos nearest to this many query frames (0: top N only)."},
+    )
     baselines: str = field(
         default="pdq",
         metadata={"help": "Comma list: pdq (picture), chromaprint (sound; --suite audio), or '' for none."},
@@ -793,6 +797,8 @@ def run(opts: DedupOptions, ui: Ui) -> Report:
         Chromaprint()  # fails now, in one line, where fpcalc is missing
     if opts.coarse not in ("vote", "mean"):
         raise UsageError(f"--coarse must be vote or mean, not {opts.coarse!r}")
+    if opts.min_nearest < 0:
+        raise UsageError(f"--min-nearest must be 0 or more, not {opts.min_nearest}")
     ALIGNERS.get(opts.aligner)  # fails early on an unknown name
     from vq.pipelines.library import DEFAULT_FPS, DEFAULT_QUERY_FPS
 
@@ -830,7 +836,13 @@ def run(opts: DedupOptions, ui: Ui) -> Report:
         methods = {"+".join(e.name for e in (embedder, *partners)): [embedder, *partners]}
     if "pdq" in chosen:
         methods["pdq"] = PdqFrames(bits=opts.pdq_bits)
-    config = DedupConfig(coarse=opts.coarse, aligner=opts.aligner, deadline=opts.deadline, audio=opts.sound)
+    config = DedupConfig(
+        coarse=opts.coarse,
+        min_nearest=opts.min_nearest,
+        aligner=opts.aligner,
+        deadline=opts.deadline,
+        audio=opts.sound,
+    )
     report = evaluate(
         bench,
         methods,
@@ -947,6 +959,7 @@ def run(opts: DedupOptions, ui: Ui) -> Report:
             "query_fps": query_fps,
             "aligner": opts.aligner,
             "coarse": opts.coarse,
+            "min_nearest": opts.min_nearest,
             "methods": report,
         },
     )
