@@ -422,7 +422,9 @@ def test_a_score_averages_seeded_fragment_placements(shared_data):
         np.testing.assert_array_equal(three.score_windows([clip])[0], a)
 
         def single(rng):
-            x = to_model_input(fragments(clip, three.grid, three.patch, rng)[None], three.card.preprocessing)
+            x = to_model_input(
+                fragments(clip, three.grid, three.patch, rng, three.align)[None], three.card.preprocessing
+            )
             return float(three.run({"clip": x})["score"][0])
 
         manual = np.mean([single(np.random.default_rng(v)) for v in (1, 2, 3)])
