@@ -747,6 +747,12 @@ class DedupOptions:
         default=2,  # DedupConfig.min_nearest (not imported here: the CLI stays light)
         metadata={"help": "vote: also align videos nearest to this many query frames (0: top N only)."},
     )
+    pixels: bool = field(
+        default=True,  # DedupConfig.pixels
+        metadata={
+            "help": "Judge look-alikes by the libraries' frame thumbnails too (--no-pixels: embeddings only)."
+        },
+    )
     baselines: str = field(
         default="pdq",
         metadata={"help": "Comma list: pdq (picture), chromaprint (sound; --suite audio), or '' for none."},
@@ -839,6 +845,7 @@ def run(opts: DedupOptions, ui: Ui) -> Report:
     config = DedupConfig(
         coarse=opts.coarse,
         min_nearest=opts.min_nearest,
+        pixels=opts.pixels,
         aligner=opts.aligner,
         deadline=opts.deadline,
         audio=opts.sound,
@@ -960,6 +967,7 @@ def run(opts: DedupOptions, ui: Ui) -> Report:
             "aligner": opts.aligner,
             "coarse": opts.coarse,
             "min_nearest": opts.min_nearest,
+            "pixels": opts.pixels,
             "methods": report,
         },
     )

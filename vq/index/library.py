@@ -4,7 +4,8 @@ Layout of a library directory::
 
     library.toml      model (name, sha256, dim), sampling fps, index policy, thresholds
     catalog.sqlite    videos (id, name, path, duration, metadata, vector range, removed)
-    segments/N.npz    the vectors (float16) and timestamps of one ingest, first vector id N
+    segments/N.npz    the vectors (float16) and timestamps of one ingest, first vector id N,
+                      and a 32x32 luma thumbnail of each frame (`vq.match.pixels`)
     segments/audio-*.npz  a video's audio landmark hashes and times (`vq.index.audio`)
     index.faiss       the search index over all vectors: a derived cache
     .lock             held by the one writer
@@ -66,6 +67,7 @@ from vq.index.store import (
     read_audio,
     read_audio_vectors,
     read_segment,
+    read_thumbnails,
     set_nprobe,
 )
 from vq.match.thresholds import Thresholds
@@ -355,11 +357,12 @@ class Library:
         audio: Fingerprint | None = None,
         audio_vectors: np.ndarray | None = None,
         audio_model: str | None = None,
+        thumbs: np.ndarray | None = None,
     ) -> Video:
         """Ingest one video's frame vectors (and its sound's fingerprint, if it has one,
         with the learned fingerprint's window vectors beside it: `audio_vectors`, from the
-        model whose sha256 is `audio_model`).
-        Atomic: all of it is committed or none."""
+        model whose sha256 is `audio_model`; and `thumbs`, a uint8 thumbnail per frame, for
+        the pixel test `vq.match.pixels`). Atomic: all of it is committed or none."""
         if not self.write:
             raise LibraryError("library opened read-only; open with write=True to add")
         vectors = np.asarray(vectors, np.float32)
@@ -367,6 +370,13 @@ class Library:
             raise LibraryError(f"vectors must be (n, {self.config.dim}), got {vectors.shape}")
         if len(vectors) != len(times):
             raise LibraryError("vectors and times differ in length")
+        extra = {}
+        if thumbs is not None:
+            if thumbs.dtype != np.uint8 or thumbs.ndim != 3 or len(thumbs) != len(vectors):
+                raise LibraryError(
+                    f"thumbs must be uint8 (n, h, w) beside the vectors, got {thumbs.dtype} {thumbs.shape}"
+                )
+            extra["thumbs"] = thumbs
         if self.db.execute("SELECT 1 FROM videos WHERE name = ? AND removed = 0", (name,)).fetchone():
             raise LibraryError(f"a video named {name!r} is already in the library")
         first = self.total
@@ -375,7 +385,7 @@ class Library:
         seg_path = self.root / "segments" / f"{first}.npz"
         if len(vectors):
             with atomic_path(seg_path) as tmp, open(tmp, "wb") as f:
-                np.savez(f, vectors=vectors.astype(np.float16), times=np.asarray(times, np.float64))
+                np.savez(f, vectors=vectors.astype(np.float16), times=np.asarray(times, np.float64), **extra)
         audio_path = None
         if audio is not None and len(audio.hashes):
             audio_path = self.root / "segments" / f"audio-{uuid.uuid4().hex}.npz"
@@ -723,6 +733,15 @@ class Library:
                 seg = read_segment(self.root / "segments" / f"{v.first_vector}.npz", v.n_vectors)
                 return seg["vectors"].astype(np.float32), seg["times"].astype(np.float64)
             return self._vectors[sl].astype(np.float32), self._times[sl].copy()
+
+    def thumbs_of(self, video_id: int) -> np.ndarray | None:
+        """A video's frame thumbnails (`add_video(thumbs=...)`), read from its segment file;
+        None where it was stored without them."""
+        with self._rw.reading():
+            v = self.videos[video_id]
+        if v.n_vectors == 0:
+            return None
+        return read_thumbnails(self.root / "segments" / f"{v.first_vector}.npz", v.n_vectors)
 
     def video_means(self) -> tuple[np.ndarray, np.ndarray]:
         """(video ids, unit mean vectors) of the live videos with vectors, for the seed's

@@ -83,6 +83,17 @@ def read_audio_vectors(path: Path, model: str | None = None) -> np.ndarray | Non
     return f["vectors"].astype(np.float32)
 
 
+def read_thumbnails(path: Path, n: int) -> np.ndarray | None:
+    """The frame thumbnails a segment file keeps beside its vectors (`vq.match.pixels`);
+    None for a segment stored without them (libraries made before them)."""
+    f = _read_npz(path, "segment", (), ("thumbs",))
+    if "thumbs" not in f:
+        return None
+    if len(f["thumbs"]) != n:
+        raise LibraryError(f"{path}: holds {len(f['thumbs'])} thumbnails, the catalog says {n}")
+    return f["thumbs"]
+
+
 def read_segment(path: Path, n: int) -> dict[str, np.ndarray]:
     out = _read_npz(path, "segment", ("vectors", "times"))
     if len(out["vectors"]) != n:

@@ -123,7 +123,7 @@ def keep_moving_together(
         if motion.agreement >= min_motion:
             kept.append(replace(s, motion=motion.agreement))
             continue
-        flipped = replace(s, reversed=not s.reversed)
+        flipped = replace(s, reversed=not s.reversed, pixels=None)  # measured on the forward line
         if refit is not None:
             flipped = refit(flipped)
         other_way = segment_motion(views, times, ref, ref_times, flipped, sim, frame)

@@ -23,6 +23,9 @@ class Segment:
     # How well the two sides' changes agree along the line (`vq.match.motion`, -1..1); None
     # where the look-alike test did not judge (off, too few frames, a still reference).
     motion: float | None = None
+    # The same for the two sides' pixels (`vq.match.pixels`, -1..1); None where that test
+    # did not judge (a library without thumbnails, a reference still in its pixels).
+    pixels: float | None = None
 
     def to_json(self) -> dict:
         flags = ("reversed", "by_sound")

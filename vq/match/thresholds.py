@@ -31,6 +31,22 @@ class Thresholds:
     # ... and there, a query whose vectors move at least this far from their mean is not
     # the still's copy (`vq.match.motion`); the default turns this off (libraries made before it).
     moving_query: float = NO_MOVING_QUERY
+    # The two sides' pixels (`vq.match.pixels`; a library that keeps thumbnails): a segment
+    # agreeing at least `pixel_confirm` is a copy, one under `min_pixels` is not; between
+    # them, or where the reference's pixels move less than `pixel_floor` (RMS, luma levels),
+    # the embedding's test above decides. A segment may also be re-placed on the speed-1
+    # line over its stretch whose pixels agree best, if that agrees at least `pixel_search`
+    # over at least `pixel_search_seconds` (`vq.match.pixels.pixel_line`). Read off the
+    # held-out suites (`BENCHMARKS.md`): true copies' lines agree at a median of 0.93, the
+    # hardest (a template, letterbox + comments, crops) at 0.085-0.19; wrong references of
+    # the fixed camera at most 0.134, and the best of many lines 4 s or longer through
+    # other moments of it at most 0.285. `min_pixels` -1 turns the test off; libraries
+    # without thumbnails never take it.
+    min_pixels: float = 0.12
+    pixel_confirm: float = 0.3
+    pixel_floor: float = 3.0
+    pixel_search: float = 0.3
+    pixel_search_seconds: float = 4.0
     # The soundtrack (`vq.index.audio`): a reference whose sound the query carries has at
     # least this many landmark hashes agreeing on one offset, and this share of the
     # query's (`vq eval audio`: 1 % of other recordings reach 0.008).

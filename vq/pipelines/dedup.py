@@ -17,11 +17,12 @@ Any bad input becomes an error record and leaves every library untouched; the re
 
 from __future__ import annotations
 
+import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -36,7 +37,17 @@ from vq.index.store import LibraryError
 from vq.match import ALIGNERS, FILTERS
 from vq.match import coarse as coarse_stage
 from vq.match.align import best_line, offset_vote
-from vq.match.motion import keep_moving_together
+from vq.match.motion import keep_moving_together, segment_motion
+from vq.match.pixels import MIN_FRAMES as MIN_PIXEL_FRAMES
+from vq.match.pixels import (
+    PixelMotion,
+    PixelRules,
+    judge_by_pixels,
+    pixel_line,
+    segment_pixels,
+    thumbnails,
+    trim_to_agreement,
+)
 from vq.match.segments import Segment, best_references, extend_over_blanks, only_new, overlap
 from vq.match.thresholds import Thresholds
 from vq.media.frames import Frames
@@ -65,6 +76,14 @@ class DedupConfig:
     fallback_frames: int = 30
     fallback_seconds: float = 300.0
     whole_frame: bool = True  # also match a cropped query as the whole frame
+    # Judge look-alikes by the two sides' pixels where the library keeps thumbnails
+    # (`vq.match.pixels`; the library's `min_pixels` and neighbours); False: the embedding only.
+    pixels: bool = True
+    # ... and then also align up to `look_alikes` references whose mean vector lies within
+    # `look_alike_cosine` of a chosen one's (`vq.match.coarse.look_alikes`; the cosine on
+    # `vq-embed`'s scale: other clips of one fixed camera 0.96-0.99, other references < 0.96).
+    look_alikes: int = 8
+    look_alike_cosine: float = 0.95
     query_fps: float | None = None  # query sampling rate for every library (None: each library's own)
     min_frame_std: float = MIN_FRAME_STD  # frames flatter than this are neither stored nor queried
     # The soundtrack as evidence (`vq.index.audio`): fingerprinted, stored and matched beside
@@ -255,6 +274,9 @@ class Prepared:
     timings: dict[str, float] = field(default_factory=dict)  # content_box, embed
     # Every embedder's (vectors, whole), by model fingerprint (companion libraries).
     by_model: dict[str, tuple[np.ndarray, np.ndarray | None]] = field(default_factory=dict)
+    # Luma thumbnails of the informative frames (`vq.match.pixels`): the crop, then the
+    # whole frame for a cropped query (the views `vectors` and `whole` were embedded from).
+    thumbs: list[np.ndarray] = field(default_factory=list)
 
     def of(self, fingerprint: str) -> tuple[np.ndarray, np.ndarray | None]:
         """(vectors, whole) of the embedder with this fingerprint."""
@@ -504,9 +526,12 @@ class Dedup(StagedJob):
             vectors = embedder.embed_frames(images, box)
             whole = embedder.embed_frames(images) if whole_frame and cropped and cfg.whole_frame else None
             by_model[embedder.fingerprint] = (vectors, whole)
+        thumbs = [thumbnails(images, box)]
+        if whole_frame and cropped and cfg.whole_frame:
+            thumbs.append(thumbnails(images))
         timings = {"content_box": t1 - t0, "embed": time.perf_counter() - t1}
         vectors, whole = by_model[self.embedder.fingerprint]
-        return Prepared(box, int(keep.sum()), times, vectors, whole, timings, by_model)
+        return Prepared(box, int(keep.sum()), times, vectors, whole, timings, by_model, thumbs)
 
     def match(
         self,
@@ -539,8 +564,9 @@ class Dedup(StagedJob):
                 times[sel][-1] + step,
                 max(decoded.duration or 0.0, frames.times[-1] + step),
             )
+            thumbs = [t[sel] for t in prepared.thumbs]
             found = self._match_library(
-                lib, views, times[sel], span, meta, step, sparse=decoded.mode != "main"
+                lib, views, times[sel], span, meta, step, sparse=decoded.mode != "main", thumbs=thumbs
             )
             if lib.config.companion_of is None:
                 found = self._add_audio(lib, found, audio, meta, audio_speeds, audio_vectors)
@@ -631,6 +657,7 @@ class Dedup(StagedJob):
                     audio=audio if sound else None,
                     audio_vectors=audio_vectors if sound else None,
                     audio_model=self.audio_model_sha if sound else None,
+                    thumbs=prepared.thumbs[0][sel] if prepared.thumbs else None,
                 )
                 added = True
         return added
@@ -644,10 +671,11 @@ class Dedup(StagedJob):
         meta: dict[str, Any],
         step: float,
         sparse: bool = False,
+        thumbs: list[np.ndarray] | None = None,
     ) -> list[LibraryMatch]:
         """Match one query (one or two views of its frames: crop, whole frame; sampled every
-        `step` seconds) in `lib`. `sparse`: the frames are the fallback's snapshots, matched
-        by offset voting."""
+        `step` seconds; `thumbs`: the same views' thumbnails) in `lib`. `sparse`: the frames
+        are the fallback's snapshots, matched by offset voting."""
         cfg = self.config
         if cfg.coarse == "mean":
             candidates = list(
@@ -662,6 +690,9 @@ class Dedup(StagedJob):
                 vid for vid, _ in coarse_stage.vote(lib, views, cfg.k, cfg.top_n, min_nearest=cfg.min_nearest)
             ]
         thresholds = lib.config.thresholds
+        pixels = cfg.pixels and bool(thumbs) and not sparse and thresholds.min_pixels > -1.0
+        if pixels and cfg.look_alikes > 0:  # the pixels can tell them apart: align them all
+            candidates += coarse_stage.look_alikes(lib, candidates, cfg.look_alike_cosine, cfg.look_alikes)
         aligner = ALIGNERS.get(cfg.aligner)(frame_threshold=thresholds.frame)
         ref_step = 1.0 / lib.config.fps
         found: dict[int, list[Segment]] = {}
@@ -674,6 +705,12 @@ class Dedup(StagedJob):
             else:
                 segments = aligner(sim, times, ref_times, step, ref_step)
             segments = [s for s in segments if s.score >= thresholds.min_score]
+            refit = partial(best_line, sim, times, ref_times, step, ref_step)
+            by_pixels: list[Segment] = []
+            if pixels and segments:
+                by_pixels, segments = self._judge_by_pixels(
+                    lib, vid, segments, (views, thumbs), times, sim, step, refit
+                )
             if thresholds.min_motion > -1.0 and not sparse:
                 segments = keep_moving_together(
                     segments,
@@ -685,11 +722,10 @@ class Dedup(StagedJob):
                     thresholds.motion_floor,
                     sim,
                     thresholds.frame,
-                    refit=lambda s, sim=sim, ref_times=ref_times: best_line(
-                        sim, times, ref_times, step, ref_step, s
-                    ),
+                    refit=refit,
                     moving_query=thresholds.moving_query,
                 )
+            segments = sorted(by_pixels + segments, key=lambda s: s.query_start)
             if segments:
                 video = lib.videos[vid]
                 r_end = max(video.duration or 0.0, ref_times[-1] + ref_step)
@@ -706,6 +742,50 @@ class Dedup(StagedJob):
         kept = best_references({vid: m.segments for vid, m in passed.items()}, thresholds.ref_margin)
         out = [self._library_match(lib, vid, segments, evidence[vid]) for vid, segments in kept.items()]
         return sorted(out, key=lambda m: -m.score)
+
+    @staticmethod
+    def _judge_by_pixels(
+        lib: Library,
+        vid: int,
+        segments: list[Segment],
+        query: tuple[list[np.ndarray], list[np.ndarray]],
+        times: np.ndarray,
+        sim: np.ndarray,
+        step: float,
+        refit: Any,
+    ) -> tuple[list[Segment], list[Segment]]:
+        """(kept, undecided) by the two sides' pixels (`vq.match.pixels.judge_by_pixels`);
+        `query`: the query's (vector views, thumbnail views). All undecided where the
+        reference was stored without thumbnails; a line along which the reference is a
+        still to the embedding (`vq.match.motion`: its vectors move less than
+        `motion_floor`) is not judged by pixels either. A test card holds still but for a
+        counter or noise that changes every frame, and a copy sampled one frame off does
+        not reproduce that."""
+        ref_thumbs = lib.thumbs_of(vid)
+        if ref_thumbs is None:
+            return [], segments
+        views, thumbs = query
+        ref, ref_times = lib.vectors_of(vid)
+        t = lib.config.thresholds
+        search_frames = max(MIN_PIXEL_FRAMES, math.ceil(t.pixel_search_seconds / step - 1e-6))
+        rules = PixelRules(t.min_pixels, t.pixel_confirm, t.pixel_floor, t.pixel_search, search_frames)
+        line = (thumbs, times, ref_thumbs, ref_times)
+        on_line = {"sim": sim, "frame": t.frame}
+
+        def measure(segment: Segment) -> PixelMotion | None:
+            motion = segment_motion(views, times, ref, ref_times, segment, sim, t.frame)
+            if motion is not None and motion.change < t.motion_floor:
+                return None
+            return segment_pixels(*line, segment, **on_line)
+
+        return judge_by_pixels(
+            segments,
+            measure,
+            rules,
+            refit,
+            search=partial(pixel_line, *line, **on_line, step=step, min_frames=search_frames),
+            trim=partial(trim_to_agreement, *line, **on_line, step=step),
+        )
 
     def _passes_filters(self, lib: Library, meta: dict[str, Any], match: LibraryMatch) -> bool:
         """The run's filter rules, else the library's (`[filters]`), over the match's JSON
@@ -769,11 +849,17 @@ def with_companions(matches: list[LibraryMatch], configs: list[LibraryConfig]) -
     return settle_across_models(sorted(merged.values(), key=lambda m: -m.score))
 
 
-def agreement_rank(segment: Segment) -> tuple[bool, float]:
-    """How well a segment's changes agree with its reference's (`vq.match.motion`), a
-    correlation and so on one scale for every model: judged above unjudged (a still
-    reference gives the test nothing to judge), then by the agreement."""
-    return (segment.motion is not None, -1.0 if segment.motion is None else segment.motion)
+def agreement_rank(segment: Segment) -> tuple[bool, float, bool, float]:
+    """How well a segment's changes agree with its reference's, correlations and so on one
+    scale for every model: the pixels' (`vq.match.pixels`) first, then the vectors'
+    (`vq.match.motion`); judged above unjudged (a still reference gives the tests nothing
+    to judge), then by the agreement."""
+    return (
+        segment.pixels is not None,
+        -1.0 if segment.pixels is None else segment.pixels,
+        segment.motion is not None,
+        -1.0 if segment.motion is None else segment.motion,
+    )
 
 
 def settle_across_models(matches: list[LibraryMatch]) -> list[LibraryMatch]:
