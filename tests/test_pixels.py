@@ -92,6 +92,12 @@ def test_a_copy_moves_with_its_source_and_another_moment_does_not(shared_data):
     assert still.change < 1.0
     # Too few frames on the line: no judgement.
     assert segment_pixels([thumbs_of(copy)], times, ref, times, Segment(0.0, 1.0, 0.0, 1.0, 0.99)) is None
+    # A short find held up by two matching frames is judged on all of its frames.
+    short = Segment(0.0, 2.0, 0.0, 2.0, 0.9)
+    sim = np.full((len(times), len(times)), 0.5)
+    sim[[0, 1], [0, 1]] = 0.95
+    judged = segment_pixels([thumbs_of(other)], times, ref, times, short, sim, 0.77)
+    assert judged is not None and judged.frames == 4 and judged.agreement < 0.3
 
 
 def test_a_partial_copy_inside_other_moments_is_re_placed_on_its_line(shared_data):

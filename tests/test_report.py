@@ -162,7 +162,10 @@ def test_report_reads_bad_records_in_plain_words(tmp_path, capsys):
     assert "a URL (not fetched for the page)" in page and "decoding passed --deadline" in page
     assert page.count("played backwards") == 1 and 'found by <span class="evidence">picture and audio' in page
     # Each segment says how it was judged a copy and not another moment of the scene.
-    assert '<td class="agreement">0.87 in pixels</td>' in page and '<td class="agreement">not judged</td>' in page
+    assert (
+        '<td class="agreement">0.87 in pixels</td>' in page
+        and '<td class="agreement">not judged</td>' in page
+    )
 
     malformed = tmp_path / "m.jsonl"
     malformed.write_text(json.dumps({"path": "a.mp4", "status": "ok", "matches": [{"score": 1}]}) + "\n")

@@ -71,12 +71,14 @@ def _on_line(
     times: np.ndarray, ref_times: np.ndarray, segment: Segment, sim: np.ndarray | None, frame: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """(query rows, reference columns) of the frames along `segment`'s line whose similarity
-    `sim` there is at least `frame`."""
+    `sim` there is at least `frame`; all of its frames where fewer than `MIN_FRAMES` are (a
+    2 s find held up by two matching frames is judged on its four, not let through)."""
     rows = np.flatnonzero((times >= segment.query_start - 1e-6) & (times < segment.query_end - 1e-6))
     cols = np.abs(ref_times[None, :] - segment.ref_at(times[rows])[:, None]).argmin(axis=1)
     if sim is not None:
         on_line = sim[rows, cols] >= frame
-        rows, cols = rows[on_line], cols[on_line]
+        if on_line.sum() >= MIN_FRAMES:
+            rows, cols = rows[on_line], cols[on_line]
     return rows, cols
 
 
