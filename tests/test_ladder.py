@@ -100,17 +100,20 @@ def test_most_saved_at_equal_vmaf_is_the_exact_knapsack():
     assert most_saved_at_equal_vmaf(one, 23) == pytest.approx(0.0)
 
 
-def test_client_decision_ships_the_cheapest_rung_that_beats_the_chosen_one():
+def test_client_decision_ships_the_next_rung_down_when_post_processing_beats_the_chosen_one():
     kbps, score = [100, 400, 900], [2.0, 3.5, 4.0]
     hull = [0, 1, 2]
-    post = {"sharpen": {0: 3.0, 1: 4.1}, "sr": {0: 4.05}}
+    post = {"sharpen": {0: 4.5, 1: 4.1}, "sr": {1: 4.2}}
     decision = client_decision(kbps, score, hull, 2, post, margin=0.0)
-    assert decision["ship"] == 0 and decision["post"] == "sr"
-    assert decision["saved_kbps"] == 800 and decision["saved_fraction"] == pytest.approx(800 / 900)
-    # a margin the cheapest one does not clear leaves the next one
-    assert client_decision(kbps, score, hull, 2, post, margin=0.08)["ship"] == 1
-    assert client_decision(kbps, score, hull, 2, post, margin=0.5) is None
+    # the next rung down (400 kbps), never the cheapest (100 kbps, though it scores 4.5),
+    # with the client mode that does best on it
+    assert decision["ship"] == 1 and decision["post"] == "sr"
+    assert decision["saved_kbps"] == 500 and decision["saved_fraction"] == pytest.approx(500 / 900)
+    assert client_decision(kbps, score, hull, 2, post, margin=0.15)["post"] == "sr"
+    assert client_decision(kbps, score, hull, 2, post, margin=0.25) is None
+    assert client_decision(kbps, score, hull, 1, post, margin=0.0)["ship"] == 0
     assert client_decision(kbps, score, hull, 0, post, margin=0.0) is None  # nothing cheaper
+    assert client_decision(kbps, score, [0, 2], 2, post, margin=0.0)["ship"] == 0  # next on the hull
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,11 @@ The seed's two uses of the quality score at pre-encode time:
    `match_crf` (a fixed ladder's quality at fewer bits), or that reaches a target score,
    or the best within a bitrate budget. No pristine reference is needed,
    which is what VMAF-driven searches (ab-av1, Av1an) need and uploads do not have.
-2. **Device-cloud post-processing.** With `client_post`, cheaper hull rungs are scored
-   again after the phone's post-processing (`vq.ladder.client`); if one beats the chosen
-   rung by `client_margin`, it ships instead and the record says the bandwidth saved.
+2. **Device-cloud post-processing.** With `client_post`, the next hull rung down is scored
+   again after the phone's post-processing (`vq.ladder.client`); if it beats the chosen
+   rung by `client_margin`, it ships instead and the record says the bandwidth saved (the
+   evaluation, `reference=True`, scores every cheaper hull rung, to replay the decision
+   for each rule's choice).
 
 The search covers the first `max_seconds` of the video; with `out`, the shipped rung is
 re-encoded over the whole video at the final (slower) preset, audio kept. With
@@ -318,7 +320,9 @@ def run_ladder(
         }
         shipped = chosen
         if opts.client_post:
-            cheaper = [i for i in hull if kbps[i] < kbps[chosen]]
+            cheaper = sorted((i for i in hull if kbps[i] < kbps[chosen]), key=lambda i: kbps[i])
+            if not opts.reference:  # only the next rung down can ship (`client_decision`)
+                cheaper = cheaper[-1:]
             post_scores: dict[str, dict[int, float]] = {}
             with ClientPost(opts.client_post, opts.client_model, opts.backend) as client:
                 for mode in client.modes:
