@@ -92,15 +92,22 @@ def test_normalisation_follows_the_card():
     assert out.dtype == np.float32
 
 
-@pytest.mark.parametrize("std", [[0.25, 0.25, 0.25], [0.229, 0.224, 0.225]])
-def test_normalisation_table_equals_the_affine_map(std):
+@pytest.mark.parametrize(
+    ("mean", "std"),
+    [
+        ([0.45, 0.45, 0.45], [0.25, 0.25, 0.25]),
+        ([0.45, 0.406, 0.485], [0.25, 0.25, 0.25]),
+        ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+    ],
+)
+def test_normalisation_table_equals_the_affine_map(mean, std):
     """The lookup table (one for all channels, or one per channel) gives exactly the
     float32 values of converting, scaling and shifting every pixel."""
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 256, (2, 3, 17, 19, 3), dtype=np.uint8)
     frames[0, 0, 0, :, :] = np.arange(19)[:, None] + 237  # the top of the range too
     frames[0, 0, 1, :, :] = np.arange(19)[:, None]  # and the bottom
-    prep = {"scale": 1 / 255, "mean": [0.45, 0.406, 0.485], "std": std}
+    prep = {"scale": 1 / 255, "mean": mean, "std": std}  # one table for all channels, or one each
     gain = (np.float32(1 / 255) / np.asarray(std, np.float32)).astype(np.float32)
     offset = (-np.asarray(prep["mean"], np.float32) / np.asarray(std, np.float32)).astype(np.float32)
     expected = frames.astype(np.float32) * gain + offset

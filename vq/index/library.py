@@ -73,6 +73,7 @@ from vq.index.store import (
 from vq.match.thresholds import Thresholds
 
 LIBRARY_FILE = "library.toml"
+THUMB_CACHE = 256  # videos whose thumbnails `Library.thumbs_of` keeps in memory
 log = logging.getLogger("vq.index")
 
 
@@ -218,6 +219,8 @@ class Library:
         self.db.executescript(SCHEMA)
         self._rw = ReadWriteLock()
         self._gpu_mutex = threading.Lock()
+        self._thumbs: dict[int, np.ndarray | None] = {}  # `thumbs_of`'s cache, oldest first
+        self._thumbs_mutex = threading.Lock()
         self._refresh_mutex = threading.Lock()
         self._remote: ShardedSearch | None = None
         self._hash_stage = None  # `codes = "binary"`: the hashing model, loaded on first use
@@ -319,6 +322,7 @@ class Library:
         self._index_covers = 0
         self._gpu, self._gpu_index, self._gpu_source, self._gpu_covers = False, None, None, 0
         self._means = None
+        self._mean_of: dict[int, np.ndarray] = {}  # unit mean vector per video id, filled as asked
         if sharded:
             self._remote = ShardedSearch(
                 self.root, self.config.cluster, self.config.nprobe, self._cluster_address or None
@@ -735,13 +739,25 @@ class Library:
             return self._vectors[sl].astype(np.float32), self._times[sl].copy()
 
     def thumbs_of(self, video_id: int) -> np.ndarray | None:
-        """A video's frame thumbnails (`add_video(thumbs=...)`), read from its segment file;
-        None where it was stored without them."""
+        """A video's frame thumbnails (`add_video(thumbs=...)`), read from its segment file
+        (the last `THUMB_CACHE` videos' kept in memory: a stored video never changes); None
+        where it was stored without them, or its file no longer reads (the match goes on by
+        the vectors alone, which are in memory)."""
+        if video_id in self._thumbs:
+            return self._thumbs[video_id]
         with self._rw.reading():
             v = self.videos[video_id]
-        if v.n_vectors == 0:
-            return None
-        return read_thumbnails(self.root / "segments" / f"{v.first_vector}.npz", v.n_vectors)
+        thumbs = None
+        if v.n_vectors:
+            try:
+                thumbs = read_thumbnails(self.root / "segments" / f"{v.first_vector}.npz", v.n_vectors)
+            except LibraryError as e:
+                log.warning("%s", e)
+        with self._thumbs_mutex:
+            self._thumbs[video_id] = thumbs
+            while len(self._thumbs) > THUMB_CACHE:
+                self._thumbs.pop(next(iter(self._thumbs)))
+        return thumbs
 
     def video_means(self) -> tuple[np.ndarray, np.ndarray]:
         """(video ids, unit mean vectors) of the live videos with vectors, for the seed's
@@ -756,12 +772,18 @@ class Library:
                 self._means = (key, *self._remote.video_means(self.total, self._removed))
                 return self._means[1], self._means[2]
             live = [v for v in self._live_videos() if v.n_vectors]
-            means = np.zeros((len(live), self.config.dim), np.float32)
-            for k, v in enumerate(live):
-                means[k] = self._vectors[v.first_vector : v.first_vector + v.n_vectors].mean(
-                    axis=0, dtype=np.float32
-                )
-            means /= np.linalg.norm(means, axis=1, keepdims=True) + 1e-12
+            # A stored video's mean never changes: only new videos are averaged (an ingest
+            # between queries must not cost a pass over every vector).
+            known = self._mean_of
+            for v in live:
+                if v.id not in known:
+                    mean = self._vectors[v.first_vector : v.first_vector + v.n_vectors].mean(
+                        axis=0, dtype=np.float32
+                    )
+                    known[v.id] = mean / (np.linalg.norm(mean) + 1e-12)
+            means = (
+                np.stack([known[v.id] for v in live]) if live else np.zeros((0, self.config.dim), np.float32)
+            )
             self._means = (key, np.array([v.id for v in live], np.int64), means)
         return self._means[1], self._means[2]
 

@@ -38,6 +38,10 @@ MIN_FRAMES = 3  # fewer aligned frames than this: no judgement
 # copy's own frames dip to 0.1-0.2 (held-out seed 1), hence a share, not a level alone.
 TRIM_AGREEMENT = 0.1
 TRIM_SHARE = 0.5
+# `pixel_line` searches segments of at most this many query frames (a minute at 2 fps): the
+# wandering lines it is for run through a few clips of one camera, and its cost grows with
+# the square of a segment's length.
+SEARCH_MAX_FRAMES = 120
 CLIP_MADS = 4.0  # `changes` clips each pixel's change at this many robust deviations
 # Where the aligner's own line passes, a searched line must agree clearly better to replace
 # it: where a camera moves smoothly (a pan, a zoom) each frame's change from the mean is
@@ -84,7 +88,8 @@ def _on_line(
 
 def changes(x: np.ndarray) -> np.ndarray:
     """Frames (n, pixels) -> each pixel's change from its mean over the frames, clipped at
-    `CLIP_MADS` robust deviations (1.4826 median absolute changes, over all of them).
+    `CLIP_MADS` robust deviations (1.4826 median absolute changes, over the pixels that
+    change at all).
 
     The clip is what makes heavy overlays bearable: scrolling comments or a template's
     graphics change a few pixels a lot, and unclipped they outweigh a slow camera move's
@@ -93,7 +98,8 @@ def changes(x: np.ndarray) -> np.ndarray:
     and none on the held-out suites' hardest true copies and wrong references
     (`BENCHMARKS.md`)."""
     c = x - x.mean(axis=0)
-    limit = CLIP_MADS * 1.4826 * float(np.median(np.abs(c)))
+    moved = np.abs(c)[np.abs(c) > 1e-3]  # a static background's exact zeros say nothing of the spread
+    limit = CLIP_MADS * 1.4826 * float(np.median(moved)) if len(moved) else 0.0
     if limit > 0:
         np.clip(c, -limit, limit, out=c)
         c -= c.mean(axis=0)
@@ -166,24 +172,26 @@ def pixel_line(
     frames, 0.28 on 8 or more); hence `min_frames`, and the decision is made on the whole
     line over the reference, before its ends are trimmed (`trim_to_agreement`)."""
     rows = np.flatnonzero((times >= segment.query_start - 1e-6) & (times < segment.query_end - 1e-6))
-    if len(rows) < min_frames or len(ref_times) == 0 or len(ref) != len(ref_times):
+    if not min_frames <= len(rows) <= SEARCH_MAX_FRAMES or len(ref_times) == 0 or len(ref) != len(ref_times):
         return None
     half = 0.5 * float(np.min(np.diff(ref_times))) if len(ref_times) > 1 else 0.5 * step
-    best: tuple[float, PixelMotion, Segment] | None = None
-    for offset in np.unique(np.round(ref_times[None, :] - times[rows][:, None], 2)):
+    # Lines through the segment's box in the similarity matrix: its query stretch against
+    # its reference stretch, each offset on the reference's frame grid.
+    offsets = np.unique(np.round(ref_times[None, :] - times[rows][:, None], 2))
+    low, high = segment.ref_start - segment.query_end, segment.ref_end - segment.query_start
+    best: tuple[PixelMotion, Segment] | None = None
+    for offset in offsets[(offsets >= low - half) & (offsets <= high + half)]:
         mapped = times[rows] + offset
-        on = rows[(mapped >= ref_times[0] - half) & (mapped <= ref_times[-1] + half)]
+        on = rows[(mapped >= ref_times[0] - 1e-6) & (mapped <= ref_times[-1] + half)]
         if len(on) < min_frames:
             continue
         q0, q1 = float(times[on[0]]), float(times[on[-1]] + step)
-        cols = np.abs(ref_times[None, :] - (times[on] + offset)[:, None]).argmin(axis=1)
-        line = Segment(q0, q1, q0 + offset, q1 + offset, float(sim[on, cols].mean()))
+        cols = np.clip(np.searchsorted(ref_times, times[on] + offset - half), 0, len(ref_times) - 1)
+        line = Segment(q0, q1, q0 + float(offset), q1 + float(offset), float(sim[on, cols].mean()))
         px = segment_pixels(views, times, ref, ref_times, line, sim, frame)
-        if px is not None and px.frames >= min_frames and (best is None or px.agreement > best[1].agreement):
-            best = (float(offset), px, line)
-    if best is None:
-        return None
-    return best[2], best[1]
+        if px is not None and px.frames >= min_frames and (best is None or px.agreement > best[0].agreement):
+            best = (px, line)
+    return None if best is None else (best[1], best[0])
 
 
 def trim_to_agreement(

@@ -692,7 +692,9 @@ class Dedup(StagedJob):
         thresholds = lib.config.thresholds
         pixels = cfg.pixels and bool(thumbs) and not sparse and thresholds.min_pixels > -1.0
         if pixels and cfg.look_alikes > 0:  # the pixels can tell them apart: align them all
-            candidates += coarse_stage.look_alikes(lib, candidates, cfg.look_alike_cosine, cfg.look_alikes)
+            alike = coarse_stage.look_alikes(lib, candidates, cfg.look_alike_cosine, cfg.look_alikes)
+            # ... those stored with thumbnails: the vectors alone cannot tell them apart
+            candidates += [vid for vid in alike if lib.thumbs_of(vid) is not None]
         aligner = ALIGNERS.get(cfg.aligner)(frame_threshold=thresholds.frame)
         ref_step = 1.0 / lib.config.fps
         found: dict[int, list[Segment]] = {}
@@ -709,7 +711,7 @@ class Dedup(StagedJob):
             by_pixels: list[Segment] = []
             if pixels and segments:
                 by_pixels, segments = self._judge_by_pixels(
-                    lib, vid, segments, (views, thumbs), times, sim, step, refit
+                    lib, vid, segments, (views, thumbs), times, (ref, ref_times, sim), step, refit
                 )
             if thresholds.min_motion > -1.0 and not sparse:
                 segments = keep_moving_together(
@@ -725,7 +727,8 @@ class Dedup(StagedJob):
                     refit=refit,
                     moving_query=thresholds.moving_query,
                 )
-            segments = sorted(by_pixels + segments, key=lambda s: s.query_start)
+            # A line the pixels re-placed may cover a segment the vectors kept: one report.
+            segments = sorted(by_pixels + only_new(segments, by_pixels), key=lambda s: s.query_start)
             if segments:
                 video = lib.videos[vid]
                 r_end = max(video.duration or 0.0, ref_times[-1] + ref_step)
@@ -750,12 +753,13 @@ class Dedup(StagedJob):
         segments: list[Segment],
         query: tuple[list[np.ndarray], list[np.ndarray]],
         times: np.ndarray,
-        sim: np.ndarray,
+        reference: tuple[np.ndarray, np.ndarray, np.ndarray],
         step: float,
         refit: Any,
     ) -> tuple[list[Segment], list[Segment]]:
         """(kept, undecided) by the two sides' pixels (`vq.match.pixels.judge_by_pixels`);
-        `query`: the query's (vector views, thumbnail views). All undecided where the
+        `query`: the query's (vector views, thumbnail views); `reference`: the reference's
+        (vectors, times) and the query x reference similarity. All undecided where the
         reference was stored without thumbnails; a line along which the reference is a
         still to the embedding (`vq.match.motion`: its vectors move less than
         `motion_floor`) is not judged by pixels either. A test card holds still but for a
@@ -765,7 +769,7 @@ class Dedup(StagedJob):
         if ref_thumbs is None:
             return [], segments
         views, thumbs = query
-        ref, ref_times = lib.vectors_of(vid)
+        ref, ref_times, sim = reference
         t = lib.config.thresholds
         search_frames = max(MIN_PIXEL_FRAMES, math.ceil(t.pixel_search_seconds / step - 1e-6))
         rules = PixelRules(t.min_pixels, t.pixel_confirm, t.pixel_floor, t.pixel_search, search_frames)
@@ -849,17 +853,17 @@ def with_companions(matches: list[LibraryMatch], configs: list[LibraryConfig]) -
     return settle_across_models(sorted(merged.values(), key=lambda m: -m.score))
 
 
-def agreement_rank(segment: Segment) -> tuple[bool, float, bool, float]:
-    """How well a segment's changes agree with its reference's, correlations and so on one
-    scale for every model: the pixels' (`vq.match.pixels`) first, then the vectors'
-    (`vq.match.motion`); judged above unjudged (a still reference gives the tests nothing
-    to judge), then by the agreement."""
-    return (
-        segment.pixels is not None,
-        -1.0 if segment.pixels is None else segment.pixels,
-        segment.motion is not None,
-        -1.0 if segment.motion is None else segment.motion,
-    )
+def agrees_better(a: Segment, b: Segment) -> bool:
+    """Do `a`'s changes agree with its reference's better than `b`'s with its? Correlations,
+    so on one scale for every model: by the pixels (`vq.match.pixels`) where both were
+    judged by them, else by the vectors (`vq.match.motion`) where both were; a judged
+    segment above an unjudged one (a still reference gives the tests nothing to judge)."""
+    for field_name in ("pixels", "motion"):
+        x, y = getattr(a, field_name), getattr(b, field_name)
+        if x is not None and y is not None:
+            return x > y
+    judged = lambda s: s.pixels is not None or s.motion is not None  # noqa: E731
+    return judged(a) and not judged(b)
 
 
 def settle_across_models(matches: list[LibraryMatch]) -> list[LibraryMatch]:
@@ -878,9 +882,9 @@ def settle_across_models(matches: list[LibraryMatch]) -> list[LibraryMatch]:
                     shared = overlap(sa.query_start, sa.query_end, sb.query_start, sb.query_end)
                     if sa.by_sound or sb.by_sound or shared <= 0.5 * min(sa.seconds, sb.seconds):
                         continue
-                    if agreement_rank(sa) < agreement_rank(sb):
+                    if agrees_better(sb, sa):
                         dropped.add((i, k))
-                    elif agreement_rank(sb) < agreement_rank(sa):
+                    elif agrees_better(sa, sb):
                         dropped.add((j, n))
     if not dropped:
         return matches
