@@ -133,6 +133,13 @@ def test_best_references_drop_resemblance_and_keep_duplicates():
     kept = best_references({"a": [copy], "b": [sibling, elsewhere], "c": [duplicate]}, margin=0.02)
     assert kept == {"a": [copy], "b": [elsewhere], "c": [duplicate]}
     assert best_references({"a": [copy], "b": [sibling]}, margin=0.1) == {"a": [copy], "b": [sibling]}
+    # Where both were measured in pixels, the pixels decide: another clip of a fixed camera
+    # outscores the source in the embedding, not in what moves.
+    right = Segment(10, 30, 0, 20, 0.961, pixels=0.31)
+    wrong = Segment(10, 30, 0, 20, 0.984, pixels=0.17)
+    assert best_references({"right": [right], "wrong": [wrong]}, margin=0.0) == {"right": [right]}
+    unmeasured = Segment(10, 30, 0, 20, 0.984)  # no thumbnails: the score decides
+    assert best_references({"right": [right], "wrong": [unmeasured]}, margin=0.0) == {"wrong": [unmeasured]}
 
 
 def test_motion_agreement_tells_a_copy_from_another_moment_of_the_same_scene():
