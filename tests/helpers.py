@@ -9,6 +9,17 @@ import numpy as np
 from PIL import Image
 
 
+def run_json(capsys, args: list[str]) -> tuple[int, list[dict]]:
+    """Run the CLI in this process: its exit code and the JSON records it printed."""
+    import json
+
+    from vq.cli.app import main
+
+    code = main(args)
+    out = capsys.readouterr().out
+    return code, [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
 def smooth_images(n: int, size: tuple[int, int], seed: int = 0) -> list[np.ndarray]:
     """uint8 RGB images with natural-ish statistics: upsampled noise plus edges."""
     rng = np.random.default_rng(seed)

@@ -13,6 +13,8 @@ from vq.cli.app import main
 from vq.index.library import Library, LibraryConfig
 from vq.index.shards import Shard, make_template, merge_shortlists, top_k_exact
 
+from helpers import run_json
+
 ray = pytest.importorskip("ray", reason="needs the 'cluster' extra (Ray)")
 
 DIM = 64
@@ -154,12 +156,6 @@ def test_cluster_on_an_unsharded_library_is_one_line(tmp_path, capsys):
 def clips(shared_data):
     videos = shared_data / "videos"
     return [videos / "big_buck_bunny_0_30.webm", videos / "example2.mp4", videos / "example3.mp4"]
-
-
-def run_json(capsys, args: list[str]) -> tuple[int, list[dict]]:
-    code = main(args)
-    out = capsys.readouterr().out
-    return code, [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
 
 def copies(records: list[dict]) -> list[tuple]:

@@ -15,6 +15,8 @@ from vq import synth as E
 from vq.cli.app import main
 from vq.index.library import open_library
 
+from helpers import run_json
+
 
 @pytest.fixture(scope="module")
 def clips(shared_data, tmp_path_factory):
@@ -38,12 +40,6 @@ def clips(shared_data, tmp_path_factory):
     corrupt = folder / "corrupt.mp4"
     corrupt.write_bytes(original.read_bytes()[:3000])
     return {"original": original, "copy": copy, "other": other, "corrupt": corrupt}
-
-
-def run_json(capsys, args: list[str]) -> tuple[int, list[dict]]:
-    code = main(args)
-    out = capsys.readouterr().out
-    return code, [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
 
 def test_run_finds_the_copy_and_skips_bad_files(clips, tmp_path, capsys):

@@ -4,8 +4,6 @@ and `vq run` telling a copy of a fixed camera from another moment of it."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -23,6 +21,8 @@ from vq.match.pixels import (
 )
 from vq.match.segments import Segment
 from vq.preprocess.content_box import ContentBox
+
+from helpers import run_json
 
 FPS = 2.0  # the library's rate: the tests below sample their scenes at it
 
@@ -230,14 +230,6 @@ def fixed_camera(shared_data, tmp_path_factory):
     return paths
 
 
-def _run(capsys, args):
-    from vq.cli.app import main
-
-    code = main(args)
-    out = capsys.readouterr().out
-    return code, [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-
-
 def test_vq_run_tells_a_copy_of_a_fixed_camera_from_another_moment(fixed_camera, tmp_path, capsys):
     from vq.cli.app import main
 
@@ -245,7 +237,7 @@ def test_vq_run_tells_a_copy_of_a_fixed_camera_from_another_moment(fixed_camera,
     assert main(["index", "create", str(lib)]) == 0
     assert main(["run", str(fixed_camera["reference"]), "--library", str(lib)]) == 0
     capsys.readouterr()
-    code, records = _run(
+    code, records = run_json(
         capsys,
         [
             "run",
@@ -291,7 +283,7 @@ def test_a_test_card_with_a_flickering_counter_is_still_found(shared_data, tmp_p
     assert main(["index", "create", str(lib)]) == 0
     assert main(["run", str(reference), "--library", str(lib)]) == 0
     capsys.readouterr()
-    code, records = _run(capsys, ["run", str(copy), "--library", str(lib), "--no-ingest", "--json"])
+    code, records = run_json(capsys, ["run", str(copy), "--library", str(lib), "--no-ingest", "--json"])
     assert code == 0
     (match,) = records[0]["matches"]
     assert all("pixels" not in s for s in match["segments"])

@@ -11,8 +11,8 @@ segment's line each side's thumbnails minus their own mean over the segment are 
 What stays -- the room, and any constant edit over a copy (a border, a logo, a grade's
 offset) -- cancels; what moves must move the same way. On the held-out suite (seed 1, lines
 of true copies against other moments and wrong references of the same footage), true copies
-agree at a median of 0.97 (5th percentile 0.27: heavy stacks and crops, whose geometry a
-32 px thumbnail cannot undo), other moments at 0.05 (95th percentile 0.2; `BENCHMARKS.md`).
+agree at a median of 0.93 (5th percentile 0.30: heavy stacks and crops, whose geometry a
+32 px thumbnail cannot undo), other moments at 0.045 (95th percentile 0.15; `BENCHMARKS.md`).
 
 Where a reference holds still in its pixels (a still, a test card, a slow scene) there is
 nothing to agree on and the test abstains (`change` under the library's `pixel_floor`), as
@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from vq.match.segments import Segment, overlap
+from vq.match.segments import Segment, only_new
 from vq.preprocess.normalize import LUMA
 from vq.preprocess.resize import resize
 
@@ -284,10 +284,11 @@ def judge_by_pixels(
             other_way = measure(turned)
             if other_way is not None and other_way.agreement >= rules.high:
                 line, agreement = turned, other_way.agreement
+        line = cut(line) if line is not None else None
         found = search(s) if search is not None else None
         if found is not None and found[1].agreement >= rules.search_high and found[1].change >= rules.floor:
             if line is None:
-                line, agreement = found[0], found[1].agreement
+                line, agreement = cut(found[0]), found[1].agreement
             else:
                 trimmed = cut(found[0])
                 there = measure(trimmed)
@@ -298,16 +299,11 @@ def judge_by_pixels(
                 ):
                     line, agreement = trimmed, there.agreement
         if line is not None:
-            kept.append(replace(cut(line), pixels=agreement))
+            kept.append(replace(line, pixels=agreement))
         elif px.agreement >= rules.low:
             undecided.append(replace(s, pixels=px.agreement))
     # Two segments re-placed onto one line (or onto a line already kept): the better stays.
-    kept.sort(key=lambda k: -(k.pixels or 0.0))
     distinct: list[Segment] = []
-    for k in kept:
-        if all(
-            overlap(k.query_start, k.query_end, d.query_start, d.query_end) <= 0.5 * min(k.seconds, d.seconds)
-            for d in distinct
-        ):
-            distinct.append(k)
+    for k in sorted(kept, key=lambda k: -(k.pixels or 0.0)):
+        distinct += only_new([k], distinct)
     return distinct, undecided

@@ -521,14 +521,12 @@ class Dedup(StagedJob):
         images, times = images[keep], decoded.frames.times[keep]
         t1 = time.perf_counter()
         cropped = box is not None and box.method != "full"
+        as_whole = whole_frame and cropped and cfg.whole_frame  # also the whole frame's view
         by_model = {}
         for embedder in self.embedders:
             vectors = embedder.embed_frames(images, box)
-            whole = embedder.embed_frames(images) if whole_frame and cropped and cfg.whole_frame else None
-            by_model[embedder.fingerprint] = (vectors, whole)
-        thumbs = [thumbnails(images, box)]
-        if whole_frame and cropped and cfg.whole_frame:
-            thumbs.append(thumbnails(images))
+            by_model[embedder.fingerprint] = (vectors, embedder.embed_frames(images) if as_whole else None)
+        thumbs = [thumbnails(images, box), *([thumbnails(images)] if as_whole else [])]
         timings = {"content_box": t1 - t0, "embed": time.perf_counter() - t1}
         vectors, whole = by_model[self.embedder.fingerprint]
         return Prepared(box, int(keep.sum()), times, vectors, whole, timings, by_model, thumbs)
@@ -862,8 +860,7 @@ def agrees_better(a: Segment, b: Segment) -> bool:
         x, y = getattr(a, field_name), getattr(b, field_name)
         if x is not None and y is not None:
             return x > y
-    judged = lambda s: s.pixels is not None or s.motion is not None  # noqa: E731
-    return judged(a) and not judged(b)
+    return (a.pixels, a.motion) != (None, None) and (b.pixels, b.motion) == (None, None)
 
 
 def settle_across_models(matches: list[LibraryMatch]) -> list[LibraryMatch]:
