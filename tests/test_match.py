@@ -259,3 +259,20 @@ def test_a_segment_turned_round_is_placed_on_its_reversed_line():
     # kept forward, the best forward line through the same stretch is a different one
     forward = best_line(sim, q, r, 0.5, 1.0, found_forward)
     assert not forward.reversed and (forward.ref_start, forward.ref_end) != (0.0, 6.0)
+
+
+def test_the_aligner_traces_lines_in_blocks_alike(monkeypatch):
+    """Lines are traced a block of intercepts at a time (an hour against an hour would be
+    hundreds of millions of cells at once); the blocks' runs are the whole matrix's."""
+    import vq.match.align as align
+
+    rng = np.random.default_rng(0)
+    sim = rng.uniform(0.0, 0.5, (40, 60)).astype(np.float32)
+    sim[rng.integers(0, 40, 30), rng.integers(0, 60, 30)] = 0.7  # stray hits
+    sim[np.arange(5, 25), np.arange(3, 23)] = 0.95  # a copy
+    sim[np.arange(27, 39), np.arange(30, 54, 2)] = 0.9  # a stretch played at half speed
+    times, ref_times = np.arange(40) / 2.0, np.arange(60) / 2.0
+    whole = align.DiagonalAligner()(sim, times, ref_times, 0.5)
+    monkeypatch.setattr(align, "LINE_CELLS", 50)
+    assert align.DiagonalAligner()(sim, times, ref_times, 0.5) == whole
+    assert {(2.5, 1.5), (13.5, 15.0)} <= {(s.query_start, s.ref_start) for s in whole}

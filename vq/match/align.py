@@ -23,6 +23,7 @@ import numpy as np
 from vq.match.segments import Segment, frame_span, suppress
 
 SLOPES = (1.0, 0.5, 0.667, 0.8, 1.25, 1.5, 2.0)  # speeds: reference seconds per query second
+LINE_CELLS = 1 << 20  # lines are traced in blocks of about this many cells (hour-long videos)
 
 
 class DiagonalAligner:
@@ -69,45 +70,49 @@ class DiagonalAligner:
         for direction in self.directions:
             for speed in self.slopes:
                 slope = direction * speed * rate
-                # every matched cell votes for the line through it at this slope
+                # every matched cell votes for the line through it at this slope: one row of
+                # `cols` per line, the reference frame it passes at each query frame
                 intercepts = np.unique(np.round(jj - slope * ii).astype(int))
-                for b in intercepts:
-                    j = np.round(slope * qi + b).astype(int)
-                    inside = (j >= 0) & (j < m)
-                    on = np.zeros(n, bool)
+                for block in np.array_split(intercepts, -(-intercepts.size * n // LINE_CELLS)):
+                    cols = np.round(slope * qi[None, :] + block[:, None]).astype(int)
+                    inside = (cols >= 0) & (cols < m)
+                    on = np.zeros(cols.shape, bool)
                     # a cell within one column of the line counts (rounding, frame jitter)
                     for dj in (-1, 0, 1):
-                        jj2 = np.clip(j + dj, 0, m - 1)
-                        on |= inside & hits[qi, jj2]
+                        on |= inside & hits[qi[None, :], np.clip(cols + dj, 0, m - 1)]
                     segments.extend(
                         self._runs(
-                            on, sim, j, speed, max_gap, q_times, r_times, step, ref_step, direction < 0
+                            on, sim, cols, speed, max_gap, q_times, r_times, step, ref_step, direction < 0
                         )
                     )
         return suppress(_merge(segments, gap=self.max_gap * ref_step, offset_tolerance=ref_step))
 
     def _runs(
-        self, on, sim, j, speed, max_gap, q_times, r_times, step, ref_step, backwards=False
+        self, on, sim, cols, speed, max_gap, q_times, r_times, step, ref_step, backwards=False
     ) -> list[Segment]:
+        """The runs along each line (row) of `on`: stretches of matched frames bridging gaps
+        of up to `max_gap` (closing), at least `min_frames` long (opening), all lines at once."""
         m = sim.shape[1]
-        # closing: bridge gaps up to max_gap; runs = maximal stretches after bridging
-        idx = np.flatnonzero(on)
+        line, idx = np.nonzero(on)  # row-major: line by line, frames in order
         if idx.size == 0:
             return []
-        breaks = np.flatnonzero(np.diff(idx) > max_gap + 1)
-        starts = np.concatenate([[idx[0]], idx[breaks + 1]])
-        ends = np.concatenate([idx[breaks], [idx[-1]]])
+        # a run breaks where the line changes or the gap is too wide to bridge
+        breaks = np.flatnonzero((np.diff(line) != 0) | (np.diff(idx) > max_gap + 1)) + 1
+        first = np.concatenate([[0], breaks])
+        last = np.concatenate([breaks - 1, [idx.size - 1]])
+        a, z, rows = idx[first], idx[last], line[first]
+        long_enough = z - a + 1 >= self.min_frames
+        # Scored on the line itself (hits were found within one column of it), so that of
+        # parallel lines one or two frames apart the true offset scores best.
+        on_line = sim[idx, np.clip(cols[line, idx], 0, m - 1)]
+        score = np.add.reduceat(on_line, first) / (last - first + 1)
+        ends = np.clip(np.stack([cols[rows, a], cols[rows, z]]), 0, m - 1)
         out = []
-        for a, z in zip(starts, ends, strict=True):
-            if z - a + 1 < self.min_frames:  # opening: isolated matches are noise
-                continue
-            jr = np.clip(j[a : z + 1], 0, m - 1)
-            # Scored on the line itself (hits were found within one column of it), so that
-            # of parallel lines one or two frames apart the true offset scores best.
-            score = float(sim[np.arange(a, z + 1), jr][on[a : z + 1]].mean())
-            q0, q1 = frame_span(q_times, a, z, step)
-            r0, r1 = float(r_times[jr.min()]), float(r_times[jr.max()] + max(ref_step, speed * step))
-            out.append(Segment(q0, q1, r0, r1, score, reversed=backwards))
+        for k in np.flatnonzero(long_enough):
+            q0, q1 = frame_span(q_times, a[k], z[k], step)
+            r0 = float(r_times[ends[:, k].min()])
+            r1 = float(r_times[ends[:, k].max()] + max(ref_step, speed * step))
+            out.append(Segment(q0, q1, r0, r1, float(score[k]), reversed=backwards))
         return out
 
 
