@@ -95,6 +95,26 @@ def test_blank_lead_ins_shared_by_both_videos_join_the_segment():
     assert extend_over_blanks(mid, (0.0, 1.0, 6.0, 6.0), (0.0, 1.0, 6.0, 6.0), step=0.5) == mid
 
 
+def test_inner_ends_sit_midway_between_the_samples_either_side():
+    """A copy of query 4.4-7.6 s sampled at 2 fps matches the samples at 4.5-7.5 s: the
+    samples' own span (4.5-8.0) is late at both ends; the midpoints (4.25-7.75) are not on
+    average. Ends at a video's first or last picture stay: nothing was sampled beyond."""
+    from vq.match.segments import centre_between_samples
+
+    spans = (0.0, 0.0, 12.0, 12.0), (0.0, 0.0, 6.0, 6.0)  # (start, first picture, end of last, end)
+    inner = centre_between_samples(Segment(4.5, 8.0, 1.5, 5.0, 0.99), *spans, 0.5, 0.5)
+    assert (inner.query_start, inner.query_end, inner.ref_start, inner.ref_end) == (4.25, 7.75, 1.25, 4.75)
+    whole = Segment(0.0, 12.0, 0.0, 6.0, 0.99)  # both videos' ends: nothing moves
+    assert centre_between_samples(whole, *spans, 0.5, 0.5) == whole
+    heard = Segment(4.5, 8.0, 1.5, 5.0, 0.99, by_sound=True)  # the sound's own ends
+    assert centre_between_samples(heard, *spans, 0.5, 0.5) == heard
+    # a library sampled more sparsely than the query: its half step is its own
+    sparse = centre_between_samples(
+        Segment(4.5, 8.0, 2.0, 6.0, 0.99), spans[0], (0.0, 0.0, 8.0, 8.0), 0.5, 2.0
+    )
+    assert (sparse.query_start, sparse.ref_start, sparse.ref_end) == (4.25, 1.0, 5.0)
+
+
 def test_a_slow_scene_is_matched_at_its_true_speed():
     """On a nearly static picture many slopes fit; similarity picks the line when it differs,
     and coverage of both axes when it does not."""

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from vq.match.pixels import (
+    SEARCH_MARGIN,
     THUMB_SIDE,
     PixelMotion,
     PixelRules,
@@ -129,7 +130,7 @@ def test_a_partial_copy_inside_other_moments_is_re_placed_on_its_line(shared_dat
     # The wandering line itself does not agree: judged by pixels, it is re-placed.
     measure = lambda s: segment_pixels(views, q_times, ref, r_times, s, sim, 0.5)  # noqa: E731
     assert measure(wandering).agreement < 0.3
-    search = lambda s: pixel_line(views, q_times, ref, r_times, s, sim, 0.5, 1 / FPS, 8)  # noqa: E731
+    search = lambda s, speeds, n: pixel_line(views, q_times, ref, r_times, s, sim, 0.5, 1 / FPS, n, speeds)  # noqa: E731
     rules = PixelRules(low=0.12, high=0.3, floor=3.0, search_high=0.3, search_frames=8)
     kept, undecided = judge_by_pixels([wandering], measure, rules, search=search, trim=trim)
     assert undecided == [] and len(kept) == 1 and kept[0].pixels == pytest.approx(px.agreement)
@@ -142,6 +143,45 @@ def test_a_partial_copy_inside_other_moments_is_re_placed_on_its_line(shared_dat
     # Without the search, nothing is kept by the pixels (the embedding's test decides).
     kept, undecided = judge_by_pixels([wandering], measure, rules)
     assert kept == [] and all(u.pixels < 0.3 for u in undecided)
+
+
+def test_a_passing_line_is_moved_onto_the_copy_s_own_line(shared_data):
+    """Where the picture changes slowly the aligner's speed is a guess: a short partial copy
+    comes out stretched over the whole reference, a sped-up copy at speed 1. A line that
+    passes is moved where the pixels agree clearly better, at any speed, even a copy
+    shorter than a failing line's search needs."""
+    bg = room(shared_data)
+    a, b = walkers(bg, 8.0, FPS, seed=1), walkers(bg, 10.0, FPS, seed=3)
+    ref, r_times = thumbs_of(a), np.arange(len(a)) / FPS
+    rules = PixelRules(low=-1.0, high=-1.0, floor=3.0, search_high=0.3, search_frames=8)
+
+    def judged(query: np.ndarray, line: Segment) -> Segment:
+        q_times = np.arange(len(query)) / FPS
+        views, sim = [thumbs_of(query)], np.full((len(q_times), len(r_times)), 0.99)
+
+        def measure(s):
+            return segment_pixels(views, q_times, ref, r_times, s, sim, 0.5)
+
+        def search(s, speeds, n):
+            return pixel_line(views, q_times, ref, r_times, s, sim, 0.5, 1 / FPS, n, speeds)
+
+        def trim(s):
+            return trim_to_agreement(views, q_times, ref, r_times, s, sim, 0.5, 1 / FPS)
+
+        (kept,), _ = judge_by_pixels([line], measure, rules, search=search, trim=trim)
+        assert kept.pixels > measure(line).agreement + SEARCH_MARGIN
+        return kept
+
+    # 3.5 s of A (its 2-5.5 s) at query 4 s, between two stretches of B: seven frames.
+    short = judged(np.concatenate([b[:8], a[4:11], b[15:21]]), Segment(4.0, 7.5, 0.5, 6.25, 0.99))
+    assert short.ref_start - short.query_start == pytest.approx(-2.0, abs=0.01)
+    assert short.ref_end - short.ref_start == pytest.approx(short.seconds)
+    # A played 1.5x as fast (the aligner's line at speed 1).
+    fast = walkers(bg, 16 / 3, FPS / 1.5, seed=1)  # query frames every 0.5 s show A every 0.75 s
+    sped = judged(fast, Segment(0.0, 4.0, 0.0, 4.0, 0.99))
+    assert (sped.ref_end - sped.ref_start) / sped.seconds == pytest.approx(1.5)
+    # (on A's 0.5 s grid a 1.5x line is placed to within half a frame)
+    assert sped.ref_start - 1.5 * sped.query_start == pytest.approx(0.0, abs=0.25)
 
 
 def test_changes_clip_what_a_few_pixels_do_even_on_a_static_background():

@@ -21,11 +21,13 @@ it does for segments of fewer than `MIN_FRAMES` frames; the embedding's test the
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
 
+from vq.match.align import SLOPES
 from vq.match.segments import Segment, only_new
 from vq.preprocess.normalize import LUMA
 from vq.preprocess.resize import resize
@@ -44,11 +46,15 @@ TRIM_SHARE = 0.5
 SEARCH_MAX_FRAMES = 120
 CLIP_MADS = 4.0  # `changes` clips each pixel's change at this many robust deviations
 # Where the aligner's own line passes, a searched line must agree clearly better to replace
-# it: where a camera moves smoothly (a pan, a zoom) each frame's change from the mean is
-# nearly linear in time, so lines at other offsets agree in pixels too and noise picks one
-# (seed 1: pans moved by one frame at +0.04-0.07; wandering lines through fixed-camera
-# footage and mirrored copies re-placed at +0.15-0.38).
+# it, and a line of another speed better than the best speed-1 line: where a camera moves
+# smoothly (a pan, a zoom) each frame's change from the mean is nearly linear in time, so
+# lines at other offsets and speeds agree in pixels too and noise picks one (seed 1: pans
+# moved by one frame at +0.04-0.07; wandering lines through fixed-camera footage and
+# mirrored copies re-placed at +0.15-0.38).
 SEARCH_MARGIN = 0.15
+# A passing line may be moved onto a line spanning this share of its frames (or
+# `search_frames`, if fewer): the copy it covers, not a stretch that agrees by luck.
+MOVE_SHARE = 0.6
 
 
 def thumbnails(images: np.ndarray, box=None) -> np.ndarray:
@@ -115,9 +121,9 @@ def _correlate(views: list[np.ndarray], rows: np.ndarray, ref: np.ndarray) -> tu
     r_norms = np.linalg.norm(r, axis=1)
     best, per_frame = -1.0, np.zeros(len(rows))
     for view in views:
-        q = view[rows].astype(np.float32)
-        for side in (q, q[:, :, ::-1]):
-            flat = changes(side.reshape(len(rows), -1))
+        q = changes(view[rows].reshape(len(rows), -1).astype(np.float32)).reshape(view[rows].shape)
+        for side in (q, q[:, :, ::-1]):  # the changes of the flipped frames are the flipped changes
+            flat = side.reshape(len(rows), -1)
             den = np.sqrt(float((flat * flat).sum()) * r_energy)
             if den > 0 and float((flat * r).sum()) / den > best:
                 best = float((flat * r).sum()) / den
@@ -160,9 +166,13 @@ def pixel_line(
     frame: float,
     step: float,
     min_frames: int,
+    speeds: tuple[float, ...] = (1.0,),
 ) -> tuple[Segment, PixelMotion] | None:
-    """Of the speed-1 lines through `segment`'s query stretch, the one whose pixels agree
-    best, measured on at least `min_frames` frames, as (segment, its `segment_pixels`).
+    """Of the forward lines through `segment`'s query stretch at `speeds` (reference seconds
+    per query second), the one whose pixels agree best, measured on at least `min_frames`
+    frames, as (segment, its `segment_pixels`). A speed other than 1 must agree
+    `SEARCH_MARGIN` better than the best plain line: a smooth camera move agrees with
+    itself at many speeds as at many offsets, and most copies are played at speed 1.
 
     Where every frame of a fixed camera looks alike to the embedding, the aligner's line
     through a partial copy wanders: a copied stretch of `vtest` between two other stretches
@@ -175,23 +185,41 @@ def pixel_line(
     if not min_frames <= len(rows) <= SEARCH_MAX_FRAMES or len(ref_times) == 0 or len(ref) != len(ref_times):
         return None
     half = 0.5 * float(np.min(np.diff(ref_times))) if len(ref_times) > 1 else 0.5 * step
-    # Lines through the segment's box in the similarity matrix: its query stretch against
-    # its reference stretch, each offset on the reference's frame grid.
-    offsets = np.unique(np.round(ref_times[None, :] - times[rows][:, None], 2))
-    low, high = segment.ref_start - segment.query_end, segment.ref_end - segment.query_start
-    best: tuple[PixelMotion, Segment] | None = None
-    for offset in offsets[(offsets >= low - half) & (offsets <= high + half)]:
-        mapped = times[rows] + offset
-        on = rows[(mapped >= ref_times[0] - 1e-6) & (mapped <= ref_times[-1] + half)]
-        if len(on) < min_frames:
-            continue
-        q0, q1 = float(times[on[0]]), float(times[on[-1]] + step)
-        cols = np.clip(np.searchsorted(ref_times, times[on] + offset - half), 0, len(ref_times) - 1)
-        line = Segment(q0, q1, q0 + float(offset), q1 + float(offset), float(sim[on, cols].mean()))
-        px = segment_pixels(views, times, ref, ref_times, line, sim, frame)
-        if px is not None and px.frames >= min_frames and (best is None or px.agreement > best[0].agreement):
-            best = (px, line)
-    return None if best is None else (best[1], best[0])
+    best: dict[float, tuple[PixelMotion, Segment]] = {}
+    seen: set[bytes] = set()
+    for speed in speeds:
+        # Lines through the segment's box in the similarity matrix (its query stretch against
+        # its reference stretch), one through each (query frame, reference frame) pair there;
+        # offsets within half a reference frame pick the same frames.
+        offsets = np.unique(np.round((ref_times[None, :] - speed * times[rows][:, None]) / half) * half)
+        low = segment.ref_start - speed * segment.query_end
+        high = segment.ref_end - speed * segment.query_start
+        for offset in offsets[(offsets >= low - half) & (offsets <= high + half)]:
+            mapped = speed * times[rows] + offset
+            on = rows[(mapped >= ref_times[0] - 1e-6) & (mapped <= ref_times[-1] + half)]
+            if len(on) < min_frames:
+                continue
+            q0, q1 = float(times[on[0]]), float(times[on[-1]] + step)
+            cols = np.clip(
+                np.searchsorted(ref_times, speed * times[on] + offset - half), 0, len(ref_times) - 1
+            )
+            line = Segment(
+                q0, q1, speed * q0 + float(offset), speed * q1 + float(offset), float(sim[on, cols].mean())
+            )
+            pairs = np.concatenate(_on_line(times, ref_times, line, sim, frame)).tobytes()
+            if pairs in seen:  # the frames another line already paired
+                continue
+            seen.add(pairs)
+            px = segment_pixels(views, times, ref, ref_times, line, sim, frame)
+            if px is None or px.frames < min_frames:
+                continue
+            if speed not in best or px.agreement > best[speed][0].agreement:
+                best[speed] = (px, line)
+    if not best:
+        return None
+    speed = max(best, key=lambda v: best[v][0].agreement + (SEARCH_MARGIN if v == 1.0 else 0.0))
+    px, line = best[speed]
+    return line, px
 
 
 def trim_to_agreement(
@@ -248,7 +276,7 @@ def judge_by_pixels(
     measure: Callable[[Segment], PixelMotion | None],
     rules: PixelRules,
     refit: Callable[[Segment], Segment] | None = None,
-    search: Callable[[Segment], tuple[Segment, PixelMotion] | None] | None = None,
+    search: Callable[[Segment, tuple[float, ...], int], tuple[Segment, PixelMotion] | None] | None = None,
     trim: Callable[[Segment], Segment] | None = None,
 ) -> tuple[list[Segment], list[Segment]]:
     """(kept, undecided): a segment whose pixels agree at least `rules.high` is a copy (kept,
@@ -259,15 +287,19 @@ def judge_by_pixels(
     `undecided` for the embedding's test (`vq.match.motion.keep_moving_together`).
     `measure` gives a segment's `segment_pixels`.
 
-    `search` (`pixel_line`) looks for a speed-1 line over each segment's stretch whose
-    pixels agree at least `rules.search_high` over the whole reference, and `trim` cuts a
-    line to the frames that agree (`trim_to_agreement`). Where the segment's own line
-    fails, the searched line is kept instead (the aligner's line through look-alike footage
-    wanders). Where it passes, the searched one replaces it only if, trimmed, it still
-    spans `rules.search_frames` frames and agrees `SEARCH_MARGIN` better there: a pan or a
-    zoom agrees with itself at many offsets, and a speed-1 line crosses a sped-up copy's
-    line over a stretch too short for that. Every kept line is trimmed; of lines kept over
-    one stretch, the best stays."""
+    `search` (`pixel_line`, given the speeds to try and the fewest frames a line may
+    span) looks for the line over each segment's stretch whose pixels agree best, at least
+    `rules.search_high` over the whole reference, and `trim` cuts a line to the frames that
+    agree (`trim_to_agreement`). Where the segment's own line fails, a speed-1 line of at
+    least `rules.search_frames` frames is kept instead (the aligner's line through
+    look-alike footage wanders). Where it passes, the search tries every speed and lines
+    down to `MOVE_SHARE` of the segment's frames, and the searched line replaces it only
+    if, trimmed, it still spans that many and agrees `SEARCH_MARGIN` better there: where
+    the picture changes slowly the embedding cannot tell the aligner which line is the
+    copy's (held-out seed 0: a 3.5 s partial copy came out stretched over the whole 6 s
+    reference, agreeing 0.73 in pixels against its own line's 0.98; a 1.5x copy at speed 1,
+    0.57 against 0.97), while a pan or a zoom agrees with itself at many offsets and speeds
+    alike. Every kept line is trimmed; of lines kept over one stretch, the best stays."""
     kept, undecided = [], []
     cut = trim if trim is not None else (lambda line: line)
     for s in segments:
@@ -285,7 +317,15 @@ def judge_by_pixels(
             if other_way is not None and other_way.agreement >= rules.high:
                 line, agreement = turned, other_way.agreement
         line = cut(line) if line is not None else None
-        found = search(s) if search is not None else None
+        # Where the segment's line fails, a plain copy is searched for, on lines long enough
+        # not to agree by luck. Where it passes, the search only moves it: at any speed (the
+        # aligner's speed is a guess where the picture changes slowly), and a short copy
+        # (seven frames at 2 fps) too, onto most of its own frames.
+        speeds, frames = (1.0,), rules.search_frames
+        if line is not None:
+            speeds = (1.0,) if line.reversed else SLOPES
+            frames = max(MIN_FRAMES, min(frames, math.ceil(MOVE_SHARE * px.frames)))
+        found = search(s, speeds, frames) if search is not None else None
         if found is not None and found[1].agreement >= rules.search_high and found[1].change >= rules.floor:
             if line is None:
                 line, agreement = cut(found[0]), found[1].agreement
@@ -294,7 +334,7 @@ def judge_by_pixels(
                 there = measure(trimmed)
                 if (
                     there is not None
-                    and there.frames >= rules.search_frames
+                    and there.frames >= frames
                     and there.agreement >= agreement + SEARCH_MARGIN
                 ):
                     line, agreement = trimmed, there.agreement

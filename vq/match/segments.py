@@ -140,6 +140,38 @@ def frame_span(times: np.ndarray, i0: int, i1: int, step: float) -> tuple[float,
     return float(times[i0]), float(times[i1] + step)
 
 
+def centre_between_samples(
+    seg: Segment,
+    query: tuple[float, float, float, float],
+    ref: tuple[float, float, float, float],
+    step: float,
+    ref_step: float,
+) -> Segment:
+    """`seg` with each inner end moved back half a sample: from the sampled frames' own
+    span (first matching frame to one step past the last) to the midpoints between the
+    last frame outside and the first inside.
+
+    A copy that starts between two samples starts anywhere between them, so the first
+    matching sample is on average half a step late, and one step past the last matching
+    sample half a step too far: a 3.2 s partial copy sampled at 2 fps came out 0.25 s late
+    at both ends. An end at the first or last picture of its video stays (nothing outside
+    it was sampled; `extend_over_blanks` reaches past it). `query` and `ref` are (start,
+    first picture, end of last picture, end), as there; the sound's stretches keep their
+    own ends."""
+    if seg.by_sound:
+        return seg
+    q0, q1, r0, r1 = seg.query_start, seg.query_end, seg.ref_start, seg.ref_end
+    if q0 > query[1] + 1e-6:
+        q0 -= step / 2
+    if q1 < query[2] - 1e-6:
+        q1 -= step / 2
+    if r0 > ref[1] + 1e-6:
+        r0 -= ref_step / 2
+    if r1 < ref[2] - 1e-6:
+        r1 -= ref_step / 2
+    return replace(seg, query_start=q0, query_end=q1, ref_start=r0, ref_end=r1)
+
+
 def extend_over_blanks(
     seg: Segment,
     query: tuple[float, float, float, float],

@@ -48,7 +48,14 @@ from vq.match.pixels import (
     thumbnails,
     trim_to_agreement,
 )
-from vq.match.segments import Segment, best_references, extend_over_blanks, only_new, overlap
+from vq.match.segments import (
+    Segment,
+    best_references,
+    centre_between_samples,
+    extend_over_blanks,
+    only_new,
+    overlap,
+)
 from vq.match.thresholds import Thresholds
 from vq.media.frames import Frames
 from vq.media.sampling import Request, sample_times
@@ -731,6 +738,8 @@ class Dedup(StagedJob):
                 video = lib.videos[vid]
                 r_end = max(video.duration or 0.0, ref_times[-1] + ref_step)
                 r_span = (0.0, ref_times[0], ref_times[-1] + ref_step, r_end)
+                if not sparse:  # the fallback's snapshots are not a grid
+                    segments = [centre_between_samples(s, span, r_span, step, ref_step) for s in segments]
                 found[vid] = [extend_over_blanks(s, span, r_span, max(step, ref_step)) for s in segments]
                 evidence[vid] = similarity_evidence(sim, times, ref_times)
         # Filters first (a reference the uploader owns, a match too short to report must
@@ -785,7 +794,9 @@ class Dedup(StagedJob):
             measure,
             rules,
             refit,
-            search=partial(pixel_line, *line, **on_line, step=step, min_frames=search_frames),
+            search=lambda segment, speeds, frames: pixel_line(
+                *line, segment, **on_line, step=step, min_frames=frames, speeds=speeds
+            ),
             trim=partial(trim_to_agreement, *line, **on_line, step=step),
         )
 
