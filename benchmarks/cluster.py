@@ -125,7 +125,7 @@ def bench_backfill(videos: Path, work: Path) -> list[dict]:
     seconds_of_video = 0.0
     rows = []
     baseline = work / "sequential"
-    main(["index", "create", str(baseline), "--fps", "1"])
+    main(["index", "create", str(baseline), "--fps", "1", "--companion", "none"])  # shards of one model
     t0 = time.perf_counter()
     main(["index", "add", *map(str, paths), "-l", str(baseline), "--timeout", "0", "--json"])
     rows.append({"setting": "vq index add (this process, baseline)", "seconds": time.perf_counter() - t0})
@@ -134,7 +134,7 @@ def bench_backfill(videos: Path, work: Path) -> list[dict]:
         expected = {v.name: lib.vectors_of(v.id) for v in lib.live_videos()}
     for workers in (1, 2):
         root = work / f"backfill-{workers}"
-        main(["index", "create", str(root), "--fps", "1"])
+        main(["index", "create", str(root), "--fps", "1", "--companion", "none"])
         t0 = time.perf_counter()
         records = list(backfill(paths, root, workers=workers, address="local"))
         seconds = time.perf_counter() - t0

@@ -145,10 +145,10 @@ def test_a_luma_library_finds_a_strongly_graded_copy(clips, tmp_path, capsys):
 
 
 def test_a_companion_library_finds_what_either_model_finds(clips, tmp_path, capsys):
-    """`vq run --create --companion vq-embed-luma`: every video is embedded by both models,
-    the companion library inside the main one holds the luma vectors, and the strongly
-    graded copy that the colour model misses is one match of the main library, said to be
-    found by the luma model."""
+    """`vq run --create` (the shipped model's default companion, `vq-embed-luma`): every
+    video is embedded by both models, the companion library inside the main one holds the
+    luma vectors, and the strongly graded copy that the colour model misses is one match of
+    the main library, said to be found by the luma model."""
     from vq.index.library import companions_of
     from vq.synth.pixel import ColorGrade
 
@@ -157,7 +157,7 @@ def test_a_companion_library_finds_what_either_model_finds(clips, tmp_path, caps
     E.render(clips["original"], graded, [look], fps=10, size=(320, 180), audio=False)
     lib = tmp_path / "lib"
     args = ["run", str(clips["original"]), str(clips["copy"]), str(graded), "--library", str(lib)]
-    code, records = run_json(capsys, [*args, "--json", "--create", "--companion", "vq-embed-luma"])
+    code, records = run_json(capsys, [*args, "--json", "--create"])
     assert code == 0
     (companion,) = companions_of(lib)
     with open_library(lib) as main_lib, open_library(companion) as partner:
@@ -184,6 +184,13 @@ def test_a_companion_library_finds_what_either_model_finds(clips, tmp_path, caps
     twin = tmp_path / "twin"
     assert main(["index", "create", str(twin), "--companion", "vq-embed"]) == 2
     assert not twin.exists()
+    # `none`: one model; alone, or it is refused. The luma model has no default companion.
+    assert main(["index", "create", str(tmp_path / "single"), "--companion", "none"]) == 0
+    assert companions_of(tmp_path / "single") == []
+    assert main(["index", "create", str(twin), "--companion", "none", "--companion", "vq-embed-luma"]) == 2
+    assert not twin.exists()
+    assert main(["index", "create", str(tmp_path / "luma"), "--model", "vq-embed-luma"]) == 0
+    assert companions_of(tmp_path / "luma") == []
 
 
 def test_a_second_writer_waits_then_fails_clearly(clips, tmp_path):
@@ -269,7 +276,7 @@ def test_eval_dedup_small_benchmark(shared_data, tmp_path, capsys):
     from vq.pipelines.dedup import DedupConfig
 
     assert report["min_nearest"] == DedupConfig().min_nearest  # the eval runs the product's rule
-    model, pdq = report["methods"]["vq-embed"], report["methods"]["pdq"]
+    model, pdq = report["methods"]["vq-embed+vq-embed-luma"], report["methods"]["pdq"]  # the default library
     for method in (model, pdq):
         assert 0.0 <= method["segment_uap"] <= 1.0 and 0.0 <= method["vcsl"]["f1"] <= 1.0
         assert not method["errors"]
@@ -460,7 +467,7 @@ def test_eval_dedup_audio_suite(shared_data, tmp_path, capsys):
     args += ["--sources", str(videos / "big_buck_bunny_0_30.webm"), "--sources", str(videos / "example.mp4")]
     args += ["--work", str(tmp_path / "work"), "--clip-seconds", "5", "--json", str(report_path)]
     assert main(args) == 0, capsys.readouterr().err
-    method = json.loads(report_path.read_text())["methods"]["vq-embed"]
+    method = json.loads(report_path.read_text())["methods"]["vq-embed+vq-embed-luma"]
     kinds = method["kinds"]
     assert {
         "sound_kept",

@@ -48,7 +48,7 @@ def create_cmd(
     companion: list[str] = options.COMPANION,
 ) -> None:
     """Create an empty library bound to one embedding model (and companions under others)."""
-    from vq.pipelines.library import create_library
+    from vq.pipelines.library import companions_asked, create_library, described
 
     config = create_library(
         library,
@@ -63,12 +63,9 @@ def create_cmd(
         filters=parse_filters(rules),
         codes=codes,
         hash_model=hash_model,
-        companions=companion,
+        companions=companions_asked(companion),
     )
-    console.print(
-        f"created library '{name}' at {library} ({config.model}, stores {config.fps:g} fps, "
-        f"queries at {config.query_fps:g} fps{''.join(f'; companion {c}' for c in companion)})"
-    )
+    console.print(f"created library '{name}' at {library} ({described(library, config)})")
 
 
 def parse_filters(rules: list[str]) -> dict[str, dict[str, object]]:

@@ -12,7 +12,8 @@ COMPANION = typer.Option(
     [],
     "--companion",
     help="Also embed every video with this model, in a companion library inside the new one; a "
-    "reference either model finds is one match (repeatable; vq-embed-luma: blind to colour grades).",
+    "reference either model finds is one match (repeatable; default: vq-embed-luma, blind to colour "
+    "grades, beside the shipped vq-embed; none: one model only).",
 )
 BACKEND = typer.Option("auto", "--backend", "-b", help=f"One of {', '.join(BACKEND_CHOICES)}.")
 PRECISION = typer.Option("fp32", "--precision", "-p", help="fp32, fp16 or int8 (what the artifact holds).")

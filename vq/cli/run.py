@@ -110,9 +110,10 @@ def run_cmd(
         )
     if create:
         from vq.models import load_model
-        from vq.pipelines.library import create_library
+        from vq.pipelines.library import companions_asked, create_library, described
 
-        for m in [model, *companion]:  # a misspelt model fails before any library is made
+        companions = companions_asked(companion)
+        for m in [model, *(companions or ())]:  # a misspelt model fails before any library is made
             load_model(m, task="embed")
         for lib in library:
             if not (lib / "library.toml").exists():
@@ -123,12 +124,10 @@ def run_cmd(
                     name=name,
                     fps=fps if fps is not None else DEFAULT_FPS,
                     query_fps=query_fps,
-                    companions=companion,
+                    companions=companions,
                 )
                 err_console.print(
-                    f"created library '{name}' at {lib} ({config.model}, stores {config.fps:g} fps, "
-                    f"queries at {config.query_fps:g} fps{''.join(f'; companion {c}' for c in companion)})",
-                    style="dim",
+                    f"created library '{name}' at {lib} ({described(lib, config)})", style="dim"
                 )
     run_and_report(
         inputs,

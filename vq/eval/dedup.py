@@ -717,8 +717,9 @@ class DedupOptions:
     companion: list[str] = field(
         default_factory=list,
         metadata={
-            "help": "Also run the model with a companion library under this model (as vq index create "
-            "--companion; repeatable): one method, both models' finds."
+            "help": "Run the model with a companion library under this model (as vq index create "
+            "--companion; repeatable): one method, both models' finds. Default: as a new library of the "
+            "model gets (vq-embed: vq-embed-luma; with --calibrate none); none: the model alone."
         },
     )
     backend: str = backend_option()
@@ -810,7 +811,10 @@ def run(opts: DedupOptions, ui: Ui) -> Report:
 
     if opts.save_thresholds and not opts.calibrate:
         raise UsageError("--save-thresholds needs --calibrate")
-    if opts.companion and opts.calibrate:
+    from vq.pipelines.library import companions_asked, default_companions
+
+    asked = companions_asked(opts.companion)
+    if asked and opts.calibrate:
         raise UsageError("--calibrate tunes one model's thresholds: run it without --companion")
     classic = opts.suite == "classic"
     fps = opts.fps or (2.0 if classic else DEFAULT_FPS)
@@ -837,8 +841,12 @@ def run(opts: DedupOptions, ui: Ui) -> Report:
     )
     embedder = Embedder(opts.model, backend=opts.backend).open()
     methods: dict[str, Any] = {embedder.name: embedder}
-    if opts.companion:
-        partners = [Embedder(m, backend=opts.backend).open() for m in opts.companion]
+    # As a new library gets them (`vq index create`); one model where thresholds are tuned.
+    companions = (
+        asked if asked is not None else () if opts.calibrate else default_companions(embedder.artifact)
+    )
+    if companions:
+        partners = [Embedder(m, backend=opts.backend).open() for m in companions]
         methods = {"+".join(e.name for e in (embedder, *partners)): [embedder, *partners]}
     if "pdq" in chosen:
         methods["pdq"] = PdqFrames(bits=opts.pdq_bits)

@@ -22,6 +22,25 @@ from vq.match.thresholds import Thresholds
 # vectors an operator may store 1 or 0.5 fps (`--fps`) and keep 2 fps queries.
 DEFAULT_FPS = 2.0
 DEFAULT_QUERY_FPS = 2.0
+# A library of the shipped embedder gets the luma embedder as a companion unless told
+# otherwise: `vq-embed` misses strongly graded copies (9 of 16 found on held-out seed 0),
+# `vq-embed-luma` misses test cards, and together, with the pixel test settling what the
+# two embeddings cannot tell apart, they reach the held-out bar on both seeds (F1
+# 0.957 / 0.953, segment µAP 0.906 / 0.925, look-alikes 0 and 1 of 21, where `vq-embed`
+# alone gives 0.899 / 0.794 on seed 0), for a second embedding of every frame
+# (BENCHMARKS.md, "Segments placed by their pixels").
+DEFAULT_COMPANIONS = {"vq-embed": ("vq-embed-luma",)}
+NO_COMPANION = "none"  # `--companion none`: a library of one model
+
+
+def companions_asked(asked: Sequence[str]) -> tuple[str, ...] | None:
+    """`--companion` as given -> `create_library`'s `companions`: None (the model's
+    default) where none were named, no companion for `none`."""
+    if NO_COMPANION in asked and len(asked) > 1:
+        raise UsageError(f"--companion {NO_COMPANION} goes alone: it asks for a library of one model")
+    if not asked:
+        return None
+    return () if list(asked) == [NO_COMPANION] else tuple(asked)
 
 
 def create_library(
@@ -38,15 +57,16 @@ def create_library(
     filters: dict[str, dict[str, Any]] | None = None,
     codes: str = "pq",
     hash_model: str | None = None,
-    companions: Sequence[str] = (),
+    companions: Sequence[str] | None = None,
     companion_of: str | None = None,
 ) -> LibraryConfig:
     """An empty library at `library` for `model` (default: the shipped embedder), storing
     `fps` frames per second and matching queries at `query_fps` (default: 2 fps, or `fps`
     if that is denser), with the thresholds its card recommends (`frame_threshold`
-    overrides the frame cosine). Each of `companions` (other embedding models) gets a
-    companion library inside it (`vq.index.library.companions_of`), made alike: every video
-    is embedded by each model, and a reference either model finds is one match."""
+    overrides the frame cosine). Each of `companions` (other embedding models; None: the
+    model's `DEFAULT_COMPANIONS`) gets a companion library inside it
+    (`vq.index.library.companions_of`), made alike: every video is embedded by each model,
+    and a reference either model finds is one match."""
     from dataclasses import replace
 
     from vq.models import load_model
@@ -65,6 +85,8 @@ def create_library(
         if rule not in FILTERS:
             raise UsageError(f"unknown filter {rule!r} (known: {', '.join(FILTERS.names())})")
     art = load_model(model, task="embed")
+    if companions is None:  # a companion has none of its own
+        companions = () if companion_of is not None else default_companions(art)
     partners = [load_model(m, task="embed") for m in companions]  # every name checked first
     shas = [a.card.files["fp32"]["sha256"] for a in (art, *partners)]
     if len(set(shas)) < len(shas):
@@ -105,9 +127,22 @@ def create_library(
     return config
 
 
+def default_companions(art) -> tuple[str, ...]:
+    """The companions a library of the model `art` (an `Artifact`) gets by default."""
+    return DEFAULT_COMPANIONS.get(_reference(art), ())
+
+
 def _reference(art) -> str:
     """How a library names a model: zoo models by name, anything else by its absolute
     folder (checked by sha256 when opened)."""
     from vq.models import ZOO_DIR
 
     return art.name if art.root.resolve().parent == ZOO_DIR.resolve() else str(art.root.resolve())
+
+
+def described(library: Path, config: LibraryConfig) -> str:
+    """What a new library holds, in a few words (the CLI's "created library" line)."""
+    from vq.index.library import companions_of
+
+    partners = "".join(f"; companion {c.name}" for c in companions_of(library))
+    return f"{config.model}, stores {config.fps:g} fps, queries at {config.query_fps:g} fps{partners}"
