@@ -172,7 +172,10 @@ def copies(records: list[dict]) -> list[tuple]:
 
 
 def test_vq_run_on_shards_reports_the_same_copies(clips, tmp_path, capsys, local_ray):
-    """The README's job into a new library, single-process and through 4 x 2 shards."""
+    """The README's job into a new library, single-process and through 2 x 2 shards (the
+    library's and its default companion's: eight actors on a 2-core machine)."""
+    from vq.index.library import companions_of, read_config
+
     single, sharded = tmp_path / "single", tmp_path / "sharded"
     args = ["--timeout", "0", "--json"]
     code, expected = run_json(
@@ -181,8 +184,10 @@ def test_vq_run_on_shards_reports_the_same_copies(clips, tmp_path, capsys, local
     assert code == 0 and any(r["matches"] for r in expected)
     assert main(["index", "create", str(sharded), "--fps", "2"]) == 0
     assert (
-        main(["index", "shard", str(sharded), "--shards", "4", "--replicas", "2", "--address", "local"]) == 0
+        main(["index", "shard", str(sharded), "--shards", "2", "--replicas", "2", "--address", "local"]) == 0
     )
+    (companion,) = companions_of(sharded)  # sharded alike: the router holds no vectors of its own
+    assert read_config(companion).cluster is not None
     capsys.readouterr()
     code, got = run_json(capsys, ["run", *map(str, clips), "-l", str(sharded), "--cluster", "local", *args])
     assert code == 0
@@ -278,7 +283,7 @@ def test_shards_on_a_shared_cluster_outlive_a_run_and_are_released(clips, tmp_pa
         assert second.returncode == 0, second.stderr
         assert json.loads(second.stdout.splitlines()[-1])["matches"]  # the shards held the first run's videos
         released = vq("index", "shard", str(lib), "--release", "--json")
-        assert json.loads(released.stdout)["released"] == 2, released.stderr
+        assert json.loads(released.stdout)["released"] == 4, released.stderr  # and the companion's 2
     finally:
         os.killpg(head.pid, signal.SIGTERM)
         head.wait(timeout=60)

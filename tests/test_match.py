@@ -98,21 +98,28 @@ def test_blank_lead_ins_shared_by_both_videos_join_the_segment():
 def test_inner_ends_sit_midway_between_the_samples_either_side():
     """A copy of query 4.4-7.6 s sampled at 2 fps matches the samples at 4.5-7.5 s: the
     samples' own span (4.5-8.0) is late at both ends; the midpoints (4.25-7.75) are not on
-    average. Ends at a video's first or last picture stay: nothing was sampled beyond."""
+    average, and the reference moves with them along the line. Ends at a video's first or
+    last picture stay: nothing was sampled beyond, and the reference time shown there is
+    exact."""
     from vq.match.segments import centre_between_samples
 
     spans = (0.0, 0.0, 12.0, 12.0), (0.0, 0.0, 6.0, 6.0)  # (start, first picture, end of last, end)
-    inner = centre_between_samples(Segment(4.5, 8.0, 1.5, 5.0, 0.99), *spans, 0.5, 0.5)
-    assert (inner.query_start, inner.query_end, inner.ref_start, inner.ref_end) == (4.25, 7.75, 1.25, 4.75)
+
+    def ends(s: Segment) -> tuple[float, float, float, float]:
+        return s.query_start, s.query_end, s.ref_start, s.ref_end
+
+    inner = centre_between_samples(Segment(4.5, 8.0, 1.5, 5.0, 0.99), *spans, 0.5)
+    assert ends(inner) == (4.25, 7.75, 1.25, 4.75)
+    sped = centre_between_samples(Segment(4.0, 8.0, 0.0, 6.0, 0.99), spans[0], (0.0, 0.0, 8.0, 8.0), 0.5)
+    assert ends(sped) == (3.75, 7.75, 0.0, 5.625)  # 1.5x: a quarter second of query is 0.375 s
+    excerpt = centre_between_samples(Segment(0.0, 3.5, 2.0, 5.5, 0.99), *spans, 0.5)
+    assert ends(excerpt) == (0.0, 3.25, 2.0, 5.25)  # the upload starts with the copy
+    backwards = centre_between_samples(Segment(4.5, 8.0, 1.5, 5.0, 0.99, reversed=True), *spans, 0.5)
+    assert ends(backwards) == (4.25, 7.75, 1.25, 4.75)
     whole = Segment(0.0, 12.0, 0.0, 6.0, 0.99)  # both videos' ends: nothing moves
-    assert centre_between_samples(whole, *spans, 0.5, 0.5) == whole
+    assert centre_between_samples(whole, *spans, 0.5) == whole
     heard = Segment(4.5, 8.0, 1.5, 5.0, 0.99, by_sound=True)  # the sound's own ends
-    assert centre_between_samples(heard, *spans, 0.5, 0.5) == heard
-    # a library sampled more sparsely than the query: its half step is its own
-    sparse = centre_between_samples(
-        Segment(4.5, 8.0, 2.0, 6.0, 0.99), spans[0], (0.0, 0.0, 8.0, 8.0), 0.5, 2.0
-    )
-    assert (sparse.query_start, sparse.ref_start, sparse.ref_end) == (4.25, 1.0, 5.0)
+    assert centre_between_samples(heard, *spans, 0.5) == heard
 
 
 def test_a_slow_scene_is_matched_at_its_true_speed():

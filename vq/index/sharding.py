@@ -19,15 +19,24 @@ def require_sharded(libraries: list[Path]) -> None:
 
 
 def shard_library(root: Path, shards: int, replicas: int, address: str) -> ClusterConfig:
-    """Shard the library at `root`: its trained index, emptied, becomes the template
-    every shard copies (train once), and `library.toml` gains its `[cluster]` section.
-    Re-run after the library has grown a lot: shards keep their template's quantizer
-    (`vq index stats` says when the single-process policy would have retrained)."""
-    from vq.fsutil import atomic_write_text, sha256_file
-    from vq.index.shards import make_template
+    """Shard the library at `root` and its companions alike: each one's trained index,
+    emptied, becomes the template every shard of it copies (train once), and its
+    `library.toml` gains a `[cluster]` section. Re-run after the library has grown a lot:
+    shards keep their template's quantizer (`vq index stats` says when the single-process
+    policy would have retrained)."""
+    from vq.index.library import companions_of
 
     if shards < 1 or replicas < 1:
         raise LibraryError("--shards and --replicas must be at least 1")
+    for companion in companions_of(root):  # else the router would hold their vectors
+        _shard_one(companion, shards, replicas, address)
+    return _shard_one(Path(root), shards, replicas, address)
+
+
+def _shard_one(root: Path, shards: int, replicas: int, address: str) -> ClusterConfig:
+    from vq.fsutil import atomic_write_text, sha256_file
+    from vq.index.shards import make_template
+
     with Library.open(root, write=True) as lib:
         if lib.config.codes != "pq":
             raise LibraryError(
@@ -41,7 +50,14 @@ def shard_library(root: Path, shards: int, replicas: int, address: str) -> Clust
 
 
 def release_shards(root: Path, address: str | None = None) -> int:
-    """End the named shard actors of the library at `root` on a shared cluster; how many."""
+    """End the named shard actors of the library at `root` and its companions on a shared
+    cluster; how many."""
+    from vq.index.library import companions_of
+
+    return sum(_release_one(lib, address) for lib in (Path(root), *companions_of(root)))
+
+
+def _release_one(root: Path, address: str | None) -> int:
     ray = load_ray()
     config = read_config(Path(root))
     if config.cluster is None:

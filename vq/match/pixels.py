@@ -55,6 +55,11 @@ SEARCH_MARGIN = 0.15
 # A passing line may be moved onto a line spanning this share of its frames (or
 # `search_frames`, if fewer): the copy it covers, not a stretch that agrees by luck.
 MOVE_SHARE = 0.6
+# ... and onto a line of another speed where it spans at most this many frames (15 s at
+# 2 fps): the search grows with speeds x offsets x frames (7 speeds over a minute against
+# two took 15 s a segment), and over a longer stretch the picture changes enough for the
+# embedding to find the speed itself.
+MOVE_MAX_FRAMES = 30
 
 
 def thumbnails(images: np.ndarray, box=None) -> np.ndarray:
@@ -189,9 +194,8 @@ def pixel_line(
     seen: set[bytes] = set()
     for speed in speeds:
         # Lines through the segment's box in the similarity matrix (its query stretch against
-        # its reference stretch), one through each (query frame, reference frame) pair there;
-        # offsets within half a reference frame pick the same frames.
-        offsets = np.unique(np.round((ref_times[None, :] - speed * times[rows][:, None]) / half) * half)
+        # its reference stretch), one through each (query frame, reference frame) pair there.
+        offsets = np.unique(np.round(ref_times[None, :] - speed * times[rows][:, None], 2))
         low = segment.ref_start - speed * segment.query_end
         high = segment.ref_end - speed * segment.query_start
         for offset in offsets[(offsets >= low - half) & (offsets <= high + half)]:
@@ -268,7 +272,7 @@ class PixelRules:
     high: float  # at least this, it is
     floor: float  # a reference whose pixels move less (RMS, luma levels) is not judged
     search_high: float = 1.0  # a searched line must agree at least this over its whole length
-    search_frames: int = 8  # ... and stay this long when trimmed, to replace a passing line
+    search_frames: int = 8  # ... over at least this many frames (a passing line: see `MOVE_SHARE`)
 
 
 def judge_by_pixels(
@@ -322,9 +326,10 @@ def judge_by_pixels(
         # aligner's speed is a guess where the picture changes slowly), and a short copy
         # (seven frames at 2 fps) too, onto most of its own frames.
         speeds, frames = (1.0,), rules.search_frames
-        if line is not None:
-            speeds = (1.0,) if line.reversed else SLOPES
+        if line is not None and not line.reversed:  # (a reversed line is searched as before)
             frames = max(MIN_FRAMES, min(frames, math.ceil(MOVE_SHARE * px.frames)))
+            if px.frames <= MOVE_MAX_FRAMES:
+                speeds = SLOPES
         found = search(s, speeds, frames) if search is not None else None
         if found is not None and found[1].agreement >= rules.search_high and found[1].change >= rules.floor:
             if line is None:

@@ -145,30 +145,35 @@ def centre_between_samples(
     query: tuple[float, float, float, float],
     ref: tuple[float, float, float, float],
     step: float,
-    ref_step: float,
 ) -> Segment:
-    """`seg` with each inner end moved back half a sample: from the sampled frames' own
-    span (first matching frame to one step past the last) to the midpoints between the
-    last frame outside and the first inside.
+    """`seg` with each inner query end moved back half a sample, from the sampled frames'
+    own span (first matching frame to one step past the last) to the midpoints between the
+    last frame outside and the first inside, and the reference end it shows moved along the
+    line with it.
 
     A copy that starts between two samples starts anywhere between them, so the first
     matching sample is on average half a step late, and one step past the last matching
     sample half a step too far: a 3.2 s partial copy sampled at 2 fps came out 0.25 s late
-    at both ends. An end at the first or last picture of its video stays (nothing outside
-    it was sampled; `extend_over_blanks` reaches past it). `query` and `ref` are (start,
-    first picture, end of last picture, end), as there; the sound's stretches keep their
-    own ends."""
+    at both ends. An end at the video's first or last picture stays (nothing outside it
+    was sampled, and the reference time shown there is exact; `extend_over_blanks`
+    reaches past it). `query` and `ref` are (start, first picture, end of last picture,
+    end), as there; `step` is the query's sampling interval. The sound's stretches keep
+    their own ends."""
     if seg.by_sound:
         return seg
+    slope = (seg.ref_end - seg.ref_start) / max(seg.seconds, 1e-6)
+    shift = slope * step / 2  # reference seconds shown in half a query step
     q0, q1, r0, r1 = seg.query_start, seg.query_end, seg.ref_start, seg.ref_end
-    if q0 > query[1] + 1e-6:
+    start_moves, end_moves = q0 > query[1] + 1e-6, q1 < query[2] - 1e-6
+    if start_moves:
         q0 -= step / 2
-    if q1 < query[2] - 1e-6:
+    if end_moves:
         q1 -= step / 2
-    if r0 > ref[1] + 1e-6:
-        r0 -= ref_step / 2
-    if r1 < ref[2] - 1e-6:
-        r1 -= ref_step / 2
+    # Forwards the query's start shows the reference's start; played backwards, its end.
+    if start_moves if not seg.reversed else end_moves:
+        r0 = max(ref[0], r0 - shift)
+    if end_moves if not seg.reversed else start_moves:
+        r1 = max(r0, r1 - shift)
     return replace(seg, query_start=q0, query_end=q1, ref_start=r0, ref_end=r1)
 
 

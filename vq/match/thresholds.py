@@ -34,9 +34,10 @@ class Thresholds:
     # The two sides' pixels (`vq.match.pixels`; a library that keeps thumbnails): a segment
     # agreeing at least `pixel_confirm` is a copy, one under `min_pixels` is not; between
     # them, or where the reference's pixels move less than `pixel_floor` (RMS, luma levels),
-    # the embedding's test above decides. A segment may also be re-placed on the speed-1
+    # the embedding's test above decides. A failing segment may be re-placed on the speed-1
     # line over its stretch whose pixels agree best, if that agrees at least `pixel_search`
-    # over at least `pixel_search_seconds` (`vq.match.pixels.pixel_line`). Read off the
+    # over at least `pixel_search_seconds` (`vq.match.pixels.pixel_line`); a passing one
+    # moved onto a clearly better line, of any speed, over fewer frames. Read off the
     # held-out suites (`BENCHMARKS.md`): true copies' lines agree at a median of 0.93, the
     # hardest (a template, letterbox + comments, crops) at 0.085-0.19; wrong references of
     # the fixed camera at most 0.134, and the best of many lines 4 s or longer through

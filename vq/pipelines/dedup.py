@@ -738,9 +738,10 @@ class Dedup(StagedJob):
                 video = lib.videos[vid]
                 r_end = max(video.duration or 0.0, ref_times[-1] + ref_step)
                 r_span = (0.0, ref_times[0], ref_times[-1] + ref_step, r_end)
+                segments = [extend_over_blanks(s, span, r_span, max(step, ref_step)) for s in segments]
                 if not sparse:  # the fallback's snapshots are not a grid
-                    segments = [centre_between_samples(s, span, r_span, step, ref_step) for s in segments]
-                found[vid] = [extend_over_blanks(s, span, r_span, max(step, ref_step)) for s in segments]
+                    segments = [centre_between_samples(s, span, r_span, step) for s in segments]
+                found[vid] = segments
                 evidence[vid] = similarity_evidence(sim, times, ref_times)
         # Filters first (a reference the uploader owns, a match too short to report must
         # not knock out another reference), then the margin across what is left.

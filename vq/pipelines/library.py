@@ -26,9 +26,10 @@ DEFAULT_QUERY_FPS = 2.0
 # otherwise: `vq-embed` misses strongly graded copies (9 of 16 found on held-out seed 0),
 # `vq-embed-luma` misses test cards, and together, with the pixel test settling what the
 # two embeddings cannot tell apart, they reach the held-out bar on both seeds (F1
-# 0.957 / 0.953, segment µAP 0.906 / 0.925, look-alikes 0 and 1 of 21, where `vq-embed`
-# alone gives 0.899 / 0.794 on seed 0), for a second embedding of every frame
-# (BENCHMARKS.md, "Segments placed by their pixels").
+# 0.957 / 0.953, segment µAP 0.907 / 0.925, look-alikes 0 and 1 of 21, where `vq-embed`
+# alone gives 0.899 / 0.795 on seed 0), for a second embedding of every frame
+# (BENCHMARKS.md, "Lines placed by their pixels, ends between samples, the companion by
+# default"). A library of binary codes (made for scale) gets none unless asked.
 DEFAULT_COMPANIONS = {"vq-embed": ("vq-embed-luma",)}
 NO_COMPANION = "none"  # `--companion none`: a library of one model
 
@@ -85,8 +86,9 @@ def create_library(
         if rule not in FILTERS:
             raise UsageError(f"unknown filter {rule!r} (known: {', '.join(FILTERS.names())})")
     art = load_model(model, task="embed")
-    if companions is None:  # a companion has none of its own
-        companions = () if companion_of is not None else default_companions(art)
+    if companions is None:  # a companion has none of its own; nor, unasked, a library of
+        # binary codes (made for scale, where a second embedding of every frame doubles it)
+        companions = () if companion_of is not None or codes != "pq" else default_companions(art)
     partners = [load_model(m, task="embed") for m in companions]  # every name checked first
     shas = [a.card.files["fp32"]["sha256"] for a in (art, *partners)]
     if len(set(shas)) < len(shas):
