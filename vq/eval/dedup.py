@@ -841,10 +841,9 @@ def run(opts: DedupOptions, ui: Ui) -> Report:
     )
     embedder = Embedder(opts.model, backend=opts.backend).open()
     methods: dict[str, Any] = {embedder.name: embedder}
-    # As a new library gets them (`vq index create`); one model where thresholds are tuned.
-    companions = (
-        asked if asked is not None else () if opts.calibrate else default_companions(embedder.artifact)
-    )
+    companions = asked  # None: as a new library gets them; one model where thresholds are tuned
+    if companions is None:
+        companions = () if opts.calibrate else default_companions(embedder.artifact)
     if companions:
         partners = [Embedder(m, backend=opts.backend).open() for m in companions]
         methods = {"+".join(e.name for e in (embedder, *partners)): [embedder, *partners]}

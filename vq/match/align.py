@@ -104,7 +104,7 @@ class DiagonalAligner:
         long_enough = z - a + 1 >= self.min_frames
         # Scored on the line itself (hits were found within one column of it), so that of
         # parallel lines one or two frames apart the true offset scores best.
-        on_line = sim[idx, np.clip(cols[line, idx], 0, m - 1)]
+        on_line = sim[idx, cols[line, idx]]  # matched cells lie inside the matrix
         score = np.add.reduceat(on_line, first) / (last - first + 1)
         ends = np.clip(np.stack([cols[rows, a], cols[rows, z]]), 0, m - 1)
         out = []

@@ -126,7 +126,8 @@ def _correlate(views: list[np.ndarray], rows: np.ndarray, ref: np.ndarray) -> tu
     r_norms = np.linalg.norm(r, axis=1)
     best, per_frame = -1.0, np.zeros(len(rows))
     for view in views:
-        q = changes(view[rows].reshape(len(rows), -1).astype(np.float32)).reshape(view[rows].shape)
+        frames = view[rows]
+        q = changes(frames.reshape(len(rows), -1).astype(np.float32)).reshape(frames.shape)
         for side in (q, q[:, :, ::-1]):  # the changes of the flipped frames are the flipped changes
             flat = side.reshape(len(rows), -1)
             den = np.sqrt(float((flat * flat).sum()) * r_energy)
@@ -152,7 +153,13 @@ def segment_pixels(
     copy's bridged gaps are other footage). None when fewer than `MIN_FRAMES` are left."""
     if len(ref_times) == 0 or len(ref) != len(ref_times):
         return None
-    rows, cols = _on_line(times, ref_times, segment, sim, frame)
+    return _pixels_at(views, ref, *_on_line(times, ref_times, segment, sim, frame))
+
+
+def _pixels_at(
+    views: list[np.ndarray], ref: np.ndarray, rows: np.ndarray, cols: np.ndarray
+) -> PixelMotion | None:
+    """`segment_pixels` of the query frames `rows` paired with the reference frames `cols`."""
     if len(rows) < MIN_FRAMES:
         return None
     r = ref[cols].reshape(len(rows), -1).astype(np.float32)
@@ -210,11 +217,12 @@ def pixel_line(
             line = Segment(
                 q0, q1, speed * q0 + float(offset), speed * q1 + float(offset), float(sim[on, cols].mean())
             )
-            pairs = np.concatenate(_on_line(times, ref_times, line, sim, frame)).tobytes()
-            if pairs in seen:  # the frames another line already paired
+            paired = _on_line(times, ref_times, line, sim, frame)
+            key = np.concatenate(paired).tobytes()
+            if key in seen:  # the frames another line already paired
                 continue
-            seen.add(pairs)
-            px = segment_pixels(views, times, ref, ref_times, line, sim, frame)
+            seen.add(key)
+            px = _pixels_at(views, ref, *paired)
             if px is None or px.frames < min_frames:
                 continue
             if speed not in best or px.agreement > best[speed][0].agreement:
