@@ -151,6 +151,31 @@ def test_energy_stem_sees_noise_and_blur_and_treats_contrast_as_a_shift():
     assert energy(texture, scale=2).shape == (1, 2, 4, 8)
 
 
+def test_the_energy_floor_sees_noise_that_texture_hides():
+    """Light noise over a token that is half texture, half flat: the mean energy (led by
+    the texture) barely moves, the mean log energy (led by the flat blocks) moves a lot."""
+    import jax.numpy as jnp
+    from flax import nnx
+
+    from vq.train.models.kvq import BLOCK, ENERGY_CHANNELS, band_energy
+
+    rng = np.random.default_rng(0)
+    half = np.zeros((1, 2, 16, 16, 3), np.float32)
+    half[..., :8, :] = rng.normal(0.0, 0.5, (1, 2, 16, 8, 3))
+    noisy = half + rng.normal(0.0, 0.02, half.shape).astype(np.float32)
+    filters = nnx.Linear(BLOCK * BLOCK * ENERGY_CHANNELS, 8, use_bias=False, rngs=nnx.Rngs(0))
+
+    def stats(x):
+        out = np.asarray(band_energy(jnp.asarray(x), filters, 1, token=16, floor=True))
+        return out[..., :8].mean(), out[..., 8:].mean()  # mean energy, mean log energy
+
+    (mean, quiet), (mean_noisy, quiet_noisy) = stats(half), stats(noisy)
+    assert mean_noisy - mean < 0.05 and quiet_noisy - quiet > 1.0
+    # Without the floor the stem is the one the shipped model was trained with.
+    plain = np.asarray(band_energy(jnp.asarray(half), filters, 1, token=16))
+    assert plain.shape == (1, 2, 1, 8) and np.allclose(plain.mean(), mean)
+
+
 def test_energy_stem_and_patch_embedding_convolutions_compute_their_definitions():
     """The strided convolutions (what exports and runs) equal the definitions written out
     in numpy: 8 channels per pixel (RGB, change since the last frame, luma steps right and
@@ -231,7 +256,12 @@ def _sources(tmp_path):
 
 
 def test_label_free_set_is_split_by_source_cached_and_labelled(tmp_path):
-    from vq.synth.quality_data import build_quality_set, chain_rank_accuracy, load_quality_set
+    from vq.synth.quality_data import (
+        build_quality_set,
+        chain_rank_accuracy,
+        load_quality_set,
+        step_accuracy_by_stage,
+    )
 
     sources = _sources(tmp_path)
     rows = build_quality_set(sources, tmp_path / "set", holdout=0.25, chains=1, seed=0, frames=8)
@@ -256,6 +286,12 @@ def test_label_free_set_is_split_by_source_cached_and_labelled(tmp_path):
     assert chain_rank_accuracy(truth, rows, min_gap=6.0) == 1.0
     with pytest.raises(Exception, match="apart"):
         chain_rank_accuracy(truth, rows, min_gap=1000.0)
+    # Every step of every chain is counted once, under the kind of the stage it adds.
+    by_stage = step_accuracy_by_stage(truth, rows)
+    added = [r.stages[-1]["kind"] for r in rows if r.level > 0]
+    assert {k: n for k, (n, _) in by_stage.items()} == {k: added.count(k) for k in set(added)}
+    assert all(acc == 1.0 for _, acc in by_stage.values())
+    assert all(acc == 0.0 for _, acc in step_accuracy_by_stage(-truth, rows).values())
 
 
 def test_more_windows_add_training_clips_and_leave_the_bench_alone(tmp_path):
@@ -296,7 +332,7 @@ def test_kvq_trains_exports_scores_and_evaluates(tmp_path, capsys):
         args += ["--data", str(s)]
     assert main(args) == 0, capsys.readouterr().err
     metrics = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
-    assert "eval/holdout/srocc" in metrics[-1]
+    assert "eval/holdout/srocc" in metrics[-1] and "eval/train/srocc" in metrics[-1]
 
     # QPT on the same set's pristine clips, then fine-tuning starts from its backbone.
     qpt = tmp_path / "qpt"
@@ -384,6 +420,8 @@ def test_kvq_trains_exports_scores_and_evaluates(tmp_path, capsys):
     assert (
         vmaf_row["srocc_within"] == pytest.approx(1.0) and 0.0 <= result["vmaf_between_source_share"] <= 1.0
     )
+    stages = [row for row in result["by_stage"] if row["method"] == VMAF_ROW]
+    assert stages and all(row["steps"] >= 1 and 0.0 <= row["step_acc"] <= 1.0 for row in stages)
 
 
 def test_shipped_model_scores_the_same_on_every_backend_and_sees_damage(shared_data, tmp_path):

@@ -10,6 +10,8 @@ backend, and reports, overall and per degradation kind:
 * in-chain rank accuracy: within each chain, pristine > level 1 > level 2 ... by
   construction (the label that needs no reference metric at all);
 * the same on the pairs at least one just-noticeable difference apart (6 VMAF points);
+* per stage kind, how often one step of a chain (one more stage) is scored worse than
+  the level before: which damage a model misses or reads backwards;
 * the NTIRE 2024 KVQ challenge score, 0.45 SROCC + 0.45 PLCC + 0.1 rank accuracy.
 
 VMAF itself is a row too: its SROCC is 1 by definition, and its in-chain rank accuracy is
@@ -83,7 +85,13 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
         within_group_srocc,
     )
     from vq.stages.quality import QualityScorer
-    from vq.synth.quality_data import build_quality_set, built_windows, chain_rank_accuracy, middle_window
+    from vq.synth.quality_data import (
+        build_quality_set,
+        built_windows,
+        chain_rank_accuracy,
+        middle_window,
+        step_accuracy_by_stage,
+    )
 
     if opts.split not in ("holdout", "all"):
         raise UsageError(f"--split must be holdout or all, got {opts.split!r}")
@@ -174,6 +182,11 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
         ("kvq", "KVQ score"),
         ("srocc_within", "SROCC within a source"),
     ]
+    by_stage = [
+        {"kind": kind, "method": m, "steps": n, "step_acc": acc}
+        for m, pred in methods.items()
+        for kind, (n, acc) in step_accuracy_by_stage(pred, rows).items()
+    ]
     between = _or_nan(between_group_share, vmaf, [r.source for r in rows])
     if np.isfinite(between):
         ui.note(
@@ -192,10 +205,16 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
                 [("kind", "kind"), ("method", "method"), ("clips", "clips"), *columns],
                 per_kind,
             ),
+            Table(
+                "in-chain steps by the stage they add (share scored worse than the level before)",
+                [("kind", "stage"), ("method", "method"), ("steps", "steps"), ("step_acc", "step accuracy")],
+                by_stage,
+            ),
         ],
         data={
             "overall": overall,
             "per_kind": per_kind,
+            "by_stage": by_stage,
             "vmaf_between_source_share": between,
             "models": described,
             "clips": [r.to_json() for r in rows],

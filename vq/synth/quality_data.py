@@ -24,6 +24,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -282,6 +283,18 @@ def chains_of(rows: list[Version]) -> dict[tuple[str, int], list[Version]]:
         if r.level > 0 and r.source in pristine:
             chains[(r.source, r.chain)].append(r)
     return {k: [pristine[k[0]], *sorted(v, key=lambda r: r.level)] for k, v in sorted(chains.items())}
+
+
+def step_accuracy_by_stage(pred: np.ndarray, rows: list[Version]) -> dict[str, tuple[int, float]]:
+    """Stage kind -> (steps, share scored worse than the level before): each step of a
+    chain adds one stage, so this says which damage a score misses or reads backwards
+    (a chance-level share, or below it), where per-chain figures mix every stage."""
+    index = {id(r): i for i, r in enumerate(rows)}
+    steps: dict[str, list[bool]] = defaultdict(list)
+    for members in chains_of(rows).values():
+        for before, after in pairwise(members):
+            steps[after.stages[-1]["kind"]].append(bool(pred[index[id(after)]] < pred[index[id(before)]]))
+    return {kind: (len(v), float(np.mean(v))) for kind, v in sorted(steps.items())}
 
 
 def chain_rank_accuracy(pred: np.ndarray, rows: list[Version], min_gap: float = 0.0) -> float:
