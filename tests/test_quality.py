@@ -151,6 +151,27 @@ def test_energy_stem_sees_noise_and_blur_and_treats_contrast_as_a_shift():
     assert energy(texture, scale=2).shape == (1, 2, 4, 8)
 
 
+def test_the_in_chain_rank_loss_counts_only_a_chain_s_own_order():
+    """Two chains of (pristine, level 1, filler): the in-chain term sees only the two
+    pristine > level-1 pairs, however many cross-source pairs the pooled term has."""
+    import jax.numpy as jnp
+
+    from vq.train.kvq.task import rank_losses
+
+    mos = jnp.asarray([5.0, 4.0, 3.0, 4.9, 2.0, 1.0])
+    level = jnp.asarray([0, 1, -1, 0, 1, -1])
+    group = jnp.asarray([0, 0, 0, 1, 1, 1])
+    right_order = jnp.asarray([4.0, 3.0, 2.0, 4.0, 3.0, 2.0])
+    rank, chain_rank, right = rank_losses(right_order, mos, level, group, margin=0.05)
+    assert float(chain_rank) == 0.0 and float(right) == 1.0
+    # Level 1 of chain 0 scored above its pristine clip by 0.5: one of two pairs wrong,
+    # by the margin plus 0.5.
+    wrong = right_order.at[1].set(4.5)
+    rank, chain_rank, right = rank_losses(wrong, mos, level, group, margin=0.05)
+    assert float(chain_rank) == pytest.approx(0.55 / 2) and float(right) == 0.5
+    assert 0.0 < float(rank) < float(chain_rank)  # pooled: diluted by the cross-source pairs
+
+
 def test_the_energy_floor_sees_noise_that_texture_hides():
     """Light noise over a token that is half texture, half flat: the mean energy (led by
     the texture) barely moves, the mean log energy (led by the flat blocks) moves a lot."""

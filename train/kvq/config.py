@@ -5,6 +5,9 @@ The shipped `vq-kvq` was trained with (see its card for the exact command and fi
     vq train kvq --data ../shared/data/videos --data ../shared/data/images \\
         --data runs/sources/heldout/bikes.mp4 ... --set-dir runs/quality-set --out runs/kvq
 
+The shipped model predates ``chain_rank_weight`` (its in-chain pairs were only part of
+the pooled rank loss): reproduce it with ``--set chain_rank_weight=0``.
+
 The first run builds the label-free set under ``--set-dir`` (`vq.synth.quality_data`:
 pristine clips, degradation chains, VMAF pseudo-MOS; about 3 s per source on 2 cores,
 cached, resumable); held-out sources are never read by training. ``--smoke`` is the
@@ -50,6 +53,13 @@ class KvqConfig(TrainConfig):
     )
     plcc_weight: float = field(default=1.0, metadata={"help": "Weight of the 1 - PLCC batch loss."})
     rank_weight: float = field(default=1.0, metadata={"help": "Weight of the pairwise rank loss."})
+    chain_rank_weight: float = field(
+        default=4.0,
+        metadata={
+            "help": "Weight of a rank loss over in-chain pairs alone (their order is exact by "
+            "construction; in the pooled rank loss they are outnumbered by cross-source VMAF pairs)."
+        },
+    )
     margin: float = field(default=0.05, metadata={"help": "Rank-loss margin on the 1-5 scale."})
     model_kwargs: dict = field(
         default_factory=dict,
