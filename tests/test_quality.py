@@ -354,6 +354,7 @@ def test_kvq_trains_exports_scores_and_evaluates(tmp_path, capsys):
     assert main(args) == 0, capsys.readouterr().err
     metrics = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
     assert "eval/holdout/srocc" in metrics[-1] and "eval/train/srocc" in metrics[-1]
+    assert any(key.startswith("eval/holdout/step_acc/") for key in metrics[-1])
 
     # QPT on the same set's pristine clips, then fine-tuning starts from its backbone.
     qpt = tmp_path / "qpt"

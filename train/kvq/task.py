@@ -42,6 +42,7 @@ from vq.synth.quality_data import (
     load_quality_set,
     middle_window,
     source_of,
+    step_accuracy_by_stage,
 )
 from vq.train.kvq.config import KvqConfig
 from vq.train.models import create_model, model_def, model_io
@@ -201,6 +202,8 @@ class KvqTask:
             out[f"{split}/plcc"] = plcc(pred, vmaf)
             out[f"{split}/chain_rank_acc"] = chain_rank_accuracy(pred, rows)
             out[f"{split}/mae_mos"] = float(np.mean(np.abs(pred - np.asarray([r.mos for r in rows]))))
+            for kind, (_, acc) in step_accuracy_by_stage(pred, rows).items():
+                out[f"{split}/step_acc/{kind}"] = acc
         return out
 
     def train_fit_rows(self, sources: int = TRAIN_FIT_SOURCES) -> list[Version]:
