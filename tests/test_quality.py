@@ -151,6 +151,20 @@ def test_energy_stem_sees_noise_and_blur_and_treats_contrast_as_a_shift():
     assert energy(texture, scale=2).shape == (1, 2, 4, 8)
 
 
+def test_the_train_share_spreads_over_every_kind_of_source():
+    from vq.train.kvq.task import spread
+
+    names = [f"{kind}/{i:03d}" for kind in ("bsd100", "photos", "set14", "videos") for i in range(29)]
+    picked = spread(sorted(names), 30)
+    assert len(set(picked)) == 30 and {n.split("/")[0] for n in picked} == {
+        "bsd100",
+        "photos",
+        "set14",
+        "videos",
+    }
+    assert spread(names[:5], 30) == names[:5]
+
+
 def test_the_in_chain_rank_loss_counts_only_a_chain_s_own_order():
     """Two chains of (pristine, level 1, filler): the in-chain term sees only the two
     pristine > level-1 pairs, however many cross-source pairs the pooled term has."""
@@ -313,6 +327,13 @@ def test_label_free_set_is_split_by_source_cached_and_labelled(tmp_path):
     assert {k: n for k, (n, _) in by_stage.items()} == {k: added.count(k) for k in set(added)}
     assert all(acc == 1.0 for _, acc in by_stage.values())
     assert all(acc == 0.0 for _, acc in step_accuracy_by_stage(-truth, rows).values())
+    assert all(acc == 0.5 for _, acc in step_accuracy_by_stage(np.zeros(len(rows)), rows).values())
+    # Each step is judged against the level before it, not the pristine clip: scores that
+    # put every level below pristine but rising along the chain get every later step wrong.
+    rising = np.asarray([10.0 if r.level == 0 else r.level for r in rows])
+    steps = step_accuracy_by_stage(rising, rows)
+    first = sum(1 for r in rows if r.level == 1)
+    assert sum(n * acc for n, acc in steps.values()) == pytest.approx(first)
 
 
 def test_more_windows_add_training_clips_and_leave_the_bench_alone(tmp_path):

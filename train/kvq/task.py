@@ -207,10 +207,10 @@ class KvqTask:
         return out
 
     def train_fit_rows(self, sources: int = TRAIN_FIT_SOURCES) -> list[Version]:
-        """Every clip of the first window of `sources` training sources, spread over the
-        sorted names (the same clips in every run on one set)."""
+        """Every clip of the first window of `sources` training sources spread evenly over
+        the sorted names (the same clips in every run on one set; every kind of source)."""
         first = sorted({r.source for r in self.train_rows if r.source == source_of(r.source)})
-        names = set(first[:: max(1, len(first) // sources)][:sources])
+        names = set(spread(first, sources))
         return [r for r in self.train_rows if r.source in names]
 
 
@@ -237,6 +237,12 @@ def rank_losses(
     chain_rank = jnp.sum(hinge * in_chain) / jnp.maximum(1.0, jnp.sum(in_chain))
     right = jnp.sum((diff > 0) * in_chain) / jnp.maximum(1.0, jnp.sum(in_chain))
     return rank, chain_rank, right
+
+
+def spread(names: list[str], n: int) -> list[str]:
+    """`n` of `names` (all, if fewer) at even steps from the first to near the last."""
+    n = min(n, len(names))
+    return [names[i * len(names) // n] for i in range(n)]
 
 
 def dihedral(clip: np.ndarray, turn: int) -> np.ndarray:

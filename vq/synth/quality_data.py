@@ -286,14 +286,16 @@ def chains_of(rows: list[Version]) -> dict[tuple[str, int], list[Version]]:
 
 
 def step_accuracy_by_stage(pred: np.ndarray, rows: list[Version]) -> dict[str, tuple[int, float]]:
-    """Stage kind -> (steps, share scored worse than the level before): each step of a
-    chain adds one stage, so this says which damage a score misses or reads backwards
-    (a chance-level share, or below it), where per-chain figures mix every stage."""
+    """Stage kind -> (steps, share scored worse than the level before; a tie counts half,
+    as in `chain_rank_accuracy`): each step of a chain adds one stage, so this says which
+    damage a score misses or reads backwards (a chance-level share, or below it), where
+    per-chain figures mix every stage."""
     index = {id(r): i for i, r in enumerate(rows)}
-    steps: dict[str, list[bool]] = defaultdict(list)
+    steps: dict[str, list[float]] = defaultdict(list)
     for members in chains_of(rows).values():
         for before, after in pairwise(members):
-            steps[after.stages[-1]["kind"]].append(bool(pred[index[id(after)]] < pred[index[id(before)]]))
+            now, then = pred[index[id(after)]], pred[index[id(before)]]
+            steps[after.stages[-1]["kind"]].append(0.5 if now == then else float(now < then))
     return {kind: (len(v), float(np.mean(v))) for kind, v in sorted(steps.items())}
 
 
