@@ -93,6 +93,7 @@ class KvqTask:
             self.eval_rows = load_quality_set(self.set_dir, "holdout")
         except UsageError:
             self.eval_rows = []
+        self.fit_rows = train_fit_rows(self.train_rows)
         self._clips: dict[str, np.ndarray] = {}
         self.data_facts = {
             "train": list(config.data),
@@ -193,7 +194,7 @@ class KvqTask:
         from vq.eval.metrics.correlation import plcc, srocc
 
         out: dict[str, float] = {}
-        for split, rows in (("holdout", self.eval_rows), ("train", self.train_fit_rows())):
+        for split, rows in (("holdout", self.eval_rows), ("train", self.fit_rows)):
             if not rows:
                 continue
             pred = self.predict(model, rows)
@@ -205,13 +206,6 @@ class KvqTask:
             for kind, (_, acc) in step_accuracy_by_stage(pred, rows).items():
                 out[f"{split}/step_acc/{kind}"] = acc
         return out
-
-    def train_fit_rows(self, sources: int = TRAIN_FIT_SOURCES) -> list[Version]:
-        """Every clip of the first window of `sources` training sources spread evenly over
-        the sorted names (the same clips in every run on one set; every kind of source)."""
-        first = sorted({r.source for r in self.train_rows if r.source == source_of(r.source)})
-        names = set(spread(first, sources))
-        return [r for r in self.train_rows if r.source in names]
 
 
 def rank_losses(
@@ -237,6 +231,14 @@ def rank_losses(
     chain_rank = jnp.sum(hinge * in_chain) / jnp.maximum(1.0, jnp.sum(in_chain))
     right = jnp.sum((diff > 0) * in_chain) / jnp.maximum(1.0, jnp.sum(in_chain))
     return rank, chain_rank, right
+
+
+def train_fit_rows(train_rows: list[Version], sources: int = TRAIN_FIT_SOURCES) -> list[Version]:
+    """Every clip of the first window of `sources` training sources spread evenly over
+    the sorted names (the same clips in every run on one set; every kind of source)."""
+    first = sorted({r.source for r in train_rows if r.source == source_of(r.source)})
+    names = set(spread(first, sources))
+    return [r for r in train_rows if r.source in names]
 
 
 def spread(names: list[str], n: int) -> list[str]:
