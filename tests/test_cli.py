@@ -47,6 +47,29 @@ def test_errors_are_one_line_with_exit_codes(capsys):
     assert code == 2
 
 
+def test_a_full_disk_is_one_line_and_any_other_os_error_a_traceback(capsys, monkeypatch, tmp_path):
+    import errno
+    import os
+
+    from vq.cli import score
+
+    def disk(code):
+        def write(path, text):
+            raise OSError(code, os.strerror(code), str(path))
+
+        return write
+
+    # A full disk under a real command: the video is scored, writing its records fails.
+    video = str(tmp_path / "missing.mp4")  # an error record is still a record to write
+    monkeypatch.setattr(score, "atomic_write_text", disk(errno.ENOSPC))
+    code, _, err = run(capsys, "score", video, "--out", str(tmp_path / "s.jsonl"), "--json")
+    assert code == 1 and err.count("\n") == 1
+    assert err.startswith("error: No space left on device (writing ") and "s.jsonl" in err
+    monkeypatch.setattr(score, "atomic_write_text", disk(errno.EBADF))
+    with pytest.raises(OSError):
+        main(["score", video, "--out", str(tmp_path / "s.jsonl"), "--json"])
+
+
 def test_backends_listing(capsys):
     code, out, _ = run(capsys, "backends", "--json")
     rows = {r["name"]: r for r in json.loads(out)}

@@ -156,3 +156,24 @@ def test_nvdec_decodes_like_the_cpu(clips):
         cpu = v.sample(fps=1.0, fast=False)
     np.testing.assert_allclose(gpu.times, cpu.times)
     assert np.abs(gpu.images.astype(int) - cpu.images.astype(int)).mean() < 3
+
+
+def test_windows_of_consecutive_frames_skip_the_non_reference_frames_between_them(clips, monkeypatch):
+    # The quality job's request: exact times, every frame of two windows, loop filter on.
+    times = np.concatenate([2.0 + np.arange(16) / 25, 7.0 + np.arange(16) / 25])
+    with open_video(clips["long_gop"]) as v:
+        frames = v.sample(times=times, fast=False)
+    assert frames.stats["strategy"] == "all"
+    np.testing.assert_allclose(frames.times, times, atol=1e-6)
+    assert [frame_index(im, 250) for im in frames.images] == list(range(50, 66)) + list(range(175, 191))
+
+    # Dropping them changes no pixel: the same request with every frame decoded.
+    from vq.media import sampling
+
+    monkeypatch.setattr(sampling.Picker, "can_pick", lambda self, t: True)
+    with open_video(clips["long_gop"]) as v:
+        every = v.sample(times=times, fast=False)
+    assert every.stats["decoded"] == 191  # decoding stops at the last target
+    assert frames.stats["decoded"] < 191 - 40, frames.stats  # most B-frames outside the windows skipped
+    np.testing.assert_array_equal(every.images, frames.images)
+    np.testing.assert_array_equal(every.times, frames.times)

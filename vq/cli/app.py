@@ -1,11 +1,13 @@
 """The `vq` entry point: composes the command groups and maps errors to exit codes.
 
 Every error a user can cause is a `VqError`: it prints as one line (``error: ...``) and
-exits with the error's code. Anything else is a bug and keeps its traceback.
+exits with the error's code. A full disk or a read-only one is the machine's state, not a
+bug: one line too (exit 1). Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import sys
 
@@ -80,6 +82,10 @@ def root(
     )
 
 
+# The disk, not the command, failed: what was written so far stays whole (atomic writes).
+DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns (and exits with) the process exit code."""
     cli.invocation[:] = sys.argv[1:] if argv is None else list(argv)
@@ -92,6 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     except VqError as e:
         sys.stderr.write(f"error: {e}\n")
         code = e.exit_code
+    except OSError as e:
+        if e.errno not in DISK_ERRORS:
+            raise
+        where = f" (writing {e.filename})" if e.filename else ""
+        sys.stderr.write(f"error: {e.strerror}{where}\n")
+        code = 1
     except typer.Exit as e:
         code = e.exit_code
     except typer.Abort:
