@@ -52,22 +52,27 @@ def test_a_full_disk_is_one_line_and_any_other_os_error_a_traceback(capsys, monk
     import os
 
     from vq.cli import score
+    from vq.fsutil import atomic_path
 
     def disk(code):
-        def write(path, text):
-            raise OSError(code, os.strerror(code), str(path))
+        def write(path, text):  # the atomic writer, on a disk that fails as write() does
+            with atomic_path(path) as tmp:
+                tmp.write_text(text[:10])
+                raise OSError(code, os.strerror(code))
 
         return write
 
     # A full disk under a real command: the video is scored, writing its records fails.
     video = str(tmp_path / "missing.mp4")  # an error record is still a record to write
+    out = tmp_path / "s.jsonl"
     monkeypatch.setattr(score, "atomic_write_text", disk(errno.ENOSPC))
-    code, _, err = run(capsys, "score", video, "--out", str(tmp_path / "s.jsonl"), "--json")
-    assert code == 1 and err.count("\n") == 1
-    assert err.startswith("error: No space left on device (writing ") and "s.jsonl" in err
+    code, _, err = run(capsys, "score", video, "--out", str(out), "--json")
+    assert code == 1 and err == f"error: No space left on device (writing {out})\n"
+    assert list(tmp_path.iterdir()) == []  # nothing half-written, no temporary file left
     monkeypatch.setattr(score, "atomic_write_text", disk(errno.EBADF))
-    with pytest.raises(OSError):
-        main(["score", video, "--out", str(tmp_path / "s.jsonl"), "--json"])
+    with pytest.raises(OSError) as raised:
+        main(["score", video, "--out", str(out), "--json"])
+    assert raised.value.errno == errno.EBADF and raised.value.filename is None
 
 
 def test_backends_listing(capsys):

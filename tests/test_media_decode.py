@@ -177,3 +177,18 @@ def test_windows_of_consecutive_frames_skip_the_non_reference_frames_between_the
     assert frames.stats["decoded"] < 191 - 40, frames.stats  # most B-frames outside the windows skipped
     np.testing.assert_array_equal(every.images, frames.images)
     np.testing.assert_array_equal(every.times, frames.times)
+
+
+def test_targets_at_the_edge_of_their_tolerance_keep_their_frames(clips, monkeypatch):
+    # Slot midpoints over every frame: each tolerance ends almost exactly on a frame time,
+    # where a frame within reach must not be dropped as out of reach.
+    from vq.media import sampling
+
+    with open_video(clips["long_gop"]) as v:
+        frames = v.sample(count=250, fast=False)
+    monkeypatch.setattr(sampling.Picker, "can_pick", lambda self, t: True)
+    with open_video(clips["long_gop"]) as v:
+        every = v.sample(count=250, fast=False)
+    assert frames.stats["strategy"] == "all" and len(every.times) > 100
+    np.testing.assert_array_equal(every.times, frames.times)
+    np.testing.assert_array_equal(every.images, frames.images)

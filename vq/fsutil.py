@@ -3,6 +3,7 @@ one), checksums, and expanding command-line inputs (files, folders, globs) into 
 
 from __future__ import annotations
 
+import errno
 import glob
 import hashlib
 import os
@@ -34,8 +35,12 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     on POSIX filesystems. On failure the temporary file is removed and `path` is untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        _name_the_file(e, path)
+        raise
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -44,8 +49,22 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             os.fsync(f.fileno())
         os.chmod(tmp_path, FILE_MODE)
         os.replace(tmp_path, path)
+    except OSError as e:
+        _name_the_file(e, path)
+        raise
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+# A full or read-only disk: the machine's state, not a bug (`vq.cli.app` prints one line).
+DISK_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
+
+def _name_the_file(e: OSError, path: Path) -> None:
+    """A disk error names the file being written, not its hidden temporary twin (or
+    nothing, as a failed write() does); any other error is left as it is."""
+    if e.errno in DISK_ERRORS:
+        e.filename = str(path)
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:

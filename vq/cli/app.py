@@ -2,12 +2,12 @@
 
 Every error a user can cause is a `VqError`: it prints as one line (``error: ...``) and
 exits with the error's code. A full disk or a read-only one is the machine's state, not a
-bug: one line too (exit 1). Anything else is a bug and keeps its traceback.
+bug: one line too (exit 1; what was written before stays whole, as every write is atomic).
+Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
-import errno
 import logging
 import sys
 
@@ -32,6 +32,7 @@ from vq.cli import (
     train,
 )
 from vq.errors import VqError
+from vq.fsutil import DISK_ERRORS
 
 
 def build_app() -> typer.Typer:
@@ -80,10 +81,6 @@ def root(
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
-
-
-# The disk, not the command, failed: what was written so far stays whole (atomic writes).
-DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -168,7 +168,9 @@ def _nal_length_size(ctx) -> int | None:
     ext = bytes(ctx.extradata or b"")
     if ctx.name == "h264" and len(ext) > 4 and ext[0] == 1:
         return (ext[4] & 3) + 1
-    if ctx.name == "hevc" and len(ext) > 21 and ext[0] == 1:
+    # An HEVC `_N` picture is unreferenced only within its temporal sub-layer: dropping it
+    # is safe only where the stream has one (hvcC numTemporalLayers; 0 means unknown).
+    if ctx.name == "hevc" and len(ext) > 21 and ext[0] == 1 and (ext[21] >> 3 & 7) == 1:
         return (ext[21] & 3) + 1
     return None
 
@@ -211,9 +213,10 @@ class _Decoder:
         # non-reference one that no target can pick is still dropped (the gaps between
         # the quality model's windows of consecutive frames, say).
         self.keyframes_only = skip == "NONKEY"
-        self.needed = None if skip == "NONREF" else needed
+        self.all_nonref = skip == "NONREF"
+        self.needed = needed if skip == "DEFAULT" else None
         ctx = video.stream.codec_context
-        self.nal_len = _nal_length_size(ctx) if skip == "NONREF" or self.needed else None
+        self.nal_len = _nal_length_size(ctx) if self.all_nonref or self.needed else None
         self.codec = ctx.name
         ctx.thread_type = "AUTO"  # frame + slice threads
         ctx.skip_frame = skip
@@ -223,6 +226,7 @@ class _Decoder:
         self.decoded = 0
         self.corrupt = 0
         self.seeks = 0
+        self.last_pts = -(1 << 62)
         self._frames = self._run()
 
     def _run(self):
@@ -241,8 +245,11 @@ class _Decoder:
             if packet.size and not packet.is_keyframe:  # (size 0 is the end-of-stream flush)
                 if self.keyframes_only:
                     continue
-                droppable = self.needed is None or (packet.pts is not None and not self.needed(packet.pts))
-                if self.nal_len and droppable and is_nonreference(bytes(packet), self.nal_len, self.codec):
+                if (
+                    self.nal_len
+                    and self._droppable(packet)
+                    and is_nonreference(bytes(packet), self.nal_len, self.codec)
+                ):
                     continue
             try:
                 frames = packet.decode()
@@ -252,8 +259,19 @@ class _Decoder:
             for frame in frames:
                 if frame.pts is None:
                     continue
+                if frame.pts <= self.last_pts:
+                    # Out of order: which frame comes "before" a target is no longer a
+                    # matter of time alone, so stop dropping by time.
+                    self.needed = None
+                self.last_pts = frame.pts
                 self.decoded += 1
                 yield frame
+
+    def _droppable(self, packet) -> bool:
+        """Whether a non-reference packet may skip the decoder."""
+        if self.all_nonref:
+            return True
+        return self.needed is not None and packet.pts is not None and not self.needed(packet.pts)
 
     def seek(self, pts: int) -> None:
         """Restart at the keyframe with this exact pts (stream time base). A time in seconds
@@ -263,6 +281,7 @@ class _Decoder:
         v.container.seek(int(pts), stream=v.stream, backward=True)
         v.stream.codec_context.flush_buffers()
         self.seeks += 1
+        self.last_pts = -(1 << 62)
         self._frames = self._run()
 
     def next(self):
@@ -339,9 +358,12 @@ class Picker:
         """Whether a frame shown at `t` s is within some target's tolerance. A frame that is
         not can never be chosen, and dropping it changes no choice: each target takes the
         nearer of its neighbours only within its tolerance, and a nearer one is kept."""
-        reach = self.max_tolerance
-        near = slice(*np.searchsorted(self.targets, [t - reach, t + reach], side="left"))
-        return bool(np.any(np.abs(self.targets[near] - t) <= self.tolerances[near]))
+        reach = self.max_tolerance + 1e-9  # the exact test below decides; this only narrows
+        lo, hi = (
+            np.searchsorted(self.targets, t - reach, "left"),
+            np.searchsorted(self.targets, t + reach, "right"),
+        )
+        return bool(np.any(np.abs(self.targets[lo:hi] - t) <= self.tolerances[lo:hi]))
 
     def _choose(self, t: float, frame: Any) -> None:
         owner = int(self.owners[self.i])
