@@ -317,7 +317,9 @@ class Request:
 
     def tolerance(self, frame_rate: float) -> float:
         spacing = self.spacing(frame_rate)
-        tolerance = spacing / 2 if np.isfinite(spacing) else 1.0
+        # Half a step, and a microsecond: a target halfway between two frames (slot
+        # midpoints over every frame) must not lose both to rounding.
+        tolerance = spacing / 2 + 1e-6 if np.isfinite(spacing) else 1.0
         if self.exact:
             tolerance = max(tolerance, 2.0 / frame_rate)  # VFR: the nearest frame may be further
         return tolerance
