@@ -200,6 +200,20 @@ def test_ladder_refuses_bad_input(tmp_path, clip, capsys):
     assert "CRFs run from 0 to 51" in capsys.readouterr().err
 
 
+def test_rung_order_tau_is_the_score_s_agreement_with_vmaf_over_a_source_s_rungs():
+    pytest.importorskip("scipy")
+    from vq.eval.ladder import rung_order_tau
+
+    vmaf = [95.0, 90.0, 80.0, 60.0]
+    same = {"rungs": [{"score": 4.5 - i, "vmaf": v} for i, v in enumerate(vmaf)]}
+    assert rung_order_tau(same) == 1.0
+    reversed_ = {"rungs": [{"score": 1.0 + i, "vmaf": v} for i, v in enumerate(vmaf)]}
+    assert rung_order_tau(reversed_) == -1.0
+    # one swap (the two middle rungs) of 6 pairs: (5 - 1) / 6
+    swapped = {"rungs": [{"score": s, "vmaf": v} for s, v in zip([4.0, 2.0, 3.0, 1.0], vmaf, strict=True)]}
+    assert rung_order_tau(swapped) == pytest.approx(4 / 6, abs=1e-4)
+
+
 def test_eval_ladder_tunes_on_one_set_and_reports_another(shared_data, tmp_path, capsys):
     pytest.importorskip("scipy")
     from vq.eval.metrics.vmaf import ffmpeg_with_vmaf
@@ -240,6 +254,7 @@ def test_eval_ladder_tunes_on_one_set_and_reports_another(shared_data, tmp_path,
     losses = [r["client_vmaf_loss"] for r in data["rows"] if r["client_vmaf_loss"] is not None]
     assert summary["client_violations"] == sum(loss > 1.0 for loss in losses)
     assert summary["client_decisions"] == len(losses)
+    assert summary["rung_order_tau"] == row["rung_order_tau"] and -1.0 <= row["rung_order_tau"] <= 1.0
     cached = sorted(work.glob("*.json"))
     assert len(cached) == 2  # a rerun reads the records back
     assert main(args) == 0

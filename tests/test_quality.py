@@ -176,14 +176,37 @@ def test_the_in_chain_rank_loss_counts_only_a_chain_s_own_order():
     level = jnp.asarray([0, 1, -1, 0, 1, -1])
     group = jnp.asarray([0, 0, 0, 1, 1, 1])
     right_order = jnp.asarray([4.0, 3.0, 2.0, 4.0, 3.0, 2.0])
-    rank, chain_rank, right = rank_losses(right_order, mos, level, group, margin=0.05)
+    rank, chain_rank, _, right = rank_losses(right_order, mos, level, group, margin=0.05)
     assert float(chain_rank) == 0.0 and float(right) == 1.0
     # Level 1 of chain 0 scored above its pristine clip by 0.5: one of two pairs wrong,
     # by the margin plus 0.5.
     wrong = right_order.at[1].set(4.5)
-    rank, chain_rank, right = rank_losses(wrong, mos, level, group, margin=0.05)
+    rank, chain_rank, _, right = rank_losses(wrong, mos, level, group, margin=0.05)
     assert float(chain_rank) == pytest.approx(0.55 / 2) and float(right) == 0.5
     assert 0.0 < float(rank) < float(chain_rank)  # pooled: diluted by the cross-source pairs
+
+
+def test_the_across_chain_rank_loss_orders_a_source_s_fillers_by_vmaf():
+    """One group (pristine, level 1, two fillers from other chains of the source): the
+    across-chain term sees the pairs with a filler in them that VMAF orders by more than
+    0.2 MOS, and never the chain's own pair or a pair from another group."""
+    import jax.numpy as jnp
+
+    from vq.train.kvq.task import rank_losses
+
+    mos = jnp.asarray([5.0, 4.0, 3.0, 3.1, 1.0])
+    level = jnp.asarray([0, 1, -1, -1, 0])
+    group = jnp.asarray([0, 0, 0, 0, 1])
+    # Right by VMAF everywhere except the chain's own pair (level 1 above pristine), and
+    # the two fillers within 0.2 MOS of each other in the wrong order (no known order).
+    score = jnp.asarray([4.4, 4.5, 2.9, 2.8, 1.0])
+    _, chain_rank, source_rank, _ = rank_losses(score, mos, level, group, margin=0.05)
+    assert float(chain_rank) > 0.0 and float(source_rank) == 0.0
+    # Filler 2 scored 4.6, above pristine and level 1: of the 4 ordered pairs with a
+    # filler in them, those two are wrong, by the margin plus 0.2 and plus 0.1.
+    wrong = score.at[2].set(4.6)
+    _, _, source_rank, _ = rank_losses(wrong, mos, level, group, margin=0.05)
+    assert float(source_rank) == pytest.approx((0.25 + 0.15) / 4)
 
 
 def test_the_energy_floor_sees_noise_that_texture_hides():

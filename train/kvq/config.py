@@ -62,6 +62,13 @@ class KvqConfig(TrainConfig):
             "construction; in the pooled rank loss they are outnumbered by cross-source VMAF pairs)."
         },
     )
+    source_rank_weight: float = field(
+        default=2.0,
+        metadata={
+            "help": "Weight of a rank loss by VMAF over clips of one source from different chains "
+            "(same pixels, different damage: the trade between rescaling and compression)."
+        },
+    )
     margin: float = field(default=0.05, metadata={"help": "Rank-loss margin on the 1-5 scale."})
     model_kwargs: dict = field(
         default_factory=dict,

@@ -15,7 +15,8 @@ block grid (`vq.preprocess.fragments`), and their card tells the runtime to do t
 Loss: L1 to the pseudo-MOS (the 1-5 scale), 1 - PLCC over the batch, a margin rank
 loss over pairs whose order is known, both the in-chain order (level k+1 is worse than
 level k: exact, by construction) and the VMAF order across groups (pairs more than 0.2
-MOS apart), and the same hinge over the in-chain pairs alone (`rank_losses`).
+MOS apart), the same hinge over the in-chain pairs alone, and over a group's clips from
+different chains of its source by VMAF (`rank_losses`).
 In-training evaluation scores the held-out sources (SROCC / PLCC vs VMAF, in-chain rank
 accuracy) with centred fragments, as the runtime does; the figures are logged, never used
 to pick a checkpoint or a setting (the last step is what is exported).
@@ -63,6 +64,7 @@ class KvqTask:
             raise UsageError(f"batch_size must be a multiple of {GROUP} (whole chains per batch)")
         self.seed, self.rank_weight, self.margin = config.seed, config.rank_weight, config.margin
         self.plcc_weight, self.chain_rank_weight = config.plcc_weight, config.chain_rank_weight
+        self.source_rank_weight = config.source_rank_weight
         self.model_kwargs: dict[str, Any] = dict(config.model_kwargs)
         kwargs = model_def(self.model_name).kwargs(**self.model_kwargs)
         io = model_io(self.model_name, **self.model_kwargs)
@@ -159,14 +161,17 @@ class KvqTask:
         score, _ = model(batch["clip"])
         mos = batch["mos"]
         l1 = jnp.mean(jnp.abs(score - mos))
-        rank, chain_rank, right = rank_losses(score, mos, batch["level"], batch["group"], self.margin)
+        rank, chain_rank, source_rank, right = rank_losses(
+            score, mos, batch["level"], batch["group"], self.margin
+        )
         # 1 - PLCC: scale-free, so predictions cannot sit near the batch mean and pay
         # only the L1 (FAST-VQA and DOVER train with it for the same reason).
         sc, mc = score - score.mean(), mos - mos.mean()
         plcc = jnp.sum(sc * mc) / (jnp.sqrt(jnp.sum(sc**2) * jnp.sum(mc**2)) + 1e-6)
         total = l1 + self.plcc_weight * (1.0 - plcc) + self.rank_weight * rank
-        total = total + self.chain_rank_weight * chain_rank
-        return total, {"l1": l1, "rank": rank, "chain_rank": chain_rank, "plcc": plcc, "chain_acc": right}
+        total = total + self.chain_rank_weight * chain_rank + self.source_rank_weight * source_rank
+        metrics = {"l1": l1, "rank": rank, "chain_rank": chain_rank, "source_rank": source_rank}
+        return total, {**metrics, "plcc": plcc, "chain_acc": right}
 
     # -- evaluation ---------------------------------------------------------------------------
 
@@ -210,8 +215,9 @@ class KvqTask:
 
 def rank_losses(
     score: jax.Array, mos: jax.Array, level: jax.Array, group: jax.Array, margin: float
-) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """Margin rank losses of a batch: (pooled, in-chain only, in-chain share right).
+) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """Margin rank losses of a batch: (pooled, in-chain only, across chains of one
+    source, in-chain share right).
 
     Pooled: the hinge over every pair whose order is known, both the in-chain order
     (level k+1 is worse than level k: exact, by construction; `level` -1 marks a filler)
@@ -220,17 +226,29 @@ def rank_losses(
     in-chain pairs and about 150 cross-source ones, so pooled, the exact order is a
     seventh of the signal; with it weighted on its own (`chain_rank_weight`), the model
     learns that noise and banding are damage (held-out step accuracy on noise 0.30 ->
-    0.81, banding 0.12 -> 0.58 at 600 steps; BENCHMARKS.md)."""
+    0.81, banding 0.12 -> 0.58 at 600 steps; BENCHMARKS.md).
+
+    Across chains of one source: a group's fillers (levels of the source's other chains)
+    against its chain and each other, by VMAF (more than 0.2 MOS apart). These are the
+    only pairs that show the same pixels under different damage - 240p encoded finely
+    against 360p encoded coarsely - which is the trade an encoding ladder asks the score
+    to make; neither term above has them."""
     diff = score[:, None] - score[None, :]  # diff[i, j] > 0: i judged better than j
-    known = (level >= 0)[:, None] & (level >= 0)[None, :]
-    in_chain = (group[:, None] == group[None, :]) & known & (level[:, None] < level[None, :])
-    by_vmaf = (group[:, None] != group[None, :]) & (mos[:, None] - mos[None, :] > 0.2)
+    chain_member = level >= 0
+    known = chain_member[:, None] & chain_member[None, :]
+    same_group = group[:, None] == group[None, :]
+    vmaf_order = mos[:, None] - mos[None, :] > 0.2
+    in_chain = same_group & known & (level[:, None] < level[None, :])
+    by_vmaf = ~same_group & vmaf_order
+    across_chains = same_group & ~known & vmaf_order
     pairs = (in_chain | by_vmaf).astype(jnp.float32)
     hinge = jnp.maximum(0.0, margin - diff)
-    rank = jnp.sum(hinge * pairs) / jnp.maximum(1.0, jnp.sum(pairs))
-    chain_rank = jnp.sum(hinge * in_chain) / jnp.maximum(1.0, jnp.sum(in_chain))
+
+    def mean_over(mask: jax.Array) -> jax.Array:
+        return jnp.sum(hinge * mask) / jnp.maximum(1.0, jnp.sum(mask))
+
     right = jnp.sum((diff > 0) * in_chain) / jnp.maximum(1.0, jnp.sum(in_chain))
-    return rank, chain_rank, right
+    return mean_over(pairs), mean_over(in_chain), mean_over(across_chains), right
 
 
 def train_fit_rows(train_rows: list[Version], sources: int = TRAIN_FIT_SOURCES) -> list[Version]:

@@ -22,6 +22,11 @@ thresholds (they may be sources the quality model trained on), `sources` are rep
   choice of one rung per video reaches at the fixed ladder's mean VMAF, knowing every
   rung's VMAF (an oracle over the test sources, not a rule): how much a per-title target
   on this rung grid could save at all, full reference or not.
+* **How well the score orders one video's rungs.** Kendall's tau between the KVQ score
+  and VMAF over each source's rungs (every height and CRF): 1 when the model orders the
+  encodes as VMAF does. Every rule above needs this order, resolution against compression
+  included; the mean over sources says whether a failed rule is the model's order or the
+  rule.
 * **Device-cloud decision.** The margin is the smallest for which no tuning source ships
   a post-processed rung more than `max_vmaf_loss` VMAF below the rung it replaces. On the
   test sources: how often the rule fires, its violations, and the bandwidth saved.
@@ -42,6 +47,7 @@ import numpy as np
 
 from vq.errors import UsageError, VqError
 from vq.eval.base import Evaluator, Report, Table, Ui, backend_option, model_option, precision_option
+from vq.eval.metrics.correlation import krocc
 from vq.fsutil import atomic_write_text, expand_inputs
 from vq.ladder.rd import choose_rung, client_decision, full_height_rung, upper_hull
 from vq.media import VIDEO_SUFFIXES
@@ -180,6 +186,12 @@ def most_saved_at_equal_vmaf(records: list[dict], baseline_crf: int, units: int 
     return float(1.0 - least[need:].min() / fixed_kbps)
 
 
+def rung_order_tau(record: dict[str, Any]) -> float:
+    """Kendall's tau between the KVQ score and VMAF over one source's rungs."""
+    rungs = record["rungs"]
+    return round(krocc([r["score"] for r in rungs], [r["vmaf"] for r in rungs]), 4)
+
+
 def device_cloud(record: dict[str, Any], chosen: int, margin: float) -> dict | None:
     """The client decision for one source at `margin`, with the VMAF it costs the viewer."""
     rungs = record["rungs"]
@@ -304,6 +316,7 @@ def run(opts: LadderEvalOptions, ui: Ui) -> Report:
                 "client_vmaf_loss": None
                 if decision is None
                 else round(decision["vmaf_replaced"] - decision["vmaf_shown"], 3),
+                "rung_order_tau": rung_order_tau(r),
             }
         )
     fixed_kbps = sum(row["fixed_kbps"] for row in rows)
@@ -326,6 +339,8 @@ def run(opts: LadderEvalOptions, ui: Ui) -> Report:
         "bitrate_saved_vs_fixed": saved("kvq"),
         "vmaf_change_vs_fixed": vmaf_change("kvq"),
         "agreement_with_vmaf": round(float(np.mean([x["agree"] for x in rows])), 4),
+        "rung_order_tau": round(float(np.mean([x["rung_order_tau"] for x in rows])), 4),
+        "rung_order_tau_tuning": round(float(np.mean([rung_order_tau(r) for r in tune_recs])), 4),
         "score_target_bitrate_saved": saved("kvq_target"),
         "score_target_vmaf_change": vmaf_change("kvq_target"),
         "vmaf_driven_bitrate_saved": saved("vmaf_pick"),
@@ -365,6 +380,7 @@ def run(opts: LadderEvalOptions, ui: Ui) -> Report:
                 ("vmaf_match", "VMAF match pick"),
                 ("client", "client ships"),
                 ("client_vmaf_loss", "VMAF lost"),
+                ("rung_order_tau", "tau vs VMAF"),
             ],
             rows,
         ),
