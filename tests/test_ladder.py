@@ -202,7 +202,7 @@ def test_ladder_refuses_bad_input(tmp_path, clip, capsys):
 
 def test_rung_order_tau_is_the_score_s_agreement_with_vmaf_over_a_source_s_rungs():
     pytest.importorskip("scipy")
-    from vq.eval.ladder import rung_order_tau
+    from vq.eval.ladder import mean_of_known, rung_order_tau
 
     vmaf = [95.0, 90.0, 80.0, 60.0]
     same = {"rungs": [{"score": 4.5 - i, "vmaf": v} for i, v in enumerate(vmaf)]}
@@ -212,6 +212,13 @@ def test_rung_order_tau_is_the_score_s_agreement_with_vmaf_over_a_source_s_rungs
     # one swap (the two middle rungs) of 6 pairs: (5 - 1) / 6
     swapped = {"rungs": [{"score": s, "vmaf": v} for s, v in zip([4.0, 2.0, 3.0, 1.0], vmaf, strict=True)]}
     assert rung_order_tau(swapped) == pytest.approx(4 / 6, abs=1e-4)
+    # the raw score, where the ladder kept one, is the model's own order
+    raw = {"rungs": [{**r, "raw_score": 1.0 + i} for i, r in enumerate(same["rungs"])]}
+    assert rung_order_tau(raw) == -1.0
+    # no order to compare: None, not NaN in the JSON; the mean skips it
+    flat = {"rungs": [{"score": 3.0, "vmaf": v} for v in vmaf]}
+    assert rung_order_tau(flat) is None and rung_order_tau({"rungs": same["rungs"][:2]}) is None
+    assert mean_of_known([None, 0.5, 1.0]) == 0.75 and mean_of_known([None]) is None
 
 
 def test_eval_ladder_tunes_on_one_set_and_reports_another(shared_data, tmp_path, capsys):
@@ -254,7 +261,8 @@ def test_eval_ladder_tunes_on_one_set_and_reports_another(shared_data, tmp_path,
     losses = [r["client_vmaf_loss"] for r in data["rows"] if r["client_vmaf_loss"] is not None]
     assert summary["client_violations"] == sum(loss > 1.0 for loss in losses)
     assert summary["client_decisions"] == len(losses)
-    assert summary["rung_order_tau"] == row["rung_order_tau"] and -1.0 <= row["rung_order_tau"] <= 1.0
+    assert summary["rung_order_tau"] == row["rung_order_tau"]  # 2 heights x 3 CRFs: a tau
+    assert -1.0 <= row["rung_order_tau"] <= 1.0
     cached = sorted(work.glob("*.json"))
     assert len(cached) == 2  # a rerun reads the records back
     assert main(args) == 0

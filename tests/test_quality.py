@@ -209,6 +209,28 @@ def test_the_across_chain_rank_loss_orders_a_source_s_fillers_by_vmaf():
     assert float(source_rank) == pytest.approx((0.25 + 0.15) / 4)
 
 
+def test_a_group_fills_from_other_chains_or_else_from_its_own_in_order():
+    """A one-level chain of a source with two chains is filled with the other chain's
+    levels, as fillers; a source with one chain refills from its own levels, in the chain
+    (their order is exact: no VMAF pair may contradict it)."""
+    from vq.synth.quality_data import Version
+    from vq.train.kvq.task import GROUP, pick_group
+
+    def version(source: str, chain: int, level: int) -> Version:
+        return Version(f"{source}/c{chain}l{level}", source, "train", chain, level, [], 90.0, 4.0, 25.0, "")
+
+    pristine = version("a", -1, 0)
+    two_chains = {("a", 0): [pristine, version("a", 0, 1)], ("a", 1): [pristine, version("a", 1, 1)]}
+    for seed in range(8):
+        members = pick_group(two_chains, np.random.default_rng(seed))
+        assert len(members) == GROUP and [m[1] for m in members] == [True, True, False, False]
+        chain = members[1][0].chain
+        assert all(row.chain == 1 - chain for row, _ in members[2:])
+    one_chain = {("a", 0): two_chains[("a", 0)]}
+    members = pick_group(one_chain, np.random.default_rng(0))
+    assert all(in_chain for _, in_chain in members) and members[2][0] is one_chain[("a", 0)][1]
+
+
 def test_the_energy_floor_sees_noise_that_texture_hides():
     """Light noise over a token that is half texture, half flat: the mean energy (led by
     the texture) barely moves, the mean log energy (led by the flat blocks) moves a lot."""

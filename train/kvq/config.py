@@ -1,14 +1,14 @@
 """Configuration of the quality task (KVQ).
 
-The shipped `vq-kvq` was trained with these defaults (its card has the exact command,
-data and held-out figures)::
+The shipped `vq-kvq` was trained with these defaults but for the across-chain rank loss,
+which came after it (its card has the exact command, data and held-out figures)::
 
     vq train kvq --data ../shared/data/videos/chaplin.mp4 ... --data ../shared/data/images/photos \\
         --chains 8 --windows 3 --set-dir runs/quality-set8w3 --out runs/kvq-x/chainrank3k \\
-        --steps 3000 --set model_kwargs.align=16
+        --steps 3000 --set model_kwargs.align=16 --set source_rank_weight=0
 
-``--set chain_rank_weight=0`` gives the recipe of the model before it (in-chain pairs only
-inside the pooled rank loss).
+``--set chain_rank_weight=0 --set source_rank_weight=0`` gives the recipe of the model
+before it (in-chain pairs only inside the pooled rank loss).
 
 The first run builds the label-free set under ``--set-dir`` (`vq.synth.quality_data`:
 pristine clips, degradation chains, VMAF pseudo-MOS; about 3 s per source on 2 cores,

@@ -25,8 +25,8 @@ thresholds (they may be sources the quality model trained on), `sources` are rep
 * **How well the score orders one video's rungs.** Kendall's tau between the KVQ score
   and VMAF over each source's rungs (every height and CRF): 1 when the model orders the
   encodes as VMAF does. Every rule above needs this order, resolution against compression
-  included; the mean over sources says whether a failed rule is the model's order or the
-  rule.
+  included; the mean over the test sources (and over the tuning sources,
+  `rung_order_tau_tuning`) says whether a failed rule is the model's order or the rule.
 * **Device-cloud decision.** The margin is the smallest for which no tuning source ships
   a post-processed rung more than `max_vmaf_loss` VMAF below the rung it replaces. On the
   test sources: how often the rule fires, its violations, and the bandwidth saved.
@@ -186,10 +186,20 @@ def most_saved_at_equal_vmaf(records: list[dict], baseline_crf: int, units: int 
     return float(1.0 - least[need:].min() / fixed_kbps)
 
 
-def rung_order_tau(record: dict[str, Any]) -> float:
-    """Kendall's tau between the KVQ score and VMAF over one source's rungs."""
+def rung_order_tau(record: dict[str, Any]) -> float | None:
+    """Kendall's tau between the model's score and VMAF over one source's rungs (the raw
+    score: the ladder's smoothing within a height turns disagreements into ties); None
+    with fewer than 3 rungs or no order to compare (every score or VMAF equal)."""
     rungs = record["rungs"]
-    return round(krocc([r["score"] for r in rungs], [r["vmaf"] for r in rungs]), 4)
+    if len(rungs) < 3:
+        return None
+    tau = krocc([r.get("raw_score", r["score"]) for r in rungs], [r["vmaf"] for r in rungs])
+    return round(tau, 4) if np.isfinite(tau) else None
+
+
+def mean_of_known(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return round(float(np.mean(known)), 4) if known else None
 
 
 def device_cloud(record: dict[str, Any], chosen: int, margin: float) -> dict | None:
@@ -339,8 +349,8 @@ def run(opts: LadderEvalOptions, ui: Ui) -> Report:
         "bitrate_saved_vs_fixed": saved("kvq"),
         "vmaf_change_vs_fixed": vmaf_change("kvq"),
         "agreement_with_vmaf": round(float(np.mean([x["agree"] for x in rows])), 4),
-        "rung_order_tau": round(float(np.mean([x["rung_order_tau"] for x in rows])), 4),
-        "rung_order_tau_tuning": round(float(np.mean([rung_order_tau(r) for r in tune_recs])), 4),
+        "rung_order_tau": mean_of_known([x["rung_order_tau"] for x in rows]),
+        "rung_order_tau_tuning": mean_of_known([rung_order_tau(r) for r in tune_recs]),
         "score_target_bitrate_saved": saved("kvq_target"),
         "score_target_vmaf_change": vmaf_change("kvq_target"),
         "vmaf_driven_bitrate_saved": saved("vmaf_pick"),
