@@ -219,10 +219,9 @@ def rank_losses(
     """Margin rank losses of a batch: (pooled, in-chain only, across chains of one
     source, in-chain share right).
 
-    Pooled: the hinge over the pairs whose order is known across groups and within a chain:
-    the in-chain order
-    (level k+1 is worse than level k: exact, by construction; `level` -1 marks a filler)
-    and the VMAF order across groups (pairs more than 0.2 MOS apart). In-chain only: the
+    Pooled: the hinge over the in-chain order (level k+1 is worse than level k: exact, by
+    construction; `level` -1 marks a filler) and the VMAF order across groups (pairs more
+    than 0.2 MOS apart). In-chain only: the
     same hinge over the in-chain pairs alone. In a batch of 4 chains of 4 there are 24
     in-chain pairs and about 150 cross-source ones, so pooled, the exact order is a
     seventh of the signal; with it weighted on its own (`chain_rank_weight`), the model
@@ -234,8 +233,8 @@ def rank_losses(
     only pairs that show the same pixels under different damage - 240p encoded finely
     against 360p encoded coarsely - which is the trade an encoding ladder asks the score
     to make; neither term above has them. Two fillers from the same other chain are
-    ordered by VMAF too, not by level: the two disagree on 2.9 % of in-chain pairs in the
-    shipped set (most of them sharpening, which VMAF rewards)."""
+    ordered by VMAF too, not by level: the two disagree on 2.9 % of in-chain pairs in
+    the training set (most of them sharpening, which VMAF rewards)."""
     diff = score[:, None] - score[None, :]  # diff[i, j] > 0: i judged better than j
     chain_member = level >= 0
     known = chain_member[:, None] & chain_member[None, :]
