@@ -231,6 +231,51 @@ def test_a_group_fills_from_other_chains_or_else_from_its_own_in_order():
     assert all(in_chain for _, in_chain in members) and members[2][0] is one_chain[("a", 0)][1]
 
 
+def test_a_ladder_group_is_rungs_of_one_source_outside_any_chain():
+    from vq.synth.quality_data import Version
+    from vq.train.kvq.task import GROUP, pick_rungs
+
+    def rung(source: str, height: int, level: int) -> Version:
+        return Version(f"{source}/r{height}l{level}", source, "train", height, level, [], 80.0, 4.0, 25.0, "")
+
+    rungs = {s: [rung(s, h, lv) for h in range(3) for lv in (1, 2, 3)] for s in ("a", "b")}
+    for seed in range(6):
+        members = pick_rungs(rungs, np.random.default_rng(seed))
+        assert len(members) == GROUP and not any(in_chain for _, in_chain in members)
+        assert len({row.source for row, _ in members}) == 1
+        assert len({row.id for row, _ in members}) == GROUP  # drawn without repeats
+    few = {"c": [rung("c", 0, 1), rung("c", 1, 1)]}
+    assert len(pick_rungs(few, np.random.default_rng(0))) == GROUP
+
+
+def test_rung_order_tau_is_kendall_per_source_and_none_without_an_order():
+    from vq.synth.quality_data import Version, rung_order_tau
+
+    def rung(source: str, i: int, vmaf: float) -> Version:
+        return Version(f"{source}/r{i}", source, "holdout", 0, i, [], vmaf, 1 + vmaf / 25, 25.0, "")
+
+    rows = [rung("a", i, v) for i, v in enumerate((90, 70, 50, 30))]
+    rows += [rung("b", i, v) for i, v in enumerate((80, 60, 40))]
+    agree = np.asarray([r.vmaf for r in rows])
+    assert rung_order_tau(agree, rows) == pytest.approx(1.0)
+    # Source a ordered backwards (tau -1), source b right (tau 1): the mean is 0.
+    mixed = np.asarray([-r.vmaf if r.source == "a" else r.vmaf for r in rows])
+    assert rung_order_tau(mixed, rows) == pytest.approx(0.0)
+    # One swapped pair of 6 in source a: tau 4/6; b stays 1.
+    swapped = agree.copy()
+    swapped[[0, 1]] = swapped[[1, 0]]
+    assert rung_order_tau(swapped, rows) == pytest.approx((4 / 6 + 1) / 2)
+    assert rung_order_tau(np.ones(len(rows)), rows) is None  # constant scores order nothing
+    assert rung_order_tau(agree[:2], rows[:2]) is None  # under 3 rungs
+
+
+def test_random_chains_never_draw_a_ladder_rung():
+    rng = np.random.default_rng(0)
+    drawn = {s.kind for _ in range(200) for s in random_chain(rng, depth=(1, 4)).stages}
+    drawn |= {random_stage(rng).kind for _ in range(200)}
+    assert "rung" not in drawn and {"encode", "rescale", "noise"} <= drawn
+
+
 def test_the_energy_floor_sees_noise_that_texture_hides():
     """Light noise over a token that is half texture, half flat: the mean energy (led by
     the texture) barely moves, the mean log energy (led by the flat blocks) moves a lot."""
@@ -408,6 +453,51 @@ def test_more_windows_add_training_clips_and_leave_the_bench_alone(tmp_path):
         build_quality_set(sources, tmp_path / "three", chains=1, seed=0, frames=8)
 
 
+def test_ladder_rungs_are_built_beside_the_set_and_fill_a_training_group(tmp_path):
+    from vq.synth.quality_data import build_quality_set, build_rungs, load_quality_set, load_rungs
+    from vq.train.kvq.config import get_config
+    from vq.train.kvq.task import KvqTask
+
+    sources = _sources(tmp_path)
+    build_quality_set(sources, tmp_path / "set", chains=1, seed=0, frames=8)
+    before = load_quality_set(tmp_path / "set")
+    rows = build_rungs(tmp_path / "set", per_height=2)
+    train_sources = {r.source for r in before if r.split == "train"}
+    assert {r.source for r in rows} == train_sources and len(rows) == 6 * len(train_sources)
+    assert all(r.stages[0]["kind"] == "rung" and r.split == "train" for r in rows)
+    for source in train_sources:
+        mine = [r for r in rows if r.source == source]
+        assert {(r.chain, r.level) for r in mine} == {(h, lv) for h in range(3) for lv in (1, 2)}
+        for h in range(3):
+            fine, coarse = sorted((r for r in mine if r.chain == h), key=lambda r: r.level)
+            assert fine.stages[0]["crf"] < coarse.stages[0]["crf"]  # levels rank the CRFs
+        full = next(r for r in mine if r.chain == 0 and r.level == 1)
+        half = next(r for r in mine if r.chain == 2 and r.level == 1)
+        assert full.stages[0]["height"] == 1.0 and half.stages[0]["height"] == 0.5
+        assert max(r.vmaf for r in mine) > min(r.vmaf for r in mine) and all(r.vmaf < 100.5 for r in mine)
+    clip = np.load(tmp_path / "set" / rows[0].file)
+    assert clip.shape == np.load(tmp_path / "set" / before[0].file).shape
+    # The set itself is unchanged, a second build reads the cache, the hold-out is apart.
+    assert [r.to_json() for r in load_quality_set(tmp_path / "set")] == [r.to_json() for r in before]
+    again = build_rungs(tmp_path / "set", per_height=2)
+    assert [r.to_json() for r in again] == [r.to_json() for r in rows]
+    assert len(build_rungs(tmp_path / "set", per_height=1)) == 3 * len(train_sources)  # other grid: rebuilt
+    build_rungs(tmp_path / "set", per_height=2)
+    assert load_rungs(tmp_path / "set", "holdout") == [] and load_rungs(tmp_path / "none") == []
+
+    config = get_config(smoke=True)
+    config.set_dir, config.batch_size, config.ladder_groups = str(tmp_path / "set"), 8, 1
+    task = KvqTask(config)
+    assert task.data_facts["train_rungs"] == 9 * len(train_sources)  # the default grid, 3 x 3
+    assert task.eval_rungs and all(r.split == "holdout" for r in task.eval_rungs)
+    batch = task.batch(0, range(8))
+    # Group 0 is 4 rungs of one source (fillers, level -1); group 1 a chain from pristine.
+    assert list(batch["level"][:4]) == [-1] * 4 and batch["level"][4] == 0
+    config.ladder_groups = 3
+    with pytest.raises(Exception, match="ladder_groups"):
+        KvqTask(config)
+
+
 @pytest.mark.slow
 def test_kvq_trains_exports_scores_and_evaluates(tmp_path, capsys):
     from vq.stages.quality import QualityScorer
@@ -443,6 +533,23 @@ def test_kvq_trains_exports_scores_and_evaluates(tmp_path, capsys):
         pretrained_backbone(str(qpt), {**smoke_kwargs, "dim": 32})
     with pytest.raises(Exception, match="not a QPT workdir"):
         pretrained_backbone(str(work), smoke_kwargs)
+
+    # Fine-tuning: a run that starts from another's checkpoint, with ladder groups.
+    from vq.train.kvq.task import trained_kvq
+
+    tuned = tmp_path / "tuned"
+    code = main(
+        [*args[:5], "--out", str(tuned), "--steps", "1", "--set", f"init={work}", "--set", "ladder_groups=1"]
+    )
+    assert code == 0, capsys.readouterr().err
+    last = json.loads((tuned / "metrics.jsonl").read_text().splitlines()[-1])
+    assert -1.0 <= last["eval/holdout/rung_tau"] <= 1.0  # held-out rungs were built and scored
+    start = trained_kvq(str(work), smoke_kwargs)
+    fresh = create_model("kvq", seed=7, **smoke_kwargs)
+    nnx.update(fresh, nnx.state(start))
+    np.testing.assert_array_equal(np.asarray(fresh.embed.kernel[...]), np.asarray(start.embed.kernel[...]))
+    with pytest.raises(Exception, match="not a vq train kvq workdir"):
+        trained_kvq(str(qpt), smoke_kwargs)
     assert main(["export", "onnx", str(work), "--out", str(art)]) == 0, capsys.readouterr().err
     card = json.loads((art / "card.json").read_text())
     assert card["task"] == "kvq" and [o["name"] for o in card["outputs"]] == ["score", "frame_kl"]
@@ -510,6 +617,12 @@ def test_kvq_trains_exports_scores_and_evaluates(tmp_path, capsys):
     )
     stages = [row for row in result["by_stage"] if row["method"] == VMAF_ROW]
     assert stages and all(row["steps"] >= 1 and 0.0 <= row["step_acc"] <= 1.0 for row in stages)
+    # The rung bench: the held-out sources' ladder rungs, VMAF's own order is tau 1.
+    rung_rows = {row["method"]: row for row in result["rungs"]}
+    held = {c["source"] for c in result["clips"]}
+    assert {c["source"] for c in result["rung_clips"]} == held and len(result["rung_clips"]) == 9 * len(held)
+    assert rung_rows[VMAF_ROW]["rung_tau"] == pytest.approx(1.0)
+    assert all(row["rung_tau"] is None or -1 <= row["rung_tau"] <= 1 for row in rung_rows.values())
 
 
 def test_shipped_model_scores_the_same_on_every_backend_and_sees_damage(shared_data, tmp_path):

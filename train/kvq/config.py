@@ -71,6 +71,17 @@ class KvqConfig(TrainConfig):
             "(same pixels, different damage: the trade between rescaling and compression)."
         },
     )
+    ladder_groups: int = field(
+        default=0,
+        metadata={
+            "help": "Batch groups (of batch_size/4) drawn from encoding-ladder rungs of one source "
+            "(3 heights x 3 CRFs, built beside the set), ordered by VMAF with source_rank_weight."
+        },
+    )
+    init: str | None = field(
+        default=None,
+        metadata={"help": "A vq train kvq workdir whose latest checkpoint starts this run (fine-tuning)."},
+    )
     margin: float = field(default=0.05, metadata={"help": "Rank-loss margin on the 1-5 scale."})
     model_kwargs: dict = field(
         default_factory=dict,

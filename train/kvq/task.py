@@ -38,10 +38,13 @@ from vq.preprocess.normalize import to_model_input
 from vq.synth.quality_data import (
     Version,
     build_quality_set,
+    build_rungs,
     chain_rank_accuracy,
     chains_of,
     load_quality_set,
+    load_rungs,
     middle_window,
+    rung_order_tau,
     source_of,
     step_accuracy_by_stage,
 )
@@ -57,7 +60,11 @@ class KvqTask:
 
     def __init__(self, config: KvqConfig):
         self.model_name = "kvq_probe" if config.probe else "kvq"
-        self.pretrained = config.pretrained
+        self.pretrained, self.init = config.pretrained, config.init
+        if self.pretrained and self.init:
+            raise UsageError(
+                "--set pretrained (a QPT backbone) and --set init (a KVQ run) exclude each other"
+            )
         if not config.data and not (Path(config.set_dir) / "labels").is_dir():
             raise UsageError("vq train kvq needs --data (videos, image folders) or a built --set-dir")
         if config.batch_size % GROUP:
@@ -96,6 +103,19 @@ class KvqTask:
         except UsageError:
             self.eval_rows = []
         self.fit_rows = train_fit_rows(self.train_rows)
+        self.ladder_groups = config.ladder_groups
+        if not 0 <= self.ladder_groups <= config.batch_size // GROUP:
+            raise UsageError(f"ladder_groups must be 0 to {config.batch_size // GROUP} (groups per batch)")
+        self.rungs: dict[str, list[Version]] = {}
+        self.eval_rungs: list[Version] = []
+        if self.ladder_groups:
+            from vq.progress import TerminalUi
+
+            for split in ("train", "holdout"):
+                build_rungs(self.set_dir, seed=config.seed, split=split, ui=TerminalUi())
+            for row in load_rungs(self.set_dir, "train"):
+                self.rungs.setdefault(row.source, []).append(row)
+            self.eval_rungs = load_rungs(self.set_dir, "holdout")
         self._clips: dict[str, np.ndarray] = {}
         self.data_facts = {
             "train": list(config.data),
@@ -105,6 +125,7 @@ class KvqTask:
             "train_clips": len(self.train_rows),
             "holdout_sources": len({r.source for r in self.eval_rows}),
             "holdout_clips": len(self.eval_rows),
+            "train_rungs": sum(map(len, self.rungs.values())),
             # Everything else under --data trained; these sources never did.
             "holdout_source_names": sorted({r.source for r in self.eval_rows}),
         }
@@ -127,7 +148,7 @@ class KvqTask:
         clips, mos, level, group = [], [], [], []
         for g in sorted({r // GROUP for r in rows}):
             rng = np.random.default_rng([self.seed, step, g])
-            members = pick_group(self.chains, rng)
+            members = pick_rungs(self.rungs, rng) if g < self.ladder_groups else pick_group(self.chains, rng)
             position_seed = int(rng.integers(2**31))
             length = len(self.clip(members[0][0]))
             start = int(rng.integers(0, max(1, length - self.frames + 1)))
@@ -154,6 +175,8 @@ class KvqTask:
         model = create_model(self.model_name, seed=seed, **self.model_kwargs)
         if self.pretrained:
             nnx.update(model, nnx.state(pretrained_backbone(self.pretrained, self.model_kwargs)))
+        if self.init:
+            nnx.update(model, nnx.state(trained_kvq(self.init, self.model_kwargs)))
         return model
 
     def loss(self, model: nnx.Module, batch: dict[str, jax.Array], rng: jax.Array):
@@ -210,6 +233,10 @@ class KvqTask:
             out[f"{split}/mae_mos"] = float(np.mean(np.abs(pred - np.asarray([r.mos for r in rows]))))
             for kind, (_, acc) in step_accuracy_by_stage(pred, rows).items():
                 out[f"{split}/step_acc/{kind}"] = acc
+        if self.eval_rungs:  # how the model orders a held-out source's ladder rungs
+            tau = rung_order_tau(self.predict(model, self.eval_rungs), self.eval_rungs)
+            if tau is not None:
+                out["holdout/rung_tau"] = tau
         return out
 
 
@@ -298,6 +325,36 @@ def pick_group(
     while len(members) < GROUP:
         members.append((pool[int(rng.integers(len(pool)))], not others))
     return members
+
+
+def pick_rungs(rungs: dict[str, list[Version]], rng: np.random.Generator) -> list[tuple[Version, bool]]:
+    """`GROUP` ladder rungs of one source (heights and CRFs mixed), none in a chain: the
+    across-chain rank loss orders them by VMAF, the trade of size against compression."""
+    sources = sorted(rungs)
+    pool = rungs[sources[int(rng.integers(len(sources)))]]
+    picked = rng.choice(len(pool), size=min(GROUP, len(pool)), replace=False)
+    members = [(pool[int(i)], False) for i in picked]
+    while len(members) < GROUP:  # a source with fewer rungs than a group repeats some
+        members.append((pool[int(rng.integers(len(pool)))], False))
+    return members
+
+
+def trained_kvq(workdir: str, model_kwargs: dict[str, Any]) -> nnx.Module:
+    """The model at the latest checkpoint of a `vq train kvq` workdir (same architecture)."""
+    import json
+
+    from vq.train.trainer import load_trained_model
+
+    config_file = Path(workdir) / "config.json"
+    recorded = json.loads(config_file.read_text()) if config_file.exists() else None
+    if not recorded or recorded.get("task") != "kvq":
+        raise UsageError(f"{workdir}: not a vq train kvq workdir")
+    if model_def("kvq").kwargs(**recorded["model_kwargs"]) != model_def("kvq").kwargs(**model_kwargs):
+        raise UsageError(
+            f"{workdir}: its model options {recorded['model_kwargs']} differ from {model_kwargs}"
+        )
+    model, _step = load_trained_model("kvq", recorded["model_kwargs"], workdir)
+    return model
 
 
 def pretrained_backbone(workdir: str, model_kwargs: dict[str, Any]) -> nnx.Module:

@@ -12,7 +12,11 @@ backend, and reports, overall and per degradation kind:
 * the same on the pairs at least one just-noticeable difference apart (6 VMAF points);
 * per stage kind, how often one step of a chain (one more stage) is scored worse than
   the level before: which damage a model misses or reads backwards;
-* the NTIRE 2024 KVQ challenge score, 0.45 SROCC + 0.45 PLCC + 0.1 rank accuracy.
+* the NTIRE 2024 KVQ challenge score, 0.45 SROCC + 0.45 PLCC + 0.1 rank accuracy;
+* on a second bench of encoding-ladder rungs of the same held-out sources (3 heights x
+  ``--rungs`` CRFs each, `vq.synth.quality_data.build_rungs`), Kendall's tau against VMAF
+  over each source's rungs: whether the score trades size against compression as VMAF
+  does, which is what `vq ladder` needs of it (``--rungs 0`` leaves it out).
 
 VMAF itself is a row too: its SROCC is 1 by definition, and its in-chain rank accuracy is
 how often the full-reference label agrees with the constructed order -- the ceiling a
@@ -35,6 +39,7 @@ import numpy as np
 
 from vq.errors import UsageError
 from vq.eval.base import Evaluator, Report, Table, Ui, backend_option, model_option, precision_option
+from vq.synth.degrade import RUNG_HEIGHTS
 
 JND = 6.0  # VMAF points to one just-noticeable difference (the usual rule of thumb)
 VMAF_ROW = "VMAF (full reference: the label)"
@@ -62,6 +67,9 @@ class QualityOptions:
     chains: int = field(default=3, metadata={"help": "Degradation chains per source."})
     seed: int = field(default=0, metadata={"help": "Seed of the chains (as in training)."})
     split: str = field(default="holdout", metadata={"help": "holdout (default) or all sources."})
+    rungs: int = field(
+        default=3, metadata={"help": "CRFs per height in the ladder-rung bench (0: no rung bench)."}
+    )
     niqe: bool = field(
         default=True,
         metadata={"help": "Run NIQE beside it (its pristine model is fitted on the train split's clips)."},
@@ -87,9 +95,11 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
     from vq.stages.quality import QualityScorer
     from vq.synth.quality_data import (
         build_quality_set,
+        build_rungs,
         built_windows,
         chain_rank_accuracy,
         middle_window,
+        rung_order_tau,
         step_accuracy_by_stage,
     )
 
@@ -110,24 +120,41 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
     rows = [r for r in every if r.split in splits]
     if not rows:
         raise UsageError("no clips in the bench (no held-out sources among --sources?)")
+    if opts.rungs < 0:
+        raise UsageError("--rungs must be >= 0")
+    rungs = [
+        r
+        for split in (splits if opts.rungs else ())
+        for r in build_rungs(opts.work, opts.rungs, opts.seed, split, ui=ui)
+    ]
     vmaf = np.asarray([r.vmaf for r in rows])
     methods: dict[str, np.ndarray] = {}
+    rung_methods: dict[str, np.ndarray] = {}
     described: dict[str, Any] = {}
+
+    def scored(scorer: Any, clips: list, what: str) -> np.ndarray:
+        scores: list[float] = []
+        batches = [clips[i : i + scorer.batch] for i in range(0, len(clips), scorer.batch)]
+        for batch in ui.track(
+            batches, len(batches), f"scoring {what} with {scorer.name} ({scorer.views} views)"
+        ):
+            windows = [middle_window(_load(opts.work, r), scorer.frames) for r in batch]
+            scores.extend(scorer.score_windows(windows)[0])
+        return np.asarray(scores)
+
     for name in [opts.model, *opts.compare]:
         for views in opts.views:
             with QualityScorer(name, backend=opts.backend, precision=opts.precision, views=views) as scorer:
-                scores = []
-                batches = [rows[i : i + scorer.batch] for i in range(0, len(rows), scorer.batch)]
-                for batch in ui.track(batches, len(batches), f"scoring with {scorer.name} ({views} views)"):
-                    windows = [middle_window(_load(opts.work, r), scorer.frames) for r in batch]
-                    scores.extend(scorer.score_windows(windows)[0])
+                scores = scored(scorer, rows, "clips")
                 # A model given by path is named by its card and its path: two versions of
                 # one model (a new export beside the shipped one) must read apart.
                 label = scorer.name if name in (None, scorer.name) else f"{scorer.name} ({name})"
                 label = label if len(opts.views) == 1 else f"{label} ({views} views)"
                 label = label if label not in methods else f"{label}#{len(methods)}"
-                methods[label] = np.asarray(scores)
+                methods[label] = scores
                 described[label] = {**scorer.describe(), "views": views}
+                if rungs:
+                    rung_methods[label] = scored(scorer, rungs, "ladder rungs")
     if opts.niqe:
         from vq.eval.metrics.niqe import fit_pristine, niqe
 
@@ -147,6 +174,20 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
         [laplacian_variance(_load(opts.work, r)) for r in ui.track(rows, len(rows), "laplacian")]
     )
     methods[VMAF_ROW] = vmaf
+    if rungs:
+        rung_methods["laplacian variance"] = np.asarray(
+            [laplacian_variance(_load(opts.work, r)) for r in rungs]
+        )
+        rung_methods[VMAF_ROW] = np.asarray([r.vmaf for r in rungs])
+    rung_rows = [
+        {
+            "method": m,
+            "rungs": len(rungs),
+            "rung_tau": rung_order_tau(pred, rungs),
+            "srocc": _or_nan(srocc, pred, [r.vmaf for r in rungs]),
+        }
+        for m, pred in rung_methods.items()
+    ]
 
     def summary(pred: np.ndarray, subset: list[int]) -> dict[str, float]:
         p, v = pred[subset], vmaf[subset]
@@ -210,15 +251,35 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
                 [("kind", "stage"), ("method", "method"), ("steps", "steps"), ("step_acc", "step accuracy")],
                 by_stage,
             ),
+            *(
+                [
+                    Table(
+                        f"ladder rungs ({len(RUNG_HEIGHTS)} heights x {opts.rungs} CRFs of "
+                        f"{len({r.source for r in rungs})} sources): Kendall tau vs VMAF per source",
+                        [
+                            ("method", "method"),
+                            ("rungs", "rungs"),
+                            ("rung_tau", "rung tau"),
+                            ("srocc", "SROCC"),
+                        ],
+                        rung_rows,
+                    )
+                ]
+                if rungs
+                else []
+            ),
         ],
         data={
             "overall": overall,
             "per_kind": per_kind,
             "by_stage": by_stage,
+            "rungs": rung_rows,
             "vmaf_between_source_share": between,
             "models": described,
             "clips": [r.to_json() for r in rows],
             "scores": {m: p.tolist() for m, p in methods.items()},
+            "rung_clips": [r.to_json() for r in rungs],
+            "rung_scores": {m: p.tolist() for m, p in rung_methods.items()},
         },
     )
 

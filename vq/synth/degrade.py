@@ -24,7 +24,12 @@ Kinds, each drawn at a random severity:
 * ``stutter``     periodic freezes of several frames (a struggling phone or stream);
 * ``motion_blur`` a linear blur along one direction (camera shake, long exposure);
 * ``sharpen``     over-sharpening with halos (beauty filters, phone pipelines);
-* ``color``       a colour cast, washed-out or crushed contrast, wrong saturation.
+* ``color``       a colour cast, washed-out or crushed contrast, wrong saturation;
+* ``rung``        an encoding ladder's rung as a viewer sees it: scaled to a share of the
+                  height (bicubic), encoded with x264's search preset at a CRF, decoded and
+                  scaled back to the display (bicubic, as players do). Never drawn into a
+                  random chain: the quality set builds a grid of them per source
+                  (`vq.synth.quality_data.build_rungs`).
 
 Everything is seeded: `random_chain(rng, ...)` draws the stages, and the same chain on
 the same clip gives the same frames (encoders run with fixed settings).
@@ -276,11 +281,31 @@ def draw_color(rng, s):
     }
 
 
+def rung(clip, fps, height, crf, codec="h264", preset="veryfast", **_):
+    from vq.media.encode import encode_roundtrip
+    from vq.preprocess.resize import resize
+
+    h, w = clip.shape[1:3]
+    small = (max(16, round(w * height / 2) * 2), max(16, round(h * height / 2) * 2))
+    scaled = clip if small == (w, h) else resize(clip, small, "bicubic")
+    out, _size = encode_roundtrip(scaled, fps, codec=codec, crf=crf, preset=preset)
+    return out if small == (w, h) else resize(out, (w, h), "bicubic")
+
+
+# The default ladder's heights (`vq.pipelines.ladder.default_heights`), as shares.
+RUNG_HEIGHTS = (1.0, 0.667, 0.5)
+
+
+def draw_rung(rng, s):
+    return {"height": float(rng.choice(RUNG_HEIGHTS)), "crf": round(16 + 26 * s)}
+
+
 @dataclass(frozen=True)
 class Kind:
     apply: Callable[..., Clip]
     draw: Callable[[np.random.Generator, float], dict[str, Any]]
     temporal: bool = False  # visible only over several frames
+    random: bool = True  # drawn into random chains and stages
 
 
 KINDS: dict[str, Kind] = {
@@ -313,7 +338,9 @@ KINDS: dict[str, Kind] = {
         sharpen, lambda rng, s: {"amount": round(1.0 + 3.0 * s, 2), "radius": round(1.0 + 2.0 * s, 2)}
     ),
     "color": Kind(color, draw_color),
+    "rung": Kind(rung, draw_rung, random=False),
 }
+RANDOM_KINDS = [name for name, kind in KINDS.items() if kind.random]
 
 
 def random_stage(
@@ -323,7 +350,7 @@ def random_stage(
     With probability `span_share` a stage other than an encode covers only a stretch of
     the clip (30-70 % of it): distortions mixed in time, as a phone's auto-exposure or a
     stream's bad minute makes them."""
-    kind = kind or str(rng.choice(list(KINDS)))
+    kind = kind or str(rng.choice(RANDOM_KINDS))
     s = float(rng.uniform(0.15, 1.0) if severity is None else severity)
     params = KINDS[kind].draw(rng, s)
     if kind != "encode" and rng.random() < span_share:
@@ -345,7 +372,7 @@ def random_chain(
     whatever arrives); an encode may also come earlier (the phone's own), so two-generation
     chains occur. A `span_share` of the other stages hit only part of the clip
     (`random_stage`)."""
-    kinds = list(kinds or KINDS)
+    kinds = list(kinds or RANDOM_KINDS)
     n = int(rng.integers(depth[0], depth[1] + 1))
     chosen = [str(k) for k in rng.choice(kinds, size=min(n, len(kinds)), replace=False)]
     if "encode" in kinds and chosen[-1] != "encode" and rng.random() < encode_last:

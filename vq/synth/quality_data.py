@@ -34,7 +34,7 @@ from vq.errors import MediaError, UsageError
 from vq.fsutil import atomic_path, atomic_write_text
 from vq.images import IMAGE_SUFFIXES, read_rgb
 from vq.media.video import VIDEO_SUFFIXES
-from vq.synth.degrade import Chain, random_chain
+from vq.synth.degrade import RUNG_HEIGHTS, Chain, Degradation, random_chain
 
 CLIP_FRAMES = 32
 MAX_SIDE = 512
@@ -256,6 +256,91 @@ def build_quality_set(
         atomic_write_text(label_file, json.dumps([v.to_json() for v in versions], indent=1))
         records.extend(versions)
     return records
+
+
+RUNG_CRFS = tuple(range(16, 44, 2))  # the grid a source's rungs draw their CRFs from
+
+
+def build_rungs(
+    folder: str | Path,
+    per_height: int = 3,
+    seed: int = 0,
+    split: str = "train",
+    ui: Any = None,
+) -> list[Version]:
+    """Encoding-ladder rungs of each `split` source's first clip in a built set: at every
+    share of the height in `RUNG_HEIGHTS`, `per_height` CRFs drawn from `RUNG_CRFS`, each
+    a ``rung`` degradation of the pristine clip (scaled, encoded, decoded, scaled back),
+    labelled by VMAF against it like any version.
+
+    Random chains hardly ever show one source at two sizes and two CRFs, yet that is the
+    trade a ladder asks a quality score to make (240p encoded finely against 360p encoded
+    coarsely); these grids show it on purpose. Rows have ``chain`` = the height's index,
+    ``level`` = the CRF's rank in it (1 is the finest), and live beside the set
+    (``rungs/``, ``rung-labels/``), so the set's own chains and figures are unchanged.
+    Resumable per source (a source built with another `per_height` is built again);
+    atomic files."""
+    from vq.eval.base import QuietUi
+    from vq.eval.metrics.vmaf import vmaf, vmaf_to_mos
+
+    ui = ui or QuietUi()
+    folder = Path(folder)
+    pristine = [
+        r for r in load_quality_set(folder, split) if r.level == 0 and r.source == source_of(r.source)
+    ]
+    records: list[Version] = []
+    for row in ui.track(pristine, len(pristine), f"building ladder rungs ({split})"):
+        key = row.id.split("/")[0]
+        label_file = folder / "rung-labels" / f"{key}.json"
+        cached = json.loads(label_file.read_text()) if label_file.exists() else []
+        if len(cached) == len(RUNG_HEIGHTS) * per_height:  # built with this grid
+            records.extend(Version(**r) for r in cached)
+            continue
+        clip = np.load(folder / row.file)
+        rng = np.random.default_rng([seed, _hash(row.source), 1])
+        (folder / "rungs" / key).mkdir(parents=True, exist_ok=True)
+        versions = []
+        for h, height in enumerate(RUNG_HEIGHTS):
+            crfs = sorted(int(c) for c in rng.choice(RUNG_CRFS, per_height, replace=False))
+            for level, crf in enumerate(crfs, start=1):
+                stage = Degradation("rung", {"height": height, "crf": crf})
+                frames_ = stage.apply(clip, row.fps)
+                rel = f"rungs/{key}/r{h}l{level}.npy"
+                _save_clip(folder / rel, frames_)
+                score = float(np.mean(vmaf(frames_, clip, row.fps)))
+                vid = f"{key}/r{h}l{level}"
+                mos = float(vmaf_to_mos(score))
+                versions.append(
+                    Version(vid, row.source, split, h, level, [stage.to_json()], score, mos, row.fps, rel)
+                )
+        atomic_write_text(label_file, json.dumps([v.to_json() for v in versions], indent=1))
+        records.extend(versions)
+    return records
+
+
+def load_rungs(folder: str | Path, split: str | None = None) -> list[Version]:
+    """The ladder rungs built beside a set (`build_rungs`); none if there are none."""
+    files = sorted((Path(folder) / "rung-labels").glob("*.json"))
+    rows = [Version(**r) for f in files for r in json.loads(f.read_text())]
+    return [r for r in rows if split is None or r.split == split]
+
+
+def rung_order_tau(pred: np.ndarray, rows: list[Version]) -> float | None:
+    """Mean over sources of Kendall's tau between `pred` and VMAF on each source's rungs
+    (`build_rungs`): the figure `vq eval ladder` reports on whole ladders, here on every
+    held-out source of a set. None when no source has 3 rungs with an order to compare."""
+    from vq.eval.metrics.correlation import krocc
+
+    by_source: dict[str, list[int]] = defaultdict(list)
+    for i, r in enumerate(rows):
+        by_source[r.source].append(i)
+    taus = []
+    for index in by_source.values():
+        if len(index) >= 3:
+            tau = krocc(pred[index], [rows[i].vmaf for i in index])
+            if np.isfinite(tau):
+                taus.append(tau)
+    return float(np.mean(taus)) if taus else None
 
 
 def built_windows(folder: str | Path) -> int:
