@@ -1,16 +1,21 @@
 """Configuration of the quality task (KVQ).
 
-The shipped `vq-kvq` was trained with these defaults (its card has the exact command,
-data and held-out figures)::
+The shipped `vq-kvq` is two runs (its card has the exact commands, data and held-out
+figures): these defaults at full schedule, then 1000 steps of fine-tuning with ladder
+groups::
 
     vq train kvq --data ../shared/data/videos/chaplin.mp4 ... --data ../shared/data/images/photos \\
         --chains 8 --windows 3 --set-dir runs/quality-set8w3 --out runs/kvq-x/chainrank3k \\
         --steps 3000 --set model_kwargs.align=16
+    vq train kvq --set-dir runs/quality-set8w3 --out runs/kvq-x/ladder-ft1k --steps 1000 \\
+        --set model_kwargs.align=16 --init runs/kvq-x/chainrank3k --ladder-groups 1 \\
+        --source-rank-weight 4 --learning-rate 3e-4 --warmup-steps 50 --eval-every 500
 
-``--set chain_rank_weight=0`` gives the recipe of the model before it (in-chain pairs
-only inside the pooled rank loss). ``--set source_rank_weight=2`` adds the across-chain
-rank loss: tried on the same schedule, it moved held-out SROCC by +0.005 and did not
-change how the model orders an encoding ladder's rungs (BENCHMARKS.md), so it is off.
+``--set chain_rank_weight=0`` gives the recipe of the model before those (in-chain pairs
+only inside the pooled rank loss). ``source_rank_weight`` alone (no ladder groups: only
+the fillers of other chains) moved held-out SROCC by +0.005 at weight 2 and did not
+change how the model orders an encoding ladder's rungs; with ladder groups it does
+(BENCHMARKS.md).
 
 The first run builds the label-free set under ``--set-dir`` (`vq.synth.quality_data`:
 pristine clips, degradation chains, VMAF pseudo-MOS; about 3 s per source on 2 cores,

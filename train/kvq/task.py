@@ -107,7 +107,6 @@ class KvqTask:
         if not 0 <= self.ladder_groups <= config.batch_size // GROUP:
             raise UsageError(f"ladder_groups must be 0 to {config.batch_size // GROUP} (groups per batch)")
         self.rungs: dict[str, list[Version]] = {}
-        self.eval_rungs: list[Version] = []
         if self.ladder_groups:
             from vq.progress import TerminalUi
 
@@ -115,10 +114,14 @@ class KvqTask:
                 build_rungs(self.set_dir, seed=config.seed, split=split, ui=TerminalUi())
             for row in load_rungs(self.set_dir, "train"):
                 self.rungs.setdefault(row.source, []).append(row)
-            self.eval_rungs = load_rungs(self.set_dir, "holdout")
+        # Held-out rungs are scored whenever the set has them (any run, ladder groups or not).
+        self.eval_rungs = load_rungs(self.set_dir, "holdout")
         self._clips: dict[str, np.ndarray] = {}
+        started_from = recorded_run(self.init) if self.init else {}
         self.data_facts = {
-            "train": list(config.data),
+            # A fine-tune on the set its starting run built trained on that run's sources.
+            "train": list(config.data)
+            or (started_from["data"].get("train", []) if self.init and self._same_set(started_from) else []),
             "set_dir": str(self.set_dir),
             "train_sources": len({source_of(r.source) for r in self.train_rows}),
             "train_windows": len({r.source for r in self.train_rows}),
@@ -126,9 +129,15 @@ class KvqTask:
             "holdout_sources": len({r.source for r in self.eval_rows}),
             "holdout_clips": len(self.eval_rows),
             "train_rungs": sum(map(len, self.rungs.values())),
+            # A fine-tuned model is reproduced by two commands: the run it started from, then its own.
+            **({"init_command": started_from.get("command")} if self.init else {}),
             # Everything else under --data trained; these sources never did.
             "holdout_source_names": sorted({r.source for r in self.eval_rows}),
         }
+
+    def _same_set(self, recorded: dict[str, Any]) -> bool:
+        theirs = recorded.get("data", {}).get("set_dir")
+        return theirs is not None and Path(theirs).resolve() == self.set_dir.resolve()
 
     # -- data ---------------------------------------------------------------------------------
 
@@ -339,16 +348,22 @@ def pick_rungs(rungs: dict[str, list[Version]], rng: np.random.Generator) -> lis
     return members
 
 
-def trained_kvq(workdir: str, model_kwargs: dict[str, Any]) -> nnx.Module:
-    """The model at the latest checkpoint of a `vq train kvq` workdir (same architecture)."""
+def recorded_run(workdir: str) -> dict[str, Any]:
+    """The config.json of a `vq train kvq` workdir (command, data, model options)."""
     import json
-
-    from vq.train.trainer import load_trained_model
 
     config_file = Path(workdir) / "config.json"
     recorded = json.loads(config_file.read_text()) if config_file.exists() else None
     if not recorded or recorded.get("task") != "kvq":
         raise UsageError(f"{workdir}: not a vq train kvq workdir")
+    return recorded
+
+
+def trained_kvq(workdir: str, model_kwargs: dict[str, Any]) -> nnx.Module:
+    """The model at the latest checkpoint of a `vq train kvq` workdir (same architecture)."""
+    from vq.train.trainer import load_trained_model
+
+    recorded = recorded_run(workdir)
     if model_def("kvq").kwargs(**recorded["model_kwargs"]) != model_def("kvq").kwargs(**model_kwargs):
         raise UsageError(
             f"{workdir}: its model options {recorded['model_kwargs']} differ from {model_kwargs}"
