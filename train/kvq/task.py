@@ -104,8 +104,11 @@ class KvqTask:
             self.eval_rows = []
         self.fit_rows = train_fit_rows(self.train_rows)
         self.ladder_groups = config.ladder_groups
-        if not 0 <= self.ladder_groups <= config.batch_size // GROUP:
-            raise UsageError(f"ladder_groups must be 0 to {config.batch_size // GROUP} (groups per batch)")
+        # At least one group stays a chain: in-chain pairs are the exact labels.
+        if not 0 <= self.ladder_groups < config.batch_size // GROUP:
+            raise UsageError(
+                f"ladder_groups must be 0 to {config.batch_size // GROUP - 1} (groups per batch - 1)"
+            )
         self.rungs: dict[str, list[Version]] = {}
         if self.ladder_groups:
             from vq.progress import TerminalUi
@@ -114,6 +117,8 @@ class KvqTask:
                 build_rungs(self.set_dir, seed=config.seed, split=split, ui=TerminalUi())
             for row in load_rungs(self.set_dir, "train"):
                 self.rungs.setdefault(row.source, []).append(row)
+            if not self.rungs:
+                raise UsageError(f"{self.set_dir}: no ladder rungs of training sources for --ladder-groups")
         # Held-out rungs are scored whenever the set has them (any run, ladder groups or not).
         self.eval_rungs = load_rungs(self.set_dir, "holdout")
         self._clips: dict[str, np.ndarray] = {}
@@ -364,6 +369,8 @@ def trained_kvq(workdir: str, model_kwargs: dict[str, Any]) -> nnx.Module:
     from vq.train.trainer import load_trained_model
 
     recorded = recorded_run(workdir)
+    if recorded.get("model") != "kvq":
+        raise UsageError(f"{workdir}: a {recorded.get('model')} run; --init needs a full kvq run")
     if model_def("kvq").kwargs(**recorded["model_kwargs"]) != model_def("kvq").kwargs(**model_kwargs):
         raise UsageError(
             f"{workdir}: its model options {recorded['model_kwargs']} differ from {model_kwargs}"

@@ -94,6 +94,7 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
     )
     from vq.stages.quality import QualityScorer
     from vq.synth.quality_data import (
+        RUNG_CRFS,
         build_quality_set,
         build_rungs,
         built_windows,
@@ -103,6 +104,8 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
         step_accuracy_by_stage,
     )
 
+    if not 0 <= opts.rungs <= len(RUNG_CRFS):
+        raise UsageError(f"--rungs must be 0 to {len(RUNG_CRFS)}")
     if opts.split not in ("holdout", "all"):
         raise UsageError(f"--split must be holdout or all, got {opts.split!r}")
     splits = ("holdout",) if opts.split == "holdout" else ("train", "holdout")
@@ -120,11 +123,9 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
     rows = [r for r in every if r.split in splits]
     if not rows:
         raise UsageError("no clips in the bench (no held-out sources among --sources?)")
-    if opts.rungs < 0:
-        raise UsageError("--rungs must be >= 0")
     rungs = [
         r
-        for split in (splits if opts.rungs else ())
+        for split in (("holdout",) if opts.rungs else ())  # held out whatever --split says
         for r in build_rungs(opts.work, opts.rungs, opts.seed, split, ui=ui)
     ]
     vmaf = np.asarray([r.vmaf for r in rows])
@@ -184,7 +185,7 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
             "method": m,
             "rungs": len(rungs),
             "rung_tau": rung_order_tau(pred, rungs),
-            "srocc": _or_nan(srocc, pred, [r.vmaf for r in rungs]),
+            "srocc": _or_none(_or_nan(srocc, pred, [r.vmaf for r in rungs])),
         }
         for m, pred in rung_methods.items()
     ]
@@ -299,6 +300,10 @@ def _or_nan(fn, *args) -> float:
         return float(fn(*args))
     except UsageError:
         return float("nan")
+
+
+def _or_none(value: float) -> float | None:
+    return value if np.isfinite(value) else None
 
 
 def pristine_of(rows: list, subset: list[int], pristine: list[int]) -> list[int]:

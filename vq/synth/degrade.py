@@ -32,7 +32,8 @@ Kinds, each drawn at a random severity:
                   (`vq.synth.quality_data.build_rungs`).
 
 Everything is seeded: `random_chain(rng, ...)` draws the stages, and the same chain on
-the same clip gives the same frames (encoders run with fixed settings).
+the same clip gives the same frames (encoders run with fixed settings; ``rung`` is the one
+exception measured, see it).
 """
 
 from __future__ import annotations
@@ -282,11 +283,12 @@ def draw_color(rng, s):
 
 
 def rung(clip, fps, height, crf, codec="h264", preset="veryfast", **_):
-    # The one stage that is not bit-exact from run to run: x264's veryfast (the ladder's
-    # search preset, kept so the rungs look like the ladder's) varies on some frame sizes
-    # even with one thread (measured: 3 of 40 encodes of a 170x96 rung, 3 of 60 at 64x42;
-    # 0 of 20 at 256x144 to 512x288). The rungs are built once, cached, and labelled with
-    # VMAF on the frames saved, so the labels always describe the pixels trained on.
+    # Not bit-exact from run to run: x264's veryfast (the ladder's search preset, kept so
+    # the rungs look like the ladder's) varies on some frame sizes even with one thread
+    # (measured on AVX-512 Zen 4: 3 of 40 encodes of a 170x96 rung, 3 of 60 at 64x42; 0 of
+    # 20 at 256x144 to 512x288; cause unknown; `encode` draws veryfast too, not measured).
+    # Rungs are built once, cached, and labelled with VMAF on the frames saved, so the
+    # labels always describe the pixels trained on.
     from vq.media.encode import encode_roundtrip
     from vq.preprocess.resize import resize
 

@@ -278,13 +278,29 @@ def build_rungs(
     coarsely); these grids show it on purpose. Rows have ``chain`` = the height's index,
     ``level`` = the CRF's rank in it (1 is the finest), and live beside the set
     (``rungs/``, ``rung-labels/``), so the set's own chains and figures are unchanged.
-    Resumable per source (a source built with another `per_height` is built again);
-    atomic files."""
+    The grid (`per_height`, `seed`, heights, CRFs) is recorded in ``rungs/settings.json``;
+    another grid in the same folder is an error, not a silent rebuild under a job that
+    reads the first. Resumable per source; atomic files."""
     from vq.eval.base import QuietUi
     from vq.eval.metrics.vmaf import vmaf, vmaf_to_mos
 
     ui = ui or QuietUi()
     folder = Path(folder)
+    if not 1 <= per_height <= len(RUNG_CRFS):
+        raise UsageError(f"rungs per height must be 1 to {len(RUNG_CRFS)}, got {per_height}")
+    settings = {
+        "per_height": per_height,
+        "seed": seed,
+        "heights": list(RUNG_HEIGHTS),
+        "crfs": list(RUNG_CRFS),
+    }
+    settings_file = folder / "rungs" / "settings.json"
+    if settings_file.exists() and json.loads(settings_file.read_text()) != settings:
+        raise UsageError(
+            f"{folder} has ladder rungs built with other settings ({settings_file.read_text().strip()})"
+        )
+    (folder / "rungs").mkdir(parents=True, exist_ok=True)
+    atomic_write_text(settings_file, json.dumps(settings))
     pristine = [
         r for r in load_quality_set(folder, split) if r.level == 0 and r.source == source_of(r.source)
     ]
@@ -292,9 +308,8 @@ def build_rungs(
     for row in ui.track(pristine, len(pristine), f"building ladder rungs ({split})"):
         key = row.id.split("/")[0]
         label_file = folder / "rung-labels" / f"{key}.json"
-        cached = json.loads(label_file.read_text()) if label_file.exists() else []
-        if len(cached) == len(RUNG_HEIGHTS) * per_height:  # built with this grid
-            records.extend(Version(**r) for r in cached)
+        if label_file.exists():
+            records.extend(Version(**r) for r in json.loads(label_file.read_text()))
             continue
         clip = np.load(folder / row.file)
         rng = np.random.default_rng([seed, _hash(row.source), 1])
