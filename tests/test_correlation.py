@@ -85,3 +85,15 @@ def test_bad_shapes_are_usage_errors():
         srocc([1, 2, 3], [1, 2])
     with pytest.raises(UsageError):
         plcc([1, 2], [1, 2])
+
+
+def test_within_group_krocc_averages_groups_with_an_order_and_skips_the_rest():
+    from vq.eval.metrics.correlation import within_group_krocc
+
+    target = [1, 2, 3, 1, 2, 3, 5, 5, 5, 1, 2]
+    groups = ["a"] * 3 + ["b"] * 3 + ["flat"] * 3 + ["short"] * 2
+    pred = [1, 2, 3, 3, 2, 1, 1, 2, 3, 2, 1]  # a: tau 1, b: tau -1; flat and short left out
+    assert within_group_krocc(pred, target, groups) == pytest.approx(0.0)
+    pred_b_right = [1, 2, 3, 1, 3, 2, 0, 0, 0, 2, 1]  # b: one swapped pair of 3, tau 1/3
+    assert within_group_krocc(pred_b_right, target, groups) == pytest.approx((1 + 1 / 3) / 2)
+    assert within_group_krocc([4.0] * 11, target, groups) is None  # constant scores order nothing

@@ -47,7 +47,7 @@ import numpy as np
 
 from vq.errors import UsageError, VqError
 from vq.eval.base import Evaluator, Report, Table, Ui, backend_option, model_option, precision_option
-from vq.eval.metrics.correlation import krocc
+from vq.eval.metrics.correlation import within_group_krocc
 from vq.fsutil import atomic_write_text, expand_inputs
 from vq.ladder.rd import choose_rung, client_decision, full_height_rung, upper_hull
 from vq.media import VIDEO_SUFFIXES
@@ -191,10 +191,9 @@ def rung_order_tau(record: dict[str, Any]) -> float | None:
     score: the ladder's smoothing within a height turns disagreements into ties); None
     with fewer than 3 rungs or no order to compare (every score or VMAF equal)."""
     rungs = record["rungs"]
-    if len(rungs) < 3:
-        return None
-    tau = krocc([r.get("raw_score", r["score"]) for r in rungs], [r["vmaf"] for r in rungs])
-    return round(tau, 4) if np.isfinite(tau) else None
+    raw = [r.get("raw_score", r["score"]) for r in rungs]
+    tau = within_group_krocc(raw, [r["vmaf"] for r in rungs], [""] * len(rungs))
+    return None if tau is None else round(tau, 4)
 
 
 def mean_of_known(values: list[float | None]) -> float | None:

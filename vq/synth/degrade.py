@@ -283,10 +283,11 @@ def draw_color(rng, s):
 
 
 def rung(clip, fps, height, crf, codec="h264", preset="veryfast", **_):
-    # Not bit-exact from run to run: x264's veryfast (the ladder's search preset, kept so
-    # the rungs look like the ladder's) varies on some frame sizes even with one thread
-    # (measured on AVX-512 Zen 4: 3 of 40 encodes of a 170x96 rung, 3 of 60 at 64x42; 0 of
-    # 20 at 256x144 to 512x288; cause unknown; `encode` draws veryfast too, not measured).
+    # Not bit-exact from run to run with x264's veryfast (the ladder's search preset, kept
+    # so the rungs look like the ladder's), even with one thread. Measured on AVX-512 Zen 4:
+    # a 170x96 rung's round trip differed 3 of 60 times idle and 6 of 60 with both cores
+    # busy (timing-dependent); 3 of 60 at 64x42 with veryfast, 0 of 60 with faster; 0 of 20
+    # at 256x144 to 512x288. Cause not found; `encode` draws veryfast too, not measured.
     # Rungs are built once, cached, and labelled with VMAF on the frames saved, so the
     # labels always describe the pixels trained on.
     from vq.media.encode import encode_roundtrip

@@ -344,18 +344,9 @@ def rung_order_tau(pred: np.ndarray, rows: list[Version]) -> float | None:
     """Mean over sources of Kendall's tau between `pred` and VMAF on each source's rungs
     (`build_rungs`): the figure `vq eval ladder` reports on whole ladders, here on every
     held-out source of a set. None when no source has 3 rungs with an order to compare."""
-    from vq.eval.metrics.correlation import krocc
+    from vq.eval.metrics.correlation import within_group_krocc
 
-    by_source: dict[str, list[int]] = defaultdict(list)
-    for i, r in enumerate(rows):
-        by_source[r.source].append(i)
-    taus = []
-    for index in by_source.values():
-        if len(index) >= 3:
-            tau = krocc(pred[index], [rows[i].vmaf for i in index])
-            if np.isfinite(tau):
-                taus.append(tau)
-    return float(np.mean(taus)) if taus else None
+    return within_group_krocc(pred, [r.vmaf for r in rows], [r.source for r in rows])
 
 
 def built_windows(folder: str | Path) -> int:

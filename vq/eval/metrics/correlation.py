@@ -131,6 +131,21 @@ def within_group_srocc(pred: Sequence[float], target: Sequence[float], groups: S
     return float(np.mean(values))
 
 
+def within_group_krocc(pred: Sequence[float], target: Sequence[float], groups: Sequence[str]) -> float | None:
+    """Mean Kendall tau over the groups of at least 3 items where both the prediction and
+    the target vary (one video's ladder rungs against VMAF); None where no group has an
+    order to compare. Unlike `within_group_srocc`, a constant score is left out rather
+    than counted as 0: a ladder figure over a handful of videos says "no order" plainly."""
+    p, t = np.asarray(pred, np.float64), np.asarray(target, np.float64)
+    g = np.asarray(groups)
+    values = [
+        krocc(p[g == group], t[g == group])
+        for group in np.unique(g)
+        if np.sum(g == group) >= 3 and np.ptp(p[g == group]) > 0 and np.ptp(t[g == group]) > 0
+    ]
+    return float(np.mean(values)) if values else None
+
+
 def between_group_share(target: Sequence[float], groups: Sequence[str]) -> float:
     """Share of the target's variance explained by the group means (0: all within groups)."""
     t, g = np.asarray(target, np.float64), np.asarray(groups)
