@@ -287,7 +287,9 @@ def rung(clip, fps, height, crf, codec="h264", preset="veryfast", **_):
     # so the rungs look like the ladder's), even with one thread. Measured on AVX-512 Zen 4:
     # a 170x96 rung's round trip differed 3 of 60 times idle and 6 of 60 with both cores
     # busy (timing-dependent); 3 of 60 at 64x42 with veryfast, 0 of 60 with faster; 0 of 20
-    # at 256x144 to 512x288. Cause not found; `encode` draws veryfast too, not measured.
+    # at 256x144 to 512x288. It is the encode: 80 encodes of one input gave 3 different
+    # packet streams, while the RGB->YUV conversion (200 runs) and the decode never
+    # varied. Cause inside x264 not found; `encode` draws veryfast too, not measured.
     # Rungs are built once, cached, and labelled with VMAF on the frames saved, so the
     # labels always describe the pixels trained on.
     from vq.media.encode import encode_roundtrip
