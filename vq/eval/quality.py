@@ -39,7 +39,6 @@ import numpy as np
 
 from vq.errors import UsageError
 from vq.eval.base import Evaluator, Report, Table, Ui, backend_option, model_option, precision_option
-from vq.synth.degrade import RUNG_HEIGHTS
 
 JND = 6.0  # VMAF points to one just-noticeable difference (the usual rule of thumb)
 VMAF_ROW = "VMAF (full reference: the label)"
@@ -93,6 +92,7 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
         within_group_srocc,
     )
     from vq.stages.quality import QualityScorer
+    from vq.synth.degrade import RUNG_HEIGHTS
     from vq.synth.quality_data import (
         RUNG_CRFS,
         build_quality_set,
