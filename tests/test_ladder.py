@@ -261,6 +261,10 @@ def test_eval_ladder_tunes_on_one_set_and_reports_another(shared_data, tmp_path,
     losses = [r["client_vmaf_loss"] for r in data["rows"] if r["client_vmaf_loss"] is not None]
     assert summary["client_violations"] == sum(loss > 1.0 for loss in losses)
     assert summary["client_decisions"] == len(losses)
+    neg = [r["client_vmaf_neg_loss"] for r in data["rows"] if r["client_vmaf_neg_loss"] is not None]
+    assert len(neg) == len(losses) and summary["client_violations_vmaf_neg"] == sum(x > 1.0 for x in neg)
+    record = json.loads(next(work.glob("example2*.json")).read_text())
+    assert all(0 <= r["vmaf_neg"] <= 100 for r in record["rungs"])  # beside VMAF on every rung
     assert summary["rung_order_tau"] == row["rung_order_tau"]  # 2 heights x 3 CRFs: a tau
     assert -1.0 <= row["rung_order_tau"] <= 1.0
     cached = sorted(work.glob("*.json"))

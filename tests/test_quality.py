@@ -77,6 +77,21 @@ def test_vmaf_ranks_an_encode_ladder():
         vmaf(clip, clip[:, :64])
 
 
+def test_vmaf_neg_gives_sharpening_no_credit():
+    from vq.eval.metrics.vmaf import vmaf, vmaf_scores
+    from vq.ladder.client import sharpen
+
+    clip = _clip(8, (128, 96))
+    both = vmaf_scores(sharpen(clip), clip, models=("vmaf", "vmaf_neg"))
+    # Plain VMAF scores the sharpened copy at least as high as the clip against itself;
+    # NEG does not reward the enhancement.
+    assert both["vmaf"].mean() >= vmaf(clip, clip).mean() - 1.0
+    assert both["vmaf_neg"].mean() < both["vmaf"].mean() - 5.0
+    np.testing.assert_array_equal(both["vmaf"], vmaf(sharpen(clip), clip))  # one pass, same scores
+    with pytest.raises(Exception, match="unknown VMAF model"):
+        vmaf_scores(clip, clip, models=("vmaf_4k",))
+
+
 def test_fragments_keep_native_pixels_and_fit_small_frames():
     clip = np.random.default_rng(0).integers(0, 256, (3, 200, 300, 3), dtype=np.uint8)
     frag = fragments(clip, grid=4, patch=32)
@@ -270,6 +285,22 @@ def test_rung_order_tau_is_kendall_per_source_and_none_without_an_order():
     assert rung_order_tau(swapped, rows) == pytest.approx((4 / 6 + 1) / 2)
     assert rung_order_tau(np.ones(len(rows)), rows) is None  # constant scores order nothing
     assert rung_order_tau(agree[:2], rows[:2]) is None  # under 3 rungs
+
+
+def test_client_post_accuracy_compares_each_rung_with_its_post_processed_twin():
+    from vq.synth.quality_data import Version, client_post_accuracy
+
+    def version(vid: str, vmaf: float) -> Version:
+        return Version(vid, "a", "holdout", 0, 1, [], vmaf, 1 + vmaf / 25, 25.0, "")
+
+    # VMAF: sharpening helps rung 1, hurts rung 2, leaves rung 3 as it was.
+    rows = [version("a/r1", 60), version("a/r2", 80), version("a/r3", 70)]
+    rows += [version("a/r1+sharpen", 65), version("a/r2+sharpen", 75), version("a/r3+sharpen", 70)]
+    assert client_post_accuracy(np.asarray([r.vmaf for r in rows]), rows) == pytest.approx(1.0)
+    # A score that likes every sharpened rung: right on r1, wrong on r2, half on the VMAF tie.
+    likes_sharp = np.asarray([3.0, 4.0, 3.5, 3.2, 4.2, 3.7])
+    assert client_post_accuracy(likes_sharp, rows) == pytest.approx(1.5 / 3)
+    assert client_post_accuracy(likes_sharp[:3], rows[:3]) is None  # no twins
 
 
 def test_random_chains_never_draw_a_ladder_rung():
@@ -490,10 +521,32 @@ def test_ladder_rungs_are_built_beside_the_set_and_fill_a_training_group(tmp_pat
         build_rungs(tmp_path / "set", per_height=15)
     assert load_rungs(tmp_path / "set", "holdout") == [] and load_rungs(tmp_path / "none") == []
 
+    # The rungs as the phone shows them after its sharpening: the same rungs, one stage more.
+    with_post = build_rungs(tmp_path / "set", client_post=["sharpen"])
+    assert [r.to_json() for r in with_post[: len(rows)]] == [r.to_json() for r in rows]
+    shown = with_post[len(rows) :]
+    assert [r.id for r in shown] == [f"{r.id}+sharpen" for r in rows]
+    assert all(
+        s.stages[:1] == r.stages and s.stages[1]["kind"] == "sharpen"
+        for s, r in zip(shown, rows, strict=True)
+    )
+    from vq.ladder.client import sharpen
+
+    plain = np.load(tmp_path / "set" / rows[0].file)
+    np.testing.assert_array_equal(np.load(tmp_path / "set" / shown[0].file), sharpen(plain))
+    assert any(
+        abs(s.vmaf - r.vmaf) > 0.01 for s, r in zip(shown, rows, strict=True)
+    )  # labelled on its own pixels
+    assert len(load_rungs(tmp_path / "set")) == len(rows)  # plain rungs unless asked
+    assert load_rungs(tmp_path / "set", client_post=["sharpen"]) == with_post
+    with pytest.raises(Exception, match="sharpening only"):
+        build_rungs(tmp_path / "set", client_post=["sr"])
+
     config = get_config(smoke=True)
     config.set_dir, config.batch_size, config.ladder_groups = str(tmp_path / "set"), 8, 1
+    config.ladder_post = ["sharpen"]
     task = KvqTask(config)
-    assert task.data_facts["train_rungs"] == len(rows)  # read from the cache
+    assert task.data_facts["train_rungs"] == len(with_post)  # read from the cache, both kinds
     assert task.eval_rungs and all(r.split == "holdout" for r in task.eval_rungs)
     batch = task.batch(0, range(8))
     # Group 0 is 4 rungs of one source (fillers, level -1); group 1 a chain from pristine.
@@ -501,6 +554,30 @@ def test_ladder_rungs_are_built_beside_the_set_and_fill_a_training_group(tmp_pat
     config.ladder_groups = 2  # every group: no chain left in the batch
     with pytest.raises(Exception, match="ladder_groups"):
         KvqTask(config)
+
+    # Starting weights that trained on this set's held-out sources are refused.
+    config.ladder_groups = 1
+    start = tmp_path / "start"
+    start.mkdir()
+    recorded = {"task": "kvq", "model": "kvq", "command": "vq train kvq ..."}
+    held_out = sorted({r.source for r in before if r.split == "holdout"})
+    for named_held_out, refused in ((held_out, False), ([], True)):
+        recorded["data"] = {"train": [str(s) for s in sources], "holdout_source_names": named_held_out}
+        (start / "config.json").write_text(json.dumps(recorded))
+        config.init = str(start)
+        if refused:
+            with pytest.raises(Exception, match=f"trained on {len(held_out)} of this set's held-out"):
+                KvqTask(config)
+        else:  # the same split: the start's sources are this fine-tune's too
+            assert KvqTask(config).data_facts["train"] == recorded["data"]["train"]
+
+
+def test_a_fine_tune_records_the_commands_it_started_from():
+    from vq.train.kvq.task import init_commands
+
+    assert init_commands({"command": "b", "data": {"init_command": "a"}}) == ["a", "b"]
+    assert init_commands({"command": "c", "data": {"init_commands": ["a", "b"]}}) == ["a", "b", "c"]
+    assert init_commands({"command": "a", "data": {}}) == ["a"]
 
 
 @pytest.mark.slow
@@ -550,7 +627,7 @@ def test_kvq_trains_exports_scores_and_evaluates(tmp_path, capsys):
     assert -1.0 <= last["eval/holdout/rung_tau"] <= 1.0  # held-out rungs were built and scored
     recorded = json.loads((tuned / "config.json").read_text())
     first = json.loads((work / "config.json").read_text())
-    assert recorded["data"]["init_command"] == first["command"]
+    assert recorded["data"]["init_commands"] == [first["command"]]
     assert recorded["data"]["train"] == first["data"]["train"]  # same set: the same sources
     start = trained_kvq(str(work), smoke_kwargs)
     fresh = create_model("kvq", seed=7, **smoke_kwargs)
@@ -561,6 +638,9 @@ def test_kvq_trains_exports_scores_and_evaluates(tmp_path, capsys):
     assert main(["export", "onnx", str(work), "--out", str(art)]) == 0, capsys.readouterr().err
     card = json.loads((art / "card.json").read_text())
     assert card["task"] == "kvq" and [o["name"] for o in card["outputs"]] == ["score", "frame_kl"]
+    # A fine-tune may start from an exported model too (how the shipped one is tuned further).
+    from_art = trained_kvq(str(art), smoke_kwargs)
+    np.testing.assert_array_equal(np.asarray(from_art.embed.kernel[...]), np.asarray(start.embed.kernel[...]))
 
     # Scores mean the same on every backend.
     windows = np.stack([_clip(4, (96, 64)), _clip(4, (96, 64))[::-1]])
@@ -628,10 +708,15 @@ def test_kvq_trains_exports_scores_and_evaluates(tmp_path, capsys):
     # The rung bench: the held-out sources' ladder rungs, VMAF's own order is tau 1.
     rung_rows = {row["method"]: row for row in result["rungs"]}
     held = {c["source"] for c in result["clips"]}
-    assert {c["source"] for c in result["rung_clips"]} == held and len(result["rung_clips"]) == 9 * len(held)
+    # Each rung twice: as encoded, and as the phone shows it after sharpening (the default).
+    assert {c["source"] for c in result["rung_clips"]} == held and len(result["rung_clips"]) == 18 * len(held)
     assert rung_rows[VMAF_ROW]["rung_tau"] == pytest.approx(1.0)
+    assert (
+        rung_rows[VMAF_ROW]["rung_tau_post"] == pytest.approx(1.0) and rung_rows[VMAF_ROW]["post_acc"] == 1.0
+    )
     model_row = result["rungs"][0]  # the model's row comes first
     assert model_row["rung_tau"] is not None and -1 <= model_row["rung_tau"] <= 1
+    assert 0.0 <= model_row["post_acc"] <= 1.0
 
 
 def test_shipped_model_scores_the_same_on_every_backend_and_sees_damage(shared_data, tmp_path):

@@ -83,9 +83,19 @@ class KvqConfig(TrainConfig):
             "(3 heights x 3 CRFs, built beside the set), ordered by VMAF with source_rank_weight."
         },
     )
+    ladder_post: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "Client post-processing (sharpen) also applied to every rung for the ladder "
+            "groups: the phone's sharpened rung against the next rung up, ordered by VMAF."
+        },
+    )
     init: str | None = field(
         default=None,
-        metadata={"help": "A vq train kvq workdir whose latest checkpoint starts this run (fine-tuning)."},
+        metadata={
+            "help": "Starting weights (fine-tuning): a vq train kvq workdir (its latest "
+            "checkpoint) or a kvq model (a zoo name such as vq-kvq, or an artifact folder)."
+        },
     )
     margin: float = field(default=0.05, metadata={"help": "Rank-loss margin on the 1-5 scale."})
     model_kwargs: dict = field(

@@ -114,19 +114,36 @@ class KvqTask:
             from vq.progress import TerminalUi
 
             for split in ("train", "holdout"):
-                build_rungs(self.set_dir, seed=config.seed, split=split, ui=TerminalUi())
-            for row in load_rungs(self.set_dir, "train"):
+                build_rungs(
+                    self.set_dir,
+                    seed=config.seed,
+                    split=split,
+                    ui=TerminalUi(),
+                    client_post=config.ladder_post,
+                )
+            for row in load_rungs(self.set_dir, "train", client_post=config.ladder_post):
                 self.rungs.setdefault(row.source, []).append(row)
             if not self.rungs:
                 raise UsageError(f"{self.set_dir}: no ladder rungs of training sources for --ladder-groups")
         # Held-out rungs are scored whenever the set has them (any run, ladder groups or not).
         self.eval_rungs = load_rungs(self.set_dir, "holdout")
         self._clips: dict[str, np.ndarray] = {}
-        started_from = recorded_run(self.init) if self.init else {}
+        started_from = starting_point(self.init) if self.init else {}
+        holdout_names = {r.source for r in self.eval_rows}
+        # Held-out figures mean nothing for a source the starting weights trained on.
+        seen = sorted(holdout_names & trained_by(started_from)) if self.init else []
+        if seen:
+            raise UsageError(
+                f"--init {self.init} trained on {len(seen)} of this set's held-out sources "
+                f"({', '.join(seen[:3])})"
+            )
         self.data_facts = {
-            # A fine-tune on the set its starting run built trained on that run's sources.
+            # A fine-tune on the set its starting run built (or one split the same way)
+            # trained on that run's sources.
             "train": list(config.data)
-            or (started_from["data"].get("train", []) if self.init and self._same_set(started_from) else []),
+            or (
+                started_from["data"].get("train", []) if self.init and self._same_split(started_from) else []
+            ),
             "set_dir": str(self.set_dir),
             "train_sources": len({source_of(r.source) for r in self.train_rows}),
             "train_windows": len({r.source for r in self.train_rows}),
@@ -134,15 +151,21 @@ class KvqTask:
             "holdout_sources": len({r.source for r in self.eval_rows}),
             "holdout_clips": len(self.eval_rows),
             "train_rungs": sum(map(len, self.rungs.values())),
-            # A fine-tuned model is reproduced by two commands: the run it started from, then its own.
-            **({"init_command": started_from.get("command")} if self.init else {}),
+            # A fine-tuned model is reproduced by the commands it started from, in order, then its own.
+            **({"init_commands": init_commands(started_from)} if self.init else {}),
             # Everything else under --data trained; these sources never did.
             "holdout_source_names": sorted({r.source for r in self.eval_rows}),
         }
 
-    def _same_set(self, recorded: dict[str, Any]) -> bool:
-        theirs = recorded.get("data", {}).get("set_dir")
-        return theirs is not None and Path(theirs).resolve() == self.set_dir.resolve()
+    def _same_split(self, recorded: dict[str, Any]) -> bool:
+        """Whether this set is the starting run's, or holds out exactly its sources (a set
+        built from the same inputs: the split is a hash of each source's name)."""
+        data = recorded.get("data", {})
+        theirs = data.get("set_dir")
+        if theirs is not None and Path(theirs).resolve() == self.set_dir.resolve():
+            return True
+        held_out = data.get("holdout_source_names")
+        return bool(held_out) and set(held_out) == {r.source for r in self.eval_rows}
 
     # -- data ---------------------------------------------------------------------------------
 
@@ -353,6 +376,13 @@ def pick_rungs(rungs: dict[str, list[Version]], rng: np.random.Generator) -> lis
     return members
 
 
+def init_commands(recorded: dict[str, Any]) -> list[str]:
+    """The commands that made a starting point, earliest first (its own fine-tune chain, then it)."""
+    data = recorded.get("data", {})
+    earlier = data.get("init_commands") or ([data["init_command"]] if data.get("init_command") else [])
+    return [*earlier, *([recorded["command"]] if recorded.get("command") else [])]
+
+
 def recorded_run(workdir: str) -> dict[str, Any]:
     """The config.json of a `vq train kvq` workdir (command, data, model options)."""
     import json
@@ -364,19 +394,62 @@ def recorded_run(workdir: str) -> dict[str, Any]:
     return recorded
 
 
-def trained_kvq(workdir: str, model_kwargs: dict[str, Any]) -> nnx.Module:
-    """The model at the latest checkpoint of a `vq train kvq` workdir (same architecture)."""
+def starting_point(init: str) -> dict[str, Any]:
+    """What a fine-tune starts from, in a workdir's config.json terms (``command``,
+    ``data``, ``model``, ``model_kwargs``): a `vq train kvq` workdir, or a kvq model (a zoo
+    name or an artifact folder) whose card carries its Flax params and training record;
+    then ``artifact`` is its folder."""
+    if (Path(init) / "config.json").is_file():
+        return recorded_run(init)
+    from vq.errors import ModelError
+    from vq.models import load_model
+
+    try:
+        artifact = load_model(init, task="kvq")
+    except ModelError as e:
+        raise UsageError(f"--init {init}: not a vq train kvq workdir, nor a quality model ({e})") from None
+    flax = artifact.card.flax or {}
+    if flax.get("model") != "kvq" or "params" not in flax:
+        raise UsageError(f"--init {init}: the model carries no kvq Flax params to start from")
+    training = artifact.card.training or {}
+    return {
+        "task": "kvq",
+        "model": "kvq",
+        "model_kwargs": flax.get("kwargs", {}),
+        "command": training.get("command"),
+        "data": training.get("data", {}),
+        "artifact": str(artifact.path),
+    }
+
+
+def trained_kvq(init: str, model_kwargs: dict[str, Any]) -> nnx.Module:
+    """The model a fine-tune starts from (`starting_point`), checked to be this architecture."""
+    recorded = starting_point(init)
+    if recorded.get("model") != "kvq":
+        raise UsageError(f"{init}: a {recorded.get('model')} run; --init needs a full kvq run")
+    if model_def("kvq").kwargs(**recorded["model_kwargs"]) != model_def("kvq").kwargs(**model_kwargs):
+        raise UsageError(f"{init}: its model options {recorded['model_kwargs']} differ from {model_kwargs}")
+    if "artifact" in recorded:
+        from vq.models import Artifact
+        from vq.train.checkpoints import load_params
+
+        model = create_model("kvq", **recorded["model_kwargs"])
+        return load_params(model, Artifact(Path(recorded["artifact"])).params_path())
     from vq.train.trainer import load_trained_model
 
-    recorded = recorded_run(workdir)
-    if recorded.get("model") != "kvq":
-        raise UsageError(f"{workdir}: a {recorded.get('model')} run; --init needs a full kvq run")
-    if model_def("kvq").kwargs(**recorded["model_kwargs"]) != model_def("kvq").kwargs(**model_kwargs):
-        raise UsageError(
-            f"{workdir}: its model options {recorded['model_kwargs']} differ from {model_kwargs}"
-        )
-    model, _step = load_trained_model("kvq", recorded["model_kwargs"], workdir)
+    model, _step = load_trained_model("kvq", recorded["model_kwargs"], init)
     return model
+
+
+def trained_by(recorded: dict[str, Any]) -> set[str]:
+    """Source names a starting point trained on: every source under its recorded
+    ``data.train`` paths (those still on disk) but its held-out ones."""
+    from vq.synth.quality_data import find_sources
+
+    data = recorded.get("data", {})
+    paths = [p for p in data.get("train", []) if Path(p).exists()]
+    found = {s.name for s in find_sources(paths)} if paths else set()
+    return found - set(data.get("holdout_source_names", []))
 
 
 def pretrained_backbone(workdir: str, model_kwargs: dict[str, Any]) -> nnx.Module:

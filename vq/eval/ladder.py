@@ -29,7 +29,9 @@ thresholds (they may be sources the quality model trained on), `sources` are rep
   `rung_order_tau_tuning`) says whether a failed rule is the model's order or the rule.
 * **Device-cloud decision.** The margin is the smallest for which no tuning source ships
   a post-processed rung more than `max_vmaf_loss` VMAF below the rung it replaces. On the
-  test sources: how often the rule fires, its violations, and the bandwidth saved.
+  test sources: how often the rule fires, its violations, and the bandwidth saved; the
+  same losses in VMAF NEG beside them, since plain VMAF credits sharpening itself (an
+  unsharp-masked copy of a clip scores 100 against the clip).
 
 Per-source ladder records are cached in `work` (keyed by the source and the options), so
 a rerun only redoes what changed.
@@ -59,6 +61,7 @@ DROP_GRID = np.round(np.arange(0.0, 2.0001, 0.005), 3)
 MATCH_GRID = np.round(np.arange(-1.0, 2.0001, 0.005), 3)
 VMAF_GRID = np.round(np.arange(100.0, -0.0001, -0.1), 1)
 MARGIN_GRID = np.round(np.arange(0.0, 1.0001, 0.01), 2)
+RECORD_FORMAT = 2  # part of the cache key: 2 added VMAF NEG to every rung
 
 
 @dataclass
@@ -121,7 +124,7 @@ def _cached_ladder(path: Path, lopts: LadderOptions, work: Path) -> dict[str, An
     # The quality model by content, not by name: a new shipped `vq-kvq` must not reuse
     # records scored by the old one.
     model = load_model(lopts.model, task="kvq").card.files["fp32"]["sha256"]
-    what = json.dumps([str(path.resolve()), asdict(lopts), model], default=str)
+    what = json.dumps([str(path.resolve()), asdict(lopts), model, RECORD_FORMAT], default=str)
     cache = work / f"{path.stem}-{hashlib.sha256(what.encode()).hexdigest()[:16]}.json"
     if cache.is_file():
         return json.loads(cache.read_text())
@@ -217,6 +220,9 @@ def device_cloud(record: dict[str, Any], chosen: int, margin: float) -> dict | N
     shipped = rungs[decision["ship"]]
     decision["vmaf_shown"] = shipped["post"][decision["post"]]["vmaf"]
     decision["vmaf_replaced"] = rungs[chosen]["vmaf"]
+    # VMAF NEG beside it: plain VMAF credits the sharpening itself (records before it had none).
+    decision["vmaf_neg_shown"] = shipped["post"][decision["post"]].get("vmaf_neg")
+    decision["vmaf_neg_replaced"] = rungs[chosen].get("vmaf_neg")
     return decision
 
 
@@ -325,6 +331,9 @@ def run(opts: LadderEvalOptions, ui: Ui) -> Report:
                 "client_vmaf_loss": None
                 if decision is None
                 else round(decision["vmaf_replaced"] - decision["vmaf_shown"], 3),
+                "client_vmaf_neg_loss": None
+                if decision is None or decision["vmaf_neg_shown"] is None
+                else round(decision["vmaf_neg_replaced"] - decision["vmaf_neg_shown"], 3),
                 "rung_order_tau": rung_order_tau(r),
             }
         )
@@ -337,6 +346,7 @@ def run(opts: LadderEvalOptions, ui: Ui) -> Report:
         return round(float(np.mean([row[f"{prefix}_vmaf"] - row["fixed_vmaf"] for row in rows])), 3)
 
     losses = [row["client_vmaf_loss"] for row in rows if row["client_vmaf_loss"] is not None]
+    neg_losses = [row["client_vmaf_neg_loss"] for row in rows if row["client_vmaf_neg_loss"] is not None]
     summary = {
         "tuning_sources": len(tune_recs),
         "test_sources": len(test_recs),
@@ -364,6 +374,8 @@ def run(opts: LadderEvalOptions, ui: Ui) -> Report:
         "client_decisions": len(losses),
         "client_violations": int(sum(loss > opts.max_vmaf_loss for loss in losses)),
         "client_worst_vmaf_loss": max(losses) if losses else None,
+        "client_violations_vmaf_neg": int(sum(loss > opts.max_vmaf_loss for loss in neg_losses)),
+        "client_worst_vmaf_neg_loss": max(neg_losses) if neg_losses else None,
         "client_bandwidth_saved": round(
             sum(x["client_saved_kbps"] for x in rows) / sum(x["kvq_kbps"] for x in rows), 4
         ),
@@ -389,6 +401,7 @@ def run(opts: LadderEvalOptions, ui: Ui) -> Report:
                 ("vmaf_match", "VMAF match pick"),
                 ("client", "client ships"),
                 ("client_vmaf_loss", "VMAF lost"),
+                ("client_vmaf_neg_loss", "NEG lost"),
                 ("rung_order_tau", "tau vs VMAF"),
             ],
             rows,

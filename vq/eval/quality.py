@@ -69,6 +69,10 @@ class QualityOptions:
     rungs: int = field(
         default=3, metadata={"help": "CRFs per height in the ladder-rung bench (0: no rung bench)."}
     )
+    rung_post: list[str] = field(
+        default_factory=lambda: ["sharpen"],
+        metadata={"help": "Client post-processing also applied to every rung (sharpen; repeatable)."},
+    )
     niqe: bool = field(
         default=True,
         metadata={"help": "Run NIQE beside it (its pristine model is fitted on the train split's clips)."},
@@ -99,6 +103,7 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
         build_rungs,
         built_windows,
         chain_rank_accuracy,
+        client_post_accuracy,
         middle_window,
         rung_order_tau,
         step_accuracy_by_stage,
@@ -126,8 +131,9 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
     rungs = [
         r
         for split in (("holdout",) if opts.rungs else ())  # held out whatever --split says
-        for r in build_rungs(opts.work, opts.rungs, opts.seed, split, ui=ui)
+        for r in build_rungs(opts.work, opts.rungs, opts.seed, split, ui=ui, client_post=opts.rung_post)
     ]
+    plain = [i for i, r in enumerate(rungs) if len(r.stages) == 1]
     vmaf = np.asarray([r.vmaf for r in rows])
     methods: dict[str, np.ndarray] = {}
     rung_methods: dict[str, np.ndarray] = {}
@@ -184,8 +190,16 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
         {
             "method": m,
             "rungs": len(rungs),
-            "rung_tau": rung_order_tau(pred, rungs),
-            "srocc": _or_none(_or_nan(srocc, pred, [r.vmaf for r in rungs])),
+            "rung_tau": rung_order_tau(pred[plain], [rungs[i] for i in plain]),
+            "srocc": _or_none(_or_nan(srocc, pred[plain], [rungs[i].vmaf for i in plain])),
+            **(
+                {
+                    "rung_tau_post": rung_order_tau(pred, rungs),
+                    "post_acc": client_post_accuracy(pred, rungs),
+                }
+                if len(plain) < len(rungs)
+                else {}
+            ),
         }
         for m, pred in rung_methods.items()
     ]
@@ -256,12 +270,23 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
                 [
                     Table(
                         f"ladder rungs ({len(RUNG_HEIGHTS)} heights x {opts.rungs} CRFs of "
-                        f"{len({r.source for r in rungs})} sources): Kendall tau vs VMAF per source",
+                        f"{len({r.source for r in rungs})} sources): Kendall tau vs VMAF per source"
+                        + (
+                            f"; with the client's {'/'.join(opts.rung_post)} on each rung too, and "
+                            "the share of rungs whose post-processing it scores up or down as VMAF does"
+                            if len(plain) < len(rungs)
+                            else ""
+                        ),
                         [
                             ("method", "method"),
                             ("rungs", "rungs"),
                             ("rung_tau", "rung tau"),
                             ("srocc", "SROCC"),
+                            *(
+                                [("rung_tau_post", "tau with post"), ("post_acc", "post direction")]
+                                if len(plain) < len(rungs)
+                                else []
+                            ),
                         ],
                         rung_rows,
                     )

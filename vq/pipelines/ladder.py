@@ -22,7 +22,8 @@ The seed's two uses of the quality score at pre-encode time:
 The search covers the first `max_seconds` of the video; with `out`, the shipped rung is
 re-encoded over the whole video at the final (slower) preset, audio kept. With
 `reference=True` (the evaluation) every rung and post-processed rung also gets VMAF
-against the source on the same windows.
+and VMAF NEG (`vq.eval.metrics.vmaf.VMAF_MODELS`: no credit for sharpening) against the
+source on the same windows.
 """
 
 from __future__ import annotations
@@ -230,19 +231,20 @@ def run_ladder(
         keep = windows.ravel()
         reference = to_display(source.frames[keep], display) if opts.reference else None
 
-        def score(display_frames: np.ndarray) -> tuple[float, float | None]:
+        def score(display_frames: np.ndarray) -> tuple[float, dict[str, float]]:
+            """The KVQ score, and with a reference, VMAF and VMAF NEG (rounded)."""
             t0 = time.perf_counter()
             clips = display_frames.reshape(len(windows), scorer.frames, *display_frames.shape[1:])
             scores, _ = scorer.score_windows(clips)
             clock["score_s"] += time.perf_counter() - t0
             if reference is None:
-                return float(np.mean(scores)), None
-            from vq.eval.metrics.vmaf import vmaf
+                return float(np.mean(scores)), {}
+            from vq.eval.metrics.vmaf import vmaf_scores
 
             t1 = time.perf_counter()
-            value = float(np.mean(vmaf(display_frames, reference, fps=fps)))
+            values = vmaf_scores(display_frames, reference, fps=fps, models=("vmaf", "vmaf_neg"))
             clock["vmaf_s"] += time.perf_counter() - t1
-            return float(np.mean(scores)), value
+            return float(np.mean(scores)), {k: round(float(np.mean(v)), 3) for k, v in values.items()}
 
         grid = [(h, c) for h in heights for c in crfs]
         jobs = opts.jobs or os.cpu_count() or 1
@@ -269,7 +271,7 @@ def run_ladder(
             for (h, c), future in track(zip(grid, futures, strict=True), len(grid), "rungs"):
                 nbytes, frames, seconds = future.result()
                 clock["encode_s"] += seconds
-                quality, vmaf_value = score(to_display(frames, display))
+                quality, full_reference = score(to_display(frames, display))
                 w, hh = rung_size(display, h)
                 rung = {
                     "height": hh,
@@ -277,9 +279,8 @@ def run_ladder(
                     "crf": c,
                     "kbps": round(nbytes * 8 / (n / fps) / 1000, 2),
                     "score": round(quality, 4),
+                    **full_reference,
                 }
-                if vmaf_value is not None:
-                    rung["vmaf"] = round(vmaf_value, 3)
                 rungs.append(rung)
                 decoded.append(frames)
 
@@ -330,11 +331,9 @@ def run_ladder(
                         t0 = time.perf_counter()
                         shown = client.apply(mode, decoded[i], display)
                         clock["post_s"] += time.perf_counter() - t0
-                        quality, vmaf_value = score(shown)
+                        quality, full_reference = score(shown)
                         post_scores.setdefault(mode, {})[i] = round(quality, 4)
-                        rungs[i].setdefault("post", {})[mode] = {"score": round(quality, 4)}
-                        if vmaf_value is not None:
-                            rungs[i]["post"][mode]["vmaf"] = round(vmaf_value, 3)
+                        rungs[i].setdefault("post", {})[mode] = {"score": round(quality, 4), **full_reference}
             decision = client_decision(kbps, scores, hull, chosen, post_scores, opts.client_margin)
             record["client"] = {"modes": client.modes, "margin": opts.client_margin, "decision": decision}
             if decision is not None:

@@ -267,6 +267,7 @@ def build_rungs(
     seed: int = 0,
     split: str = "train",
     ui: Any = None,
+    client_post: Iterable[str] = (),
 ) -> list[Version]:
     """Encoding-ladder rungs of each `split` source's first clip in a built set: at every
     share of the height in `RUNG_HEIGHTS`, `per_height` CRFs drawn from `RUNG_CRFS`, each
@@ -280,7 +281,10 @@ def build_rungs(
     (``rungs/``, ``rung-labels/``), so the set's own chains and figures are unchanged.
     The grid (`per_height`, `seed`, heights, CRFs) is recorded in ``rungs/settings.json``;
     another grid in the same folder is an error, not a silent rebuild under a job that
-    reads the first. Resumable per source; atomic files."""
+    reads the first. Resumable per source; atomic files.
+
+    `client_post` adds every rung as the viewer's phone shows it after that post-processing
+    (`client_rungs`); the returned records are the rungs, then those."""
     from vq.eval.base import QuietUi
     from vq.eval.metrics.vmaf import vmaf, vmaf_to_mos
 
@@ -330,12 +334,74 @@ def build_rungs(
                 )
         atomic_write_text(label_file, json.dumps([v.to_json() for v in versions], indent=1))
         records.extend(versions)
+    plain = list(records)
+    for mode in client_post:
+        records.extend(client_rungs(folder, mode, plain, pristine, ui))
     return records
 
 
-def load_rungs(folder: str | Path, split: str | None = None) -> list[Version]:
-    """The ladder rungs built beside a set (`build_rungs`); none if there are none."""
-    files = sorted((Path(folder) / "rung-labels").glob("*.json"))
+def client_stage(mode: str) -> Degradation:
+    """The phone's post-processing `mode` (`vq.ladder.client`) as a degradation stage."""
+    from vq.ladder.client import UNSHARP
+
+    # The SR client needs a model run per rung; only the unsharp mask is a pure stage.
+    if mode != "sharpen":
+        raise UsageError(f"rungs can be post-processed by the client's sharpening only, not {mode!r}")
+    return Degradation("sharpen", {"amount": UNSHARP["percent"] / 100, "radius": UNSHARP["radius"]})
+
+
+def client_rungs(
+    folder: Path, mode: str, rungs: list[Version], pristine: list[Version], ui: Any
+) -> list[Version]:
+    """`rungs` as the viewer's phone shows them after its post-processing `mode`, labelled
+    by VMAF against their `pristine` clips like the rungs themselves.
+
+    The device-cloud decision ships a cheaper rung when, post-processed, it scores above
+    the next rung up; a score that reads the phone's sharpening as restored detail makes
+    that decision cost the viewer VMAF (`vq eval ladder`). These versions, ordered by VMAF
+    among the rungs, are the cases it decides. Rows keep the rung's ``chain`` and
+    ``level``; ids and files end in ``+<mode>``; labels live in ``rung-labels/<mode>/``,
+    one file per source (resumable, atomic)."""
+    from vq.eval.metrics.vmaf import vmaf, vmaf_to_mos
+
+    stage = client_stage(mode)
+    originals = {r.id.split("/")[0]: r for r in pristine}
+    by_source: dict[str, list[Version]] = defaultdict(list)
+    for r in rungs:
+        by_source[r.id.split("/")[0]].append(r)
+    (folder / "rung-labels" / mode).mkdir(parents=True, exist_ok=True)
+    records: list[Version] = []
+    for key, plain in ui.track(list(by_source.items()), len(by_source), f"ladder rungs + client {mode}"):
+        label_file = folder / "rung-labels" / mode / f"{key}.json"
+        if label_file.exists():
+            records.extend(Version(**r) for r in json.loads(label_file.read_text()))
+            continue
+        reference = np.load(folder / originals[key].file)
+        versions = []
+        for r in plain:
+            shown = stage.apply(np.load(folder / r.file), r.fps)
+            rel = r.file.removesuffix(".npy") + f"+{mode}.npy"
+            _save_clip(folder / rel, shown)
+            score = float(np.mean(vmaf(shown, reference, r.fps)))
+            stages = [*r.stages, stage.to_json()]
+            mos = float(vmaf_to_mos(score))
+            versions.append(
+                Version(f"{r.id}+{mode}", r.source, r.split, r.chain, r.level, stages, score, mos, r.fps, rel)
+            )
+        atomic_write_text(label_file, json.dumps([v.to_json() for v in versions], indent=1))
+        records.extend(versions)
+    return records
+
+
+def load_rungs(
+    folder: str | Path, split: str | None = None, client_post: Iterable[str] = ()
+) -> list[Version]:
+    """The ladder rungs built beside a set (`build_rungs`), and those post-processed by
+    each of `client_post` (`client_rungs`); none if there are none."""
+    labels = Path(folder) / "rung-labels"
+    files = sorted(labels.glob("*.json")) + [
+        f for m in client_post for f in sorted((labels / m).glob("*.json"))
+    ]
     rows = [Version(**r) for f in files for r in json.loads(f.read_text())]
     return [r for r in rows if split is None or r.split == split]
 
@@ -347,6 +413,22 @@ def rung_order_tau(pred: np.ndarray, rows: list[Version]) -> float | None:
     from vq.eval.metrics.correlation import within_group_krocc
 
     return within_group_krocc(pred, [r.vmaf for r in rows], [r.source for r in rows])
+
+
+def client_post_accuracy(pred: np.ndarray, rows: list[Version]) -> float | None:
+    """Share of rungs whose client post-processing (``<id>+<mode>`` beside ``<id>``,
+    `client_rungs`) `pred` scores up or down as VMAF does (a tie on one side only counts
+    half): whether a score tells restored detail from sharpened damage, the call the
+    device-cloud decision makes. None without such pairs."""
+    index = {r.id: i for i, r in enumerate(rows)}
+    agree = []
+    for i, r in enumerate(rows):
+        base = index.get(r.id.rsplit("+", 1)[0]) if "+" in r.id else None
+        if base is None:
+            continue
+        ours, theirs = np.sign(pred[i] - pred[base]), np.sign(r.vmaf - rows[base].vmaf)
+        agree.append(1.0 if ours == theirs else 0.5 if 0 in (ours, theirs) else 0.0)
+    return float(np.mean(agree)) if agree else None
 
 
 def built_windows(folder: str | Path) -> int:

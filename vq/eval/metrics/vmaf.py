@@ -55,22 +55,49 @@ def ffmpeg_with_vmaf() -> str:
     )
 
 
+# libvmaf's built-in models by the name their scores get. "vmaf_neg" is Netflix's "no
+# enhancement gain" variant: plain VMAF rates an unsharp-masked copy of a clip as good as
+# the clip itself or better (100 against 81 NEG on a sharpened pristine test clip), so it
+# cannot say whether a phone's sharpening helped the viewer or only the metric.
+VMAF_MODELS = {"vmaf": "vmaf_v0.6.1", "vmaf_neg": "vmaf_v0.6.1neg"}
+
+
 def vmaf(distorted: np.ndarray, reference: np.ndarray, fps: float = 25.0, threads: int = 2) -> np.ndarray:
     """Per-frame VMAF (0-100) of a uint8 (T, H, W, 3) clip against its reference."""
+    return vmaf_scores(distorted, reference, fps, threads)["vmaf"]
+
+
+def vmaf_scores(
+    distorted: np.ndarray,
+    reference: np.ndarray,
+    fps: float = 25.0,
+    threads: int = 2,
+    models: tuple[str, ...] = ("vmaf",),
+) -> dict[str, np.ndarray]:
+    """Per-frame scores of each of `models` (names of `VMAF_MODELS`), in one libvmaf pass."""
     if distorted.shape != reference.shape or distorted.ndim != 4 or distorted.dtype != np.uint8:
         raise UsageError(
             f"vmaf needs two uint8 (T, H, W, 3) clips of one shape, got {distorted.shape} {reference.shape}"
         )
+    unknown = [m for m in models if m not in VMAF_MODELS]
+    if unknown or not models:
+        raise UsageError(f"unknown VMAF model {unknown} (choose from {', '.join(VMAF_MODELS)})")
     t, h, w, _ = distorted.shape
     exe = ffmpeg_with_vmaf()
     raw = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", f"{fps:g}"]
+    # The default model alone keeps the filter's defaults (the scores every set was labelled with).
+    chosen = (
+        ""
+        if models == ("vmaf",)
+        else ":model=" + "|".join(f"version={VMAF_MODELS[m]}\\\\:name={m}" for m in models)
+    )
     with tempfile.TemporaryDirectory(prefix="vq-vmaf-") as tmp:
         d, r, log = Path(tmp) / "d.rgb", Path(tmp) / "r.rgb", Path(tmp) / "vmaf.json"
         d.write_bytes(np.ascontiguousarray(distorted).tobytes())
         r.write_bytes(np.ascontiguousarray(reference).tobytes())
         graph = (
             "[0:v]format=yuv420p[d];[1:v]format=yuv420p[r];"
-            f"[d][r]libvmaf=log_fmt=json:log_path={log}:n_threads={threads}"
+            f"[d][r]libvmaf=log_fmt=json:log_path={log}:n_threads={threads}{chosen}"
         )
         cmd = [exe, "-nostdin", "-hide_banner", "-loglevel", "error", *raw, "-i", str(d), *raw, "-i", str(r)]
         done = subprocess.run([*cmd, "-lavfi", graph, "-f", "null", "-"], capture_output=True, text=True)
@@ -78,10 +105,9 @@ def vmaf(distorted: np.ndarray, reference: np.ndarray, fps: float = 25.0, thread
             last = (done.stderr.strip().splitlines() or ["no output"])[-1]
             raise VqError(f"ffmpeg libvmaf failed: {last}")
         frames = json.loads(log.read_text())["frames"]
-    scores = np.asarray([f["metrics"]["vmaf"] for f in frames], np.float64)
-    if len(scores) != t:
-        raise VqError(f"libvmaf scored {len(scores)} of {t} frames")
-    return scores
+    if len(frames) != t:
+        raise VqError(f"libvmaf scored {len(frames)} of {t} frames")
+    return {m: np.asarray([f["metrics"][m] for f in frames], np.float64) for m in models}
 
 
 def vmaf_to_mos(score: float | np.ndarray) -> float | np.ndarray:
