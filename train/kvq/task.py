@@ -418,7 +418,7 @@ def starting_point(init: str) -> dict[str, Any]:
         "model_kwargs": flax.get("kwargs", {}),
         "command": training.get("command"),
         "data": training.get("data", {}),
-        "artifact": str(artifact.path),
+        "artifact": str(artifact.root),
     }
 
 
