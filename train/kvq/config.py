@@ -11,6 +11,12 @@ groups::
         --set model_kwargs.align=16 --init runs/kvq-x/chainrank3k --ladder-groups 1 \\
         --source-rank-weight 4 --learning-rate 3e-4 --warmup-steps 50 --eval-every 500
 
+``--init`` also takes a model (``--init vq-kvq``: its card carries the Flax params), so
+the shipped model can be tuned further without the runs that made it; the workdir then
+records every command of the chain (``data.init_commands``). ``--ladder-post sharpen``
+(the phone's sharpening on every rung in the ladder groups) measured no better than
+plain ladder groups (BENCHMARKS.md) and is off.
+
 ``--set chain_rank_weight=0`` gives the recipe of the model before those (in-chain pairs
 only inside the pooled rank loss). ``source_rank_weight`` alone (no ladder groups: only
 the fillers of other chains) moved held-out SROCC by +0.005 at weight 2 and did not
