@@ -265,6 +265,8 @@ def test_eval_ladder_tunes_on_one_set_and_reports_another(shared_data, tmp_path,
     assert len(neg) == len(losses) and summary["client_violations_vmaf_neg"] == sum(x > 1.0 for x in neg)
     record = json.loads(next(work.glob("example2*.json")).read_text())
     assert all(0 <= r["vmaf_neg"] <= 100 for r in record["rungs"])  # beside VMAF on every rung
+    shown = [p for r in record["rungs"] for p in r.get("post", {}).values()]
+    assert shown and all(0 <= p["vmaf_neg"] <= 100 for p in shown)  # and every post-processed one
     assert summary["rung_order_tau"] == row["rung_order_tau"]  # 2 heights x 3 CRFs: a tau
     assert -1.0 <= row["rung_order_tau"] <= 1.0
     cached = sorted(work.glob("*.json"))

@@ -487,8 +487,8 @@ def test_more_windows_add_training_clips_and_leave_the_bench_alone(tmp_path):
         build_quality_set(sources, tmp_path / "three", chains=1, seed=0, frames=8)
 
 
-def test_ladder_rungs_are_built_beside_the_set_and_fill_a_training_group(tmp_path):
-    from vq.synth.quality_data import build_quality_set, build_rungs, load_quality_set, load_rungs
+def test_ladder_rungs_are_built_beside_the_set_and_fill_a_training_group(tmp_path, capsys):
+    from vq.synth.quality_data import build_quality_set, build_rungs, load_quality_set, load_rungs, source_of
     from vq.train.kvq.config import get_config
     from vq.train.kvq.task import KvqTask
 
@@ -541,6 +541,13 @@ def test_ladder_rungs_are_built_beside_the_set_and_fill_a_training_group(tmp_pat
     assert load_rungs(tmp_path / "set", client_post=["sharpen"]) == with_post
     with pytest.raises(Exception, match="sharpening only"):
         build_rungs(tmp_path / "set", client_post=["sr"])
+    # Labels of another filter are never served from the cache.
+    filter_file = tmp_path / "set" / "rung-labels" / "sharpen" / "settings.json"
+    recorded_filter = filter_file.read_text()
+    filter_file.write_text(recorded_filter.replace("1.5", "2.5"))
+    with pytest.raises(Exception, match="another filter"):
+        build_rungs(tmp_path / "set", client_post=["sharpen"])
+    filter_file.write_text(recorded_filter)
 
     config = get_config(smoke=True)
     config.set_dir, config.batch_size, config.ladder_groups = str(tmp_path / "set"), 8, 1
@@ -553,6 +560,10 @@ def test_ladder_rungs_are_built_beside_the_set_and_fill_a_training_group(tmp_pat
     assert list(batch["level"][:4]) == [-1] * 4 and batch["level"][4] == 0
     config.ladder_groups = 2  # every group: no chain left in the batch
     with pytest.raises(Exception, match="ladder_groups"):
+        KvqTask(config)
+
+    config.ladder_groups = 0  # sharpened rungs only change ladder groups
+    with pytest.raises(Exception, match="needs --ladder-groups"):
         KvqTask(config)
 
     # Starting weights that trained on this set's held-out sources are refused.
@@ -569,7 +580,21 @@ def test_ladder_rungs_are_built_beside_the_set_and_fill_a_training_group(tmp_pat
             with pytest.raises(Exception, match=f"trained on {len(held_out)} of this set's held-out"):
                 KvqTask(config)
         else:  # the same split: the start's sources are this fine-tune's too
-            assert KvqTask(config).data_facts["train"] == recorded["data"]["train"]
+            facts = KvqTask(config).data_facts
+            assert facts["train"] == recorded["data"]["train"]
+            trained = {source_of(r.source) for r in before if r.split == "train"}
+            assert set(facts["trained_source_names"]) >= trained and not set(held_out) & set(
+                facts["trained_source_names"]
+            )
+    # The chain's record of trained sources is what the check reads, paths or not.
+    recorded["data"] = {"train": ["gone/"], "trained_source_names": held_out[:1]}
+    (start / "config.json").write_text(json.dumps(recorded))
+    with pytest.raises(Exception, match="trained on 1 of this set's held-out"):
+        KvqTask(config)
+    recorded["data"] = {"train": [str(tmp_path / "gone")], "holdout_source_names": []}
+    (start / "config.json").write_text(json.dumps(recorded))
+    assert KvqTask(config).data_facts["train"] == []  # not known: not checked, not inherited
+    assert "could not be checked" in capsys.readouterr().err
 
 
 def test_a_fine_tune_records_the_commands_it_started_from():
@@ -628,6 +653,7 @@ def test_kvq_trains_exports_scores_and_evaluates(tmp_path, capsys):
     recorded = json.loads((tuned / "config.json").read_text())
     first = json.loads((work / "config.json").read_text())
     assert recorded["data"]["init_commands"] == [first["command"]]
+    assert recorded["data"]["trained_source_names"] == first["data"]["trained_source_names"]
     assert recorded["data"]["train"] == first["data"]["train"]  # same set: the same sources
     start = trained_kvq(str(work), smoke_kwargs)
     fresh = create_model("kvq", seed=7, **smoke_kwargs)
@@ -641,6 +667,14 @@ def test_kvq_trains_exports_scores_and_evaluates(tmp_path, capsys):
     # A fine-tune may start from an exported model too (how the shipped one is tuned further).
     from_art = trained_kvq(str(art), smoke_kwargs)
     np.testing.assert_array_equal(np.asarray(from_art.embed.kernel[...]), np.asarray(start.embed.kernel[...]))
+    from vq.train.kvq.task import starting_point, trained_by
+
+    begun = starting_point(str(art))  # the card's record stands in for the workdir's
+    assert (
+        begun["command"] == first["command"]
+        and begun["model_files"]["params_sha256"] == card["flax"]["sha256"]
+    )
+    assert trained_by(begun) == set(first["data"]["trained_source_names"])
 
     # Scores mean the same on every backend.
     windows = np.stack([_clip(4, (96, 64)), _clip(4, (96, 64))[::-1]])

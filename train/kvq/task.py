@@ -24,6 +24,7 @@ to pick a checkpoint or a setting (the last step is what is exported).
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ from vq.synth.quality_data import (
     build_rungs,
     chain_rank_accuracy,
     chains_of,
+    client_stage,
     load_quality_set,
     load_rungs,
     middle_window,
@@ -69,6 +71,12 @@ class KvqTask:
             raise UsageError("vq train kvq needs --data (videos, image folders) or a built --set-dir")
         if config.batch_size % GROUP:
             raise UsageError(f"batch_size must be a multiple of {GROUP} (whole chains per batch)")
+        # Cheap checks before the set and its rungs are built (minutes of encoding and VMAF).
+        if config.ladder_post and not config.ladder_groups:
+            raise UsageError("--ladder-post needs --ladder-groups (it only changes the ladder groups)")
+        for mode in config.ladder_post:
+            client_stage(mode)
+        started_from = starting_point(self.init) if self.init else {}
         self.seed, self.rank_weight, self.margin = config.seed, config.rank_weight, config.margin
         self.plcc_weight, self.chain_rank_weight = config.plcc_weight, config.chain_rank_weight
         self.source_rank_weight = config.source_rank_weight
@@ -102,6 +110,22 @@ class KvqTask:
             self.eval_rows = load_quality_set(self.set_dir, "holdout")
         except UsageError:
             self.eval_rows = []
+        train_names = {source_of(r.source) for r in self.train_rows}
+        holdout_names = {r.source for r in self.eval_rows}
+        # Held-out figures mean nothing for a source the starting weights trained on.
+        start_trained = trained_by(started_from) if self.init else set()
+        seen = sorted(holdout_names & (start_trained or set()))
+        if seen:
+            raise UsageError(
+                f"--init {self.init} trained on {len(seen)} of this set's held-out sources "
+                f"({', '.join(seen[:3])})"
+            )
+        if self.init and start_trained is None:
+            print(
+                f"warning: --init {self.init}: its training sources are not on disk from here, "
+                "so they could not be checked against this set's held-out sources",
+                file=sys.stderr,
+            )
         self.fit_rows = train_fit_rows(self.train_rows)
         self.ladder_groups = config.ladder_groups
         # At least one group stays a chain: in-chain pairs are the exact labels.
@@ -113,13 +137,13 @@ class KvqTask:
         if self.ladder_groups:
             from vq.progress import TerminalUi
 
-            for split in ("train", "holdout"):
+            for split in ("train", "holdout"):  # held-out rungs for in-training evaluation
                 build_rungs(
                     self.set_dir,
                     seed=config.seed,
                     split=split,
                     ui=TerminalUi(),
-                    client_post=config.ladder_post,
+                    client_post=config.ladder_post if split == "train" else (),
                 )
             for row in load_rungs(self.set_dir, "train", client_post=config.ladder_post):
                 self.rungs.setdefault(row.source, []).append(row)
@@ -128,22 +152,11 @@ class KvqTask:
         # Held-out rungs are scored whenever the set has them (any run, ladder groups or not).
         self.eval_rungs = load_rungs(self.set_dir, "holdout")
         self._clips: dict[str, np.ndarray] = {}
-        started_from = starting_point(self.init) if self.init else {}
-        holdout_names = {r.source for r in self.eval_rows}
-        # Held-out figures mean nothing for a source the starting weights trained on.
-        seen = sorted(holdout_names & trained_by(started_from)) if self.init else []
-        if seen:
-            raise UsageError(
-                f"--init {self.init} trained on {len(seen)} of this set's held-out sources "
-                f"({', '.join(seen[:3])})"
-            )
+        same_sources = bool(self.init) and self._same_split(started_from, start_trained)
         self.data_facts = {
-            # A fine-tune on the set its starting run built (or one split the same way)
-            # trained on that run's sources.
-            "train": list(config.data)
-            or (
-                started_from["data"].get("train", []) if self.init and self._same_split(started_from) else []
-            ),
+            # A fine-tune on the set its starting run built (or one built from the same
+            # sources, split the same way) trained on that run's inputs.
+            "train": list(config.data) or (started_from["data"].get("train", []) if same_sources else []),
             "set_dir": str(self.set_dir),
             "train_sources": len({source_of(r.source) for r in self.train_rows}),
             "train_windows": len({r.source for r in self.train_rows}),
@@ -153,19 +166,30 @@ class KvqTask:
             "train_rungs": sum(map(len, self.rungs.values())),
             # A fine-tuned model is reproduced by the commands it started from, in order, then its own.
             **({"init_commands": init_commands(started_from)} if self.init else {}),
+            **({"init_model": started_from["model_files"]} if "model_files" in started_from else {}),
             # Everything else under --data trained; these sources never did.
-            "holdout_source_names": sorted({r.source for r in self.eval_rows}),
+            "holdout_source_names": sorted(holdout_names),
+            # Every source the weights have seen, over the whole fine-tune chain: what the
+            # next fine-tune's held-out check reads.
+            "trained_source_names": sorted(train_names | (start_trained or set())),
         }
 
-    def _same_split(self, recorded: dict[str, Any]) -> bool:
-        """Whether this set is the starting run's, or holds out exactly its sources (a set
-        built from the same inputs: the split is a hash of each source's name)."""
+    def _same_split(self, recorded: dict[str, Any], trained: set[str] | None) -> bool:
+        """Whether this set is the starting run's, or one built from the same sources and
+        split the same way (the split is a hash of each source's name): the same held-out
+        sources, and training sources the start trained on."""
         data = recorded.get("data", {})
         theirs = data.get("set_dir")
         if theirs is not None and Path(theirs).resolve() == self.set_dir.resolve():
             return True
         held_out = data.get("holdout_source_names")
-        return bool(held_out) and set(held_out) == {r.source for r in self.eval_rows}
+        mine = {source_of(r.source) for r in self.train_rows}
+        return (
+            bool(held_out)
+            and set(held_out) == {r.source for r in self.eval_rows}
+            and trained is not None
+            and mine <= trained
+        )
 
     # -- data ---------------------------------------------------------------------------------
 
@@ -419,6 +443,8 @@ def starting_point(init: str) -> dict[str, Any]:
         "command": training.get("command"),
         "data": training.get("data", {}),
         "artifact": str(artifact.root),
+        # A zoo name is no fixed model from release to release: its params' checksum is.
+        "model_files": {"name": artifact.name, "params_sha256": flax.get("sha256")},
     }
 
 
@@ -441,15 +467,20 @@ def trained_kvq(init: str, model_kwargs: dict[str, Any]) -> nnx.Module:
     return model
 
 
-def trained_by(recorded: dict[str, Any]) -> set[str]:
-    """Source names a starting point trained on: every source under its recorded
-    ``data.train`` paths (those still on disk) but its held-out ones."""
+def trained_by(recorded: dict[str, Any]) -> set[str] | None:
+    """Source names a starting point's weights trained on: as recorded over its fine-tune
+    chain (``data.trained_source_names``), or for runs recorded before that, every source
+    under its ``data.train`` paths but its held-out ones. None when that cannot be known
+    (no record, or the paths are not on disk from here)."""
     from vq.synth.quality_data import find_sources
 
     data = recorded.get("data", {})
-    paths = [p for p in data.get("train", []) if Path(p).exists()]
-    found = {s.name for s in find_sources(paths)} if paths else set()
-    return found - set(data.get("holdout_source_names", []))
+    if "trained_source_names" in data:
+        return set(data["trained_source_names"])
+    paths = data.get("train", [])
+    if not paths or not all(Path(p).exists() for p in paths):
+        return None
+    return {s.name for s in find_sources(paths)} - set(data.get("holdout_source_names", []))
 
 
 def pretrained_backbone(workdir: str, model_kwargs: dict[str, Any]) -> nnx.Module:

@@ -71,7 +71,7 @@ class QualityOptions:
     )
     rung_post: list[str] = field(
         default_factory=lambda: ["sharpen"],
-        metadata={"help": "Client post-processing also applied to every rung (sharpen; repeatable)."},
+        metadata={"help": "Client post-processing also applied to every rung: sharpen, or none."},
     )
     niqe: bool = field(
         default=True,
@@ -128,10 +128,11 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
     rows = [r for r in every if r.split in splits]
     if not rows:
         raise UsageError("no clips in the bench (no held-out sources among --sources?)")
+    rung_post = [m for m in dict.fromkeys(opts.rung_post) if m != "none"]
     rungs = [
         r
         for split in (("holdout",) if opts.rungs else ())  # held out whatever --split says
-        for r in build_rungs(opts.work, opts.rungs, opts.seed, split, ui=ui, client_post=opts.rung_post)
+        for r in build_rungs(opts.work, opts.rungs, opts.seed, split, ui=ui, client_post=rung_post)
     ]
     plain = [i for i, r in enumerate(rungs) if len(r.stages) == 1]
     vmaf = np.asarray([r.vmaf for r in rows])
@@ -189,11 +190,12 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
     rung_rows = [
         {
             "method": m,
-            "rungs": len(rungs),
+            "rungs": len(plain),
             "rung_tau": rung_order_tau(pred[plain], [rungs[i] for i in plain]),
             "srocc": _or_none(_or_nan(srocc, pred[plain], [rungs[i].vmaf for i in plain])),
             **(
                 {
+                    "post_rungs": len(rungs) - len(plain),
                     "rung_tau_post": rung_order_tau(pred, rungs),
                     "post_acc": client_post_accuracy(pred, rungs),
                 }
@@ -272,7 +274,7 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
                         f"ladder rungs ({len(RUNG_HEIGHTS)} heights x {opts.rungs} CRFs of "
                         f"{len({r.source for r in rungs})} sources): Kendall tau vs VMAF per source"
                         + (
-                            f"; with the client's {'/'.join(opts.rung_post)} on each rung too, and "
+                            f"; with the client's {'/'.join(rung_post)} on each rung too, and "
                             "the share of rungs whose post-processing it scores up or down as VMAF does"
                             if len(plain) < len(rungs)
                             else ""

@@ -370,6 +370,13 @@ def client_rungs(
     for r in rungs:
         by_source[r.id.split("/")[0]].append(r)
     (folder / "rung-labels" / mode).mkdir(parents=True, exist_ok=True)
+    # The stage is recorded like the grid: labels of another filter are never served.
+    settings_file = folder / "rung-labels" / mode / "settings.json"
+    if settings_file.exists() and json.loads(settings_file.read_text()) != stage.to_json():
+        raise UsageError(
+            f"{folder} has {mode} rungs built with another filter ({settings_file.read_text().strip()})"
+        )
+    atomic_write_text(settings_file, json.dumps(stage.to_json()))
     records: list[Version] = []
     for key, plain in ui.track(list(by_source.items()), len(by_source), f"ladder rungs + client {mode}"):
         label_file = folder / "rung-labels" / mode / f"{key}.json"
@@ -400,7 +407,7 @@ def load_rungs(
     each of `client_post` (`client_rungs`); none if there are none."""
     labels = Path(folder) / "rung-labels"
     files = sorted(labels.glob("*.json")) + [
-        f for m in client_post for f in sorted((labels / m).glob("*.json"))
+        f for m in client_post for f in sorted((labels / m).glob("*.json")) if f.name != "settings.json"
     ]
     rows = [Version(**r) for f in files for r in json.loads(f.read_text())]
     return [r for r in rows if split is None or r.split == split]
