@@ -152,13 +152,15 @@ class KvqTask:
         # Held-out rungs are scored whenever the set has them (any run, ladder groups or not).
         self.eval_rungs = load_rungs(self.set_dir, "holdout")
         self._clips: dict[str, np.ndarray] = {}
-        same_sources = bool(self.init) and self._same_split(started_from, start_trained)
+        same_sources = bool(self.init) and self._same_split(
+            started_from, train_names, holdout_names, start_trained
+        )
         self.data_facts = {
             # A fine-tune on the set its starting run built (or one built from the same
             # sources, split the same way) trained on that run's inputs.
             "train": list(config.data) or (started_from["data"].get("train", []) if same_sources else []),
             "set_dir": str(self.set_dir),
-            "train_sources": len({source_of(r.source) for r in self.train_rows}),
+            "train_sources": len(train_names),
             "train_windows": len({r.source for r in self.train_rows}),
             "train_clips": len(self.train_rows),
             "holdout_sources": len({r.source for r in self.eval_rows}),
@@ -174,7 +176,13 @@ class KvqTask:
             "trained_source_names": sorted(train_names | (start_trained or set())),
         }
 
-    def _same_split(self, recorded: dict[str, Any], trained: set[str] | None) -> bool:
+    def _same_split(
+        self,
+        recorded: dict[str, Any],
+        train_names: set[str],
+        holdout_names: set[str],
+        trained: set[str] | None,
+    ) -> bool:
         """Whether this set is the starting run's, or one built from the same sources and
         split the same way (the split is a hash of each source's name): the same held-out
         sources, and training sources the start trained on."""
@@ -183,12 +191,11 @@ class KvqTask:
         if theirs is not None and Path(theirs).resolve() == self.set_dir.resolve():
             return True
         held_out = data.get("holdout_source_names")
-        mine = {source_of(r.source) for r in self.train_rows}
         return (
             bool(held_out)
-            and set(held_out) == {r.source for r in self.eval_rows}
+            and set(held_out) == holdout_names
             and trained is not None
-            and mine <= trained
+            and train_names <= trained
         )
 
     # -- data ---------------------------------------------------------------------------------

@@ -105,6 +105,7 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
         chain_rank_accuracy,
         client_post_accuracy,
         middle_window,
+        post_processed,
         rung_order_tau,
         step_accuracy_by_stage,
     )
@@ -134,7 +135,7 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
         for split in (("holdout",) if opts.rungs else ())  # held out whatever --split says
         for r in build_rungs(opts.work, opts.rungs, opts.seed, split, ui=ui, client_post=rung_post)
     ]
-    plain = [i for i, r in enumerate(rungs) if len(r.stages) == 1]
+    plain = [i for i, r in enumerate(rungs) if not post_processed(r)]
     vmaf = np.asarray([r.vmaf for r in rows])
     methods: dict[str, np.ndarray] = {}
     rung_methods: dict[str, np.ndarray] = {}

@@ -342,12 +342,12 @@ def build_rungs(
 
 def client_stage(mode: str) -> Degradation:
     """The phone's post-processing `mode` (`vq.ladder.client`) as a degradation stage."""
-    from vq.ladder.client import UNSHARP
+    from vq.ladder.client import sharpen_stage
 
     # The SR client needs a model run per rung; only the unsharp mask is a pure stage.
     if mode != "sharpen":
         raise UsageError(f"rungs can be post-processed by the client's sharpening only, not {mode!r}")
-    return Degradation("sharpen", {"amount": UNSHARP["percent"] / 100, "radius": UNSHARP["radius"]})
+    return sharpen_stage()
 
 
 def client_rungs(
@@ -422,6 +422,11 @@ def rung_order_tau(pred: np.ndarray, rows: list[Version]) -> float | None:
     return within_group_krocc(pred, [r.vmaf for r in rows], [r.source for r in rows])
 
 
+def post_processed(row: Version) -> bool:
+    """Whether a rung row is a client post-processed twin (``<rung id>+<mode>``, `client_rungs`)."""
+    return "+" in row.id
+
+
 def client_post_accuracy(pred: np.ndarray, rows: list[Version]) -> float | None:
     """Share of rungs whose client post-processing (``<id>+<mode>`` beside ``<id>``,
     `client_rungs`) `pred` scores up or down as VMAF does (a tie on one side only counts
@@ -430,7 +435,7 @@ def client_post_accuracy(pred: np.ndarray, rows: list[Version]) -> float | None:
     index = {r.id: i for i, r in enumerate(rows)}
     agree = []
     for i, r in enumerate(rows):
-        base = index.get(r.id.rsplit("+", 1)[0]) if "+" in r.id else None
+        base = index.get(r.id.rsplit("+", 1)[0]) if post_processed(r) else None
         if base is None:
             continue
         ours, theirs = np.sign(pred[i] - pred[base]), np.sign(r.vmaf - rows[base].vmaf)

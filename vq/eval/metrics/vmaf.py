@@ -85,19 +85,14 @@ def vmaf_scores(
     t, h, w, _ = distorted.shape
     exe = ffmpeg_with_vmaf()
     raw = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", f"{fps:g}"]
-    # The default model alone keeps the filter's defaults (the scores every set was labelled with).
-    chosen = (
-        ""
-        if models == ("vmaf",)
-        else ":model=" + "|".join(f"version={VMAF_MODELS[m]}\\\\:name={m}" for m in models)
-    )
+    chosen = "|".join(f"version={VMAF_MODELS[m]}\\\\:name={m}" for m in models)
     with tempfile.TemporaryDirectory(prefix="vq-vmaf-") as tmp:
         d, r, log = Path(tmp) / "d.rgb", Path(tmp) / "r.rgb", Path(tmp) / "vmaf.json"
         d.write_bytes(np.ascontiguousarray(distorted).tobytes())
         r.write_bytes(np.ascontiguousarray(reference).tobytes())
         graph = (
             "[0:v]format=yuv420p[d];[1:v]format=yuv420p[r];"
-            f"[d][r]libvmaf=log_fmt=json:log_path={log}:n_threads={threads}{chosen}"
+            f"[d][r]libvmaf=log_fmt=json:log_path={log}:n_threads={threads}:model={chosen}"
         )
         cmd = [exe, "-nostdin", "-hide_banner", "-loglevel", "error", *raw, "-i", str(d), *raw, "-i", str(r)]
         done = subprocess.run([*cmd, "-lavfi", graph, "-f", "null", "-"], capture_output=True, text=True)
