@@ -303,6 +303,23 @@ def test_client_post_accuracy_compares_each_rung_with_its_post_processed_twin():
     assert client_post_accuracy(likes_sharp[:3], rows[:3]) is None  # no twins
 
 
+def test_rungs_relabelled_by_vmaf_neg_carry_its_order_and_its_pseudo_mos():
+    from vq.eval.metrics.vmaf import vmaf_to_mos
+    from vq.synth.quality_data import Version, labelled_by
+
+    def version(vid: str, vmaf: float, neg: float | None) -> Version:
+        return Version(vid, "a", "train", 0, 1, [], vmaf, float(vmaf_to_mos(vmaf)), 25.0, "", neg)
+
+    rows = [version("a/r1", 80, 78), version("a/r1+sharpen", 90, 70)]
+    assert labelled_by(rows, "vmaf") == rows
+    neg = labelled_by(rows, "vmaf_neg")
+    assert [r.vmaf for r in neg] == [78, 70] and neg[0].mos > neg[1].mos  # the order flips
+    assert neg[1].mos == pytest.approx(float(vmaf_to_mos(70)))
+    assert rows[1].vmaf == 90  # the rows given are left as they were
+    with pytest.raises(Exception, match="rebuild"):
+        labelled_by([version("a/r2", 60, None)], "vmaf_neg")
+
+
 def test_random_chains_never_draw_a_ladder_rung():
     rng = np.random.default_rng(0)
     drawn = {s.kind for _ in range(200) for s in random_chain(rng, depth=(1, 4)).stages}
@@ -537,6 +554,13 @@ def test_ladder_rungs_are_built_beside_the_set_and_fill_a_training_group(tmp_pat
     assert any(
         abs(s.vmaf - r.vmaf) > 0.01 for s, r in zip(shown, rows, strict=True)
     )  # labelled on its own pixels
+    # Every rung also carries VMAF NEG, and the sharpening opens the gap between the two:
+    # plain VMAF credits the filter, NEG does not.
+    assert all(r.vmaf_neg is not None and r.vmaf_neg <= r.vmaf + 0.5 for r in with_post)
+    gap = {
+        k: np.mean([r.vmaf - r.vmaf_neg for r in group]) for k, group in (("plain", rows), ("shown", shown))
+    }
+    assert gap["shown"] > gap["plain"] + 1.0, gap
     assert len(load_rungs(tmp_path / "set")) == len(rows)  # plain rungs unless asked
     assert load_rungs(tmp_path / "set", client_post=["sharpen"]) == with_post
     with pytest.raises(Exception, match="sharpening only"):
@@ -562,9 +586,25 @@ def test_ladder_rungs_are_built_beside_the_set_and_fill_a_training_group(tmp_pat
     with pytest.raises(Exception, match="ladder_groups"):
         KvqTask(config)
 
+    # Ladder groups ordered and labelled by VMAF NEG: every rung's label is its NEG.
+    config.ladder_groups, config.ladder_label = 1, "vmaf_neg"
+    task = KvqTask(config)
+    by_id = {r.id: r for r in with_post}
+    relabelled = [r for group in task.rungs.values() for r in group]
+    assert len(relabelled) == len(with_post) and task.data_facts["ladder_label"] == "vmaf_neg"
+    assert all(r.vmaf == by_id[r.id].vmaf_neg for r in relabelled)
+    config.ladder_label = "psnr"
+    with pytest.raises(Exception, match="vmaf or vmaf_neg"):
+        KvqTask(config)
+    config.ladder_label = "vmaf"
+
     config.ladder_groups = 0  # sharpened rungs only change ladder groups
     with pytest.raises(Exception, match="needs --ladder-groups"):
         KvqTask(config)
+    config.ladder_post, config.ladder_label = [], "vmaf_neg"  # so do NEG labels
+    with pytest.raises(Exception, match="needs --ladder-groups"):
+        KvqTask(config)
+    config.ladder_label = "vmaf"
 
     # Starting weights that trained on this set's held-out sources are refused.
     config.ladder_groups = 1

@@ -96,6 +96,13 @@ class KvqConfig(TrainConfig):
             "groups: the phone's sharpened rung against the next rung up, ordered by VMAF."
         },
     )
+    ladder_label: str = field(
+        default="vmaf",
+        metadata={
+            "help": "What orders and labels the ladder groups' rungs: vmaf, or vmaf_neg (VMAF "
+            "without enhancement gain, which does not credit the phone's sharpening)."
+        },
+    )
     init: str | None = field(
         default=None,
         metadata={

@@ -44,6 +44,7 @@ from vq.synth.quality_data import (
     chains_of,
     client_stage,
     load_quality_set,
+    labelled_by,
     load_rungs,
     middle_window,
     rung_order_tau,
@@ -76,6 +77,9 @@ class KvqTask:
             raise UsageError("--ladder-post needs --ladder-groups (it only changes the ladder groups)")
         for mode in config.ladder_post:
             client_stage(mode)
+        labelled_by([], config.ladder_label)  # a bad name fails now, not after the build
+        if config.ladder_label != "vmaf" and not config.ladder_groups:
+            raise UsageError("--ladder-label needs --ladder-groups (it only relabels the ladder groups)")
         started_from = starting_point(self.init) if self.init else {}
         self.seed, self.rank_weight, self.margin = config.seed, config.rank_weight, config.margin
         self.plcc_weight, self.chain_rank_weight = config.plcc_weight, config.chain_rank_weight
@@ -145,7 +149,8 @@ class KvqTask:
                     ui=TerminalUi(),
                     client_post=config.ladder_post if split == "train" else (),
                 )
-            for row in load_rungs(self.set_dir, "train", client_post=config.ladder_post):
+            train_rungs = load_rungs(self.set_dir, "train", client_post=config.ladder_post)
+            for row in labelled_by(train_rungs, config.ladder_label):
                 self.rungs.setdefault(row.source, []).append(row)
             if not self.rungs:
                 raise UsageError(f"{self.set_dir}: no ladder rungs of training sources for --ladder-groups")
@@ -166,6 +171,7 @@ class KvqTask:
             "holdout_sources": len({r.source for r in self.eval_rows}),
             "holdout_clips": len(self.eval_rows),
             "train_rungs": sum(map(len, self.rungs.values())),
+            **({"ladder_label": config.ladder_label} if self.ladder_groups else {}),
             # A fine-tuned model is reproduced by the commands it started from, in order, then its own.
             **({"init_commands": init_commands(started_from)} if self.init else {}),
             **({"init_model": started_from["model_files"]} if "model_files" in started_from else {}),

@@ -104,6 +104,7 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
         built_windows,
         chain_rank_accuracy,
         client_post_accuracy,
+        labelled_by,
         middle_window,
         post_processed,
         rung_order_tau,
@@ -188,6 +189,10 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
             [laplacian_variance(_load(opts.work, r)) for r in rungs]
         )
         rung_methods[VMAF_ROW] = np.asarray([r.vmaf for r in rungs])
+        rung_methods["VMAF NEG"] = np.asarray([r.vmaf_neg for r in rungs])
+    # The phone's sharpening judged without enhancement gain (`labelled_by`): the order the
+    # device-cloud decision has to get right, where plain VMAF credits the filter itself.
+    neg_rungs = labelled_by(rungs, "vmaf_neg") if rungs else []
     rung_rows = [
         {
             "method": m,
@@ -199,6 +204,8 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
                     "post_rungs": len(rungs) - len(plain),
                     "rung_tau_post": rung_order_tau(pred, rungs),
                     "post_acc": client_post_accuracy(pred, rungs),
+                    "rung_tau_post_neg": rung_order_tau(pred, neg_rungs),
+                    "post_acc_neg": client_post_accuracy(pred, neg_rungs),
                 }
                 if len(plain) < len(rungs)
                 else {}
@@ -276,7 +283,8 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
                         f"{len({r.source for r in rungs})} sources): Kendall tau vs VMAF per source"
                         + (
                             f"; with the client's {'/'.join(rung_post)} on each rung too, and "
-                            "the share of rungs whose post-processing it scores up or down as VMAF does"
+                            "the share of rungs whose post-processing it scores up or down as VMAF does; "
+                            "both again against VMAF NEG"
                             if len(plain) < len(rungs)
                             else ""
                         ),
@@ -286,7 +294,12 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
                             ("rung_tau", "rung tau"),
                             ("srocc", "SROCC"),
                             *(
-                                [("rung_tau_post", "tau with post"), ("post_acc", "post direction")]
+                                [
+                                    ("rung_tau_post", "tau with post"),
+                                    ("post_acc", "post direction"),
+                                    ("rung_tau_post_neg", "tau with post (NEG)"),
+                                    ("post_acc_neg", "post direction (NEG)"),
+                                ]
                                 if len(plain) < len(rungs)
                                 else []
                             ),

@@ -23,7 +23,7 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,9 @@ class Version:
     mos: float  # pseudo-MOS on 1-5
     fps: float
     file: str  # relative to the set folder
+    # VMAF NEG (no enhancement gain) against the pristine clip; recorded for ladder rungs,
+    # where the client's sharpening is judged (None elsewhere: chains are labelled by VMAF).
+    vmaf_neg: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -259,6 +262,7 @@ def build_quality_set(
 
 
 RUNG_CRFS = tuple(range(16, 44, 2))  # the grid a source's rungs draw their CRFs from
+RUNG_LABELS = ("vmaf", "vmaf_neg")  # what each rung is labelled by (`labelled_by`)
 
 
 def build_rungs(
@@ -272,7 +276,7 @@ def build_rungs(
     """Encoding-ladder rungs of each `split` source's first clip in a built set: at every
     share of the height in `RUNG_HEIGHTS`, `per_height` CRFs drawn from `RUNG_CRFS`, each
     a ``rung`` degradation of the pristine clip (scaled, encoded, decoded, scaled back),
-    labelled by VMAF against it like any version.
+    labelled by VMAF against it like any version (and by VMAF NEG: `labelled_by`).
 
     Random chains hardly ever show one source at two sizes and two CRFs, yet that is the
     trade a ladder asks a quality score to make (240p encoded finely against 360p encoded
@@ -286,7 +290,6 @@ def build_rungs(
     `client_post` adds every rung as the viewer's phone shows it after that post-processing
     (`client_rungs`); the returned records are the rungs, then those."""
     from vq.eval.base import QuietUi
-    from vq.eval.metrics.vmaf import vmaf, vmaf_to_mos
 
     ui = ui or QuietUi()
     folder = Path(folder)
@@ -297,6 +300,7 @@ def build_rungs(
         "seed": seed,
         "heights": list(RUNG_HEIGHTS),
         "crfs": list(RUNG_CRFS),
+        "labels": list(RUNG_LABELS),
     }
     settings_file = folder / "rungs" / "settings.json"
     if settings_file.exists() and json.loads(settings_file.read_text()) != settings:
@@ -326,18 +330,60 @@ def build_rungs(
                 frames_ = stage.apply(clip, row.fps)
                 rel = f"rungs/{key}/r{h}l{level}.npy"
                 _save_clip(folder / rel, frames_)
-                score = float(np.mean(vmaf(frames_, clip, row.fps)))
                 vid = f"{key}/r{h}l{level}"
-                mos = float(vmaf_to_mos(score))
-                versions.append(
-                    Version(vid, row.source, split, h, level, [stage.to_json()], score, mos, row.fps, rel)
-                )
+                versions.append(_labelled(vid, row, h, level, [stage.to_json()], frames_, clip, rel, split))
         atomic_write_text(label_file, json.dumps([v.to_json() for v in versions], indent=1))
         records.extend(versions)
     plain = list(records)
     for mode in client_post:
         records.extend(client_rungs(folder, mode, plain, pristine, ui))
     return records
+
+
+def _labelled(
+    vid: str,
+    like: Version,
+    chain: int,
+    level: int,
+    stages: list[dict[str, Any]],
+    frames_: np.ndarray,
+    reference: np.ndarray,
+    rel: str,
+    split: str,
+) -> Version:
+    """A rung's record: `frames_` labelled by every one of `RUNG_LABELS` against
+    `reference` (one libvmaf pass), source and frame rate as `like`'s."""
+    from vq.eval.metrics.vmaf import vmaf_scores, vmaf_to_mos
+
+    scores = {
+        m: float(np.mean(v)) for m, v in vmaf_scores(frames_, reference, like.fps, models=RUNG_LABELS).items()
+    }
+    mos = float(vmaf_to_mos(scores["vmaf"]))
+    return Version(
+        vid, like.source, split, chain, level, stages, scores["vmaf"], mos, like.fps, rel, scores["vmaf_neg"]
+    )
+
+
+def labelled_by(rows: list[Version], metric: str) -> list[Version]:
+    """`rows` with ``vmaf`` and ``mos`` taken from `metric` (one of `RUNG_LABELS`), so
+    that every loss and figure that orders by VMAF orders by it instead.
+
+    VMAF NEG is the judge for the phone's sharpening: plain VMAF rates an unsharp-masked
+    rung above the rung itself nearly always, and a score trained on that order learns to
+    credit the sharpening the device-cloud decision must not over-credit."""
+    from vq.eval.metrics.vmaf import vmaf_to_mos
+
+    if metric not in RUNG_LABELS:
+        raise UsageError(f"rungs are labelled by {' or '.join(RUNG_LABELS)}, not {metric!r}")
+    if metric == "vmaf":
+        return rows
+    unlabelled = [r.id for r in rows if r.vmaf_neg is None]
+    if unlabelled:
+        raise UsageError(
+            f"{len(unlabelled)} rungs (first {unlabelled[0]}) have no {metric} label: they were built "
+            "before it was recorded; delete the set's rungs/ and rung-labels/ to rebuild them"
+        )
+    return [replace(r, vmaf=r.vmaf_neg, mos=float(vmaf_to_mos(r.vmaf_neg))) for r in rows]
 
 
 def client_stage(mode: str) -> Degradation:
@@ -362,8 +408,6 @@ def client_rungs(
     among the rungs, are the cases it decides. Rows keep the rung's ``chain`` and
     ``level``; ids and files end in ``+<mode>``; labels live in ``rung-labels/<mode>/``,
     one file per source (resumable, atomic)."""
-    from vq.eval.metrics.vmaf import vmaf, vmaf_to_mos
-
     stage = client_stage(mode)
     originals = {r.id.split("/")[0]: r for r in pristine}
     by_source: dict[str, list[Version]] = defaultdict(list)
@@ -389,11 +433,9 @@ def client_rungs(
             shown = stage.apply(np.load(folder / r.file), r.fps)
             rel = r.file.removesuffix(".npy") + f"+{mode}.npy"
             _save_clip(folder / rel, shown)
-            score = float(np.mean(vmaf(shown, reference, r.fps)))
             stages = [*r.stages, stage.to_json()]
-            mos = float(vmaf_to_mos(score))
             versions.append(
-                Version(f"{r.id}+{mode}", r.source, r.split, r.chain, r.level, stages, score, mos, r.fps, rel)
+                _labelled(f"{r.id}+{mode}", r, r.chain, r.level, stages, shown, reference, rel, r.split)
             )
         atomic_write_text(label_file, json.dumps([v.to_json() for v in versions], indent=1))
         records.extend(versions)
