@@ -15,7 +15,9 @@ groups::
 the shipped model can be tuned further without the runs that made it; the workdir then
 records every command of the chain (``data.init_commands``). ``--ladder-post sharpen``
 (the phone's sharpening on every rung in the ladder groups) measured no better than
-plain ladder groups (BENCHMARKS.md) and is off.
+plain ladder groups (BENCHMARKS.md) and is off; so did ordering those groups by VMAF
+NEG instead of VMAF (``--ladder-label vmaf_neg``, which does not credit the
+sharpening itself).
 
 ``--set chain_rank_weight=0`` gives the recipe of the model before those (in-chain pairs
 only inside the pooled rank loss). ``source_rank_weight`` alone (no ladder groups: only
