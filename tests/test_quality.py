@@ -534,6 +534,12 @@ def test_ladder_rungs_are_built_beside_the_set_and_fill_a_training_group(tmp_pat
     assert [r.to_json() for r in again] == [r.to_json() for r in rows]
     with pytest.raises(Exception, match="other settings"):  # never rebuilt under a reader
         build_rungs(tmp_path / "set", per_height=2)
+    grid_file = tmp_path / "set" / "rungs" / "settings.json"  # a folder from before NEG was recorded
+    grid = grid_file.read_text()
+    grid_file.write_text(json.dumps({k: v for k, v in json.loads(grid).items() if k != "labels"}))
+    with pytest.raises(Exception, match="before VMAF NEG was recorded"):
+        build_rungs(tmp_path / "set")
+    grid_file.write_text(grid)
     with pytest.raises(Exception, match="1 to 14"):
         build_rungs(tmp_path / "set", per_height=15)
     assert load_rungs(tmp_path / "set", "holdout") == [] and load_rungs(tmp_path / "none") == []
@@ -791,6 +797,11 @@ def test_kvq_trains_exports_scores_and_evaluates(tmp_path, capsys):
     model_row = result["rungs"][0]  # the model's row comes first
     assert model_row["rung_tau"] is not None and -1 <= model_row["rung_tau"] <= 1
     assert 0.0 <= model_row["post_acc"] <= 1.0
+    # Against VMAF NEG the same figures: NEG's own row is exact, VMAF's is not (it credits sharpening).
+    neg_row = rung_rows["VMAF NEG"]
+    assert neg_row["rung_tau_post_neg"] == pytest.approx(1.0) and neg_row["post_acc_neg"] == 1.0
+    assert rung_rows[VMAF_ROW]["rung_tau_post_neg"] < 1.0
+    assert -1 <= model_row["rung_tau_post_neg"] <= 1 and 0.0 <= model_row["post_acc_neg"] <= 1.0
 
 
 def test_shipped_model_scores_the_same_on_every_backend_and_sees_damage(shared_data, tmp_path):

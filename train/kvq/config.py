@@ -102,7 +102,8 @@ class KvqConfig(TrainConfig):
         default="vmaf",
         metadata={
             "help": "What orders and labels the ladder groups' rungs: vmaf, or vmaf_neg (VMAF "
-            "without enhancement gain, which does not credit the phone's sharpening)."
+            "without enhancement gain, which does not credit the phone's sharpening). In-training "
+            "held-out rung tau stays against VMAF."
         },
     )
     init: str | None = field(

@@ -16,7 +16,10 @@ backend, and reports, overall and per degradation kind:
 * on a second bench of encoding-ladder rungs of the same held-out sources (3 heights x
   ``--rungs`` CRFs each, `vq.synth.quality_data.build_rungs`), Kendall's tau against VMAF
   over each source's rungs: whether the score trades size against compression as VMAF
-  does, which is what `vq ladder` needs of it (``--rungs 0`` leaves it out).
+  does, which is what `vq ladder` needs of it (``--rungs 0`` leaves it out); with every
+  rung also as the phone shows it after sharpening (``--rung-post``), the same tau over
+  both and how often sharpening moves the score as VMAF moves, each again against VMAF
+  NEG (no enhancement gain), which does not credit the sharpening itself.
 
 VMAF itself is a row too: its SROCC is 1 by definition, and its in-chain rank accuracy is
 how often the full-reference label agrees with the constructed order -- the ceiling a
@@ -137,6 +140,9 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
         for r in build_rungs(opts.work, opts.rungs, opts.seed, split, ui=ui, client_post=rung_post)
     ]
     plain = [i for i, r in enumerate(rungs) if not post_processed(r)]
+    # The phone's sharpening judged without enhancement gain (`labelled_by`): the order the
+    # device-cloud decision has to get right, where plain VMAF credits the filter itself.
+    neg_rungs = labelled_by(rungs, "vmaf_neg") if len(plain) < len(rungs) else []
     vmaf = np.asarray([r.vmaf for r in rows])
     methods: dict[str, np.ndarray] = {}
     rung_methods: dict[str, np.ndarray] = {}
@@ -189,10 +195,8 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
             [laplacian_variance(_load(opts.work, r)) for r in rungs]
         )
         rung_methods[VMAF_ROW] = np.asarray([r.vmaf for r in rungs])
-        rung_methods["VMAF NEG"] = np.asarray([r.vmaf_neg for r in rungs])
-    # The phone's sharpening judged without enhancement gain (`labelled_by`): the order the
-    # device-cloud decision has to get right, where plain VMAF credits the filter itself.
-    neg_rungs = labelled_by(rungs, "vmaf_neg") if rungs else []
+        if neg_rungs:
+            rung_methods["VMAF NEG"] = np.asarray([r.vmaf for r in neg_rungs])
     rung_rows = [
         {
             "method": m,

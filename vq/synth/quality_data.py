@@ -303,7 +303,13 @@ def build_rungs(
         "labels": list(RUNG_LABELS),
     }
     settings_file = folder / "rungs" / "settings.json"
-    if settings_file.exists() and json.loads(settings_file.read_text()) != settings:
+    recorded = json.loads(settings_file.read_text()) if settings_file.exists() else settings
+    if recorded != settings and {**recorded, "labels": settings["labels"]} == settings:
+        raise UsageError(
+            f"{folder} has ladder rungs built before VMAF NEG was recorded; delete its rungs/ and "
+            "rung-labels/ to rebuild them"
+        )
+    if recorded != settings:
         raise UsageError(
             f"{folder} has ladder rungs built with other settings ({settings_file.read_text().strip()})"
         )
@@ -400,7 +406,7 @@ def client_rungs(
     folder: Path, mode: str, rungs: list[Version], pristine: list[Version], ui: Any
 ) -> list[Version]:
     """`rungs` as the viewer's phone shows them after its post-processing `mode`, labelled
-    by VMAF against their `pristine` clips like the rungs themselves.
+    by VMAF and VMAF NEG against their `pristine` clips like the rungs themselves.
 
     The device-cloud decision ships a cheaper rung when, post-processed, it scores above
     the next rung up; a score that reads the phone's sharpening as restored detail makes
