@@ -8,7 +8,6 @@ one size across inputs), so `ort.py`, `trt.py` and `jax.py` only write `_run`/`_
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from collections.abc import Mapping
@@ -86,8 +85,11 @@ class Session:
         self.close()
 
     def __del__(self) -> None:  # best effort; explicit close() is preferred
-        with contextlib.suppress(Exception):
+        # No module globals here (contextlib): at interpreter exit they may be None already.
+        try:  # noqa: SIM105 (see above)
             self.close()
+        except Exception:
+            pass
 
     # -- feed validation ----------------------------------------------------------
 

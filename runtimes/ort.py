@@ -8,6 +8,8 @@ provider flags, so ORT and native TensorRT run the same numerics.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import importlib.util
 import logging
 import os
@@ -25,6 +27,50 @@ _DEVICE_PROVIDERS = {
     "cpu": ["CPUExecutionProvider"],
     "cuda": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
 }
+
+
+@functools.cache
+def tensorrt_libraries_load() -> bool:
+    """Whether ORT's TensorRT EP can start here. onnxruntime-gpu lists the EP whether or not
+    TensorRT is installed; without libnvinfer every session prints a red error block and
+    then falls back (seen on an H200 host with CUDA 13 and no TensorRT). The `tensorrt`
+    wheel loads its libraries when imported; a system install is found by soname."""
+    if importlib.util.find_spec("tensorrt") is not None:
+        try:
+            import tensorrt  # noqa: F401
+
+            return True
+        except Exception:  # a broken TensorRT install: leave the EP out, CUDA EP still runs
+            pass
+    for soname in ("libnvinfer.so.10", "libnvinfer.so.11"):
+        try:
+            ctypes.CDLL(soname)
+            return True
+        except OSError:
+            continue
+    return False
+
+
+def provider_chain(device: str, available: set[str], tensorrt_ep: bool, trt_cache: str | None) -> list[Any]:
+    """The execution providers to ask for, in order, with their options.
+
+    CUDA: TensorRT EP (engine and timing caches in `trt_cache`) where TensorRT loads, then
+    the CUDA EP, then the CPU for the operators neither takes."""
+    providers: list[Any] = []
+    for name in _DEVICE_PROVIDERS[device]:
+        if name not in available:
+            continue
+        if name == "TensorrtExecutionProvider":
+            if not tensorrt_ep or trt_cache is None:
+                continue
+            cache = {"trt_engine_cache_enable": True, "trt_engine_cache_path": trt_cache}
+            cache |= {"trt_timing_cache_enable": True, "trt_timing_cache_path": trt_cache}
+            providers.append((name, cache))
+        elif name == "CUDAExecutionProvider":
+            providers.append((name, {"device_id": 0}))
+        else:
+            providers.append(name)
+    return providers
 
 
 def _ort():
@@ -108,27 +154,9 @@ class OrtSession(Session):
         opts.inter_op_num_threads = 1
 
         available = set(ort.get_available_providers())
-        providers: list[Any] = []
-        for name in _DEVICE_PROVIDERS[device]:
-            if name not in available or (name == "TensorrtExecutionProvider" and not tensorrt_ep):
-                continue
-            if name == "TensorrtExecutionProvider":
-                cache = str(writable_dir_for(artifact, "ort-trt-cache"))
-                providers.append(
-                    (
-                        name,
-                        {
-                            "trt_engine_cache_enable": True,
-                            "trt_engine_cache_path": cache,
-                            "trt_timing_cache_enable": True,
-                            "trt_timing_cache_path": cache,
-                        },
-                    )
-                )
-            elif name == "CUDAExecutionProvider":
-                providers.append((name, {"device_id": 0}))
-            else:
-                providers.append(name)
+        use_trt = tensorrt_ep and device == "cuda" and tensorrt_libraries_load()
+        trt_cache = str(writable_dir_for(artifact, "ort-trt-cache")) if use_trt else None
+        providers = provider_chain(device, available, use_trt, trt_cache)
         try:
             self._session = ort.InferenceSession(os.fspath(path), sess_options=opts, providers=providers)
         except Exception as e:  # ORT raises its own exception types for bad graphs

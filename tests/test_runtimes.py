@@ -170,3 +170,27 @@ def test_ort_cuda_matches_cpu(conv_attn_artifact):
     ):
         assert "CUDAExecutionProvider" in gpu.describe()["providers"]
         assert np.max(np.abs(cpu.run(x)["logits"] - gpu.run(x)["logits"])) < 1e-3
+
+
+def test_the_cuda_chain_asks_for_tensorrt_only_where_it_loads():
+    # onnxruntime-gpu lists the TensorRT EP with or without TensorRT installed; asking for it
+    # without libnvinfer prints an error block per session (seen on an H200 host).
+    import ctypes.util
+    import importlib.util
+
+    from vq.runtimes.ort import provider_chain, tensorrt_libraries_load
+
+    def names(chain):
+        return [p[0] if isinstance(p, tuple) else p for p in chain]
+
+    trt, cuda, cpu = "TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"
+    gpu_wheel = {trt, cuda, cpu}
+    chain = provider_chain("cuda", gpu_wheel, True, "/cache")
+    assert names(chain) == [trt, cuda, cpu]
+    assert chain[0][1]["trt_engine_cache_path"] == chain[0][1]["trt_timing_cache_path"] == "/cache"
+    assert chain[1] == (cuda, {"device_id": 0})
+    assert names(provider_chain("cuda", gpu_wheel, False, None)) == [cuda, cpu]
+    assert names(provider_chain("cpu", gpu_wheel, True, "/cache")) == [cpu]
+    assert names(provider_chain("cuda", {cpu}, True, "/cache")) == [cpu]  # the CPU wheel
+    if importlib.util.find_spec("tensorrt") is None and ctypes.util.find_library("nvinfer") is None:
+        assert tensorrt_libraries_load() is False
