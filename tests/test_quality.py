@@ -318,6 +318,10 @@ def test_rungs_relabelled_by_vmaf_neg_carry_its_order_and_its_pseudo_mos():
     assert rows[1].vmaf == 90  # the rows given are left as they were
     with pytest.raises(Exception, match="rebuild"):
         labelled_by([version("a/r2", 60, None)], "vmaf_neg")
+    # A manifest row says NEG only where it was measured, and reads back as it was.
+    chain_clip = version("a/c0l1", 60, None)
+    assert "vmaf_neg" not in chain_clip.to_json() and rows[0].to_json()["vmaf_neg"] == 78
+    assert Version(**chain_clip.to_json()) == chain_clip and Version(**rows[0].to_json()) == rows[0]
 
 
 def test_random_chains_never_draw_a_ladder_rung():

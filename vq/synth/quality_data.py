@@ -67,7 +67,10 @@ class Version:
     vmaf_neg: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        row = asdict(self)
+        if row["vmaf_neg"] is None:  # a chain's clip: its label is VMAF alone
+            del row["vmaf_neg"]
+        return row
 
 
 def _hash(name: str) -> int:
