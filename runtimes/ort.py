@@ -8,11 +8,14 @@ provider flags, so ORT and native TensorRT run the same numerics.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import importlib.util
 import logging
 import os
+import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,26 +32,37 @@ _DEVICE_PROVIDERS = {
 }
 
 
-@functools.cache
-def tensorrt_libraries_load() -> bool:
-    """Whether ORT's TensorRT EP can start here. onnxruntime-gpu lists the EP whether or not
-    TensorRT is installed; without libnvinfer every session prints a red error block and
-    then falls back (seen on an H200 host with CUDA 13 and no TensorRT). The `tensorrt`
-    wheel loads its libraries when imported; a system install is found by soname."""
-    if importlib.util.find_spec("tensorrt") is not None:
-        try:
-            import tensorrt  # noqa: F401
+def tensorrt_sonames(ep_library: bytes) -> list[str]:
+    """The TensorRT libraries an ORT TensorRT EP build links (``libnvinfer.so.10``, ...):
+    its dynamic section names them as plain strings."""
+    found = re.findall(rb"lib(?:nvinfer|nvonnxparser)\.so\.\d+", ep_library)
+    return sorted({m.decode() for m in found})
 
-            return True
-        except Exception:  # a broken TensorRT install: leave the EP out, CUDA EP still runs
-            pass
-    for soname in ("libnvinfer.so.10", "libnvinfer.so.11"):
-        try:
+
+@functools.cache
+def tensorrt_ep_loads() -> bool:
+    """Whether ORT's TensorRT EP can start here. onnxruntime-gpu lists the EP whether or not
+    TensorRT is installed; without the TensorRT major version it was built against, every
+    session printed a red error block and then fell back (seen on an H200 host with CUDA 13
+    and no TensorRT). So: the sonames this EP build links must load, after importing the
+    `tensorrt` wheel, which loads its libraries. Where the answer is wrongly no, the CUDA EP
+    still runs the graph."""
+    spec = importlib.util.find_spec("onnxruntime")
+    roots = list(spec.submodule_search_locations or []) if spec else []
+    libs = [Path(root) / "capi" / "libonnxruntime_providers_tensorrt.so" for root in roots]
+    lib = next((p for p in libs if p.is_file()), None)
+    if lib is None:  # the CPU wheel, or not Linux
+        return False
+    needed = tensorrt_sonames(lib.read_bytes())
+    if importlib.util.find_spec("tensorrt") is not None:
+        with contextlib.suppress(Exception):  # a broken TensorRT install: the sonames decide
+            import tensorrt  # noqa: F401
+    try:
+        for soname in needed:
             ctypes.CDLL(soname)
-            return True
-        except OSError:
-            continue
-    return False
+    except OSError:
+        return False
+    return bool(needed)
 
 
 def provider_chain(device: str, available: set[str], tensorrt_ep: bool, trt_cache: str | None) -> list[Any]:
@@ -154,7 +168,7 @@ class OrtSession(Session):
         opts.inter_op_num_threads = 1
 
         available = set(ort.get_available_providers())
-        use_trt = tensorrt_ep and device == "cuda" and tensorrt_libraries_load()
+        use_trt = tensorrt_ep and device == "cuda" and tensorrt_ep_loads()
         trt_cache = str(writable_dir_for(artifact, "ort-trt-cache")) if use_trt else None
         providers = provider_chain(device, available, use_trt, trt_cache)
         try:

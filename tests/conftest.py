@@ -12,6 +12,9 @@ import pytest
 TESTS = Path(__file__).parent
 REPO = TESTS.parent
 SHARED_DATA = Path(os.environ.get("VQ_SHARED_DATA", REPO.parent / "shared" / "data"))
+# On a GPU host JAX would take 75 % of the GPU at its first use and keep it for the whole
+# session, leaving the ORT CUDA and TensorRT tests what remains.
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 sys.path.insert(0, str(TESTS))
 
 HAS_TRAIN = all(importlib.util.find_spec(m) for m in ("jax", "flax", "jax2onnx"))

@@ -178,7 +178,7 @@ def test_the_cuda_chain_asks_for_tensorrt_only_where_it_loads():
     import ctypes.util
     import importlib.util
 
-    from vq.runtimes.ort import provider_chain, tensorrt_libraries_load
+    from vq.runtimes.ort import provider_chain, tensorrt_ep_loads, tensorrt_sonames
 
     def names(chain):
         return [p[0] if isinstance(p, tuple) else p for p in chain]
@@ -192,5 +192,9 @@ def test_the_cuda_chain_asks_for_tensorrt_only_where_it_loads():
     assert names(provider_chain("cuda", gpu_wheel, False, None)) == [cuda, cpu]
     assert names(provider_chain("cpu", gpu_wheel, True, "/cache")) == [cpu]
     assert names(provider_chain("cuda", {cpu}, True, "/cache")) == [cpu]  # the CPU wheel
+    # The EP build's own TensorRT sonames decide (the plugin library is not one of them).
+    dynstr = b"\0libcublas.so.13\0libnvinfer.so.10\0libnvinfer_plugin.so.10\0libnvonnxparser.so.10\0"
+    assert tensorrt_sonames(dynstr) == ["libnvinfer.so.10", "libnvonnxparser.so.10"]
+    assert tensorrt_sonames(b"libcudart.so.13") == []
     if importlib.util.find_spec("tensorrt") is None and ctypes.util.find_library("nvinfer") is None:
-        assert tensorrt_libraries_load() is False
+        assert tensorrt_ep_loads() is False
