@@ -32,10 +32,10 @@ import numpy as np
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 from vq.bench import machine_info, make_feeds, measure
-from vq.errors import VqError
+from vq.errors import VqError, one_line
 from vq.fsutil import atomic_write_text
 from vq.models import load_model
-from vq.runtimes import get_backend, open_session
+from vq.runtimes import backend_status, open_session
 
 # (model, symbolic dims, batch): the quality model at its clip size, the enhancer on a
 # 256x256 tile, the LPM restorer (whose card has fp16 and fp8 graphs) where shipped.
@@ -51,21 +51,9 @@ GPU_VARIANTS = (
 )
 
 
-def one_line(e: Exception) -> str:
-    """vq's own errors as users see them; anything else prefixed by its type."""
-    text = (str(e).splitlines() or [""])[0]
-    return text if isinstance(e, VqError) else f"{type(e).__name__}: {text}"
-
-
 def host() -> dict:
     """Backends and their devices, faiss GPUs, and the GPU nvidia-smi names."""
-    backends = {}
-    for name in ("jax", "ort", "trt"):
-        backend = get_backend(name)
-        try:
-            backends[name] = backend.devices() if backend.available() else backend.unavailable_reason()
-        except Exception as e:  # a half-installed runtime: report it, do not stop the check
-            backends[name] = f"error: {str(e).splitlines()[0]}"
+    backends = {r["name"]: r["devices"] if r["available"] else r["reason"] for r in backend_status()}
     try:
         import faiss
 
@@ -88,7 +76,7 @@ def model_rows(min_seconds: float) -> list[dict]:
         try:
             artifact = load_model(name)
         except VqError as e:
-            rows.append({"model": name, "variant": "-", "error": str(e)})
+            rows.append({"model": name, "variant": "-", "error": one_line(e)})
             continue
         feeds = make_feeds(artifact, batch, dims)
         with open_session(artifact, backend="ort", device="cpu", precision="fp32") as ref:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from vq.errors import BackendError, UsageError, VqError
+from vq.errors import BackendError, UsageError, VqError, one_line
 from vq.models import Artifact
 from vq.registry import Registry
 from vq.runtimes.base import Backend, Session
@@ -109,8 +109,8 @@ def backend_status() -> list[dict[str, Any]]:
             ok = impl.available()
             reason = "" if ok else impl.unavailable_reason()
             devices = impl.devices() if ok and hasattr(impl, "devices") else []
-        except VqError as e:
-            ok, reason, devices = False, str(e), []
+        except Exception as e:  # a half-installed runtime is a row saying so, not a crash
+            ok, reason, devices = False, one_line(e), []
         rows.append(
             {
                 "name": name,

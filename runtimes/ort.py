@@ -65,17 +65,17 @@ def tensorrt_ep_loads() -> bool:
     return bool(needed)
 
 
-def provider_chain(device: str, available: set[str], tensorrt_ep: bool, trt_cache: str | None) -> list[Any]:
+def provider_chain(device: str, available: set[str], trt_cache: str | None) -> list[Any]:
     """The execution providers to ask for, in order, with their options.
 
-    CUDA: TensorRT EP (engine and timing caches in `trt_cache`) where TensorRT loads, then
-    the CUDA EP, then the CPU for the operators neither takes."""
+    CUDA: TensorRT EP (engine and timing caches in `trt_cache`; None leaves the EP out),
+    then the CUDA EP, then the CPU for the operators neither takes."""
     providers: list[Any] = []
     for name in _DEVICE_PROVIDERS[device]:
         if name not in available:
             continue
         if name == "TensorrtExecutionProvider":
-            if not tensorrt_ep or trt_cache is None:
+            if trt_cache is None:
                 continue
             cache = {"trt_engine_cache_enable": True, "trt_engine_cache_path": trt_cache}
             cache |= {"trt_timing_cache_enable": True, "trt_timing_cache_path": trt_cache}
@@ -170,7 +170,7 @@ class OrtSession(Session):
         available = set(ort.get_available_providers())
         use_trt = tensorrt_ep and device == "cuda" and tensorrt_ep_loads()
         trt_cache = str(writable_dir_for(artifact, "ort-trt-cache")) if use_trt else None
-        providers = provider_chain(device, available, use_trt, trt_cache)
+        providers = provider_chain(device, available, trt_cache)
         try:
             self._session = ort.InferenceSession(os.fspath(path), sess_options=opts, providers=providers)
         except Exception as e:  # ORT raises its own exception types for bad graphs

@@ -185,13 +185,13 @@ def test_the_cuda_chain_asks_for_tensorrt_only_where_it_loads():
 
     trt, cuda, cpu = "TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"
     gpu_wheel = {trt, cuda, cpu}
-    chain = provider_chain("cuda", gpu_wheel, True, "/cache")
+    chain = provider_chain("cuda", gpu_wheel, "/cache")
     assert names(chain) == [trt, cuda, cpu]
     assert chain[0][1]["trt_engine_cache_path"] == chain[0][1]["trt_timing_cache_path"] == "/cache"
     assert chain[1] == (cuda, {"device_id": 0})
-    assert names(provider_chain("cuda", gpu_wheel, False, None)) == [cuda, cpu]
-    assert names(provider_chain("cpu", gpu_wheel, True, "/cache")) == [cpu]
-    assert names(provider_chain("cuda", {cpu}, True, "/cache")) == [cpu]  # the CPU wheel
+    assert names(provider_chain("cuda", gpu_wheel, None)) == [cuda, cpu]
+    assert names(provider_chain("cpu", gpu_wheel, "/cache")) == [cpu]
+    assert names(provider_chain("cuda", {cpu}, "/cache")) == [cpu]  # the CPU wheel
     # The EP build's own TensorRT sonames decide (the plugin library is not one of them).
     dynstr = b"\0libcublas.so.13\0libnvinfer.so.10\0libnvinfer_plugin.so.10\0libnvonnxparser.so.10\0"
     assert tensorrt_sonames(dynstr) == ["libnvinfer.so.10", "libnvonnxparser.so.10"]
