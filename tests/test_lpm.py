@@ -212,7 +212,7 @@ def test_stages_train_in_order_and_refuse_the_wrong_parent(lpm_artifact, capsys)
             str(root / "bad"),
         ]
     )
-    assert code != 0 and "not an lpm-control workdir" in capsys.readouterr().err
+    assert code != 0 and "not a vq train lpm-control workdir" in capsys.readouterr().err
     code = main(["train", "lpm-control", "--smoke", "--data", str(root / "data"), "--out", str(root / "bad")])
     assert code != 0 and "needs --base" in capsys.readouterr().err
 

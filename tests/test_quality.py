@@ -688,7 +688,7 @@ def test_kvq_trains_exports_scores_and_evaluates(tmp_path, capsys):
     np.testing.assert_array_equal(np.asarray(fresh.embed.kernel[...]), np.asarray(backbone.embed.kernel[...]))
     with pytest.raises(Exception, match="differ"):
         pretrained_backbone(str(qpt), {**smoke_kwargs, "dim": 32})
-    with pytest.raises(Exception, match="not a QPT workdir"):
+    with pytest.raises(Exception, match="not a vq train qpt workdir"):
         pretrained_backbone(str(work), smoke_kwargs)
 
     # Fine-tuning: a run that starts from another's checkpoint, with ladder groups.

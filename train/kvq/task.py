@@ -51,6 +51,7 @@ from vq.synth.quality_data import (
     source_of,
     step_accuracy_by_stage,
 )
+from vq.train import starting_points
 from vq.train.kvq.config import KvqConfig
 from vq.train.models import create_model, model_def, model_io
 
@@ -420,63 +421,19 @@ def init_commands(recorded: dict[str, Any]) -> list[str]:
     return [*earlier, *([recorded["command"]] if recorded.get("command") else [])]
 
 
-def recorded_run(workdir: str) -> dict[str, Any]:
-    """The config.json of a `vq train kvq` workdir (command, data, model options)."""
-    import json
-
-    config_file = Path(workdir) / "config.json"
-    recorded = json.loads(config_file.read_text()) if config_file.exists() else None
-    if not recorded or recorded.get("task") != "kvq":
-        raise UsageError(f"{workdir}: not a vq train kvq workdir")
-    return recorded
-
-
 def starting_point(init: str) -> dict[str, Any]:
-    """What a fine-tune starts from, in a workdir's config.json terms (``command``,
-    ``data``, ``model``, ``model_kwargs``): a `vq train kvq` workdir, or a kvq model (a zoo
-    name or an artifact folder) whose card carries its Flax params and training record;
-    then ``artifact`` is its folder."""
-    if (Path(init) / "config.json").is_file():
-        return recorded_run(init)
-    from vq.errors import ModelError
-    from vq.models import load_model
-
-    try:
-        artifact = load_model(init, task="kvq")
-    except ModelError as e:
-        raise UsageError(f"--init {init}: not a vq train kvq workdir, nor a quality model ({e})") from None
-    flax = artifact.card.flax or {}
-    if flax.get("model") != "kvq" or "params" not in flax:
-        raise UsageError(f"--init {init}: the model carries no kvq Flax params to start from")
-    training = artifact.card.training or {}
-    return {
-        "task": "kvq",
-        "model": "kvq",
-        "model_kwargs": flax.get("kwargs", {}),
-        "command": training.get("command"),
-        "data": training.get("data", {}),
-        "artifact": str(artifact.root),
-        # A zoo name is no fixed model from release to release: its params' checksum is.
-        "model_files": {"name": artifact.name, "params_sha256": flax.get("sha256")},
-    }
+    """What a fine-tune starts from (`--init`): a `vq train kvq` workdir, or a kvq model (a
+    zoo name or an artifact folder) whose card carries its Flax params and training record
+    (`vq.train.starting_points`)."""
+    return starting_points.starting_point(init, task="kvq", model="kvq", option="--init")
 
 
 def trained_kvq(init: str, model_kwargs: dict[str, Any]) -> nnx.Module:
     """The model a fine-tune starts from (`starting_point`), checked to be this architecture."""
     recorded = starting_point(init)
-    if recorded.get("model") != "kvq":
-        raise UsageError(f"{init}: a {recorded.get('model')} run; --init needs a full kvq run")
     if model_def("kvq").kwargs(**recorded["model_kwargs"]) != model_def("kvq").kwargs(**model_kwargs):
         raise UsageError(f"{init}: its model options {recorded['model_kwargs']} differ from {model_kwargs}")
-    if "artifact" in recorded:
-        from vq.models import Artifact
-        from vq.train.checkpoints import load_params
-
-        model = create_model("kvq", **recorded["model_kwargs"])
-        return load_params(model, Artifact(Path(recorded["artifact"])).params_path())
-    from vq.train.trainer import load_trained_model
-
-    model, _step = load_trained_model("kvq", recorded["model_kwargs"], init)
+    model, _step = starting_points.starting_model(init, recorded)
     return model
 
 
@@ -498,17 +455,9 @@ def trained_by(recorded: dict[str, Any]) -> set[str] | None:
 
 def pretrained_backbone(workdir: str, model_kwargs: dict[str, Any]) -> nnx.Module:
     """The KVQ backbone of a QPT run (its latest checkpoint); the architecture must match."""
-    import json
-
     from vq.train.trainer import load_trained_model
 
-    recorded = (
-        json.loads((Path(workdir) / "config.json").read_text())
-        if (Path(workdir) / "config.json").exists()
-        else None
-    )
-    if not recorded or recorded.get("task") != "qpt":
-        raise UsageError(f"{workdir}: not a QPT workdir (train one with vq train qpt)")
+    recorded = starting_points.recorded_run(workdir, "qpt")
     backbone_kwargs = recorded["model_kwargs"]["backbone_kwargs"]
     if model_def("kvq").kwargs(**backbone_kwargs) != model_def("kvq").kwargs(**model_kwargs):
         raise UsageError(

@@ -18,7 +18,6 @@ tiling and sampler code as the runtime (`vq.stages.enhance.enhance_generative`).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +26,11 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from vq.errors import ModelError, UsageError
+from vq.errors import UsageError
 from vq.eval.metrics.image import psnr_y, to_uint8
 from vq.media.sources import Pair, bicubic_upscale, load_pairs
 from vq.stages.enhance import enhance_generative
+from vq.train import starting_points
 from vq.train.lpm.config import LpmConfig
 from vq.train.lpm.input_pipeline import PairSource, facts, load_pair_sources, random_crops
 from vq.train.models import create_model, model_def
@@ -191,37 +191,22 @@ class _LpmTask:
 def load_anchor(source: str, scale: int) -> tuple[nnx.Module, dict[str, Any], dict[str, Any]]:
     """(the regression network, its `LpmControl` kwargs, facts for the card) of an enhance
     model: a `vq train enhance` workdir, or a model artifact (zoo name or directory)
-    carrying `sr_residual` Flax params."""
-    from vq.models import load_model
-    from vq.train.checkpoints import load_params
-    from vq.train.trainer import load_trained_model
-
-    if (Path(source) / "config.json").is_file():
-        recorded = _recorded(source, "enhance")
-        given = recorded.get("model_kwargs", {})
-        model, step = load_trained_model("sr_residual", given, source)
-        kwargs = model_def("sr_residual").kwargs(**given)
-        facts = {"workdir": str(source), "step": step, "command": recorded.get("command")}
-    else:
-        try:
-            artifact = load_model(source, task="enhance")
-            flax = artifact.card.flax or {}
-            if flax.get("model") != "sr_residual":
-                raise UsageError(f"--anchor {source}: carries no sr_residual Flax params to start from")
-            kwargs = model_def("sr_residual").kwargs(**flax.get("kwargs", {}))
-            model = load_params(create_model("sr_residual", **kwargs), artifact.params_path())
-        except ModelError as e:
-            raise UsageError(f"--anchor: {e}") from None
-        facts = {
-            "model": artifact.name,
-            "params_sha256": flax["sha256"],
-            "description": artifact.card.description,
-            "training": {k: artifact.card.training.get(k) for k in ("command", "data")},
-            "metrics": artifact.card.metrics,
-        }
+    carrying `sr_residual` Flax params (`vq.train.starting_points`)."""
+    recorded = starting_points.starting_point(source, task="enhance", model="sr_residual", option="--anchor")
+    kwargs = model_def("sr_residual").kwargs(**recorded["model_kwargs"])
     if kwargs["scale"] != scale:
         raise UsageError(f"--anchor {source} upscales x{kwargs['scale']}, this stage x{scale}")
-    model.eval()
+    model, step = starting_points.starting_model(source, recorded)
+    if "artifact" in recorded:
+        facts = {
+            "model": recorded["model_files"]["name"],
+            "params_sha256": recorded["model_files"]["params_sha256"],
+            "description": recorded["description"],
+            "training": {"command": recorded["command"], "data": recorded["data"]},
+            "metrics": recorded["metrics"],
+        }
+    else:
+        facts = {"workdir": str(source), "step": step, "command": recorded.get("command")}
     return model, {"anchor_channels": kwargs["channels"], "anchor_blocks": kwargs["blocks"]}, facts
 
 
@@ -256,14 +241,6 @@ class LpmBaseTask(_LpmTask):
         return self.heldout_flow_loss(lambda x, t, up: velocity_from_endpoint(model(x, t), x, t), self.anchor)
 
 
-def _recorded(workdir: str, task: str) -> dict[str, Any]:
-    path = Path(workdir) / "config.json"
-    recorded = json.loads(path.read_text()) if path.is_file() else None
-    if not recorded or recorded.get("task") != task:
-        raise UsageError(f"{workdir}: not an {task} workdir (train one with vq train {task})")
-    return recorded
-
-
 def _same_arch(mine: dict[str, Any], theirs: dict[str, Any], where: str) -> None:
     clash = {k: (mine[k], theirs[k]) for k in mine.keys() & theirs.keys() if mine[k] != theirs[k]}
     if clash:
@@ -278,7 +255,7 @@ class LpmControlTask(_LpmTask):
         super().__init__(config)
         if not config.base:
             raise UsageError("vq train lpm-control needs --base (an lpm-base workdir)")
-        recorded = _recorded(config.base, "lpm-base")
+        recorded = starting_points.recorded_run(config.base, "lpm-base")
         self.base_kwargs = recorded.get("model_kwargs", {})
         _same_arch(
             model_def(self.model_name).kwargs(**self.model_kwargs),
@@ -329,7 +306,8 @@ class LpmDistillTask(_LpmTask):
             raise UsageError("vq train lpm-distill needs --teacher (an lpm-control workdir)")
         if config.teacher_steps < 2:
             raise UsageError("--teacher-steps must be >= 2")
-        self.teacher_kwargs = _recorded(config.teacher, "lpm-control").get("model_kwargs", {})
+        teacher = starting_points.recorded_run(config.teacher, "lpm-control")
+        self.teacher_kwargs = teacher.get("model_kwargs", {})
         # The teacher's anchor and residual scale come with it (its weights in the state).
         inherited = ("anchor_channels", "anchor_blocks", "residual_scale")
         self.model_kwargs.update({k: v for k, v in self.teacher_kwargs.items() if k in inherited})
