@@ -80,9 +80,10 @@ def provider_chain(device: str, available: set[str], trt_cache: str | None) -> l
             cache = {"trt_engine_cache_enable": True, "trt_engine_cache_path": trt_cache}
             cache |= {"trt_timing_cache_enable": True, "trt_timing_cache_path": trt_cache}
             providers.append((name, cache))
-        elif name == "CUDAExecutionProvider":
-            providers.append((name, {"device_id": 0}))
         else:
+            # The CUDA EP by name alone (device 0, its default): ORT >= 1.26 first looks for a
+            # plugin EP device when options name a device_id, and warns on every session
+            # that there is none before it falls back to the built-in EP.
             providers.append(name)
     return providers
 

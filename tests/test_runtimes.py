@@ -188,7 +188,7 @@ def test_the_cuda_chain_asks_for_tensorrt_only_where_it_loads():
     chain = provider_chain("cuda", gpu_wheel, "/cache")
     assert names(chain) == [trt, cuda, cpu]
     assert chain[0][1]["trt_engine_cache_path"] == chain[0][1]["trt_timing_cache_path"] == "/cache"
-    assert chain[1] == (cuda, {"device_id": 0})
+    assert chain[1] == cuda  # no device_id option: it sends ORT looking for a plugin EP
     assert names(provider_chain("cuda", gpu_wheel, None)) == [cuda, cpu]
     assert names(provider_chain("cpu", gpu_wheel, "/cache")) == [cpu]
     assert names(provider_chain("cuda", {cpu}, "/cache")) == [cpu]  # the CPU wheel
