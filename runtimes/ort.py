@@ -81,9 +81,9 @@ def provider_chain(device: str, available: set[str], trt_cache: str | None) -> l
             cache |= {"trt_timing_cache_enable": True, "trt_timing_cache_path": trt_cache}
             providers.append((name, cache))
         else:
-            # The CUDA EP by name alone (device 0, its default): ORT >= 1.26 first looks for a
-            # plugin EP device when options name a device_id, and warns on every session
-            # that there is none before it falls back to the built-in EP.
+            # By name alone, the CUDA EP included (device 0 is its default): a device_id
+            # option sends ORT >= 1.26 looking for a plugin EP device first, with a warning
+            # on every session that there is none before it falls back to the built-in EP.
             providers.append(name)
     return providers
 

@@ -81,7 +81,7 @@ class KvqTask:
         labelled_by([], config.ladder_label)  # a bad name fails now, not after the build
         if config.ladder_label != "vmaf" and not config.ladder_groups:
             raise UsageError("--ladder-label needs --ladder-groups (it only relabels the ladder groups)")
-        started_from = starting_point(self.init) if self.init else {}
+        self.started_from = started_from = starting_point(self.init) if self.init else {}
         self.seed, self.rank_weight, self.margin = config.seed, config.rank_weight, config.margin
         self.plcc_weight, self.chain_rank_weight = config.plcc_weight, config.chain_rank_weight
         self.source_rank_weight = config.source_rank_weight
@@ -251,7 +251,7 @@ class KvqTask:
         if self.pretrained:
             nnx.update(model, nnx.state(pretrained_backbone(self.pretrained, self.model_kwargs)))
         if self.init:
-            nnx.update(model, nnx.state(trained_kvq(self.init, self.model_kwargs)))
+            nnx.update(model, nnx.state(trained_kvq(self.init, self.model_kwargs, self.started_from)))
         return model
 
     def loss(self, model: nnx.Module, batch: dict[str, jax.Array], rng: jax.Array):
@@ -428,9 +428,12 @@ def starting_point(init: str) -> dict[str, Any]:
     return starting_points.starting_point(init, task="kvq", model="kvq", option="--init")
 
 
-def trained_kvq(init: str, model_kwargs: dict[str, Any]) -> nnx.Module:
-    """The model a fine-tune starts from (`starting_point`), checked to be this architecture."""
-    recorded = starting_point(init)
+def trained_kvq(
+    init: str, model_kwargs: dict[str, Any], recorded: dict[str, Any] | None = None
+) -> nnx.Module:
+    """The model a fine-tune starts from (`starting_point`, read again unless `recorded`
+    is given), checked to be this architecture."""
+    recorded = recorded or starting_point(init)
     if model_def("kvq").kwargs(**recorded["model_kwargs"]) != model_def("kvq").kwargs(**model_kwargs):
         raise UsageError(f"{init}: its model options {recorded['model_kwargs']} differ from {model_kwargs}")
     model, _step = starting_points.starting_model(init, recorded)
