@@ -92,6 +92,21 @@ def test_vmaf_neg_gives_sharpening_no_credit():
         vmaf_scores(clip, clip, models=("vmaf_4k",))
 
 
+def test_vmaf_features_say_which_detail_was_lost():
+    """The same libvmaf pass gives VMAF's elementary features: 1 for an undamaged clip;
+    a 2x rescale loses the finest detail, so VIF at scale 0 falls further than at scale 3."""
+    from vq.eval.metrics.vmaf import VMAF_FEATURES, vmaf, vmaf_scores
+
+    clip = _clip(8, (128, 96))
+    same = vmaf_scores(clip, clip, features=True)
+    assert set(same) == {"vmaf", *VMAF_FEATURES}
+    assert all(np.all(same[k] > 0.99) for k in VMAF_FEATURES)
+    soft = Degradation("rescale", {"factor": 0.5}).apply(clip, 25.0)
+    lost = {k: float(np.mean(v)) for k, v in vmaf_scores(soft, clip, features=True).items()}
+    assert lost["vif0"] < lost["vif3"] - 0.1 and lost["adm"] < 0.98, lost
+    np.testing.assert_array_equal(vmaf_scores(soft, clip)["vmaf"], vmaf(soft, clip))  # same scores
+
+
 def test_fragments_keep_native_pixels_and_fit_small_frames():
     clip = np.random.default_rng(0).integers(0, 256, (3, 200, 300, 3), dtype=np.uint8)
     frag = fragments(clip, grid=4, patch=32)
@@ -462,6 +477,50 @@ def test_label_free_set_is_split_by_source_cached_and_labelled(tmp_path):
     assert chain_rank_accuracy(truth, rows) == 1.0 and chain_rank_accuracy(-truth, rows) == 0.0
     with pytest.raises(Exception, match="other settings"):
         build_quality_set(sources, tmp_path / "set", holdout=0.5, chains=1, seed=0, frames=8)
+    # Every version carries VMAF's elementary features from its labelling pass.
+    assert all(set(r.features) == {"adm", "vif0", "vif1", "vif2", "vif3"} for r in rows)
+    assert all(min(r.features.values()) > 0.99 for r in pristine)
+    assert min(min(r.features.values()) for r in rows) < 0.9
+    # A set built before they were recorded gets them filled in, the same numbers, once.
+    from vq.synth.quality_data import add_vmaf_features
+
+    label_file = next((tmp_path / "set" / "labels").glob("*.json"))
+    recorded = json.loads(label_file.read_text())
+    label_file.write_text(json.dumps([{k: v for k, v in r.items() if k != "features"} for r in recorded]))
+    split = recorded[0]["split"]
+    assert add_vmaf_features(tmp_path / "set", split) == len(recorded)
+    filled = json.loads(label_file.read_text())
+    for now, before in zip(filled, recorded, strict=True):
+        assert now["features"] == pytest.approx(before["features"], abs=1e-6)
+    assert add_vmaf_features(tmp_path / "set", split) == 0
+    # Training with the auxiliary loss: a head per feature, and the loss adds its L1.
+    from vq.train.kvq.config import get_config
+    from vq.train.kvq.task import KvqTask, masked_l1
+
+    config = get_config(smoke=True)
+    config.set_dir, config.feature_weight = str(tmp_path / "set"), 2.0
+    task = KvqTask(config)
+    assert task.model_kwargs["feature_outputs"] == 5
+    batch = task.batch(0, range(4))
+    assert batch["features"].shape == (4, 5) and np.isfinite(batch["features"]).all()
+    model = task.create_model(0)
+    total, metrics = task.loss(model, batch, None)
+    task.feature_weight = 0.0
+    without, _ = task.loss(model, batch, None)
+    assert float(total - without) == pytest.approx(2.0 * float(metrics["feature_l1"]), rel=1e-5)
+    predicted, _, aux = model.score_and_features(batch["clip"])
+    assert aux.shape == (4, 5)
+    np.testing.assert_array_equal(np.asarray(predicted), np.asarray(model(batch["clip"])[0]))
+    # Rows with no features recorded (ladder rungs) are left out of the loss, not zeros.
+    target = batch["features"].copy()
+    target[1:] = np.nan
+    assert float(masked_l1(aux, target)) == pytest.approx(float(np.abs(aux[0] - batch["features"][0]).mean()))
+    # A clip that changed under its label is an error, not a silent relabel.
+    label_file.write_text(json.dumps([{k: v for k, v in r.items() if k != "features"} for r in recorded]))
+    degraded = tmp_path / "set" / recorded[1]["file"]
+    np.save(degraded, np.load(tmp_path / "set" / recorded[0]["file"]))
+    with pytest.raises(Exception, match="changed since the set was built"):
+        add_vmaf_features(tmp_path / "set", split)
     # Pairs closer than `min_gap` VMAF do not count; none left is an error, not a number.
     assert chain_rank_accuracy(truth, rows, min_gap=6.0) == 1.0
     with pytest.raises(Exception, match="apart"):
@@ -696,11 +755,16 @@ def test_kvq_trains_exports_scores_and_evaluates(tmp_path, capsys):
 
     tuned = tmp_path / "tuned"
     fine_tune = ["--out", str(tuned), "--steps", "1", "--batch-size", "8", "--set", f"init={work}"]
-    code = main([*args[:5], *fine_tune, "--set", "ladder_groups=1"])
+    # With the auxiliary feature head, which its start lacks and its ladder rungs have no
+    # targets for.
+    code = main([*args[:5], *fine_tune, "--set", "ladder_groups=1", "--set", "feature_weight=1"])
     assert code == 0, capsys.readouterr().err
     last = json.loads((tuned / "metrics.jsonl").read_text().splitlines()[-1])
     assert -1.0 <= last["eval/holdout/rung_tau"] <= 1.0  # held-out rungs were built and scored
+    logged = json.loads((tuned / "metrics.jsonl").read_text().splitlines()[0])
+    assert np.isfinite(logged["feature_l1"]), logged
     recorded = json.loads((tuned / "config.json").read_text())
+    assert recorded["model_kwargs"]["feature_outputs"] == 5
     first = json.loads((work / "config.json").read_text())
     assert recorded["data"]["init_commands"] == [first["command"]]
     assert recorded["data"]["trained_source_names"] == first["data"]["trained_source_names"]
@@ -714,6 +778,10 @@ def test_kvq_trains_exports_scores_and_evaluates(tmp_path, capsys):
     assert main(["export", "onnx", str(work), "--out", str(art)]) == 0, capsys.readouterr().err
     card = json.loads((art / "card.json").read_text())
     assert card["task"] == "kvq" and [o["name"] for o in card["outputs"]] == ["score", "frame_kl"]
+    # The feature head trains, and is not part of the exported graph.
+    assert main(["export", "onnx", str(tuned), "--out", str(tmp_path / "tuned-art")]) == 0
+    tuned_card = json.loads((tmp_path / "tuned-art" / "card.json").read_text())
+    assert [o["name"] for o in tuned_card["outputs"]] == ["score", "frame_kl"]
     # A fine-tune may start from an exported model too (how the shipped one is tuned further).
     from_art = trained_kvq(str(art), smoke_kwargs)
     np.testing.assert_array_equal(np.asarray(from_art.embed.kernel[...]), np.asarray(start.embed.kernel[...]))

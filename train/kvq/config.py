@@ -84,6 +84,14 @@ class KvqConfig(TrainConfig):
             "(same pixels, different damage: the trade between rescaling and compression)."
         },
     )
+    feature_weight: float = field(
+        default=0.0,
+        metadata={
+            "help": "Weight of an auxiliary L1 loss predicting VMAF's elementary features (ADM, "
+            "VIF at 4 scales) of each training clip from the pooled features (recorded in the set; "
+            "a set built before they were is filled in first, one libvmaf pass per clip)."
+        },
+    )
     ladder_groups: int = field(
         default=0,
         metadata={

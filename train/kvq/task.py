@@ -16,7 +16,9 @@ Loss: L1 to the pseudo-MOS (the 1-5 scale), 1 - PLCC over the batch, a margin ra
 loss over pairs whose order is known, both the in-chain order (level k+1 is worse than
 level k: exact, by construction) and the VMAF order across groups (pairs more than 0.2
 MOS apart), the same hinge over the in-chain pairs alone, and over a group's clips from
-different chains of its source by VMAF (`rank_losses`).
+different chains of its source by VMAF (`rank_losses`). With ``feature_weight`` an
+auxiliary head also predicts VMAF's elementary features of each clip (ADM and VIF at four
+scales: which detail was lost, where the label says only how much), L1 (`masked_l1`).
 In-training evaluation scores the held-out sources (SROCC / PLCC vs VMAF, in-chain rank
 accuracy) with centred fragments, as the runtime does; the figures are logged, never used
 to pick a checkpoint or a setting (the last step is what is exported).
@@ -34,10 +36,12 @@ import numpy as np
 from flax import nnx
 
 from vq.errors import UsageError
+from vq.eval.metrics.vmaf import VMAF_FEATURES
 from vq.preprocess.fragments import fragments
 from vq.preprocess.normalize import to_model_input
 from vq.synth.quality_data import (
     Version,
+    add_vmaf_features,
     build_quality_set,
     build_rungs,
     chain_rank_accuracy,
@@ -85,7 +89,10 @@ class KvqTask:
         self.seed, self.rank_weight, self.margin = config.seed, config.rank_weight, config.margin
         self.plcc_weight, self.chain_rank_weight = config.plcc_weight, config.chain_rank_weight
         self.source_rank_weight = config.source_rank_weight
+        self.feature_weight = config.feature_weight
         self.model_kwargs: dict[str, Any] = dict(config.model_kwargs)
+        if self.feature_weight:  # the auxiliary head the feature loss trains
+            self.model_kwargs["feature_outputs"] = len(VMAF_FEATURES)
         kwargs = model_def(self.model_name).kwargs(**self.model_kwargs)
         io = model_io(self.model_name, **self.model_kwargs)
         prep = io.preprocessing
@@ -107,6 +114,10 @@ class KvqTask:
                 ui=TerminalUi(),
             )
         self.set_dir = Path(config.set_dir)
+        if self.feature_weight:
+            from vq.progress import TerminalUi
+
+            add_vmaf_features(self.set_dir, "train", TerminalUi())
         self.train_rows = load_quality_set(self.set_dir, "train")
         self.chains = chains_of(self.train_rows)
         if not self.chains:
@@ -220,7 +231,7 @@ class KvqTask:
         return to_model_input(x, self.preprocessing)
 
     def batch(self, step: int, rows: range) -> dict[str, np.ndarray]:
-        clips, mos, level, group = [], [], [], []
+        clips, mos, level, group, features = [], [], [], [], []
         for g in sorted({r // GROUP for r in rows}):
             rng = np.random.default_rng([self.seed, step, g])
             members = pick_rungs(self.rungs, rng) if g < self.ladder_groups else pick_group(self.chains, rng)
@@ -237,11 +248,13 @@ class KvqTask:
                 mos.append(row.mos)
                 level.append(row.level if in_chain else -1)
                 group.append(g)
+                features.append(feature_target(row))
         return {
             "clip": self.normalise(np.stack(clips)),
             "mos": np.asarray(mos, np.float32),
             "level": np.asarray(level, np.int32),
             "group": np.asarray(group, np.int32),
+            "features": np.stack(features),
         }
 
     # -- model and loss -----------------------------------------------------------------------
@@ -251,12 +264,14 @@ class KvqTask:
         if self.pretrained:
             nnx.update(model, nnx.state(pretrained_backbone(self.pretrained, self.model_kwargs)))
         if self.init:
-            nnx.update(model, nnx.state(trained_kvq(self.init, self.model_kwargs, self.started_from)))
+            start = trained_kvq(self.init, self.model_kwargs, self.started_from)
+            # Everything but the feature head, which the start may lack or this run may drop.
+            nnx.update(model, nnx.state(start, nnx.Not(nnx.PathContains("feature_head"))))
         return model
 
     def loss(self, model: nnx.Module, batch: dict[str, jax.Array], rng: jax.Array):
         del rng
-        score, _ = model(batch["clip"])
+        score, _, predicted = model.score_and_features(batch["clip"])
         mos = batch["mos"]
         l1 = jnp.mean(jnp.abs(score - mos))
         rank, chain_rank, source_rank, right = rank_losses(
@@ -269,6 +284,9 @@ class KvqTask:
         total = l1 + self.plcc_weight * (1.0 - plcc) + self.rank_weight * rank
         total = total + self.chain_rank_weight * chain_rank + self.source_rank_weight * source_rank
         metrics = {"l1": l1, "rank": rank, "chain_rank": chain_rank, "source_rank": source_rank}
+        if predicted is not None:
+            metrics["feature_l1"] = feature_l1 = masked_l1(predicted, batch["features"])
+            total = total + self.feature_weight * feature_l1
         return total, {**metrics, "plcc": plcc, "chain_acc": right}
 
     # -- evaluation ---------------------------------------------------------------------------
@@ -355,6 +373,21 @@ def rank_losses(
     return mean_over(pairs), mean_over(in_chain), mean_over(across_chains), right
 
 
+def feature_target(row: Version) -> np.ndarray:
+    """VMAF's elementary features of `row` in `VMAF_FEATURES` order; NaN where the row has
+    none recorded (ladder rungs), which `masked_l1` leaves out."""
+    if row.features is None:
+        return np.full(len(VMAF_FEATURES), np.nan, np.float32)
+    return np.asarray([row.features[k] for k in VMAF_FEATURES], np.float32)
+
+
+def masked_l1(predicted: jax.Array, target: jax.Array) -> jax.Array:
+    """Mean |predicted - target| over the entries whose target is known (not NaN)."""
+    known = ~jnp.isnan(target)
+    error = jnp.where(known, jnp.abs(predicted - jnp.nan_to_num(target)), 0.0)
+    return jnp.sum(error) / jnp.maximum(1.0, jnp.sum(known))
+
+
 def train_fit_rows(train_rows: list[Version], sources: int = TRAIN_FIT_SOURCES) -> list[Version]:
     """Every clip of the first window of `sources` training sources spread evenly over
     the sorted names (the same clips in every run on one set; every kind of source)."""
@@ -434,10 +467,18 @@ def trained_kvq(
     """The model a fine-tune starts from (`starting_point`, read again unless `recorded`
     is given), checked to be this architecture."""
     recorded = recorded or starting_point(init)
-    if model_def("kvq").kwargs(**recorded["model_kwargs"]) != model_def("kvq").kwargs(**model_kwargs):
+    if scored_part(recorded["model_kwargs"]) != scored_part(model_kwargs):
         raise UsageError(f"{init}: its model options {recorded['model_kwargs']} differ from {model_kwargs}")
     model, _step = starting_points.starting_model(init, recorded)
     return model
+
+
+def scored_part(model_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A kvq model's options but the auxiliary feature head's (a training target, not part
+    of the score: a fine-tune may add or drop it)."""
+    kwargs = model_def("kvq").kwargs(**model_kwargs)
+    kwargs.pop("feature_outputs")
+    return kwargs
 
 
 def trained_by(recorded: dict[str, Any]) -> set[str] | None:

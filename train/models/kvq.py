@@ -22,6 +22,9 @@ What the quality seed describes, at a size that trains on two CPU cores:
   `frames` (stutter, drops, motion blur need time). Both share the tokeniser; their pooled
   features are concatenated.
 * **Score head** calibrated to 1-5: ``1 + 4 * sigmoid(z)``, trained on the pseudo-MOS.
+  With ``feature_outputs=F`` a second linear head reads the same pooled features and
+  predicts VMAF's elementary features (`score_and_features`; a training target, never
+  exported: the ONNX graph is `__call__`).
 
 The model returns the score and each frame's KL divergence (the key frames are the
 largest); `features(clip)` gives the pooled features (QPT and linear probes use them).
@@ -246,6 +249,7 @@ class KVQ(nnx.Module):
         energy_filters: int = 32,
         energy_floor: bool = False,
         align: int = 1,
+        feature_outputs: int = 0,
         rngs: nnx.Rngs,
     ):
         del align  # where fragments are cut (a preprocessing fact the card carries), not a weight
@@ -297,6 +301,7 @@ class KVQ(nnx.Module):
         width = dim * (2 if branches == "short+long" else 1)
         self.head1 = nnx.Linear(width, dim, rngs=rngs)
         self.head2 = nnx.Linear(dim, 1, rngs=rngs)
+        self.feature_head = nnx.Linear(width, feature_outputs, rngs=rngs) if feature_outputs else None
 
     def tokens(self, clip: jax.Array) -> jax.Array:
         """(B, T, S, S, 3) -> (B, T, N, D): pixels and their change since the last frame."""
@@ -358,9 +363,16 @@ class KVQ(nnx.Module):
     def __call__(self, clip: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Quality on the 1-5 scale (B,), and each frame's KL divergence (B, T): the
         frames with the largest are the key frames the model attended to."""
+        score, kl, _ = self.score_and_features(clip)
+        return score, kl
+
+    def score_and_features(self, clip: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array | None]:
+        """`__call__`'s score and frame KL, and the auxiliary head's predictions (B, F)
+        of VMAF's elementary features (None without the head), from one pass."""
         feat, kl = self.features(clip)
         logit = self.head2(nnx.gelu(self.head1(feat)))[:, 0]
-        return 1.0 + 4.0 * jax.nn.sigmoid(logit), kl
+        aux = self.feature_head(feat) if self.feature_head is not None else None
+        return 1.0 + 4.0 * jax.nn.sigmoid(logit), kl, aux
 
 
 def _kvq_io(frames: int, size: int, keyframes: int, align: int = 1, **_: Any) -> ModelIO:
@@ -398,6 +410,7 @@ KVQ_MODEL = ModelDef(
         "energy_filters": 32,
         "energy_floor": False,
         "align": 1,
+        "feature_outputs": 0,
     },
     summary="KVQ video transformer: fragment tokens, KL key-frame attention, short + long branches",
 )

@@ -8,7 +8,9 @@ degrades it stage by stage, and every level is one *version* with two labels:
 
 * its place in the chain (``level``: 0 is pristine; higher is worse, by construction);
 * VMAF against the pristine clip (full-reference, per frame, pooled by the mean), mapped
-  to the 1-5 scale (`vq.eval.metrics.vmaf.vmaf_to_mos`): the pseudo-MOS.
+  to the 1-5 scale (`vq.eval.metrics.vmaf.vmaf_to_mos`): the pseudo-MOS; and from the
+  same libvmaf pass, VMAF's elementary features (``features``: ADM and VIF at four
+  scales), an optional auxiliary training target.
 
 Whole sources are split into train and hold-out by a hash of their name
 (`split_sources`), so no picture of a held-out source is ever trained on. Each version is a
@@ -65,11 +67,17 @@ class Version:
     # VMAF NEG (no enhancement gain) against the pristine clip; recorded for ladder rungs,
     # where the client's sharpening is judged (None elsewhere: chains are labelled by VMAF).
     vmaf_neg: float | None = None
+    # VMAF's elementary features (`vq.eval.metrics.vmaf.VMAF_FEATURES`, mean over frames)
+    # from the same libvmaf pass: what kind of detail was lost, an auxiliary target for
+    # training (`vq train kvq --set feature_weight=W`). None on rows built before they
+    # were recorded (`add_vmaf_features` fills them in) and on ladder rungs.
+    features: dict[str, float] | None = None
 
     def to_json(self) -> dict[str, Any]:
         row = asdict(self)
-        if row["vmaf_neg"] is None:  # a chain's clip: its label is VMAF alone
-            del row["vmaf_neg"]
+        for optional in ("vmaf_neg", "features"):  # absent, not null, where not recorded
+            if row[optional] is None:
+                del row[optional]
         return row
 
 
@@ -188,7 +196,7 @@ def build_source(
     written under `out`. Each window draws its own moment (video) or camera move (photo)
     and its own chains; its records name it as a source of its own (`window_name`), so
     chains never mix two windows."""
-    from vq.eval.metrics.vmaf import vmaf, vmaf_to_mos
+    from vq.eval.metrics.vmaf import vmaf_to_mos
 
     name = window_name(source.name, window)
     key = _key(name)
@@ -200,8 +208,20 @@ def build_source(
         vid = f"{key}/c{chain_no}l{level}" if chain_no >= 0 else f"{key}/pristine"
         rel = f"clips/{vid}.npy"
         _save_clip(out / rel, frames_)
-        score = float(np.mean(vmaf(frames_, clip, fps)))
-        return Version(vid, name, split, chain_no, level, stages, score, float(vmaf_to_mos(score)), fps, rel)
+        score, features = vmaf_labels(frames_, clip, fps)
+        return Version(
+            vid,
+            name,
+            split,
+            chain_no,
+            level,
+            stages,
+            score,
+            float(vmaf_to_mos(score)),
+            fps,
+            rel,
+            features=features,
+        )
 
     versions = [version(-1, 0, [], clip)]
     for c in range(chains):
@@ -209,6 +229,49 @@ def build_source(
         for level, degraded in enumerate(chain.levels(clip, fps), start=1):
             versions.append(version(c, level, Chain(chain.stages[:level]).to_json(), degraded))
     return versions
+
+
+def vmaf_labels(clip: np.ndarray, pristine: np.ndarray, fps: float) -> tuple[float, dict[str, float]]:
+    """A version's VMAF and its elementary features against the pristine clip (one libvmaf
+    pass), each the mean over frames."""
+    from vq.eval.metrics.vmaf import VMAF_FEATURES, vmaf_scores
+
+    scores = vmaf_scores(clip, pristine, fps, features=True)
+    return float(np.mean(scores["vmaf"])), {k: float(np.mean(scores[k])) for k in VMAF_FEATURES}
+
+
+def add_vmaf_features(folder: str | Path, split: str, ui: Any = None) -> int:
+    """Record VMAF's elementary features on every `split` version of the set in `folder`
+    that lacks them (sets built before they were recorded); returns how many were added.
+    One label file at a time, rewritten atomically, so a stopped run resumes. A
+    recomputed VMAF that disagrees with the stored label means the set's clips changed
+    under it: that is an error, not a silent relabel."""
+    from vq.eval.base import QuietUi
+
+    ui = ui or QuietUi()
+    folder = Path(folder)
+    todo = []
+    for label_file in sorted((folder / "labels").glob("*.json")):
+        rows = [Version(**r) for r in json.loads(label_file.read_text())]
+        if any(r.split == split and r.features is None for r in rows):
+            todo.append((label_file, rows))
+    added = 0
+    for label_file, rows in ui.track(todo, len(todo), f"VMAF features ({split})"):
+        pristine = next(r for r in rows if r.level == 0)
+        reference = np.load(folder / pristine.file)
+        for i, row in enumerate(rows):
+            if row.split != split or row.features is not None:
+                continue
+            score, features = vmaf_labels(np.load(folder / row.file), reference, row.fps)
+            if abs(score - row.vmaf) > 0.5:
+                raise UsageError(
+                    f"{row.id}: VMAF now {score:.2f}, labelled {row.vmaf:.2f}: the clip changed "
+                    "since the set was built; rebuild the set"
+                )
+            rows[i] = replace(row, features=features)
+            added += 1
+        atomic_write_text(label_file, json.dumps([r.to_json() for r in rows], indent=1))
+    return added
 
 
 def build_quality_set(

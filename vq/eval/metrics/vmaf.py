@@ -61,6 +61,19 @@ def ffmpeg_with_vmaf() -> str:
 # cannot say whether a phone's sharpening helped the viewer or only the metric.
 VMAF_MODELS = {"vmaf": "vmaf_v0.6.1", "vmaf_neg": "vmaf_v0.6.1neg"}
 
+# The elementary features VMAF v0.6.1 fuses (its SVM's inputs, as libvmaf logs them), by
+# short name: the detail-loss measure (ADM) and visual information fidelity at four
+# scales, each 1 for an undamaged frame and lower for lost detail at that scale. Motion,
+# the sixth input, measures the content rather than its damage and is left out. They say
+# *which* detail a clip lost, where the score says only how much it mattered.
+VMAF_FEATURES = {
+    "adm": "integer_adm2",
+    "vif0": "integer_vif_scale0",
+    "vif1": "integer_vif_scale1",
+    "vif2": "integer_vif_scale2",
+    "vif3": "integer_vif_scale3",
+}
+
 
 def vmaf(distorted: np.ndarray, reference: np.ndarray, fps: float = 25.0, threads: int = 2) -> np.ndarray:
     """Per-frame VMAF (0-100) of a uint8 (T, H, W, 3) clip against its reference."""
@@ -73,8 +86,10 @@ def vmaf_scores(
     fps: float = 25.0,
     threads: int = 2,
     models: tuple[str, ...] = ("vmaf",),
+    features: bool = False,
 ) -> dict[str, np.ndarray]:
-    """Per-frame scores of each of `models` (names of `VMAF_MODELS`), in one libvmaf pass."""
+    """Per-frame scores of each of `models` (names of `VMAF_MODELS`), in one libvmaf pass;
+    with `features`, also each of `VMAF_FEATURES` (the same pass computes them)."""
     if distorted.shape != reference.shape or distorted.ndim != 4 or distorted.dtype != np.uint8:
         raise UsageError(
             f"vmaf needs two uint8 (T, H, W, 3) clips of one shape, got {distorted.shape} {reference.shape}"
@@ -102,7 +117,12 @@ def vmaf_scores(
         frames = json.loads(log.read_text())["frames"]
     if len(frames) != t:
         raise VqError(f"libvmaf scored {len(frames)} of {t} frames")
-    return {m: np.asarray([f["metrics"][m] for f in frames], np.float64) for m in models}
+    out = {m: np.asarray([f["metrics"][m] for f in frames], np.float64) for m in models}
+    if features:
+        out.update(
+            {k: np.asarray([f["metrics"][v] for f in frames], np.float64) for k, v in VMAF_FEATURES.items()}
+        )
+    return out
 
 
 def vmaf_to_mos(score: float | np.ndarray) -> float | np.ndarray:
