@@ -105,6 +105,8 @@ def test_vmaf_features_say_which_detail_was_lost():
     lost = {k: float(np.mean(v)) for k, v in vmaf_scores(soft, clip, features=True).items()}
     assert lost["vif0"] < lost["vif3"] - 0.1 and lost["adm"] < 0.98, lost
     np.testing.assert_array_equal(vmaf_scores(soft, clip)["vmaf"], vmaf(soft, clip))  # same scores
+    with pytest.raises(Exception, match="come with the vmaf model"):
+        vmaf_scores(soft, clip, models=("vmaf_neg",), features=True)
 
 
 def test_fragments_keep_native_pixels_and_fit_small_frames():
@@ -515,6 +517,13 @@ def test_label_free_set_is_split_by_source_cached_and_labelled(tmp_path):
     target = batch["features"].copy()
     target[1:] = np.nan
     assert float(masked_l1(aux, target)) == pytest.approx(float(np.abs(aux[0] - batch["features"][0]).mean()))
+    import jax
+
+    assert np.isfinite(np.asarray(jax.grad(lambda a: masked_l1(a, target))(aux))).all()
+    config.probe = True  # a linear probe keeps every head but the score's frozen
+    with pytest.raises(Exception, match="linear probe"):
+        KvqTask(config)
+    config.probe = False
     # A clip that changed under its label is an error, not a silent relabel.
     label_file.write_text(json.dumps([{k: v for k, v in r.items() if k != "features"} for r in recorded]))
     degraded = tmp_path / "set" / recorded[1]["file"]
@@ -747,6 +756,7 @@ def test_kvq_trains_exports_scores_and_evaluates(tmp_path, capsys):
     np.testing.assert_array_equal(np.asarray(fresh.embed.kernel[...]), np.asarray(backbone.embed.kernel[...]))
     with pytest.raises(Exception, match="differ"):
         pretrained_backbone(str(qpt), {**smoke_kwargs, "dim": 32})
+    pretrained_backbone(str(qpt), {**smoke_kwargs, "feature_outputs": 5})  # a head of its own
     with pytest.raises(Exception, match="not a vq train qpt workdir"):
         pretrained_backbone(str(work), smoke_kwargs)
 
@@ -765,6 +775,17 @@ def test_kvq_trains_exports_scores_and_evaluates(tmp_path, capsys):
     assert np.isfinite(logged["feature_l1"]), logged
     recorded = json.loads((tuned / "config.json").read_text())
     assert recorded["model_kwargs"]["feature_outputs"] == 5
+    # A fine-tune of a start that has the head carries it over (and one without drops it).
+    from vq.train.kvq.config import get_config
+    from vq.train.kvq.task import KvqTask
+
+    config = get_config(smoke=True)
+    config.set_dir, config.init, config.feature_weight = str(tmp_path / "set"), str(tuned), 1.0
+    trained_head = trained_kvq(str(tuned), recorded["model_kwargs"]).feature_head.kernel[...]
+    carried = KvqTask(config).create_model(seed=9).feature_head.kernel[...]
+    np.testing.assert_array_equal(np.asarray(carried), np.asarray(trained_head))
+    config.feature_weight = 0.0
+    assert KvqTask(config).create_model(seed=9).feature_head is None
     first = json.loads((work / "config.json").read_text())
     assert recorded["data"]["init_commands"] == [first["command"]]
     assert recorded["data"]["trained_source_names"] == first["data"]["trained_source_names"]
@@ -781,7 +802,11 @@ def test_kvq_trains_exports_scores_and_evaluates(tmp_path, capsys):
     # The feature head trains, and is not part of the exported graph.
     assert main(["export", "onnx", str(tuned), "--out", str(tmp_path / "tuned-art")]) == 0
     tuned_card = json.loads((tmp_path / "tuned-art" / "card.json").read_text())
-    assert [o["name"] for o in tuned_card["outputs"]] == ["score", "frame_kl"]
+    import onnx
+
+    graph = onnx.load(tmp_path / "tuned-art" / tuned_card["files"]["fp32"]["path"]).graph
+    assert tuned_card["flax"]["kwargs"]["feature_outputs"] == 5
+    assert [o.name for o in graph.output] == ["score", "frame_kl"]
     # A fine-tune may start from an exported model too (how the shipped one is tuned further).
     from_art = trained_kvq(str(art), smoke_kwargs)
     np.testing.assert_array_equal(np.asarray(from_art.embed.kernel[...]), np.asarray(start.embed.kernel[...]))

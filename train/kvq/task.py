@@ -90,6 +90,8 @@ class KvqTask:
         self.plcc_weight, self.chain_rank_weight = config.plcc_weight, config.chain_rank_weight
         self.source_rank_weight = config.source_rank_weight
         self.feature_weight = config.feature_weight
+        if self.feature_weight and config.probe:
+            raise UsageError("--set feature_weight trains a head a linear probe (--set probe) keeps frozen")
         self.model_kwargs: dict[str, Any] = dict(config.model_kwargs)
         if self.feature_weight:  # the auxiliary head the feature loss trains
             self.model_kwargs["feature_outputs"] = len(VMAF_FEATURES)
@@ -262,11 +264,15 @@ class KvqTask:
     def create_model(self, seed: int) -> nnx.Module:
         model = create_model(self.model_name, seed=seed, **self.model_kwargs)
         if self.pretrained:
-            nnx.update(model, nnx.state(pretrained_backbone(self.pretrained, self.model_kwargs)))
+            backbone = pretrained_backbone(self.pretrained, self.model_kwargs)
+            nnx.update(model, nnx.state(backbone, nnx.Not(nnx.PathContains("feature_head"))))
         if self.init:
             start = trained_kvq(self.init, self.model_kwargs, self.started_from)
-            # Everything but the feature head, which the start may lack or this run may drop.
-            nnx.update(model, nnx.state(start, nnx.Not(nnx.PathContains("feature_head"))))
+            # The feature head too where both have one of a size; else it starts afresh.
+            heads = (start.feature_head, model.feature_head)
+            same_head = None not in heads and heads[0].kernel.shape == heads[1].kernel.shape
+            keep = nnx.Everything() if same_head else nnx.Not(nnx.PathContains("feature_head"))
+            nnx.update(model, nnx.state(start, keep))
         return model
 
     def loss(self, model: nnx.Module, batch: dict[str, jax.Array], rng: jax.Array):
@@ -503,7 +509,7 @@ def pretrained_backbone(workdir: str, model_kwargs: dict[str, Any]) -> nnx.Modul
 
     recorded = starting_points.recorded_run(workdir, "qpt")
     backbone_kwargs = recorded["model_kwargs"]["backbone_kwargs"]
-    if model_def("kvq").kwargs(**backbone_kwargs) != model_def("kvq").kwargs(**model_kwargs):
+    if scored_part(backbone_kwargs) != scored_part(model_kwargs):
         raise UsageError(
             f"{workdir}: its backbone options {backbone_kwargs} differ from this run's {model_kwargs}"
         )

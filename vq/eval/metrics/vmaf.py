@@ -97,6 +97,8 @@ def vmaf_scores(
     unknown = [m for m in models if m not in VMAF_MODELS]
     if unknown or not models:
         raise UsageError(f"unknown VMAF model {unknown} (choose from {', '.join(VMAF_MODELS)})")
+    if features and "vmaf" not in models:  # the features are logged under plain VMAF's names
+        raise UsageError("VMAF's features come with the vmaf model; add it to models")
     t, h, w, _ = distorted.shape
     exe = ffmpeg_with_vmaf()
     raw = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", f"{fps:g}"]
