@@ -91,7 +91,10 @@ class KvqTask:
         self.source_rank_weight = config.source_rank_weight
         self.feature_weight = config.feature_weight
         if self.feature_weight and config.probe:
-            raise UsageError("--set feature_weight trains a head a linear probe (--set probe) keeps frozen")
+            raise UsageError(
+                "--set feature_weight and --set probe exclude each other "
+                "(a linear probe trains the score head only)"
+            )
         self.model_kwargs: dict[str, Any] = dict(config.model_kwargs)
         if self.feature_weight:  # the auxiliary head the feature loss trains
             self.model_kwargs["feature_outputs"] = len(VMAF_FEATURES)
