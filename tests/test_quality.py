@@ -576,6 +576,34 @@ def test_more_windows_add_training_clips_and_leave_the_bench_alone(tmp_path):
         build_quality_set(sources, tmp_path / "three", chains=1, seed=0, frames=8)
 
 
+def test_train_only_sources_join_the_training_split_and_leave_the_bench_alone(tmp_path):
+    from vq.synth.quality_data import build_quality_set
+
+    sources = _sources(tmp_path)
+    before = build_quality_set(sources, tmp_path / "set", chains=1, seed=0, frames=8)
+    extra = tmp_path / "extra"
+    write_images(extra, smooth_images(3, (180, 240), seed=9))
+    after = build_quality_set(sources, tmp_path / "set", chains=1, seed=0, frames=8, train_only=[extra])
+    # Every source built before is still there, cached and split as it was...
+    assert [r.to_json() for r in after if not r.source.startswith("extra/")] == [
+        r.to_json() for r in before
+    ]
+    # ...and the new ones only train, however their names hash.
+    added = [r for r in after if r.source.startswith("extra/")]
+    assert len({r.source for r in added}) == 3 and {r.split for r in added} == {"train"}
+    # Had they come in through the split, the split itself could have moved (a rank cut
+    # over more names): the reason train-only sources stay out of it.
+    with pytest.raises(Exception, match="both a split source and a train-only source"):
+        build_quality_set(sources, tmp_path / "set", chains=1, seed=0, frames=8, train_only=[sources[1]])
+    from vq.train.kvq.config import get_config
+    from vq.train.kvq.task import KvqTask
+
+    config = get_config(smoke=True)
+    config.train_data, config.set_dir = [str(extra)], str(tmp_path / "set")
+    with pytest.raises(Exception, match="give the --data sources too"):
+        KvqTask(config)
+
+
 def test_ladder_rungs_are_built_beside_the_set_and_fill_a_training_group(tmp_path, capsys):
     from vq.synth.quality_data import build_quality_set, build_rungs, load_quality_set, load_rungs, source_of
     from vq.train.kvq.config import get_config

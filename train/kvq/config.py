@@ -47,6 +47,13 @@ class KvqConfig(TrainConfig):
         default_factory=list,
         metadata={"help": "Source videos / image folders for the label-free set (repeatable)."},
     )
+    train_data: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "More sources that only ever train (repeatable): the --data split, and "
+            "so the held-out sources, stay as they are."
+        },
+    )
     set_dir: str = field(
         default="runs/quality-set", metadata={"help": "Where the degraded clips and labels are cached."}
     )

@@ -73,6 +73,8 @@ class KvqTask:
             raise UsageError(
                 "--set pretrained (a QPT backbone) and --set init (a KVQ run) exclude each other"
             )
+        if config.train_data and not config.data:
+            raise UsageError("--train-data adds to a set built from --data; give the --data sources too")
         if not config.data and not (Path(config.set_dir) / "labels").is_dir():
             raise UsageError("vq train kvq needs --data (videos, image folders) or a built --set-dir")
         if config.batch_size % GROUP:
@@ -116,6 +118,7 @@ class KvqTask:
                 chains=config.chains,
                 seed=config.seed,
                 windows=config.windows,
+                train_only=config.train_data,
                 ui=TerminalUi(),
             )
         self.set_dir = Path(config.set_dir)
@@ -181,6 +184,7 @@ class KvqTask:
             # A fine-tune on the set its starting run built (or one built from the same
             # sources, split the same way) trained on that run's inputs.
             "train": list(config.data) or (started_from["data"].get("train", []) if same_sources else []),
+            **({"train_only": list(config.train_data)} if config.train_data else {}),
             "set_dir": str(self.set_dir),
             "train_sources": len(train_names),
             "train_windows": len({r.source for r in self.train_rows}),

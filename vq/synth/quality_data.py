@@ -284,19 +284,26 @@ def build_quality_set(
     frames: int = CLIP_FRAMES,
     splits: tuple[str, ...] = ("train", "holdout"),
     windows: int = 1,
+    train_only: Iterable[str | Path] = (),
     ui: Any = None,
 ) -> list[Version]:
     """Build (or finish building) the set under `out`; returns every version's record.
     Training sources give `windows` clips each (more content per source: other moments,
     other camera moves), held-out sources one, so the bench is the same at any `windows`.
+    Sources under `train_only` always train and take no part in the hash split: adding
+    them leaves every other source's split, and so the held-out bench, as it was.
     Sources that cannot be read are skipped with a note (a batch goes on)."""
     from vq.eval.base import QuietUi
 
     ui = ui or QuietUi()
     out = Path(out)
     found = find_sources(paths)
-    split_of = split_sources(found, holdout)
-    sources = [s for s in found if split_of[s.name] in splits]
+    extra = find_sources(train_only) if train_only else []
+    twice = sorted({s.name for s in found} & {s.name for s in extra})
+    if twice:
+        raise UsageError(f"{twice[0]} is both a split source and a train-only source")
+    split_of = split_sources(found, holdout) | {s.name: "train" for s in extra}
+    sources = [s for s in found + extra if split_of[s.name] in splits]
     settings = {"holdout": holdout, "chains": chains, "seed": seed, "frames": frames}
     if windows > 1:  # sets built before windows existed keep their settings file valid
         settings["windows"] = windows
