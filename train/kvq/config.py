@@ -27,7 +27,9 @@ change how the model orders an encoding ladder's rungs; with ladder groups it do
 
 The first run builds the label-free set under ``--set-dir`` (`vq.synth.quality_data`:
 pristine clips, degradation chains, VMAF pseudo-MOS; about 3 s per source on 2 cores,
-cached, resumable); held-out sources are never read by training. ``--smoke`` is the
+cached, resumable); held-out sources are never read by training. ``--train-data`` adds
+sources that only ever train (`scripts/gather_sources.py` gathers ``runs/sources/train/extra``)
+without moving the split of the ``--data`` sources. ``--smoke`` is the
 seconds-long variant.
 """
 
