@@ -908,6 +908,10 @@ def test_kvq_trains_exports_scores_and_evaluates(tmp_path, capsys):
     assert (
         vmaf_row["srocc_within"] == pytest.approx(1.0) and 0.0 <= result["vmaf_between_source_share"] <= 1.0
     )
+    # Each method's share of its own score variance between sources; the label's row is the
+    # label's share, the figure a score without content bias would match.
+    assert vmaf_row["between_share"] == pytest.approx(result["vmaf_between_source_share"])
+    assert all(0.0 <= row["between_share"] <= 1.0 for row in result["overall"])
     stages = [row for row in result["by_stage"] if row["method"] == VMAF_ROW]
     assert stages and all(row["steps"] >= 1 and 0.0 <= row["step_acc"] <= 1.0 for row in stages)
     # The rung bench: the held-out sources' ladder rungs, VMAF's own order is tau 1.

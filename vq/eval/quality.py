@@ -13,6 +13,9 @@ backend, and reports, overall and per degradation kind:
 * per stage kind, how often one step of a chain (one more stage) is scored worse than
   the level before: which damage a model misses or reads backwards;
 * the NTIRE 2024 KVQ challenge score, 0.45 SROCC + 0.45 PLCC + 0.1 rank accuracy;
+* SROCC within a source, and the share of each score's variance that lies between
+  sources (content bias: VMAF rates every pristine clip about alike, so its own share is
+  small; a no-reference score whose share is far above it misplaces whole sources);
 * on a second bench of encoding-ladder rungs of the same held-out sources (3 heights x
   ``--rungs`` CRFs each, `vq.synth.quality_data.build_rungs`), Kendall's tau against VMAF
   over each source's rungs: whether the score trades size against compression as VMAF
@@ -227,6 +230,9 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
         out["rank_acc_jnd"] = _or_nan(chain_rank_accuracy, p, [rows[i] for i in subset], JND)
         out["kvq"] = kvq_score(out["srocc"], out["plcc"], out["rank_acc"])
         out["srocc_within"] = _or_nan(within_group_srocc, p, v, [rows[i].source for i in subset])
+        # Content bias: a no-reference score varies between sources that VMAF rates alike
+        # (every pristine clip is about 98); the label's own row gives the share to match.
+        out["between_share"] = _or_nan(between_group_share, p, [rows[i].source for i in subset])
         return out
 
     everything = list(range(len(rows)))
@@ -251,6 +257,7 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
         ("rank_acc_jnd", f"rank acc, pairs >= {JND:g} VMAF apart"),
         ("kvq", "KVQ score"),
         ("srocc_within", "SROCC within a source"),
+        ("between_share", "variance between sources"),
     ]
     by_stage = [
         {"kind": kind, "method": m, "steps": n, "step_acc": acc}
