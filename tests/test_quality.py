@@ -585,9 +585,7 @@ def test_train_only_sources_join_the_training_split_and_leave_the_bench_alone(tm
     write_images(extra, smooth_images(3, (180, 240), seed=9))
     after = build_quality_set(sources, tmp_path / "set", chains=1, seed=0, frames=8, train_only=[extra])
     # Every source built before is still there, cached and split as it was...
-    assert [r.to_json() for r in after if not r.source.startswith("extra/")] == [
-        r.to_json() for r in before
-    ]
+    assert [r.to_json() for r in after if not r.source.startswith("extra/")] == [r.to_json() for r in before]
     # ...and the new ones only train, however their names hash.
     added = [r for r in after if r.source.startswith("extra/")]
     assert len({r.source for r in added}) == 3 and {r.split for r in added} == {"train"}
