@@ -259,4 +259,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except subprocess.CalledProcessError as e:  # a download or unpack: one line, not a traceback
+        sys.exit(f"gather_sources: `{' '.join(map(str, e.cmd))}` failed (exit {e.returncode})")
