@@ -12,6 +12,7 @@ from vq.eval.metrics.correlation import (
     krocc,
     kvq_score,
     logistic4,
+    mapped_spread,
     plcc,
     rank_accuracy,
     srocc,
@@ -97,3 +98,17 @@ def test_within_group_krocc_averages_groups_with_an_order_and_skips_the_rest():
     pred_b_right = [1, 2, 3, 1, 3, 2, 0, 0, 0, 2, 1]  # b: one swapped pair of 3, tau 1/3
     assert within_group_krocc(pred_b_right, target, groups) == pytest.approx((1 + 1 / 3) / 2)
     assert within_group_krocc([4.0] * 11, target, groups) is None  # constant scores order nothing
+
+
+def test_mapped_spread_measures_how_far_apart_a_score_puts_alike_clips():
+    rng = np.random.default_rng(0)
+    target = np.concatenate([np.full(4, 98.0), rng.uniform(20, 90, 40)])
+    clean = [0, 1, 2, 3]
+    # A score that is the target (up to a monotone rescaling) keeps the clean clips together...
+    assert mapped_spread(target / 20 + 1, target, clean) < 0.5
+    # ... one that moves them apart by content is measured in the target's units.
+    biased = target.copy()
+    biased[clean] += [-12.0, -4.0, 4.0, 12.0]
+    assert 5.0 < mapped_spread(biased, target, clean) < 10.0
+    with pytest.raises(UsageError):
+        mapped_spread(target, target, [0])

@@ -910,6 +910,9 @@ def test_kvq_trains_exports_scores_and_evaluates(tmp_path, capsys):
     # label's share, the figure a score without content bias would match.
     assert vmaf_row["between_share"] == pytest.approx(result["vmaf_between_source_share"])
     assert all(0.0 <= row["between_share"] <= 1.0 for row in result["overall"])
+    # ... and in VMAF points: how far apart the clean clips are put (VMAF's own: near 0).
+    assert 0.0 <= vmaf_row["clean_spread"] < 3.0
+    assert all(np.isfinite(row["clean_spread"]) and row["clean_spread"] >= 0 for row in result["overall"])
     stages = [row for row in result["by_stage"] if row["method"] == VMAF_ROW]
     assert stages and all(row["steps"] >= 1 and 0.0 <= row["step_acc"] <= 1.0 for row in stages)
     # The rung bench: the held-out sources' ladder rungs, VMAF's own order is tau 1.

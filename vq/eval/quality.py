@@ -15,7 +15,9 @@ backend, and reports, overall and per degradation kind:
 * the NTIRE 2024 KVQ challenge score, 0.45 SROCC + 0.45 PLCC + 0.1 rank accuracy;
 * SROCC within a source, and the share of each score's variance that lies between
   sources (content bias: VMAF rates every pristine clip about alike, so its own share is
-  small; a no-reference score whose share is far above it misplaces whole sources);
+  small; a no-reference score whose share is far above it misplaces whole sources), and
+  the same bias in VMAF points: the spread of the pristine clips' scores after the
+  logistic (VMAF's own is well under a point);
 * on a second bench of encoding-ladder rungs of the same held-out sources (3 heights x
   ``--rungs`` CRFs each, `vq.synth.quality_data.build_rungs`), Kendall's tau against VMAF
   over each source's rungs: whether the score trades size against compression as VMAF
@@ -97,6 +99,7 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
         between_group_share,
         krocc,
         kvq_score,
+        mapped_spread,
         plcc,
         srocc,
         within_group_srocc,
@@ -233,6 +236,9 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
         # Content bias: a no-reference score varies between sources that VMAF rates alike
         # (every pristine clip is about 98); the label's own row gives the share to match.
         out["between_share"] = _or_nan(between_group_share, p, [rows[i].source for i in subset])
+        # The same bias in VMAF points: how far apart the clean clips are put.
+        clean = [k for k, i in enumerate(subset) if rows[i].level == 0]
+        out["clean_spread"] = _or_nan(mapped_spread, p, v, clean)
         return out
 
     everything = list(range(len(rows)))
@@ -258,6 +264,7 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
         ("kvq", "KVQ score"),
         ("srocc_within", "SROCC within a source"),
         ("between_share", "variance between sources"),
+        ("clean_spread", "clean clips' spread (VMAF pts)"),
     ]
     by_stage = [
         {"kind": kind, "method": m, "steps": n, "step_acc": acc}

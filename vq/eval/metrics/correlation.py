@@ -10,6 +10,8 @@ report them.
 * `within_group_srocc`: the mean SROCC inside groups (clips of one source), the figure
   a no-reference score would reach if it knew each source's own level;
   `between_group_share`: how much of the target's variance lies between groups;
+* `mapped_spread`: how far apart a score puts chosen clips (the clean ones), in the
+  target's units after the logistic: content bias where the target says "alike";
 * `kvq_score`: the NTIRE 2024 KVQ challenge's 0.45 SROCC + 0.45 PLCC + 0.1 rank accuracy.
 
 scipy does the statistics and the fit (`vq[eval]`).
@@ -154,6 +156,19 @@ def between_group_share(target: Sequence[float], groups: Sequence[str]) -> float
     _, member = np.unique(g, return_inverse=True)
     means = np.bincount(member, t) / np.bincount(member)
     return float(means[member].var() / t.var())
+
+
+def mapped_spread(pred: Sequence[float], target: Sequence[float], members: Sequence[int]) -> float:
+    """Standard deviation of `pred` at `members`, in the target's units: `pred` mapped by the
+    logistic fitted over all clips (the mapping PLCC uses). For the clean clip of each
+    source, which VMAF rates about alike, it is how many VMAF points of content bias a
+    no-reference score carries."""
+    p, t = _pair(pred, target)
+    picked = np.asarray(members, dtype=int)
+    if len(picked) < 2 or len(p) < 5:
+        raise UsageError("a mapped spread needs two members and five clips to fit the mapping on")
+    mapped = logistic4(p, *fit_logistic(p, t))
+    return float(np.std(mapped[picked]))
 
 
 def kvq_score(srocc_value: float, plcc_value: float, rank_acc: float) -> float:
