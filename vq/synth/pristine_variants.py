@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from vq.synth.pixel import chroma_matrix
+
 KINDS = ("dark", "flat", "smooth")
 LUMA = np.array([0.299, 0.587, 0.114])
 MIN_CROP_SIDE = 256  # a smooth crop keeps at least this many pixels on its short side
@@ -37,9 +39,8 @@ def flatten(image: np.ndarray, contrast: float, saturation: float) -> np.ndarray
     """A hazy, low-contrast look: colours pulled towards each pixel's grey by `saturation`,
     then every value towards the picture's mean luma by `contrast` (both in (0, 1])."""
     x = image.astype(np.float32)
-    grey = (x @ LUMA.astype(np.float32))[..., None]
-    x = grey + saturation * (x - grey)
-    mean = float(grey.mean())
+    mean = float((x @ LUMA.astype(np.float32)).mean())
+    x = x @ chroma_matrix(0.0, saturation).T  # chroma scaled in YIQ, luma kept
     return np.clip(np.round(mean + contrast * (x - mean)), 0, 255).astype(np.uint8)
 
 
