@@ -12,6 +12,7 @@ from vq.eval.metrics.correlation import (
     krocc,
     kvq_score,
     logistic4,
+    mapped_offsets,
     mapped_spread,
     plcc,
     rank_accuracy,
@@ -112,3 +113,21 @@ def test_mapped_spread_measures_how_far_apart_a_score_puts_alike_clips():
     assert 5.0 < mapped_spread(biased, target, clean) < 10.0
     with pytest.raises(UsageError):
         mapped_spread(target, target, [0])
+
+
+def test_mapped_offsets_name_the_source_a_score_puts_too_low():
+    rng = np.random.default_rng(1)
+    target = rng.uniform(20, 98, 60)
+    groups = np.repeat(["a", "b", "c"], 20)
+    # Up to a monotone rescaling the score is the target: no source is off...
+    fair = mapped_offsets(target / 20 + 1, target, groups)
+    assert set(fair) == {"a", "b", "c"} and max(abs(v) for v in fair.values()) < 0.5
+    # ... and a score that puts every clip of "b" 15 points low names it, in the target's units.
+    biased = target.copy()
+    biased[groups == "b"] -= 15.0
+    off = mapped_offsets(biased, target, groups)
+    assert off["b"] < -8.0 and off["b"] < min(off["a"], off["c"]) - 8.0
+    # the offsets of an ordinary least-squares fit balance out over the clips
+    assert abs(sum(off.values())) < 3.0
+    with pytest.raises(UsageError):
+        mapped_offsets(target[:4], target[:4], groups[:4])

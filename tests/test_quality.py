@@ -913,6 +913,13 @@ def test_kvq_trains_exports_scores_and_evaluates(tmp_path, capsys):
     # ... and in VMAF points: how far apart the clean clips are put (VMAF's own: near 0).
     assert 0.0 <= vmaf_row["clean_spread"] < 3.0
     assert all(np.isfinite(row["clean_spread"]) and row["clean_spread"] >= 0 for row in result["overall"])
+    # ... and by name: each held-out source's mean offset from VMAF, for every method but VMAF.
+    assert set(result["source_offsets"]) == set(methods) - {VMAF_ROW}
+    assert all(
+        set(per_source) == {c["source"] for c in result["clips"]}
+        and all(np.isfinite(list(per_source.values())))
+        for per_source in result["source_offsets"].values()
+    )
     stages = [row for row in result["by_stage"] if row["method"] == VMAF_ROW]
     assert stages and all(row["steps"] >= 1 and 0.0 <= row["step_acc"] <= 1.0 for row in stages)
     # The rung bench: the held-out sources' ladder rungs, VMAF's own order is tau 1.

@@ -50,6 +50,7 @@ from vq.eval.base import Evaluator, Report, Table, Ui, backend_option, model_opt
 
 JND = 6.0  # VMAF points to one just-noticeable difference (the usual rule of thumb)
 VMAF_ROW = "VMAF (full reference: the label)"
+WORST_SOURCES = 8  # rows of the table of sources placed furthest off
 
 
 @dataclass
@@ -99,6 +100,7 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
         between_group_share,
         krocc,
         kvq_score,
+        mapped_offsets,
         mapped_spread,
         plcc,
         srocc,
@@ -271,7 +273,19 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
         for m, pred in methods.items()
         for kind, (n, acc) in step_accuracy_by_stage(pred, rows).items()
     ]
-    between = _or_nan(between_group_share, vmaf, [r.source for r in rows])
+    # Content bias by name: each source's mean offset from VMAF once mapped onto it, and the
+    # sources the first model places furthest off (what the next training data should cover).
+    sources = [r.source for r in rows]
+    offsets = {
+        m: mapped_offsets(pred, vmaf, sources)
+        for m, pred in methods.items()
+        if m != VMAF_ROW and len(rows) >= 5  # the mapping's four parameters need five clips
+    }
+    first = next(iter(offsets.values()), {})
+    furthest = sorted(first, key=lambda s: -abs(first[s]))[:WORST_SOURCES]
+    offset_keys = {m: f"m{k}" for k, m in enumerate(offsets)}
+    offset_rows = [{"source": s, **{offset_keys[m]: offsets[m][s] for m in offsets}} for s in furthest]
+    between = _or_nan(between_group_share, vmaf, sources)
     if np.isfinite(between):
         ui.note(
             f"{between:.0%} of VMAF's variance lies between sources; SROCC within a source is what a "
@@ -293,6 +307,12 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
                 "in-chain steps by the stage they add (share scored worse than the level before)",
                 [("kind", "stage"), ("method", "method"), ("steps", "steps"), ("step_acc", "step accuracy")],
                 by_stage,
+            ),
+            Table(
+                "sources placed furthest from VMAF: the mean offset of a source's clips once the "
+                "score is mapped onto VMAF (VMAF points; negative: scored too low)",
+                [("source", "source"), *((offset_keys[m], m) for m in offsets)],
+                offset_rows,
             ),
             *(
                 [
@@ -335,6 +355,7 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
             "by_stage": by_stage,
             "rungs": rung_rows,
             "vmaf_between_source_share": between,
+            "source_offsets": offsets,
             "models": described,
             "clips": [r.to_json() for r in rows],
             "scores": {m: p.tolist() for m, p in methods.items()},

@@ -171,6 +171,20 @@ def mapped_spread(pred: Sequence[float], target: Sequence[float], members: Seque
     return float(np.std(mapped[picked]))
 
 
+def mapped_offsets(pred: Sequence[float], target: Sequence[float], groups: Sequence[str]) -> dict[str, float]:
+    """Each group's mean of `pred` mapped onto the target (the logistic PLCC uses) minus the
+    target, in the target's units: where a no-reference score puts a whole source too low
+    (negative) or too high, the content bias `mapped_spread` sums up, named by source."""
+    p, t = _pair(pred, target)
+    g = np.asarray(groups)
+    if g.shape != p.shape or len(p) < 5:
+        raise UsageError("mapped offsets need one group per score and five clips to fit the mapping on")
+    error = logistic4(p, *fit_logistic(p, t)) - t
+    names, member = np.unique(g, return_inverse=True)
+    means = np.bincount(member, error) / np.bincount(member)
+    return {str(n): float(m) for n, m in zip(names, means, strict=True)}
+
+
 def kvq_score(srocc_value: float, plcc_value: float, rank_acc: float) -> float:
     """The NTIRE 2024 KVQ challenge's final score."""
     return 0.45 * srocc_value + 0.45 * plcc_value + 0.1 * rank_acc
