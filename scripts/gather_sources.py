@@ -282,6 +282,11 @@ def fetch_opencv_doc(cache: Path) -> Path | None:
     return None if root is None else root / "usr" / "share" / "doc" / "opencv-doc" / "examples" / "data"
 
 
+def _pixels(picture: Path) -> int:
+    with Image.open(picture) as image:  # reads the header only
+        return image.size[0] * image.size[1]
+
+
 def gather_renders(cache: Path, dest: Path) -> list[dict]:
     """Write RENDER_PACKAGES' pictures to `dest` as PNGs; their manifest entries."""
     from vq.images import write_png
@@ -296,10 +301,10 @@ def gather_renders(cache: Path, dest: Path) -> list[dict]:
         for rel in pictures:
             path = root / "usr" / "share" / rel
             if path.is_dir():  # a Plasma wallpaper: the largest of its sizes
-                sizes = (path / "contents" / "images").iterdir()
-                path = max(sizes, key=lambda p: np.prod(Image.open(p).size))
+                path = max((path / "contents" / "images").iterdir(), key=_pixels)
             kept = render_name(spec, rel)
-            write_png(dest / kept, scaled_picture(Image.open(path)))
+            with Image.open(path) as image:
+                write_png(dest / kept, scaled_picture(image))
             entries.append(
                 {
                     "source": f"/usr/share/{rel}",

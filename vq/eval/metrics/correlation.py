@@ -75,10 +75,15 @@ def fit_logistic(pred: Sequence[float], target: Sequence[float]) -> np.ndarray:
     return params
 
 
+def mapped_onto(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """`pred` in the target's units: through the logistic fitted onto it (as PLCC maps it)."""
+    return logistic4(pred, *fit_logistic(pred, target))
+
+
 def plcc(pred: Sequence[float], target: Sequence[float], fit: bool = True) -> float:
     p, t = _pair(pred, target)
     if fit and len(p) > 4:  # four parameters need five points; below that, the raw coefficient
-        p = logistic4(p, *fit_logistic(p, t))
+        p = mapped_onto(p, t)
     if np.std(p) == 0 or np.std(t) == 0:
         return 0.0
     return float(np.corrcoef(p, t)[0, 1])
@@ -153,9 +158,14 @@ def between_group_share(target: Sequence[float], groups: Sequence[str]) -> float
     t, g = np.asarray(target, np.float64), np.asarray(groups)
     if t.shape != g.shape or t.var() == 0:
         raise UsageError("between-group share needs one group per target and targets that differ")
-    _, member = np.unique(g, return_inverse=True)
-    means = np.bincount(member, t) / np.bincount(member)
+    _, means, member = _group_means(t, g)
     return float(means[member].var() / t.var())
+
+
+def _group_means(values: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(group names, each group's mean of `values`, each value's group index)."""
+    names, member = np.unique(groups, return_inverse=True)
+    return names, np.bincount(member, values) / np.bincount(member), member
 
 
 def mapped_spread(pred: Sequence[float], target: Sequence[float], members: Sequence[int]) -> float:
@@ -167,8 +177,7 @@ def mapped_spread(pred: Sequence[float], target: Sequence[float], members: Seque
     picked = np.asarray(members, dtype=int)
     if len(picked) < 2 or len(p) < 5:
         raise UsageError("a mapped spread needs two members and five clips to fit the mapping on")
-    mapped = logistic4(p, *fit_logistic(p, t))
-    return float(np.std(mapped[picked]))
+    return float(np.std(mapped_onto(p, t)[picked]))
 
 
 def mapped_offsets(pred: Sequence[float], target: Sequence[float], groups: Sequence[str]) -> dict[str, float]:
@@ -179,9 +188,7 @@ def mapped_offsets(pred: Sequence[float], target: Sequence[float], groups: Seque
     g = np.asarray(groups)
     if g.shape != p.shape or len(p) < 5:
         raise UsageError("mapped offsets need one group per score and five clips to fit the mapping on")
-    error = logistic4(p, *fit_logistic(p, t)) - t
-    names, member = np.unique(g, return_inverse=True)
-    means = np.bincount(member, error) / np.bincount(member)
+    names, means, _ = _group_means(mapped_onto(p, t) - t, g)
     return {str(n): float(m) for n, m in zip(names, means, strict=True)}
 
 
