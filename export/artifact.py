@@ -118,7 +118,8 @@ def export_artifact(
             files["fp16"] = file_entry(tmp, "model.fp16.onnx")
         if "int8" in precisions:
             assert calibration is not None
-            facts["int8"] = write_int8_graphs(tmp, calibration, first_output, files)
+            int8_ops = model_def(model_name).int8_op_types
+            facts["int8"] = write_int8_graphs(tmp, calibration, first_output, files, op_types=int8_ops)
         if "fp8" in precisions:
             assert calibration is not None
             fp8_ops = model_def(model_name).fp8_op_types or WEIGHTED_OPS
@@ -164,10 +165,12 @@ def write_int8_graphs(
     output: str,
     files: dict[str, Any],
     fp32: str = "model.onnx",
+    op_types: frozenset[str] | None = None,
 ) -> dict[str, Any]:
-    """Quantise `root`/model.onnx for both int8 targets; adds their `files` entries and
-    returns the card's ``export.int8`` facts (drift from fp32 on other draws, and where
-    that drift was measured: int8 kernels differ by CPU, see `vq.export.quantize`)."""
+    """Quantise `root`/model.onnx for both int8 targets (only `op_types` where the model
+    family names them); adds their `files` entries and returns the card's ``export.int8``
+    facts (drift from fp32 on other draws, and where that drift was measured: int8 kernels
+    differ by CPU, see `vq.export.quantize`)."""
     from vq.hardware import cpu_model, int8_isa
 
     calib = list(calibration(0))  # one pass over the data serves both targets
@@ -175,7 +178,7 @@ def write_int8_graphs(
     facts: dict[str, Any] = {}
     for target in ("cpu", "gpu"):
         rel = f"model.int8-{target}.onnx"
-        info = quantize_int8(root / fp32, root / rel, calib, target=target)
+        info = quantize_int8(root / fp32, root / rel, calib, target=target, op_types=op_types)
         info["vs_fp32"] = compare_graphs(root / fp32, root / rel, held_out, output)
         info["measured_on"] = {
             "cpu": cpu_model(),
@@ -200,7 +203,11 @@ def requantize_artifact(
         # A copy: a failed run must leave the loaded artifact's card as it was, too.
         card = copy.deepcopy(artifact.card)
         files = {k: v for k, v in card.files.items() if not k.startswith("int8")}
-        int8 = write_int8_graphs(tmp, calibration, card.outputs[0].name, files, fp32=files["fp32"]["path"])
+        family = (card.flax or {}).get("model")  # its int8_op_types, where the card names it
+        int8_ops = model_def(family).int8_op_types if family else None
+        int8 = write_int8_graphs(
+            tmp, calibration, card.outputs[0].name, files, fp32=files["fp32"]["path"], op_types=int8_ops
+        )
         if command:
             int8["command"] = command
         card.files = files

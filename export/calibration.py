@@ -1,4 +1,5 @@
-"""Calibration inputs for int8: real images, prepared exactly as the runtime prepares them."""
+"""Calibration inputs for int8: real images or video windows, prepared exactly as the
+runtime prepares them."""
 
 from __future__ import annotations
 
@@ -12,6 +13,62 @@ from vq.errors import UsageError
 from vq.images import IMAGE_SUFFIXES
 from vq.models import TensorSpec
 from vq.preprocess.normalize import to_model_input
+
+
+def video_files(paths: list[str | Path]) -> list[Path]:
+    """Video files named in `paths` (files, or folders searched recursively), sorted."""
+    from vq.media import VIDEO_SUFFIXES
+
+    files = sorted(
+        q
+        for p in map(Path, paths)
+        for q in ([p] if p.is_file() else p.rglob("*") if p.is_dir() else [])
+        if q.suffix.lower() in VIDEO_SUFFIXES
+    )
+    if not files:
+        raise UsageError(f"no calibration videos in {', '.join(map(str, paths))}")
+    return files
+
+
+def clip_feeds(
+    paths: list[str | Path],
+    spec: TensorSpec,
+    preprocessing: dict,
+    count: int = 128,
+    batch: int = 8,
+    seed: int = 0,
+) -> Iterator[dict[str, np.ndarray]]:
+    """`count` fragment clips in batches, for a video model whose input is a window of
+    consecutive frames cut into fragments (`preprocessing["fragments"]`, the quality model).
+
+    Each clip is what `vq.stages.quality` feeds: `frames` consecutive frames decoded
+    exactly (no keyframe shortcut) at a random moment of a video, cut into mini-patches at
+    a random placement on the codec grid, in a random flip or quarter turn. Videos take
+    turns, so a few long ones do not crowd out the rest.
+    """
+    from vq.media import open_video
+    from vq.preprocess.fragments import dihedral, fragments
+
+    files = video_files(paths)
+    frames = int(preprocessing["frames"])
+    frag = preprocessing["fragments"]
+    grid, patch, align = int(frag["grid"]), int(frag["patch"]), int(frag.get("align", 1))
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(files))
+    clips: list[np.ndarray] = []
+    for i in range(count):
+        path = files[order[i % len(files)]]
+        with open_video(path) as video:
+            fps = float(video.info.fps or 25.0)
+            room = max(0.0, float(video.info.duration or 0.0) - (frames + 1) / fps)
+            first = float(rng.uniform(0.0, room))
+            window = video.sample(times=first + np.arange(frames) / fps, fast=False).images
+        if len(window) < frames:  # shorter than one window: hold its last frame
+            window = np.concatenate([window, np.repeat(window[-1:], frames - len(window), axis=0)])
+        clips.append(dihedral(fragments(window, grid, patch, rng, align), int(rng.integers(8))))
+        if len(clips) == batch or i == count - 1:
+            yield {spec.name: to_model_input(np.stack(clips), preprocessing)}
+            clips = []
 
 
 def image_files(folders: list[str | Path]) -> list[Path]:

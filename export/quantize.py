@@ -97,12 +97,14 @@ def quantize_int8(
     per_channel: bool = True,
     method: str = "minmax",
     weight_bits: int | None = None,
+    op_types: Iterable[str] | None = None,
 ) -> dict[str, Any]:
     """Static int8 Q/DQ graph for `target` calibrated on `calibration` feeds (real inputs).
 
     The ``cpu`` graph has 7-bit weights (see the module docstring: no int16 saturation on
     CPUs without VNNI); the ``gpu`` graph keeps 8. `weight_bits` overrides that, for
-    measuring what the choice does (`benchmarks/int8.py`).
+    measuring what the choice does (`benchmarks/int8.py`). `op_types`: quantise only these
+    ONNX ops (a model family's `int8_op_types`; None: every op).
     """
     bits = weight_bits if weight_bits is not None else (7 if target == "cpu" else 8)
     if bits not in (7, 8):
@@ -142,6 +144,7 @@ def quantize_int8(
                 weight_type=QuantType.QInt8,
                 calibrate_method=methods[method],
                 nodes_to_exclude=tail,
+                op_types_to_quantize=sorted(op_types) if op_types is not None else None,
                 reduce_range=reduce_range,
                 extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True},
             )
@@ -154,6 +157,7 @@ def quantize_int8(
         "calibration_method": method,
         "calibration_samples": reader.count,
         "float_nodes": len(tail),
+        "op_types": sorted(op_types) if op_types is not None else "all",
     }
 
 

@@ -15,6 +15,8 @@ from vq.eval.quality import VMAF_ROW
 from vq.preprocess.fragments import fragments
 from vq.synth.degrade import KINDS, Chain, Degradation, random_chain, random_stage
 
+from conftest import needs_train
+
 
 def _clip(n: int = 12, size=(96, 64)) -> np.ndarray:
     return np.stack(clip_frames(n, size))
@@ -138,7 +140,7 @@ def test_aligned_fragments_start_on_the_codec_grid_inside_the_frame():
 
 
 def test_dihedral_turns_are_the_eight_flips_and_quarter_turns():
-    from vq.train.kvq.task import dihedral
+    from vq.preprocess.fragments import dihedral
 
     clip = np.random.default_rng(0).integers(0, 256, (2, 8, 8, 3), dtype=np.uint8)
     turned = [dihedral(clip, t) for t in range(8)]
@@ -963,12 +965,14 @@ def test_shipped_model_scores_the_same_on_every_backend_and_sees_damage(shared_d
 
 
 def test_a_score_averages_seeded_fragment_placements(shared_data):
-    """views=K: the mean of K placements drawn from seeds 1..K (the same for every clip of
-    one size, so a score never changes); views=1: the cell centres."""
+    """views=K: the mean of K placements drawn from seeds 1..K, view k in the k-th flip or
+    quarter turn (the same for every clip of one size, so a score never changes);
+    views=1: the cell centres, upright."""
     from vq.errors import UsageError
     from vq.media import open_video
+    from vq.preprocess.fragments import dihedral
     from vq.preprocess.normalize import to_model_input
-    from vq.stages.quality import QualityScorer
+    from vq.stages.quality import QualityScorer, view_turn
 
     with open_video(shared_data / "videos" / "chaplin.mp4") as video:
         clip = video.sample(times=1.0 + np.arange(16) / 25.0, fast=False).images
@@ -976,13 +980,13 @@ def test_a_score_averages_seeded_fragment_placements(shared_data):
         a = three.score_windows([clip])[0]
         np.testing.assert_array_equal(three.score_windows([clip])[0], a)
 
-        def single(rng):
-            x = to_model_input(
-                fragments(clip, three.grid, three.patch, rng, three.align)[None], three.card.preprocessing
-            )
+        def single(rng, turn=0):
+            frag = dihedral(fragments(clip, three.grid, three.patch, rng, three.align), turn)
+            x = to_model_input(frag[None], three.card.preprocessing)
             return float(three.run({"clip": x})["score"][0])
 
-        manual = np.mean([single(np.random.default_rng(v)) for v in (1, 2, 3)])
+        manual = np.mean([single(np.random.default_rng(v), v - 1) for v in (1, 2, 3)])
+        assert [view_turn(v) for v in (None, 1, 2, 8, 9)] == [0, 0, 1, 7, 0]
         np.testing.assert_allclose(a, [manual], atol=1e-5)
         np.testing.assert_allclose(one.score_windows([clip])[0], [single(None)], atol=1e-5)
         # two clips of one size in one call see the same placements as each alone
@@ -1002,3 +1006,61 @@ def test_segment_windows_cover_the_video_and_stay_inside():
     assert len(segment_windows(3600.0, 25.0, 16, 2.0, 30)) == 30  # spread over a long video
     ((a, b, times),) = segment_windows(0.3, 25.0, 16, 2.0, 30)  # shorter than one window
     assert (a, b) == (0.0, 0.3) and times[0] == 0.0
+
+
+@needs_train
+def test_calibration_clips_are_video_windows_cut_as_the_runtime_cuts_them(tmp_path):
+    """int8 calibration of a video model: `count` fragment clips of consecutive frames from
+    the videos given (files or folders), normalised as the runtime feeds them, the same
+    draws for the same seed; a short video holds its last frame; no videos is one error."""
+    from vq.errors import UsageError
+    from vq.export.calibration import clip_feeds
+    from vq.models import TensorSpec
+
+    make_clip(tmp_path / "a.mp4", n=30, size=(160, 96))
+    make_clip(tmp_path / "short.mp4", n=2, size=(96, 64))
+    (tmp_path / "notes.txt").write_text("not a video")
+    spec = TensorSpec("clip", "float32", ("B", 4, 64, 64, 3))
+    prep = {
+        "scale": 1 / 255,
+        "mean": [0.45] * 3,
+        "std": [0.25] * 3,
+        "color": "RGB",
+        "fragments": {"grid": 2, "patch": 32, "align": 16},
+        "frames": 4,
+    }
+    feeds = list(clip_feeds([tmp_path], spec, prep, count=5, batch=2, seed=0))
+    assert [f["clip"].shape for f in feeds] == [(2, 4, 64, 64, 3), (2, 4, 64, 64, 3), (1, 4, 64, 64, 3)]
+    x = np.concatenate([f["clip"] for f in feeds])
+    assert x.dtype == np.float32 and x.min() >= -0.45 / 0.25 - 1e-5 and x.max() <= 0.55 / 0.25 + 1e-5
+    assert all(c.std() > 0.05 for c in x)  # pictures, not padding
+    again = np.concatenate([f["clip"] for f in clip_feeds([tmp_path], spec, prep, count=5, batch=2, seed=0)])
+    np.testing.assert_array_equal(again, x)
+    with pytest.raises(UsageError, match="no calibration videos"):
+        list(clip_feeds([tmp_path / "notes.txt"], spec, prep, count=2))
+
+
+@needs_train
+def test_int8_quality_model_quantises_only_its_matrix_products(tmp_path, capsys):
+    """`vq export onnx --arch kvq --precision int8 --calib VIDEO`: calibrated on the video's
+    windows, and only the family's `int8_op_types` in int8 (the stem's convolutions, whose
+    outputs become log energies, stay float)."""
+    import onnx
+
+    from vq.train.kvq.config import SMOKE_MODEL
+
+    video = make_clip(tmp_path / "calib.mp4", n=40, size=(160, 96))
+    out = tmp_path / "kvq"
+    sets = [x for k, v in SMOKE_MODEL.items() for x in ("--set", f"{k}={v}")]
+    args = ["export", "onnx", "--arch", "kvq", *sets, "--out", str(out), "--precision", "int8"]
+    code = main([*args, "--calib", str(video), "--calib-count", "6"])
+    assert code == 0, capsys.readouterr().err
+    card = json.loads((out / "card.json").read_text())
+    facts = card["export"]["int8"]["cpu"]
+    assert facts["op_types"] == ["Gemm", "MatMul"] and facts["calibration_samples"] == 6
+    graph = onnx.load(out / card["files"]["int8-cpu"]["path"]).graph
+    dequantized = {o for n in graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    products = [n for n in graph.node if n.op_type == "MatMul"]
+    assert convs and not any(i in dequantized for n in convs for i in n.input)
+    assert any(n.input[0] in dequantized for n in products)

@@ -37,7 +37,7 @@ from flax import nnx
 
 from vq.errors import UsageError
 from vq.eval.metrics.vmaf import VMAF_FEATURES
-from vq.preprocess.fragments import fragments
+from vq.preprocess.fragments import dihedral, fragments
 from vq.preprocess.normalize import to_model_input
 from vq.synth.quality_data import (
     Version,
@@ -413,21 +413,6 @@ def spread(names: list[str], n: int) -> list[str]:
     """`n` of `names` (all, if fewer) at even steps from the first to near the last."""
     n = min(n, len(names))
     return [names[i * len(names) // n] for i in range(n)]
-
-
-def dihedral(clip: np.ndarray, turn: int) -> np.ndarray:
-    """One of the 8 flips and quarter turns of a (T, S, S, C) fragment clip (`turn` 0-7;
-    0 is the clip itself). Quality does not depend on which way a picture faces, and the
-    labels of a chain do not change under it; 116 sources look like 8 times as many
-    layouts. A flip of a 32 px mini-patch keeps codec seams on multiples of 8 (its grid
-    phase), so aligned fragments stay aligned."""
-    if turn & 1:
-        clip = clip[:, :, ::-1]
-    if turn & 2:
-        clip = clip[:, ::-1]
-    if turn & 4:
-        clip = clip.transpose(0, 2, 1, 3)
-    return np.ascontiguousarray(clip)
 
 
 def pick_group(

@@ -37,7 +37,8 @@ class ModelDef:
     it also decides how checkpoints split the state, so export restores with it.
     `exports(**kwargs)` names what the artifact holds when that is not the whole model:
     ``(attribute, family, family_kwargs)``, e.g. the query encoder of a MoCo wrapper.
-    `fp8_op_types` are the weighted ONNX ops its FP8 graph quantises (None: all of them).
+    `fp8_op_types` are the weighted ONNX ops its FP8 graph quantises (None: all of them);
+    `int8_op_types` the ONNX ops its int8 graphs quantise (None: every op).
     """
 
     build: Callable[..., Any]
@@ -47,6 +48,7 @@ class ModelDef:
     trainable: Any = None
     exports: Callable[..., tuple[str, str, dict[str, Any]]] | None = None
     fp8_op_types: frozenset[str] | None = None
+    int8_op_types: frozenset[str] | None = None
 
     def exported(self, name: str, **kwargs: Any) -> tuple[str | None, str, dict[str, Any]]:
         """(attribute or None, family, kwargs) of the part of model `name` that is exported."""

@@ -28,8 +28,12 @@ def onnx_cmd(
     precision: list[str] = typer.Option(
         ["fp32"], "--precision", "-p", help="Graphs to write: fp32 (always), fp16, int8, fp8 (E4M3 Q/DQ)."
     ),
-    calib: list[Path] = typer.Option([], "--calib", help="Image folder(s) to calibrate int8 on."),
-    calib_count: int = typer.Option(256, "--calib-count", help="Calibration images."),
+    calib: list[Path] = typer.Option(
+        [], "--calib", help="Image folder(s) to calibrate int8 on (a video model: videos or folders of them)."
+    ),
+    calib_count: int = typer.Option(
+        256, "--calib-count", help="Calibration images (a video model: windows)."
+    ),
     set_: list[str] = typer.Option([], "--set", help="Model option for --arch, e.g. embed_dim=512."),
     profile: list[str] = typer.Option([], "--profile", help="TensorRT range, H=16:160:512."),
     opset: int = typer.Option(18, "--opset", help="ONNX opset."),
@@ -116,12 +120,15 @@ def onnx_cmd(
 
 def _image_calibration(folders: list[Path], inputs, preprocessing: dict, count: int):
     """seed -> feed batches of real images prepared as the runtime prepares them (a
-    generative sampler-step graph gets real tiles, noise and its sampler's times)."""
+    generative sampler-step graph gets real tiles, noise and its sampler's times; a video
+    model, windows of the videos in `folders`)."""
     calibration_mod = require_train("vq.export.calibration", "vq export")
 
     def calibration(seed: int):
         if "tile" in preprocessing and len(inputs) > 1:
             return calibration_mod.sampler_feeds(folders, inputs, preprocessing, count=count, seed=seed)
+        if "fragments" in preprocessing:  # a video model: windows of real videos
+            return calibration_mod.clip_feeds(folders, inputs[0], preprocessing, count=count, seed=seed)
         return calibration_mod.image_feeds(folders, inputs[0], preprocessing, count=count, seed=seed)
 
     return calibration
@@ -130,8 +137,12 @@ def _image_calibration(folders: list[Path], inputs, preprocessing: dict, count: 
 @app.command("int8")
 def int8_cmd(
     model: str = typer.Argument(..., help="Zoo name or artifact folder (rewritten in place)."),
-    calib: list[Path] = typer.Option(..., "--calib", help="Image folder(s) to calibrate on."),
-    calib_count: int = typer.Option(256, "--calib-count", help="Calibration images."),
+    calib: list[Path] = typer.Option(
+        ..., "--calib", help="Image folder(s) to calibrate on (a video model: videos or folders of them)."
+    ),
+    calib_count: int = typer.Option(
+        256, "--calib-count", help="Calibration images (a video model: windows)."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the new int8 facts as JSON."),
 ) -> None:
     """Re-quantise an artifact's int8 graphs from its fp32 graph (7-bit CPU weights: the

@@ -69,3 +69,19 @@ def fragments(
                 :, y : y + patch, x : x + patch
             ]
     return out
+
+
+def dihedral(clip: np.ndarray, turn: int) -> np.ndarray:
+    """One of the 8 flips and quarter turns of a (T, S, S, C) fragment clip (`turn` 0-7;
+    0 is the clip itself). Quality does not depend on which way a picture faces: training
+    shows every group in a random turn (the labels of a chain do not change under it, and
+    a few hundred sources look like 8 times as many layouts), and the runtime turns its
+    test-time views (`vq.stages.quality`). A flip of a 32 px mini-patch keeps codec seams
+    on multiples of 8 (its grid phase), so aligned fragments stay aligned."""
+    if turn & 1:
+        clip = clip[:, :, ::-1]
+    if turn & 2:
+        clip = clip[:, ::-1]
+    if turn & 4:
+        clip = clip.transpose(0, 2, 1, 3)
+    return np.ascontiguousarray(clip)
