@@ -78,10 +78,14 @@ def dihedral(clip: np.ndarray, turn: int) -> np.ndarray:
     a few hundred sources look like 8 times as many layouts), and the runtime turns its
     test-time views (`vq.stages.quality`). A flip of a 32 px mini-patch keeps codec seams
     on multiples of 8 (its grid phase), so aligned fragments stay aligned."""
+    t, _, _, c = clip.shape
+    # Whole pixels move: the channels viewed as one element, so the strided copy moves a
+    # pixel at a time, not a byte (40 views of 16 frames at 128 px: 61 -> 31 ms).
+    px = np.ascontiguousarray(clip).view(np.dtype((np.void, c * clip.itemsize)))[..., 0]
     if turn & 1:
-        clip = clip[:, :, ::-1]
+        px = px[:, :, ::-1]
     if turn & 2:
-        clip = clip[:, ::-1]
+        px = px[:, ::-1]
     if turn & 4:
-        clip = clip.transpose(0, 2, 1, 3)
-    return np.ascontiguousarray(clip)
+        px = px.transpose(0, 2, 1)
+    return np.ascontiguousarray(px).view(clip.dtype).reshape(t, px.shape[1], px.shape[2], c)
