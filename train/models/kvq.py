@@ -414,9 +414,9 @@ KVQ_MODEL = ModelDef(
     },
     summary="KVQ video transformer: fragment tokens, KL key-frame attention, short + long branches",
     # int8 on the matrix products only. The stem's convolutions feed log energies, which
-    # turn an 8-bit rounding of a quiet band into a large shift: with every op quantised
-    # the score moved 0.77 on the 1-5 scale on average (held-out windows), with the
-    # convolutions too 0.35, with the matrix products alone 0.02.
+    # turn an 8-bit rounding of a quiet band into a large shift: on 64 held-out windows
+    # the score moved 0.77 on the 1-5 scale on average with every op quantised, 0.35 with
+    # the convolutions too, 0.02 with the matrix products alone (BENCHMARKS.md).
     int8_op_types=frozenset({"MatMul", "Gemm"}),
 )
 
