@@ -26,7 +26,10 @@ def score_cmd(
     segment: float = typer.Option(2.0, "--segment", help="Seconds per scored segment."),
     max_segments: int = typer.Option(30, "--max-segments", help="Most segments per video (spread evenly)."),
     views: int = typer.Option(
-        8, "--views", help="Fragment placements averaged per window (1: the cell centres only)."
+        8,
+        "--views",
+        help="Fragment placements averaged per window, each in its own flip or quarter turn "
+        "(1: the cell centres, upright).",
     ),
     out: Path | None = typer.Option(None, "--out", "-o", help="Also write the records to this JSONL file."),
     timeout: float = typer.Option(
