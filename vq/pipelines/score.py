@@ -134,7 +134,8 @@ class ScoreWorker:
             record = score_video(path, self.scorer, self.segment, self.max_segments)
         except VqError as e:
             record = {"path": str(path), "status": "error", "error": str(e)}
-        record["model"] = self.scorer.name
+        # What the score depends on besides the pixels: the model, and the views averaged.
+        record["model"], record["views"] = self.scorer.name, self.scorer.views
         return record
 
     def close(self) -> None:
