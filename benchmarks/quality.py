@@ -82,6 +82,7 @@ def main() -> None:
             artifact = scorer.artifact
         job = {
             "clip": f"{info.width}x{info.height} {info.codec} {seconds:.2f} s {info.fps:.0f} fps",
+            "views": args.views,
             "score": record["score"],
             "segments": len(record["segments"]),
             "vq_score_s": min(runs),

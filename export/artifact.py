@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from flax import nnx
 
-from vq.errors import UsageError
+from vq.errors import RegistryError, UsageError
 from vq.export.onnx_export import DEFAULT_OPSET, export_onnx
 from vq.export.parity import check_parity, ort_session, random_feeds
 from vq.export.quantize import WEIGHTED_OPS, quantize_fp8, quantize_int8, to_fp16
@@ -203,8 +203,7 @@ def requantize_artifact(
         # A copy: a failed run must leave the loaded artifact's card as it was, too.
         card = copy.deepcopy(artifact.card)
         files = {k: v for k, v in card.files.items() if not k.startswith("int8")}
-        family = (card.flax or {}).get("model")  # its int8_op_types, where the card names it
-        int8_ops = model_def(family).int8_op_types if family else None
+        int8_ops = _int8_op_types(card)
         int8 = write_int8_graphs(
             tmp, calibration, card.outputs[0].name, files, fp32=files["fp32"]["path"], op_types=int8_ops
         )
@@ -214,6 +213,24 @@ def requantize_artifact(
         card.export = {**card.export, "int8": int8}
         write_card(tmp, card)
     return Artifact(artifact.root)
+
+
+def _int8_op_types(card: ModelCard) -> frozenset[str] | None:
+    """The ops an artifact's int8 graphs quantise: its family's `int8_op_types`, or, where
+    the family is not installed here, what its card recorded last time (None: every op)."""
+    family = (card.flax or {}).get("model")
+    try:
+        return model_def(family).int8_op_types if family else None
+    except RegistryError:
+        recorded = (card.export.get("int8") or {}).get("cpu", {}).get("op_types")
+        if recorded == "all":
+            return None
+        if isinstance(recorded, list) and recorded:
+            return frozenset(recorded)
+        raise UsageError(
+            f"{card.name}: its model family {family!r} is not installed here, and its card "
+            "does not say which ops its int8 graphs quantise"
+        ) from None
 
 
 @contextmanager

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vq.errors import UsageError
+from vq.errors import MediaError, UsageError
 from vq.images import IMAGE_SUFFIXES
 from vq.models import TensorSpec
 from vq.preprocess.normalize import to_model_input
@@ -63,6 +63,10 @@ def clip_feeds(
             room = max(0.0, float(video.info.duration or 0.0) - (frames + 1) / fps)
             first = float(rng.uniform(0.0, room))
             window = video.sample(times=first + np.arange(frames) / fps, fast=False).images
+            if not len(window):  # the container ran past the video stream: take its start
+                window = video.sample(times=np.arange(frames) / fps, fast=False).images
+        if not len(window):
+            raise MediaError(f"{path}: no frames to calibrate on")
         if len(window) < frames:  # shorter than one window: hold its last frame
             window = np.concatenate([window, np.repeat(window[-1:], frames - len(window), axis=0)])
         clips.append(dihedral(fragments(window, grid, patch, rng, align), int(rng.integers(8))))

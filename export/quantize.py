@@ -107,6 +107,9 @@ def quantize_int8(
     ONNX ops (a model family's `int8_op_types`; None: every op).
     """
     bits = weight_bits if weight_bits is not None else (7 if target == "cpu" else 8)
+    ops = None if op_types is None else sorted(op_types)
+    if ops == []:
+        raise ValueError("op_types is empty: name the ops to quantise, or None for every op")
     if bits not in (7, 8):
         raise ValueError(f"weight_bits must be 7 or 8, got {bits}")
     if target not in INT8_TARGETS:
@@ -144,7 +147,7 @@ def quantize_int8(
                 weight_type=QuantType.QInt8,
                 calibrate_method=methods[method],
                 nodes_to_exclude=tail,
-                op_types_to_quantize=sorted(op_types) if op_types is not None else None,
+                op_types_to_quantize=ops,
                 reduce_range=reduce_range,
                 extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True},
             )
@@ -157,7 +160,7 @@ def quantize_int8(
         "calibration_method": method,
         "calibration_samples": reader.count,
         "float_nodes": len(tail),
-        "op_types": sorted(op_types) if op_types is not None else "all",
+        "op_types": ops if ops is not None else "all",
     }
 
 

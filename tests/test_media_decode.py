@@ -192,3 +192,21 @@ def test_targets_at_the_edge_of_their_tolerance_keep_their_frames(clips, monkeyp
     assert frames.stats["strategy"] == "all" and len(every.times) == 250  # none lost to rounding
     np.testing.assert_array_equal(every.times, frames.times)
     np.testing.assert_array_equal(every.images, frames.images)
+
+
+def test_the_last_frame_after_the_only_keyframe_is_decoded(tmp_path):
+    """A keyframe and one more frame is not an all-keyframe stream: the gap after the last
+    keyframe runs to the end of the last frame, so exact sampling decodes every frame (it
+    used to skip to keyframes and return frame 0 twice). A real all-keyframe stream still
+    takes the keyframe shortcut."""
+    two = make_clip(tmp_path / "two.mp4", n=2)
+    assert probe(two).keyframe_interval == pytest.approx(0.08, abs=1e-6)
+    with open_video(two) as v:
+        frames = v.sample(times=[0.0, 0.04], fast=False)
+    assert [frame_index(f) for f in frames.images] == [0, 1] and frames.stats["strategy"] == "all"
+    intra = make_clip(tmp_path / "intra.mp4", n=6, gop=1)
+    assert probe(intra).keyframe_interval == pytest.approx(0.04, abs=1e-6)
+    with open_video(intra) as v:
+        frames = v.sample(times=np.arange(6) / 25, fast=False)
+    assert [frame_index(f) for f in frames.images] == list(range(6))
+    assert frames.stats["strategy"] == "keyframes"

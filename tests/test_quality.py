@@ -149,6 +149,15 @@ def test_dihedral_turns_are_the_eight_flips_and_quarter_turns():
     expected = {np.rot90(clip, k, axes=(1, 2)).tobytes() for k in range(4)}
     expected |= {np.rot90(clip[:, :, ::-1], k, axes=(1, 2)).tobytes() for k in range(4)}
     assert {t.tobytes() for t in turned} == expected
+    # Whole pixels move whatever the element type and layout: a strided float clip too.
+    wide = np.random.default_rng(1).random((2, 6, 10, 3)).astype(np.float32)[:, ::-1, ::2]
+    for t in range(8):
+        reference = wide[:, :, ::-1] if t & 1 else wide
+        reference = reference[:, ::-1] if t & 2 else reference
+        reference = reference.transpose(0, 2, 1, 3) if t & 4 else reference
+        got = dihedral(wide, t)
+        assert got.dtype == np.float32 and got.flags.c_contiguous
+        np.testing.assert_array_equal(got, reference)
 
 
 def test_keyframe_selection_marks_the_largest_kl_frames():
@@ -1042,6 +1051,40 @@ def test_calibration_clips_are_video_windows_cut_as_the_runtime_cuts_them(tmp_pa
 
 
 @needs_train
+def test_calibration_clips_hold_consecutive_frames(tmp_path):
+    """Each calibration clip is `frames` consecutive frames of one video (flat frames whose
+    grey level steps by 8 a frame: every clip climbs by one step a frame, whatever its
+    placement and turn), and a video shorter than a window holds its last frame."""
+    from vq.export.calibration import clip_feeds
+    from vq.media.encode import write_video
+    from vq.models import TensorSpec
+
+    def flat(n):
+        return [np.full((96, 160, 3), 40 + 8 * i, np.uint8) for i in range(n)]
+
+    prep = {
+        "scale": 1 / 255,
+        "mean": [0.0] * 3,
+        "std": [1.0] * 3,
+        "color": "RGB",
+        "fragments": {"grid": 2, "patch": 32, "align": 16},
+        "frames": 4,
+    }
+    spec = TensorSpec("clip", "float32", ("B", 4, 64, 64, 3))
+    (tmp_path / "long").mkdir()
+    write_video(tmp_path / "long" / "steps.mp4", flat(24), 25)
+    levels = np.concatenate([f["clip"] for f in clip_feeds([tmp_path / "long"], spec, prep, 6)]).mean(
+        axis=(2, 3, 4)
+    )
+    np.testing.assert_allclose(np.diff(levels * 255, axis=1), 8.0, atol=1.5)
+    assert len({round(float(v)) for v in levels[:, 0] * 255}) > 1  # windows start at different moments
+    short = write_video(tmp_path / "short.mp4", flat(2), 25)
+    (held,) = (f["clip"] for f in clip_feeds([short], spec, prep, 1))
+    steps = np.diff(held[0].mean(axis=(1, 2, 3)) * 255)
+    assert steps[0] == pytest.approx(8.0, abs=1.5) and np.abs(steps[1:]).max() < 1.0
+
+
+@needs_train
 def test_int8_quality_model_quantises_only_its_matrix_products(tmp_path, capsys):
     """`vq export onnx --arch kvq --precision int8 --calib VIDEO`: calibrated on the video's
     windows, and only the family's `int8_op_types` in int8 (the stem's convolutions, whose
@@ -1065,3 +1108,25 @@ def test_int8_quality_model_quantises_only_its_matrix_products(tmp_path, capsys)
     products = [n for n in graph.node if n.op_type == "MatMul"]
     assert convs and not any(i in dequantized for n in convs for i in n.input)
     assert any(n.input[0] in dequantized for n in products)
+
+
+@needs_train
+def test_requantising_reads_the_ops_from_the_family_or_else_the_card():
+    """`vq export int8` on an artifact: the ops come from its model family; where that
+    family is not installed, from what its card recorded; with neither, one clear error."""
+    import copy
+
+    from vq.errors import UsageError
+    from vq.export.artifact import _int8_op_types
+    from vq.models import load_model
+
+    card = load_model("vq-kvq").card
+    assert _int8_op_types(card) == {"MatMul", "Gemm"}
+    elsewhere = copy.deepcopy(card)
+    elsewhere.flax = {**elsewhere.flax, "model": "a_family_not_installed"}
+    with pytest.raises(UsageError, match=r"a_family_not_installed.*not installed"):
+        _int8_op_types(elsewhere)
+    elsewhere.export = {**elsewhere.export, "int8": {"cpu": {"op_types": ["MatMul"]}}}
+    assert _int8_op_types(elsewhere) == {"MatMul"}
+    elsewhere.export["int8"]["cpu"]["op_types"] = "all"
+    assert _int8_op_types(elsewhere) is None

@@ -78,7 +78,10 @@ def onnx_cmd(
     calibration = None
     if {"int8", "fp8"} & set(precisions):
         if not calib:
-            raise UsageError("--precision int8/fp8 needs --calib DIR (real images to calibrate on)")
+            raise UsageError(
+                "--precision int8/fp8 needs --calib DIR (real images, or for a video model videos, "
+                "to calibrate on)"
+            )
         calibration = _image_calibration(calib, io.inputs, io.preprocessing, calib_count)
 
     trt_profile = None

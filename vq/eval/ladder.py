@@ -61,7 +61,7 @@ DROP_GRID = np.round(np.arange(0.0, 2.0001, 0.005), 3)
 MATCH_GRID = np.round(np.arange(-1.0, 2.0001, 0.005), 3)
 VMAF_GRID = np.round(np.arange(100.0, -0.0001, -0.1), 1)
 MARGIN_GRID = np.round(np.arange(0.0, 1.0001, 0.01), 2)
-RECORD_FORMAT = 2  # part of the cache key: 2 added VMAF NEG to every rung
+RECORD_FORMAT = 3  # part of the cache key: 2 added VMAF NEG to every rung, 3 turned the score's views
 
 
 @dataclass

@@ -45,7 +45,7 @@ class PacketIndex:
     key_pts: np.ndarray  # the same keyframes' pts in stream time base (int64): what a seek takes
     last_time: float | None  # pts of the last packet, seconds
     packets: int
-    keyframe_interval: float | None  # the largest keyframe gap (to the end included)
+    keyframe_interval: float | None  # the largest keyframe gap (to the end of the last frame)
 
 
 def _open_again(video: DecodableVideo):
@@ -60,7 +60,7 @@ def scan_packets(video: DecodableVideo) -> PacketIndex:
     import av
 
     keys: list[int] = []  # pts, exact
-    last, count = None, 0
+    last, end, count = None, None, 0
     tb, start = video.time_base, video.start_pts
     try:
         container = _open_again(video)
@@ -75,6 +75,11 @@ def scan_packets(video: DecodableVideo) -> PacketIndex:
                 t = (packet.pts - start) * tb
                 count += 1
                 last = t if last is None else max(last, t)
+                # Where the last frame ends: the gap after the last keyframe runs to there,
+                # not to the last frame's start (a keyframe and one more frame are not an
+                # all-keyframe stream, whose every gap is one frame).
+                shown_until = t + (packet.duration or 0) * tb
+                end = shown_until if end is None else max(end, shown_until)
                 if packet.is_keyframe:
                     keys.append(int(packet.pts))
         except (av.error.FFmpegError, OSError):
@@ -82,8 +87,8 @@ def scan_packets(video: DecodableVideo) -> PacketIndex:
     key_pts = np.unique(np.asarray(keys, dtype=np.int64))
     key_times = (key_pts - start) * tb
     interval = None
-    if len(key_times) and last is not None:
-        interval = float(np.max(np.diff(np.append(key_times, last)), initial=0.0))
+    if len(key_times) and end is not None:
+        interval = float(np.max(np.diff(np.append(key_times, end)), initial=0.0))
     return PacketIndex(key_times, key_pts, last, count, interval)
 
 

@@ -166,6 +166,6 @@ def score_files(
     for result in run_items(paths, ScoreWorker, args, timeout=timeout):
         if isinstance(result, Stalled):
             error = f"{result.item}: {result.describe()}"
-            yield {"path": str(result.item), "status": "error", "error": error}
+            yield {"path": str(result.item), "status": "error", "error": error, "views": views}
         else:
             yield result
