@@ -9,22 +9,22 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vq.errors import MediaError, UsageError
+from vq.errors import UsageError
 from vq.images import IMAGE_SUFFIXES
 from vq.models import TensorSpec
 from vq.preprocess.normalize import to_model_input
 
 
 def video_files(paths: list[str | Path]) -> list[Path]:
-    """Video files named in `paths` (files, or folders searched recursively), sorted."""
+    """Video files named in `paths` (files, folders walked, globs), as every job expands
+    its inputs (`vq.fsutil.expand_inputs`)."""
+    from vq.fsutil import expand_inputs
     from vq.media import VIDEO_SUFFIXES
 
-    files = sorted(
-        q
-        for p in map(Path, paths)
-        for q in ([p] if p.is_file() else p.rglob("*") if p.is_dir() else [])
-        if q.suffix.lower() in VIDEO_SUFFIXES
-    )
+    suffixes = frozenset(VIDEO_SUFFIXES)
+    files = [
+        p for p in expand_inputs([str(p) for p in paths], suffixes) if Path(p).suffix.lower() in suffixes
+    ]
     if not files:
         raise UsageError(f"no calibration videos in {', '.join(map(str, paths))}")
     return files
@@ -41,12 +41,15 @@ def clip_feeds(
     """`count` fragment clips in batches, for a video model whose input is a window of
     consecutive frames cut into fragments (`preprocessing["fragments"]`, the quality model).
 
-    Each clip is what `vq.stages.quality` feeds: `frames` consecutive frames decoded
-    exactly (no keyframe shortcut) at a random moment of a video, cut into mini-patches at
-    a random placement on the codec grid, in a random flip or quarter turn. Videos take
-    turns, so a few long ones do not crowd out the rest.
+    Each clip is what `vq.stages.quality` feeds: `frames` consecutive frames at a random
+    moment of a video, decoded and cut by the quality job's own plan (`QualityPlan`: exact
+    frames, loop filter on, a short video repeats its frames), cut into mini-patches at a
+    random placement on the codec grid, in a random flip or quarter turn. The windows are
+    shared out among the videos in turn, so a few long ones do not crowd out the rest, and
+    each video is opened once and decoded `batch` windows a pass (bounded memory).
     """
     from vq.media import open_video
+    from vq.pipelines.score import QualityPlan
     from vq.preprocess.fragments import dihedral, fragments
 
     files = video_files(paths)
@@ -55,24 +58,24 @@ def clip_feeds(
     grid, patch, align = int(frag["grid"]), int(frag["patch"]), int(frag.get("align", 1))
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(files))
+    per_video = np.bincount(np.arange(count) % len(files), minlength=len(files))
     clips: list[np.ndarray] = []
-    for i in range(count):
-        path = files[order[i % len(files)]]
+    for path, n in zip((files[i] for i in order), per_video, strict=True):
+        if not n:
+            continue
         with open_video(path) as video:
             fps = float(video.info.fps or 25.0)
             room = max(0.0, float(video.info.duration or 0.0) - (frames + 1) / fps)
-            first = float(rng.uniform(0.0, room))
-            window = video.sample(times=first + np.arange(frames) / fps, fast=False).images
-            if not len(window):  # the container ran past the video stream: take its start
-                window = video.sample(times=np.arange(frames) / fps, fast=False).images
-        if not len(window):
-            raise MediaError(f"{path}: no frames to calibrate on")
-        if len(window) < frames:  # shorter than one window: hold its last frame
-            window = np.concatenate([window, np.repeat(window[-1:], frames - len(window), axis=0)])
-        clips.append(dihedral(fragments(window, grid, patch, rng, align), int(rng.integers(8))))
-        if len(clips) == batch or i == count - 1:
-            yield {spec.name: to_model_input(np.stack(clips), preprocessing)}
-            clips = []
+            for part in np.array_split(rng.uniform(0.0, room, n), -(-n // batch)):
+                plan = QualityPlan([(a, a + frames / fps, a + np.arange(frames) / fps) for a in part])
+                [decoded] = video.sample_many([plan.request()])
+                for window in plan.cut(path, decoded)[0]:
+                    clips.append(dihedral(fragments(window, grid, patch, rng, align), int(rng.integers(8))))
+                    if len(clips) == batch:
+                        yield {spec.name: to_model_input(np.stack(clips), preprocessing)}
+                        clips = []
+    if clips:
+        yield {spec.name: to_model_input(np.stack(clips), preprocessing)}
 
 
 def image_files(folders: list[str | Path]) -> list[Path]:

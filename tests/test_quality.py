@@ -1018,6 +1018,18 @@ def test_segment_windows_cover_the_video_and_stay_inside():
     assert (a, b) == (0.0, 0.3) and times[0] == 0.0
 
 
+def _clip_preprocessing(mean: float, std: float) -> dict:
+    """A 4-frame, 64 px fragment model's preprocessing (2x2 lattice on the 16 px grid)."""
+    return {
+        "scale": 1 / 255,
+        "mean": [mean] * 3,
+        "std": [std] * 3,
+        "color": "RGB",
+        "fragments": {"grid": 2, "patch": 32, "align": 16},
+        "frames": 4,
+    }
+
+
 @needs_train
 def test_calibration_clips_are_video_windows_cut_as_the_runtime_cuts_them(tmp_path):
     """int8 calibration of a video model: `count` fragment clips of consecutive frames from
@@ -1031,14 +1043,7 @@ def test_calibration_clips_are_video_windows_cut_as_the_runtime_cuts_them(tmp_pa
     make_clip(tmp_path / "short.mp4", n=2, size=(96, 64))
     (tmp_path / "notes.txt").write_text("not a video")
     spec = TensorSpec("clip", "float32", ("B", 4, 64, 64, 3))
-    prep = {
-        "scale": 1 / 255,
-        "mean": [0.45] * 3,
-        "std": [0.25] * 3,
-        "color": "RGB",
-        "fragments": {"grid": 2, "patch": 32, "align": 16},
-        "frames": 4,
-    }
+    prep = _clip_preprocessing(0.45, 0.25)
     feeds = list(clip_feeds([tmp_path], spec, prep, count=5, batch=2, seed=0))
     assert [f["clip"].shape for f in feeds] == [(2, 4, 64, 64, 3), (2, 4, 64, 64, 3), (1, 4, 64, 64, 3)]
     x = np.concatenate([f["clip"] for f in feeds])
@@ -1062,14 +1067,7 @@ def test_calibration_clips_hold_consecutive_frames(tmp_path):
     def flat(n):
         return [np.full((96, 160, 3), 40 + 8 * i, np.uint8) for i in range(n)]
 
-    prep = {
-        "scale": 1 / 255,
-        "mean": [0.0] * 3,
-        "std": [1.0] * 3,
-        "color": "RGB",
-        "fragments": {"grid": 2, "patch": 32, "align": 16},
-        "frames": 4,
-    }
+    prep = _clip_preprocessing(0.0, 1.0)
     spec = TensorSpec("clip", "float32", ("B", 4, 64, 64, 3))
     (tmp_path / "long").mkdir()
     write_video(tmp_path / "long" / "steps.mp4", flat(24), 25)

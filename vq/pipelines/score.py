@@ -60,6 +60,17 @@ class QualityPlan:
 
         return Request(np.unique(self.times), exact=True, fast=False)
 
+    def cut(self, path: Path | str, decoded: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The windows out of `decoded` (`Frames` holding the plan's times, as served by
+        one decode): uint8 (windows, frames, H, W, 3), the decoded frames' times, and the
+        index of the frame each planned time took."""
+        images, got = decoded.images, np.asarray(decoded.times)
+        if len(images) == 0:
+            raise MediaError(f"{path}: no frames decoded")
+        # Each requested time takes its nearest decoded frame (a short video repeats frames).
+        pick = nearest(got, self.times)
+        return images[pick].reshape(len(self.windows), -1, *images.shape[1:]), got, pick
+
 
 def plan_quality(info: Any, frames: int, segment: float = 2.0, max_segments: int = 30) -> QualityPlan:
     """Segment windows for a video described by `info` (a `VideoInfo`)."""
@@ -74,13 +85,8 @@ def plan_quality(info: Any, frames: int, segment: float = 2.0, max_segments: int
 def score_decoded(path: Path | str, plan: QualityPlan, decoded: Any, scorer: QualityScorer) -> dict[str, Any]:
     """The `vq score` record of one video from its decoded windows (`decoded`: `Frames`
     holding the plan's times, as served by one decode)."""
-    images, got = decoded.images, np.asarray(decoded.times)
-    if len(images) == 0:
-        raise MediaError(f"{path}: no frames decoded")
-    # Each requested time takes its nearest decoded frame (a short video repeats frames).
-    pick = nearest(got, plan.times)
+    clips, got, pick = plan.cut(path, decoded)
     windows = plan.windows
-    clips = images[pick].reshape(len(windows), scorer.frames, *images.shape[1:])
     t0 = time.perf_counter()
     scores, keys = scorer.score_windows(clips)
     model_s = time.perf_counter() - t0
@@ -100,7 +106,7 @@ def score_decoded(path: Path | str, plan: QualityPlan, decoded: Any, scorer: Qua
             for (a, b, _), s in zip(windows, scores, strict=True)
         ],
         "key_frames": key_times,
-        "size": [int(images.shape[2]), int(images.shape[1])],
+        "size": [int(clips.shape[3]), int(clips.shape[2])],
         "timings": {"model_s": round(model_s, 4)},
     }
 
