@@ -221,7 +221,7 @@ def test_rung_order_tau_is_the_score_s_agreement_with_vmaf_over_a_source_s_rungs
     assert mean_of_known([None, 0.5, 1.0]) == 0.75 and mean_of_known([None]) is None
 
 
-def test_eval_ladder_tunes_on_one_set_and_reports_another(shared_data, tmp_path, capsys):
+def test_eval_ladder_tunes_on_one_set_and_reports_another(shared_data, tmp_path, capsys, monkeypatch):
     pytest.importorskip("scipy")
     from vq.eval.metrics.vmaf import ffmpeg_with_vmaf
 
@@ -273,6 +273,9 @@ def test_eval_ladder_tunes_on_one_set_and_reports_another(shared_data, tmp_path,
     assert len(cached) == 2  # a rerun reads the records back
     assert main(args) == 0
     assert sorted(work.glob("*.json")) == cached
+    monkeypatch.setattr("vq.stages.quality.SCORING", -1)  # another way of scoring: nothing reused
+    assert main(args) == 0
+    assert len(sorted(work.glob("*.json"))) == 4
     capsys.readouterr()
     clash = [
         "eval",

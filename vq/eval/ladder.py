@@ -61,7 +61,7 @@ DROP_GRID = np.round(np.arange(0.0, 2.0001, 0.005), 3)
 MATCH_GRID = np.round(np.arange(-1.0, 2.0001, 0.005), 3)
 VMAF_GRID = np.round(np.arange(100.0, -0.0001, -0.1), 1)
 MARGIN_GRID = np.round(np.arange(0.0, 1.0001, 0.01), 2)
-RECORD_FORMAT = 3  # part of the cache key: 2 added VMAF NEG to every rung, 3 turned the score's views
+RECORD_FORMAT = 2  # part of the cache key: 2 added VMAF NEG to every rung
 
 
 @dataclass
@@ -120,11 +120,12 @@ def _ladder_options(opts: LadderEvalOptions) -> LadderOptions:
 def _cached_ladder(path: Path, lopts: LadderOptions, work: Path) -> dict[str, Any]:
     """The ladder record of `path`, from `work` when one was written with these options."""
     from vq.models import load_model
+    from vq.stages.quality import SCORING
 
-    # The quality model by content, not by name: a new shipped `vq-kvq` must not reuse
-    # records scored by the old one.
+    # The quality model by content, not by name, and how the stage scores with it: a new
+    # shipped `vq-kvq` or a new way of placing its views must not reuse old records.
     model = load_model(lopts.model, task="kvq").card.files["fp32"]["sha256"]
-    what = json.dumps([str(path.resolve()), asdict(lopts), model, RECORD_FORMAT], default=str)
+    what = json.dumps([str(path.resolve()), asdict(lopts), model, SCORING, RECORD_FORMAT], default=str)
     cache = work / f"{path.stem}-{hashlib.sha256(what.encode()).hexdigest()[:16]}.json"
     if cache.is_file():
         return json.loads(cache.read_text())

@@ -30,6 +30,10 @@ from vq.preprocess.fragments import dihedral, fragments
 from vq.preprocess.normalize import to_model_input
 from vq.stages.base import Stage
 
+# How the stage turns a model's outputs into a score, for caches of scores to key on (the
+# model's own checksum is the other half): 2 turned the views (2026-12-05).
+SCORING = 2
+
 
 class QualityScorer(Stage):
     """Load a quality model once; `score_windows(windows)` per batch of clips."""
