@@ -58,20 +58,22 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="Quality model (default: the shipped vq-kvq).")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument(
-        "--views", type=int, default=8, help="Fragment placements per window (vq score's --views)."
+        "--views", type=int, default=None, help="Fragment placements per window (default: vq score's)."
     )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
     from vq.media import probe
     from vq.pipelines.score import score_video
-    from vq.stages.quality import QualityScorer
+    from vq.stages.quality import DEFAULT_VIEWS, QualityScorer
+
+    views = args.views or DEFAULT_VIEWS
 
     with tempfile.TemporaryDirectory() as tmp:
         clip = make_clip(Path(tmp))
         info = probe(clip)
         seconds = float(info.duration)
-        with QualityScorer(args.model, backend="ort-cpu", views=args.views).open() as scorer:
+        with QualityScorer(args.model, backend="ort-cpu", views=views).open() as scorer:
             score_video(clip, scorer)  # warm-up: session and first decode
             runs, decodes = [], []
             for _ in range(args.repeats):  # interleaved, so both see the same machine state
@@ -82,7 +84,7 @@ def main() -> None:
             artifact = scorer.artifact
         job = {
             "clip": f"{info.width}x{info.height} {info.codec} {seconds:.2f} s {info.fps:.0f} fps",
-            "views": args.views,
+            "views": views,
             "score": record["score"],
             "segments": len(record["segments"]),
             "vq_score_s": min(runs),

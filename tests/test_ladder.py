@@ -116,6 +116,52 @@ def test_client_decision_ships_the_next_rung_down_when_post_processing_beats_the
     assert client_decision(kbps, score, [0, 2], 2, post, margin=0.0)["ship"] == 0  # next on the hull
 
 
+def test_the_default_drop_and_margin_come_from_the_quality_model_s_card():
+    """Both are in the model's score units: the card's `ladder` section (what `vq eval
+    ladder` tuned for it) fills what the user left out, and says so; a card without one
+    gets the built-in values, a malformed one a clear error."""
+    from dataclasses import replace
+
+    from vq.errors import ModelError
+    from vq.models import load_model
+    from vq.pipelines.ladder import DEFAULT_CLIENT_MARGIN, DEFAULT_MAX_DROP, LadderOptions, tuned_settings
+
+    card = load_model("vq-kvq", task="kvq").card
+    shipped = card.extra["ladder"]
+    tuned, source = tuned_settings(card)
+    assert tuned == {"max_drop": shipped["max_drop"], "client_margin": shipped["client_margin"]}
+    assert source == "model card (vq-kvq)"
+    bare = replace(card, extra={k: v for k, v in card.extra.items() if k != "ladder"})
+    assert tuned_settings(bare) == (
+        {"max_drop": DEFAULT_MAX_DROP, "client_margin": DEFAULT_CLIENT_MARGIN},
+        "built-in",
+    )
+    for bad in (
+        {"max_drop": 0.1},
+        {"max_drop": "a lot", "client_margin": 0.1},
+        {"max_drop": -1, "client_margin": 0},
+    ):
+        with pytest.raises(ModelError, match="ladder"):
+            tuned_settings(replace(card, extra={"ladder": bad}))
+
+    # nothing given: the model's drop, and its margin once the client post-processes
+    opts, filled = LadderOptions(client_post=["sharpen"]).checked().with_model_settings(card)
+    assert (opts.max_drop, opts.client_margin) == (tuned["max_drop"], tuned["client_margin"])
+    assert filled == {"max_drop": source, "client_margin": source}
+    # what the user gave is kept: another rule, a drop, a margin; no client, no margin
+    # (option given, the drop that results: none for the other rules, 0 to match a rung)
+    for given, drop in (
+        ({"target_score": 3.5}, None),
+        ({"max_kbps": 800.0}, None),
+        ({"max_drop": 0.2}, 0.2),
+        ({"match_crf": 23}, 0.0),
+    ):
+        opts, filled = LadderOptions(**given).checked().with_model_settings(card)
+        assert filled == {} and opts.client_margin is None and opts.max_drop == drop
+    opts, filled = LadderOptions(client_post=["sr"], client_margin=-0.5).checked().with_model_settings(card)
+    assert opts.client_margin == -0.5 and "client_margin" not in filled
+
+
 @pytest.fixture(scope="module")
 def clip(shared_data):
     return shared_data / "videos" / "example3.mp4"  # 854x480, 2 s, 24 fps, with audio
@@ -140,6 +186,11 @@ def test_ladder_end_to_end(clip, tmp_path, capsys):
     cheapest = min(hull, key=lambda i: record["rungs"][i]["kbps"])
     assert record["chosen"]["rung"] == cheapest and record["shipped"]["rung"] == cheapest
     assert record["client"]["decision"] is None  # nothing is cheaper than the cheapest
+    # the client margin was not given: the shipped model's tuned one, and the record says so
+    assert record["settings_from"] == {"client_margin": "model card (vq-kvq)"}
+    from vq.models import load_model
+
+    assert record["client"]["margin"] == load_model("vq-kvq").card.extra["ladder"]["client_margin"]
     assert record["timings"]["encode_s"] > 0 and record["searched_seconds"] == pytest.approx(1.0, abs=0.05)
     # the shipped rung over the whole video: its size, the source's duration, audio kept
     from vq.media import probe

@@ -14,6 +14,7 @@ from vq.models import graph_for
 from vq.pipelines.ladder import CODECS, LadderOptions, run_ladder
 from vq.progress import track
 from vq.runtimes import resolve_backend
+from vq.stages.quality import DEFAULT_VIEWS
 
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 
@@ -29,7 +30,7 @@ def ladder_cmd(
         None,
         "--max-drop",
         help="Ship the cheapest rung within this many score points of the best rung "
-        "(the default rule, 0.015: tuned by vq eval ladder).",
+        "(the default rule; default: the drop vq eval ladder tuned for the model, in its card).",
     ),
     match_crf: int | None = typer.Option(
         None,
@@ -47,8 +48,11 @@ def ladder_cmd(
         help=f"Simulate the client's post-processing on cheaper rungs: {', '.join(CLIENT_MODES)} "
         "(repeatable).",
     ),
-    client_margin: float = typer.Option(
-        0.0, "--client-margin", help="Score a post-processed rung must beat the chosen one by to replace it."
+    client_margin: float | None = typer.Option(
+        None,
+        "--client-margin",
+        help="Score a post-processed rung must beat the chosen one by to replace it "
+        "(default: the margin vq eval ladder tuned for the model, in its card).",
     ),
     client_model: str | None = typer.Option(
         None, "--client-model", help="The client's SR model (vq-enhance-x2)."
@@ -57,7 +61,7 @@ def ladder_cmd(
     segment: float = typer.Option(5.0, "--segment", help="Seconds of video per scored window."),
     jobs: int = typer.Option(0, "--jobs", help="Rungs encoded at once (0: one per core)."),
     views: int = typer.Option(
-        8, "--views", help="Fragment placements the quality model averages per window."
+        DEFAULT_VIEWS, "--views", help="Fragment placements the quality model averages per window."
     ),
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Re-encode the whole video at the shipped rung (final preset) here."

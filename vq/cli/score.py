@@ -16,6 +16,7 @@ from vq.pipelines.score import score_files
 from vq.pipelines.watchdog import DEFAULT_TIMEOUT
 from vq.progress import track
 from vq.runtimes import resolve_backend
+from vq.stages.quality import DEFAULT_VIEWS
 
 
 def score_cmd(
@@ -26,7 +27,7 @@ def score_cmd(
     segment: float = typer.Option(2.0, "--segment", help="Seconds per scored segment."),
     max_segments: int = typer.Option(30, "--max-segments", help="Most segments per video (spread evenly)."),
     views: int = typer.Option(
-        8,
+        DEFAULT_VIEWS,
         "--views",
         help="Fragment placements averaged per window, each in its own flip or quarter turn "
         "(1: the cell centres, upright).",

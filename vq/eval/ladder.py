@@ -54,6 +54,7 @@ from vq.fsutil import atomic_write_text, expand_inputs
 from vq.ladder.rd import choose_rung, client_decision, full_height_rung, upper_hull
 from vq.media import VIDEO_SUFFIXES
 from vq.pipelines.ladder import LadderOptions, run_ladder
+from vq.stages.quality import DEFAULT_VIEWS
 
 # Each grid runs from the dearest setting to the cheapest.
 SCORE_GRID = np.round(np.arange(5.0, 0.9999, -0.01), 2)
@@ -88,7 +89,9 @@ class LadderEvalOptions:
     baseline_crf: int = field(default=23, metadata={"help": "The fixed ladder's CRF (at the source height)."})
     max_seconds: float = field(default=6.0, metadata={"help": "Seconds of each source encoded."})
     segment: float = field(default=3.0, metadata={"help": "Seconds per scored window."})
-    views: int = field(default=8, metadata={"help": "Fragment placements the quality model averages."})
+    views: int = field(
+        default=DEFAULT_VIEWS, metadata={"help": "Fragment placements the quality model averages."}
+    )
     client_post: list[str] = field(
         default_factory=lambda: ["sharpen", "sr"], metadata={"help": "Client post-processing to test."}
     )
@@ -107,6 +110,7 @@ def _ladder_options(opts: LadderEvalOptions) -> LadderOptions:
         crfs=crfs,
         target_score=5.0,  # nothing reaches it: every cheaper hull rung gets client post-processing
         client_post=list(opts.client_post),
+        client_margin=0.0,  # the record's own decision is unused: each rule's is replayed here
         max_seconds=opts.max_seconds,
         segment=opts.segment,
         views=opts.views,

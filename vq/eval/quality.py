@@ -47,6 +47,7 @@ import numpy as np
 
 from vq.errors import UsageError
 from vq.eval.base import Evaluator, Report, Table, Ui, backend_option, model_option, precision_option
+from vq.stages.quality import DEFAULT_VIEWS
 
 JND = 6.0  # VMAF points to one just-noticeable difference (the usual rule of thumb)
 VMAF_ROW = "VMAF (full reference: the label)"
@@ -68,7 +69,7 @@ class QualityOptions:
         default_factory=list, metadata={"help": "More quality models scored beside it (repeatable)."}
     )
     views: list[int] = field(
-        default_factory=lambda: [8],
+        default_factory=lambda: [DEFAULT_VIEWS],
         metadata={"help": "Fragment placements averaged per clip (repeatable: each model at each)."},
     )
     holdout: float = field(default=0.25, metadata={"help": "Held-out share (as in training)."})

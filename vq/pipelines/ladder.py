@@ -13,6 +13,8 @@ The seed's two uses of the quality score at pre-encode time:
    `match_crf` (a fixed ladder's quality at fewer bits), or that reaches a target score,
    or the best within a bitrate budget. No pristine reference is needed,
    which is what VMAF-driven searches (ab-av1, Av1an) need and uploads do not have.
+   The default drop, like the client margin below, is in the model's score units: it
+   comes from the model's card (`tuned_settings`), where `vq eval ladder` tuned it.
 2. **Device-cloud post-processing.** With `client_post`, the next hull rung down is scored
    again after the phone's post-processing (`vq.ladder.client`); if it beats the chosen
    rung by `client_margin`, it ships instead and the record says the bandwidth saved (the
@@ -33,25 +35,29 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from vq.errors import MediaError, UsageError
+from vq.errors import MediaError, ModelError, UsageError
 from vq.ladder.client import CLIENT_MODES, ClientPost, to_display
 from vq.ladder.rd import choose_rung, client_decision, full_height_rung, monotone_in_crf, upper_hull
 from vq.pipelines.score import segment_windows
 from vq.preprocess.resize import resize
-from vq.stages.quality import QualityScorer
+from vq.stages.quality import DEFAULT_VIEWS, QualityScorer
 
 CODECS = ("h264", "hevc", "av1")
 # CRF grids from "transparent" to "visibly coarse" per encoder (SVT-AV1's scale runs to 63).
 DEFAULT_CRFS = {"h264": [18, 23, 28, 33, 38], "hevc": [20, 25, 30, 35, 40], "av1": [27, 35, 43, 51, 59]}
 SEARCH_PRESETS = {"h264": "veryfast", "hevc": "veryfast", "av1": "10"}
 FINAL_PRESETS = {"h264": "medium", "hevc": "medium", "av1": "6"}
-DEFAULT_MAX_DROP = 0.015  # score points below the best rung: `vq eval ladder`'s tuned value (BENCHMARKS.md)
+# Settings in a quality model's score units, for a model whose card has no `ladder` section
+# of its own (`tuned_settings`): the drop `vq eval ladder` tuned for the first `vq-kvq`
+# (2026-12-01, BENCHMARKS.md), and a margin that ships any post-processed rung that ties.
+DEFAULT_MAX_DROP = 0.015
+DEFAULT_CLIENT_MARGIN = 0.0
 SOURCE_MEMORY = 2 << 30  # bytes of decoded source frames the search may hold
 
 
@@ -65,11 +71,11 @@ class LadderOptions:
     max_drop: float | None = None
     match_crf: int | None = None  # max_drop counts from the full-height rung at this CRF
     client_post: list[str] = field(default_factory=list)
-    client_margin: float = 0.0
+    client_margin: float | None = None  # None: the model's tuned margin (`tuned_settings`)
     client_model: str | None = None
     max_seconds: float = 10.0
     segment: float = 5.0  # seconds of video per scored window
-    views: int = 8  # fragment placements averaged per window (QualityScorer)
+    views: int = DEFAULT_VIEWS  # fragment placements averaged per window (QualityScorer)
     jobs: int = 0  # rungs encoded at once; 0: one per core
     search_preset: str | None = None
     final_preset: str | None = None
@@ -86,9 +92,9 @@ class LadderOptions:
             raise UsageError("give one of --target-score, --max-kbps and --max-drop, not both")
         if self.match_crf is not None and (self.target_score is not None or self.max_kbps is not None):
             raise UsageError("--match-crf goes with --max-drop, not with --target-score or --max-kbps")
-        if not any(given):
-            # matching a fixed ladder's rung: as good as it, by the model; otherwise the tuned drop
-            self.max_drop = DEFAULT_MAX_DROP if self.match_crf is None else 0.0
+        if not any(given) and self.match_crf is not None:
+            self.max_drop = 0.0  # matching a fixed ladder's rung: as good as it, by the model
+        # With no rule at all, the drop is the model's tuned one: `with_model_settings`.
         if self.max_drop is not None and self.max_drop < 0 and self.match_crf is None:
             raise UsageError(
                 "--max-drop must be >= 0 (a negative drop asks for better than --match-crf's rung)"
@@ -109,10 +115,40 @@ class LadderOptions:
             raise UsageError("--max-seconds and --segment must be > 0")
         return self
 
+    def with_model_settings(self, card: Any) -> tuple[LadderOptions, dict[str, str]]:
+        """These options with the drop (when no rule was given) and the client margin (when
+        not given) filled from the quality model's card (`tuned_settings`), and where each
+        filled value came from."""
+        tuned, source = tuned_settings(card)
+        filled: dict[str, Any] = {}
+        if all(x is None for x in (self.target_score, self.max_kbps, self.max_drop)):
+            filled["max_drop"] = tuned["max_drop"]
+        if self.client_post and self.client_margin is None:
+            filled["client_margin"] = tuned["client_margin"]
+        return replace(self, **filled), dict.fromkeys(filled, source)
+
     def crf_grid(self) -> list[int]:
         """The CRFs every height is encoded at: the given (or default) grid and `match_crf`."""
         grid = set(self.crfs or DEFAULT_CRFS[self.codec])
         return sorted(grid if self.match_crf is None else grid | {self.match_crf})
+
+
+def tuned_settings(card: Any) -> tuple[dict[str, float], str]:
+    """({"max_drop", "client_margin"}, where they come from) for a quality model.
+
+    Both are in the model's own score units, so they belong to the model: `vq eval ladder`
+    tunes them on videos beside the held-out ones, and the card's `ladder` section keeps
+    the result (a new model, a new tuning). A card without one gets the built-in values."""
+    section = card.extra.get("ladder")
+    if section is None:
+        return {"max_drop": DEFAULT_MAX_DROP, "client_margin": DEFAULT_CLIENT_MARGIN}, "built-in"
+    try:
+        tuned = {k: float(section[k]) for k in ("max_drop", "client_margin")}
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelError(f"model '{card.name}': malformed ladder section in its card ({e!r})") from None
+    if not tuned["max_drop"] >= 0:
+        raise ModelError(f"model '{card.name}': its card's ladder.max_drop must be >= 0")
+    return tuned, f"model card ({card.name})"
 
 
 def default_heights(source_height: int) -> list[int]:
@@ -227,6 +263,7 @@ def run_ladder(
         opts.model, backend=opts.backend, precision=opts.precision, views=opts.views
     ) as scorer:
         scorer.open()
+        opts, settings_from = opts.with_model_settings(scorer.artifact.card)
         windows = window_indices(n, fps, scorer.frames, opts.segment)
         keep = windows.ravel()
         reference = to_display(source.frames[keep], display) if opts.reference else None
@@ -315,6 +352,7 @@ def run_ladder(
                 )
                 if v is not None
             },
+            "settings_from": settings_from,  # the settings filled from the model, and whence
             "rungs": rungs,
             "hull": hull,
             "chosen": {"rung": chosen, "why": why, **rungs[chosen]},

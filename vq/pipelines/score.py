@@ -22,7 +22,7 @@ import numpy as np
 
 from vq.errors import MediaError, UsageError, VqError
 from vq.media.frames import nearest
-from vq.stages.quality import QualityScorer
+from vq.stages.quality import DEFAULT_VIEWS, QualityScorer
 
 WINDOW_MEMORY = 2 << 30  # bytes of decoded windows per video, at most
 
@@ -130,7 +130,13 @@ class ScoreWorker:
     """The per-process half of `score_files`: the model opened once, one record per path."""
 
     def __init__(
-        self, model: Any, backend: str, precision: str, segment: float, max_segments: int, views: int = 8
+        self,
+        model: Any,
+        backend: str,
+        precision: str,
+        segment: float,
+        max_segments: int,
+        views: int = DEFAULT_VIEWS,
     ):
         self.scorer = QualityScorer(model, backend=backend, precision=precision, views=views).open()
         self.segment, self.max_segments = segment, max_segments
@@ -156,7 +162,7 @@ def score_files(
     segment: float = 2.0,
     max_segments: int = 30,
     timeout: float | None = None,
-    views: int = 8,
+    views: int = DEFAULT_VIEWS,
 ) -> Iterator[dict[str, Any]]:
     """One record per input; a file that cannot be scored is an error record. With a
     `timeout` (seconds per video) the videos run in a worker process under

@@ -26,6 +26,7 @@ from typing import Any
 
 from vq.errors import UsageError, VqError
 from vq.pipelines.dedup import Decoded, Dedup, Staged, StagedJob, VideoRecord
+from vq.stages.quality import DEFAULT_VIEWS
 
 
 @dataclass
@@ -36,7 +37,7 @@ class QualityOptions:
     precision: str = "fp32"
     segment: float = 2.0
     max_segments: int = 30
-    views: int = 8
+    views: int = DEFAULT_VIEWS
 
 
 @dataclass
