@@ -292,8 +292,34 @@ def test_eval_ladder_tunes_on_one_set_and_reports_another(shared_data, tmp_path,
     ]
     args += ["--work", str(work), "--heights", "240", "--heights", "120", "--crfs", "30", "--crfs", "44"]
     args += ["--max-seconds", "1", "--client-post", "sharpen", "--json", str(tmp_path / "r.json")]
-    assert main(args) == 0
+    # the tuned settings go into a copy of the evaluated model's card; another model's card
+    # is refused before anything is encoded
+    import shutil
+
+    from vq.models import Artifact, load_model
+    from vq.pipelines.ladder import tuned_settings
+    from vq.stages.quality import DEFAULT_VIEWS
+
+    card = tmp_path / "kvq-copy"
+    shutil.copytree(load_model("vq-kvq").root, card)
+    other = tmp_path / "other-kvq"
+    shutil.copytree(card, other)
+    text = (other / "card.json").read_text()
+    sha = Artifact(other).card.files["fp32"]["sha256"]
+    (other / "card.json").write_text(text.replace(sha, "0" * len(sha)))
+    assert main([*args, "--card", str(other)]) != 0
+    assert "not the model evaluated" in capsys.readouterr().err and not work.exists()
+    assert main([*args, "--card", str(card)]) == 0
     data = json.loads((tmp_path / "r.json").read_text())
+    written = Artifact(card).card.extra["ladder"]
+    assert written == data["card_ladder"] and written["views"] == DEFAULT_VIEWS
+    assert written["max_drop"] == data["summary"]["max_drop"]
+    assert written["client_margin"] == data["summary"]["client_margin"]
+    assert tuned_settings(Artifact(card).card) == (
+        {"max_drop": written["max_drop"], "client_margin": written["client_margin"]},
+        "model card (vq-kvq)",
+    )
+    assert Artifact(card).verify()  # the model files untouched
     summary = data["summary"]
     assert summary["tuning_sources"] == 1 and summary["test_sources"] == 1
     assert 1.0 <= summary["score_target"] <= 5.0 and 0.0 <= summary["vmaf_target"] <= 100.0

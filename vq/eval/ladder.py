@@ -53,6 +53,7 @@ from vq.eval.metrics.correlation import within_group_krocc
 from vq.fsutil import atomic_write_text, expand_inputs
 from vq.ladder.rd import choose_rung, client_decision, full_height_rung, upper_hull
 from vq.media import VIDEO_SUFFIXES
+from vq.models import Artifact, load_model, write_card
 from vq.pipelines.ladder import LadderOptions, run_ladder
 from vq.stages.quality import DEFAULT_VIEWS
 
@@ -98,6 +99,13 @@ class LadderEvalOptions:
     max_vmaf_loss: float = field(
         default=1.0, metadata={"help": "VMAF a post-processed rung may lose against the rung it replaces."}
     )
+    card: Path | None = field(
+        default=None,
+        metadata={
+            "help": "Write the tuned drop and client margin into this artifact's card (the model "
+            "evaluated, exported to a folder), where vq ladder takes its defaults from."
+        },
+    )
 
 
 def _ladder_options(opts: LadderEvalOptions) -> LadderOptions:
@@ -123,8 +131,7 @@ def _ladder_options(opts: LadderEvalOptions) -> LadderOptions:
 
 def _cached_ladder(path: Path, lopts: LadderOptions, work: Path) -> dict[str, Any]:
     """The ladder record of `path`, from `work` when one was written with these options."""
-    from vq.models import load_model
-    from vq.stages.quality import SCORING
+    from vq.stages.quality import SCORING  # at call time: the version in force now
 
     # The quality model by content, not by name, and how the stage scores with it: a new
     # shipped `vq-kvq` or a new way of placing its views must not reuse old records.
@@ -240,6 +247,18 @@ def tune_margin(records: list[dict], chosen: list[int], max_loss: float) -> floa
     return float(MARGIN_GRID[-1])
 
 
+def card_to_tune(folder: Path, model: str | None) -> Artifact:
+    """The artifact in `folder`, checked to hold the model evaluated (the same fp32 graph):
+    a drop or a margin is in one model's score units and means nothing for another."""
+    target = Artifact(folder)
+    evaluated = load_model(model, task="kvq")
+    if target.card.files["fp32"]["sha256"] != evaluated.card.files["fp32"]["sha256"]:
+        raise UsageError(
+            f"--card {folder}: not the model evaluated ({evaluated.name}); its settings would not fit"
+        )
+    return target
+
+
 def _ladders(
     sources: list[Path], lopts: LadderOptions, opts: LadderEvalOptions, ui: Ui, failed: list, what: str
 ):
@@ -268,6 +287,7 @@ def _rung_columns(column: str, rung: dict[str, Any]) -> dict[str, Any]:
 
 def run(opts: LadderEvalOptions, ui: Ui) -> Report:
     lopts = _ladder_options(opts)
+    card = None if opts.card is None else card_to_tune(opts.card, opts.model)  # before the long part
     failed: list[dict[str, str]] = []
     tune_recs = _ladders(opts.tune, lopts, opts, ui, failed, "tuning")
     test_recs = _ladders(opts.sources, lopts, opts, ui, failed, "test")
@@ -425,6 +445,16 @@ def run(opts: LadderEvalOptions, ui: Ui) -> Report:
         "failed": failed,
     }
     data["options"]["sources"] = [str(s) for s in opts.sources]
+    # What `vq ladder` takes as its defaults for this model (`vq.pipelines.ladder.tuned_settings`).
+    data["card_ladder"] = {
+        "max_drop": summary["max_drop"],
+        "client_margin": margin,
+        "views": opts.views,
+        "tuning": data["tuning"],
+    }
+    if card is not None:
+        card.card.extra["ladder"] = data["card_ladder"]
+        ui.note(f"wrote the tuned ladder settings into {write_card(card.root, card.card)}")
     return Report(tables, data)
 
 
