@@ -130,11 +130,11 @@ def test_the_default_drop_and_margin_come_from_the_quality_model_s_card():
     shipped = card.extra["ladder"]
     tuned, source = tuned_settings(card)
     assert tuned == {"max_drop": shipped["max_drop"], "client_margin": shipped["client_margin"]}
-    assert source == "model card (vq-kvq)"
+    assert source == "vq-kvq card"
     bare = replace(card, extra={k: v for k, v in card.extra.items() if k != "ladder"})
     assert tuned_settings(bare) == (
         {"max_drop": DEFAULT_MAX_DROP, "client_margin": DEFAULT_CLIENT_MARGIN},
-        "built-in",
+        "built-in default",
     )
     for bad in (
         {"max_drop": 0.1},
@@ -187,7 +187,7 @@ def test_ladder_end_to_end(clip, tmp_path, capsys):
     assert record["chosen"]["rung"] == cheapest and record["shipped"]["rung"] == cheapest
     assert record["client"]["decision"] is None  # nothing is cheaper than the cheapest
     # the client margin was not given: the shipped model's tuned one, and the record says so
-    assert record["settings_from"] == {"client_margin": "model card (vq-kvq)"}
+    assert record["settings_from"] == {"client_margin": "vq-kvq card"}
     from vq.models import load_model
 
     assert record["client"]["margin"] == load_model("vq-kvq").card.extra["ladder"]["client_margin"]
@@ -229,6 +229,18 @@ def test_ladder_matches_a_fixed_rung_at_fewer_bits(clip, capsys):
     chosen = record["chosen"]
     assert chosen["kbps"] <= rungs[30]["kbps"] and chosen["score"] >= rungs[30]["score"]
     assert "rung 1" in chosen["why"]
+
+
+def test_ladder_says_which_defaults_came_from_the_model(clip, capsys):
+    from vq.models import load_model
+
+    tuned = load_model("vq-kvq").card.extra["ladder"]
+    args = ["ladder", str(clip), "--crf", "20", "--crf", "44", "--heights", "120", "--max-seconds", "1"]
+    assert main([*args, "--client-post", "sharpen"]) == 0
+    out = capsys.readouterr().out
+    assert f"max drop {tuned['max_drop']:g}, client margin {tuned['client_margin']:g} (vq-kvq card)" in out
+    assert main([*args, "--max-drop", "0.5", "--client-margin", "0.2", "--client-post", "sharpen"]) == 0
+    assert "vq-kvq card" not in capsys.readouterr().out  # both given: nothing filled in
 
 
 def test_ladder_refuses_bad_input(tmp_path, clip, capsys):
@@ -317,7 +329,7 @@ def test_eval_ladder_tunes_on_one_set_and_reports_another(shared_data, tmp_path,
     assert written["client_margin"] == data["summary"]["client_margin"]
     assert tuned_settings(Artifact(card).card) == (
         {"max_drop": written["max_drop"], "client_margin": written["client_margin"]},
-        "model card (vq-kvq)",
+        "vq-kvq card",
     )
     assert Artifact(card).verify()  # the model files untouched
     summary = data["summary"]

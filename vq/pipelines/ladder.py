@@ -141,14 +141,14 @@ def tuned_settings(card: Any) -> tuple[dict[str, float], str]:
     the result (a new model, a new tuning). A card without one gets the built-in values."""
     section = card.extra.get("ladder")
     if section is None:
-        return {"max_drop": DEFAULT_MAX_DROP, "client_margin": DEFAULT_CLIENT_MARGIN}, "built-in"
+        return {"max_drop": DEFAULT_MAX_DROP, "client_margin": DEFAULT_CLIENT_MARGIN}, "built-in default"
     try:
         tuned = {k: float(section[k]) for k in ("max_drop", "client_margin")}
     except (KeyError, TypeError, ValueError) as e:
         raise ModelError(f"model '{card.name}': malformed ladder section in its card ({e!r})") from None
     if not tuned["max_drop"] >= 0:
         raise ModelError(f"model '{card.name}': its card's ladder.max_drop must be >= 0")
-    return tuned, f"model card ({card.name})"
+    return tuned, f"{card.name} card"
 
 
 def default_heights(source_height: int) -> list[int]:
