@@ -67,7 +67,7 @@ def main() -> None:
     from vq.pipelines.score import score_video
     from vq.stages.quality import DEFAULT_VIEWS, QualityScorer
 
-    views = args.views or DEFAULT_VIEWS
+    views = DEFAULT_VIEWS if args.views is None else args.views
 
     with tempfile.TemporaryDirectory() as tmp:
         clip = make_clip(Path(tmp))

@@ -122,14 +122,14 @@ def test_the_default_drop_and_margin_come_from_the_quality_model_s_card():
     gets the built-in values, a malformed one a clear error."""
     from dataclasses import replace
 
-    from vq.errors import ModelError
+    from vq.errors import ModelError, UsageError
     from vq.models import load_model
     from vq.pipelines.ladder import DEFAULT_CLIENT_MARGIN, DEFAULT_MAX_DROP, LadderOptions, tuned_settings
 
     card = load_model("vq-kvq", task="kvq").card
     shipped = card.extra["ladder"]
     tuned, source = tuned_settings(card)
-    assert tuned == {"max_drop": shipped["max_drop"], "client_margin": shipped["client_margin"]}
+    assert (tuned["max_drop"], tuned["client_margin"]) == (shipped["max_drop"], shipped["client_margin"])
     assert source == "vq-kvq card"
     bare = replace(card, extra={k: v for k, v in card.extra.items() if k != "ladder"})
     assert tuned_settings(bare) == (
@@ -137,8 +137,12 @@ def test_the_default_drop_and_margin_come_from_the_quality_model_s_card():
         "built-in default",
     )
     for bad in (
+        None,
+        [0.0, 0.1],
         {"max_drop": 0.1},
         {"max_drop": "a lot", "client_margin": 0.1},
+        {"max_drop": 0.0, "client_margin": float("nan")},
+        {"max_drop": True, "client_margin": 0.1},
         {"max_drop": -1, "client_margin": 0},
     ):
         with pytest.raises(ModelError, match="ladder"):
@@ -147,7 +151,11 @@ def test_the_default_drop_and_margin_come_from_the_quality_model_s_card():
     # nothing given: the model's drop, and its margin once the client post-processes
     opts, filled = LadderOptions(client_post=["sharpen"]).checked().with_model_settings(card)
     assert (opts.max_drop, opts.client_margin) == (tuned["max_drop"], tuned["client_margin"])
-    assert filled == {"max_drop": source, "client_margin": source}
+    assert filled == {"max_drop": tuned["max_drop"], "client_margin": tuned["client_margin"], "from": source}
+    # a margin tuned with other client modes or views is still used, and the record says so
+    for other in ({"client_post": ["sharpen", "sr"]}, {"client_post": ["sharpen"], "views": 8}):
+        _, filled = LadderOptions(**other).checked().with_model_settings(card)
+        assert filled["from"].startswith("vq-kvq card (tuned with other")
     # what the user gave is kept: another rule, a drop, a margin; no client, no margin
     # (option given, the drop that results: none for the other rules, 0 to match a rung)
     for given, drop in (
@@ -158,8 +166,11 @@ def test_the_default_drop_and_margin_come_from_the_quality_model_s_card():
     ):
         opts, filled = LadderOptions(**given).checked().with_model_settings(card)
         assert filled == {} and opts.client_margin is None and opts.max_drop == drop
-    opts, filled = LadderOptions(client_post=["sr"], client_margin=-0.5).checked().with_model_settings(card)
-    assert opts.client_margin == -0.5 and "client_margin" not in filled
+    given = LadderOptions(client_post=["sr"], client_margin=-0.5, max_drop=0.1).checked()
+    # nothing to fill: a malformed section is never read
+    assert given.with_model_settings(replace(card, extra={"ladder": None})) == (given, {})
+    with pytest.raises(UsageError, match="--client-margin goes with --client-post"):
+        LadderOptions(client_margin=0.1).checked()
 
 
 @pytest.fixture(scope="module")
@@ -187,10 +198,11 @@ def test_ladder_end_to_end(clip, tmp_path, capsys):
     assert record["chosen"]["rung"] == cheapest and record["shipped"]["rung"] == cheapest
     assert record["client"]["decision"] is None  # nothing is cheaper than the cheapest
     # the client margin was not given: the shipped model's tuned one, and the record says so
-    assert record["settings_from"] == {"client_margin": "vq-kvq card"}
     from vq.models import load_model
 
-    assert record["client"]["margin"] == load_model("vq-kvq").card.extra["ladder"]["client_margin"]
+    margin = load_model("vq-kvq").card.extra["ladder"]["client_margin"]
+    assert record["defaults"] == {"client_margin": margin, "from": "vq-kvq card"}
+    assert record["client"]["margin"] == margin
     assert record["timings"]["encode_s"] > 0 and record["searched_seconds"] == pytest.approx(1.0, abs=0.05)
     # the shipped rung over the whole video: its size, the source's duration, audio kept
     from vq.media import probe
@@ -231,16 +243,33 @@ def test_ladder_matches_a_fixed_rung_at_fewer_bits(clip, capsys):
     assert "rung 1" in chosen["why"]
 
 
-def test_ladder_says_which_defaults_came_from_the_model(clip, capsys):
+def test_ladder_says_which_defaults_came_from_the_model(clip, tmp_path, capsys):
+    import shutil
+
     from vq.models import load_model
 
-    tuned = load_model("vq-kvq").card.extra["ladder"]
+    kvq = load_model("vq-kvq")
+    tuned = kvq.card.extra["ladder"]
     args = ["ladder", str(clip), "--crf", "20", "--crf", "44", "--heights", "120", "--max-seconds", "1"]
     assert main([*args, "--client-post", "sharpen"]) == 0
     out = capsys.readouterr().out
     assert f"max drop {tuned['max_drop']:g}, client margin {tuned['client_margin']:g} (vq-kvq card)" in out
     assert main([*args, "--max-drop", "0.5", "--client-margin", "0.2", "--client-post", "sharpen"]) == 0
     assert "vq-kvq card" not in capsys.readouterr().out  # both given: nothing filled in
+    # a model whose card has no section: the built-in values; a malformed one: one error line
+    bare = tmp_path / "bare"
+    shutil.copytree(kvq.root, bare)
+    card = json.loads((bare / "card.json").read_text())
+    del card["ladder"]
+    (bare / "card.json").write_text(json.dumps(card))
+    assert main([*args, "--model", str(bare)]) == 0
+    assert "max drop 0.015 (built-in default)" in capsys.readouterr().out
+    card["ladder"] = {"max_drop": "soon"}
+    (bare / "card.json").write_text(json.dumps(card))
+    assert main([*args, "--model", str(bare)]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "ladder section" in err[0]
+    assert main([*args, "--model", str(bare), "--max-drop", "0.1"]) == 0  # nothing read from it
 
 
 def test_ladder_refuses_bad_input(tmp_path, clip, capsys):
@@ -325,12 +354,11 @@ def test_eval_ladder_tunes_on_one_set_and_reports_another(shared_data, tmp_path,
     data = json.loads((tmp_path / "r.json").read_text())
     written = Artifact(card).card.extra["ladder"]
     assert written == data["card_ladder"] and written["views"] == DEFAULT_VIEWS
+    assert written["client_post"] == ["sharpen"] and written["tuning"] == ["example3.mp4"]
+    assert set(written["met"]) == {"max_drop", "client_margin"}
     assert written["max_drop"] == data["summary"]["max_drop"]
     assert written["client_margin"] == data["summary"]["client_margin"]
-    assert tuned_settings(Artifact(card).card) == (
-        {"max_drop": written["max_drop"], "client_margin": written["client_margin"]},
-        "vq-kvq card",
-    )
+    assert tuned_settings(Artifact(card).card) == (written, "vq-kvq card")
     assert Artifact(card).verify()  # the model files untouched
     summary = data["summary"]
     assert summary["tuning_sources"] == 1 and summary["test_sources"] == 1

@@ -121,13 +121,10 @@ def ladder_cmd(
         title=f"{video.name}: {codec}, first {record['searched_seconds']:g} s",
     )
     chosen = record["chosen"]
-    if record["settings_from"]:  # the defaults filled in, all from one place (the model's card)
-        values = {
-            "max_drop": record["target"].get("max_drop"),
-            "client_margin": record["client"]["margin"] if "client" in record else None,
-        }
-        names = ", ".join(f"{k.replace('_', ' ')} {values[k]:g}" for k in record["settings_from"])
-        console.print(f"{names} ({next(iter(record['settings_from'].values()))})")
+    defaults = record["defaults"]
+    if defaults:  # what the user left out, filled in from the model's card
+        filled = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in defaults.items() if k != "from")
+        console.print(f"{filled} ({defaults['from']})")
     console.print(
         f"chosen: {chosen['height']}p crf {chosen['crf']}, {chosen['kbps']:g} kbps, "
         f"score {chosen['score']:.3f} ({chosen['why']})"

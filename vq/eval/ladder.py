@@ -33,6 +33,10 @@ thresholds (they may be sources the quality model trained on), `sources` are rep
   same losses in VMAF NEG beside them, since plain VMAF credits sharpening itself (an
   unsharp-masked copy of a clip scores 100 against the clip).
 
+The tuned drop and margin, with what they were tuned with and whether each met its goal,
+are `card_ladder` in the report; `card` writes them into that artifact's card (checked
+first to hold the model evaluated), where `vq ladder` takes its defaults from.
+
 Per-source ladder records are cached in `work` (keyed by the source and the options), so
 a rerun only redoes what changed.
 """
@@ -54,7 +58,7 @@ from vq.fsutil import atomic_write_text, expand_inputs
 from vq.ladder.rd import choose_rung, client_decision, full_height_rung, upper_hull
 from vq.media import VIDEO_SUFFIXES
 from vq.models import Artifact, load_model, write_card
-from vq.pipelines.ladder import LadderOptions, run_ladder
+from vq.pipelines.ladder import LadderOptions, ladder_section, run_ladder
 from vq.stages.quality import DEFAULT_VIEWS
 
 # Each grid runs from the dearest setting to the cheapest.
@@ -118,7 +122,8 @@ def _ladder_options(opts: LadderEvalOptions) -> LadderOptions:
         crfs=crfs,
         target_score=5.0,  # nothing reaches it: every cheaper hull rung gets client post-processing
         client_post=list(opts.client_post),
-        client_margin=0.0,  # the record's own decision is unused: each rule's is replayed here
+        # the record's own decision is unused: each rule's is replayed here
+        client_margin=0.0 if opts.client_post else None,
         max_seconds=opts.max_seconds,
         segment=opts.segment,
         views=opts.views,
@@ -164,15 +169,20 @@ def _mean_vmaf(records: list[dict], picks: list[int]) -> float:
     return float(np.mean([r["rungs"][i]["vmaf"] for r, i in zip(records, picks, strict=True)]))
 
 
+def keeps_vmaf(records: list[dict], floor: float, metric: str, **rule: Any) -> bool:
+    """Whether the rule's choices keep the sources' mean VMAF at `floor` or above."""
+    return _mean_vmaf(records, [pick(r, metric, **rule) for r in records]) >= floor
+
+
 def tune_rule(
     records: list[dict], floor: float, metric: str, key: str, grid: np.ndarray, **fixed: Any
 ) -> float:
     """The cheapest setting of one rule (`key` over `grid`, walked from the dearest end)
-    whose choices keep the tuning sources' mean VMAF at `floor` or above."""
+    whose choices keep the tuning sources' mean VMAF at `floor` or above (the dearest when
+    none does: `keeps_vmaf` tells)."""
     best = float(grid[0])
     for value in grid:
-        picks = [pick(r, metric, **fixed, **{key: float(value)}) for r in records]
-        if _mean_vmaf(records, picks) < floor:
+        if not keeps_vmaf(records, floor, metric, **fixed, **{key: float(value)}):
             break
         best = float(value)
     return best
@@ -238,11 +248,17 @@ def device_cloud(record: dict[str, Any], chosen: int, margin: float) -> dict | N
     return decision
 
 
+def margin_keeps_vmaf(records: list[dict], chosen: list[int], margin: float, max_loss: float) -> bool:
+    """Whether no device-cloud decision at `margin` loses more than `max_loss` VMAF."""
+    decisions = [device_cloud(r, c, margin) for r, c in zip(records, chosen, strict=True)]
+    return all(d is None or d["vmaf_shown"] >= d["vmaf_replaced"] - max_loss for d in decisions)
+
+
 def tune_margin(records: list[dict], chosen: list[int], max_loss: float) -> float:
-    """The smallest margin at which no decision loses more than `max_loss` VMAF."""
+    """The smallest margin at which no decision loses more than `max_loss` VMAF (the
+    largest on the grid when none keeps to it: `margin_keeps_vmaf` tells)."""
     for margin in MARGIN_GRID:
-        decisions = [device_cloud(r, c, float(margin)) for r, c in zip(records, chosen, strict=True)]
-        if all(d is None or d["vmaf_shown"] >= d["vmaf_replaced"] - max_loss for d in decisions):
+        if margin_keeps_vmaf(records, chosen, float(margin), max_loss):
             return float(margin)
     return float(MARGIN_GRID[-1])
 
@@ -322,7 +338,8 @@ def run(opts: LadderEvalOptions, ui: Ui) -> Report:
         out.update({name: pick(record, metric, **rule) for name, (metric, rule) in rules.items()})
         return out
 
-    margin = tune_margin(tune_recs, [picks_of(r)["kvq_drop"] for r in tune_recs], opts.max_vmaf_loss)
+    tune_chosen = [picks_of(r)["kvq_drop"] for r in tune_recs]
+    margin = tune_margin(tune_recs, tune_chosen, opts.max_vmaf_loss)
 
     rows = []
     for r in test_recs:
@@ -446,12 +463,18 @@ def run(opts: LadderEvalOptions, ui: Ui) -> Report:
     }
     data["options"]["sources"] = [str(s) for s in opts.sources]
     # What `vq ladder` takes as its defaults for this model (`vq.pipelines.ladder.tuned_settings`).
-    data["card_ladder"] = {
-        "max_drop": summary["max_drop"],
-        "client_margin": margin,
-        "views": opts.views,
-        "tuning": data["tuning"],
+    drop = rules["kvq_drop"][1]["max_drop"]
+    met = {
+        "max_drop": keeps_vmaf(tune_recs, floor, "score", max_drop=drop),
+        "client_margin": margin_keeps_vmaf(tune_recs, tune_chosen, margin, opts.max_vmaf_loss),
     }
+    data["card_ladder"] = ladder_section(drop, margin, opts.views, opts.client_post, data["tuning"], met)
+    for name, ok in met.items():
+        if not ok:
+            ui.note(
+                f"no {name} on the grid met its goal on the tuning videos: {name} is its dearest end",
+                warn=True,
+            )
     if card is not None:
         card.card.extra["ladder"] = data["card_ladder"]
         ui.note(f"wrote the tuned ladder settings into {write_card(card.root, card.card)}")

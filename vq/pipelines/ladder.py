@@ -30,6 +30,7 @@ source on the same windows.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import time
@@ -113,19 +114,37 @@ class LadderOptions:
             raise UsageError(f"unknown client post-processing {bad} (choose from {', '.join(CLIENT_MODES)})")
         if self.max_seconds <= 0 or self.segment <= 0:
             raise UsageError("--max-seconds and --segment must be > 0")
+        if self.client_margin is not None and not self.client_post:
+            raise UsageError("--client-margin goes with --client-post")
         return self
 
-    def with_model_settings(self, card: Any) -> tuple[LadderOptions, dict[str, str]]:
+    def with_model_settings(self, card: Any) -> tuple[LadderOptions, dict[str, Any]]:
         """These options with the drop (when no rule was given) and the client margin (when
-        not given) filled from the quality model's card (`tuned_settings`), and where each
-        filled value came from."""
-        tuned, source = tuned_settings(card)
-        filled: dict[str, Any] = {}
+        client post-processing was asked for without one) filled from the quality model's
+        card (`tuned_settings`), and what was filled in: {name: value, ..., "from": where}
+        ({} when nothing was; the card is then not read)."""
+        wanted = []
         if all(x is None for x in (self.target_score, self.max_kbps, self.max_drop)):
-            filled["max_drop"] = tuned["max_drop"]
+            wanted.append("max_drop")
         if self.client_post and self.client_margin is None:
-            filled["client_margin"] = tuned["client_margin"]
-        return replace(self, **filled), dict.fromkeys(filled, source)
+            wanted.append("client_margin")
+        if not wanted:
+            return self, {}
+        tuned, source = tuned_settings(card)
+        filled = {k: tuned[k] for k in wanted}
+        # Tuned for other client modes or another number of views: still the best there is,
+        # but the record says so.
+        other = [
+            what
+            for what, used, at in (
+                ("client post-processing", sorted(self.client_post), tuned.get("client_post")),
+                ("views", self.views, tuned.get("views")),
+            )
+            if "client_margin" in wanted and at is not None and used != at
+        ]
+        if other:
+            source += f" (tuned with other {' and '.join(other)})"
+        return replace(self, **filled), {**filled, "from": source}
 
     def crf_grid(self) -> list[int]:
         """The CRFs every height is encoded at: the given (or default) grid and `match_crf`."""
@@ -133,22 +152,45 @@ class LadderOptions:
         return sorted(grid if self.match_crf is None else grid | {self.match_crf})
 
 
-def tuned_settings(card: Any) -> tuple[dict[str, float], str]:
-    """({"max_drop", "client_margin"}, where they come from) for a quality model.
+def ladder_section(
+    max_drop: float,
+    client_margin: float,
+    views: int,
+    client_post: list[str],
+    tuning: list[str],
+    met: dict[str, bool],
+) -> dict[str, Any]:
+    """The card's `ladder` section that `tuned_settings` reads (`vq eval ladder --card`):
+    the tuned values, what they were tuned with (views, client modes, videos), and whether
+    each met its goal on those videos (False: the grid's dearest end, the best it could do)."""
+    return {
+        "max_drop": float(max_drop),
+        "client_margin": float(client_margin),
+        "views": int(views),
+        "client_post": sorted(client_post),
+        "tuning": list(tuning),
+        "met": dict(met),
+    }
 
-    Both are in the model's own score units, so they belong to the model: `vq eval ladder`
-    tunes them on videos beside the held-out ones, and the card's `ladder` section keeps
-    the result (a new model, a new tuning). A card without one gets the built-in values."""
-    section = card.extra.get("ladder")
-    if section is None:
+
+def tuned_settings(card: Any) -> tuple[dict[str, Any], str]:
+    """(the card's `ladder` section, values checked, where it comes from) for a quality model.
+
+    The drop and the client margin are in the model's own score units, so they belong to
+    the model: `vq eval ladder --card` tunes them on videos beside the held-out ones and
+    writes `ladder_section` into the card (a new model, a new tuning). A card without one
+    gets the built-in values; a malformed one is an error, not a silent fallback."""
+    if "ladder" not in card.extra:
         return {"max_drop": DEFAULT_MAX_DROP, "client_margin": DEFAULT_CLIENT_MARGIN}, "built-in default"
-    try:
-        tuned = {k: float(section[k]) for k in ("max_drop", "client_margin")}
-    except (KeyError, TypeError, ValueError) as e:
-        raise ModelError(f"model '{card.name}': malformed ladder section in its card ({e!r})") from None
-    if not tuned["max_drop"] >= 0:
+    section = card.extra["ladder"]
+    values = [section.get(k) if isinstance(section, dict) else None for k in ("max_drop", "client_margin")]
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+        raise ModelError(
+            f"model '{card.name}': its card's ladder section needs finite max_drop and client_margin"
+        )
+    if values[0] < 0:
         raise ModelError(f"model '{card.name}': its card's ladder.max_drop must be >= 0")
-    return tuned, f"{card.name} card"
+    return {**section, "max_drop": float(values[0]), "client_margin": float(values[1])}, f"{card.name} card"
 
 
 def default_heights(source_height: int) -> list[int]:
@@ -263,7 +305,7 @@ def run_ladder(
         opts.model, backend=opts.backend, precision=opts.precision, views=opts.views
     ) as scorer:
         scorer.open()
-        opts, settings_from = opts.with_model_settings(scorer.artifact.card)
+        opts, defaults = opts.with_model_settings(scorer.artifact.card)
         windows = window_indices(n, fps, scorer.frames, opts.segment)
         keep = windows.ravel()
         reference = to_display(source.frames[keep], display) if opts.reference else None
@@ -352,7 +394,7 @@ def run_ladder(
                 )
                 if v is not None
             },
-            "settings_from": settings_from,  # the settings filled from the model, and whence
+            "defaults": defaults,  # the settings filled in from the model's card, and whence
             "rungs": rungs,
             "hull": hull,
             "chosen": {"rung": chosen, "why": why, **rungs[chosen]},
