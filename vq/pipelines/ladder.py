@@ -132,18 +132,16 @@ class LadderOptions:
             return self, {}
         tuned, source = tuned_settings(card)
         filled = {k: tuned[k] for k in wanted}
-        # Tuned for other client modes or another number of views: still the best there is,
-        # but the record says so.
-        other = [
-            what
-            for what, used, at in (
-                ("client post-processing", sorted(self.client_post), tuned.get("client_post")),
-                ("views", self.views, tuned.get("views")),
-            )
-            if "client_margin" in wanted and at is not None and used != at
-        ]
-        if other:
-            source += f" (tuned with other {' and '.join(other)})"
+        if "client_margin" in wanted:
+            # A margin tuned for other client modes or another number of views is still the
+            # best there is, but the record says so (built-in values record neither).
+            other = []
+            if tuned.get("client_post") not in (None, sorted(self.client_post)):
+                other.append("client post-processing")
+            if tuned.get("views") not in (None, self.views):
+                other.append("views")
+            if other:
+                source += f" (tuned with other {' and '.join(other)})"
         return replace(self, **filled), {**filled, "from": source}
 
     def crf_grid(self) -> list[int]:
