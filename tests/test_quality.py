@@ -495,17 +495,20 @@ def test_label_free_set_is_split_by_source_cached_and_labelled(tmp_path):
     assert all(min(r.features.values()) > 0.99 for r in pristine)
     assert min(min(r.features.values()) for r in rows) < 0.9
     # A set built before they were recorded gets them filled in, the same numbers, once.
-    from vq.synth.quality_data import add_vmaf_features
+    from vq.synth.quality_data import add_labels
 
     label_file = next((tmp_path / "set" / "labels").glob("*.json"))
     recorded = json.loads(label_file.read_text())
     label_file.write_text(json.dumps([{k: v for k, v in r.items() if k != "features"} for r in recorded]))
     split = recorded[0]["split"]
-    assert add_vmaf_features(tmp_path / "set", split) == len(recorded)
+    assert add_labels(tmp_path / "set", split, ["features"]) == len(recorded)
     filled = json.loads(label_file.read_text())
     for now, before in zip(filled, recorded, strict=True):
         assert now["features"] == pytest.approx(before["features"], abs=1e-6)
-    assert add_vmaf_features(tmp_path / "set", split) == 0
+        assert "vmaf_neg" not in now  # only what was asked for
+    assert add_labels(tmp_path / "set", split, ["features"]) == 0
+    with pytest.raises(Exception, match="cannot add"):
+        add_labels(tmp_path / "set", split, ["psnr"])
     # Training with the auxiliary loss: a head per feature, and the loss adds its L1.
     from vq.train.kvq.config import get_config
     from vq.train.kvq.task import KvqTask, masked_l1
@@ -531,6 +534,28 @@ def test_label_free_set_is_split_by_source_cached_and_labelled(tmp_path):
     import jax
 
     assert np.isfinite(np.asarray(jax.grad(lambda a: masked_l1(a, target))(aux))).all()
+    # Chains labelled by VMAF NEG (--chain-label vmaf_neg): the training split gets it
+    # filled in once; the training rows' labels are NEG's, their levels (the in-chain
+    # order) unchanged; the held-out rows stay VMAF's (the bench's label).
+    from vq.eval.metrics.vmaf import vmaf_to_mos
+    from vq.synth.quality_data import load_quality_set
+
+    config.feature_weight, config.chain_label = 0.0, "psnr"
+    with pytest.raises(Exception, match="psnr"):
+        KvqTask(config)
+    config.chain_label = "vmaf_neg"
+    task = KvqTask(config)
+    stored = load_quality_set(tmp_path / "set", "train")
+    assert all(r.vmaf_neg is not None for r in stored)
+    assert all(r.vmaf_neg is None for r in load_quality_set(tmp_path / "set", "holdout"))
+    assert [r.level for r in task.train_rows] == [r.level for r in stored]
+    assert [r.vmaf for r in task.train_rows] == [r.vmaf_neg for r in stored]
+    assert [r.mos for r in task.train_rows] == pytest.approx([vmaf_to_mos(r.vmaf_neg) for r in stored])
+    assert min(r.vmaf_neg for r in stored if r.level == 0) > 90
+    assert any(abs(r.vmaf_neg - r.vmaf) > 0.5 for r in stored)  # a label of its own
+    assert task.data_facts["chain_label"] == "vmaf_neg"
+    assert add_labels(tmp_path / "set", "train", ["vmaf_neg"]) == 0
+    config.chain_label, config.feature_weight = "vmaf", 2.0
     config.probe = True  # a linear probe keeps every head but the score's frozen
     with pytest.raises(Exception, match="linear probe"):
         KvqTask(config)
@@ -540,7 +565,7 @@ def test_label_free_set_is_split_by_source_cached_and_labelled(tmp_path):
     degraded = tmp_path / "set" / recorded[1]["file"]
     np.save(degraded, np.load(tmp_path / "set" / recorded[0]["file"]))
     with pytest.raises(Exception, match="changed since the set was built"):
-        add_vmaf_features(tmp_path / "set", split)
+        add_labels(tmp_path / "set", split, ["features"])
     # Pairs closer than `min_gap` VMAF do not count; none left is an error, not a number.
     assert chain_rank_accuracy(truth, rows, min_gap=6.0) == 1.0
     with pytest.raises(Exception, match="apart"):

@@ -115,6 +115,15 @@ class KvqConfig(TrainConfig):
             "groups: the phone's sharpened rung against the next rung up, ordered by VMAF."
         },
     )
+    chain_label: str = field(
+        default="vmaf",
+        metadata={
+            "help": "What labels the degradation chains' clips for the regression and across-chain "
+            "losses: vmaf, or vmaf_neg (VMAF without enhancement gain, which does not credit "
+            "over-sharpening; filled in on a set built without it). In-chain order stays the "
+            "chain's own. In-training held-out figures stay against VMAF."
+        },
+    )
     ladder_label: str = field(
         default="vmaf",
         metadata={

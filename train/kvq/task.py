@@ -41,7 +41,7 @@ from vq.preprocess.fragments import dihedral, fragments
 from vq.preprocess.normalize import to_model_input
 from vq.synth.quality_data import (
     Version,
-    add_vmaf_features,
+    add_labels,
     build_quality_set,
     build_rungs,
     chain_rank_accuracy,
@@ -85,6 +85,7 @@ class KvqTask:
         for mode in config.ladder_post:
             client_stage(mode)
         labelled_by([], config.ladder_label)  # a bad name fails now, not after the build
+        labelled_by([], config.chain_label)
         if config.ladder_label != "vmaf" and not config.ladder_groups:
             raise UsageError("--ladder-label needs --ladder-groups (it only relabels the ladder groups)")
         self.started_from = started_from = starting_point(self.init) if self.init else {}
@@ -122,11 +123,18 @@ class KvqTask:
                 ui=TerminalUi(),
             )
         self.set_dir = Path(config.set_dir)
-        if self.feature_weight:
+        # Labels a set built before they were recorded lacks: filled in first (one libvmaf
+        # pass per clip), so the build command stays the one in the card.
+        missing = [
+            *(["features"] if self.feature_weight else []),
+            *([config.chain_label] if config.chain_label != "vmaf" else []),
+        ]
+        if missing:
             from vq.progress import TerminalUi
 
-            add_vmaf_features(self.set_dir, "train", TerminalUi())
-        self.train_rows = load_quality_set(self.set_dir, "train")
+            add_labels(self.set_dir, "train", missing, TerminalUi())
+        # Held-out figures in training stay against VMAF (the bench's label) whatever orders training.
+        self.train_rows = labelled_by(load_quality_set(self.set_dir, "train"), config.chain_label)
         self.chains = chains_of(self.train_rows)
         if not self.chains:
             raise UsageError(f"{self.set_dir}: no degradation chains in the train split")
@@ -192,6 +200,7 @@ class KvqTask:
             "holdout_sources": len({r.source for r in self.eval_rows}),
             "holdout_clips": len(self.eval_rows),
             "train_rungs": sum(map(len, self.rungs.values())),
+            "chain_label": config.chain_label,
             **({"ladder_label": config.ladder_label} if self.ladder_groups else {}),
             # A fine-tuned model is reproduced by the commands it started from, in order, then its own.
             **({"init_commands": init_commands(started_from)} if self.init else {}),

@@ -64,13 +64,14 @@ class Version:
     mos: float  # pseudo-MOS on 1-5
     fps: float
     file: str  # relative to the set folder
-    # VMAF NEG (no enhancement gain) against the pristine clip; recorded for ladder rungs,
-    # where the client's sharpening is judged (None elsewhere: chains are labelled by VMAF).
+    # VMAF NEG (no enhancement gain) against the pristine clip: recorded for ladder rungs,
+    # where the client's sharpening is judged, and added to chain versions by `add_labels`
+    # when training labels chains by it (`vq train kvq --chain-label vmaf_neg`).
     vmaf_neg: float | None = None
     # VMAF's elementary features (`vq.eval.metrics.vmaf.VMAF_FEATURES`, mean over frames)
     # from the same libvmaf pass: what kind of detail was lost, an auxiliary target for
     # training (`vq train kvq --set feature_weight=W`). None on rows built before they
-    # were recorded (`add_vmaf_features` fills them in) and on ladder rungs.
+    # were recorded (`add_labels` fills them in) and on ladder rungs.
     features: dict[str, float] | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -240,35 +241,57 @@ def vmaf_labels(clip: np.ndarray, pristine: np.ndarray, fps: float) -> tuple[flo
     return float(np.mean(scores["vmaf"])), {k: float(np.mean(scores[k])) for k in VMAF_FEATURES}
 
 
-def add_vmaf_features(folder: str | Path, split: str, ui: Any = None) -> int:
-    """Record VMAF's elementary features on every `split` version of the set in `folder`
-    that lacks them (sets built before they were recorded); returns how many were added.
-    One label file at a time, rewritten atomically, so a stopped run resumes. A
-    recomputed VMAF that disagrees with the stored label means the set's clips changed
-    under it: that is an error, not a silent relabel."""
+# What `add_labels` can fill in on a set built before it was recorded.
+ADDABLE_LABELS = ("features", "vmaf_neg")
+
+
+def add_labels(folder: str | Path, split: str, labels: Iterable[str], ui: Any = None) -> int:
+    """Record each of `labels` (of `ADDABLE_LABELS`) on every `split` version of the set in
+    `folder` that lacks it (sets built before it was recorded); returns how many versions
+    changed. One libvmaf pass per version computes all that is missing; one label file
+    at a time is rewritten atomically, so a stopped run resumes. A recomputed VMAF that
+    disagrees with the stored label means the set's clips changed under it: that is an
+    error, not a silent relabel."""
     from vq.eval.base import QuietUi
+    from vq.eval.metrics.vmaf import VMAF_FEATURES, vmaf_scores
 
     ui = ui or QuietUi()
-    folder = Path(folder)
+    folder, labels = Path(folder), tuple(labels)
+    unknown = [name for name in labels if name not in ADDABLE_LABELS]
+    if unknown:
+        raise UsageError(f"cannot add {unknown} to a set (choose from {', '.join(ADDABLE_LABELS)})")
+
+    def missing(row: Version) -> list[str]:
+        return [name for name in labels if getattr(row, name) is None] if row.split == split else []
+
     todo = []
     for label_file in sorted((folder / "labels").glob("*.json")):
         rows = [Version(**r) for r in json.loads(label_file.read_text())]
-        if any(r.split == split and r.features is None for r in rows):
+        if any(missing(r) for r in rows):
             todo.append((label_file, rows))
     added = 0
-    for label_file, rows in ui.track(todo, len(todo), f"VMAF features ({split})"):
+    for label_file, rows in ui.track(todo, len(todo), f"adding {', '.join(labels)} ({split})"):
         pristine = next(r for r in rows if r.level == 0)
         reference = np.load(folder / pristine.file)
         for i, row in enumerate(rows):
-            if row.split != split or row.features is not None:
+            wanted = missing(row)
+            if not wanted:
                 continue
-            score, features = vmaf_labels(np.load(folder / row.file), reference, row.fps)
+            models = ("vmaf", "vmaf_neg") if "vmaf_neg" in wanted else ("vmaf",)
+            per_frame = vmaf_scores(
+                np.load(folder / row.file), reference, row.fps, models=models, features=True
+            )
+            score = float(np.mean(per_frame["vmaf"]))
             if abs(score - row.vmaf) > 0.5:
                 raise UsageError(
                     f"{row.id}: VMAF now {score:.2f}, labelled {row.vmaf:.2f}: the clip changed "
                     "since the set was built; rebuild the set"
                 )
-            rows[i] = replace(row, features=features)
+            found = {
+                "features": {k: float(np.mean(per_frame[k])) for k in VMAF_FEATURES},
+                "vmaf_neg": float(np.mean(per_frame.get("vmaf_neg", np.nan))),
+            }
+            rows[i] = replace(row, **{name: found[name] for name in wanted})
             added += 1
         atomic_write_text(label_file, json.dumps([r.to_json() for r in rows], indent=1))
     return added
@@ -444,8 +467,9 @@ def _labelled(
 
 
 def labelled_by(rows: list[Version], metric: str) -> list[Version]:
-    """`rows` with ``vmaf`` and ``mos`` taken from `metric` (one of `RUNG_LABELS`), so
-    that every loss and figure that orders by VMAF orders by it instead.
+    """`rows` (rungs or chain versions) with ``vmaf`` and ``mos`` taken from `metric` (one
+    of `RUNG_LABELS`), so that every loss and figure that orders by VMAF orders by it
+    instead.
 
     VMAF NEG is the judge for the phone's sharpening: plain VMAF rates an unsharp-masked
     rung above the rung itself nearly always, and a score trained on that order learns to
@@ -459,8 +483,9 @@ def labelled_by(rows: list[Version], metric: str) -> list[Version]:
     unlabelled = [r.id for r in rows if r.vmaf_neg is None]
     if unlabelled:
         raise UsageError(
-            f"{len(unlabelled)} rungs (first {unlabelled[0]}) have no {metric} label: they were built "
-            "before it was recorded; delete the set's rungs/ and rung-labels/ to rebuild them"
+            f"{len(unlabelled)} clips (first {unlabelled[0]}) have no {metric} label: they were built "
+            "before it was recorded (add_labels fills in chain versions; for ladder rungs delete "
+            "the set's rungs/ and rung-labels/ to rebuild them)"
         )
     return [replace(r, vmaf=r.vmaf_neg, mos=float(vmaf_to_mos(r.vmaf_neg))) for r in rows]
 
