@@ -11,7 +11,7 @@ import pytest
 from tests.helpers import smooth_images, write_images
 from tests.media_factory import clip_frames, make_clip
 from vq.cli.app import main
-from vq.eval.quality import VMAF_ROW
+from vq.eval.quality import NEG_ROW, VMAF_ROW
 from vq.preprocess.fragments import fragments
 from vq.synth.degrade import KINDS, Chain, Degradation, random_chain, random_stage
 
@@ -788,6 +788,7 @@ def test_a_fine_tune_records_the_commands_it_started_from():
 @pytest.mark.slow
 def test_kvq_trains_exports_scores_and_evaluates(tmp_path, capsys):
     from vq.stages.quality import QualityScorer
+    from vq.synth.quality_data import load_quality_set
 
     sources = _sources(tmp_path)
     work, art = tmp_path / "work", tmp_path / "kvq"
@@ -939,8 +940,13 @@ def test_kvq_trains_exports_scores_and_evaluates(tmp_path, capsys):
     result = json.loads(report.read_text())
     methods = [row["method"] for row in result["overall"]]
     # NIQE needs 40 sharp patches of pristine train clips; this bench is too small for it.
-    assert methods[1:] == ["laplacian variance", VMAF_ROW] and "NIQE left out" in capsys.readouterr().err
-    vmaf_row = result["overall"][-1]
+    assert methods[1:] == ["laplacian variance", VMAF_ROW, NEG_ROW]
+    assert "NIQE left out" in capsys.readouterr().err
+    vmaf_row, neg_row = result["overall"][-2:]
+    # VMAF NEG beside the label: recorded in the bench once, its own order of the chains.
+    stored = {r.id: r.vmaf_neg for r in load_quality_set(tmp_path / "set", "holdout")}
+    assert None not in stored.values() and 0.0 < neg_row["srocc"] <= 1.0 and 0.0 <= neg_row["rank_acc"] <= 1.0
+    assert any(row["method"] == NEG_ROW for row in result["by_stage"])
     assert vmaf_row["srocc"] == pytest.approx(1.0) and 0.5 <= vmaf_row["rank_acc"] <= 1.0
     assert all(np.isfinite(row["srocc"]) for row in result["overall"])
     assert (

@@ -28,7 +28,9 @@ backend, and reports, overall and per degradation kind:
 
 VMAF itself is a row too: its SROCC is 1 by definition, and its in-chain rank accuracy is
 how often the full-reference label agrees with the constructed order -- the ceiling a
-model trained on that label can be expected to reach.
+model trained on that label can be expected to reach. VMAF NEG (no enhancement gain) is
+a row beside it, the same figures for the label `vq train kvq --chain-label vmaf_neg`
+trains on: it reads over-sharpening and colour shifts as damage where VMAF often does not.
 
 Baselines run beside it on the same clips: NIQE (`vq.eval.metrics.niqe`, its pristine
 model fitted on the train split's pristine clips), the variance of the Laplacian (the
@@ -51,6 +53,9 @@ from vq.stages.quality import DEFAULT_VIEWS
 
 JND = 6.0  # VMAF points to one just-noticeable difference (the usual rule of thumb)
 VMAF_ROW = "VMAF (full reference: the label)"
+# VMAF without enhancement gain, beside it: a second full-reference judge that does not
+# credit over-sharpening, and the label of `vq train kvq --chain-label vmaf_neg`.
+NEG_ROW = "VMAF NEG"
 WORST_SOURCES = 8  # rows of the table of sources placed furthest off
 
 
@@ -111,12 +116,14 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
     from vq.synth.degrade import RUNG_HEIGHTS
     from vq.synth.quality_data import (
         RUNG_CRFS,
+        add_labels,
         build_quality_set,
         build_rungs,
         built_windows,
         chain_rank_accuracy,
         client_post_accuracy,
         labelled_by,
+        load_quality_set,
         middle_window,
         post_processed,
         rung_order_tau,
@@ -142,6 +149,9 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
     rows = [r for r in every if r.split in splits]
     if not rows:
         raise UsageError("no clips in the bench (no held-out sources among --sources?)")
+    for split in splits:  # cached in the bench after the first run: one libvmaf pass a clip
+        add_labels(opts.work, split, ["vmaf_neg"], ui)
+    neg_of = {r.id: r.vmaf_neg for split in splits for r in load_quality_set(opts.work, split)}
     rung_post = [m for m in dict.fromkeys(opts.rung_post) if m != "none"]
     rungs = [
         r
@@ -199,13 +209,14 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
         [laplacian_variance(_load(opts.work, r)) for r in ui.track(rows, len(rows), "laplacian")]
     )
     methods[VMAF_ROW] = vmaf
+    methods[NEG_ROW] = np.asarray([neg_of[r.id] for r in rows])
     if rungs:
         rung_methods["laplacian variance"] = np.asarray(
             [laplacian_variance(_load(opts.work, r)) for r in rungs]
         )
         rung_methods[VMAF_ROW] = np.asarray([r.vmaf for r in rungs])
         if neg_rungs:
-            rung_methods["VMAF NEG"] = np.asarray([r.vmaf for r in neg_rungs])
+            rung_methods[NEG_ROW] = np.asarray([r.vmaf for r in neg_rungs])
     rung_rows = [
         {
             "method": m,
