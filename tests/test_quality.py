@@ -638,7 +638,32 @@ def test_train_only_sources_join_the_training_split_and_leave_the_bench_alone(tm
         KvqTask(config)
 
 
+def test_clip_files_round_trip_exactly_in_either_format_and_fail_in_one_line(tmp_path):
+    from vq.errors import MediaError
+    from vq.synth.clip_files import load_clip, save_clip
+
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 256, (5, 37, 53, 3), dtype=np.uint8)  # odd sizes, nothing to compress
+    smooth = np.repeat(np.linspace(0, 255, 64, dtype=np.uint8)[None, None, :, None], 48, axis=1)
+    smooth = np.repeat(np.repeat(smooth, 4, axis=0), 3, axis=3)
+    for clip in (noise, smooth):
+        for suffix in (".npy", ".mkv"):
+            path = tmp_path / f"clip{suffix}"
+            save_clip(path, clip)
+            np.testing.assert_array_equal(load_clip(path), clip)
+    assert isinstance(load_clip(tmp_path / "clip.npy", mmap=True), np.memmap)
+    assert (tmp_path / "clip.mkv").stat().st_size < smooth.nbytes / 4  # what it is for
+    with pytest.raises(ValueError, match="uint8"):
+        save_clip(tmp_path / "bad.mkv", noise.astype(np.float32))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mkv", "clip.npy"]  # nothing half-written
+    (tmp_path / "cut.mkv").write_bytes((tmp_path / "clip.mkv").read_bytes()[:40])
+    with pytest.raises(MediaError) as e:
+        load_clip(tmp_path / "cut.mkv")
+    assert "cut.mkv" in str(e.value) and "\n" not in str(e.value)
+
+
 def test_ladder_rungs_are_built_beside_the_set_and_fill_a_training_group(tmp_path, capsys):
+    from vq.synth.clip_files import load_clip
     from vq.synth.quality_data import build_quality_set, build_rungs, load_quality_set, load_rungs, source_of
     from vq.train.kvq.config import get_config
     from vq.train.kvq.task import KvqTask
@@ -660,12 +685,35 @@ def test_ladder_rungs_are_built_beside_the_set_and_fill_a_training_group(tmp_pat
         half = next(r for r in mine if r.chain == 2 and r.level == 1)
         assert full.stages[0]["height"] == 1.0 and half.stages[0]["height"] == 0.5
         assert max(r.vmaf for r in mine) > min(r.vmaf for r in mine) and all(r.vmaf < 100.5 for r in mine)
-    clip = np.load(tmp_path / "set" / rows[0].file)
+    # Rungs are stored compressed (lossless FFV1), chain versions raw.
+    assert all(r.file.endswith(".mkv") for r in rows) and before[0].file.endswith(".npy")
+    clip = load_clip(tmp_path / "set" / rows[0].file)
     assert clip.shape == np.load(tmp_path / "set" / before[0].file).shape
     # The set itself is unchanged, a second build reads the cache, the hold-out is apart.
     assert [r.to_json() for r in load_quality_set(tmp_path / "set")] == [r.to_json() for r in before]
     again = build_rungs(tmp_path / "set")
     assert [r.to_json() for r in again] == [r.to_json() for r in rows]
+    # A set whose rungs an older build kept raw (.npy) has them compressed on the next
+    # build: the same pixels, the label file names the new files, the raw ones are gone.
+    label_file = next(
+        f for f in (tmp_path / "set" / "rung-labels").glob("*.json") if f.name != "settings.json"
+    )
+    recorded = json.loads(label_file.read_text())
+    pixels = {}
+    for r in recorded:
+        raw = r["file"].removesuffix(".mkv") + ".npy"
+        pixels[raw] = load_clip(tmp_path / "set" / r["file"])
+        np.save(tmp_path / "set" / raw, pixels[raw])
+        (tmp_path / "set" / r["file"]).unlink()
+        r["file"] = raw
+    label_file.write_text(json.dumps(recorded))
+    again = build_rungs(tmp_path / "set")
+    assert [r.to_json() for r in again] == [r.to_json() for r in rows]
+    assert not list((tmp_path / "set" / "rungs").rglob("*.npy"))
+    for raw, before_pixels in pixels.items():
+        np.testing.assert_array_equal(
+            load_clip(tmp_path / "set" / raw.replace(".npy", ".mkv")), before_pixels
+        )
     with pytest.raises(Exception, match="other settings"):  # never rebuilt under a reader
         build_rungs(tmp_path / "set", per_height=2)
     grid_file = tmp_path / "set" / "rungs" / "settings.json"  # a folder from before NEG was recorded
@@ -689,8 +737,9 @@ def test_ladder_rungs_are_built_beside_the_set_and_fill_a_training_group(tmp_pat
     )
     from vq.ladder.client import sharpen
 
-    plain = np.load(tmp_path / "set" / rows[0].file)
-    np.testing.assert_array_equal(np.load(tmp_path / "set" / shown[0].file), sharpen(plain))
+    plain = load_clip(tmp_path / "set" / rows[0].file)
+    np.testing.assert_array_equal(load_clip(tmp_path / "set" / shown[0].file), sharpen(plain))
+    assert shown[0].file == rows[0].file.removesuffix(".mkv") + "+sharpen.mkv"
     assert any(
         abs(s.vmaf - r.vmaf) > 0.01 for s, r in zip(shown, rows, strict=True)
     )  # labelled on its own pixels

@@ -26,6 +26,7 @@ to pick a checkpoint or a setting (the last step is what is exported).
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from vq.errors import UsageError
 from vq.eval.metrics.vmaf import VMAF_FEATURES
 from vq.preprocess.fragments import dihedral, fragments
 from vq.preprocess.normalize import to_model_input
+from vq.synth.clip_files import COMPRESSED, load_clip
 from vq.synth.quality_data import (
     Version,
     add_labels,
@@ -185,6 +187,7 @@ class KvqTask:
         # Held-out rungs are scored whenever the set has them (any run, ladder groups or not).
         self.eval_rungs = load_rungs(self.set_dir, "holdout")
         self._clips: dict[str, np.ndarray] = {}
+        self._decoded = functools.lru_cache(maxsize=2 * GROUP)(load_clip)
         same_sources = bool(self.init) and self._same_split(
             started_from, train_names, holdout_names, start_trained
         )
@@ -237,8 +240,11 @@ class KvqTask:
     # -- data ---------------------------------------------------------------------------------
 
     def clip(self, row: Version) -> np.ndarray:
+        path = self.set_dir / row.file
+        if path.suffix == COMPRESSED:  # a rung: decoded whole; a group's few are kept
+            return self._decoded(path)
         if row.file not in self._clips:  # memory-mapped: fragments touch a few pixels
-            self._clips[row.file] = np.load(self.set_dir / row.file, mmap_mode="r")
+            self._clips[row.file] = load_clip(path, mmap=True)
         return self._clips[row.file]
 
     def fragment_clip(self, row: Version, start: int, rng: np.random.Generator | None) -> np.ndarray:

@@ -378,7 +378,9 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
 
 
 def _load(work: Path, row) -> np.ndarray:
-    return np.load(work / row.file, mmap_mode="r")
+    from vq.synth.clip_files import load_clip
+
+    return load_clip(work / row.file, mmap=True)
 
 
 def _every_fourth(clip: np.ndarray) -> list[np.ndarray]:

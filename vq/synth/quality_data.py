@@ -14,9 +14,10 @@ degrades it stage by stage, and every level is one *version* with two labels:
 
 Whole sources are split into train and hold-out by a hash of their name
 (`split_sources`), so no picture of a held-out source is ever trained on. Each version is a
-uint8 ``(T, H, W, 3)`` ``.npy`` (memory-mapped for training: random fragments need
-random access, not a decode) and each finished source adds one JSON record file; a build
-that stops resumes where it was, and nothing is half-written (atomic files).
+uint8 ``(T, H, W, 3)`` clip file (`vq.synth.clip_files`: raw ``.npy`` for chain versions,
+memory-mapped for training's random fragments; lossless FFV1 for ladder rungs, a quarter
+of the disk) and each finished source adds one JSON record file; a build that stops
+resumes where it was, and nothing is half-written (atomic files).
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ from typing import Any
 import numpy as np
 
 from vq.errors import MediaError, UsageError
-from vq.fsutil import atomic_path, atomic_write_text
+from vq.fsutil import atomic_write_text
 from vq.images import IMAGE_SUFFIXES, read_rgb
 from vq.media.video import VIDEO_SUFFIXES
+from vq.synth.clip_files import COMPRESSED, load_clip, save_clip
 from vq.synth.degrade import RUNG_HEIGHTS, Chain, Degradation, random_chain
 
 CLIP_FRAMES = 32
@@ -167,11 +169,6 @@ def _key(name: str) -> str:
     return f"{stem}-{hashlib.sha256(name.encode()).hexdigest()[:6]}"
 
 
-def _save_clip(path: Path, clip: np.ndarray) -> None:
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.save(f, clip)
-
-
 def window_name(source: str, window: int) -> str:
     """The name of a source's `window`-th clip: window 0 is the source itself (so a set
     built with one window per source is unchanged), others add ``#w<k>``."""
@@ -208,7 +205,7 @@ def build_source(
     def version(chain_no: int, level: int, stages: list[dict[str, Any]], frames_: np.ndarray) -> Version:
         vid = f"{key}/c{chain_no}l{level}" if chain_no >= 0 else f"{key}/pristine"
         rel = f"clips/{vid}.npy"
-        _save_clip(out / rel, frames_)
+        save_clip(out / rel, frames_)
         score, features = vmaf_labels(frames_, clip, fps)
         return Version(
             vid,
@@ -272,14 +269,14 @@ def add_labels(folder: str | Path, split: str, labels: Iterable[str], ui: Any = 
     added = 0
     for label_file, rows in ui.track(todo, len(todo), f"adding {', '.join(labels)} ({split})"):
         pristine = next(r for r in rows if r.level == 0)
-        reference = np.load(folder / pristine.file)
+        reference = load_clip(folder / pristine.file)
         for i, row in enumerate(rows):
             wanted = missing(row)
             if not wanted:
                 continue
             models = ("vmaf", "vmaf_neg") if "vmaf_neg" in wanted else ("vmaf",)
             per_frame = vmaf_scores(
-                np.load(folder / row.file), reference, row.fps, models=models, features=True
+                load_clip(folder / row.file), reference, row.fps, models=models, features=True
             )
             score = float(np.mean(per_frame["vmaf"]))
             if abs(score - row.vmaf) > 0.5:
@@ -419,9 +416,9 @@ def build_rungs(
         key = row.id.split("/")[0]
         label_file = folder / "rung-labels" / f"{key}.json"
         if label_file.exists():
-            records.extend(Version(**r) for r in json.loads(label_file.read_text()))
+            records.extend(_compressed(folder, label_file))
             continue
-        clip = np.load(folder / row.file)
+        clip = load_clip(folder / row.file)
         rng = np.random.default_rng([seed, _hash(row.source), 1])
         (folder / "rungs" / key).mkdir(parents=True, exist_ok=True)
         versions = []
@@ -430,8 +427,8 @@ def build_rungs(
             for level, crf in enumerate(crfs, start=1):
                 stage = Degradation("rung", {"height": height, "crf": crf})
                 frames_ = stage.apply(clip, row.fps)
-                rel = f"rungs/{key}/r{h}l{level}.npy"
-                _save_clip(folder / rel, frames_)
+                rel = f"rungs/{key}/r{h}l{level}{COMPRESSED}"
+                save_clip(folder / rel, frames_)
                 vid = f"{key}/r{h}l{level}"
                 versions.append(_labelled(vid, row, h, level, [stage.to_json()], frames_, clip, rel, split))
         atomic_write_text(label_file, json.dumps([v.to_json() for v in versions], indent=1))
@@ -529,14 +526,14 @@ def client_rungs(
     for key, plain in ui.track(list(by_source.items()), len(by_source), f"ladder rungs + client {mode}"):
         label_file = folder / "rung-labels" / mode / f"{key}.json"
         if label_file.exists():
-            records.extend(Version(**r) for r in json.loads(label_file.read_text()))
+            records.extend(_compressed(folder, label_file))
             continue
-        reference = np.load(folder / originals[key].file)
+        reference = load_clip(folder / originals[key].file)
         versions = []
         for r in plain:
-            shown = stage.apply(np.load(folder / r.file), r.fps)
-            rel = r.file.removesuffix(".npy") + f"+{mode}.npy"
-            _save_clip(folder / rel, shown)
+            shown = stage.apply(load_clip(folder / r.file), r.fps)
+            rel = f"{Path(r.file).with_suffix('')}+{mode}{COMPRESSED}"
+            save_clip(folder / rel, shown)
             stages = [*r.stages, stage.to_json()]
             versions.append(
                 _labelled(f"{r.id}+{mode}", r, r.chain, r.level, stages, shown, reference, rel, r.split)
@@ -544,6 +541,24 @@ def client_rungs(
         atomic_write_text(label_file, json.dumps([v.to_json() for v in versions], indent=1))
         records.extend(versions)
     return records
+
+
+def _compressed(folder: Path, label_file: Path) -> list[Version]:
+    """The rungs recorded in `label_file`, each stored compressed (`COMPRESSED`): rungs a
+    build before that kept raw are rewritten (the same pixels, about a quarter of the
+    disk) and the raw files removed once the label file names the new ones."""
+    rows = [Version(**r) for r in json.loads(label_file.read_text())]
+    raw = [r for r in rows if Path(r.file).suffix != COMPRESSED]
+    if not raw:
+        return rows
+    moved = {r.file: str(Path(r.file).with_suffix(COMPRESSED)) for r in raw}
+    for old, new in moved.items():
+        save_clip(folder / new, load_clip(folder / old))
+    rows = [replace(r, file=moved.get(r.file, r.file)) for r in rows]
+    atomic_write_text(label_file, json.dumps([r.to_json() for r in rows], indent=1))
+    for old in moved:
+        (folder / old).unlink(missing_ok=True)
+    return rows
 
 
 def load_rungs(
