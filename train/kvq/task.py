@@ -127,10 +127,9 @@ class KvqTask:
         self.set_dir = Path(config.set_dir)
         # Labels a set built before they were recorded lacks: filled in first (one libvmaf
         # pass per clip), so the build command stays the one in the card.
-        missing = [
-            *(["features"] if self.feature_weight else []),
-            *([config.chain_label] if config.chain_label != "vmaf" else []),
-        ]
+        missing = ["features"] if self.feature_weight else []
+        if config.chain_label != "vmaf":
+            missing.append(config.chain_label)
         if missing:
             from vq.progress import TerminalUi
 

@@ -284,10 +284,9 @@ def add_labels(folder: str | Path, split: str, labels: Iterable[str], ui: Any = 
                     f"{row.id}: VMAF now {score:.2f}, labelled {row.vmaf:.2f}: the clip changed "
                     "since the set was built; rebuild the set"
                 )
-            found = {
-                "features": {k: float(np.mean(per_frame[k])) for k in VMAF_FEATURES},
-                "vmaf_neg": float(np.mean(per_frame.get("vmaf_neg", np.nan))),
-            }
+            found: dict[str, Any] = {"features": {k: float(np.mean(per_frame[k])) for k in VMAF_FEATURES}}
+            if "vmaf_neg" in per_frame:
+                found["vmaf_neg"] = float(np.mean(per_frame["vmaf_neg"]))
             rows[i] = replace(row, **{name: found[name] for name in wanted})
             added += 1
         atomic_write_text(label_file, json.dumps([r.to_json() for r in rows], indent=1))
@@ -474,7 +473,7 @@ def labelled_by(rows: list[Version], metric: str) -> list[Version]:
     from vq.eval.metrics.vmaf import vmaf_to_mos
 
     if metric not in RUNG_LABELS:
-        raise UsageError(f"rungs are labelled by {' or '.join(RUNG_LABELS)}, not {metric!r}")
+        raise UsageError(f"a label is one of {' or '.join(RUNG_LABELS)}, not {metric!r}")
     if metric == "vmaf":
         return rows
     unlabelled = [r.id for r in rows if r.vmaf_neg is None]
