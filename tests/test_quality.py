@@ -331,6 +331,35 @@ def test_client_post_accuracy_compares_each_rung_with_its_post_processed_twin():
     assert client_post_accuracy(likes_sharp[:3], rows[:3]) is None  # no twins
 
 
+def test_chains_without_enhancement_gain_tie_the_rise_and_carry_it_down_the_chain():
+    from vq.eval.metrics.vmaf import vmaf_to_mos
+    from vq.synth.quality_data import Version, chain_labelled_by
+
+    def version(level: int, kinds: list[str], vmaf: float, chain: int = 0) -> Version:
+        stages = [{"kind": k} for k in kinds]
+        vid = f"a/c{chain}l{level}" if level else "a/pristine"
+        return Version(vid, "a", "train", chain if level else -1, level, stages, vmaf, 0.0, 25.0, "")
+
+    pristine = version(0, [], 99.0)
+    # encode (-9), sharpen (+6: taken back), encode (-8), colour (-3: a fall, kept), sharpen (+2)
+    chain = [
+        version(1, ["encode"], 90.0),
+        version(2, ["encode", "sharpen"], 96.0),
+        version(3, ["encode", "sharpen", "encode"], 88.0),
+        version(4, ["encode", "sharpen", "encode", "color"], 85.0),
+        version(5, ["encode", "sharpen", "encode", "color", "sharpen"], 87.0),
+    ]
+    other = [version(1, ["sharpen"], 101.0, chain=1), version(2, ["sharpen", "blur"], 70.0, chain=1)]
+    rows = [pristine, *chain, *other]
+    labelled = chain_labelled_by(rows, "vmaf_no_gain")
+    assert [r.vmaf for r in labelled] == pytest.approx([99, 90, 90, 82, 79, 79, 99, 68])
+    assert labelled[3].mos == pytest.approx(float(vmaf_to_mos(82.0)))
+    assert [r.vmaf for r in rows] == [99, 90, 96, 88, 85, 87, 101, 70]  # the given rows unchanged
+    assert chain_labelled_by(rows, "vmaf") == rows
+    with pytest.raises(Exception, match="vmaf_no_gain, not 'psnr'"):
+        chain_labelled_by(rows, "psnr")
+
+
 def test_rungs_relabelled_by_vmaf_neg_carry_its_order_and_its_pseudo_mos():
     from vq.eval.metrics.vmaf import vmaf_to_mos
     from vq.synth.quality_data import Version, labelled_by
@@ -555,6 +584,14 @@ def test_label_free_set_is_split_by_source_cached_and_labelled(tmp_path):
     assert any(abs(r.vmaf_neg - r.vmaf) > 0.5 for r in stored)  # a label of its own
     assert task.data_facts["chain_label"] == "vmaf_neg"
     assert add_labels(tmp_path / "set", "train", ["vmaf_neg"]) == 0
+    # --chain-label vmaf_no_gain: VMAF less the enhancing stages' rises, levels unchanged.
+    from vq.synth.quality_data import without_enhancement_gain
+
+    config.chain_label = "vmaf_no_gain"
+    task = KvqTask(config)
+    assert task.train_rows == without_enhancement_gain(stored)
+    assert all(a.vmaf <= b.vmaf for a, b in zip(task.train_rows, stored, strict=True))
+    assert task.data_facts["chain_label"] == "vmaf_no_gain"
     config.chain_label, config.feature_weight = "vmaf", 2.0
     config.probe = True  # a linear probe keeps every head but the score's frozen
     with pytest.raises(Exception, match="linear probe"):

@@ -119,9 +119,10 @@ class KvqConfig(TrainConfig):
         default="vmaf",
         metadata={
             "help": "What labels the degradation chains' clips for the regression and across-chain "
-            "losses: vmaf, or vmaf_neg (VMAF without enhancement gain, which does not credit "
-            "over-sharpening; filled in on a set built without it). In-chain order stays the "
-            "chain's own. In-training held-out figures stay against VMAF."
+            "losses: vmaf; vmaf_neg (VMAF without enhancement gain, which does not credit "
+            "over-sharpening; filled in on a set built without it); or vmaf_no_gain (VMAF with "
+            "the rise a sharpening or colour stage gave it taken back along its chain). In-chain "
+            "order stays the chain's own. In-training held-out figures stay against VMAF."
         },
     )
     ladder_label: str = field(

@@ -46,6 +46,7 @@ from vq.synth.quality_data import (
     add_labels,
     build_quality_set,
     build_rungs,
+    chain_labelled_by,
     chain_rank_accuracy,
     chains_of,
     client_stage,
@@ -87,7 +88,7 @@ class KvqTask:
         for mode in config.ladder_post:
             client_stage(mode)
         labelled_by([], config.ladder_label)  # a bad name fails now, not after the build
-        labelled_by([], config.chain_label)
+        chain_labelled_by([], config.chain_label)
         if config.ladder_label != "vmaf" and not config.ladder_groups:
             raise UsageError("--ladder-label needs --ladder-groups (it only relabels the ladder groups)")
         self.started_from = started_from = starting_point(self.init) if self.init else {}
@@ -128,14 +129,14 @@ class KvqTask:
         # Labels a set built before they were recorded lacks: filled in first (one libvmaf
         # pass per clip), so the build command stays the one in the card.
         missing = ["features"] if self.feature_weight else []
-        if config.chain_label != "vmaf":
+        if config.chain_label == "vmaf_neg":
             missing.append(config.chain_label)
         if missing:
             from vq.progress import TerminalUi
 
             add_labels(self.set_dir, "train", missing, TerminalUi())
         # Held-out figures in training stay against VMAF (the bench's label) whatever orders training.
-        self.train_rows = labelled_by(load_quality_set(self.set_dir, "train"), config.chain_label)
+        self.train_rows = chain_labelled_by(load_quality_set(self.set_dir, "train"), config.chain_label)
         self.chains = chains_of(self.train_rows)
         if not self.chains:
             raise UsageError(f"{self.set_dir}: no degradation chains in the train split")

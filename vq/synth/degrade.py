@@ -351,6 +351,9 @@ KINDS: dict[str, Kind] = {
     "rung": Kind(rung, draw_rung, random=False),
 }
 RANDOM_KINDS = [name for name, kind in KINDS.items() if kind.random]
+# Stages that can add what VMAF reads as detail (edge contrast, global contrast): its VIF
+# and ADM terms score them above their input, the "enhancement gain" VMAF NEG removes.
+ENHANCING = ("sharpen", "color")
 
 
 def random_stage(
