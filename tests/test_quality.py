@@ -331,33 +331,45 @@ def test_client_post_accuracy_compares_each_rung_with_its_post_processed_twin():
     assert client_post_accuracy(likes_sharp[:3], rows[:3]) is None  # no twins
 
 
-def test_chains_without_enhancement_gain_tie_the_rise_and_carry_it_down_the_chain():
+def test_chain_steps_relabelled_carry_their_change_down_the_chain():
     from vq.eval.metrics.vmaf import vmaf_to_mos
     from vq.synth.quality_data import Version, chain_labelled_by
 
-    def version(level: int, kinds: list[str], vmaf: float, chain: int = 0) -> Version:
+    def version(level: int, kinds: list[str], vmaf: float, neg: float | None, chain: int = 0) -> Version:
         stages = [{"kind": k} for k in kinds]
         vid = f"a/c{chain}l{level}" if level else "a/pristine"
-        return Version(vid, "a", "train", chain if level else -1, level, stages, vmaf, 0.0, 25.0, "")
+        return Version(vid, "a", "train", chain if level else -1, level, stages, vmaf, 0.0, 25.0, "", neg)
 
-    pristine = version(0, [], 99.0)
-    # encode (-9), sharpen (+6: taken back), encode (-8), colour (-3: a fall, kept), sharpen (+2)
+    pristine = version(0, [], 99.0, 99.0)
+    # VMAF: encode -9, sharpen +6, encode -8, colour -3, sharpen +2 (NEG: -11, -28, -5, -5, -10)
     chain = [
-        version(1, ["encode"], 90.0),
-        version(2, ["encode", "sharpen"], 96.0),
-        version(3, ["encode", "sharpen", "encode"], 88.0),
-        version(4, ["encode", "sharpen", "encode", "color"], 85.0),
-        version(5, ["encode", "sharpen", "encode", "color", "sharpen"], 87.0),
+        version(1, ["encode"], 90.0, 88.0),
+        version(2, ["encode", "sharpen"], 96.0, 60.0),
+        version(3, ["encode", "sharpen", "encode"], 88.0, 55.0),
+        version(4, ["encode", "sharpen", "encode", "color"], 85.0, 50.0),
+        version(5, ["encode", "sharpen", "encode", "color", "sharpen"], 87.0, 40.0),
     ]
-    other = [version(1, ["sharpen"], 101.0, chain=1), version(2, ["sharpen", "blur"], 70.0, chain=1)]
+    other = [
+        version(1, ["sharpen"], 101.0, 80.0, chain=1),
+        version(2, ["sharpen", "blur"], 70.0, 50.0, chain=1),
+    ]
     rows = [pristine, *chain, *other]
-    labelled = chain_labelled_by(rows, "vmaf_no_gain")
-    assert [r.vmaf for r in labelled] == pytest.approx([99, 90, 90, 82, 79, 79, 99, 68])
-    assert labelled[3].mos == pytest.approx(float(vmaf_to_mos(82.0)))
+    # No gain: a rise at an enhancing step becomes a tie, and stays off the levels after it.
+    no_gain = chain_labelled_by(rows, "vmaf_no_gain")
+    assert [r.vmaf for r in no_gain] == pytest.approx([99, 90, 90, 82, 79, 79, 99, 68])
+    assert no_gain[3].mos == pytest.approx(float(vmaf_to_mos(82.0)))
+    # NEG's change at each sharpening step (colour and the rest keep VMAF's).
+    neg_sharpen = chain_labelled_by(rows, "vmaf_neg_sharpen")
+    assert [r.vmaf for r in neg_sharpen] == pytest.approx([99, 90, 62, 54, 51, 41, 80, 49])
+    assert [r.level for r in neg_sharpen] == [r.level for r in rows]
     assert [r.vmaf for r in rows] == [99, 90, 96, 88, 85, 87, 101, 70]  # the given rows unchanged
     assert chain_labelled_by(rows, "vmaf") == rows
-    with pytest.raises(Exception, match="vmaf_no_gain, not 'psnr'"):
+    with pytest.raises(Exception, match="vmaf_neg_sharpen, not 'psnr'"):
         chain_labelled_by(rows, "psnr")
+    with pytest.raises(Exception, match="no vmaf_neg label"):
+        chain_labelled_by(
+            [*rows, version(3, ["sharpen", "blur", "noise"], 60.0, None, chain=1)], "vmaf_neg_sharpen"
+        )
 
 
 def test_rungs_relabelled_by_vmaf_neg_carry_its_order_and_its_pseudo_mos():
@@ -584,14 +596,18 @@ def test_label_free_set_is_split_by_source_cached_and_labelled(tmp_path):
     assert any(abs(r.vmaf_neg - r.vmaf) > 0.5 for r in stored)  # a label of its own
     assert task.data_facts["chain_label"] == "vmaf_neg"
     assert add_labels(tmp_path / "set", "train", ["vmaf_neg"]) == 0
-    # --chain-label vmaf_no_gain: VMAF less the enhancing stages' rises, levels unchanged.
-    from vq.synth.quality_data import without_enhancement_gain
+    # The labels between: VMAF with some steps judged apart (`chain_labelled_by`).
+    from vq.synth.quality_data import chain_labelled_by
 
-    config.chain_label = "vmaf_no_gain"
-    task = KvqTask(config)
-    assert task.train_rows == without_enhancement_gain(stored)
-    assert all(a.vmaf <= b.vmaf for a, b in zip(task.train_rows, stored, strict=True))
-    assert task.data_facts["chain_label"] == "vmaf_no_gain"
+    for label in ("vmaf_no_gain", "vmaf_neg_sharpen"):
+        config.chain_label = label
+        task = KvqTask(config)
+        assert task.train_rows == chain_labelled_by(stored, label)
+        assert [r.level for r in task.train_rows] == [r.level for r in stored]
+        assert task.data_facts["chain_label"] == label
+    assert all(
+        a.vmaf <= b.vmaf for a, b in zip(chain_labelled_by(stored, "vmaf_no_gain"), stored, strict=True)
+    )
     config.chain_label, config.feature_weight = "vmaf", 2.0
     config.probe = True  # a linear probe keeps every head but the score's frozen
     with pytest.raises(Exception, match="linear probe"):

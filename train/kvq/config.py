@@ -122,8 +122,10 @@ class KvqConfig(TrainConfig):
         metadata={
             "help": "What labels the degradation chains' clips for the regression and across-chain "
             "losses: vmaf; vmaf_neg (VMAF without enhancement gain, which does not credit "
-            "over-sharpening; filled in on a set built without it); or vmaf_no_gain (VMAF with "
-            "the rise a sharpening or colour stage gave it taken back along its chain). In-chain "
+            "over-sharpening; filled in on a set built without it); vmaf_no_gain (VMAF with "
+            "the rise a sharpening or colour stage gave it taken back along its chain); or "
+            "vmaf_neg_sharpen (VMAF, but each sharpening step moves the label by NEG's change, "
+            "carried down the chain). In-chain "
             "order stays the chain's own. In-training held-out figures stay against VMAF."
         },
     )

@@ -129,8 +129,8 @@ class KvqTask:
         # Labels a set built before they were recorded lacks: filled in first (one libvmaf
         # pass per clip), so the build command stays the one in the card.
         missing = ["features"] if self.feature_weight else []
-        if config.chain_label == "vmaf_neg":
-            missing.append(config.chain_label)
+        if config.chain_label in ("vmaf_neg", "vmaf_neg_sharpen"):
+            missing.append("vmaf_neg")
         if missing:
             from vq.progress import TerminalUi
 

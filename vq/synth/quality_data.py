@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, replace
 from itertools import pairwise
 from pathlib import Path
@@ -486,44 +486,56 @@ def labelled_by(rows: list[Version], metric: str) -> list[Version]:
     return [replace(r, vmaf=r.vmaf_neg, mos=float(vmaf_to_mos(r.vmaf_neg))) for r in rows]
 
 
-CHAIN_LABELS = (*RUNG_LABELS, "vmaf_no_gain")  # what labels the chains (`chain_labelled_by`)
+# What labels the chains (`chain_labelled_by`).
+CHAIN_LABELS = (*RUNG_LABELS, "vmaf_no_gain", "vmaf_neg_sharpen")
 
 
 def chain_labelled_by(rows: list[Version], label: str) -> list[Version]:
     """`rows` (the set's chain versions) with ``vmaf`` and ``mos`` taken from `label`: one
-    of `RUNG_LABELS` (`labelled_by`), or ``vmaf_no_gain``: VMAF with the rise that an
-    enhancing stage (`ENHANCING`) gave it taken back, there and at every later level of
-    its chain (`without_enhancement_gain`)."""
+    of `RUNG_LABELS` (`labelled_by`), or VMAF with some steps of each chain judged apart
+    (`steps_relabelled`):
+
+    * ``vmaf_no_gain``: the rise an enhancing stage (`ENHANCING`) gave VMAF taken back;
+    * ``vmaf_neg_sharpen``: each sharpening step moves the label by VMAF NEG's change.
+    """
     if label not in CHAIN_LABELS:
-        raise UsageError(
-            f"a chain label is one of {', '.join(CHAIN_LABELS[:-1])} or {CHAIN_LABELS[-1]}, not {label!r}"
-        )
-    return without_enhancement_gain(rows) if label == "vmaf_no_gain" else labelled_by(rows, label)
+        choices = f"{', '.join(CHAIN_LABELS[:-1])} or {CHAIN_LABELS[-1]}"
+        raise UsageError(f"a chain label is one of {choices}, not {label!r}")
+    if label == "vmaf_no_gain":
+        return steps_relabelled(rows, ENHANCING, lambda before, after: min(0.0, after.vmaf - before.vmaf))
+    if label == "vmaf_neg_sharpen":
+        labelled_by(rows, "vmaf_neg")  # every clip must have NEG (the error says how to add it)
+        return steps_relabelled(rows, ("sharpen",), lambda before, after: after.vmaf_neg - before.vmaf_neg)
+    return labelled_by(rows, label)
 
 
-def without_enhancement_gain(rows: list[Version]) -> list[Version]:
-    """`rows` with each chain's VMAF less the rises its enhancing stages gave it.
+def steps_relabelled(
+    rows: list[Version], kinds: Iterable[str], step: Callable[[Version, Version], float]
+) -> list[Version]:
+    """`rows` with each chain's VMAF changed only at the steps that add a stage of `kinds`:
+    such a step moves the label by ``step(before, after)`` instead of VMAF's own change,
+    and every later level of the chain carries the difference, since that stage is still
+    in what follows. Other steps move by VMAF's change; pristine clips keep their VMAF.
 
-    VMAF scores a sharpened or contrast-boosted clip above its input about half the time
-    (a third for colour), so a score regressed on it learns that sharpening restores
-    detail. VMAF NEG removes that gain too, but it re-weighs every stage (encodes, rescales)
-    and agrees with VMAF only at SROCC 0.91 on the set. Here only the enhancing steps change:
-    a step that raised VMAF by g is labelled a tie with the level before it (the chain's
-    own order still says it is worse), and every later level of the chain keeps the g off,
-    since the rise is still in what follows. Other labels are exact VMAF."""
+    Why: VMAF scores a sharpened or contrast-boosted clip above its input about half the
+    time (a third for colour), so a score regressed on it learns that sharpening restores
+    detail, while the chain's order says it is damage. VMAF NEG judges those steps as
+    damage but re-weighs every other stage too (encodes, rescales) and agrees with VMAF
+    only at SROCC 0.91 on the set; here the other steps stay exact VMAF."""
     from vq.eval.metrics.vmaf import vmaf_to_mos
 
-    taken_back: dict[int, float] = {}
+    kinds = set(kinds)
+    offsets: dict[int, float] = {}
     for members in chains_of(rows).values():
-        gain = 0.0
+        offset = 0.0
         for before, after in pairwise(members):
-            if after.stages[-1]["kind"] in ENHANCING:
-                gain += max(0.0, after.vmaf - before.vmaf)
-            taken_back[id(after)] = gain
+            if after.stages[-1]["kind"] in kinds:
+                offset += (after.vmaf - before.vmaf) - step(before, after)
+            offsets[id(after)] = offset
     out = []
     for r in rows:
-        gain = taken_back.get(id(r), 0.0)
-        out.append(replace(r, vmaf=r.vmaf - gain, mos=float(vmaf_to_mos(r.vmaf - gain))) if gain else r)
+        offset = offsets.get(id(r), 0.0)
+        out.append(replace(r, vmaf=r.vmaf - offset, mos=float(vmaf_to_mos(r.vmaf - offset))) if offset else r)
     return out
 
 
