@@ -515,7 +515,9 @@ def steps_relabelled(
     """`rows` with each chain's VMAF changed only at the steps that add a stage of `kinds`:
     such a step moves the label by ``step(before, after)`` instead of VMAF's own change,
     and every later level of the chain carries the difference, since that stage is still
-    in what follows. Other steps move by VMAF's change; pristine clips keep their VMAF.
+    in what follows. Other steps move by VMAF's change; pristine clips keep their VMAF. A
+    label carried below VMAF 0 stays there, but its pseudo-MOS (what training fits) is
+    clipped to 1 like any other.
 
     Why: VMAF scores a sharpened or contrast-boosted clip above its input about half the
     time (a third for colour), so a score regressed on it learns that sharpening restores
