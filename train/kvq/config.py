@@ -17,9 +17,10 @@ records every command of the chain (``data.init_commands``). ``--ladder-post sha
 (the phone's sharpening on every rung in the ladder groups) measured no better than
 plain ladder groups (BENCHMARKS.md) and is off; so did ordering those groups by VMAF
 NEG instead of VMAF (``--ladder-label vmaf_neg``, which does not credit the
-sharpening itself). Labelling the chains by NEG (``--chain-label vmaf_neg``) sees
-sharpening as damage but costs SROCC against VMAF; by VMAF less the rise an enhancing
-stage gave it (``--chain-label vmaf_no_gain``) changes nothing measurable; both are off.
+sharpening itself). Labelling the chains by NEG (``--chain-label vmaf_neg``), or by
+VMAF with NEG's change on the sharpening steps (``vmaf_neg_sharpen``), sees sharpening as
+damage but costs SROCC against VMAF; VMAF less the rise an enhancing stage gave it
+(``vmaf_no_gain``) changes nothing measurable; all three are off.
 
 ``--set chain_rank_weight=0`` gives the recipe of the model before those (in-chain pairs
 only inside the pooled rank loss). ``source_rank_weight`` alone (no ladder groups: only
