@@ -126,8 +126,8 @@ class KvqConfig(TrainConfig):
             "over-sharpening; filled in on a set built without it); vmaf_no_gain (VMAF with "
             "the rise a sharpening or colour stage gave it taken back along its chain); or "
             "vmaf_neg_sharpen (VMAF, but each sharpening step moves the label by NEG's change, "
-            "carried down the chain). In-chain "
-            "order stays the chain's own. In-training held-out figures stay against VMAF."
+            "carried down the chain). In-chain order stays the chain's own. In-training "
+            "held-out figures stay against VMAF."
         },
     )
     ladder_label: str = field(

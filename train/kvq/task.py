@@ -42,6 +42,7 @@ from vq.preprocess.fragments import dihedral, fragments
 from vq.preprocess.normalize import to_model_input
 from vq.synth.clip_files import COMPRESSED, load_clip
 from vq.synth.quality_data import (
+    CHAIN_LABELS,
     Version,
     add_labels,
     build_quality_set,
@@ -128,9 +129,7 @@ class KvqTask:
         self.set_dir = Path(config.set_dir)
         # Labels a set built before they were recorded lacks: filled in first (one libvmaf
         # pass per clip), so the build command stays the one in the card.
-        missing = ["features"] if self.feature_weight else []
-        if config.chain_label in ("vmaf_neg", "vmaf_neg_sharpen"):
-            missing.append("vmaf_neg")
+        missing = [*(["features"] if self.feature_weight else []), *CHAIN_LABELS[config.chain_label]]
         if missing:
             from vq.progress import TerminalUi
 

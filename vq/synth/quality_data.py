@@ -476,18 +476,29 @@ def labelled_by(rows: list[Version], metric: str) -> list[Version]:
         raise UsageError(f"a label is one of {' or '.join(RUNG_LABELS)}, not {metric!r}")
     if metric == "vmaf":
         return rows
-    unlabelled = [r.id for r in rows if r.vmaf_neg is None]
-    if unlabelled:
-        raise UsageError(
-            f"{len(unlabelled)} clips (first {unlabelled[0]}) have no {metric} label: they were built "
-            "before it was recorded (add_labels fills in chain versions; for ladder rungs delete "
-            "the set's rungs/ and rung-labels/ to rebuild them)"
-        )
+    _require_neg(rows)
     return [replace(r, vmaf=r.vmaf_neg, mos=float(vmaf_to_mos(r.vmaf_neg))) for r in rows]
 
 
-# What labels the chains (`chain_labelled_by`).
-CHAIN_LABELS = (*RUNG_LABELS, "vmaf_no_gain", "vmaf_neg_sharpen")
+def _require_neg(rows: list[Version]) -> None:
+    """Fail with one line, saying how to add it, if a row has no VMAF NEG recorded."""
+    unlabelled = [r.id for r in rows if r.vmaf_neg is None]
+    if unlabelled:
+        raise UsageError(
+            f"{len(unlabelled)} clips (first {unlabelled[0]}) have no vmaf_neg label: they were built "
+            "before it was recorded (add_labels fills in chain versions; for ladder rungs delete "
+            "the set's rungs/ and rung-labels/ to rebuild them)"
+        )
+
+
+# What labels the chains (`chain_labelled_by`), each with the recorded labels it reads
+# beyond VMAF (`add_labels` fills them in on a set built without them).
+CHAIN_LABELS: dict[str, tuple[str, ...]] = {
+    "vmaf": (),
+    "vmaf_neg": ("vmaf_neg",),
+    "vmaf_no_gain": (),
+    "vmaf_neg_sharpen": ("vmaf_neg",),
+}
 
 
 def chain_labelled_by(rows: list[Version], label: str) -> list[Version]:
@@ -499,12 +510,12 @@ def chain_labelled_by(rows: list[Version], label: str) -> list[Version]:
     * ``vmaf_neg_sharpen``: each sharpening step moves the label by VMAF NEG's change.
     """
     if label not in CHAIN_LABELS:
-        choices = f"{', '.join(CHAIN_LABELS[:-1])} or {CHAIN_LABELS[-1]}"
-        raise UsageError(f"a chain label is one of {choices}, not {label!r}")
+        *first, last = CHAIN_LABELS
+        raise UsageError(f"a chain label is one of {', '.join(first)} or {last}, not {label!r}")
     if label == "vmaf_no_gain":
         return steps_relabelled(rows, ENHANCING, lambda before, after: min(0.0, after.vmaf - before.vmaf))
     if label == "vmaf_neg_sharpen":
-        labelled_by(rows, "vmaf_neg")  # every clip must have NEG (the error says how to add it)
+        _require_neg(rows)
         return steps_relabelled(rows, ("sharpen",), lambda before, after: after.vmaf_neg - before.vmaf_neg)
     return labelled_by(rows, label)
 
