@@ -197,6 +197,37 @@ def test_energy_stem_sees_noise_and_blur_and_treats_contrast_as_a_shift():
     assert energy(texture, scale=2).shape == (1, 2, 4, 8)
 
 
+def test_oriented_steps_see_which_direction_a_motion_blur_emptied():
+    import jax.numpy as jnp
+
+    from vq.synth import degrade
+    from vq.train.models.kvq import oriented_energy
+
+    rng = np.random.default_rng(0)
+    texture = rng.integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
+
+    def steps(clip, scale=1):
+        return np.asarray(oriented_energy(jnp.asarray(clip[None] / 255.0, jnp.float32), scale, 16))
+
+    e = steps(texture)
+    assert e.shape == (1, 2, 16, 4)  # (B, T, tokens, directions)
+    # Right, down, down-right, down-left: a blur along one empties that step the most.
+    for angle, emptied in ((0, 0), (90, 1), (45, 2), (135, 3)):
+        drop = (steps(degrade.motion_blur(texture, 25.0, 9, angle)) - e).mean(axis=(0, 1, 2))
+        assert np.argmin(drop) == emptied, (angle, drop)
+        assert drop[emptied] < drop.max() - 0.5  # by a clear margin, not a tie
+    for scale in (2, 4):
+        assert steps(texture, scale).shape == (1, 2, 16, 4)
+    # Twice the contrast is a shift of log 4.
+    grey = jnp.asarray(texture[None] / 255.0 - 0.5, jnp.float32)
+    twice = np.asarray(oriented_energy(2 * grey, 1, 16)) - np.asarray(oriented_energy(grey, 1, 16))
+    np.testing.assert_allclose(twice, np.log(4.0), atol=1e-3)
+    # Steps stay inside a token: flat tokens side by side at different levels have none.
+    levels = rng.random((4, 4)).astype(np.float32)
+    flat = np.kron(levels, np.ones((16, 16), np.float32))[None, None, :, :, None].repeat(3, axis=-1)
+    assert np.all(np.asarray(oriented_energy(jnp.asarray(flat), 1, 16)) < np.log(2e-5))
+
+
 def test_the_train_share_spreads_over_every_kind_of_source():
     from vq.train.kvq.task import spread
 
@@ -510,6 +541,7 @@ def test_label_free_set_is_split_by_source_cached_and_labelled(tmp_path):
         chain_rank_accuracy,
         load_quality_set,
         step_accuracy_by_stage,
+        step_cost_by_stage,
     )
 
     sources = _sources(tmp_path)
@@ -636,6 +668,19 @@ def test_label_free_set_is_split_by_source_cached_and_labelled(tmp_path):
     steps = step_accuracy_by_stage(rising, rows)
     first = sum(1 for r in rows if r.level == 1)
     assert sum(n * acc for n, acc in steps.values()) == pytest.approx(first)
+    # The cost of a kind: the median fall over its steps, against the level before.
+    vmaf = np.asarray([r.vmaf for r in rows])
+    by_level = {(r.source, r.chain, r.level): r.vmaf for r in rows}
+    clean = {r.source: r.vmaf for r in rows if r.level == 0}
+    falls: dict[str, list[float]] = {}
+    for r in rows:
+        if r.level > 0:
+            before = by_level[(r.source, r.chain, r.level - 1)] if r.level > 1 else clean[r.source]
+            falls.setdefault(r.stages[-1]["kind"], []).append(before - r.vmaf)
+    cost = step_cost_by_stage(vmaf, rows)
+    assert cost == pytest.approx({k: float(np.median(v)) for k, v in falls.items()})
+    assert all(c == 0.0 for c in step_cost_by_stage(np.zeros(len(rows)), rows).values())
+    assert step_cost_by_stage(2 * vmaf, rows) == pytest.approx({k: 2 * c for k, c in cost.items()})
 
 
 def test_more_windows_add_training_clips_and_leave_the_bench_alone(tmp_path):
@@ -961,6 +1006,15 @@ def test_kvq_trains_exports_scores_and_evaluates(tmp_path, capsys):
     np.testing.assert_array_equal(np.asarray(fresh.embed.kernel[...]), np.asarray(start.embed.kernel[...]))
     with pytest.raises(Exception, match="not a vq train kvq workdir"):
         trained_kvq(str(qpt), smoke_kwargs)
+    # Directional steps may be added to a start without them: it scores as the start did.
+    with_steps = {**smoke_kwargs, "oriented": 2}
+    grown = create_model("kvq", seed=3, **with_steps)
+    nnx.update(grown, nnx.state(trained_kvq(str(work), with_steps)))
+    clip = np.random.default_rng(1).random((2, 4, 64, 64, 3), dtype=np.float32)
+    np.testing.assert_array_equal(np.asarray(grown(clip)[0]), np.asarray(start(clip)[0]))
+    assert grown.embed_oriented is not None
+    with pytest.raises(Exception, match="differ"):
+        trained_kvq(str(work), {**with_steps, "dim": 32})
     assert main(["export", "onnx", str(work), "--out", str(art)]) == 0, capsys.readouterr().err
     card = json.loads((art / "card.json").read_text())
     assert card["task"] == "kvq" and [o["name"] for o in card["outputs"]] == ["score", "frame_kl"]
@@ -1070,6 +1124,10 @@ def test_kvq_trains_exports_scores_and_evaluates(tmp_path, capsys):
     )
     stages = [row for row in result["by_stage"] if row["method"] == VMAF_ROW]
     assert stages and all(row["steps"] >= 1 and 0.0 <= row["step_acc"] <= 1.0 for row in stages)
+    # Each kind's cost by VMAF, and what each score reads of it mapped onto VMAF: VMAF
+    # mapped onto itself reads its own cost (its logistic is near the identity).
+    assert all(row["read_cost"] == pytest.approx(row["vmaf_cost"], abs=1.0) for row in stages)
+    assert all(np.isfinite(row["read_cost"]) for row in result["by_stage"])
     # The rung bench: the held-out sources' ladder rungs, VMAF's own order is tau 1.
     rung_rows = {row["method"]: row for row in result["rungs"]}
     held = {c["source"] for c in result["clips"]}

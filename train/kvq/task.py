@@ -479,7 +479,12 @@ def trained_kvq(
     """The model a fine-tune starts from (`starting_point`, read again unless `recorded`
     is given), checked to be this architecture."""
     recorded = recorded or starting_point(init)
-    if scored_part(recorded["model_kwargs"]) != scored_part(model_kwargs):
+    start, wanted = scored_part(recorded["model_kwargs"]), scored_part(model_kwargs)
+    # Directional steps (`oriented`) may be added to a start without them: their embedding
+    # starts at zero, so the fine-tune begins from the start's own scores.
+    if start["oriented"] == 0:
+        start["oriented"] = wanted["oriented"]
+    if start != wanted:
         raise UsageError(f"{init}: its model options {recorded['model_kwargs']} differ from {model_kwargs}")
     model, _step = starting_points.starting_model(init, recorded)
     return model

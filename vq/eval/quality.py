@@ -107,6 +107,7 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
         krocc,
         kvq_score,
         mapped_offsets,
+        mapped_onto,
         mapped_spread,
         plcc,
         srocc,
@@ -128,6 +129,7 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
         post_processed,
         rung_order_tau,
         step_accuracy_by_stage,
+        step_cost_by_stage,
     )
 
     if not 0 <= opts.rungs <= len(RUNG_CRFS):
@@ -280,8 +282,21 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
         ("between_share", "variance between sources"),
         ("clean_spread", "clean clips' spread (VMAF pts)"),
     ]
+    # What each kind costs by VMAF, and what a score reads of it once mapped onto VMAF.
+    vmaf_cost = step_cost_by_stage(vmaf, rows)
+    read_cost = {
+        m: step_cost_by_stage(mapped_onto(pred, vmaf), rows) if len(rows) >= 5 else {}
+        for m, pred in methods.items()
+    }
     by_stage = [
-        {"kind": kind, "method": m, "steps": n, "step_acc": acc}
+        {
+            "kind": kind,
+            "method": m,
+            "steps": n,
+            "step_acc": acc,
+            "vmaf_cost": vmaf_cost[kind],
+            "read_cost": read_cost[m].get(kind, float("nan")),
+        }
         for m, pred in methods.items()
         for kind, (n, acc) in step_accuracy_by_stage(pred, rows).items()
     ]
@@ -316,8 +331,16 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
                 per_kind,
             ),
             Table(
-                "in-chain steps by the stage they add (share scored worse than the level before)",
-                [("kind", "stage"), ("method", "method"), ("steps", "steps"), ("step_acc", "step accuracy")],
+                "in-chain steps by the stage they add (share scored worse than the level before; "
+                "median fall in VMAF points, by VMAF and by the score mapped onto VMAF)",
+                [
+                    ("kind", "stage"),
+                    ("method", "method"),
+                    ("steps", "steps"),
+                    ("step_acc", "step accuracy"),
+                    ("vmaf_cost", "VMAF cost"),
+                    ("read_cost", "cost read"),
+                ],
                 by_stage,
             ),
             Table(

@@ -696,18 +696,40 @@ def chains_of(rows: list[Version]) -> dict[tuple[str, int], list[Version]]:
     return {k: [pristine[k[0]], *sorted(v, key=lambda r: r.level)] for k, v in sorted(chains.items())}
 
 
+def chain_steps(rows: list[Version]) -> dict[str, list[tuple[int, int]]]:
+    """Stage kind -> (index of the level before, index of the level after) for every chain
+    step that adds a stage of that kind."""
+    index = {id(r): i for i, r in enumerate(rows)}
+    steps: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for members in chains_of(rows).values():
+        for before, after in pairwise(members):
+            steps[after.stages[-1]["kind"]].append((index[id(before)], index[id(after)]))
+    return dict(sorted(steps.items()))
+
+
 def step_accuracy_by_stage(pred: np.ndarray, rows: list[Version]) -> dict[str, tuple[int, float]]:
     """Stage kind -> (steps, share scored worse than the level before; a tie counts half,
     as in `chain_rank_accuracy`): each step of a chain adds one stage, so this says which
     damage a score misses or reads backwards (a chance-level share, or below it), where
     per-chain figures mix every stage."""
-    index = {id(r): i for i, r in enumerate(rows)}
-    steps: dict[str, list[float]] = defaultdict(list)
-    for members in chains_of(rows).values():
-        for before, after in pairwise(members):
-            now, then = pred[index[id(after)]], pred[index[id(before)]]
-            steps[after.stages[-1]["kind"]].append(0.5 if now == then else float(now < then))
-    return {kind: (len(v), float(np.mean(v))) for kind, v in sorted(steps.items())}
+    pred = np.asarray(pred)
+    out = {}
+    for kind, pairs in chain_steps(rows).items():
+        then, now = pred[[b for b, _ in pairs]], pred[[a for _, a in pairs]]
+        out[kind] = (len(pairs), float(np.mean(np.where(now == then, 0.5, now < then))))
+    return out
+
+
+def step_cost_by_stage(values: np.ndarray, rows: list[Version]) -> dict[str, float]:
+    """Stage kind -> the median fall of `values` over the chain steps that add it. On a
+    score mapped onto VMAF (`mapped_onto`) beside VMAF's own, it says how much of the
+    damage of each kind a score reads: a kind read at a fraction of its VMAF cost is
+    misplaced against every other kind, however well it is ordered inside its chain."""
+    values = np.asarray(values)
+    return {
+        kind: float(np.median(values[[b for b, _ in pairs]] - values[[a for _, a in pairs]]))
+        for kind, pairs in chain_steps(rows).items()
+    }
 
 
 def chain_rank_accuracy(pred: np.ndarray, rows: list[Version], min_gap: float = 0.0) -> float:
