@@ -160,7 +160,7 @@ LUMA = (0.299, 0.587, 0.114)
 def oriented_energy(clip: jax.Array, scale: int, token: int) -> jax.Array:
     """(B, T, S, S, 3) -> (B, T, N, 4): per token, the log mean squared luma step between
     neighbouring pixels of the ``scale x scale``-averaged frame in four directions (right,
-    down, down-right, down-left), taken inside the token only.
+    down, down-right, down-left), taken inside the token only, less the four's mean.
 
     Why: a motion blur empties one direction and leaves the others. The learned filter
     bank's energies each mix directions, so on a noise texture a 10 px motion blur lowers
@@ -183,6 +183,11 @@ def oriented_energy(clip: jax.Array, scale: int, token: int) -> jax.Array:
         y[..., 1:, :-1] - y[..., :-1, 1:],
     )
     energy = jnp.stack([jnp.log(1e-5 + jnp.mean(d**2, axis=(-2, -1))) for d in steps], axis=-1)
+    # Less their mean: how unevenly the directions hold energy (their common level is the
+    # filter bank's to read). Centred, the features carry no large shared offset, which
+    # kept a zero-started embedding from learning them (a first fine-tune left its weights
+    # at a thirtieth of the filter bank's).
+    energy = energy - energy.mean(axis=-1, keepdims=True)
     return energy.reshape(b, t, g * g, 4)
 
 
