@@ -13,7 +13,7 @@ What the quality seed describes, at a size that trains on two CPU cores:
   in-chain rank accuracy at equal steps; `BENCHMARKS.md`).
 * **Directional steps** (``oriented``, off in the shipped model): per token, the log energy
   of luma steps in four directions at 1-3 octaves (`oriented_energy`), which a motion
-  blur empties one at a time.
+  blur empties one at a time. Added by a fine-tune they changed nothing (`BENCHMARKS.md`).
 * **Key frames by KL divergence.** In every block, each frame's token distribution (the
   softmax over channels of its mean token) is compared with the clip's (the mean of those):
   the ``k`` frames with the largest KL divergence are the least redundant. Tokens attend
@@ -166,10 +166,12 @@ def oriented_energy(clip: jax.Array, scale: int, token: int) -> jax.Array:
     bank's energies each mix directions, so on a noise texture a 10 px motion blur lowers
     them by 1.7-2.0 in log energy, against 4.5 for a Gaussian blur of sigma 1.5, though
     VMAF calls the motion blur the worse of the two on real pictures. The shipped model
-    scored a 10 px diagonal smear on BSD100 pictures within 0.05 of the clean clip
-    (`BENCHMARKS.md`). Per direction, the emptied one stands out. Steps never cross a
-    token's edge: in a fragment clip the pixel past it belongs to another part of the
-    frame."""
+    scored a 10 px diagonal smear on two BSD100 pictures within 0.1 of the clean clip.
+    Per direction, the emptied one stands out. Steps never cross a token's edge: in a
+    fragment clip the pixel past it belongs to another part of the frame.
+
+    Measured as a fine-tune from the shipped model (`BENCHMARKS.md`, thirtieth session):
+    no gain; the model left these features almost unused."""
     b, t, s = clip.shape[:3]
     luma = clip @ jnp.asarray(LUMA, clip.dtype)  # (B, T, S, S)
     n, m = s // scale, token // scale  # pixels per side at this scale, per token side
@@ -184,9 +186,9 @@ def oriented_energy(clip: jax.Array, scale: int, token: int) -> jax.Array:
     )
     energy = jnp.stack([jnp.log(1e-5 + jnp.mean(d**2, axis=(-2, -1))) for d in steps], axis=-1)
     # Less their mean: how unevenly the directions hold energy (their common level is the
-    # filter bank's to read). Centred, the features carry no large shared offset, which
-    # kept a zero-started embedding from learning them (a first fine-tune left its weights
-    # at a thirtieth of the filter bank's).
+    # filter bank's to read), with no large shared offset for a zero-started embedding to
+    # fight. On the raw energies a fine-tune left that embedding's weights under a thirtieth
+    # of the filter bank's; centred, about a twelfth (neither moved the scores).
     energy = energy - energy.mean(axis=-1, keepdims=True)
     return energy.reshape(b, t, g * g, 4)
 
