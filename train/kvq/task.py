@@ -62,6 +62,7 @@ from vq.synth.quality_data import (
 from vq.train import starting_points
 from vq.train.kvq.config import KvqConfig
 from vq.train.models import create_model, model_def, model_io
+from vq.train.models.kvq import ZERO_STARTED
 
 GROUP = 4  # clips per chain in a batch
 TRAIN_FIT_SOURCES = 30  # training windows scored beside the held-out set
@@ -480,10 +481,9 @@ def trained_kvq(
     is given), checked to be this architecture."""
     recorded = recorded or starting_point(init)
     start, wanted = scored_part(recorded["model_kwargs"]), scored_part(model_kwargs)
-    # Directional steps (`oriented`) may be added to a start without them: their embedding
-    # starts at zero, so the fine-tune begins from the start's own scores.
-    if start["oriented"] == 0:
-        start["oriented"] = wanted["oriented"]
+    for option in ZERO_STARTED:  # parts that start at zero: a start without them may grow them
+        if start[option] == 0:
+            start[option] = wanted[option]
     if start != wanted:
         raise UsageError(f"{init}: its model options {recorded['model_kwargs']} differ from {model_kwargs}")
     model, _step = starting_points.starting_model(init, recorded)

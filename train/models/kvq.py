@@ -42,6 +42,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from vq.models import TensorSpec
+from vq.preprocess.normalize import LUMA
 from vq.train.models import ModelDef, ModelIO
 
 
@@ -79,6 +80,9 @@ def keyframe_selection(kl: jax.Array, k: int) -> jax.Array:
 
 
 STEMS = ("linear", "conv", "energy")
+# Options whose parts start at zero (off: 0), so a fine-tune may turn them on over a start
+# without them and begin from its exact scores (`vq.train.kvq.task.trained_kvq`).
+ZERO_STARTED = ("oriented",)
 BLOCK = 4  # filter support of the energy stem, in pixels of its scale
 ENERGY_SCALES = (1, 2)  # native resolution and 2x2-averaged: the highest two octaves
 ENERGY_CHANNELS = 8  # RGB, its change since the last frame, horizontal and vertical luma steps
@@ -154,7 +158,6 @@ def band_energy(
 
 
 ORIENTED_SCALES = (1, 2, 4)  # the octaves `oriented_energy` reads, finest first
-LUMA = (0.299, 0.587, 0.114)
 
 
 def oriented_energy(clip: jax.Array, scale: int, token: int) -> jax.Array:
@@ -173,7 +176,7 @@ def oriented_energy(clip: jax.Array, scale: int, token: int) -> jax.Array:
     Measured as a fine-tune from the shipped model (`BENCHMARKS.md`, thirtieth session):
     no gain; the model left these features almost unused."""
     b, t, s = clip.shape[:3]
-    luma = clip @ jnp.asarray(LUMA, clip.dtype)  # (B, T, S, S)
+    luma = clip @ jnp.asarray(LUMA / 1000, clip.dtype)  # (B, T, S, S)
     n, m = s // scale, token // scale  # pixels per side at this scale, per token side
     g = s // token
     y = luma.reshape(b, t, n, scale, n, scale).mean(axis=(3, 5))

@@ -696,15 +696,15 @@ def chains_of(rows: list[Version]) -> dict[tuple[str, int], list[Version]]:
     return {k: [pristine[k[0]], *sorted(v, key=lambda r: r.level)] for k, v in sorted(chains.items())}
 
 
-def chain_steps(rows: list[Version]) -> dict[str, list[tuple[int, int]]]:
-    """Stage kind -> (index of the level before, index of the level after) for every chain
-    step that adds a stage of that kind."""
+def chain_steps(rows: list[Version]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Stage kind -> (indices of the levels before, indices of the levels after) over every
+    chain step that adds a stage of that kind."""
     index = {id(r): i for i, r in enumerate(rows)}
     steps: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for members in chains_of(rows).values():
         for before, after in pairwise(members):
             steps[after.stages[-1]["kind"]].append((index[id(before)], index[id(after)]))
-    return dict(sorted(steps.items()))
+    return {kind: tuple(np.asarray(pairs).T) for kind, pairs in sorted(steps.items())}
 
 
 def step_accuracy_by_stage(pred: np.ndarray, rows: list[Version]) -> dict[str, tuple[int, float]]:
@@ -714,9 +714,9 @@ def step_accuracy_by_stage(pred: np.ndarray, rows: list[Version]) -> dict[str, t
     per-chain figures mix every stage."""
     pred = np.asarray(pred)
     out = {}
-    for kind, pairs in chain_steps(rows).items():
-        then, now = pred[[b for b, _ in pairs]], pred[[a for _, a in pairs]]
-        out[kind] = (len(pairs), float(np.mean(np.where(now == then, 0.5, now < then))))
+    for kind, (before, after) in chain_steps(rows).items():
+        then, now = pred[before], pred[after]
+        out[kind] = (len(before), float(np.mean(np.where(now == then, 0.5, now < then))))
     return out
 
 
@@ -727,8 +727,8 @@ def step_cost_by_stage(values: np.ndarray, rows: list[Version]) -> dict[str, flo
     misplaced against every other kind, however well it is ordered inside its chain."""
     values = np.asarray(values)
     return {
-        kind: float(np.median(values[[b for b, _ in pairs]] - values[[a for _, a in pairs]]))
-        for kind, pairs in chain_steps(rows).items()
+        kind: float(np.median(values[before] - values[after]))
+        for kind, (before, after) in chain_steps(rows).items()
     }
 
 
