@@ -129,3 +129,21 @@ def test_batch_must_divide_over_devices(tmp_path):
     assert proc.returncode != 0 and "must be a multiple of the 8 devices" in proc.stderr
     with pytest.raises(UsageError):
         train_and_evaluate(RegressionTask(), TrainConfig(steps=1, batch_size=0), tmp_path / "y")
+    assert not (tmp_path / "y").exists()  # a refused run leaves no empty workdir
+
+
+def test_a_model_refusing_its_options_is_one_clear_error(tmp_path):
+    from vq.errors import UsageError
+    from vq.train.trainer import TrainConfig, train_and_evaluate
+
+    from helpers import RegressionTask
+
+    task = RegressionTask()
+    task.model_kwargs = {**task.model_kwargs, "bogus": 1}
+    with pytest.raises(UsageError, match=r"unknown model arguments \['bogus'\]"):
+        train_and_evaluate(task, TrainConfig(steps=1, batch_size=8), tmp_path / "w")
+    assert not (tmp_path / "w").exists()
+    from vq.train.models import create_model
+
+    with pytest.raises(UsageError, match="model kvq: oriented must be 0-3 scales"):
+        create_model("kvq", oriented=5)

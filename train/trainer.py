@@ -193,7 +193,6 @@ def train_and_evaluate(
     schedule: time-sliced or preemptible jobs call again later and resume exactly.
     """
     workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
     n_dev = jax.device_count()
     if config.batch_size < 1 or config.steps < 1:
         raise UsageError(f"batch size and steps must be positive (got {config.batch_size}, {config.steps})")
@@ -212,6 +211,8 @@ def train_and_evaluate(
     state = {"params": params, "rest": rest, "opt_state": opt_state}
 
     # -- resume ------------------------------------------------------------------------------
+    # Made only now: options the model refuses leave no empty workdir behind.
+    workdir.mkdir(parents=True, exist_ok=True)
     manager = checkpoints.checkpoint_manager(workdir, keep=config.keep_checkpoints)
     restored_step, state = checkpoints.restore_checkpoint(manager, state)
     start = 0 if restored_step is None else int(restored_step)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from vq.errors import UsageError
 from vq.models import TensorSpec
 from vq.registry import Registry
 
@@ -59,7 +60,7 @@ class ModelDef:
     def kwargs(self, **overrides: Any) -> dict[str, Any]:
         unknown = set(overrides) - set(self.defaults)
         if unknown:
-            raise TypeError(f"unknown model arguments {sorted(unknown)}; known: {sorted(self.defaults)}")
+            raise UsageError(f"unknown model arguments {sorted(unknown)}; known: {sorted(self.defaults)}")
         return {**self.defaults, **overrides}
 
 
@@ -136,7 +137,11 @@ def create_model(name: str, seed: int = 0, **kwargs: Any):
     from flax import nnx
 
     definition = model_def(name)
-    return definition.build(rngs=nnx.Rngs(seed), **definition.kwargs(**kwargs))
+    kwargs = definition.kwargs(**kwargs)
+    try:
+        return definition.build(rngs=nnx.Rngs(seed), **kwargs)
+    except ValueError as e:  # a model refuses its options with a ValueError: a user's mistake
+        raise UsageError(f"model {name}: {e}") from e
 
 
 def model_io(name: str, **kwargs: Any) -> ModelIO:
