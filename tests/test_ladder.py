@@ -45,6 +45,42 @@ def test_choice_walks_the_hull():
         choose_rung(kbps, score, hull, target_score=3.0, max_drop=0.1)
 
 
+def test_choice_at_a_price_per_score_point():
+    # hull slopes: 200 kbps a point from 100 to 400 kbps, then 1000 kbps a point to 900
+    kbps, score = [100, 400, 900], [2.0, 3.5, 4.0]
+    hull = upper_hull(kbps, score)
+    assert choose_rung(kbps, score, hull, kbps_per_point=100)[0] == 0
+    index, why = choose_rung(kbps, score, hull, kbps_per_point=500)
+    assert index == 1 and "500 kbps" in why
+    assert choose_rung(kbps, score, hull, kbps_per_point=5000)[0] == 2
+    assert choose_rung(kbps, score, hull, kbps_per_point=200)[0] == 0  # a tie: the cheaper
+    with pytest.raises(ValueError):
+        choose_rung(kbps, score, hull, max_drop=0.1, kbps_per_point=500)
+
+
+def test_one_price_for_every_video_is_the_least_bitrate_for_the_quality_it_reaches():
+    """The Lagrangian bound: no choice of one rung per video with at least the priced
+    choice's total VMAF costs fewer total kbps, whatever the price."""
+    import itertools
+
+    from vq.eval.ladder import pick
+
+    rng = np.random.default_rng(1)
+    records = []
+    for _ in range(4):
+        vmaf = rng.uniform(40, 99, 6)
+        kbps = rng.uniform(50, 900, 6)
+        records.append(
+            {"rungs": [{"vmaf": float(v), "kbps": float(k)} for v, k in zip(vmaf, kbps, strict=True)]}
+        )
+    every = list(itertools.product(*[r["rungs"] for r in records]))
+    for price in (0.5, 5.0, 20.0, 200.0):
+        chosen = [r["rungs"][pick(r, "vmaf", kbps_per_point=price)] for r in records]
+        reached, spent = sum(x["vmaf"] for x in chosen), sum(x["kbps"] for x in chosen)
+        least = min(sum(x["kbps"] for x in c) for c in every if sum(x["vmaf"] for x in c) >= reached - 1e-9)
+        assert spent == pytest.approx(least)
+
+
 def test_choice_anchored_at_a_fixed_ladders_rung():
     kbps, score = [100, 400, 900], [2.0, 3.5, 4.0]
     hull = upper_hull(kbps, score)
@@ -373,6 +409,14 @@ def test_eval_ladder_tunes_on_one_set_and_reports_another(shared_data, tmp_path,
     assert row["vmaf_match_kbps"] <= row["fixed_kbps"] and row["vmaf_match_vmaf"] >= row["fixed_vmaf"]
     assert summary["vmaf_match_bitrate_saved"] >= 0 and summary["vmaf_match_vmaf_change"] >= 0
     assert summary["match_agreement_with_vmaf"] == float(row["kvq_match"] == row["vmaf_match"])
+    assert summary["slope_bitrate_saved"] == pytest.approx(
+        1 - row["kvq_slope_kbps"] / row["fixed_kbps"], abs=1e-3
+    )
+    assert summary["vmaf_slope_vmaf_change"] == pytest.approx(
+        row["vmaf_slope_vmaf"] - row["fixed_vmaf"], abs=1e-3
+    )
+    assert summary["kbps_per_point"] > 0 and summary["vmaf_kbps_per_point"] > 0
+    assert summary["slope_agreement_with_vmaf"] == float(row["kvq_slope"] == row["vmaf_slope"])
     # the anchored VMAF choice keeps every video's VMAF, so the oracle saves at least as much
     assert summary["oracle_bitrate_saved"] >= summary["vmaf_match_bitrate_saved"] - 1e-3
     losses = [r["client_vmaf_loss"] for r in data["rows"] if r["client_vmaf_loss"] is not None]

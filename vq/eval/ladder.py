@@ -18,6 +18,12 @@ thresholds (they may be sources the quality model trained on), `sources` are rep
   videos. Beside it, VMAF anchored the same way with no drop (the cheapest rung with at
   least the fixed rung's VMAF): the most any per-title choice on this rung grid saves at
   each video's own VMAF, and the choice the KVQ one is checked against.
+* **One price for the catalogue** (Netflix's dynamic optimizer, in its Lagrangian form):
+  each video ships the hull rung where one more score point would cost more than a price
+  in kbps (`choose_rung(kbps_per_point=...)`), the price tuned the same way, on KVQ and on
+  VMAF. It spends bits where they buy the most quality, so with the true VMAF and the
+  right price it is the oracle below (up to the grid's gaps); with KVQ it needs the
+  score's steps between one video's encodes to mean the same on every video.
 * **The most there is to save.** `most_saved_at_equal_vmaf`: the least total bitrate any
   choice of one rung per video reaches at the fixed ladder's mean VMAF, knowing every
   rung's VMAF (an oracle over the test sources, not a rule): how much a per-title target
@@ -67,6 +73,8 @@ DROP_GRID = np.round(np.arange(0.0, 2.0001, 0.005), 3)
 MATCH_GRID = np.round(np.arange(-1.0, 2.0001, 0.005), 3)
 VMAF_GRID = np.round(np.arange(100.0, -0.0001, -0.1), 1)
 MARGIN_GRID = np.round(np.arange(0.0, 1.0001, 0.01), 2)
+# kbps per score point (KVQ's 1-5 points and VMAF's 0-100 alike), 20 steps a decade
+SLOPE_GRID = np.geomspace(1e6, 0.1, 141)
 RECORD_FORMAT = 2  # part of the cache key: 2 added VMAF NEG to every rung
 
 
@@ -331,6 +339,14 @@ def run(opts: LadderEvalOptions, ui: Ui) -> Report:
             {"target_score": tune_rule(tune_recs, floor, "vmaf", "target_score", VMAF_GRID)},
         ),
         "vmaf_match": ("vmaf", {"max_drop": 0.0, **anchored}),  # not tuned: each video's own VMAF
+        "kvq_slope": (
+            "score",
+            {"kbps_per_point": tune_rule(tune_recs, floor, "score", "kbps_per_point", SLOPE_GRID)},
+        ),
+        "vmaf_slope": (
+            "vmaf",
+            {"kbps_per_point": tune_rule(tune_recs, floor, "vmaf", "kbps_per_point", SLOPE_GRID)},
+        ),
     }
 
     def picks_of(record: dict[str, Any]) -> dict[str, int]:
@@ -355,6 +371,8 @@ def run(opts: LadderEvalOptions, ui: Ui) -> Report:
             "vmaf_pick": "vmaf_target",
             "kvq_match": "kvq_match",
             "vmaf_match": "vmaf_match",
+            "kvq_slope": "kvq_slope",
+            "vmaf_slope": "vmaf_slope",
         }
         rows.append(
             {
@@ -366,6 +384,7 @@ def run(opts: LadderEvalOptions, ui: Ui) -> Report:
                 },
                 "agree": picks["kvq_drop"] == picks["vmaf_target"],
                 "match_agree": picks["kvq_match"] == picks["vmaf_match"],
+                "slope_agree": picks["kvq_slope"] == picks["vmaf_slope"],
                 "client": None
                 if shipped is None
                 else f"{shipped['height']}p/{shipped['crf']}+{decision['post']}",
@@ -411,6 +430,13 @@ def run(opts: LadderEvalOptions, ui: Ui) -> Report:
         "match_agreement_with_vmaf": round(float(np.mean([x["match_agree"] for x in rows])), 4),
         "vmaf_match_bitrate_saved": saved("vmaf_match"),
         "vmaf_match_vmaf_change": vmaf_change("vmaf_match"),
+        "kbps_per_point": round(rules["kvq_slope"][1]["kbps_per_point"], 3),
+        "slope_bitrate_saved": saved("kvq_slope"),
+        "slope_vmaf_change": vmaf_change("kvq_slope"),
+        "slope_agreement_with_vmaf": round(float(np.mean([x["slope_agree"] for x in rows])), 4),
+        "vmaf_kbps_per_point": round(rules["vmaf_slope"][1]["kbps_per_point"], 3),
+        "vmaf_slope_bitrate_saved": saved("vmaf_slope"),
+        "vmaf_slope_vmaf_change": vmaf_change("vmaf_slope"),
         "oracle_bitrate_saved": round(most_saved_at_equal_vmaf(test_recs, opts.baseline_crf), 4),
         "oracle_bitrate_saved_tuning": round(most_saved_at_equal_vmaf(tune_recs, opts.baseline_crf), 4),
         "client_decisions": len(losses),
@@ -441,6 +467,9 @@ def run(opts: LadderEvalOptions, ui: Ui) -> Report:
                 ("kvq_match_kbps", "kbps"),
                 ("kvq_match_vmaf", "VMAF"),
                 ("vmaf_match", "VMAF match pick"),
+                ("kvq_slope", "KVQ slope pick"),
+                ("kvq_slope_vmaf", "VMAF"),
+                ("vmaf_slope", "VMAF slope pick"),
                 ("client", "client ships"),
                 ("client_vmaf_loss", "VMAF lost"),
                 ("client_vmaf_neg_loss", "NEG lost"),

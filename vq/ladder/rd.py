@@ -85,6 +85,7 @@ def choose_rung(
     max_kbps: float | None = None,
     max_drop: float | None = None,
     anchor: int | None = None,
+    kbps_per_point: float | None = None,
 ) -> tuple[int, str]:
     """(index, why) of the hull point to ship.
 
@@ -93,7 +94,13 @@ def choose_rung(
     fits). With `max_drop`: the cheapest hull point within `max_drop` of the best rung's
     score -- a target relative to what this upload can look like, which needs only the
     quality model's ordering of one video's encodes, not its absolute scale across
-    videos. Exactly one of the three must be given.
+    videos. With `kbps_per_point` (a price: the kbps one score point is worth): the hull
+    point that maximises price x score - kbps, where buying the next point up the hull
+    would cost more than the price. This is the Lagrangian form of Netflix's dynamic
+    optimizer: one price for a whole catalogue spends bits where they buy the most
+    quality, which is how the least total bitrate at a mean quality is reached; it needs
+    the score's differences between one video's encodes to mean the same on every video,
+    not its level. Exactly one of the four must be given.
 
     With `anchor` (a rung index), `max_drop` counts from that rung's score instead of the
     best: the cheapest rung of all, on the hull or not, that is at least as good as, say,
@@ -101,8 +108,8 @@ def choose_rung(
     unless a negative drop asks for better than it). Also only an ordering of one video's
     encodes; where nothing reaches, the best hull point.
     """
-    if sum(x is not None for x in (target_score, max_kbps, max_drop)) != 1:
-        raise ValueError("give exactly one of target_score, max_kbps and max_drop")
+    if sum(x is not None for x in (target_score, max_kbps, max_drop, kbps_per_point)) != 1:
+        raise ValueError("give exactly one of target_score, max_kbps, max_drop and kbps_per_point")
     if anchor is not None and max_drop is None:
         raise ValueError("an anchor rung needs max_drop")
     if not hull:
@@ -122,6 +129,10 @@ def choose_rung(
         if max_drop:
             why += f" less {max_drop:g}" if max_drop > 0 else f" plus {-max_drop:g}"
         return reaching[0], why
+    if kbps_per_point is not None:
+        # On a tie the cheaper point: `max` keeps the first, and the hull runs cheapest first.
+        index = max(hull, key=lambda i: kbps_per_point * score[i] - kbps[i])
+        return index, f"hull rung where one more score point would cost over {kbps_per_point:g} kbps"
     if target_score is not None:
         reaching = [i for i in hull if score[i] >= target_score]
         if reaching:
