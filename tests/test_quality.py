@@ -287,6 +287,27 @@ def test_the_across_chain_rank_loss_orders_a_source_s_fillers_by_vmaf():
     assert float(source_rank) == pytest.approx((0.25 + 0.15) / 4, abs=1e-6)  # float32
 
 
+def test_the_cost_loss_compares_differences_inside_a_group_only():
+    """Two groups of three: a score off the label by one offset per group costs nothing
+    (the source's own level is not asked for); a step read at half its fall costs its
+    miss on each pair it is in, and a pair across groups never counts."""
+    import jax.numpy as jnp
+
+    from vq.train.kvq.task import cost_l1
+
+    mos = jnp.asarray([5.0, 3.0, 2.0, 4.0, 3.5, 1.0])
+    group = jnp.asarray([0, 0, 0, 1, 1, 1])
+    offset = mos + jnp.asarray([-0.7, -0.7, -0.7, 0.4, 0.4, 0.4])
+    assert float(cost_l1(offset, mos, group)) == pytest.approx(0.0, abs=1e-6)
+    # Clip 1 read at 4.0: its fall from clip 0 is 1 where the label's is 2, and its rise
+    # over clip 2 is 2 where the label's is 1. Two of the 6 unordered pairs (12 ordered)
+    # miss by 1 each, both ways round.
+    half = mos.at[1].set(4.0)
+    assert float(cost_l1(half, mos, group)) == pytest.approx(4.0 / 12, abs=1e-6)
+    # Group 1 shifted as a whole against group 0 changes nothing.
+    assert float(cost_l1(half.at[3:].add(2.0), mos, group)) == pytest.approx(4.0 / 12, abs=1e-6)
+
+
 def test_a_group_fills_from_other_chains_or_else_from_its_own_in_order():
     """A one-level chain of a source with two chains is filled with the other chain's
     levels, as fillers; a source with one chain refills from its own levels, in the chain
@@ -977,13 +998,14 @@ def test_kvq_trains_exports_scores_and_evaluates(tmp_path, capsys):
     tuned = tmp_path / "tuned"
     fine_tune = ["--out", str(tuned), "--steps", "1", "--batch-size", "8", "--set", f"init={work}"]
     # With the auxiliary feature head, which its start lacks and its ladder rungs have no
-    # targets for.
-    code = main([*args[:5], *fine_tune, "--set", "ladder_groups=1", "--set", "feature_weight=1"])
+    # targets for, and the loss on differences inside a group.
+    more = ["--set", "ladder_groups=1", "--set", "feature_weight=1", "--set", "cost_weight=1"]
+    code = main([*args[:5], *fine_tune, *more])
     assert code == 0, capsys.readouterr().err
     last = json.loads((tuned / "metrics.jsonl").read_text().splitlines()[-1])
     assert -1.0 <= last["eval/holdout/rung_tau"] <= 1.0  # held-out rungs were built and scored
     logged = json.loads((tuned / "metrics.jsonl").read_text().splitlines()[0])
-    assert np.isfinite(logged["feature_l1"]), logged
+    assert np.isfinite(logged["feature_l1"]) and np.isfinite(logged["cost_l1"]), logged
     recorded = json.loads((tuned / "config.json").read_text())
     assert recorded["model_kwargs"]["feature_outputs"] == 5
     # A fine-tune of a start that has the head carries it over (and one without drops it).

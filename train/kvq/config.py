@@ -96,6 +96,14 @@ class KvqConfig(TrainConfig):
             "(same pixels, different damage: the trade between rescaling and compression)."
         },
     )
+    cost_weight: float = field(
+        default=0.0,
+        metadata={
+            "help": "Weight of an L1 loss on the score differences between clips of one batch group "
+            "(one source, the same pixels) against their label differences: what each damage costs, "
+            "free of the source's own level, which a no-reference score can only guess."
+        },
+    )
     feature_weight: float = field(
         default=0.0,
         metadata={

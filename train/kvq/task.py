@@ -16,7 +16,8 @@ Loss: L1 to the pseudo-MOS (the 1-5 scale), 1 - PLCC over the batch, a margin ra
 loss over pairs whose order is known, both the in-chain order (level k+1 is worse than
 level k: exact, by construction) and the VMAF order across groups (pairs more than 0.2
 MOS apart), the same hinge over the in-chain pairs alone, and over a group's clips from
-different chains of its source by VMAF (`rank_losses`). With ``feature_weight`` an
+different chains of its source by VMAF (`rank_losses`). With ``cost_weight``, an L1 on
+the score differences inside a group against the label's (`cost_l1`). With ``feature_weight`` an
 auxiliary head also predicts VMAF's elementary features of each clip (ADM and VIF at four
 scales: which detail was lost, where the label says only how much), L1 (`masked_l1`).
 In-training evaluation scores the held-out sources (SROCC / PLCC vs VMAF, in-chain rank
@@ -96,7 +97,7 @@ class KvqTask:
         self.started_from = started_from = starting_point(self.init) if self.init else {}
         self.seed, self.rank_weight, self.margin = config.seed, config.rank_weight, config.margin
         self.plcc_weight, self.chain_rank_weight = config.plcc_weight, config.chain_rank_weight
-        self.source_rank_weight = config.source_rank_weight
+        self.source_rank_weight, self.cost_weight = config.source_rank_weight, config.cost_weight
         self.feature_weight = config.feature_weight
         if self.feature_weight and config.probe:
             raise UsageError(
@@ -312,6 +313,9 @@ class KvqTask:
         total = l1 + self.plcc_weight * (1.0 - plcc) + self.rank_weight * rank
         total = total + self.chain_rank_weight * chain_rank + self.source_rank_weight * source_rank
         metrics = {"l1": l1, "rank": rank, "chain_rank": chain_rank, "source_rank": source_rank}
+        if self.cost_weight:
+            metrics["cost_l1"] = cost = cost_l1(score, mos, batch["group"])
+            total = total + self.cost_weight * cost
         if predicted is not None:
             metrics["feature_l1"] = feature_l1 = masked_l1(predicted, batch["features"])
             total = total + self.feature_weight * feature_l1
@@ -399,6 +403,22 @@ def rank_losses(
 
     right = jnp.sum((diff > 0) * in_chain) / jnp.maximum(1.0, jnp.sum(in_chain))
     return mean_over(pairs), mean_over(in_chain), mean_over(across_chains), right
+
+
+def cost_l1(score: jax.Array, mos: jax.Array, group: jax.Array) -> jax.Array:
+    """Mean over the pairs of clips in one group of |score difference - label difference|.
+
+    A group is one source at the same pixels (a chain and its fillers, or ladder rungs),
+    so a label difference is what the damage between two clips costs, with the source's
+    own level taken out. The L1 to the label mixes the two: where a no-reference score
+    misjudges how good the source was, every clip of the group errs the same way and
+    the L1's pull is the same on all of them, whatever each damage costs. The rank losses
+    ask only for the order, met at any fall past their margin. Neither asks a 10 px motion
+    blur to cost what VMAF says it costs (the shipped model reads it at half; BENCHMARKS.md).
+    """
+    pair = (group[:, None] == group[None, :]) & ~jnp.eye(len(group), dtype=bool)
+    error = jnp.abs((score[:, None] - score[None, :]) - (mos[:, None] - mos[None, :]))
+    return jnp.sum(error * pair) / jnp.maximum(1.0, jnp.sum(pair))
 
 
 def feature_target(row: Version) -> np.ndarray:
