@@ -20,7 +20,9 @@ NEG instead of VMAF (``--ladder-label vmaf_neg``, which does not credit the
 sharpening itself). Labelling the chains by NEG (``--chain-label vmaf_neg``), or by
 VMAF with NEG's change on the sharpening steps (``vmaf_neg_sharpen``), sees sharpening as
 damage but costs SROCC against VMAF; VMAF less the rise an enhancing stage gave it
-(``vmaf_no_gain``) changes nothing measurable; all three are off.
+(``vmaf_no_gain``) changes nothing measurable; all three are off. So is
+``--set cost_weight=W`` (the score differences inside a batch group against the label's):
+within the noise at weights 2 and 8.
 
 ``--set chain_rank_weight=0`` gives the recipe of the model before those (in-chain pairs
 only inside the pooled rank loss). ``source_rank_weight`` alone (no ladder groups: only
