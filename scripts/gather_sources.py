@@ -26,7 +26,10 @@ the same folder):
    already `../shared/data/images/photos`), scaled to 1280 px on the long side like those
    photos. Clean flat areas and smooth gradients, the content animation shares, which the
    quality model otherwise only sees blurred or banded. Training only, like `extra/`.
-5. `manifest.json`: every source, where it came from, its licence note and its split.
+5. **More training photographs** (`train/wallpaper_photos/`): the photographs of a
+   Debian wallpaper package that `../shared/data/images/photos` does not draw on
+   (`lomiri-wallpapers-16.04`, 14 pictures), scaled like those photos. Training only.
+6. `manifest.json`: every source, where it came from, its licence note and its split.
 
 Training then reads ``../shared/data`` plus ``runs/sources/train``; `vq eval dedup` reads
 ``runs/sources/heldout``. Needs network access to PyPI and Debian's mirrors, and Debian's
@@ -189,6 +192,30 @@ RENDER_PACKAGES = {
         ]
     ],
 }
+# Photographs in a wallpaper package that ../shared/data/images/photos does not already hold
+# (Ubuntu Touch 16.04's set: landscapes, macro, interiors, animals; each photographer's
+# licence is in the package's copyright file). The set's one digital painting is left out.
+PHOTO_PACKAGES = {
+    "lomiri-wallpapers-16.04=20.04.0-2": [
+        f"backgrounds/{name}.jpg"
+        for name in [
+            "Bridge_by_Sander_Klootwijk",
+            "Dragonfly_by_Bolly",
+            "Picture_0B_by_freespace",
+            "Picture_1A_by_freespace",
+            "Wine_by_Jakkub_Mede",
+            "aitzgorri_by_Aitzol_Berasategi",
+            "analogpattern_by_Peter_Nerlich",
+            "free_by_Peter_Nerlich",
+            "friends_by_Aitzol_Berasategi",
+            "greentock_by_Peter_Nerlich",
+            "life_by_Aitzol_Berasategi",
+            "picosdeeuropa_by_Aitzol_Berasategi",
+            "seeding_by_Clements_Engelhardt",
+            "sunset_by_Aitzol_Berasategi",
+        ]
+    ],
+}
 RENDER_LONG_SIDE = 1280
 
 
@@ -287,12 +314,12 @@ def _pixels(picture: Path) -> int:
         return image.size[0] * image.size[1]
 
 
-def gather_renders(cache: Path, dest: Path) -> list[dict]:
-    """Write RENDER_PACKAGES' pictures to `dest` as PNGs; their manifest entries."""
+def gather_wallpapers(cache: Path, packages: dict[str, list[str]], dest: Path) -> list[dict]:
+    """Write the packages' pictures to `dest` as PNGs; their manifest entries (training only)."""
     from vq.images import write_png
 
     entries = []
-    for spec, pictures in RENDER_PACKAGES.items():
+    for spec, pictures in packages.items():
         root = fetch_deb(cache, spec)
         if root is None:
             print(f"skipped debian:{spec}: needs Debian's apt-get", file=sys.stderr)
@@ -309,7 +336,7 @@ def gather_renders(cache: Path, dest: Path) -> list[dict]:
                 {
                     "source": f"/usr/share/{rel}",
                     "origin": "debian:" + spec,
-                    "path": f"train/renders/{kept}",
+                    "path": f"train/{dest.name}/{kept}",
                     "split": "train",
                     "licence": f"see /usr/share/doc/{package}/copyright in the package",
                 }
@@ -346,8 +373,8 @@ def main() -> None:
     cache = args.cache or out / ".cache"
     cache.mkdir(parents=True, exist_ok=True)
     heldout, train_photos, extra = out / "heldout", out / "train" / "photos", out / "train" / "extra"
-    renders = out / "train" / "renders"
-    for folder in (heldout, train_photos, extra, renders):
+    renders, wallpaper_photos = out / "train" / "renders", out / "train" / "wallpaper_photos"
+    for folder in (heldout, train_photos, extra, renders, wallpaper_photos):
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
     manifest: list[dict] = []
@@ -396,8 +423,9 @@ def main() -> None:
             shutil.copyfile(photo, train_photos / photo.name)
             manifest.append({**entry, "path": f"train/photos/{photo.name}", "split": "train"})
 
+    manifest += gather_wallpapers(cache, PHOTO_PACKAGES, wallpaper_photos)
     if args.renders:
-        manifest += gather_renders(cache, renders)
+        manifest += gather_wallpapers(cache, RENDER_PACKAGES, renders)
     else:
         renders.rmdir()
 

@@ -61,3 +61,15 @@ def test_render_list_is_pinned_and_names_are_unique(gather):
         kept += [gather.render_name(spec, rel) for rel in pictures]
     assert len(kept) == len(set(kept)) == 45
     assert gather.render_name("plasma-workspace-wallpapers=4:5.27.5-2", "wallpapers/Kay") == "plasma_Kay.png"
+
+
+def test_photo_list_is_pinned_and_shares_no_picture_with_the_renders(gather):
+    """A picture in both lists would train twice as two sources."""
+    photos = []
+    for spec, pictures in gather.PHOTO_PACKAGES.items():
+        assert "=" in spec, f"{spec} is not pinned to a version"
+        photos += [gather.render_name(spec, rel) for rel in pictures]
+    renders = {gather.render_name(spec, rel) for spec, rels in gather.RENDER_PACKAGES.items() for rel in rels}
+    assert len(photos) == len(set(photos)) == 14
+    assert not set(photos) & renders
+    assert "lomiri_Bridge_by_Sander_Klootwijk.png" in photos
