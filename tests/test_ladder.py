@@ -199,6 +199,7 @@ def test_the_default_drop_and_margin_come_from_the_quality_model_s_card():
         ({"max_kbps": 800.0}, None),
         ({"max_drop": 0.2}, 0.2),
         ({"match_crf": 23}, 0.0),
+        ({"kbps_per_point": 500.0}, None),
     ):
         opts, filled = LadderOptions(**given).checked().with_model_settings(card)
         assert filled == {} and opts.client_margin is None and opts.max_drop == drop
@@ -279,6 +280,24 @@ def test_ladder_matches_a_fixed_rung_at_fewer_bits(clip, capsys):
     assert "rung 1" in chosen["why"]
 
 
+def test_ladder_ships_at_a_catalogue_price(clip, capsys):
+    """--kbps-per-point ships the hull rung that maximises price x score - kbps: a price
+    no rung's gain is worth ships the cheapest hull rung, a price every gain is worth the
+    best, and the record names the rule."""
+    args = ["ladder", str(clip), "--crf", "20", "--crf", "44", "--heights", "240", "--max-seconds", "1"]
+    picks = {}
+    for price in (1e-3, 1e9):
+        assert main([*args, "--kbps-per-point", str(price), "--json"]) == 0
+        record = json.loads(capsys.readouterr().out)
+        assert record["target"] == {"kbps_per_point": price} and record["defaults"] == {}
+        hull = record["hull"]
+        value = [price * record["rungs"][i]["score"] - record["rungs"][i]["kbps"] for i in hull]
+        assert record["chosen"]["rung"] == hull[int(np.argmax(value))]
+        assert "would cost over" in record["chosen"]["why"]
+        picks[price] = record["chosen"]["rung"]
+    assert picks[1e-3] == hull[0] and picks[1e9] == hull[-1]
+
+
 def test_ladder_says_which_defaults_came_from_the_model(clip, tmp_path, capsys):
     import shutil
 
@@ -322,6 +341,12 @@ def test_ladder_refuses_bad_input(tmp_path, clip, capsys):
     assert main(["ladder", str(tmp_path / "missing.mp4")]) != 0
     assert main(["ladder", str(clip), "--match-crf", "23", "--target-score", "4"]) != 0
     assert "--match-crf goes with --max-drop" in capsys.readouterr().err
+    assert main(["ladder", str(clip), "--match-crf", "23", "--kbps-per-point", "100"]) != 0
+    assert "--match-crf goes with --max-drop" in capsys.readouterr().err
+    assert main(["ladder", str(clip), "--kbps-per-point", "100", "--max-drop", "0.1"]) != 0
+    assert "not both" in capsys.readouterr().err
+    assert main(["ladder", str(clip), "--kbps-per-point", "0"]) != 0
+    assert "--kbps-per-point must be > 0" in capsys.readouterr().err
     assert main(["ladder", str(clip), "--max-drop", "-0.1"]) != 0
     assert "--max-drop must be >= 0" in capsys.readouterr().err
     assert main(["ladder", str(clip), "--match-crf", "60"]) != 0

@@ -42,6 +42,12 @@ def ladder_cmd(
         None, "--target-score", help="Ship the cheapest rung scoring at least this (1-5)."
     ),
     max_kbps: float | None = typer.Option(None, "--max-kbps", help="Ship the best rung within this bitrate."),
+    kbps_per_point: float | None = typer.Option(
+        None,
+        "--kbps-per-point",
+        help="Ship the hull rung where one more score point would cost more than this many kbps: "
+        "one price for a whole catalogue (the dynamic optimizer's Lagrangian form).",
+    ),
     client_post: list[str] = typer.Option(
         [],
         "--client-post",
@@ -90,6 +96,7 @@ def ladder_cmd(
         max_kbps=max_kbps,
         max_drop=max_drop,
         match_crf=match_crf,
+        kbps_per_point=kbps_per_point,
         client_post=list(client_post),
         client_margin=client_margin,
         client_model=client_model,

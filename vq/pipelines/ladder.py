@@ -11,7 +11,9 @@ The seed's two uses of the quality score at pre-encode time:
    (`vq.ladder.rd.upper_hull`); the rung shipped is the cheapest hull point within
    `max_drop` of the best rung, or within `max_drop` of the full-height rung at
    `match_crf` (a fixed ladder's quality at fewer bits), or that reaches a target score,
-   or the best within a bitrate budget. No pristine reference is needed,
+   or the best within a bitrate budget, or where one more score point would cost more
+   than `kbps_per_point` (one price for a catalogue: the dynamic optimizer's Lagrangian
+   form). No pristine reference is needed,
    which is what VMAF-driven searches (ab-av1, Av1an) need and uploads do not have.
    The default drop, like the client margin below, is in the model's score units: it
    comes from the model's card (`tuned_settings`), where `vq eval ladder` tuned it.
@@ -71,6 +73,7 @@ class LadderOptions:
     max_kbps: float | None = None
     max_drop: float | None = None
     match_crf: int | None = None  # max_drop counts from the full-height rung at this CRF
+    kbps_per_point: float | None = None  # a price: the kbps one score point is worth
     client_post: list[str] = field(default_factory=list)
     client_margin: float | None = None  # None: the model's tuned margin (`tuned_settings`)
     client_model: str | None = None
@@ -88,11 +91,15 @@ class LadderOptions:
     def checked(self) -> LadderOptions:
         if self.codec not in CODECS:
             raise UsageError(f"--codec must be one of {', '.join(CODECS)} (got {self.codec!r})")
-        given = [x is not None for x in (self.target_score, self.max_kbps, self.max_drop)]
+        given = [x is not None for x in self._rules()]
         if sum(given) > 1:
-            raise UsageError("give one of --target-score, --max-kbps and --max-drop, not both")
-        if self.match_crf is not None and (self.target_score is not None or self.max_kbps is not None):
-            raise UsageError("--match-crf goes with --max-drop, not with --target-score or --max-kbps")
+            raise UsageError(
+                "give one of --target-score, --max-kbps, --max-drop and --kbps-per-point, not both"
+            )
+        if self.match_crf is not None and any(given) and self.max_drop is None:
+            raise UsageError(
+                "--match-crf goes with --max-drop, not with --target-score, --max-kbps or --kbps-per-point"
+            )
         if not any(given) and self.match_crf is not None:
             self.max_drop = 0.0  # matching a fixed ladder's rung: as good as it, by the model
         # With no rule at all, the drop is the model's tuned one: `with_model_settings`.
@@ -102,6 +109,8 @@ class LadderOptions:
             )
         if self.max_kbps is not None and self.max_kbps <= 0:
             raise UsageError("--max-kbps must be > 0")
+        if self.kbps_per_point is not None and not self.kbps_per_point > 0:
+            raise UsageError("--kbps-per-point must be > 0")
         if any(h < 16 for h in self.heights):
             raise UsageError("--heights must be >= 16 px")
         lo, hi = (0, 63) if self.codec == "av1" else (0, 51)
@@ -118,13 +127,17 @@ class LadderOptions:
             raise UsageError("--client-margin goes with --client-post")
         return self
 
+    def _rules(self) -> tuple[float | None, ...]:
+        """The rung-choice rules, of which at most one is given (none: the model's drop)."""
+        return (self.target_score, self.max_kbps, self.max_drop, self.kbps_per_point)
+
     def with_model_settings(self, card: Any) -> tuple[LadderOptions, dict[str, Any]]:
         """These options with the drop (when no rule was given) and the client margin (when
         client post-processing was asked for without one) filled from the quality model's
         card (`tuned_settings`), and what was filled in: {name: value, ..., "from": where}
         ({} when nothing was; the card is then not read)."""
         wanted = []
-        if all(x is None for x in (self.target_score, self.max_kbps, self.max_drop)):
+        if all(x is None for x in self._rules()):
             wanted.append("max_drop")
         if self.client_post and self.client_margin is None:
             wanted.append("client_margin")
@@ -372,7 +385,16 @@ def run_ladder(
         for i, r in enumerate(rungs):
             r["on_hull"] = i in hull
         anchor = None if opts.match_crf is None else full_height_rung(rungs, opts.match_crf)
-        chosen, why = choose_rung(kbps, scores, hull, opts.target_score, opts.max_kbps, opts.max_drop, anchor)
+        chosen, why = choose_rung(
+            kbps,
+            scores,
+            hull,
+            opts.target_score,
+            opts.max_kbps,
+            opts.max_drop,
+            anchor,
+            kbps_per_point=opts.kbps_per_point,
+        )
         record: dict[str, Any] = {
             "path": str(path),
             "status": "ok",
@@ -389,6 +411,7 @@ def run_ladder(
                     ("max_kbps", opts.max_kbps),
                     ("max_drop", opts.max_drop),
                     ("match_crf", opts.match_crf),
+                    ("kbps_per_point", opts.kbps_per_point),
                 )
                 if v is not None
             },
