@@ -50,12 +50,11 @@ def clip_feeds(
     """
     from vq.media import open_video
     from vq.pipelines.score import QualityPlan
-    from vq.preprocess.fragments import dihedral, fragments
+    from vq.preprocess.fragments import cut_settings, dihedral, fragments
 
     files = video_files(paths)
     frames = int(preprocessing["frames"])
-    frag = preprocessing["fragments"]
-    grid, patch, align = int(frag["grid"]), int(frag["patch"]), int(frag.get("align", 1))
+    cut = cut_settings(preprocessing)
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(files))
     per_video = np.bincount(np.arange(count) % len(files), minlength=len(files))
@@ -70,7 +69,7 @@ def clip_feeds(
                 plan = QualityPlan([(a, a + frames / fps, a + np.arange(frames) / fps) for a in part])
                 [decoded] = video.sample_many([plan.request()])
                 for window in plan.cut(path, decoded)[0]:
-                    clips.append(dihedral(fragments(window, grid, patch, rng, align), int(rng.integers(8))))
+                    clips.append(dihedral(fragments(window, rng=rng, **cut), int(rng.integers(8))))
                     if len(clips) == batch:
                         yield {spec.name: to_model_input(np.stack(clips), preprocessing)}
                         clips = []

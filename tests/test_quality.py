@@ -139,6 +139,45 @@ def test_aligned_fragments_start_on_the_codec_grid_inside_the_frame():
     np.testing.assert_array_equal(frag[:, :32, :32], clip[:, y : y + 32, x : x + 32])
 
 
+def test_thumbnail_is_the_whole_frame_in_area_averages():
+    from vq.preprocess.fragments import thumbnail
+
+    # 3x3 blocks of one value each, 96 px -> 32: every block becomes its value exactly
+    blocks = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    clip = blocks.repeat(3, axis=1).repeat(3, axis=2)
+    np.testing.assert_array_equal(thumbnail(clip), blocks)
+    # a 2x2 mean that is not a whole number rounds; a flat frame stays flat at any size
+    pair = np.zeros((1, 64, 64, 3), np.uint8)
+    pair[:, ::2] = 1  # alternate rows 0 and 1: every 2x2 bin holds two of each
+    assert np.all(thumbnail(pair) == 0)  # 0.5 rounds to even
+    pair[:, ::2] = 3
+    assert np.all(thumbnail(pair) == 2)
+    for h, w in ((1080, 1920), (200, 300), (20, 40)):
+        flat = np.full((1, h, w, 3), 77, np.uint8)
+        out = thumbnail(flat)
+        assert out.shape == (1, 32, 32, 3) and np.all(out == 77)
+    # left half dark, right half bright: the thumbnail keeps the layout of the scene
+    split = np.zeros((1, 720, 1280, 3), np.uint8)
+    split[:, :, 640:] = 200
+    out = thumbnail(split)[0, :, :, 0]
+    assert np.all(out[:, :16] == 0) and np.all(out[:, 16:] == 200)
+
+
+def test_the_context_cell_shows_the_whole_frame_and_leaves_the_cuts_alone():
+    from vq.preprocess.fragments import cut_settings, thumbnail
+
+    clip = np.random.default_rng(0).integers(0, 256, (3, 200, 300, 3), dtype=np.uint8)
+    cut = cut_settings({"fragments": {"grid": 4, "patch": 32, "align": 16, "context": 1}})
+    assert cut == {"grid": 4, "patch": 32, "align": 16, "context": 1}
+    assert cut_settings({"fragments": {"grid": 4, "patch": 32}})["context"] == 0  # older cards
+    with_context = fragments(clip, rng=np.random.default_rng(5), **cut)
+    without = fragments(clip, rng=np.random.default_rng(5), **{**cut, "context": 0})
+    np.testing.assert_array_equal(with_context[:, -32:, -32:], thumbnail(clip))
+    mask = np.ones((128, 128), bool)
+    mask[-32:, -32:] = False  # every other cell: the same cut, from the same random draw
+    np.testing.assert_array_equal(with_context[:, mask], without[:, mask])
+
+
 def test_dihedral_turns_are_the_eight_flips_and_quarter_turns():
     from vq.preprocess.fragments import dihedral
 
@@ -1038,6 +1077,10 @@ def test_kvq_trains_exports_scores_and_evaluates(tmp_path, capsys):
     assert grown.embed_oriented is not None
     with pytest.raises(Exception, match="differ"):
         trained_kvq(str(work), {**with_steps, "dim": 32})
+    # The context cell may be switched on over a start without it: the same weights learn
+    # to read the new cell (it is how fragments are cut, not a part of the network).
+    shown = trained_kvq(str(work), {**smoke_kwargs, "context": 1})
+    np.testing.assert_array_equal(np.asarray(shown.embed.kernel[...]), np.asarray(start.embed.kernel[...]))
     assert main(["export", "onnx", str(work), "--out", str(art)]) == 0, capsys.readouterr().err
     card = json.loads((art / "card.json").read_text())
     assert card["task"] == "kvq" and [o["name"] for o in card["outputs"]] == ["score", "frame_kl"]
@@ -1208,7 +1251,7 @@ def test_a_score_averages_seeded_fragment_placements(shared_data):
         np.testing.assert_array_equal(three.score_windows([clip])[0], a)
 
         def single(rng, turn=0):
-            frag = dihedral(fragments(clip, three.grid, three.patch, rng, three.align), turn)
+            frag = dihedral(fragments(clip, rng=rng, **three.cut), turn)
             x = to_model_input(frag[None], three.card.preprocessing)
             return float(three.run({"clip": x})["score"][0])
 
@@ -1221,6 +1264,48 @@ def test_a_score_averages_seeded_fragment_placements(shared_data):
         np.testing.assert_allclose(both[0], a[0], atol=1e-5)
     with pytest.raises(UsageError, match="views"):
         QualityScorer(backend="ort-cpu", views=0)
+
+
+@needs_train
+def test_a_context_model_card_says_how_to_cut():
+    from vq.train.models import model_io
+
+    assert "context" not in model_io("kvq", align=16).preprocessing["fragments"]  # cards as before
+    assert model_io("kvq", align=16, context=1).preprocessing["fragments"] == {
+        "grid": 4,
+        "patch": 32,
+        "align": 16,
+        "context": 1,
+    }
+
+
+def test_the_scorer_cuts_windows_as_its_card_says(shared_data, tmp_path):
+    """A card whose fragments carry the context cell is scored with it: the same score as
+    cutting by hand with the thumbnail in the last cell, and not the score without it."""
+    import json
+    import shutil
+
+    from vq.media import open_video
+    from vq.models import load_model
+    from vq.preprocess.normalize import to_model_input
+    from vq.stages.quality import QualityScorer
+
+    art = tmp_path / "kvq-context"
+    shutil.copytree(load_model("vq-kvq").root, art)
+    card = json.loads((art / "card.json").read_text())
+    card["preprocessing"]["fragments"]["context"] = 1
+    (art / "card.json").write_text(json.dumps(card))
+    with open_video(shared_data / "videos" / "chaplin.mp4") as video:
+        clip = video.sample(times=1.0 + np.arange(16) / 25.0, fast=False).images
+    with (
+        QualityScorer(art, backend="ort-cpu", views=1) as scorer,
+        QualityScorer(backend="ort-cpu", views=1) as plain,
+    ):
+        assert scorer.cut["context"] == 1 and plain.cut["context"] == 0
+        by_hand = to_model_input(fragments(clip, **scorer.cut)[None], scorer.card.preprocessing)
+        score = scorer.score_windows([clip])[0]
+        np.testing.assert_allclose(score, scorer.run({"clip": by_hand})["score"], atol=1e-5)
+        assert abs(float(score[0]) - float(plain.score_windows([clip])[0][0])) > 1e-4
 
 
 def test_segment_windows_cover_the_video_and_stay_inside():

@@ -39,7 +39,7 @@ from flax import nnx
 
 from vq.errors import UsageError
 from vq.eval.metrics.vmaf import VMAF_FEATURES
-from vq.preprocess.fragments import dihedral, fragments
+from vq.preprocess.fragments import cut_settings, dihedral, fragments
 from vq.preprocess.normalize import to_model_input
 from vq.synth.clip_files import COMPRESSED, load_clip
 from vq.synth.quality_data import (
@@ -63,7 +63,7 @@ from vq.synth.quality_data import (
 from vq.train import starting_points
 from vq.train.kvq.config import KvqConfig
 from vq.train.models import create_model, model_def, model_io
-from vq.train.models.kvq import ZERO_STARTED
+from vq.train.models.kvq import SHOWN_ONLY, ZERO_STARTED
 
 GROUP = 4  # clips per chain in a batch
 TRAIN_FIT_SOURCES = 30  # training windows scored beside the held-out set
@@ -110,9 +110,7 @@ class KvqTask:
         kwargs = model_def(self.model_name).kwargs(**self.model_kwargs)
         io = model_io(self.model_name, **self.model_kwargs)
         prep = io.preprocessing
-        self.frames, self.grid = kwargs["frames"], prep["fragments"]["grid"]
-        self.patch = prep["fragments"]["patch"]
-        self.align = int(prep["fragments"].get("align", 1))
+        self.frames, self.cut = kwargs["frames"], cut_settings(prep)
         self.flips = config.flips
         self.preprocessing = prep
         if config.data:
@@ -250,7 +248,7 @@ class KvqTask:
 
     def fragment_clip(self, row: Version, start: int, rng: np.random.Generator | None) -> np.ndarray:
         window = self.clip(row)[start : start + self.frames]
-        return fragments(np.asarray(window), self.grid, self.patch, rng, self.align)
+        return fragments(np.asarray(window), rng=rng, **self.cut)
 
     def normalise(self, x: np.ndarray) -> np.ndarray:
         return to_model_input(x, self.preprocessing)
@@ -329,14 +327,7 @@ class KvqTask:
         out = []
         for i in range(0, len(rows), batch):
             chunk = rows[i : i + batch]
-            x = np.stack(
-                [
-                    fragments(
-                        middle_window(self.clip(r), self.frames), self.grid, self.patch, None, self.align
-                    )
-                    for r in chunk
-                ]
-            )
+            x = np.stack([fragments(middle_window(self.clip(r), self.frames), **self.cut) for r in chunk])
             out.append(np.asarray(apply(state, self.normalise(x))))
         return np.concatenate(out) if out else np.zeros(0)
 
@@ -501,7 +492,9 @@ def trained_kvq(
     is given), checked to be this architecture."""
     recorded = recorded or starting_point(init)
     start, wanted = scored_part(recorded["model_kwargs"]), scored_part(model_kwargs)
-    for option in ZERO_STARTED:  # parts that start at zero: a start without them may grow them
+    # Parts that start at zero, and inputs a model can learn to read: a start without them
+    # may take them on.
+    for option in (*ZERO_STARTED, *SHOWN_ONLY):
         if start[option] == 0:
             start[option] = wanted[option]
     if start != wanted:

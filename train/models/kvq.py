@@ -83,6 +83,9 @@ STEMS = ("linear", "conv", "energy")
 # Options whose parts start at zero (off: 0), so a fine-tune may turn them on over a start
 # without them and begin from its exact scores (`vq.train.kvq.task.trained_kvq`).
 ZERO_STARTED = ("oriented",)
+# Options that change what the model is shown, not its weights: a fine-tune may turn them
+# on over a start without them, and learns to read the new input.
+SHOWN_ONLY = ("context",)
 BLOCK = 4  # filter support of the energy stem, in pixels of its scale
 ENERGY_SCALES = (1, 2)  # native resolution and 2x2-averaged: the highest two octaves
 ENERGY_CHANNELS = 8  # RGB, its change since the last frame, horizontal and vertical luma steps
@@ -297,9 +300,10 @@ class KVQ(nnx.Module):
         align: int = 1,
         feature_outputs: int = 0,
         oriented: int = 0,
+        context: int = 0,
         rngs: nnx.Rngs,
     ):
-        del align  # where fragments are cut (a preprocessing fact the card carries), not a weight
+        del align, context  # how fragments are cut (preprocessing facts the card carries), not weights
         if size % token:
             raise ValueError(f"fragment size {size} is not a multiple of the token size {token}")
         if branches not in ("short+long", "short", "long"):
@@ -444,7 +448,8 @@ class KVQ(nnx.Module):
         return 1.0 + 4.0 * jax.nn.sigmoid(logit), kl, aux
 
 
-def _kvq_io(frames: int, size: int, keyframes: int, align: int = 1, **_: Any) -> ModelIO:
+def _kvq_io(frames: int, size: int, keyframes: int, align: int = 1, context: int = 0, **_: Any) -> ModelIO:
+    cut = {"grid": size // 32, "patch": 32, "align": align, **({"context": 1} if context else {})}
     return ModelIO(
         inputs=[TensorSpec("clip", "float32", ("B", frames, size, size, 3))],
         outputs=[TensorSpec("score", "float32", ("B",)), TensorSpec("frame_kl", "float32", ("B", frames))],
@@ -454,7 +459,7 @@ def _kvq_io(frames: int, size: int, keyframes: int, align: int = 1, **_: Any) ->
             "mean": [0.45, 0.45, 0.45],
             "std": [0.25, 0.25, 0.25],
             "color": "RGB",
-            "fragments": {"grid": size // 32, "patch": 32, "align": align},
+            "fragments": cut,
             "frames": frames,
             "keyframes": keyframes,
             "score_range": [1.0, 5.0],
@@ -481,6 +486,7 @@ KVQ_MODEL = ModelDef(
         "align": 1,
         "feature_outputs": 0,
         "oriented": 0,
+        "context": 0,
     },
     summary="KVQ video transformer: fragment tokens, KL key-frame attention, short + long branches",
     # int8 on the matrix products only. The stem's convolutions feed log energies, which

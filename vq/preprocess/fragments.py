@@ -18,6 +18,13 @@ HEVC and AV1 transform blocks of 4-32 px), so blocking is a step at fixed phase.
 origins on multiples of 16 every mini-patch holds the grid at the same phase, and a
 model's fixed-position filters can tell a codec seam from an edge of the picture, as
 block-based blockiness measures do; with free origins the seams fall anywhere.
+
+``context``: the last cell (bottom right) holds the whole frame shrunk to one mini-patch
+(`thumbnail`) instead of a cut. Cuts of 32 px say how the pixels are damaged, not what the
+scene is, and a no-reference score needs both: still water, a night sky or a flat cartoon
+are smooth when clean, and from cuts alone they look like a blurred picture (DOVER's
+answer is a second, downscaled "aesthetic" view; this is that view in one cell, so the
+model's input and every backend stay as they are). Every other cell is cut as without it.
 """
 
 from __future__ import annotations
@@ -45,14 +52,49 @@ def fragment_origins(
     return origin // align * align
 
 
+def cut_settings(preprocessing: dict) -> dict[str, int]:
+    """`fragments`' keyword arguments as a model card's preprocessing gives them (cards
+    from before aligned fragments or the context cell leave those out: off)."""
+    cut = preprocessing["fragments"]
+    return {
+        "grid": int(cut["grid"]),
+        "patch": int(cut["patch"]),
+        "align": int(cut.get("align", 1)),
+        "context": int(cut.get("context", 0)),
+    }
+
+
+def thumbnail(clip: np.ndarray, size: int = PATCH) -> np.ndarray:
+    """uint8 (T, H, W, C) -> (T, size, size, C): each frame squeezed whole into `size`
+    pixels a side by area averages. Large frames first keep every k-th row and column
+    (at most 8 `size` remain per side), so the cost does not grow with the frame; smaller
+    frames are padded by edge to `size`, never enlarged."""
+    h, w = clip.shape[1:3]
+    if h < size or w < size:
+        clip = np.pad(clip, ((0, 0), (0, max(0, size - h)), (0, max(0, size - w)), (0, 0)), mode="edge")
+        h, w = clip.shape[1:3]
+    clip = clip[:, :: max(1, h // (4 * size)), :: max(1, w // (4 * size))]
+    out = clip.astype(np.uint32)
+    for axis in (1, 2):  # area bins along each axis: reduceat sums runs of rows, then columns
+        n = out.shape[axis]
+        edges = np.floor(np.arange(size + 1) * n / size).astype(np.int64)
+        out = np.add.reduceat(out, edges[:-1], axis=axis)
+        shape = [1, 1, 1, 1]
+        shape[axis] = size
+        out = out / np.diff(edges).reshape(shape)
+    return np.round(out).astype(np.uint8)
+
+
 def fragments(
     clip: np.ndarray,
     grid: int = GRID,
     patch: int = PATCH,
     rng: np.random.Generator | None = None,
     align: int = 1,
+    context: int = 0,
 ) -> np.ndarray:
-    """uint8 (T, H, W, 3) -> (T, grid*patch, grid*patch, 3) fragment clip."""
+    """uint8 (T, H, W, 3) -> (T, grid*patch, grid*patch, 3) fragment clip (with `context`
+    1, the last cell is the frame's `thumbnail`)."""
     if clip.ndim != 4:
         raise ValueError(f"fragments need a (T, H, W, C) clip, got shape {clip.shape}")
     _t, h, w, _ = clip.shape
@@ -68,6 +110,8 @@ def fragments(
             out[:, i * patch : (i + 1) * patch, j * patch : (j + 1) * patch] = clip[
                 :, y : y + patch, x : x + patch
             ]
+    if context:
+        out[:, -patch:, -patch:] = thumbnail(clip, patch)
     return out
 
 

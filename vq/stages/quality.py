@@ -26,7 +26,7 @@ import numpy as np
 
 from vq.errors import UsageError
 from vq.models import Artifact
-from vq.preprocess.fragments import dihedral, fragments
+from vq.preprocess.fragments import cut_settings, dihedral, fragments
 from vq.preprocess.normalize import to_model_input
 from vq.stages.base import Stage
 
@@ -60,8 +60,7 @@ class QualityScorer(Stage):
         prep = self.artifact.card.preprocessing
         self.frames = int(prep["frames"])
         self.keyframes = int(prep.get("keyframes", 4))
-        self.grid, self.patch = int(prep["fragments"]["grid"]), int(prep["fragments"]["patch"])
-        self.align = int(prep["fragments"].get("align", 1))  # cards before aligned fragments: free
+        self.cut = cut_settings(prep)  # how a window is cut into fragments
         self.score_range = tuple(prep.get("score_range", (1.0, 5.0)))
         self.batch = batch
 
@@ -79,9 +78,7 @@ class QualityScorer(Stage):
         frags = np.stack(
             [
                 dihedral(
-                    fragments(
-                        w, self.grid, self.patch, None if v is None else np.random.default_rng(v), self.align
-                    ),
+                    fragments(w, rng=None if v is None else np.random.default_rng(v), **self.cut),
                     view_turn(v),
                 )
                 for v in seeds
