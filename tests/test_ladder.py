@@ -345,8 +345,9 @@ def test_ladder_refuses_bad_input(tmp_path, clip, capsys):
     assert "--match-crf goes with --max-drop" in capsys.readouterr().err
     assert main(["ladder", str(clip), "--kbps-per-point", "100", "--max-drop", "0.1"]) != 0
     assert "not both" in capsys.readouterr().err
-    assert main(["ladder", str(clip), "--kbps-per-point", "0"]) != 0
-    assert "--kbps-per-point must be > 0" in capsys.readouterr().err
+    for price in ("0", "inf", "nan"):  # an infinite price would tie every rung
+        assert main(["ladder", str(clip), "--kbps-per-point", price]) != 0
+        assert "--kbps-per-point must be a finite price > 0" in capsys.readouterr().err
     assert main(["ladder", str(clip), "--max-drop", "-0.1"]) != 0
     assert "--max-drop must be >= 0" in capsys.readouterr().err
     assert main(["ladder", str(clip), "--match-crf", "60"]) != 0

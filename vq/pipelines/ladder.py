@@ -109,8 +109,8 @@ class LadderOptions:
             )
         if self.max_kbps is not None and self.max_kbps <= 0:
             raise UsageError("--max-kbps must be > 0")
-        if self.kbps_per_point is not None and not self.kbps_per_point > 0:
-            raise UsageError("--kbps-per-point must be > 0")
+        if self.kbps_per_point is not None and not 0 < self.kbps_per_point < math.inf:
+            raise UsageError("--kbps-per-point must be a finite price > 0")
         if any(h < 16 for h in self.heights):
             raise UsageError("--heights must be >= 16 px")
         lo, hi = (0, 63) if self.codec == "av1" else (0, 51)
