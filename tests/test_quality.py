@@ -176,6 +176,11 @@ def test_the_context_cell_shows_the_whole_frame_and_leaves_the_cuts_alone():
     mask = np.ones((128, 128), bool)
     mask[-32:, -32:] = False  # every other cell: the same cut, from the same random draw
     np.testing.assert_array_equal(with_context[:, mask], without[:, mask])
+    # A thumbnail the caller made once per window (the scorer's views) is the same cell,
+    # from a frame smaller than a cut too.
+    for frames in (clip, clip[:, :20, :40]):
+        given = fragments(frames, rng=np.random.default_rng(5), thumb=thumbnail(frames), **cut)
+        np.testing.assert_array_equal(given, fragments(frames, rng=np.random.default_rng(5), **cut))
 
 
 def test_dihedral_turns_are_the_eight_flips_and_quarter_turns():
@@ -1287,8 +1292,9 @@ def test_the_scorer_cuts_windows_as_its_card_says(shared_data, tmp_path):
 
     from vq.media import open_video
     from vq.models import load_model
+    from vq.preprocess.fragments import dihedral
     from vq.preprocess.normalize import to_model_input
-    from vq.stages.quality import QualityScorer
+    from vq.stages.quality import QualityScorer, view_turn
 
     art = tmp_path / "kvq-context"
     shutil.copytree(load_model("vq-kvq").root, art)
@@ -1306,6 +1312,14 @@ def test_the_scorer_cuts_windows_as_its_card_says(shared_data, tmp_path):
         score = scorer.score_windows([clip])[0]
         np.testing.assert_allclose(score, scorer.run({"clip": by_hand})["score"], atol=1e-5)
         assert abs(float(score[0]) - float(plain.score_windows([clip])[0][0])) > 1e-4
+    # Several views share one thumbnail per window: still each view's hand cut, averaged.
+    with QualityScorer(art, backend="ort-cpu", views=2) as scorer:
+        views = [
+            dihedral(fragments(clip, rng=np.random.default_rng(v), **scorer.cut), view_turn(v))
+            for v in (1, 2)
+        ]
+        by_hand = scorer.run({"clip": to_model_input(np.stack(views), scorer.card.preprocessing)})["score"]
+        np.testing.assert_allclose(scorer.score_windows([clip])[0][0], by_hand.mean(), atol=1e-5)
 
 
 def test_segment_windows_cover_the_video_and_stay_inside():

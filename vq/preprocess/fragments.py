@@ -64,15 +64,21 @@ def cut_settings(preprocessing: dict) -> dict[str, int]:
     }
 
 
+def pad_to(clip: np.ndarray, size: int) -> np.ndarray:
+    """A (T, H, W, C) clip with each side under `size` padded by edge to `size`."""
+    h, w = clip.shape[1:3]
+    if h >= size and w >= size:
+        return clip
+    return np.pad(clip, ((0, 0), (0, max(0, size - h)), (0, max(0, size - w)), (0, 0)), mode="edge")
+
+
 def thumbnail(clip: np.ndarray, size: int = PATCH) -> np.ndarray:
     """uint8 (T, H, W, C) -> (T, size, size, C): each frame squeezed whole into `size`
     pixels a side by area averages. Large frames first keep every k-th row and column
     (at most 8 `size` remain per side), so the cost does not grow with the frame; smaller
     frames are padded by edge to `size`, never enlarged."""
+    clip = pad_to(clip, size)
     h, w = clip.shape[1:3]
-    if h < size or w < size:
-        clip = np.pad(clip, ((0, 0), (0, max(0, size - h)), (0, max(0, size - w)), (0, 0)), mode="edge")
-        h, w = clip.shape[1:3]
     clip = clip[:, :: max(1, h // (4 * size)), :: max(1, w // (4 * size))]
     out = clip.astype(np.uint32)
     for axis in (1, 2):  # area bins along each axis: reduceat sums runs of rows, then columns
@@ -92,15 +98,15 @@ def fragments(
     rng: np.random.Generator | None = None,
     align: int = 1,
     context: int = 0,
+    thumb: np.ndarray | None = None,
 ) -> np.ndarray:
     """uint8 (T, H, W, 3) -> (T, grid*patch, grid*patch, 3) fragment clip (with `context`
-    1, the last cell is the frame's `thumbnail`)."""
+    1, the last cell is the frame's `thumbnail`: `thumb` where the caller has it already,
+    as a scorer cutting several views of one window does)."""
     if clip.ndim != 4:
         raise ValueError(f"fragments need a (T, H, W, C) clip, got shape {clip.shape}")
-    _t, h, w, _ = clip.shape
-    if h < patch or w < patch:
-        clip = np.pad(clip, ((0, 0), (0, max(0, patch - h)), (0, max(0, patch - w)), (0, 0)), mode="edge")
-        h, w = clip.shape[1:3]
+    clip = pad_to(clip, patch)
+    h, w = clip.shape[1:3]
     ys = fragment_origins(h, grid, patch, rng, align)
     xs = fragment_origins(w, grid, patch, rng, align)
     # One block copy per cell (grid^2 of them): ten times faster than a fancy-index gather.
@@ -111,7 +117,7 @@ def fragments(
                 :, y : y + patch, x : x + patch
             ]
     if context:
-        out[:, -patch:, -patch:] = thumbnail(clip, patch)
+        out[:, -patch:, -patch:] = thumbnail(clip, patch) if thumb is None else thumb
     return out
 
 

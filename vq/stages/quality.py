@@ -26,7 +26,7 @@ import numpy as np
 
 from vq.errors import UsageError
 from vq.models import Artifact
-from vq.preprocess.fragments import cut_settings, dihedral, fragments
+from vq.preprocess.fragments import cut_settings, dihedral, fragments, thumbnail
 from vq.preprocess.normalize import to_model_input
 from vq.stages.base import Stage
 
@@ -75,14 +75,16 @@ class QualityScorer(Stage):
         # Placement v's positions come from seed v, and its turn from v: the same for every
         # window of one size. One view: the cell centres, upright.
         seeds = [None] if self.views == 1 else list(range(1, self.views + 1))
+        # A context cell is the same in every view of a window: shrunk once per window.
+        thumbs = [thumbnail(w, self.cut["patch"]) if self.cut["context"] else None for w in windows]
         frags = np.stack(
             [
                 dihedral(
-                    fragments(w, rng=None if v is None else np.random.default_rng(v), **self.cut),
+                    fragments(w, rng=None if v is None else np.random.default_rng(v), thumb=t, **self.cut),
                     view_turn(v),
                 )
                 for v in seeds
-                for w in windows
+                for w, t in zip(windows, thumbs, strict=True)
             ]
         )
         # Made float batch by batch: all views at once would be ~0.5 GB of float32.
