@@ -14,6 +14,7 @@ from vq.eval.metrics.correlation import (
     logistic4,
     mapped_offsets,
     mapped_spread,
+    offset_free_srocc,
     plcc,
     rank_accuracy,
     srocc,
@@ -131,3 +132,21 @@ def test_mapped_offsets_name_the_source_a_score_puts_too_low():
     assert abs(sum(off.values())) < 3.0
     with pytest.raises(UsageError):
         mapped_offsets(target[:4], target[:4], groups[:4])
+
+
+def test_offset_free_srocc_removes_where_sources_sit_and_keeps_their_order():
+    rng = np.random.default_rng(2)
+    target = rng.uniform(20, 98, 60)
+    groups = np.repeat(["a", "b", "c"], 20)
+    # A score that puts whole sources far off ranks poorly overall and perfectly once the
+    # offsets are out ...
+    biased = target + np.repeat([-40.0, 0.0, 40.0], 20)
+    assert srocc(biased, target) < 0.8
+    assert offset_free_srocc(biased, target, groups) == pytest.approx(1.0, abs=1e-3)
+    assert offset_free_srocc(biased / 20 + 1, target, groups) == pytest.approx(1.0, abs=1e-3)
+    # ... while an order wrong inside a source stays wrong: no offset can fix it.
+    shuffled = biased.copy()
+    shuffled[:20] = rng.permutation(shuffled[:20])
+    assert offset_free_srocc(shuffled, target, groups) < 0.9
+    with pytest.raises(UsageError):
+        offset_free_srocc(target[:2], target[:2], groups[:2])

@@ -1179,6 +1179,10 @@ def test_kvq_trains_exports_scores_and_evaluates(tmp_path, capsys):
     assert (
         vmaf_row["srocc_within"] == pytest.approx(1.0) and 0.0 <= result["vmaf_between_source_share"] <= 1.0
     )
+    # ... and with every source put at its own level: the label is there already (1), and no
+    # score falls below 0 or rises above 1 for it.
+    assert vmaf_row["srocc_offset_free"] == pytest.approx(1.0)
+    assert all(-1.0 <= row["srocc_offset_free"] <= 1.0 for row in result["overall"])
     # Each method's share of its own score variance between sources; the label's row is the
     # label's share, the figure a score without content bias would match.
     assert vmaf_row["between_share"] == pytest.approx(result["vmaf_between_source_share"])

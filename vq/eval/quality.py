@@ -109,6 +109,7 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
         mapped_offsets,
         mapped_onto,
         mapped_spread,
+        offset_free_srocc,
         plcc,
         srocc,
         within_group_srocc,
@@ -249,6 +250,8 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
         out["rank_acc_jnd"] = _or_nan(chain_rank_accuracy, p, [rows[i] for i in subset], JND)
         out["kvq"] = kvq_score(out["srocc"], out["plcc"], out["rank_acc"])
         out["srocc_within"] = _or_nan(within_group_srocc, p, v, [rows[i].source for i in subset])
+        # What curing that bias alone could reach: each source put at its own level.
+        out["srocc_offset_free"] = _or_nan(offset_free_srocc, p, v, [rows[i].source for i in subset])
         # Content bias: a no-reference score varies between sources that VMAF rates alike
         # (every pristine clip is about 98); the label's own row gives the share to match.
         out["between_share"] = _or_nan(between_group_share, p, [rows[i].source for i in subset])
@@ -279,6 +282,7 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
         ("rank_acc_jnd", f"rank acc, pairs >= {JND:g} VMAF apart"),
         ("kvq", "KVQ score"),
         ("srocc_within", "SROCC within a source"),
+        ("srocc_offset_free", "SROCC, each source at its own level"),
         ("between_share", "variance between sources"),
         ("clean_spread", "clean clips' spread (VMAF pts)"),
     ]

@@ -192,6 +192,22 @@ def mapped_offsets(pred: Sequence[float], target: Sequence[float], groups: Seque
     return {str(n): float(m) for n, m in zip(names, means, strict=True)}
 
 
+def offset_free_srocc(pred: Sequence[float], target: Sequence[float], groups: Sequence[str]) -> float:
+    """SROCC over all items once each group is put where the target puts it: the score
+    keeps its order and one common slope inside every group, and takes the group's mean
+    target as its level (a fixed-effects fit). What the score would reach if it knew where
+    every source sits: the ceiling that curing content bias alone can lift SROCC to."""
+    p, t = _pair(pred, target)
+    g = np.asarray(groups)
+    if g.shape != p.shape or len(p) < 3:
+        raise UsageError("an offset-free SROCC needs one group per score and three items")
+    _, p_means, member = _group_means(p, g)
+    _, t_means, _ = _group_means(t, g)
+    p_in, t_in = p - p_means[member], t - t_means[member]
+    slope = float(p_in @ t_in / (p_in @ p_in)) if p_in.any() else 0.0
+    return srocc(slope * p_in + t_means[member], t)
+
+
 def kvq_score(srocc_value: float, plcc_value: float, rank_acc: float) -> float:
     """The NTIRE 2024 KVQ challenge's final score."""
     return 0.45 * srocc_value + 0.45 * plcc_value + 0.1 * rank_acc
