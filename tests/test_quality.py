@@ -1183,6 +1183,14 @@ def test_kvq_trains_exports_scores_and_evaluates(tmp_path, capsys):
     # score falls below 0 or rises above 1 for it.
     assert vmaf_row["srocc_offset_free"] == pytest.approx(1.0)
     assert all(-1.0 <= row["srocc_offset_free"] <= 1.0 for row in result["overall"])
+    # ... and with each kind of damage left out: the chains without it, pristine clips kept.
+    clips_by_kind = {
+        kind: sum(all(s["kind"] != kind for s in c["stages"]) for c in result["clips"])
+        for kind in {s["kind"] for c in result["clips"] for s in c["stages"]}
+    }
+    left_out = [row for row in result["without_kind"] if row["method"] == VMAF_ROW]
+    assert {row["kind"] for row in left_out} == set(clips_by_kind)
+    assert all(row["clips"] == clips_by_kind[row["kind"]] < len(result["clips"]) for row in left_out)
     # Each method's share of its own score variance between sources; the label's row is the
     # label's share, the figure a score without content bias would match.
     assert vmaf_row["between_share"] == pytest.approx(result["vmaf_between_source_share"])

@@ -274,6 +274,18 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
         subset = sorted(set(by_kind[kind]) | set(pristine_of(rows, by_kind[kind], pristine)))
         for m, pred in methods.items():
             per_kind.append({"kind": kind, "method": m, **summary(pred, subset)})
+    # Without each kind: the clips whose chain lacks it (every pristine clip stays). A kind
+    # whose removal lifts a score most is damage it cannot read; for a no-reference score,
+    # often damage that exists only against the reference (a tone grade, a sharpening).
+    without_kind = [
+        {
+            "kind": kind,
+            "method": m,
+            **summary(pred, [i for i, r in enumerate(rows) if all(s["kind"] != kind for s in r.stages)]),
+        }
+        for kind in sorted(by_kind)
+        for m, pred in methods.items()
+    ]
     columns = [
         ("srocc", "SROCC"),
         ("krocc", "KROCC"),
@@ -335,6 +347,11 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
                 per_kind,
             ),
             Table(
+                "per degradation kind left out (chains without it)",
+                [("kind", "kind"), ("method", "method"), ("clips", "clips"), *columns],
+                without_kind,
+            ),
+            Table(
                 "in-chain steps by the stage they add (share scored worse than the level before; "
                 "median fall in VMAF points, by VMAF and by the score mapped onto VMAF)",
                 [
@@ -391,6 +408,7 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
         data={
             "overall": overall,
             "per_kind": per_kind,
+            "without_kind": without_kind,
             "by_stage": by_stage,
             "rungs": rung_rows,
             "vmaf_between_source_share": between,
