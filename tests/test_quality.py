@@ -1179,8 +1179,8 @@ def test_kvq_trains_exports_scores_and_evaluates(tmp_path, capsys):
     assert (
         vmaf_row["srocc_within"] == pytest.approx(1.0) and 0.0 <= result["vmaf_between_source_share"] <= 1.0
     )
-    # ... and with every source put at its own level: the label is there already (1), and no
-    # score falls below 0 or rises above 1 for it.
+    # ... and with every source put at its own level: the label is there already (1), and
+    # every row's figure is a rank correlation.
     assert vmaf_row["srocc_offset_free"] == pytest.approx(1.0)
     assert all(-1.0 <= row["srocc_offset_free"] <= 1.0 for row in result["overall"])
     # ... and with each kind of damage left out: the chains without it, pristine clips kept.
@@ -1191,6 +1191,7 @@ def test_kvq_trains_exports_scores_and_evaluates(tmp_path, capsys):
     left_out = [row for row in result["without_kind"] if row["method"] == VMAF_ROW]
     assert {row["kind"] for row in left_out} == set(clips_by_kind)
     assert all(row["clips"] == clips_by_kind[row["kind"]] < len(result["clips"]) for row in left_out)
+    assert all(row["srocc"] == pytest.approx(1.0) for row in left_out)
     # Each method's share of its own score variance between sources; the label's row is the
     # label's share, the figure a score without content bias would match.
     assert vmaf_row["between_share"] == pytest.approx(result["vmaf_between_source_share"])
