@@ -277,15 +277,12 @@ def run(opts: QualityOptions, ui: Ui) -> Report:
     # Without each kind: the clips whose chain lacks it (every pristine clip stays). A kind
     # whose removal lifts a score most is damage it cannot read; for a no-reference score,
     # often damage that exists only against the reference (a tone grade, a sharpening).
-    without_kind = [
-        {
-            "kind": kind,
-            "method": m,
-            **summary(pred, [i for i, r in enumerate(rows) if all(s["kind"] != kind for s in r.stages)]),
-        }
-        for kind in sorted(by_kind)
-        for m, pred in methods.items()
-    ]
+    without_kind = []
+    for kind in sorted(by_kind):
+        holding = set(by_kind[kind])
+        subset = [i for i in everything if i not in holding]
+        for m, pred in methods.items():
+            without_kind.append({"kind": kind, "method": m, **summary(pred, subset)})
     columns = [
         ("srocc", "SROCC"),
         ("krocc", "KROCC"),
